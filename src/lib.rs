@@ -1,0 +1,9 @@
+//! mailferry: keeps IMAP mailboxes and a local Maildir in step, both ways.
+//!
+//! The library is laid out as the sync runs: [`config`] says what to sync,
+//! [`store`] reaches each side, [`state`] remembers the last sync, and
+//! [`sync`] detects, plans, executes and commits. [`cli`] is the command line.
+
+pub mod error;
+pub mod flags;
+pub mod store;

@@ -1,0 +1,1 @@
+//! Folder names: validation and mapping to Maildir paths.

@@ -1,0 +1,111 @@
+//! The store interface: every operation the sync engine needs from one side
+//! (an IMAP account, a Maildir tree), described once. The engine talks to
+//! nothing else, so a new kind of store is one new implementation.
+
+pub mod folder_name;
+
+use crate::flags::Flags;
+use anyhow::Result;
+use serde::Serialize;
+
+/// A message's identity inside one folder of one store: the IMAP UID as a
+/// decimal string, or the Maildir unique name (the file name before `:2,`).
+pub type MsgId = String;
+
+/// What opening a folder tells about it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FolderStatus {
+    /// IMAP UIDVALIDITY; `None` for stores whose ids never change meaning
+    /// (Maildir unique names).
+    pub uidvalidity: Option<u32>,
+    /// IMAP UIDNEXT, when the server reported it.
+    pub uidnext: Option<u32>,
+    /// CONDSTORE HIGHESTMODSEQ, when the server has it.
+    pub highest_modseq: Option<u64>,
+    /// Number of messages in the folder.
+    pub exists: u32,
+}
+
+/// One message as a listing shows it: no body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MessageInfo {
+    pub id: MsgId,
+    pub flags: Flags,
+    /// Size in bytes (RFC822.SIZE, or the file size).
+    pub size: u64,
+}
+
+/// A whole message as fetched from one store or handed to another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub flags: Flags,
+    /// Arrival time as seconds since the Unix epoch (IMAP INTERNALDATE,
+    /// Maildir file mtime).
+    pub date: Option<i64>,
+    pub content: Vec<u8>,
+}
+
+/// A folder as a store lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FolderInfo {
+    /// The name in mailferry's canonical form: UTF-8, `/` between levels,
+    /// `INBOX` for the inbox.
+    pub name: String,
+    /// SPECIAL-USE role (`\Sent`, `\Trash`, ...), when the server gives one.
+    pub special_use: Option<String>,
+}
+
+/// One side of a sync. A store has at most one folder open at a time; the
+/// message operations act on it.
+///
+/// Contract for every method: an `Err` means the operation may or may not
+/// have taken effect (the connection may have dropped after the server
+/// acted), so callers journal their intent first and check afterwards.
+pub trait Store: Send {
+    /// A short description for messages, e.g. `imap://alice@host`.
+    fn describe(&self) -> String;
+
+    /// Lists every folder the store holds.
+    fn list_folders(&mut self) -> Result<Vec<FolderInfo>>;
+
+    /// Creates a folder (and any missing parents). Creating one that exists
+    /// is not an error.
+    fn create_folder(&mut self, name: &str) -> Result<()>;
+
+    /// Opens a folder for the message operations below.
+    fn open_folder(&mut self, name: &str) -> Result<FolderStatus>;
+
+    /// Lists every message of the open folder.
+    fn list_messages(&mut self) -> Result<Vec<MessageInfo>>;
+
+    /// Fetches the given messages, handing each to `sink` as it arrives, so
+    /// a store can fetch in batches without holding them all in memory.
+    /// Ids that no longer exist are skipped silently; the caller notices
+    /// they were never handed over.
+    fn fetch_messages(
+        &mut self,
+        ids: &[MsgId],
+        sink: &mut dyn FnMut(&MsgId, Message) -> Result<()>,
+    ) -> Result<()>;
+
+    /// Returns a ticket to journal before [`Store::append`], from which
+    /// [`Store::find_appended`] can find the message again if the append's
+    /// outcome is lost (a crash, a dropped connection, no UIDPLUS).
+    fn prepare_append(&mut self) -> Result<String>;
+
+    /// Stores a new message in the open folder. Returns its id when the
+    /// store can tell it (Maildir always, IMAP with UIDPLUS).
+    fn append(&mut self, ticket: &str, message: &Message) -> Result<Option<MsgId>>;
+
+    /// Finds messages stored since `ticket` was issued whose content has
+    /// this size and SHA-256 digest (hex). Used after an append whose id is
+    /// unknown; the caller discards ids it has already paired.
+    fn find_appended(&mut self, ticket: &str, size: u64, sha256: &str) -> Result<Vec<MsgId>>;
+
+    /// Adds and removes flags on one message.
+    fn set_flags(&mut self, id: &MsgId, add: Flags, remove: Flags) -> Result<()>;
+
+    /// Removes messages for good (IMAP: flag \Deleted and expunge just
+    /// these UIDs where the server allows it).
+    fn delete_messages(&mut self, ids: &[MsgId]) -> Result<()>;
+}
