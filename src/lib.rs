@@ -4,6 +4,8 @@
 //! [`store`] reaches each side, [`state`] remembers the last sync, and
 //! [`sync`] detects, plans, executes and commits. [`cli`] is the command line.
 
+pub mod config;
 pub mod error;
 pub mod flags;
+pub mod state;
 pub mod store;

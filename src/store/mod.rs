@@ -108,4 +108,10 @@ pub trait Store: Send {
     /// Removes messages for good (IMAP: flag \Deleted and expunge just
     /// these UIDs where the server allows it).
     fn delete_messages(&mut self, ids: &[MsgId]) -> Result<()>;
+
+    /// Problems met since the last call that did not stop the operation
+    /// (an unreadable file, a name that could not be parsed), one line each.
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }

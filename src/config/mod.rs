@@ -1,0 +1,205 @@
+//! The YAML configuration: stores, channels and groups, loaded with errors
+//! that name the file, the line and the key.
+//!
+//! The types here are the validated result; parsing lives beside them.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+/// The whole configuration, validated: every channel names existing stores,
+/// every group names existing channels.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from (for messages).
+    pub path: PathBuf,
+    pub stores: BTreeMap<String, StoreConfig>,
+    pub channels: BTreeMap<String, ChannelConfig>,
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// Where sync state and locks live. Default: `$XDG_STATE_HOME/mailferry`,
+    /// else `~/.local/state/mailferry`.
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    Imap(ImapConfig),
+    Maildir(MaildirConfig),
+    Pop3(Pop3Config),
+}
+
+/// How the connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// TLS from the first byte (ports 993, 995).
+    Implicit,
+    /// Plain connection upgraded with STARTTLS / STLS before login.
+    Starttls,
+    /// No encryption at all; only when the config says so.
+    None,
+}
+
+/// How to authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    /// IMAP LOGIN command.
+    Login,
+    /// SASL PLAIN via AUTHENTICATE.
+    Plain,
+}
+
+/// Where a password comes from. Never printed: see [`Secret`].
+#[derive(Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// Written in the config file.
+    Plain(Secret),
+    /// A command whose first line of output is the password.
+    Command(String),
+    /// An environment variable holding the password.
+    Env(String),
+}
+
+impl fmt::Debug for PasswordSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PasswordSource::Plain(_) => f.write_str("Plain(<hidden>)"),
+            PasswordSource::Command(c) => write!(f, "Command({c:?})"),
+            PasswordSource::Env(v) => write!(f, "Env({v:?})"),
+        }
+    }
+}
+
+/// A password or token. Its `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+    /// The value itself: call only where it is sent to a server.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<hidden>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<hidden>")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ImapConfig {
+    pub host: String,
+    /// Resolved: 993 for implicit TLS, else 143, unless given.
+    pub port: u16,
+    pub tls: TlsMode,
+    /// An extra trust root (PEM), added to the system roots.
+    pub ca_file: Option<PathBuf>,
+    pub user: String,
+    pub auth: AuthMethod,
+    pub password: PasswordSource,
+    /// Connect and read timeout, seconds. Default 60.
+    pub timeout_secs: u64,
+    /// Worker connections for parallel folders. Default 4.
+    pub connections: usize,
+}
+
+/// How folders nest on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Layout {
+    /// `Work/Projects` is the directory `Work/Projects/` with cur/new/tmp.
+    Verbatim,
+    /// `Work/Projects` is `.Work.Projects/` at the root; INBOX is the root.
+    MaildirPlusPlus,
+}
+
+#[derive(Debug, Clone)]
+pub struct MaildirConfig {
+    /// `~` already expanded.
+    pub path: PathBuf,
+    pub layout: Layout,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pop3Config {
+    pub host: String,
+    /// Resolved: 995 for implicit TLS, else 110, unless given.
+    pub port: u16,
+    pub tls: TlsMode,
+    pub ca_file: Option<PathBuf>,
+    pub user: String,
+    pub password: PasswordSource,
+    pub timeout_secs: u64,
+    /// Default true.
+    pub leave_on_server: bool,
+    pub delete_after_days: Option<u32>,
+}
+
+/// Which ways messages travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Both,
+    /// Far to near only.
+    Pull,
+    /// Near to far only.
+    Push,
+}
+
+/// Which sides something applies to (expunge, create, remove).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sides {
+    Both,
+    Far,
+    Near,
+    None,
+}
+
+impl Sides {
+    pub fn far(self) -> bool {
+        matches!(self, Sides::Both | Sides::Far)
+    }
+    pub fn near(self) -> bool {
+        matches!(self, Sides::Both | Sides::Near)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    pub name: String,
+    /// Store names; validated to exist.
+    pub far: String,
+    pub near: String,
+    /// Glob patterns, `!` excludes, later wins. Default `["*"]`.
+    pub folders: Vec<String>,
+    /// Default both.
+    pub direction: Direction,
+    /// Default all true (`sync: [new, flags, delete]`).
+    pub sync_new: bool,
+    pub sync_flags: bool,
+    pub sync_delete: bool,
+    /// Where messages flagged deleted are removed for good. Default both.
+    pub expunge: Sides,
+    /// Where missing folders may be created. Default both.
+    pub create: Sides,
+    /// Where folders deleted on the other side may be deleted. Default none.
+    pub remove: Sides,
+    /// Copy only the newest N messages of a folder (None: all).
+    pub max_messages: Option<usize>,
+    /// Do not copy messages larger than this many bytes (None: no limit).
+    pub max_size: Option<u64>,
+    /// Refuse plans deleting more than this share of a folder. Default 0.5.
+    pub max_delete_ratio: f64,
+}

@@ -1,0 +1,111 @@
+//! What mailferry remembers between runs, per folder pair: the UIDVALIDITY
+//! of each side and which far message is which near message, with the flags
+//! they had when last synced.
+//!
+//! The types here are the in-memory state; the file format, the journal and
+//! the channel lock live in the submodules.
+
+use crate::flags::Flags;
+use crate::store::MsgId;
+use serde::Serialize;
+
+/// One of the two sides of a channel. Rules are written once and applied
+/// to a side and its [`Side::other`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Far = 0,
+    Near = 1,
+}
+
+impl Side {
+    pub const BOTH: [Side; 2] = [Side::Far, Side::Near];
+
+    pub fn other(self) -> Side {
+        match self {
+            Side::Far => Side::Near,
+            Side::Near => Side::Far,
+        }
+    }
+    pub fn index(self) -> usize {
+        self as usize
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Far => "far",
+            Side::Near => "near",
+        }
+    }
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A value for each side, indexed by [`Side`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Pair<T>(pub [T; 2]);
+
+impl<T> std::ops::Index<Side> for Pair<T> {
+    type Output = T;
+    fn index(&self, side: Side) -> &T {
+        &self.0[side.index()]
+    }
+}
+
+impl<T> std::ops::IndexMut<Side> for Pair<T> {
+    fn index_mut(&mut self, side: Side) -> &mut T {
+        &mut self.0[side.index()]
+    }
+}
+
+impl<T> Pair<T> {
+    pub fn new(far: T, near: T) -> Pair<T> {
+        Pair([far, near])
+    }
+}
+
+/// One message pair as of the last sync.
+///
+/// Both ids present: the message exists on both sides. One id absent: a
+/// tombstone, the message was deleted on that side but kept (flagged
+/// deleted) on the other because that side does not expunge; the tombstone
+/// stops it being copied back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Record {
+    pub ids: Pair<Option<MsgId>>,
+    /// The flags both sides agreed on at the last sync.
+    pub flags: Flags,
+}
+
+/// A copy that was started but whose result was not yet recorded. It is
+/// resolved before the next plan: the target store is asked whether the
+/// message arrived (see `Store::find_appended`), and a pair is recorded if
+/// it did, so an interrupted copy is never repeated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingCopy {
+    /// The side the message is being copied to.
+    pub target: Side,
+    /// The message's id on the other side.
+    pub source_id: MsgId,
+    /// What `Store::prepare_append` returned on the target side.
+    pub ticket: String,
+    pub size: u64,
+    /// SHA-256 of the content, lower-case hex.
+    pub sha256: String,
+    /// The flags it was stored with.
+    pub flags: Flags,
+}
+
+/// The state of one folder pair.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FolderState {
+    /// UIDVALIDITY of each side at the last sync, where the side has one.
+    pub uidvalidity: Pair<Option<u32>>,
+    /// The far side's HIGHESTMODSEQ at the last sync (CONDSTORE).
+    pub far_highest_modseq: Option<u64>,
+    pub records: Vec<Record>,
+    pub pending: Vec<PendingCopy>,
+}
