@@ -1,0 +1,380 @@
+//! Table tests of the planner: one test per pattern of (far listed, near
+//! listed, record), each named for what it proves.
+
+use super::*;
+
+const S: Flags = Flags::SEEN;
+const F: Flags = Flags::FLAGGED;
+const R: Flags = Flags::ANSWERED;
+const T: Flags = Flags::DELETED;
+const NONE: Flags = Flags::EMPTY;
+
+fn msg(id: &str, flags: Flags) -> MessageInfo {
+    MessageInfo {
+        id: id.to_string(),
+        flags,
+        size: 100,
+    }
+}
+
+fn pair(far: &str, near: &str, flags: Flags) -> Record {
+    Record {
+        ids: ids(Some(far), Some(near)),
+        flags,
+    }
+}
+
+fn ids(far: Option<&str>, near: Option<&str>) -> Pair<Option<MsgId>> {
+    Pair::new(far.map(str::to_string), near.map(str::to_string))
+}
+
+fn state(records: Vec<Record>) -> FolderState {
+    FolderState {
+        records,
+        ..FolderState::default()
+    }
+}
+
+fn run(state: &FolderState, far: &[MessageInfo], near: &[MessageInfo], policy: &Policy) -> Plan {
+    plan(state, Pair::new(far, near), policy).expect("plan refused")
+}
+
+fn set_flags(add: Flags, remove: Flags) -> Option<Op> {
+    Some(Op::SetFlags { add, remove })
+}
+
+fn pull_only() -> Policy {
+    Policy {
+        copy_new: Pair::new(false, true),
+        copy_flags: Pair::new(false, true),
+        propagate_delete: Pair::new(false, true),
+        ..Policy::default()
+    }
+}
+
+#[test]
+fn empty_sides_and_empty_state_plan_nothing() {
+    assert!(run(&state(vec![]), &[], &[], &Policy::default()).is_empty());
+}
+
+#[test]
+fn far_only_unrecorded_message_is_copied_to_near() {
+    let plan = run(&state(vec![]), &[msg("1", S)], &[], &Policy::default());
+    assert_eq!(
+        plan.copies,
+        vec![Copy {
+            to: Side::Near,
+            source: "1".into(),
+            flags: S,
+            size: 100
+        }]
+    );
+    assert!(plan.updates.is_empty());
+}
+
+#[test]
+fn near_only_unrecorded_message_is_copied_to_far() {
+    let plan = run(&state(vec![]), &[], &[msg("a", F)], &Policy::default());
+    assert_eq!(plan.copies.len(), 1);
+    assert_eq!(plan.copies[0].to, Side::Far);
+    assert_eq!(plan.copies[0].source, "a");
+}
+
+#[test]
+fn pull_policy_does_not_copy_near_messages_to_far() {
+    let plan = run(
+        &state(vec![]),
+        &[msg("1", S)],
+        &[msg("a", NONE)],
+        &pull_only(),
+    );
+    assert_eq!(plan.copies.len(), 1);
+    assert_eq!(plan.copies[0].to, Side::Near);
+}
+
+#[test]
+fn paired_unchanged_message_plans_nothing() {
+    let st = state(vec![pair("1", "a", S)]);
+    assert!(run(&st, &[msg("1", S)], &[msg("a", S)], &Policy::default()).is_empty());
+}
+
+#[test]
+fn flag_added_on_far_is_added_on_near() {
+    let st = state(vec![pair("1", "a", NONE)]);
+    let plan = run(&st, &[msg("1", S)], &[msg("a", NONE)], &Policy::default());
+    assert_eq!(plan.updates.len(), 1);
+    assert_eq!(plan.updates[0].ops, Pair::new(None, set_flags(S, NONE)));
+    assert_eq!(
+        plan.updates[0].after,
+        RecordAfter::Keep {
+            ids: ids(Some("1"), Some("a")),
+            flags: S
+        }
+    );
+}
+
+#[test]
+fn flag_removed_on_near_is_removed_on_far() {
+    let st = state(vec![pair("1", "a", S.union(F))]);
+    let plan = run(
+        &st,
+        &[msg("1", S.union(F))],
+        &[msg("a", S)],
+        &Policy::default(),
+    );
+    assert_eq!(plan.updates[0].ops, Pair::new(set_flags(NONE, F), None));
+}
+
+#[test]
+fn flags_changed_on_both_sides_are_merged_per_flag() {
+    // Far marks read, near flags it and removes answered: both end S F.
+    let st = state(vec![pair("1", "a", R)]);
+    let plan = run(
+        &st,
+        &[msg("1", R.union(S))],
+        &[msg("a", F)],
+        &Policy::default(),
+    );
+    assert_eq!(
+        plan.updates[0].ops,
+        Pair::new(set_flags(F, R), set_flags(S, NONE))
+    );
+    assert_eq!(
+        plan.updates[0].after,
+        RecordAfter::Keep {
+            ids: ids(Some("1"), Some("a")),
+            flags: S.union(F)
+        }
+    );
+}
+
+#[test]
+fn pull_policy_keeps_near_flag_changes_local() {
+    let st = state(vec![pair("1", "a", NONE)]);
+    let plan = run(&st, &[msg("1", NONE)], &[msg("a", F)], &pull_only());
+    assert!(plan.is_empty(), "{plan}");
+}
+
+#[test]
+fn message_deleted_on_near_is_deleted_on_far() {
+    let st = state(vec![pair("1", "a", S)]);
+    let plan = run(&st, &[msg("1", S)], &[], &Policy::default());
+    assert_eq!(plan.updates[0].ops, Pair::new(Some(Op::Delete), None));
+    assert_eq!(plan.updates[0].after, RecordAfter::Drop);
+    assert!(plan.copies.is_empty());
+}
+
+#[test]
+fn message_expunged_on_far_is_deleted_on_near() {
+    let st = state(vec![pair("1", "a", S)]);
+    let plan = run(&st, &[], &[msg("a", S)], &Policy::default());
+    assert_eq!(plan.updates[0].ops, Pair::new(None, Some(Op::Delete)));
+    assert_eq!(plan.updates[0].after, RecordAfter::Drop);
+}
+
+#[test]
+fn deletion_without_far_expunge_flags_far_and_leaves_tombstone() {
+    let policy = Policy {
+        expunge: Pair::new(false, true),
+        ..Policy::default()
+    };
+    let st = state(vec![pair("1", "a", S)]);
+    let plan = run(&st, &[msg("1", S)], &[], &policy);
+    assert_eq!(plan.updates[0].ops, Pair::new(set_flags(T, NONE), None));
+    assert_eq!(
+        plan.updates[0].after,
+        RecordAfter::Keep {
+            ids: ids(Some("1"), None),
+            flags: S.union(T)
+        }
+    );
+}
+
+#[test]
+fn tombstone_stops_the_kept_copy_from_being_copied_back() {
+    let policy = Policy {
+        expunge: Pair::new(false, true),
+        ..Policy::default()
+    };
+    let st = state(vec![Record {
+        ids: ids(Some("1"), None),
+        flags: S.union(T),
+    }]);
+    let plan = run(&st, &[msg("1", S.union(T))], &[], &policy);
+    assert!(plan.is_empty(), "{plan}");
+}
+
+#[test]
+fn tombstone_is_expunged_once_its_side_expunges() {
+    let st = state(vec![Record {
+        ids: ids(Some("1"), None),
+        flags: T,
+    }]);
+    let plan = run(&st, &[msg("1", T)], &[], &Policy::default());
+    assert_eq!(plan.updates[0].ops, Pair::new(Some(Op::Delete), None));
+    assert_eq!(plan.updates[0].after, RecordAfter::Drop);
+}
+
+#[test]
+fn tombstone_whose_survivor_vanished_is_dropped() {
+    let st = state(vec![Record {
+        ids: ids(None, Some("a")),
+        flags: T,
+    }]);
+    let plan = run(&st, &[], &[], &Policy::default());
+    assert_eq!(plan.updates[0].after, RecordAfter::Drop);
+    assert_eq!(plan.updates[0].ops, Pair::default());
+}
+
+#[test]
+fn message_gone_from_both_sides_drops_its_record() {
+    let st = state(vec![pair("1", "a", S)]);
+    let plan = run(&st, &[], &[], &Policy::default());
+    assert_eq!(plan.updates[0].ops, Pair::default());
+    assert_eq!(plan.updates[0].after, RecordAfter::Drop);
+}
+
+#[test]
+fn deleted_flag_set_on_near_expunges_both_sides() {
+    let st = state(vec![pair("1", "a", S)]);
+    let plan = run(
+        &st,
+        &[msg("1", S)],
+        &[msg("a", S.union(T))],
+        &Policy::default(),
+    );
+    assert_eq!(
+        plan.updates[0].ops,
+        Pair::new(Some(Op::Delete), Some(Op::Delete))
+    );
+    assert_eq!(plan.updates[0].after, RecordAfter::Drop);
+}
+
+#[test]
+fn deleted_flag_with_near_only_expunge_keeps_far_flagged() {
+    let policy = Policy {
+        expunge: Pair::new(false, true),
+        ..Policy::default()
+    };
+    let st = state(vec![pair("1", "a", NONE)]);
+    let plan = run(&st, &[msg("1", NONE)], &[msg("a", T)], &policy);
+    assert_eq!(
+        plan.updates[0].ops,
+        Pair::new(set_flags(T, NONE), Some(Op::Delete))
+    );
+    assert_eq!(
+        plan.updates[0].after,
+        RecordAfter::Keep {
+            ids: ids(Some("1"), None),
+            flags: T
+        }
+    );
+}
+
+#[test]
+fn deleted_flag_travels_as_a_flag_when_nobody_expunges() {
+    let policy = Policy {
+        expunge: Pair::new(false, false),
+        ..Policy::default()
+    };
+    let st = state(vec![pair("1", "a", NONE)]);
+    let plan = run(&st, &[msg("1", T)], &[msg("a", NONE)], &policy);
+    assert_eq!(plan.updates[0].ops, Pair::new(None, set_flags(T, NONE)));
+}
+
+#[test]
+fn new_message_flagged_deleted_is_expunged_not_copied() {
+    let plan = run(&state(vec![]), &[msg("1", T)], &[], &Policy::default());
+    assert!(plan.copies.is_empty());
+    assert_eq!(plan.updates[0].ops, Pair::new(Some(Op::Delete), None));
+    assert_eq!(plan.updates[0].after, RecordAfter::Unpaired);
+}
+
+#[test]
+fn message_over_max_size_is_skipped_with_a_reason() {
+    let policy = Policy {
+        max_size: Some(50),
+        ..Policy::default()
+    };
+    let plan = run(&state(vec![]), &[msg("1", NONE)], &[], &policy);
+    assert!(plan.copies.is_empty());
+    assert_eq!(plan.skipped.len(), 1);
+    assert!(plan.skipped[0].reason.contains("max_size"));
+}
+
+#[test]
+fn duplicate_record_for_one_message_is_ignored_not_acted_on() {
+    let st = state(vec![pair("1", "a", S), pair("1", "b", S)]);
+    let plan = run(
+        &st,
+        &[msg("1", S)],
+        &[msg("a", S), msg("b", S)],
+        &Policy::default(),
+    );
+    // "b" is not paired by the ignored record, so it counts as new.
+    assert!(plan.updates.is_empty());
+    assert_eq!(plan.copies.len(), 1);
+    assert_eq!(plan.copies[0].source, "b");
+}
+
+fn many(prefix: &str, n: usize) -> Vec<MessageInfo> {
+    (0..n).map(|i| msg(&format!("{prefix}{i}"), S)).collect()
+}
+
+fn paired_state(n: usize) -> FolderState {
+    state(
+        (0..n)
+            .map(|i| pair(&format!("{i}"), &format!("n{i}"), S))
+            .collect(),
+    )
+}
+
+#[test]
+fn far_suddenly_empty_is_refused_by_the_deletion_guard() {
+    let st = paired_state(30);
+    let err = plan(&st, Pair::new(&[], &many("n", 30)), &Policy::default()).unwrap_err();
+    assert_eq!(err.side, Side::Near);
+    assert_eq!(err.deletions, 30);
+    assert!(err.to_string().contains("--force"));
+}
+
+#[test]
+fn force_overrides_the_deletion_guard() {
+    let st = paired_state(30);
+    let policy = Policy {
+        force: true,
+        ..Policy::default()
+    };
+    let plan = plan(&st, Pair::new(&[], &many("n", 30)), &policy).unwrap();
+    assert_eq!(plan.deletions_on(Side::Near), 30);
+}
+
+#[test]
+fn small_folders_are_not_guarded() {
+    let st = paired_state(20);
+    let plan = plan(&st, Pair::new(&[], &many("n", 20)), &Policy::default()).unwrap();
+    assert_eq!(plan.deletions_on(Side::Near), 20);
+}
+
+#[test]
+fn deleting_half_or_less_passes_the_guard() {
+    let st = paired_state(30);
+    let far: Vec<MessageInfo> = (0..15).map(|i| msg(&format!("{i}"), S)).collect();
+    let plan = plan(&st, Pair::new(&far, &many("n", 30)), &Policy::default()).unwrap();
+    assert_eq!(plan.deletions_on(Side::Near), 15);
+}
+
+#[test]
+fn dry_run_text_names_each_action() {
+    let st = state(vec![pair("1", "a", NONE), pair("2", "b", NONE)]);
+    let plan = run(
+        &st,
+        &[msg("1", S), msg("3", NONE)],
+        &[msg("a", NONE), msg("b", NONE)],
+        &Policy::default(),
+    );
+    let text = plan.to_string();
+    assert!(text.contains("flags  near a +S"), "{text}");
+    assert!(text.contains("copy   far -> near 3"), "{text}");
+    assert!(text.contains("delete near b"), "{text}");
+}
