@@ -3,6 +3,7 @@
 //! nothing else, so a new kind of store is one new implementation.
 
 pub mod folder_name;
+pub mod memory;
 
 use crate::flags::Flags;
 use anyhow::Result;
@@ -114,4 +115,14 @@ pub trait Store: Send {
     fn take_warnings(&mut self) -> Vec<String> {
         Vec::new()
     }
+}
+
+/// SHA-256 of a message's bytes, lower-case hex: the content identity used
+/// to find an upload again.
+pub fn sha256_hex(content: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(content)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -14,4 +14,5 @@
 //! - A missing state means neither side had been synced: nothing is
 //!   deleted on a first run.
 
+pub mod patterns;
 pub mod plan;

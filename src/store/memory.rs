@@ -1,0 +1,202 @@
+//! An in-memory store with IMAP-like UIDs, for tests of the planner and the
+//! executor without a server. It can be told to fail after a number of
+//! operations, to prove that an interrupted sync resumes cleanly. It never
+//! replaces the tests against a real Dovecot.
+
+use super::{sha256_hex, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Store};
+use crate::flags::Flags;
+use anyhow::{anyhow, bail, Context, Result};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// One folder: UIDs ascending, as IMAP gives them.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryFolder {
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub messages: BTreeMap<u32, Message>,
+}
+
+/// The shared contents of a memory "server"; several [`MemoryStore`]
+/// handles (one per simulated client) can point at one.
+#[derive(Debug, Default)]
+pub struct MemoryData {
+    pub folders: BTreeMap<String, MemoryFolder>,
+}
+
+/// A handle on a memory server, like one IMAP connection.
+pub struct MemoryStore {
+    data: Arc<Mutex<MemoryData>>,
+    open: Option<String>,
+    /// Whether appends report the new UID (like UIDPLUS).
+    pub uidplus: bool,
+    /// Operations that change data still allowed before every call fails,
+    /// as if the connection dropped. `None`: no limit.
+    pub fail_after: Option<usize>,
+}
+
+impl MemoryStore {
+    pub fn new(data: Arc<Mutex<MemoryData>>) -> MemoryStore {
+        MemoryStore {
+            data,
+            open: None,
+            uidplus: true,
+            fail_after: None,
+        }
+    }
+
+    /// Counts one changing operation against `fail_after`.
+    fn spend(&mut self) -> Result<()> {
+        match &mut self.fail_after {
+            Some(0) => bail!("simulated connection drop"),
+            Some(n) => {
+                *n -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn with_folder<T>(&self, f: impl FnOnce(&mut MemoryFolder) -> Result<T>) -> Result<T> {
+        let name = self.open.as_ref().context("no folder open")?;
+        let mut data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
+        let folder = data
+            .folders
+            .get_mut(name)
+            .with_context(|| format!("folder {name} vanished"))?;
+        f(folder)
+    }
+}
+
+fn parse_uid(id: &str) -> Result<u32> {
+    id.parse().with_context(|| format!("bad UID {id:?}"))
+}
+
+impl Store for MemoryStore {
+    fn describe(&self) -> String {
+        "memory".to_string()
+    }
+
+    fn list_folders(&mut self) -> Result<Vec<FolderInfo>> {
+        let data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
+        Ok(data
+            .folders
+            .keys()
+            .map(|name| FolderInfo {
+                name: name.clone(),
+                special_use: None,
+            })
+            .collect())
+    }
+
+    fn create_folder(&mut self, name: &str) -> Result<()> {
+        self.spend()?;
+        let mut data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
+        data.folders
+            .entry(name.to_string())
+            .or_insert_with(|| MemoryFolder {
+                uidvalidity: 1,
+                uidnext: 1,
+                messages: BTreeMap::new(),
+            });
+        Ok(())
+    }
+
+    fn open_folder(&mut self, name: &str) -> Result<FolderStatus> {
+        let data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
+        let folder = data
+            .folders
+            .get(name)
+            .with_context(|| format!("no folder {name}"))?;
+        let status = FolderStatus {
+            uidvalidity: Some(folder.uidvalidity),
+            uidnext: Some(folder.uidnext),
+            highest_modseq: None,
+            exists: folder.messages.len() as u32,
+        };
+        drop(data);
+        self.open = Some(name.to_string());
+        Ok(status)
+    }
+
+    fn list_messages(&mut self) -> Result<Vec<MessageInfo>> {
+        self.with_folder(|folder| {
+            Ok(folder
+                .messages
+                .iter()
+                .map(|(uid, m)| MessageInfo {
+                    id: uid.to_string(),
+                    flags: m.flags,
+                    size: m.content.len() as u64,
+                })
+                .collect())
+        })
+    }
+
+    fn fetch_messages(
+        &mut self,
+        ids: &[MsgId],
+        sink: &mut dyn FnMut(&MsgId, Message) -> Result<()>,
+    ) -> Result<()> {
+        for id in ids {
+            let uid = parse_uid(id)?;
+            let found = self.with_folder(|folder| Ok(folder.messages.get(&uid).cloned()))?;
+            if let Some(message) = found {
+                sink(id, message)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn prepare_append(&mut self) -> Result<String> {
+        self.with_folder(|folder| Ok(folder.uidnext.to_string()))
+    }
+
+    fn append(&mut self, _ticket: &str, message: &Message) -> Result<Option<MsgId>> {
+        self.spend()?;
+        let uid = self.with_folder(|folder| {
+            let uid = folder.uidnext;
+            folder.uidnext += 1;
+            folder.messages.insert(uid, message.clone());
+            Ok(uid)
+        })?;
+        Ok(self.uidplus.then(|| uid.to_string()))
+    }
+
+    fn find_appended(&mut self, ticket: &str, size: u64, sha256: &str) -> Result<Vec<MsgId>> {
+        let since = parse_uid(ticket)?;
+        self.with_folder(|folder| {
+            Ok(folder
+                .messages
+                .range(since..)
+                .filter(|(_, m)| m.content.len() as u64 == size && sha256_hex(&m.content) == sha256)
+                .map(|(uid, _)| uid.to_string())
+                .collect())
+        })
+    }
+
+    fn set_flags(&mut self, id: &MsgId, add: Flags, remove: Flags) -> Result<()> {
+        self.spend()?;
+        let uid = parse_uid(id)?;
+        self.with_folder(|folder| {
+            if let Some(message) = folder.messages.get_mut(&uid) {
+                message.flags = message.flags.union(add).difference(remove);
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_messages(&mut self, ids: &[MsgId]) -> Result<()> {
+        self.spend()?;
+        let uids = ids
+            .iter()
+            .map(|id| parse_uid(id))
+            .collect::<Result<Vec<_>>>()?;
+        self.with_folder(|folder| {
+            for uid in uids {
+                folder.messages.remove(&uid);
+            }
+            Ok(())
+        })
+    }
+}
