@@ -33,6 +33,9 @@ pub struct MemoryStore {
     /// Operations that change data still allowed before every call fails,
     /// as if the connection dropped. `None`: no limit.
     pub fail_after: Option<usize>,
+    /// Like `fail_after`, but the operation is carried out before the
+    /// error: the server acted and the reply was lost.
+    pub lose_reply_after: Option<usize>,
 }
 
 impl MemoryStore {
@@ -42,6 +45,7 @@ impl MemoryStore {
             open: None,
             uidplus: true,
             fail_after: None,
+            lose_reply_after: None,
         }
     }
 
@@ -49,6 +53,19 @@ impl MemoryStore {
     fn spend(&mut self) -> Result<()> {
         match &mut self.fail_after {
             Some(0) => bail!("simulated connection drop"),
+            Some(n) => {
+                *n -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Counts one changing operation, after it was done, against
+    /// `lose_reply_after`.
+    fn reply(&mut self) -> Result<()> {
+        match &mut self.lose_reply_after {
+            Some(0) => bail!("simulated connection drop after the server acted"),
             Some(n) => {
                 *n -= 1;
                 Ok(())
@@ -160,6 +177,7 @@ impl Store for MemoryStore {
             folder.messages.insert(uid, message.clone());
             Ok(uid)
         })?;
+        self.reply()?;
         Ok(self.uidplus.then(|| uid.to_string()))
     }
 
@@ -183,7 +201,8 @@ impl Store for MemoryStore {
                 message.flags = message.flags.union(add).difference(remove);
             }
             Ok(())
-        })
+        })?;
+        self.reply()
     }
 
     fn delete_messages(&mut self, ids: &[MsgId]) -> Result<()> {
@@ -197,6 +216,7 @@ impl Store for MemoryStore {
                 folder.messages.remove(&uid);
             }
             Ok(())
-        })
+        })?;
+        self.reply()
     }
 }

@@ -14,5 +14,9 @@
 //! - A missing state means neither side had been synced: nothing is
 //!   deleted on a first run.
 
+pub mod channel;
+pub mod exec;
+pub mod folder;
+pub mod ledger;
 pub mod patterns;
 pub mod plan;

@@ -1,0 +1,157 @@
+//! `mailferry sync`: sync channels, groups or single folders.
+
+use super::output::Output;
+use super::Cli;
+use crate::config::Config;
+use crate::error::exit;
+use crate::state::Side;
+use crate::sync::channel::{sync_channel, ChannelResult};
+use crate::sync::exec::Report;
+use crate::sync::folder::RunOptions;
+use crate::sync::ledger::Interrupt;
+use anyhow::Result;
+use clap::Args;
+
+/// Syncs channels: new messages, flags and deletions, both ways.
+///
+/// Targets are channel names, group names, or CHANNEL:FOLDER for one
+/// folder. Examples:
+///
+///   mailferry sync --all
+///
+///   mailferry sync work
+///
+///   mailferry sync work:INBOX --dry-run
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Channels, groups, or CHANNEL:FOLDER.
+    #[arg(value_name = "TARGET", required_unless_present = "all")]
+    pub targets: Vec<String>,
+
+    /// Sync every channel of the configuration.
+    #[arg(short, long, conflicts_with = "targets")]
+    pub all: bool,
+
+    /// Show what would be done and change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// Print what was done (or, with --dry-run, the plan) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Carry out plans that delete more than max_delete_ratio of a folder.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Wait for another run holding a channel's lock instead of exiting with status 3.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// Environment variable of the crash test hook: abort the process after
+/// this many journaled steps of each folder, as `kill -9` would.
+const CRASH_HOOK: &str = "MAILFERRY_TEST_ABORT_AFTER_STEPS";
+
+pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
+    let config = Config::load(cli.config.as_deref())?;
+    let targets = config.resolve_targets(&args.targets, args.all)?;
+    let options = RunOptions {
+        dry_run: args.dry_run,
+        force: args.force,
+        wait_for_lock: args.wait,
+        interrupt: std::env::var(CRASH_HOOK)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(|steps| (steps, Interrupt::Abort)),
+    };
+
+    let mut status = exit::OK;
+    let mut results: Vec<ChannelResult> = Vec::new();
+    for target in &targets {
+        let Some(channel) = config.channels.get(&target.channel) else {
+            continue;
+        };
+        match sync_channel(&config, channel, target.folder.as_deref(), &options) {
+            Ok(result) => {
+                if !result.errors.is_empty() {
+                    status = exit::FAILED;
+                }
+                for error in &result.errors {
+                    out.error(error);
+                }
+                for folder in &result.folders {
+                    for failure in &folder.report.failures {
+                        status = exit::FAILED;
+                        out.error(&format!("{}: folder {}: {failure}", result.channel, folder.folder));
+                    }
+                }
+                if !args.json {
+                    show(&result, args.dry_run, out);
+                }
+                results.push(result);
+            }
+            Err(err) => {
+                let code = crate::error::exit_status(&err);
+                status = status.max(code);
+                out.error(&format!("{}: {err:#}", target.channel));
+            }
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    Ok(status)
+}
+
+fn show(result: &ChannelResult, dry_run: bool, out: &Output) {
+    if dry_run {
+        for folder in &result.folders {
+            if folder.plan.is_empty() {
+                out.result(&format!("{}:{}: nothing to do", result.channel, folder.folder));
+            } else {
+                out.result(&format!("{}:{}:", result.channel, folder.folder));
+                for line in folder.plan.to_string().lines() {
+                    out.result(&format!("  {line}"));
+                }
+            }
+        }
+        return;
+    }
+    let mut total = Report::default();
+    for folder in &result.folders {
+        if out.verbosity() > 0 && !folder.report.is_quiet() {
+            out.detail(&format!(
+                "{}:{}: {}",
+                result.channel,
+                folder.folder,
+                describe(&folder.report)
+            ));
+        }
+        total.add(&folder.report);
+    }
+    out.summary(&format!(
+        "{}: {} folder(s): {}",
+        result.channel,
+        result.folders.len(),
+        describe(&total)
+    ));
+}
+
+/// "far->near: 3 new, 1 flags, 0 deleted; near->far: ..." in words.
+fn describe(report: &Report) -> String {
+    let mut parts = Vec::new();
+    for side in [Side::Near, Side::Far] {
+        parts.push(format!(
+            "to {side}: {} new, {} flag changes, {} deleted",
+            report.copied[side], report.flagged[side], report.deleted[side]
+        ));
+    }
+    if report.skipped > 0 {
+        parts.push(format!("{} skipped", report.skipped));
+    }
+    if !report.failures.is_empty() {
+        parts.push(format!("{} failed", report.failures.len()));
+    }
+    parts.join("; ")
+}

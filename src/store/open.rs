@@ -1,0 +1,64 @@
+//! Opens the store a configuration names: the one place that knows which
+//! implementation serves which `type:`.
+
+use super::imap::ImapStore;
+use super::maildir::MaildirStore;
+use super::Store;
+use crate::config::{Config, StoreConfig};
+use crate::error::UsageError;
+use anyhow::{bail, Result};
+
+fn store_config<'a>(config: &'a Config, name: &str) -> Result<&'a StoreConfig> {
+    match config.stores.get(name) {
+        Some(store) => Ok(store),
+        None => Err(UsageError(format!("no store named {name:?} in {}", config.path.display())).into()),
+    }
+}
+
+/// Connects to (or opens) the store called `name`.
+pub fn open(config: &Config, name: &str) -> Result<Box<dyn Store>> {
+    match store_config(config, name)? {
+        StoreConfig::Imap(imap) => {
+            let password = imap.password.resolve()?;
+            Ok(Box::new(ImapStore::connect(imap, &password)?))
+        }
+        StoreConfig::Maildir(maildir) => Ok(Box::new(MaildirStore::new(
+            maildir.path.clone(),
+            maildir.layout,
+        ))),
+        StoreConfig::Pop3(_) => {
+            bail!("store {name} is a POP3 store, which `sync` does not support yet")
+        }
+    }
+}
+
+/// Tries a store and describes what it offers, for `mailferry check`.
+pub fn probe(config: &Config, name: &str) -> Result<String> {
+    match store_config(config, name)? {
+        StoreConfig::Imap(imap) => {
+            let password = imap.password.resolve()?;
+            let store = ImapStore::connect(imap, &password)?;
+            let description = format!(
+                "{} as {}, capabilities: {}",
+                imap.host,
+                imap.user,
+                store.capabilities().join(" ")
+            );
+            store.logout()?;
+            Ok(description)
+        }
+        StoreConfig::Maildir(maildir) => {
+            let mut store = MaildirStore::new(maildir.path.clone(), maildir.layout);
+            let folders = store.list_folders()?;
+            Ok(format!(
+                "Maildir {} with {} folder(s)",
+                maildir.path.display(),
+                folders.len()
+            ))
+        }
+        StoreConfig::Pop3(pop3) => Ok(format!(
+            "POP3 {} (not tried: POP3 support is not built yet)",
+            pop3.host
+        )),
+    }
+}

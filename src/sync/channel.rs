@@ -1,0 +1,146 @@
+//! One channel: lock it, open both stores, choose and create folders, and
+//! sync each folder pair; a failing folder does not stop the others.
+
+use super::exec::Stores;
+use super::folder::{sync_folder, FolderResult, RunOptions};
+use super::patterns::selects;
+use super::plan::Policy;
+use crate::config::{ChannelConfig, Config, Direction};
+use crate::state::file::{state_path, StateFile};
+use crate::state::lock::ChannelLock;
+use crate::state::{Pair, Side};
+use crate::store::{self, Store};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// What happened to a channel.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelResult {
+    pub channel: String,
+    pub folders: Vec<FolderResult>,
+    /// Folders that failed, with the reason, one line each.
+    pub errors: Vec<String>,
+}
+
+/// The planner's policy for a channel's configuration.
+pub fn policy_for(channel: &ChannelConfig) -> Policy {
+    let to_far = matches!(channel.direction, Direction::Both | Direction::Push);
+    let to_near = matches!(channel.direction, Direction::Both | Direction::Pull);
+    Policy {
+        copy_new: Pair::new(to_far && channel.sync_new, to_near && channel.sync_new),
+        copy_flags: Pair::new(to_far && channel.sync_flags, to_near && channel.sync_flags),
+        propagate_delete: Pair::new(
+            to_far && channel.sync_delete,
+            to_near && channel.sync_delete,
+        ),
+        expunge: Pair::new(channel.expunge.far(), channel.expunge.near()),
+        max_size: channel.max_size,
+        max_delete_ratio: channel.max_delete_ratio,
+        ..Policy::default()
+    }
+}
+
+/// Syncs a channel, or only `only_folder` of it.
+pub fn sync_channel(
+    config: &Config,
+    channel: &ChannelConfig,
+    only_folder: Option<&str>,
+    options: &RunOptions,
+) -> Result<ChannelResult> {
+    let _lock = ChannelLock::acquire(&config.state_dir, &channel.name, options.wait_for_lock)?;
+    let mut far = store::open(config, &channel.far)?;
+    let mut near = store::open(config, &channel.near)?;
+    let mut result = ChannelResult {
+        channel: channel.name.clone(),
+        folders: Vec::new(),
+        errors: Vec::new(),
+    };
+
+    let listed = Pair::new(folder_names(&mut *far)?, folder_names(&mut *near)?);
+    let mut wanted: BTreeSet<&String> = listed[Side::Far].union(&listed[Side::Near]).collect();
+    wanted.retain(|name| selects(&channel.folders, name));
+    if let Some(only) = only_folder {
+        wanted.retain(|name| name.as_str() == only);
+        if wanted.is_empty() {
+            anyhow::bail!(
+                "folder {only} is not on either side of channel {} (or not selected by its folders patterns)",
+                channel.name
+            );
+        }
+    }
+
+    let policy = policy_for(channel);
+    for name in wanted {
+        let outcome = prepare_folder(channel, name, &listed, &mut *far, &mut *near, options)
+            .and_then(|ready| {
+                if !ready {
+                    return Ok(None);
+                }
+                let state_file = StateFile::new(state_path(&config.state_dir, &channel.name, name));
+                let mut stores = Stores {
+                    far: &mut *far,
+                    near: &mut *near,
+                };
+                sync_folder(&mut stores, name, &state_file, &policy, options).map(Some)
+            });
+        match outcome {
+            Ok(Some(folder)) => result.folders.push(folder),
+            Ok(None) => {}
+            Err(err) => result
+                .errors
+                .push(format!("{}: folder {name}: {err:#}", channel.name)),
+        }
+    }
+    Ok(result)
+}
+
+fn folder_names(store: &mut dyn Store) -> Result<BTreeSet<String>> {
+    let description = store.describe();
+    Ok(store
+        .list_folders()
+        .with_context(|| format!("listing folders of {description}"))?
+        .into_iter()
+        .map(|f| f.name)
+        .collect())
+}
+
+/// Creates the folder where it is missing, as the create policy allows.
+/// Returns whether the folder pair can be synced now.
+fn prepare_folder(
+    channel: &ChannelConfig,
+    name: &str,
+    listed: &Pair<BTreeSet<String>>,
+    far: &mut dyn Store,
+    near: &mut dyn Store,
+    options: &RunOptions,
+) -> Result<bool> {
+    for side in Side::BOTH {
+        if listed[side].contains(name) {
+            continue;
+        }
+        let allowed = match side {
+            Side::Far => channel.create.far(),
+            Side::Near => channel.create.near(),
+        };
+        if !allowed {
+            anyhow::bail!(
+                "exists only on the {} side and `create` does not allow creating it on the {side} side",
+                side.other()
+            );
+        }
+        if options.dry_run {
+            // Nothing to list on a side that does not exist yet; a dry run
+            // shows the folder as to be created and skips its messages.
+            return Ok(false);
+        }
+        let store = match side {
+            Side::Far => &mut *far,
+            Side::Near => &mut *near,
+        };
+        store
+            .create_folder(name)
+            .with_context(|| format!("creating it on the {side} side"))?;
+    }
+    Ok(true)
+}

@@ -1,0 +1,319 @@
+//! Tests of the whole folder sync (detect, plan, execute, commit) on two
+//! in-memory stores with a real state file: random changes converge, a
+//! second sync does nothing, and a sync interrupted after any step resumes
+//! to the same result with no duplicate and nothing lost.
+
+use super::exec::Stores;
+use super::folder::{sync_folder, FolderResult, RunOptions};
+use super::ledger::Interrupt;
+use super::plan::Policy;
+use crate::flags::Flags;
+use crate::state::file::StateFile;
+use crate::state::{Pair, Side};
+use crate::store::memory::{MemoryData, MemoryStore};
+use crate::store::{Message, Store};
+use proptest::prelude::*;
+use std::sync::{Arc, Mutex};
+
+const FOLDER: &str = "INBOX";
+
+/// Two memory "servers", far and near, and a state file.
+struct World {
+    data: Pair<Arc<Mutex<MemoryData>>>,
+    dir: tempfile::TempDir,
+    next_message: usize,
+}
+
+impl World {
+    fn new() -> World {
+        let world = World {
+            data: Pair::new(Arc::default(), Arc::default()),
+            dir: tempfile::tempdir().unwrap(),
+            next_message: 0,
+        };
+        for side in Side::BOTH {
+            world.client(side).create_folder(FOLDER).unwrap();
+        }
+        world
+    }
+
+    /// A fresh connection to one side, like another mail client.
+    fn client(&self, side: Side) -> MemoryStore {
+        let mut store = MemoryStore::new(self.data[side].clone());
+        if store.open_folder(FOLDER).is_err() {
+            // The folder is created by `new`; before that there is none.
+        }
+        store
+    }
+
+    fn state_file(&self) -> StateFile {
+        StateFile::new(self.dir.path().join("INBOX.state"))
+    }
+
+    fn sync_with(&self, options: &RunOptions, policy: &Policy) -> anyhow::Result<FolderResult> {
+        let mut far = self.client(Side::Far);
+        let mut near = self.client(Side::Near);
+        let mut stores = Stores {
+            far: &mut far,
+            near: &mut near,
+        };
+        sync_folder(&mut stores, FOLDER, &self.state_file(), policy, options)
+    }
+
+    fn sync(&self) -> FolderResult {
+        self.sync_with(&RunOptions::default(), &Policy::default())
+            .expect("sync failed")
+    }
+
+    fn deliver(&mut self, side: Side, flags: Flags) {
+        self.next_message += 1;
+        let content = format!(
+            "Message-ID: <{}@test>\r\nSubject: message {}\r\n\r\nbody\r\n",
+            self.next_message, self.next_message
+        );
+        let mut client = self.client(side);
+        let ticket = client.prepare_append().unwrap();
+        client
+            .append(
+                &ticket,
+                &Message {
+                    flags,
+                    date: Some(1_700_000_000),
+                    content: content.into_bytes(),
+                },
+            )
+            .unwrap();
+    }
+
+    /// Every message of a side as (content, flags), sorted: what a user
+    /// would compare.
+    fn contents(&self, side: Side) -> Vec<(String, Flags)> {
+        let data = self.data[side].lock().unwrap();
+        let mut all: Vec<(String, Flags)> = data.folders[FOLDER]
+            .messages
+            .values()
+            .map(|m| (String::from_utf8_lossy(&m.content).into_owned(), m.flags))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    fn uids(&self, side: Side) -> Vec<u32> {
+        let data = self.data[side].lock().unwrap();
+        data.folders[FOLDER].messages.keys().copied().collect()
+    }
+
+    fn assert_converged(&self) {
+        let far = self.contents(Side::Far);
+        let near = self.contents(Side::Near);
+        assert_eq!(far, near, "far and near differ");
+        let mut unique: Vec<&String> = far.iter().map(|(c, _)| c).collect();
+        unique.dedup();
+        assert_eq!(unique.len(), far.len(), "duplicate messages");
+    }
+}
+
+#[test]
+fn first_sync_copies_both_ways_and_second_sync_plans_nothing() {
+    let mut world = World::new();
+    world.deliver(Side::Far, Flags::SEEN);
+    world.deliver(Side::Far, Flags::EMPTY);
+    world.deliver(Side::Near, Flags::FLAGGED);
+    let first = world.sync();
+    assert_eq!(first.report.copied, Pair::new(1, 2));
+    world.assert_converged();
+    let second = world.sync();
+    assert!(second.plan.is_empty(), "{}", second.plan);
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let mut world = World::new();
+    world.deliver(Side::Far, Flags::SEEN);
+    let options = RunOptions {
+        dry_run: true,
+        ..RunOptions::default()
+    };
+    let result = world.sync_with(&options, &Policy::default()).unwrap();
+    assert_eq!(result.plan.copies.len(), 1);
+    assert!(world.contents(Side::Near).is_empty());
+    assert!(!world.state_file().path().exists());
+}
+
+#[test]
+fn upload_without_uidplus_is_found_again_by_content() {
+    let mut world = World::new();
+    world.deliver(Side::Near, Flags::SEEN);
+    let mut far = world.client(Side::Far);
+    far.uidplus = false;
+    let mut near = world.client(Side::Near);
+    let mut stores = Stores {
+        far: &mut far,
+        near: &mut near,
+    };
+    let result = sync_folder(
+        &mut stores,
+        FOLDER,
+        &world.state_file(),
+        &Policy::default(),
+        &RunOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(result.report.copied[Side::Far], 1);
+    assert!(world.sync().plan.is_empty());
+    world.assert_converged();
+}
+
+#[test]
+fn reply_lost_after_append_does_not_duplicate_on_the_next_run() {
+    let mut world = World::new();
+    world.deliver(Side::Near, Flags::SEEN);
+    world.deliver(Side::Near, Flags::EMPTY);
+    let mut far = world.client(Side::Far);
+    far.lose_reply_after = Some(0);
+    let mut near = world.client(Side::Near);
+    let mut stores = Stores {
+        far: &mut far,
+        near: &mut near,
+    };
+    let result = sync_folder(
+        &mut stores,
+        FOLDER,
+        &world.state_file(),
+        &Policy::default(),
+        &RunOptions::default(),
+    )
+    .unwrap();
+    assert!(!result.report.failures.is_empty());
+    world.sync();
+    world.assert_converged();
+    assert_eq!(world.uids(Side::Far).len(), 2);
+}
+
+/// A scenario with something of every kind to do: copies both ways, flag
+/// changes both ways, deletions both ways.
+fn busy_world() -> World {
+    let mut world = World::new();
+    for i in 0..4 {
+        world.deliver(Side::Far, if i % 2 == 0 { Flags::SEEN } else { Flags::EMPTY });
+        world.deliver(Side::Near, Flags::EMPTY);
+    }
+    world.sync();
+    let far_uids = world.uids(Side::Far);
+    let near_uids = world.uids(Side::Near);
+    let mut far = world.client(Side::Far);
+    far.set_flags(&far_uids[0].to_string(), Flags::FLAGGED, Flags::EMPTY)
+        .unwrap();
+    far.delete_messages(&[far_uids[1].to_string()]).unwrap();
+    let mut near = world.client(Side::Near);
+    near.set_flags(&near_uids[2].to_string(), Flags::SEEN, Flags::EMPTY)
+        .unwrap();
+    near.delete_messages(&[near_uids[3].to_string()]).unwrap();
+    near.set_flags(&near_uids[4].to_string(), Flags::DELETED, Flags::EMPTY)
+        .unwrap();
+    world.deliver(Side::Far, Flags::ANSWERED);
+    world.deliver(Side::Far, Flags::EMPTY);
+    world.deliver(Side::Near, Flags::DRAFT);
+    world
+}
+
+#[test]
+fn sync_interrupted_after_any_step_resumes_to_the_same_result() {
+    let reference = busy_world();
+    let steps = {
+        let result = reference.sync();
+        // Every journaled step: copies (pending, pair, resolved), record
+        // changes and the UIDVALIDITY lines.
+        result.plan.copies.len() * 3 + result.plan.updates.len() + 2
+    };
+    reference.assert_converged();
+    let expected = reference.contents(Side::Far);
+
+    for k in 0..steps {
+        let world = busy_world();
+        let options = RunOptions {
+            interrupt: Some((k, Interrupt::Error)),
+            ..RunOptions::default()
+        };
+        let interrupted = world.sync_with(&options, &Policy::default());
+        assert!(interrupted.is_err(), "step {k} of {steps} did not interrupt");
+        world.sync();
+        world.assert_converged();
+        assert_eq!(world.contents(Side::Far), expected, "interrupted at step {k}");
+        assert!(world.sync().plan.is_empty(), "third sync after step {k} not empty");
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Change {
+    Deliver(Side, u8),
+    Flag(Side, usize, u8, bool),
+    Delete(Side, usize),
+    Sync,
+}
+
+fn change() -> impl Strategy<Value = Change> {
+    let side = prop_oneof![Just(Side::Far), Just(Side::Near)];
+    prop_oneof![
+        (side.clone(), 0u8..64).prop_map(|(s, f)| Change::Deliver(s, f)),
+        (side.clone(), 0usize..20, 0u8..6, any::<bool>())
+            .prop_map(|(s, i, f, on)| Change::Flag(s, i, f, on)),
+        (side, 0usize..20).prop_map(|(s, i)| Change::Delete(s, i)),
+        Just(Change::Sync),
+    ]
+}
+
+fn flag_bit(n: u8) -> Flags {
+    [
+        Flags::SEEN,
+        Flags::ANSWERED,
+        Flags::FLAGGED,
+        Flags::DELETED,
+        Flags::DRAFT,
+        Flags::FORWARDED,
+    ][n as usize % 6]
+}
+
+fn flags_from_bits(bits: u8) -> Flags {
+    (0..6)
+        .filter(|i| bits & (1 << i) != 0)
+        .fold(Flags::EMPTY, |acc, i| acc.union(flag_bit(i)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn random_changes_on_both_sides_converge(changes in prop::collection::vec(change(), 1..40)) {
+        let mut world = World::new();
+        for change in changes {
+            match change {
+                Change::Deliver(side, bits) => world.deliver(side, flags_from_bits(bits)),
+                Change::Flag(side, index, flag, on) => {
+                    let uids = world.uids(side);
+                    if let Some(uid) = uids.get(index % uids.len().max(1)) {
+                        let (add, remove) = if on {
+                            (flag_bit(flag), Flags::EMPTY)
+                        } else {
+                            (Flags::EMPTY, flag_bit(flag))
+                        };
+                        world.client(side).set_flags(&uid.to_string(), add, remove).unwrap();
+                    }
+                }
+                Change::Delete(side, index) => {
+                    let uids = world.uids(side);
+                    if let Some(uid) = uids.get(index % uids.len().max(1)) {
+                        world.client(side).delete_messages(&[uid.to_string()]).unwrap();
+                    }
+                }
+                Change::Sync => {
+                    world.sync_with(&RunOptions { force: true, ..RunOptions::default() }, &Policy::default()).unwrap();
+                }
+            }
+        }
+        world.sync_with(&RunOptions { force: true, ..RunOptions::default() }, &Policy::default()).unwrap();
+        world.assert_converged();
+        let again = world.sync_with(&RunOptions::default(), &Policy::default()).unwrap();
+        prop_assert!(again.plan.is_empty(), "second sync planned:\n{}", again.plan);
+    }
+}

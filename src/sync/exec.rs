@@ -1,0 +1,249 @@
+//! Propagation: carries out a plan through the store trait, recording each
+//! step in the ledger (journal plus in-memory state) in an order that keeps
+//! an interrupted run recoverable: a copy is journaled as pending before it
+//! is stored, every other change is journaled once it is done.
+
+use super::ledger::Ledger;
+use super::plan::{Copy, Op, Plan, RecordAfter, Update};
+use crate::state::{Pair, PendingCopy, Side};
+use crate::store::{sha256_hex, Message, MsgId, Store};
+use anyhow::Result;
+use serde::Serialize;
+use std::collections::HashSet;
+
+/// After this many failed copies in a row the connection is taken for dead
+/// and the rest of the folder is left for the next run.
+const MAX_CONSECUTIVE_FAILURES: usize = 10;
+
+/// What was done to one folder pair, for the summary and `--json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Messages copied to each side.
+    pub copied: Pair<usize>,
+    /// Messages whose flags were changed on each side.
+    pub flagged: Pair<usize>,
+    /// Messages removed from each side.
+    pub deleted: Pair<usize>,
+    /// Messages the policy kept from being copied.
+    pub skipped: usize,
+    /// Problems that did not stop the folder, one line each.
+    pub failures: Vec<String>,
+}
+
+impl Report {
+    pub fn add(&mut self, other: &Report) {
+        for side in Side::BOTH {
+            self.copied[side] += other.copied[side];
+            self.flagged[side] += other.flagged[side];
+            self.deleted[side] += other.deleted[side];
+        }
+        self.skipped += other.skipped;
+        self.failures.extend(other.failures.iter().cloned());
+    }
+
+    pub fn is_quiet(&self) -> bool {
+        *self == Report::default()
+    }
+}
+
+/// Both stores of a folder pair, far first.
+pub struct Stores<'a> {
+    pub far: &'a mut dyn Store,
+    pub near: &'a mut dyn Store,
+}
+
+impl Stores<'_> {
+    fn side(&mut self, side: Side) -> &mut dyn Store {
+        match side {
+            Side::Far => &mut *self.far,
+            Side::Near => &mut *self.near,
+        }
+    }
+
+    /// The side a copy goes to, and the side it comes from.
+    fn target_and_source(&mut self, target: Side) -> (&mut dyn Store, &mut dyn Store) {
+        match target {
+            Side::Far => (&mut *self.far, &mut *self.near),
+            Side::Near => (&mut *self.near, &mut *self.far),
+        }
+    }
+}
+
+/// Settles copies that an earlier run started but never recorded: if the
+/// target has the message, the pair is recorded; either way the pending
+/// entry is cleared, so the planner sees the truth.
+pub fn resolve_pending(stores: &mut Stores<'_>, ledger: &mut Ledger) -> Result<()> {
+    let pending: Vec<PendingCopy> = ledger.state().pending.clone();
+    for copy in pending {
+        let paired = ledger.paired_ids(copy.target);
+        let found = stores
+            .side(copy.target)
+            .find_appended(&copy.ticket, copy.size, &copy.sha256)?
+            .into_iter()
+            .find(|id| !paired.contains(id));
+        if let Some(target_id) = found {
+            ledger.pair_copy(&copy, &target_id)?;
+        }
+        ledger.resolved(copy.target, &copy.source_id)?;
+    }
+    Ok(())
+}
+
+/// Carries out a plan. Store errors on single messages are reported in the
+/// result and leave the state as it was for those messages; an error
+/// returned means the folder could not continue (the ledger still holds
+/// every step done so far).
+pub fn execute(plan: &Plan, stores: &mut Stores<'_>, ledger: &mut Ledger) -> Result<Report> {
+    let mut report = Report {
+        skipped: plan.skipped.len(),
+        ..Report::default()
+    };
+    run_updates(&plan.updates, stores, ledger, &mut report)?;
+    for target in Side::BOTH {
+        let copies: Vec<&Copy> = plan.copies.iter().filter(|c| c.to == target).collect();
+        if !copies.is_empty() {
+            run_copies(target, &copies, stores, ledger, &mut report)?;
+        }
+    }
+    Ok(report)
+}
+
+/// Flag changes message by message, then deletions in one batch per side,
+/// then the record changes of every update whose operations all succeeded.
+fn run_updates(
+    updates: &[Update],
+    stores: &mut Stores<'_>,
+    ledger: &mut Ledger,
+    report: &mut Report,
+) -> Result<()> {
+    let mut failed: HashSet<usize> = HashSet::new();
+    for (index, update) in updates.iter().enumerate() {
+        for side in Side::BOTH {
+            let (Some(Op::SetFlags { add, remove }), Some(id)) = (&update.ops[side], &update.ids[side])
+            else {
+                continue;
+            };
+            match stores.side(side).set_flags(id, *add, *remove) {
+                Ok(()) => report.flagged[side] += 1,
+                Err(err) => {
+                    report
+                        .failures
+                        .push(format!("setting flags on {side} message {id}: {err:#}"));
+                    failed.insert(index);
+                }
+            }
+        }
+    }
+    for side in Side::BOTH {
+        let batch: Vec<(usize, MsgId)> = updates
+            .iter()
+            .enumerate()
+            .filter(|(index, u)| u.ops[side] == Some(Op::Delete) && !failed.contains(index))
+            .filter_map(|(index, u)| u.ids[side].clone().map(|id| (index, id)))
+            .collect();
+        if batch.is_empty() {
+            continue;
+        }
+        let ids: Vec<MsgId> = batch.iter().map(|(_, id)| id.clone()).collect();
+        match stores.side(side).delete_messages(&ids) {
+            Ok(()) => report.deleted[side] += ids.len(),
+            Err(err) => {
+                report.failures.push(format!(
+                    "deleting {} message(s) on the {side} side: {err:#}",
+                    ids.len()
+                ));
+                failed.extend(batch.iter().map(|(index, _)| *index));
+            }
+        }
+    }
+    for (index, update) in updates.iter().enumerate() {
+        if failed.contains(&index) {
+            continue;
+        }
+        match &update.after {
+            RecordAfter::Keep { ids, flags } => ledger.keep(&update.ids, ids, *flags)?,
+            RecordAfter::Drop => ledger.forget(&update.ids)?,
+            RecordAfter::Unpaired => {}
+        }
+    }
+    Ok(())
+}
+
+/// Copies messages to `target`, streaming them from the other side.
+fn run_copies(
+    target: Side,
+    copies: &[&Copy],
+    stores: &mut Stores<'_>,
+    ledger: &mut Ledger,
+    report: &mut Report,
+) -> Result<()> {
+    let ids: Vec<MsgId> = copies.iter().map(|c| c.source.clone()).collect();
+    let (to, from) = stores.target_and_source(target);
+    let mut consecutive_failures = 0;
+    let mut handed_over: HashSet<MsgId> = HashSet::new();
+    from.fetch_messages(&ids, &mut |source_id, message| {
+        handed_over.insert(source_id.clone());
+        match store_copy(target, source_id, &message, to, ledger) {
+            Ok(()) => {
+                report.copied[target] += 1;
+                consecutive_failures = 0;
+            }
+            Err(err) => {
+                report.failures.push(format!(
+                    "copying {} message {source_id} to the {target} side: {err:#}",
+                    target.other()
+                ));
+                consecutive_failures += 1;
+                if consecutive_failures >= MAX_CONSECUTIVE_FAILURES {
+                    anyhow::bail!("{consecutive_failures} copies in a row failed; giving up on this folder for now");
+                }
+            }
+        }
+        Ok(())
+    })?;
+    // A message that vanished between listing and fetching is simply not
+    // copied; the next run sees it gone.
+    let vanished = ids.iter().filter(|id| !handed_over.contains(*id)).count();
+    if vanished > 0 {
+        report.failures.push(format!(
+            "{vanished} message(s) vanished from the {} side before they could be copied",
+            target.other()
+        ));
+    }
+    Ok(())
+}
+
+/// Stores one message on `target`: journal the intent, append, record the
+/// pair. If the store cannot say the new id, it is found again by content.
+fn store_copy(
+    target: Side,
+    source_id: &MsgId,
+    message: &Message,
+    to: &mut dyn Store,
+    ledger: &mut Ledger,
+) -> Result<()> {
+    let pending = PendingCopy {
+        target,
+        source_id: source_id.clone(),
+        ticket: to.prepare_append()?,
+        size: message.content.len() as u64,
+        sha256: sha256_hex(&message.content),
+        flags: message.flags,
+    };
+    ledger.pending(&pending)?;
+    let new_id = match to.append(&pending.ticket, message)? {
+        Some(id) => id,
+        None => {
+            let paired = ledger.paired_ids(target);
+            to.find_appended(&pending.ticket, pending.size, &pending.sha256)?
+                .into_iter()
+                .find(|id| !paired.contains(id))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("the message was stored but could not be found again")
+                })?
+        }
+    };
+    ledger.pair_copy(&pending, &new_id)?;
+    ledger.resolved(target, source_id)?;
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! The ledger of one folder sync: the state in memory plus its journal on
+//! disk, changed only together, so that replaying the journal after a crash
+//! rebuilds exactly the state the run had reached.
+
+use crate::flags::Flags;
+use crate::state::journal::{apply, Journal, JournalEntry};
+use crate::state::{FolderState, Pair, PendingCopy, Record, Side};
+use crate::store::MsgId;
+use anyhow::Result;
+use std::collections::HashSet;
+
+/// What happens when the test hook's step count is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupt {
+    /// Return an error, as a dropped connection would.
+    Error,
+    /// Abort the process at once, as `kill -9` would.
+    Abort,
+}
+
+pub struct Ledger {
+    state: FolderState,
+    journal: Option<Journal>,
+    steps: usize,
+    interrupt: Option<(usize, Interrupt)>,
+}
+
+impl Ledger {
+    /// A ledger writing to `journal`; `None` keeps changes in memory only.
+    pub fn new(state: FolderState, journal: Option<Journal>) -> Ledger {
+        Ledger {
+            state,
+            journal,
+            steps: 0,
+            interrupt: None,
+        }
+    }
+
+    /// Test hook: stop after `steps` journal entries, as a crash would.
+    pub fn interrupt_after(&mut self, steps: usize, how: Interrupt) {
+        self.interrupt = Some((steps, how));
+    }
+
+    pub fn state(&self) -> &FolderState {
+        &self.state
+    }
+
+    pub fn into_state(self) -> FolderState {
+        self.state
+    }
+
+    /// The ids of `side` that a record already holds.
+    pub fn paired_ids(&self, side: Side) -> HashSet<MsgId> {
+        self.state
+            .records
+            .iter()
+            .filter_map(|r| r.ids[side].clone())
+            .collect()
+    }
+
+    fn record(&mut self, entry: JournalEntry) -> Result<()> {
+        if let Some((limit, how)) = self.interrupt {
+            if self.steps >= limit {
+                match how {
+                    Interrupt::Abort => std::process::abort(),
+                    Interrupt::Error => anyhow::bail!("interrupted by the test hook"),
+                }
+            }
+        }
+        if let Some(journal) = &mut self.journal {
+            journal.append(&entry)?;
+        }
+        apply(&mut self.state, &entry);
+        self.steps += 1;
+        Ok(())
+    }
+
+    /// A copy is about to be stored.
+    pub fn pending(&mut self, copy: &PendingCopy) -> Result<()> {
+        self.record(JournalEntry::Pending(copy.clone()))
+    }
+
+    /// A pending copy is settled, whether or not it arrived.
+    pub fn resolved(&mut self, target: Side, source_id: &MsgId) -> Result<()> {
+        self.record(JournalEntry::Resolved {
+            target,
+            source_id: source_id.clone(),
+        })
+    }
+
+    /// A copy arrived on its target as `target_id`: pair it with its source.
+    pub fn pair_copy(&mut self, copy: &PendingCopy, target_id: &MsgId) -> Result<()> {
+        let mut ids = Pair::default();
+        ids[copy.target] = Some(target_id.clone());
+        ids[copy.target.other()] = Some(copy.source_id.clone());
+        self.pair(ids, copy.flags)
+    }
+
+    /// Records that these ids are one message with these flags.
+    pub fn pair(&mut self, ids: Pair<Option<MsgId>>, flags: Flags) -> Result<()> {
+        self.record(JournalEntry::Pair(Record { ids, flags }))
+    }
+
+    /// The record with ids `old` now has ids `new` (the same, or one side
+    /// dropped to make a tombstone) and these flags.
+    pub fn keep(
+        &mut self,
+        old: &Pair<Option<MsgId>>,
+        new: &Pair<Option<MsgId>>,
+        flags: Flags,
+    ) -> Result<()> {
+        for gone in Side::BOTH {
+            let kept = gone.other();
+            if old[gone].is_some() && new[gone].is_none() {
+                if let Some(kept_id) = &old[kept] {
+                    self.record(JournalEntry::Tombstone {
+                        gone,
+                        kept_id: kept_id.clone(),
+                    })?;
+                }
+            }
+        }
+        let current = self.state.records.iter().find(|r| &r.ids == new);
+        if current.map(|r| r.flags) != Some(flags) {
+            self.record(JournalEntry::Flags {
+                ids: new.clone(),
+                flags,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The record with these ids is forgotten.
+    pub fn forget(&mut self, ids: &Pair<Option<MsgId>>) -> Result<()> {
+        self.record(JournalEntry::Unpair { ids: ids.clone() })
+    }
+
+    /// Remembers a side's UIDVALIDITY for the next run.
+    pub fn set_uidvalidity(&mut self, side: Side, value: Option<u32>) -> Result<()> {
+        if self.state.uidvalidity[side] != value {
+            self.record(JournalEntry::UidValidity { side, value })?;
+        }
+        Ok(())
+    }
+}
