@@ -161,7 +161,13 @@ mod tests {
 
     #[test]
     fn ordinary_names_are_accepted() {
-        for name in ["INBOX", "Work/Projects", "Ünïcode ✉", "a b/c-d_e", "INBOX/Sub"] {
+        for name in [
+            "INBOX",
+            "Work/Projects",
+            "Ünïcode ✉",
+            "a b/c-d_e",
+            "INBOX/Sub",
+        ] {
             assert_eq!(validate(name), Ok(()), "{name}");
         }
     }

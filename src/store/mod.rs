@@ -3,6 +3,7 @@
 //! nothing else, so a new kind of store is one new implementation.
 
 pub mod folder_name;
+pub mod maildir;
 
 use crate::flags::Flags;
 use anyhow::Result;
