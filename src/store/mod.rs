@@ -3,7 +3,11 @@
 //! nothing else, so a new kind of store is one new implementation.
 
 pub mod folder_name;
+pub mod maildir;
 pub mod memory;
+mod open;
+
+pub use open::{open, probe};
 
 use crate::flags::Flags;
 use anyhow::Result;

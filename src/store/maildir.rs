@@ -1,0 +1,1396 @@
+//! The Maildir store: a local tree of maildirs, in the Verbatim layout
+//! (`Work/Projects/cur`) or the Maildir++ layout (`.Work.Projects/cur`),
+//! seen through the [`Store`] trait.
+//!
+//! A message's id is its unique name, the file name up to the first `:`.
+//! Mail readers rename files to change flags (`cur/x:2,S`) or move them from
+//! `new/` to `cur/`; the unique name survives both, so the store finds a
+//! message again by rescanning when its cached path has gone.
+//!
+//! Safety: every folder path comes from [`folder_name::relative_path`], so
+//! no name can reach outside the root, and no write goes through a symbolic
+//! link inside the root. Files are never overwritten, and files the store
+//! cannot make sense of (non-UTF-8 names, two files with one unique name)
+//! are reported as warnings and left alone, never deleted.
+
+use super::{folder_name, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Store};
+use crate::config::Layout;
+use crate::flags::Flags;
+use anyhow::{anyhow, bail, Context, Result};
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, ErrorKind, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The three directories that make a directory a maildir.
+const MAILDIR_SUBDIRS: [&str; 3] = ["cur", "new", "tmp"];
+
+/// Mail is private: directories and message files are the owner's alone.
+const DIR_MODE: u32 = 0o700;
+const FILE_MODE: u32 = 0o600;
+
+/// Numbers the tickets of this process. It is process-wide, not per store,
+/// so two stores appending in parallel never make the same unique name.
+static TICKET_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// How often an operation looks for a message again when a mail reader
+/// renames its file under our feet.
+const RENAME_RACE_ATTEMPTS: usize = 3;
+
+/// The directory of a maildir a message file lives in. `Cur` sorts first:
+/// when one unique name appears twice, the copy in `cur/` is the one kept,
+/// since a mail reader moves a message there once it has seen it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Subdir {
+    Cur,
+    New,
+}
+
+impl Subdir {
+    fn dir_name(self) -> &'static str {
+        match self {
+            Subdir::Cur => "cur",
+            Subdir::New => "new",
+        }
+    }
+}
+
+/// One message file as found on disk, relative to its folder's directory.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct MessageFile {
+    subdir: Subdir,
+    file_name: String,
+}
+
+impl MessageFile {
+    fn path(&self, folder_dir: &Path) -> PathBuf {
+        folder_dir
+            .join(self.subdir.dir_name())
+            .join(&self.file_name)
+    }
+
+    /// The message's id: the file name up to the first `:`.
+    fn unique_name(&self) -> &str {
+        unique_name_of(&self.file_name)
+    }
+
+    /// The synchronised flags, and the other info letters (keywords) that a
+    /// rename must keep. Files in `new/` have no flags yet.
+    fn flags(&self) -> (Flags, String) {
+        let info = match self.subdir {
+            Subdir::New => None,
+            Subdir::Cur => self
+                .file_name
+                .split_once(':')
+                .and_then(|(_, info)| info.strip_prefix("2,")),
+        };
+        match info {
+            Some(letters) => Flags::from_maildir_letters(letters),
+            None => (Flags::EMPTY, String::new()),
+        }
+    }
+
+    /// Where this message goes with the given flags and kept letters.
+    fn with_flags(unique_name: &str, flags: Flags, kept_letters: &str) -> MessageFile {
+        let mut letters: Vec<char> = flags
+            .to_maildir_letters()
+            .chars()
+            .chain(kept_letters.chars())
+            .collect();
+        // The Maildir spec wants info letters in ASCII order, each once.
+        letters.sort_unstable();
+        letters.dedup();
+        MessageFile {
+            subdir: Subdir::Cur,
+            file_name: format!("{unique_name}:2,{}", String::from_iter(letters)),
+        }
+    }
+}
+
+fn unique_name_of(file_name: &str) -> &str {
+    file_name
+        .split_once(':')
+        .map_or(file_name, |(unique, _)| unique)
+}
+
+/// The size a unique name announces in its `,S=<bytes>` field (Dovecot and
+/// others write it so readers need not stat the file).
+fn size_from_unique_name(unique_name: &str) -> Option<u64> {
+    unique_name
+        .split(',')
+        .skip(1)
+        .find_map(|field| field.strip_prefix("S=")?.parse().ok())
+}
+
+/// The folder the message operations act on, and what we last saw in it.
+struct OpenFolder {
+    name: String,
+    /// Relative to the root; every level is checked for symlinks before a
+    /// write.
+    relative: PathBuf,
+    dir: PathBuf,
+    /// Where each message was last seen; a hint, checked before use.
+    messages: HashMap<MsgId, MessageFile>,
+}
+
+/// A tree of maildirs under one root directory.
+pub struct MaildirStore {
+    root: PathBuf,
+    layout: Layout,
+    fsync: bool,
+    /// Part of every unique name we make, made safe for a file name.
+    hostname: String,
+    open: Option<OpenFolder>,
+    warnings: Vec<String>,
+}
+
+impl MaildirStore {
+    /// A store rooted at `root`. Nothing is read or created until used.
+    pub fn new(root: PathBuf, layout: Layout) -> MaildirStore {
+        MaildirStore {
+            root,
+            layout,
+            fsync: true,
+            hostname: unique_name_hostname(),
+            open: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Whether appended messages are flushed to disk before they appear in
+    /// `new/` or `cur/`. On by default; tests turn it off for speed.
+    pub fn set_fsync(&mut self, on: bool) {
+        self.fsync = on;
+    }
+
+    /// Records a warning once: rescans would otherwise repeat the same one.
+    fn warn(&mut self, warning: String) {
+        if !self.warnings.contains(&warning) {
+            self.warnings.push(warning);
+        }
+    }
+
+    fn folder(&self) -> Result<&OpenFolder> {
+        self.open
+            .as_ref()
+            .ok_or_else(|| anyhow!("no folder is open in {}", self.describe()))
+    }
+
+    fn folder_mut(&mut self) -> Result<&mut OpenFolder> {
+        let description = self.describe();
+        self.open
+            .as_mut()
+            .ok_or_else(|| anyhow!("no folder is open in {description}"))
+    }
+
+    /// The open folder, after checking that no level of it is a symbolic
+    /// link that a write could follow out of the root.
+    fn writable_folder(&self) -> Result<&OpenFolder> {
+        let folder = self.folder()?;
+        let mut path = self.root.clone();
+        for component in folder.relative.components() {
+            path.push(component);
+            refuse_symlink(&path, &folder.name)?;
+        }
+        for subdir in MAILDIR_SUBDIRS {
+            refuse_symlink(&path.join(subdir), &folder.name)?;
+        }
+        Ok(folder)
+    }
+
+    /// Reads the open folder's messages again, replacing the cache.
+    fn rescan(&mut self) -> Result<Vec<MessageInfo>> {
+        let folder = self.folder()?;
+        let mut warnings = Vec::new();
+        let listed = scan_folder(&folder.name, &folder.dir, &mut warnings)?;
+        for warning in warnings {
+            self.warn(warning);
+        }
+        let folder = self.folder_mut()?;
+        folder.messages = listed
+            .iter()
+            .map(|(file, _)| (file.unique_name().to_owned(), file.clone()))
+            .collect();
+        let mut infos: Vec<MessageInfo> = listed
+            .into_iter()
+            .map(|(file, size)| MessageInfo {
+                id: file.unique_name().to_owned(),
+                flags: file.flags().0,
+                size,
+            })
+            .collect();
+        infos.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(infos)
+    }
+
+    /// The message's file as it is now: the cached one if it is still
+    /// there, else whatever `new/` and `cur/` hold under its unique name.
+    fn current_file(&mut self, id: &str) -> Result<Option<MessageFile>> {
+        let folder = self.folder()?;
+        if let Some(file) = folder.messages.get(id) {
+            if fs::symlink_metadata(file.path(&folder.dir)).is_ok() {
+                return Ok(Some(file.clone()));
+            }
+        }
+        let found = find_by_unique_name(&folder.dir, id)?;
+        let folder = self.folder_mut()?;
+        match &found {
+            Some(file) => folder.messages.insert(id.to_owned(), file.clone()),
+            None => folder.messages.remove(id),
+        };
+        Ok(found)
+    }
+
+    /// Runs `operation` on the message's current file, and again on its
+    /// new file if a mail reader renamed it in between. `None` when the
+    /// message is gone.
+    fn on_current_file<T>(
+        &mut self,
+        id: &str,
+        mut operation: impl FnMut(&Path, &MessageFile) -> io::Result<T>,
+    ) -> Result<Option<T>> {
+        for _ in 0..RENAME_RACE_ATTEMPTS {
+            let Some(file) = self.current_file(id)? else {
+                return Ok(None);
+            };
+            let folder = self.folder()?;
+            match operation(&folder.dir, &file) {
+                Err(error) if error.kind() == ErrorKind::NotFound => continue,
+                outcome => {
+                    return outcome.map(Some).with_context(|| {
+                        format!(
+                            "message {id} in folder {:?} ({})",
+                            folder.name,
+                            file.path(&folder.dir).display()
+                        )
+                    })
+                }
+            }
+        }
+        bail!(
+            "message {id} in folder {:?} kept being renamed while mailferry worked on it \
+             (a mail reader is busy with it?); try again",
+            self.folder()?.name
+        )
+    }
+
+    fn list_verbatim_folders(
+        &mut self,
+        dir: &Path,
+        prefix: &str,
+        names: &mut Vec<String>,
+    ) -> Result<()> {
+        let entries = fs::read_dir(dir)
+            .with_context(|| format!("cannot list the folders in {}", dir.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+            let path = entry.path();
+            // file_type() does not follow symlinks: linked folders are skipped.
+            let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
+            let os_name = entry.file_name();
+            if !is_dir || os_name.as_bytes().starts_with(b".") {
+                continue;
+            }
+            let Some(component) = os_name.to_str() else {
+                self.warn(format!(
+                    "skipping {}: its name is not UTF-8",
+                    path.display()
+                ));
+                continue;
+            };
+            if MAILDIR_SUBDIRS.contains(&component) {
+                continue;
+            }
+            let name = if prefix.is_empty() {
+                component.to_owned()
+            } else {
+                format!("{prefix}/{component}")
+            };
+            if let Err(error) = folder_name::validate(&name) {
+                self.warn(format!("skipping {}: {error}", path.display()));
+                continue;
+            }
+            if is_maildir(&path) {
+                names.push(name.clone());
+            }
+            self.list_verbatim_folders(&path, &name, names)?;
+        }
+        Ok(())
+    }
+
+    fn list_maildirpp_folders(&mut self, names: &mut Vec<String>) -> Result<()> {
+        if is_maildir(&self.root) {
+            names.push(folder_name::INBOX.to_owned());
+        }
+        let entries = fs::read_dir(&self.root)
+            .with_context(|| format!("cannot list the folders in {}", self.root.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot list {}", self.root.display()))?;
+            let path = entry.path();
+            let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
+            let os_name = entry.file_name();
+            // Maildir++ folders are the dot directories that are maildirs;
+            // others (`.notmuch`, `.git`) are none of our business.
+            if !is_dir || !os_name.as_bytes().starts_with(b".") || !is_maildir(&path) {
+                continue;
+            }
+            match os_name.to_str().map(folder_name::from_maildirpp_dir) {
+                Some(Some(name)) => names.push(name),
+                Some(None) => self.warn(format!(
+                    "skipping {}: its name is not a folder name mailferry can use safely",
+                    path.display()
+                )),
+                None => self.warn(format!(
+                    "skipping {}: its name is not UTF-8",
+                    path.display()
+                )),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store for MaildirStore {
+    fn describe(&self) -> String {
+        format!("maildir:{}", self.root.display())
+    }
+
+    fn list_folders(&mut self) -> Result<Vec<FolderInfo>> {
+        match fs::metadata(&self.root) {
+            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => {
+                return Err(error)
+                    .with_context(|| format!("cannot read Maildir root {}", self.root.display()))
+            }
+            Ok(_) => {}
+        }
+        let mut names = Vec::new();
+        match self.layout {
+            Layout::Verbatim => {
+                if is_maildir(&self.root) {
+                    self.warn(format!(
+                        "{} is itself a maildir, but the verbatim layout keeps the inbox in \
+                         INBOX/; its messages are not synced (did you mean layout: maildir++?)",
+                        self.root.display()
+                    ));
+                }
+                let root = self.root.clone();
+                self.list_verbatim_folders(&root, "", &mut names)?;
+            }
+            Layout::MaildirPlusPlus => self.list_maildirpp_folders(&mut names)?,
+        }
+        names.sort();
+        Ok(names
+            .into_iter()
+            .map(|name| FolderInfo {
+                name,
+                special_use: None,
+            })
+            .collect())
+    }
+
+    fn create_folder(&mut self, name: &str) -> Result<()> {
+        let relative = folder_name::relative_path(name, self.layout)?;
+        DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(&self.root)
+            .with_context(|| format!("cannot create Maildir root {}", self.root.display()))?;
+        let mut path = self.root.clone();
+        for component in relative.components() {
+            path.push(component);
+            create_real_dir(&path, name)?;
+        }
+        for subdir in MAILDIR_SUBDIRS {
+            create_real_dir(&path.join(subdir), name)?;
+        }
+        if self.layout == Layout::MaildirPlusPlus && !relative.as_os_str().is_empty() {
+            // Courier and Dovecot mark Maildir++ subfolders with this empty
+            // file (their quota code looks for it).
+            let marker = path.join("maildirfolder");
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(FILE_MODE)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&marker)
+                .with_context(|| format!("cannot create {}", marker.display()))?;
+        }
+        Ok(())
+    }
+
+    fn open_folder(&mut self, name: &str) -> Result<FolderStatus> {
+        self.open = None;
+        let relative = folder_name::relative_path(name, self.layout)?;
+        let dir = self.root.join(&relative);
+        if !is_maildir(&dir) {
+            bail!(
+                "folder {name:?} does not exist in {}: {} has no cur/, new/ and tmp/ directories",
+                self.describe(),
+                dir.display()
+            );
+        }
+        self.open = Some(OpenFolder {
+            name: name.to_owned(),
+            relative,
+            dir,
+            messages: HashMap::new(),
+        });
+        let listed = self.rescan()?;
+        Ok(FolderStatus {
+            uidvalidity: None,
+            uidnext: None,
+            highest_modseq: None,
+            exists: u32::try_from(listed.len()).unwrap_or(u32::MAX),
+        })
+    }
+
+    fn list_messages(&mut self) -> Result<Vec<MessageInfo>> {
+        self.rescan()
+    }
+
+    fn fetch_messages(
+        &mut self,
+        ids: &[MsgId],
+        sink: &mut dyn FnMut(&MsgId, Message) -> Result<()>,
+    ) -> Result<()> {
+        for id in ids {
+            let message = self.on_current_file(id, |dir, file| {
+                let mut opened = File::open(file.path(dir))?;
+                let date = opened.metadata()?.modified().ok().map(unix_seconds);
+                let mut content = Vec::new();
+                opened.read_to_end(&mut content)?;
+                Ok(Message {
+                    flags: file.flags().0,
+                    date,
+                    content,
+                })
+            })?;
+            if let Some(message) = message {
+                sink(id, message)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn prepare_append(&mut self) -> Result<String> {
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .context("the system clock is set before 1970; cannot name new messages")?;
+        let counter = TICKET_COUNTER.fetch_add(1, Ordering::Relaxed);
+        Ok(format!(
+            "{}.M{}P{}Q{counter}.{}",
+            since_epoch.as_secs(),
+            since_epoch.subsec_micros(),
+            std::process::id(),
+            self.hostname
+        ))
+    }
+
+    fn append(&mut self, ticket: &str, message: &Message) -> Result<Option<MsgId>> {
+        check_ticket(ticket)?;
+        let folder = self.writable_folder()?;
+        let target = if message.flags.is_empty() {
+            MessageFile {
+                subdir: Subdir::New,
+                file_name: ticket.to_owned(),
+            }
+        } else {
+            MessageFile::with_flags(ticket, message.flags, "")
+        };
+        let target_path = target.path(&folder.dir);
+        let already_there =
+            folder.messages.contains_key(ticket) || fs::symlink_metadata(&target_path).is_ok();
+        if already_there {
+            bail!(
+                "cannot store a message as {} in folder {:?}: a message with that name already \
+                 exists, and mailferry never overwrites one",
+                target_path.display(),
+                folder.name
+            );
+        }
+        let tmp_path = folder.dir.join("tmp").join(ticket);
+        if let Err(error) = write_new_file(&tmp_path, message, self.fsync) {
+            // Best effort: a partial file in tmp/ is garbage either way.
+            let _ = fs::remove_file(&tmp_path);
+            return Err(error).with_context(|| {
+                format!(
+                    "cannot write {} in folder {:?}",
+                    tmp_path.display(),
+                    folder.name
+                )
+            });
+        }
+        // Checked again right before the rename, which would overwrite.
+        if fs::symlink_metadata(&target_path).is_ok() {
+            bail!(
+                "cannot store a message as {}: the file appeared meanwhile, and mailferry never \
+                 overwrites one",
+                target_path.display()
+            );
+        }
+        fs::rename(&tmp_path, &target_path).with_context(|| {
+            format!(
+                "cannot move {} to {}",
+                tmp_path.display(),
+                target_path.display()
+            )
+        })?;
+        if self.fsync {
+            let target_dir = folder.dir.join(target.subdir.dir_name());
+            sync_directory(&target_dir)?;
+        }
+        self.folder_mut()?
+            .messages
+            .insert(ticket.to_owned(), target);
+        Ok(Some(ticket.to_owned()))
+    }
+
+    fn find_appended(&mut self, ticket: &str, _size: u64, _sha256: &str) -> Result<Vec<MsgId>> {
+        // The ticket is the unique name itself, so no content check is needed.
+        check_ticket(ticket)?;
+        let folder = self.writable_folder()?;
+        let found = find_by_unique_name(&folder.dir, ticket)?;
+        let leftover = folder.dir.join("tmp").join(ticket);
+        match fs::remove_file(&leftover) {
+            Err(error) if error.kind() != ErrorKind::NotFound => {
+                return Err(error).with_context(|| {
+                    format!("cannot remove the unfinished {}", leftover.display())
+                })
+            }
+            _ => {}
+        }
+        match found {
+            Some(file) => {
+                self.folder_mut()?.messages.insert(ticket.to_owned(), file);
+                Ok(vec![ticket.to_owned()])
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn set_flags(&mut self, id: &MsgId, add: Flags, remove: Flags) -> Result<()> {
+        self.writable_folder()?;
+        let renamed = self.on_current_file(id, |dir, file| {
+            let (flags, kept_letters) = file.flags();
+            let target =
+                MessageFile::with_flags(id, flags.union(add).difference(remove), &kept_letters);
+            if target == *file {
+                return Ok(target);
+            }
+            let target_path = target.path(dir);
+            if fs::symlink_metadata(&target_path).is_ok() {
+                return Err(io::Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "cannot rename to {}: it already exists, and mailferry never overwrites \
+                         a message",
+                        target_path.display()
+                    ),
+                ));
+            }
+            fs::rename(file.path(dir), &target_path)?;
+            Ok(target)
+        })?;
+        let folder = self.folder_mut()?;
+        match renamed {
+            Some(file) => {
+                folder.messages.insert(id.clone(), file);
+                Ok(())
+            }
+            None => bail!(
+                "cannot set flags on message {id} in folder {:?}: it is no longer in {}",
+                folder.name,
+                folder.dir.display()
+            ),
+        }
+    }
+
+    fn delete_messages(&mut self, ids: &[MsgId]) -> Result<()> {
+        self.writable_folder()?;
+        for id in ids {
+            // Gone already (None) is what we wanted.
+            self.on_current_file(id, |dir, file| fs::remove_file(file.path(dir)))?;
+            self.folder_mut()?.messages.remove(id);
+        }
+        Ok(())
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+}
+
+/// A directory with cur/, new/ and tmp/ directories.
+fn is_maildir(dir: &Path) -> bool {
+    MAILDIR_SUBDIRS
+        .iter()
+        .all(|subdir| dir.join(subdir).is_dir())
+}
+
+fn refuse_symlink(path: &Path, folder: &str) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.file_type().is_symlink() => bail!(
+            "refusing to write to folder {folder:?}: {} is a symbolic link, which could lead \
+             outside the Maildir root",
+            path.display()
+        ),
+        Ok(_) => Ok(()),
+        // What is missing is reported by the operation itself.
+        Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("cannot inspect {}", path.display())),
+    }
+}
+
+/// Makes sure `path` is a real directory (not a link to one), creating it
+/// private if missing.
+fn create_real_dir(path: &Path, folder: &str) -> Result<()> {
+    refuse_symlink(path, folder)?;
+    match DirBuilder::new().mode(DIR_MODE).create(path) {
+        Ok(()) => return Ok(()),
+        Err(error) if error.kind() == ErrorKind::AlreadyExists => {}
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot create {}", path.display()))
+        }
+    }
+    // It existed (or appeared meanwhile): make sure of what it is.
+    refuse_symlink(path, folder)?;
+    if !path.is_dir() {
+        bail!(
+            "cannot create folder {folder:?}: {} exists and is not a directory",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Lists the message files of one maildir, `new/` before `cur/`: a mail
+/// reader moving a message from `new/` to `cur/` during the listing then
+/// shows it twice (and the duplicate is dropped) rather than not at all.
+fn read_message_files(dir: &Path, warnings: &mut Vec<String>) -> Result<Vec<MessageFile>> {
+    let mut files = Vec::new();
+    for subdir in [Subdir::New, Subdir::Cur] {
+        let subdir_path = dir.join(subdir.dir_name());
+        let entries = fs::read_dir(&subdir_path)
+            .with_context(|| format!("cannot list messages in {}", subdir_path.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot list {}", subdir_path.display()))?;
+            let os_name = entry.file_name();
+            if os_name.as_bytes().starts_with(b".") {
+                continue;
+            }
+            match os_name.to_str() {
+                Some(file_name) => files.push(MessageFile {
+                    subdir,
+                    file_name: file_name.to_owned(),
+                }),
+                None => warnings.push(non_utf8_warning(&subdir_path, &os_name)),
+            }
+        }
+    }
+    Ok(files)
+}
+
+fn non_utf8_warning(subdir_path: &Path, os_name: &OsStr) -> String {
+    format!(
+        "skipping {}: its name is not UTF-8, so it cannot be a message id; \
+         mailferry leaves it alone",
+        subdir_path.join(os_name).display()
+    )
+}
+
+/// The file holding the message with this unique name, if any; of two, the
+/// same one [`scan_folder`] keeps.
+fn find_by_unique_name(dir: &Path, unique_name: &str) -> Result<Option<MessageFile>> {
+    let mut ignored_warnings = Vec::new();
+    Ok(read_message_files(dir, &mut ignored_warnings)?
+        .into_iter()
+        .filter(|file| file.unique_name() == unique_name)
+        .min())
+}
+
+/// The messages of one maildir with their sizes, one file per unique name.
+fn scan_folder(
+    folder: &str,
+    dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(MessageFile, u64)>> {
+    let mut files = read_message_files(dir, warnings)?;
+    files.sort();
+    let mut listed: Vec<(MessageFile, u64)> = Vec::with_capacity(files.len());
+    let mut seen: HashMap<String, PathBuf> = HashMap::with_capacity(files.len());
+    for mut file in files {
+        let unique_name = file.unique_name().to_owned();
+        let path = file.path(dir);
+        if unique_name.is_empty() {
+            warnings.push(format!(
+                "skipping {} in folder {folder:?}: it has no unique name before the \":\"",
+                path.display()
+            ));
+            continue;
+        }
+        if let Some(kept) = seen.get(&unique_name) {
+            // The same path twice happens when a renamed file was looked
+            // up again below; that is no duplicate.
+            if *kept != path {
+                warnings.push(format!(
+                    "skipping {} in folder {folder:?}: {} has the same unique name; \
+                     mailferry syncs only that one and leaves this one alone",
+                    path.display(),
+                    kept.display()
+                ));
+            }
+            continue;
+        }
+        let metadata = match inspect_message_file(&path) {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == ErrorKind::NotFound => {
+                // Renamed by a mail reader since the directory was read:
+                // look for it again rather than report it deleted.
+                match find_by_unique_name(dir, &unique_name)? {
+                    Some(moved) => match inspect_message_file(&moved.path(dir)) {
+                        Ok(metadata) => {
+                            file = moved;
+                            metadata
+                        }
+                        Err(_) => continue,
+                    },
+                    None => continue,
+                }
+            }
+            Err(error) => {
+                warnings.push(format!(
+                    "skipping {} in folder {folder:?}: {error}",
+                    path.display()
+                ));
+                continue;
+            }
+        };
+        let size = size_from_unique_name(&unique_name).unwrap_or(metadata.len());
+        seen.insert(unique_name, file.path(dir));
+        listed.push((file, size));
+    }
+    Ok(listed)
+}
+
+/// Checks that a message file is a regular file we can read.
+fn inspect_message_file(path: &Path) -> io::Result<fs::Metadata> {
+    // Stat first: opening a FIFO someone left in cur/ would block.
+    let metadata = fs::metadata(path)?;
+    if !metadata.is_file() {
+        return Err(io::Error::new(
+            ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
+    File::open(path)?;
+    Ok(metadata)
+}
+
+/// Writes a message to a private file in tmp/, dated as the message says.
+fn write_new_file(path: &Path, message: &Message, fsync: bool) -> io::Result<()> {
+    // A leftover of an interrupted append with this same ticket is ours to
+    // replace: the ticket names nobody else's file.
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    file.write_all(&message.content)?;
+    if let Some(mtime) = message.date.and_then(system_time) {
+        file.set_modified(mtime)?;
+    }
+    if fsync {
+        file.sync_all()?;
+    }
+    Ok(())
+}
+
+fn sync_directory(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|opened| opened.sync_all())
+        .with_context(|| format!("cannot flush directory {} to disk", dir.display()))
+}
+
+/// Tickets come back from the journal: make sure one can only ever name a
+/// file inside the folder's own directories.
+fn check_ticket(ticket: &str) -> Result<()> {
+    let plausible =
+        !ticket.is_empty() && !ticket.starts_with('.') && !ticket.contains(['/', ':', '\0']);
+    if !plausible {
+        bail!("{ticket:?} is not a Maildir unique name made by mailferry");
+    }
+    Ok(())
+}
+
+fn unix_seconds(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |secs| -secs),
+    }
+}
+
+fn system_time(unix_seconds: i64) -> Option<SystemTime> {
+    let offset = Duration::from_secs(unix_seconds.unsigned_abs());
+    if unix_seconds >= 0 {
+        UNIX_EPOCH.checked_add(offset)
+    } else {
+        UNIX_EPOCH.checked_sub(offset)
+    }
+}
+
+/// The host name as the Maildir spec wants it inside a unique name: `/`
+/// and `:` written as `\057` and `\072`; we also replace blanks and control
+/// characters so ids stay one word in the state file.
+fn unique_name_hostname() -> String {
+    let raw = system_hostname().unwrap_or_else(|| "localhost".to_owned());
+    let mut safe = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '/' => safe.push_str("\\057"),
+            ':' => safe.push_str("\\072"),
+            c if c.is_whitespace() || c.is_control() => safe.push('_'),
+            c => safe.push(c),
+        }
+    }
+    safe
+}
+
+fn system_hostname() -> Option<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the pointer and length describe `buffer`, which gethostname
+    // writes at most `buffer.len()` bytes into.
+    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if status == 0 {
+        let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+        let name = String::from_utf8_lossy(&buffer[..end]).trim().to_owned();
+        if !name.is_empty() {
+            return Some(name);
+        }
+    }
+    let name = fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    Some(name.trim().to_owned()).filter(|name| !name.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    use tempfile::TempDir;
+
+    /// A store over a root that does not exist yet, inside a fresh temp dir.
+    fn new_store(layout: Layout) -> (TempDir, MaildirStore) {
+        let temp = TempDir::new().unwrap();
+        let mut store = MaildirStore::new(temp.path().join("Mail"), layout);
+        store.set_fsync(false);
+        (temp, store)
+    }
+
+    /// A store with one open, empty Verbatim folder `INBOX`.
+    fn inbox_store() -> (TempDir, MaildirStore, PathBuf) {
+        let (temp, mut store) = new_store(Layout::Verbatim);
+        store.create_folder("INBOX").unwrap();
+        store.open_folder("INBOX").unwrap();
+        let dir = temp.path().join("Mail/INBOX");
+        (temp, store, dir)
+    }
+
+    fn message(flags: Flags, date: Option<i64>, content: &[u8]) -> Message {
+        Message {
+            flags,
+            date,
+            content: content.to_vec(),
+        }
+    }
+
+    fn append(store: &mut MaildirStore, flags: Flags, content: &[u8]) -> MsgId {
+        let ticket = store.prepare_append().unwrap();
+        let id = store
+            .append(&ticket, &message(flags, None, content))
+            .unwrap();
+        id.unwrap()
+    }
+
+    fn file_names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn folder_names(store: &mut MaildirStore) -> Vec<String> {
+        let folders = store.list_folders().unwrap();
+        folders.into_iter().map(|folder| folder.name).collect()
+    }
+
+    fn fetch_one(store: &mut MaildirStore, id: &str) -> Option<Message> {
+        let mut fetched = None;
+        store
+            .fetch_messages(&[id.to_owned()], &mut |_, message| {
+                fetched = Some(message);
+                Ok(())
+            })
+            .unwrap();
+        fetched
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn verbatim_nested_folders_are_created_private_and_listed_back() {
+        let (temp, mut store) = new_store(Layout::Verbatim);
+        for name in ["INBOX", "Work/Projects", "Ünïcode ✉"] {
+            store.create_folder(name).unwrap();
+        }
+        // `Work` is only a parent directory, not a maildir, so not a folder.
+        assert_eq!(
+            folder_names(&mut store),
+            ["INBOX", "Work/Projects", "Ünïcode ✉"]
+        );
+        let root = temp.path().join("Mail");
+        assert_eq!(mode_of(&root), 0o700);
+        assert_eq!(mode_of(&root.join("Work")), 0o700);
+        assert_eq!(mode_of(&root.join("Work/Projects/cur")), 0o700);
+        assert!(store.take_warnings().is_empty());
+    }
+
+    #[test]
+    fn maildirpp_nested_folders_are_dot_directories_and_inbox_is_the_root() {
+        let (temp, mut store) = new_store(Layout::MaildirPlusPlus);
+        for name in ["INBOX", "Work/Projects", "Work"] {
+            store.create_folder(name).unwrap();
+        }
+        let root = temp.path().join("Mail");
+        assert!(is_maildir(&root));
+        assert!(is_maildir(&root.join(".Work.Projects")));
+        assert!(root.join(".Work.Projects/maildirfolder").is_file());
+        assert_eq!(folder_names(&mut store), ["INBOX", "Work", "Work/Projects"]);
+    }
+
+    #[test]
+    fn maildirpp_root_without_maildir_has_no_inbox() {
+        let (_temp, mut store) = new_store(Layout::MaildirPlusPlus);
+        store.create_folder("Sent").unwrap();
+        assert_eq!(folder_names(&mut store), ["Sent"]);
+    }
+
+    #[test]
+    fn a_missing_root_lists_no_folders() {
+        let (_temp, mut store) = new_store(Layout::Verbatim);
+        assert!(store.list_folders().unwrap().is_empty());
+    }
+
+    #[test]
+    fn creating_an_existing_folder_succeeds_and_keeps_its_messages() {
+        let (_temp, mut store, dir) = inbox_store();
+        let id = append(&mut store, Flags::EMPTY, b"kept");
+        store.create_folder("INBOX").unwrap();
+        assert_eq!(file_names(&dir.join("new")), [id]);
+    }
+
+    #[test]
+    fn unsafe_folder_names_are_refused_and_nothing_is_created() {
+        let (temp, mut store) = new_store(Layout::Verbatim);
+        let error = store.create_folder("../escaped").unwrap_err();
+        assert!(error.to_string().contains("\"..\" component"), "{error}");
+        assert!(!temp.path().join("escaped").exists());
+        assert!(!temp.path().join("Mail").exists());
+        assert!(store.open_folder("a//b").is_err());
+    }
+
+    #[test]
+    fn listing_skips_unsafe_directory_names_with_a_warning() {
+        let (temp, mut store) = new_store(Layout::Verbatim);
+        store.create_folder("Good").unwrap();
+        for subdir in MAILDIR_SUBDIRS {
+            fs::create_dir_all(temp.path().join("Mail/back\\slash").join(subdir)).unwrap();
+            fs::create_dir_all(temp.path().join("Mail/.hidden").join(subdir)).unwrap();
+        }
+        assert_eq!(folder_names(&mut store), ["Good"]);
+        let warnings = store.take_warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("backslash"), "{warnings:?}");
+    }
+
+    #[test]
+    fn maildirpp_listing_skips_dot_directories_that_are_no_folder_name() {
+        let (temp, mut store) = new_store(Layout::MaildirPlusPlus);
+        store.create_folder("Good").unwrap();
+        for subdir in MAILDIR_SUBDIRS {
+            fs::create_dir_all(temp.path().join("Mail/.a..b").join(subdir)).unwrap();
+        }
+        fs::create_dir_all(temp.path().join("Mail/.notmuch/xapian")).unwrap();
+        assert_eq!(folder_names(&mut store), ["Good"]);
+        let warnings = store.take_warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains(".a..b"), "{warnings:?}");
+    }
+
+    #[test]
+    fn opening_a_missing_folder_says_it_does_not_exist() {
+        let (_temp, mut store) = new_store(Layout::Verbatim);
+        let error = store.open_folder("Archive").unwrap_err();
+        assert!(
+            error.to_string().contains("\"Archive\" does not exist"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn open_counts_the_messages() {
+        let (_temp, mut store, _dir) = inbox_store();
+        append(&mut store, Flags::EMPTY, b"one");
+        append(&mut store, Flags::SEEN, b"two");
+        let status = store.open_folder("INBOX").unwrap();
+        assert_eq!(
+            status,
+            FolderStatus {
+                uidvalidity: None,
+                uidnext: None,
+                highest_modseq: None,
+                exists: 2
+            }
+        );
+    }
+
+    #[test]
+    fn append_without_flags_goes_to_new_as_a_private_file() {
+        let (_temp, mut store, dir) = inbox_store();
+        let ticket = store.prepare_append().unwrap();
+        let id = store
+            .append(&ticket, &message(Flags::EMPTY, None, b"hello"))
+            .unwrap();
+        assert_eq!(id.as_deref(), Some(ticket.as_str()));
+        assert_eq!(file_names(&dir.join("new")), [ticket.as_str()]);
+        assert!(file_names(&dir.join("cur")).is_empty());
+        assert!(file_names(&dir.join("tmp")).is_empty());
+        assert_eq!(mode_of(&dir.join("new").join(&ticket)), 0o600);
+        assert_eq!(fs::read(dir.join("new").join(&ticket)).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn append_with_flags_goes_to_cur_with_the_info_suffix() {
+        let (_temp, mut store, dir) = inbox_store();
+        let flags = Flags::SEEN.union(Flags::FLAGGED).union(Flags::ANSWERED);
+        let id = append(&mut store, flags, b"hello");
+        assert_eq!(file_names(&dir.join("cur")), [format!("{id}:2,FRS")]);
+        assert!(file_names(&dir.join("new")).is_empty());
+    }
+
+    #[test]
+    fn append_with_fsync_on_stores_the_message_too() {
+        let (_temp, mut store, dir) = inbox_store();
+        store.set_fsync(true);
+        let id = append(&mut store, Flags::EMPTY, b"durable");
+        assert_eq!(fs::read(dir.join("new").join(&id)).unwrap(), b"durable");
+    }
+
+    #[test]
+    fn append_sets_the_mtime_and_fetch_reports_it_as_the_date() {
+        let (_temp, mut store, dir) = inbox_store();
+        let date = 1_000_000_000; // 2001-09-09
+        let ticket = store.prepare_append().unwrap();
+        store
+            .append(&ticket, &message(Flags::SEEN, Some(date), b"dated"))
+            .unwrap();
+        let path = dir.join("cur").join(format!("{ticket}:2,S"));
+        let mtime = fs::metadata(path).unwrap().modified().unwrap();
+        assert_eq!(unix_seconds(mtime), date);
+        let fetched = fetch_one(&mut store, &ticket).unwrap();
+        assert_eq!(fetched, message(Flags::SEEN, Some(date), b"dated"));
+    }
+
+    #[test]
+    fn append_never_overwrites_an_existing_message() {
+        let (_temp, mut store, dir) = inbox_store();
+        let id = append(&mut store, Flags::EMPTY, b"first");
+        let second = store.append(&id, &message(Flags::SEEN, None, b"second"));
+        assert!(second.is_err());
+        assert_eq!(fs::read(dir.join("new").join(&id)).unwrap(), b"first");
+        assert!(file_names(&dir.join("cur")).is_empty());
+    }
+
+    #[test]
+    fn append_refuses_a_ticket_that_is_not_a_plain_file_name() {
+        let (temp, mut store, _dir) = inbox_store();
+        for ticket in ["../../escaped", "", ".hidden", "x:2,S"] {
+            let outcome = store.append(ticket, &message(Flags::EMPTY, None, b"x"));
+            assert!(outcome.is_err(), "{ticket:?}");
+        }
+        assert!(!temp.path().join("escaped").exists());
+    }
+
+    #[test]
+    fn list_messages_reads_ids_flags_and_sizes() {
+        let (_temp, mut store, dir) = inbox_store();
+        fs::write(dir.join("cur/100.host,S=42:2,FS"), b"short").unwrap();
+        fs::write(dir.join("cur/101.host:2,RSa"), b"twelve bytes").unwrap();
+        fs::write(dir.join("new/102.host"), b"new").unwrap();
+        fs::write(dir.join("new/.hidden"), b"dot files are not messages").unwrap();
+        fs::write(dir.join("tmp/103.host"), b"being delivered").unwrap();
+        let listed = store.list_messages().unwrap();
+        let expected = [
+            ("100.host,S=42", Flags::FLAGGED.union(Flags::SEEN), 42),
+            ("101.host", Flags::ANSWERED.union(Flags::SEEN), 12),
+            ("102.host", Flags::EMPTY, 3),
+        ];
+        let expected: Vec<MessageInfo> = expected
+            .into_iter()
+            .map(|(id, flags, size)| MessageInfo {
+                id: id.to_owned(),
+                flags,
+                size,
+            })
+            .collect();
+        assert_eq!(listed, expected);
+        assert!(store.take_warnings().is_empty());
+    }
+
+    #[test]
+    fn a_mail_reader_moving_a_message_to_cur_keeps_its_id_and_sets_its_flag() {
+        let (_temp, mut store, dir) = inbox_store();
+        let id = append(&mut store, Flags::EMPTY, b"read me");
+        // What a mail reader does when the user reads the message.
+        fs::rename(
+            dir.join("new").join(&id),
+            dir.join("cur").join(format!("{id}:2,S")),
+        )
+        .unwrap();
+        // The store's cached path is stale now; fetch must find the file.
+        let fetched = fetch_one(&mut store, &id).unwrap();
+        assert_eq!(fetched.flags, Flags::SEEN);
+        assert_eq!(fetched.content, b"read me");
+        let listed = store.list_messages().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (listed[0].id.as_str(), listed[0].flags),
+            (id.as_str(), Flags::SEEN)
+        );
+    }
+
+    #[test]
+    fn fetch_skips_messages_that_are_gone() {
+        let (_temp, mut store, dir) = inbox_store();
+        let kept = append(&mut store, Flags::EMPTY, b"kept");
+        let gone = append(&mut store, Flags::EMPTY, b"gone");
+        fs::remove_file(dir.join("new").join(&gone)).unwrap();
+        let mut fetched = Vec::new();
+        store
+            .fetch_messages(&[gone.clone(), kept.clone()], &mut |id, message| {
+                fetched.push((id.clone(), message.content));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(fetched, [(kept, b"kept".to_vec())]);
+    }
+
+    #[test]
+    fn set_flags_renames_into_cur_and_keeps_unknown_letters() {
+        let (_temp, mut store, dir) = inbox_store();
+        fs::write(dir.join("cur/200.host:2,Sab"), b"x").unwrap();
+        store.list_messages().unwrap();
+        store
+            .set_flags(&"200.host".to_owned(), Flags::FLAGGED, Flags::SEEN)
+            .unwrap();
+        assert_eq!(file_names(&dir.join("cur")), ["200.host:2,Fab"]);
+        let listed = store.list_messages().unwrap();
+        assert_eq!(listed[0].flags, Flags::FLAGGED);
+    }
+
+    #[test]
+    fn set_flags_moves_a_new_message_to_cur() {
+        let (_temp, mut store, dir) = inbox_store();
+        let id = append(&mut store, Flags::EMPTY, b"x");
+        store
+            .set_flags(&id, Flags::SEEN.union(Flags::DRAFT), Flags::EMPTY)
+            .unwrap();
+        assert!(file_names(&dir.join("new")).is_empty());
+        assert_eq!(file_names(&dir.join("cur")), [format!("{id}:2,DS")]);
+    }
+
+    #[test]
+    fn set_flags_on_a_vanished_message_names_it_and_the_folder() {
+        let (_temp, mut store, dir) = inbox_store();
+        let id = append(&mut store, Flags::EMPTY, b"x");
+        fs::remove_file(dir.join("new").join(&id)).unwrap();
+        let error = store
+            .set_flags(&id, Flags::SEEN, Flags::EMPTY)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&id) && error.contains("\"INBOX\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn delete_removes_the_files_and_tolerates_gone_ones() {
+        let (_temp, mut store, dir) = inbox_store();
+        let unread = append(&mut store, Flags::EMPTY, b"a");
+        let read = append(&mut store, Flags::SEEN, b"b");
+        let kept = append(&mut store, Flags::SEEN, b"c");
+        store
+            .delete_messages(&[unread.clone(), read.clone()])
+            .unwrap();
+        assert!(file_names(&dir.join("new")).is_empty());
+        assert_eq!(file_names(&dir.join("cur")), [format!("{kept}:2,S")]);
+        store.delete_messages(&[unread, read]).unwrap();
+    }
+
+    #[test]
+    fn find_appended_finds_the_ticket_after_an_append_and_cleans_tmp() {
+        let (_temp, mut store, dir) = inbox_store();
+        let id = append(&mut store, Flags::SEEN, b"x");
+        // A crash could leave a half-written copy in tmp/.
+        fs::write(dir.join("tmp").join(&id), b"partial").unwrap();
+        store.open_folder("INBOX").unwrap();
+        assert_eq!(store.find_appended(&id, 1, "").unwrap(), [id.as_str()]);
+        assert!(file_names(&dir.join("tmp")).is_empty());
+    }
+
+    #[test]
+    fn find_appended_is_empty_for_an_unused_ticket_and_removes_its_leftover() {
+        let (_temp, mut store, dir) = inbox_store();
+        let ticket = store.prepare_append().unwrap();
+        fs::write(dir.join("tmp").join(&ticket), b"interrupted").unwrap();
+        assert!(store.find_appended(&ticket, 11, "").unwrap().is_empty());
+        assert!(file_names(&dir.join("tmp")).is_empty());
+    }
+
+    #[test]
+    fn duplicate_unique_names_are_warned_about_and_left_alone() {
+        let (_temp, mut store, dir) = inbox_store();
+        fs::write(dir.join("new/300.host"), b"x").unwrap();
+        fs::write(dir.join("cur/300.host:2,S"), b"x").unwrap();
+        let listed = store.list_messages().unwrap();
+        // One message, the copy in cur/ (the one a reader has seen).
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].flags, Flags::SEEN);
+        let warnings = store.take_warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("same unique name"), "{warnings:?}");
+        assert_eq!(file_names(&dir.join("new")), ["300.host"]);
+        assert_eq!(file_names(&dir.join("cur")), ["300.host:2,S"]);
+    }
+
+    #[test]
+    fn a_non_utf8_file_name_is_warned_about_and_left_alone() {
+        let (_temp, mut store, dir) = inbox_store();
+        let name = OsString::from_vec(b"400.h\xffst:2,S".to_vec());
+        fs::write(dir.join("cur").join(&name), b"x").unwrap();
+        assert!(store.list_messages().unwrap().is_empty());
+        let warnings = store.take_warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("not UTF-8"), "{warnings:?}");
+        assert!(dir.join("cur").join(&name).exists());
+    }
+
+    #[test]
+    fn entries_that_are_not_regular_files_are_warned_about_and_skipped() {
+        let (_temp, mut store, dir) = inbox_store();
+        fs::create_dir(dir.join("cur/500.host:2,S")).unwrap();
+        let fifo =
+            std::ffi::CString::new(dir.join("new/501.host").into_os_string().into_vec()).unwrap();
+        // SAFETY: `fifo` is a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        // A FIFO must be skipped, not opened (opening it would block).
+        assert!(store.list_messages().unwrap().is_empty());
+        let warnings = store.take_warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings.iter().all(|w| w.contains("not a regular file")));
+    }
+
+    #[test]
+    fn a_symlinked_folder_refuses_writes() {
+        let (temp, mut store) = new_store(Layout::Verbatim);
+        store.create_folder("INBOX").unwrap();
+        let outside = temp.path().join("outside");
+        for subdir in MAILDIR_SUBDIRS {
+            fs::create_dir_all(outside.join(subdir)).unwrap();
+        }
+        fs::write(outside.join("cur/600.host:2,S"), b"not ours").unwrap();
+        symlink(&outside, temp.path().join("Mail/Linked")).unwrap();
+
+        let refused = |error: anyhow::Error| error.to_string().contains("symbolic link");
+        assert!(refused(store.create_folder("Linked").unwrap_err()));
+        // Reading through it is harmless; writing is not.
+        store.open_folder("Linked").unwrap();
+        let ticket = store.prepare_append().unwrap();
+        let appended = store.append(&ticket, &message(Flags::EMPTY, None, b"x"));
+        assert!(refused(appended.unwrap_err()));
+        let id = "600.host".to_owned();
+        assert!(refused(
+            store
+                .set_flags(&id, Flags::FLAGGED, Flags::EMPTY)
+                .unwrap_err()
+        ));
+        assert!(refused(store.delete_messages(&[id]).unwrap_err()));
+        assert!(refused(store.find_appended(&ticket, 1, "").unwrap_err()));
+        assert_eq!(file_names(&outside.join("cur")), ["600.host:2,S"]);
+        assert!(file_names(&outside.join("new")).is_empty());
+        // Nor is it listed as a folder of this store.
+        assert_eq!(folder_names(&mut store), ["INBOX"]);
+    }
+
+    #[test]
+    fn a_symlinked_cur_directory_refuses_writes() {
+        let (temp, mut store, dir) = inbox_store();
+        let outside = temp.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        fs::remove_dir(dir.join("cur")).unwrap();
+        symlink(&outside, dir.join("cur")).unwrap();
+        let ticket = store.prepare_append().unwrap();
+        let appended = store.append(&ticket, &message(Flags::SEEN, None, b"x"));
+        assert!(appended.unwrap_err().to_string().contains("symbolic link"));
+        assert!(file_names(&outside).is_empty());
+    }
+
+    #[test]
+    fn tickets_are_distinct_across_10000_calls() {
+        let (_temp, mut store) = new_store(Layout::Verbatim);
+        let tickets: HashSet<String> = (0..10_000)
+            .map(|_| store.prepare_append().unwrap())
+            .collect();
+        assert_eq!(tickets.len(), 10_000);
+        assert!(tickets.iter().all(|ticket| check_ticket(ticket).is_ok()));
+    }
+
+    #[test]
+    fn hostnames_are_escaped_as_the_maildir_spec_says() {
+        let hostname = unique_name_hostname();
+        assert!(!hostname.is_empty());
+        assert!(!hostname.contains(['/', ':', ' ']), "{hostname}");
+    }
+
+    #[test]
+    fn sizes_come_from_the_s_field_of_the_unique_name() {
+        assert_eq!(
+            size_from_unique_name("1.M2P3.host,S=1234,W=1300"),
+            Some(1234)
+        );
+        assert_eq!(size_from_unique_name("1.M2P3.host"), None);
+        assert_eq!(size_from_unique_name("1.M2P3.host,S=abc"), None);
+    }
+
+    #[test]
+    fn dates_before_1970_survive_the_round_trip() {
+        for seconds in [-86_400, 0, 1_700_000_000] {
+            assert_eq!(system_time(seconds).map(unix_seconds), Some(seconds));
+        }
+    }
+}
