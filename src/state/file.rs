@@ -369,6 +369,11 @@ pub(super) fn format_optional_number<T: fmt::Display>(value: Option<T>) -> Strin
 /// Splits a line into its fields, refusing empty ones (a doubled or
 /// trailing space is not something mailferry writes).
 pub(super) fn split_fields(line: &str) -> Result<Vec<&str>, String> {
+    if let Some(byte) = line.bytes().find(|&b| b < 0x20 || b == 0x7f) {
+        return Err(format!(
+            "unescaped control character {byte:#04x} (was the file edited by hand?)"
+        ));
+    }
     let fields: Vec<&str> = line.split(' ').collect();
     if fields.iter().any(|field| field.is_empty()) {
         return Err("empty field (doubled, leading or trailing space)".to_string());
@@ -392,13 +397,11 @@ pub(super) fn expect_count<'a, const N: usize>(args: &[&'a str]) -> Result<[&'a 
     })
 }
 
-/// Parses the fields after `pair`.
+/// Parses the fields after `pair`. A record without ids is refused by the
+/// state file; in the journal it is allowed, as [`apply`] ignores it.
 pub(super) fn parse_record(args: &[&str]) -> Result<Record, String> {
     let [far, near, flags] = expect_count(args)?;
     let ids = Pair::new(parse_id(far, "FAR")?, parse_id(near, "NEAR")?);
-    if ids.0.iter().all(Option::is_none) {
-        return Err("FAR and NEAR are both `-`".to_string());
-    }
     Ok(Record {
         ids,
         flags: parse_flags(flags)?,
@@ -548,7 +551,12 @@ impl StateParser {
                 self.state.far_highest_modseq = value;
             }
             "pair" => {
-                let record = parse_record(args).map_err(|detail| malformed(PAIR_USAGE, &detail))?;
+                let record = parse_record(args)
+                    .and_then(|record| match record.ids.0.iter().all(Option::is_none) {
+                        true => Err("FAR and NEAR are both `-`".to_string()),
+                        false => Ok(record),
+                    })
+                    .map_err(|detail| malformed(PAIR_USAGE, &detail))?;
                 for side in Side::BOTH {
                     if let Some(id) = &record.ids[side] {
                         let key = (side, id.clone());
@@ -690,5 +698,327 @@ fn remove_if_present(path: &Path) -> anyhow::Result<()> {
             Err(err).with_context(|| format!("cannot remove {}", path.display()))
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn record(far: Option<&str>, near: Option<&str>, flags: Flags) -> Record {
+        Record {
+            ids: Pair::new(far.map(String::from), near.map(String::from)),
+            flags,
+        }
+    }
+
+    /// A state whose every string is one that could break a naive format.
+    fn odd_state() -> FolderState {
+        FolderState {
+            uidvalidity: Pair::new(Some(1_700_000_000), None),
+            far_highest_modseq: Some(u64::MAX),
+            records: vec![
+                record(Some("1"), Some("with space"), Flags::SEEN),
+                record(Some("%"), Some("-"), Flags::EMPTY),
+                record(Some("a\nb"), Some("tab\tnul\0del\x7f"), Flags::FLAGGED),
+                record(Some("é✉"), Some(""), Flags::DELETED),
+                record(Some("%2D"), None, Flags::DRAFT.union(Flags::ANSWERED)),
+                record(None, Some("-x-"), Flags::FORWARDED),
+            ],
+            pending: vec![PendingCopy {
+                target: Side::Near,
+                source_id: "-".to_string(),
+                ticket: "tmp/1 2\r\n%".to_string(),
+                size: 0,
+                sha256: String::new(),
+                flags: Flags::SEEN,
+            }],
+        }
+    }
+
+    fn write_state_file(dir: &Path, text: &str) -> StateFile {
+        let path = dir.join("folder.state");
+        fs::write(&path, text).unwrap();
+        StateFile::new(path)
+    }
+
+    #[test]
+    fn odd_ids_round_trip_through_save_and_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("folder.state"));
+        let state = odd_state();
+        file.save(&state).unwrap();
+        assert_eq!(file.load().unwrap(), state);
+        // One line per item: no id broke a line.
+        let text = fs::read_to_string(file.path()).unwrap();
+        assert_eq!(text.lines().count(), 1 + 3 + 6 + 1);
+    }
+
+    #[test]
+    fn empty_id_and_absent_id_are_written_differently() {
+        let state = FolderState {
+            records: vec![record(Some("7"), Some(""), Flags::EMPTY)],
+            ..FolderState::default()
+        };
+        let text = format_state(&state);
+        assert!(text.contains("\npair 7 % -\n"), "{text}");
+        assert_eq!(escape("-"), "%2D");
+        assert_eq!(format_id(None), "-");
+    }
+
+    #[test]
+    fn missing_state_file_loads_as_first_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("never-saved.state"));
+        assert_eq!(file.load().unwrap(), FolderState::default());
+    }
+
+    #[test]
+    fn corrupt_state_files_are_errors_naming_the_line() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("", 1, "empty state file"),
+            ("mailferry-sta", 1, "middle of a line"),
+            ("mailferry-state\n", 1, "expected header `mailferry-state 1`"),
+            ("mailferry-state 2\n", 1, "unsupported state file version 2"),
+            ("something else 1\n", 1, "not a mailferry state file"),
+            (
+                "mailferry-state 1\npair 1 a S\npair 2 b",
+                3,
+                "middle of a line",
+            ),
+            (
+                "mailferry-state 1\nuidvalidity far 12\npair 1 a S\ngarbage here\n",
+                4,
+                "unknown keyword `garbage`",
+            ),
+            (
+                "mailferry-state 1\nuidvalidity far 12x\n",
+                2,
+                "malformed uidvalidity line: expected `uidvalidity SIDE NUMBER-OR-DASH`: NUMBER `12x` is not a number",
+            ),
+            (
+                "mailferry-state 1\nuidvalidity far 99999999999\n",
+                2,
+                "out of range",
+            ),
+            (
+                "mailferry-state 1\nuidvalidity middle 1\n",
+                2,
+                "`middle` is not a side",
+            ),
+            (
+                "mailferry-state 1\nmodseq near 5\n",
+                2,
+                "only the far side has a modseq",
+            ),
+            (
+                "mailferry-state 1\npair 1 a\n",
+                2,
+                "malformed pair line: expected `pair FAR NEAR FLAGS`",
+            ),
+            ("mailferry-state 1\npair 1 a%G1 S\n", 2, "bad escape"),
+            ("mailferry-state 1\npair 1 a% S\n", 2, "bad escape"),
+            ("mailferry-state 1\npair 1 a Sx\n", 2, "unknown flag letters"),
+            ("mailferry-state 1\npair 1 a S\r\n", 2, "control character"),
+            ("mailferry-state 1\npair 1  a S\n", 2, "empty field"),
+            ("mailferry-state 1\npair - - S\n", 2, "both `-`"),
+            (
+                "mailferry-state 1\npair 1 a S\npair 2 a S\n",
+                3,
+                "near id `a` is already paired on line 2",
+            ),
+            (
+                "mailferry-state 1\nuidvalidity far 1\nuidvalidity far 2\n",
+                3,
+                "given twice",
+            ),
+            (
+                "mailferry-state 1\npending far 7 t -5 abc S\n",
+                2,
+                "SIZE `-5` is not a number",
+            ),
+            (
+                "mailferry-state 1\npending far - t 5 abc S\n",
+                2,
+                "SOURCE must not be `-`",
+            ),
+            (
+                "mailferry-state 1\npending far 7 t 5 abc S\npending far 7 u 6 abc S\n",
+                3,
+                "already pending on line 2",
+            ),
+            ("mailferry-state 1\npair 1 %FF S\n", 2, "UTF-8"),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (text, line, fragment) in cases {
+            let file = write_state_file(dir.path(), text);
+            let err = file.load().expect_err(text);
+            assert_eq!(err.path, file.path(), "{text:?}");
+            assert_eq!(err.line, Some(*line), "{text:?}: {err}");
+            assert!(err.message.contains(fragment), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn error_message_reads_file_colon_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_state_file(dir.path(), "mailferry-state 1\npair 1\n");
+        let err = file.load().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}:2: malformed pair line: expected `pair FAR NEAR FLAGS`: \
+                 found 1 fields after the keyword, expected 3",
+                file.path().display()
+            )
+        );
+    }
+
+    #[test]
+    fn corrupt_state_with_journal_is_still_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_state_file(dir.path(), "mailferry-state 1\npair 1 a S\nbogus\n");
+        fs::write(file.journal_path(), "mailferry-journal 1\npair 2 b S\n").unwrap();
+        assert_eq!(file.load().unwrap_err().line, Some(3));
+    }
+
+    #[test]
+    fn save_removes_the_journal_and_leaves_no_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("folder.state"));
+        let mut journal = file.journal().unwrap();
+        journal
+            .append(&super::super::JournalEntry::UidValidity {
+                side: Side::Far,
+                value: Some(5),
+            })
+            .unwrap();
+        let state = file.load().unwrap();
+        assert_eq!(state.uidvalidity[Side::Far], Some(5));
+        file.save(&state).unwrap();
+        assert!(!file.journal_path().exists());
+        assert!(!file.new_path().exists());
+        assert_eq!(file.load().unwrap(), state);
+    }
+
+    #[test]
+    fn save_overwrites_a_stale_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("folder.state"));
+        fs::write(file.new_path(), "half-written garbage").unwrap();
+        file.save(&odd_state()).unwrap();
+        assert!(!file.new_path().exists());
+        assert_eq!(file.load().unwrap(), odd_state());
+    }
+
+    #[test]
+    fn save_creates_private_directories_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().join("state");
+        let file = StateFile::new(state_path(&state_dir, "work", "INBOX"));
+        file.save(&odd_state()).unwrap();
+        file.journal().unwrap();
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(file.path()), 0o600);
+        assert_eq!(mode(&file.journal_path()), 0o600);
+        assert_eq!(mode(&state_dir), 0o700);
+        assert_eq!(mode(&state_dir.join("work")), 0o700);
+    }
+
+    #[test]
+    fn save_refuses_a_state_that_would_not_load_and_keeps_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("folder.state"));
+        file.save(&odd_state()).unwrap();
+        let mut bad = odd_state();
+        bad.records
+            .push(record(Some("1"), Some("other"), Flags::EMPTY));
+        let err = file.save(&bad).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("far id \"1\" is paired twice"),
+            "{err:#}"
+        );
+        assert_eq!(file.load().unwrap(), odd_state());
+    }
+
+    fn folder_file_name(folder: &str) -> String {
+        let path = state_path(Path::new("/state"), "chan", folder);
+        assert_eq!(path.parent(), Some(Path::new("/state/chan")), "{folder:?}");
+        path.file_name().unwrap().to_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn state_path_keeps_folder_names_inside_the_channel_directory() {
+        assert_eq!(folder_file_name("../x"), "%2E.%2Fx.state");
+        assert_eq!(folder_file_name("a/b"), "a%2Fb.state");
+        assert_eq!(folder_file_name(".hidden"), "%2Ehidden.state");
+        assert_eq!(folder_file_name("INBOX"), "INBOX.state");
+        assert_eq!(folder_file_name(""), "%.state");
+        assert_eq!(folder_file_name("Envoyés"), "Envoyés.state");
+    }
+
+    #[test]
+    fn distinct_folders_get_distinct_state_files() {
+        let long_a = "x".repeat(300) + "a";
+        let long_b = "x".repeat(300) + "b";
+        let long_slashes = "/".repeat(300);
+        let folders = [
+            "a/b",
+            "a%2Fb",
+            "a%b",
+            "a_b",
+            "",
+            "%",
+            ".",
+            "..",
+            "-",
+            "%2E",
+            ".a",
+            "a.",
+            "a b",
+            "a\nb",
+            "a\tb",
+            &long_a,
+            &long_b,
+            &long_slashes,
+        ];
+        let names: HashSet<String> = folders.iter().map(|f| folder_file_name(f)).collect();
+        assert_eq!(names.len(), folders.len());
+        for name in &names {
+            assert!(!name.starts_with('.'), "{name}");
+            assert!(name.len() + ".journal".len() <= 255, "{name}");
+        }
+    }
+
+    #[test]
+    fn channel_directories_cannot_collide_with_lock_files() {
+        let dir = Path::new("/state");
+        let channel_dir = state_path(dir, "x.lock", "INBOX");
+        assert_eq!(channel_dir.parent(), Some(Path::new("/state/x%2Elock")));
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_survives_escaping(value in any::<String>()) {
+            let field = escape(&value);
+            prop_assert!(!field.is_empty() && field != "-");
+            prop_assert!(field.bytes().all(|b| b >= 0x21 && b != 0x7f));
+            prop_assert_eq!(parse_id(&field, "ID"), Ok(Some(value)));
+        }
+
+        #[test]
+        fn any_folder_name_is_one_safe_file_name(folder in any::<String>()) {
+            let name = folder_file_name(&folder);
+            prop_assert!(!name.contains('/') && !name.starts_with('.'));
+            prop_assert!(name.len() + ".journal".len() <= 255);
+            if folder.len() < 50 {
+                // Short names are reversible.
+                let escaped = name.strip_suffix(".state").unwrap();
+                prop_assert_eq!(unescape(escaped), Ok(folder));
+            }
+        }
     }
 }
