@@ -367,3 +367,318 @@ impl Journal {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::StateFile;
+    use proptest::prelude::*;
+    use std::fs;
+
+    fn ids(far: Option<&str>, near: Option<&str>) -> Pair<Option<MsgId>> {
+        Pair::new(far.map(String::from), near.map(String::from))
+    }
+
+    fn pair(far: Option<&str>, near: Option<&str>, flags: Flags) -> JournalEntry {
+        JournalEntry::Pair(Record {
+            ids: ids(far, near),
+            flags,
+        })
+    }
+
+    fn pending(target: Side, source: &str) -> JournalEntry {
+        JournalEntry::Pending(PendingCopy {
+            target,
+            source_id: source.to_string(),
+            ticket: "ticket".to_string(),
+            size: 10,
+            sha256: "ab".repeat(32),
+            flags: Flags::SEEN,
+        })
+    }
+
+    fn applied(entries: &[JournalEntry]) -> FolderState {
+        let mut state = FolderState::default();
+        for entry in entries {
+            apply(&mut state, entry);
+        }
+        state
+    }
+
+    #[test]
+    fn pair_replaces_every_record_sharing_an_id() {
+        let state = applied(&[
+            pair(Some("1"), Some("a"), Flags::EMPTY),
+            pair(Some("2"), Some("b"), Flags::EMPTY),
+            pair(Some("3"), Some("c"), Flags::EMPTY),
+            pair(Some("1"), Some("b"), Flags::SEEN),
+        ]);
+        assert_eq!(
+            state
+                .records
+                .iter()
+                .map(|r| r.ids.clone())
+                .collect::<Vec<_>>(),
+            vec![ids(Some("1"), Some("b")), ids(Some("3"), Some("c"))]
+        );
+        assert_eq!(
+            state.record_by_id(Side::Near, "b").unwrap().flags,
+            Flags::SEEN
+        );
+    }
+
+    #[test]
+    fn tombstone_keeps_the_record_with_one_id() {
+        let state = applied(&[
+            pair(Some("1"), Some("a"), Flags::DELETED),
+            JournalEntry::Tombstone {
+                gone: Side::Near,
+                kept_id: "1".to_string(),
+            },
+            JournalEntry::Flags {
+                ids: ids(Some("1"), None),
+                flags: Flags::SEEN,
+            },
+        ]);
+        assert_eq!(state.records.len(), 1);
+        assert_eq!(state.records[0].ids, ids(Some("1"), None));
+        assert_eq!(state.records[0].flags, Flags::SEEN);
+        assert!(state.record_by_id(Side::Near, "a").is_none());
+    }
+
+    #[test]
+    fn unpair_and_flags_need_the_exact_ids() {
+        let state = applied(&[
+            pair(Some("1"), Some("a"), Flags::EMPTY),
+            JournalEntry::Flags {
+                ids: ids(Some("1"), None),
+                flags: Flags::SEEN,
+            },
+            JournalEntry::Unpair {
+                ids: ids(Some("1"), Some("other")),
+            },
+        ]);
+        assert_eq!(state.records.len(), 1);
+        assert_eq!(state.records[0].flags, Flags::EMPTY);
+        let state = applied(&[
+            pair(Some("1"), Some("a"), Flags::EMPTY),
+            JournalEntry::Unpair {
+                ids: ids(Some("1"), Some("a")),
+            },
+        ]);
+        assert!(state.records.is_empty());
+    }
+
+    #[test]
+    fn pending_is_replaced_by_a_retry_and_removed_when_resolved() {
+        let state = applied(&[
+            pending(Side::Near, "7"),
+            pending(Side::Near, "7"),
+            pending(Side::Far, "7"),
+        ]);
+        assert_eq!(state.pending.len(), 2);
+        let state = applied(&[
+            pending(Side::Near, "7"),
+            pending(Side::Far, "7"),
+            JournalEntry::Resolved {
+                target: Side::Near,
+                source_id: "7".to_string(),
+            },
+        ]);
+        assert!(state.pending_copy(Side::Near, "7").is_none());
+        assert!(state.pending_copy(Side::Far, "7").is_some());
+    }
+
+    #[test]
+    fn tombstone_line_needs_exactly_one_dash() {
+        assert!(JournalEntry::parse("tombstone 1 -").is_ok());
+        for line in ["tombstone 1 a", "tombstone - -"] {
+            let err = JournalEntry::parse(line).unwrap_err();
+            assert!(err.contains("expected `tombstone FAR NEAR`"), "{err}");
+        }
+    }
+
+    fn journal_file(dir: &Path) -> StateFile {
+        StateFile::new(dir.join("folder.state"))
+    }
+
+    #[test]
+    fn torn_last_line_is_ignored_and_cut_before_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = journal_file(dir.path());
+        let mut journal = file.journal().unwrap();
+        journal
+            .append(&pair(Some("1"), Some("a"), Flags::SEEN))
+            .unwrap();
+        drop(journal);
+        // A crash in the middle of writing the second entry.
+        let mut raw = OpenOptions::new()
+            .append(true)
+            .open(file.journal_path())
+            .unwrap();
+        raw.write_all(b"pair 2 b").unwrap();
+        let state = file.load().unwrap();
+        assert_eq!(state, applied(&[pair(Some("1"), Some("a"), Flags::SEEN)]));
+
+        let mut journal = file.journal().unwrap();
+        journal
+            .append(&pair(Some("3"), Some("c"), Flags::EMPTY))
+            .unwrap();
+        assert_eq!(
+            file.load().unwrap(),
+            applied(&[
+                pair(Some("1"), Some("a"), Flags::SEEN),
+                pair(Some("3"), Some("c"), Flags::EMPTY),
+            ])
+        );
+    }
+
+    #[test]
+    fn malformed_middle_line_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = journal_file(dir.path());
+        fs::write(
+            file.journal_path(),
+            "mailferry-journal 1\npair 1 a S\nflags 1 a\npair 2 b S\n",
+        )
+        .unwrap();
+        let err = file.load().unwrap_err();
+        assert_eq!(err.path, file.journal_path());
+        assert_eq!(err.line, Some(3));
+        assert!(
+            err.message.contains("expected `flags FAR NEAR FLAGS`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn journal_with_a_bad_header_is_an_error_to_load_and_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = journal_file(dir.path());
+        for text in ["mailferry-journal 2\n", "pair 1 a S\n", "garbage"] {
+            fs::write(file.journal_path(), text).unwrap();
+            let err = file.load().unwrap_err();
+            assert_eq!(err.line, Some(1), "{text:?}: {err}");
+            assert!(file.journal().is_err(), "{text:?}");
+            assert_eq!(fs::read_to_string(file.journal_path()).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn journal_cut_inside_its_header_counts_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = journal_file(dir.path());
+        fs::write(file.journal_path(), "mailferry-jour").unwrap();
+        assert_eq!(file.load().unwrap(), FolderState::default());
+        let mut journal = file.journal().unwrap();
+        journal
+            .append(&pair(Some("1"), None, Flags::EMPTY))
+            .unwrap();
+        journal.sync().unwrap();
+        assert_eq!(
+            fs::read_to_string(file.journal_path()).unwrap(),
+            "mailferry-journal 1\npair 1 - -\n"
+        );
+    }
+
+    fn id() -> impl Strategy<Value = MsgId> {
+        prop_oneof![
+            4 => prop::sample::select(vec!["1", "2", "17", "a", "b", "-", "%", "", " ", "a\nb", "é"])
+                .prop_map(String::from),
+            1 => any::<String>(),
+        ]
+    }
+
+    fn flags() -> impl Strategy<Value = Flags> {
+        let all = [
+            Flags::SEEN,
+            Flags::ANSWERED,
+            Flags::FLAGGED,
+            Flags::DELETED,
+            Flags::DRAFT,
+            Flags::FORWARDED,
+        ];
+        (0u8..64).prop_map(move |bits| {
+            all.iter()
+                .enumerate()
+                .filter(|(bit, _)| bits & (1 << bit) != 0)
+                .fold(Flags::EMPTY, |set, (_, flag)| set.union(*flag))
+        })
+    }
+
+    fn side() -> impl Strategy<Value = Side> {
+        prop_oneof![Just(Side::Far), Just(Side::Near)]
+    }
+
+    fn id_pair() -> impl Strategy<Value = Pair<Option<MsgId>>> {
+        (prop::option::of(id()), prop::option::of(id()))
+            .prop_map(|(far, near)| Pair::new(far, near))
+    }
+
+    fn entry() -> impl Strategy<Value = JournalEntry> {
+        prop_oneof![
+            4 => (id_pair(), flags()).prop_map(|(ids, flags)| JournalEntry::Pair(Record { ids, flags })),
+            2 => (id_pair(), flags()).prop_map(|(ids, flags)| JournalEntry::Flags { ids, flags }),
+            1 => id_pair().prop_map(|ids| JournalEntry::Unpair { ids }),
+            2 => (side(), id()).prop_map(|(gone, kept_id)| JournalEntry::Tombstone { gone, kept_id }),
+            2 => (side(), id(), any::<String>(), any::<u64>(), id(), flags()).prop_map(
+                |(target, source_id, ticket, size, sha256, flags)| {
+                    JournalEntry::Pending(PendingCopy { target, source_id, ticket, size, sha256, flags })
+                }
+            ),
+            1 => (side(), id()).prop_map(|(target, source_id)| JournalEntry::Resolved { target, source_id }),
+            1 => (side(), prop::option::of(any::<u32>()))
+                .prop_map(|(side, value)| JournalEntry::UidValidity { side, value }),
+            1 => prop::option::of(any::<u64>()).prop_map(JournalEntry::FarHighestModseq),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn every_entry_round_trips_through_its_line(entry in entry()) {
+            let line = entry.to_string();
+            prop_assert!(!line.contains('\n'));
+            prop_assert_eq!(JournalEntry::parse(&line), Ok(entry));
+        }
+
+        /// The heart of crash safety: what a run did live is what the next
+        /// run finds, whether it was saved or left in the journal.
+        #[test]
+        fn journal_replay_and_save_give_the_live_state(
+            before in prop::collection::vec(entry(), 0..20),
+            during in prop::collection::vec(entry(), 0..20),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let file = journal_file(dir.path());
+            let saved = applied(&before);
+            let mut live = saved.clone();
+            for entry in &during {
+                apply(&mut live, entry);
+            }
+
+            // Interrupted run: the last saved state plus the journal.
+            file.save(&saved).unwrap();
+            let mut journal = file.journal().unwrap();
+            for entry in &during {
+                journal.append(entry).unwrap();
+            }
+            drop(journal);
+            prop_assert_eq!(file.load().unwrap(), live.clone());
+
+            // Finished run: the live state saved.
+            file.save(&live).unwrap();
+            prop_assert_eq!(file.load().unwrap(), live.clone());
+
+            // Interrupted first run: no state file at all.
+            fs::remove_file(file.path()).unwrap();
+            let mut journal = file.journal().unwrap();
+            for entry in before.iter().chain(&during) {
+                journal.append(entry).unwrap();
+            }
+            drop(journal);
+            prop_assert_eq!(file.load().unwrap(), live);
+        }
+    }
+}

@@ -105,3 +105,83 @@ fn read_pid(file: &File) -> Option<u32> {
         .parse()
         .ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{exit, exit_status};
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn held_error(err: &anyhow::Error) -> &LockHeld {
+        err.downcast_ref::<LockHeld>()
+            .unwrap_or_else(|| panic!("expected LockHeld, got {err:#}"))
+    }
+
+    #[test]
+    fn second_acquire_fails_with_our_pid_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = ChannelLock::acquire(dir.path(), "work", false).unwrap();
+
+        // flock locks belong to the open file, so a second open in the same
+        // process conflicts just as another process would.
+        let err = ChannelLock::acquire(dir.path(), "work", false).unwrap_err();
+        let held = held_error(&err);
+        assert_eq!(held.channel, "work");
+        assert_eq!(held.pid, Some(std::process::id()));
+        assert_eq!(held.path, dir.path().join("work.lock"));
+        assert_eq!(exit_status(&err), exit::LOCKED);
+
+        drop(first);
+        let second = ChannelLock::acquire(dir.path(), "work", false).unwrap();
+        assert_eq!(second.path(), dir.path().join("work.lock"));
+    }
+
+    #[test]
+    fn other_channels_are_not_blocked() {
+        let dir = tempfile::tempdir().unwrap();
+        let _work = ChannelLock::acquire(dir.path(), "work", false).unwrap();
+        ChannelLock::acquire(dir.path(), "home", false).unwrap();
+    }
+
+    #[test]
+    fn lock_file_left_by_a_dead_run_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("work.lock");
+        // Above any Linux pid_max, so no live process has it.
+        fs::write(&path, "999999999\n").unwrap();
+        let _lock = ChannelLock::acquire(dir.path(), "work", false).unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!("{}\n", std::process::id())
+        );
+    }
+
+    #[test]
+    fn waiting_acquire_gets_the_lock_once_it_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = ChannelLock::acquire(dir.path(), "work", false).unwrap();
+        let state_dir = dir.path().to_path_buf();
+        // The waiter may or may not reach flock before the drop below; either
+        // way it must end up holding the lock, not fail with LockHeld.
+        let waiter = std::thread::spawn(move || ChannelLock::acquire(&state_dir, "work", true));
+        drop(first);
+        let second = waiter.join().unwrap().unwrap();
+        let err = ChannelLock::acquire(dir.path(), "work", false).unwrap_err();
+        assert!(held_error(&err).pid.is_some());
+        drop(second);
+    }
+
+    #[test]
+    fn lock_file_is_private_and_emptied_on_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().join("state");
+        let lock = ChannelLock::acquire(&state_dir, "work", false).unwrap();
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(lock.path()), 0o600);
+        assert_eq!(mode(&state_dir), 0o700);
+        let path = lock.path().to_path_buf();
+        drop(lock);
+        assert_eq!(fs::read_to_string(path).unwrap(), "");
+    }
+}
