@@ -551,12 +551,10 @@ impl StateParser {
                 self.state.far_highest_modseq = value;
             }
             "pair" => {
-                let record = parse_record(args)
-                    .and_then(|record| match record.ids.0.iter().all(Option::is_none) {
-                        true => Err("FAR and NEAR are both `-`".to_string()),
-                        false => Ok(record),
-                    })
-                    .map_err(|detail| malformed(PAIR_USAGE, &detail))?;
+                let record = parse_record(args).map_err(|detail| malformed(PAIR_USAGE, &detail))?;
+                if record.ids.0.iter().all(Option::is_none) {
+                    return Err(malformed(PAIR_USAGE, "FAR and NEAR are both `-`"));
+                }
                 for side in Side::BOTH {
                     if let Some(id) = &record.ids[side] {
                         let key = (side, id.clone());
