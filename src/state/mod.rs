@@ -5,6 +5,14 @@
 //! The types here are the in-memory state; the file format, the journal and
 //! the channel lock live in the submodules.
 
+mod file;
+mod journal;
+mod lock;
+
+pub use file::{state_path, StateError, StateFile};
+pub use journal::{apply, Journal, JournalEntry};
+pub use lock::ChannelLock;
+
 use crate::flags::Flags;
 use crate::store::MsgId;
 use serde::Serialize;
@@ -108,4 +116,20 @@ pub struct FolderState {
     pub far_highest_modseq: Option<u64>,
     pub records: Vec<Record>,
     pub pending: Vec<PendingCopy>,
+}
+
+impl FolderState {
+    /// The record holding `id` on `side`, tombstones included.
+    pub fn record_by_id(&self, side: Side, id: &str) -> Option<&Record> {
+        self.records
+            .iter()
+            .find(|record| record.ids[side].as_deref() == Some(id))
+    }
+
+    /// The pending copy of `source_id` to `target`.
+    pub fn pending_copy(&self, target: Side, source_id: &str) -> Option<&PendingCopy> {
+        self.pending
+            .iter()
+            .find(|copy| copy.target == target && copy.source_id == source_id)
+    }
 }

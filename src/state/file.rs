@@ -1,0 +1,1022 @@
+//! The state file of one folder pair: its text format, loading it (with the
+//! journal replayed on top) and saving it atomically.
+//!
+//! The format is line-oriented text, one item per line, fields separated by
+//! one space:
+//!
+//! ```text
+//! mailferry-state 1
+//! uidvalidity far 1700000000
+//! uidvalidity near -
+//! modseq far 1234
+//! pair <far-id> <near-id> <flags>
+//! pending <target-side> <source-id> <ticket> <size> <sha256> <flags>
+//! ```
+//!
+//! Strings (ids, tickets, hashes) are written escaped so that any string
+//! round-trips (see [`escape`]): `-` stands for an absent value, `%` for the
+//! empty string, and `%XX` for a byte that could otherwise break the line.
+
+use super::journal::{self, apply};
+use super::{FolderState, Pair, PendingCopy, Record, Side};
+use crate::flags::Flags;
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt::{self, Write as _};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write as _};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+const STATE_MAGIC: &str = "mailferry-state";
+const STATE_VERSION: u32 = 1;
+
+pub(super) const PAIR_USAGE: &str = "pair FAR NEAR FLAGS";
+pub(super) const PENDING_USAGE: &str = "pending TARGET SOURCE TICKET SIZE SHA256 FLAGS";
+const UIDVALIDITY_USAGE: &str = "uidvalidity SIDE NUMBER-OR-DASH";
+const MODSEQ_USAGE: &str = "modseq far NUMBER-OR-DASH";
+
+/// A state or journal file that cannot be read or is not what mailferry
+/// wrote. Loading never returns part of a state: it is this error instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateError {
+    pub path: PathBuf,
+    /// 1-based line, when the problem is on a line.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl StateError {
+    pub(super) fn at_line(path: &Path, line: usize, message: String) -> StateError {
+        StateError {
+            path: path.to_path_buf(),
+            line: Some(line),
+            message,
+        }
+    }
+
+    pub(super) fn io(path: &Path, what: &str, err: io::Error) -> StateError {
+        StateError {
+            path: path.to_path_buf(),
+            line: None,
+            message: format!("{what}: {err}"),
+        }
+    }
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for StateError {}
+
+/// The state file of one folder pair, with its journal and temporary file
+/// next to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateFile {
+    path: PathBuf,
+}
+
+impl StateFile {
+    pub fn new(path: PathBuf) -> StateFile {
+        StateFile { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `<state>.journal`: the changes made since the state was last saved.
+    pub fn journal_path(&self) -> PathBuf {
+        with_suffix(&self.path, ".journal")
+    }
+
+    /// `<state>.new`: the next state while it is being written.
+    fn new_path(&self) -> PathBuf {
+        with_suffix(&self.path, ".new")
+    }
+
+    /// Loads the state and replays the journal if present. A missing state
+    /// file is the first sync: the empty state (plus the journal of an
+    /// interrupted first sync, if any).
+    pub fn load(&self) -> Result<FolderState, StateError> {
+        let mut state = match fs::read(&self.path) {
+            Ok(bytes) => parse_state(&self.path, &bytes)?,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => FolderState::default(),
+            Err(err) => return Err(StateError::io(&self.path, "cannot read state file", err)),
+        };
+        let journal_path = self.journal_path();
+        match fs::read(&journal_path) {
+            Ok(bytes) => {
+                for entry in journal::parse_journal(&journal_path, &bytes)? {
+                    apply(&mut state, &entry);
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(StateError::io(&journal_path, "cannot read journal", err)),
+        }
+        Ok(state)
+    }
+
+    /// Opens (creates, with its header if new or empty) the journal for
+    /// appending.
+    pub fn journal(&self) -> anyhow::Result<journal::Journal> {
+        journal::Journal::open(self.journal_path())
+    }
+
+    /// Writes `<path>.new`, fsyncs it, renames it over the state, fsyncs the
+    /// directory, then removes the journal. Order is important: the journal
+    /// is removed only once the new state is durable, so a crash at any
+    /// point leaves either the old state plus its journal or the new state.
+    pub fn save(&self, state: &FolderState) -> anyhow::Result<()> {
+        check_ids_unique(state).with_context(|| {
+            format!(
+                "refusing to save an inconsistent state to {}",
+                self.path.display()
+            )
+        })?;
+        let dir = parent_dir(&self.path);
+        create_private_dir(dir)?;
+        let new_path = self.new_path();
+        // A `.new` left by a crash is stale; start afresh so it gets our mode.
+        remove_if_present(&new_path)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&new_path)
+            .with_context(|| format!("cannot create {}", new_path.display()))?;
+        file.write_all(format_state(state).as_bytes())
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write {}", new_path.display()))?;
+        drop(file);
+        fs::rename(&new_path, &self.path).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                new_path.display(),
+                self.path.display()
+            )
+        })?;
+        sync_dir(dir)?;
+        let journal_path = self.journal_path();
+        remove_if_present(&journal_path)?;
+        // Make the removal durable too: a journal that came back after a
+        // power loss would be replayed onto the state that already has it.
+        sync_dir(dir)
+    }
+}
+
+/// The path of the state file of a folder pair:
+/// `state_dir/<channel>/<escaped folder>.state`. The folder name (UTF-8, `/`
+/// separated, may contain anything) is escaped into one safe file name: no
+/// `/`, no leading `.`, reversible, distinct names give distinct files.
+pub fn state_path(state_dir: &Path, channel: &str, folder: &str) -> PathBuf {
+    let folder_file = format!("{}.state", file_name_escape(folder, false));
+    state_dir.join(channel_file_name(channel)).join(folder_file)
+}
+
+/// The channel's name as one file name. Every `.` is escaped, so no channel
+/// directory can be mistaken for another channel's `<name>.lock`.
+pub(super) fn channel_file_name(channel: &str) -> String {
+    file_name_escape(channel, true)
+}
+
+/// Longest escaped name kept as is; leaves room for `.state.journal` within
+/// the usual 255-byte limit on a file name.
+const MAX_ESCAPED_NAME: usize = 234;
+/// Length of the kept prefix of a longer name, before its hash.
+const LONG_NAME_PREFIX: usize = 200;
+
+/// Escapes a name into one file name: `%`, `/`, control bytes, space, DEL
+/// and a leading `.` (every `.` if asked) become `%XX`; the empty name
+/// becomes `%`. Names whose escaped form is too long for a file name are cut
+/// and suffixed with `%%` and a hash of the whole name (`%%` never occurs in
+/// an escaped name, so they cannot collide with short ones).
+fn file_name_escape(name: &str, escape_every_dot: bool) -> String {
+    if name.is_empty() {
+        return "%".to_string();
+    }
+    let mut out = String::with_capacity(name.len());
+    for (index, c) in name.char_indices() {
+        let unsafe_char = c == '%'
+            || c == '/'
+            || is_control_or_space(c)
+            || (c == '.' && (index == 0 || escape_every_dot));
+        if unsafe_char {
+            push_escaped(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    if out.len() <= MAX_ESCAPED_NAME {
+        return out;
+    }
+    let mut cut = LONG_NAME_PREFIX;
+    while !out.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    // Do not cut an escape in half: back off to before its `%`.
+    if let Some(percent) = out[..cut].rfind('%') {
+        if percent + 3 > cut {
+            cut = percent;
+        }
+    }
+    let digest = Sha256::digest(name.as_bytes());
+    let mut short = out[..cut].to_string();
+    short.push_str("%%");
+    for byte in &digest[..16] {
+        let _ = write!(short, "{byte:02x}");
+    }
+    short
+}
+
+fn is_control_or_space(c: char) -> bool {
+    (c as u32) < 0x21 || c == '\x7f'
+}
+
+/// Writes an ASCII character as `%XX`.
+fn push_escaped(out: &mut String, c: char) {
+    let _ = write!(out, "%{:02X}", c as u32);
+}
+
+/// Escapes a string into one field that round-trips through [`unescape`]:
+/// `%`, space, every byte below 0x21 and DEL become `%XX`; `-` on its own
+/// becomes `%2D` (a lone `-` means "absent"); the empty string becomes `%`.
+pub(super) fn escape(value: &str) -> String {
+    if value.is_empty() {
+        return "%".to_string();
+    }
+    if value == "-" {
+        return "%2D".to_string();
+    }
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c == '%' || is_control_or_space(c) {
+            push_escaped(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Reverses [`escape`]. The caller handles a lone `-`.
+pub(super) fn unescape(field: &str) -> Result<String, String> {
+    if field == "%" {
+        return Ok(String::new());
+    }
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let value = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|hex| Some(hex_digit(hex[0])? * 16 + hex_digit(hex[1])?))
+                    .ok_or_else(|| {
+                        format!("bad escape in `{field}`: `%` must be followed by two hex digits")
+                    })?;
+                out.push(value);
+                i += 3;
+            }
+            byte if byte < 0x21 || byte == 0x7f => {
+                return Err(format!(
+                    "unescaped control character {byte:#04x} in `{}`",
+                    field.escape_debug()
+                ));
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("`{field}` does not decode to UTF-8 text"))
+}
+
+fn hex_digit(byte: u8) -> Option<u8> {
+    (byte as char).to_digit(16).map(|digit| digit as u8)
+}
+
+/// An optional id as a field: `-` when absent.
+pub(super) fn format_id(id: Option<&str>) -> String {
+    id.map_or_else(|| "-".to_string(), escape)
+}
+
+/// Parses an optional id field; `what` names the field in errors.
+pub(super) fn parse_id(field: &str, what: &str) -> Result<Option<String>, String> {
+    if field == "-" {
+        return Ok(None);
+    }
+    unescape(field)
+        .map(Some)
+        .map_err(|detail| format!("{what}: {detail}"))
+}
+
+/// Parses a string field that must be present.
+pub(super) fn parse_required(field: &str, what: &str) -> Result<String, String> {
+    parse_id(field, what)?.ok_or_else(|| format!("{what} must not be `-`"))
+}
+
+pub(super) fn parse_flags(field: &str) -> Result<Flags, String> {
+    field
+        .parse()
+        .map_err(|detail| format!("FLAGS `{field}`: {detail}"))
+}
+
+pub(super) fn parse_side(field: &str) -> Result<Side, String> {
+    match field {
+        "far" => Ok(Side::Far),
+        "near" => Ok(Side::Near),
+        _ => Err(format!("`{field}` is not a side: expected `far` or `near`")),
+    }
+}
+
+/// Parses an unsigned decimal number: digits only, no sign or spaces.
+pub(super) fn parse_number<T: std::str::FromStr>(field: &str, what: &str) -> Result<T, String> {
+    if field.is_empty() || !field.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{what} `{field}` is not a number"));
+    }
+    field
+        .parse()
+        .map_err(|_| format!("{what} `{field}` is out of range"))
+}
+
+/// Parses a number or `-` for none.
+pub(super) fn parse_optional_number<T: std::str::FromStr>(
+    field: &str,
+    what: &str,
+) -> Result<Option<T>, String> {
+    if field == "-" {
+        return Ok(None);
+    }
+    parse_number(field, what).map(Some)
+}
+
+pub(super) fn format_optional_number<T: fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_string(), |n| n.to_string())
+}
+
+/// Splits a line into its fields, refusing empty ones (a doubled or
+/// trailing space is not something mailferry writes).
+pub(super) fn split_fields(line: &str) -> Result<Vec<&str>, String> {
+    if let Some(byte) = line.bytes().find(|&b| b < 0x20 || b == 0x7f) {
+        return Err(format!(
+            "unescaped control character {byte:#04x} (was the file edited by hand?)"
+        ));
+    }
+    let fields: Vec<&str> = line.split(' ').collect();
+    if fields.iter().any(|field| field.is_empty()) {
+        return Err("empty field (doubled, leading or trailing space)".to_string());
+    }
+    Ok(fields)
+}
+
+/// The message for a line whose keyword is right but whose fields are not.
+pub(super) fn malformed(usage: &str, detail: &str) -> String {
+    let keyword = usage.split(' ').next().unwrap_or(usage);
+    format!("malformed {keyword} line: expected `{usage}`: {detail}")
+}
+
+/// Checks the number of fields after the keyword.
+pub(super) fn expect_count<'a, const N: usize>(args: &[&'a str]) -> Result<[&'a str; N], String> {
+    <[&str; N]>::try_from(args).map_err(|_| {
+        format!(
+            "found {} fields after the keyword, expected {N}",
+            args.len()
+        )
+    })
+}
+
+/// Parses the fields after `pair`. A record without ids is refused by the
+/// state file; in the journal it is allowed, as [`apply`] ignores it.
+pub(super) fn parse_record(args: &[&str]) -> Result<Record, String> {
+    let [far, near, flags] = expect_count(args)?;
+    let ids = Pair::new(parse_id(far, "FAR")?, parse_id(near, "NEAR")?);
+    Ok(Record {
+        ids,
+        flags: parse_flags(flags)?,
+    })
+}
+
+pub(super) fn format_record(record: &Record) -> String {
+    format!(
+        "pair {} {} {}",
+        format_id(record.ids[Side::Far].as_deref()),
+        format_id(record.ids[Side::Near].as_deref()),
+        record.flags
+    )
+}
+
+/// Parses the fields after `pending`.
+pub(super) fn parse_pending(args: &[&str]) -> Result<PendingCopy, String> {
+    let [target, source, ticket, size, sha256, flags] = expect_count(args)?;
+    Ok(PendingCopy {
+        target: parse_side(target)?,
+        source_id: parse_required(source, "SOURCE")?,
+        ticket: parse_required(ticket, "TICKET")?,
+        size: parse_number(size, "SIZE")?,
+        sha256: parse_required(sha256, "SHA256")?,
+        flags: parse_flags(flags)?,
+    })
+}
+
+pub(super) fn format_pending(copy: &PendingCopy) -> String {
+    format!(
+        "pending {} {} {} {} {} {}",
+        copy.target,
+        escape(&copy.source_id),
+        escape(&copy.ticket),
+        copy.size,
+        escape(&copy.sha256),
+        copy.flags
+    )
+}
+
+/// Splits a file into lines. `None` for the last element means the file
+/// does not end with a newline: its last line was cut short.
+pub(super) fn split_lines(bytes: &[u8]) -> (Vec<&[u8]>, Option<&[u8]>) {
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    // `split` yields a last piece after the final newline: empty when the
+    // file ends properly, a torn line otherwise.
+    let tail = lines.pop().filter(|tail| !tail.is_empty());
+    (lines, tail)
+}
+
+pub(super) fn line_text(bytes: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(bytes).map_err(|_| "line is not valid UTF-8".to_string())
+}
+
+/// Checks a header line `<magic> <version>`.
+pub(super) fn check_header(
+    line: &str,
+    magic: &str,
+    version: u32,
+    what: &str,
+) -> Result<(), String> {
+    let expected = format!("expected header `{magic} {version}`");
+    let Some(found) = line
+        .strip_prefix(magic)
+        .and_then(|rest| rest.strip_prefix(' '))
+    else {
+        return Err(format!("not a mailferry {what}: {expected}"));
+    };
+    match parse_number::<u32>(found, "version") {
+        Ok(found) if found == version => Ok(()),
+        Ok(found) => Err(format!(
+            "unsupported {what} version {found}: this mailferry reads version {version}"
+        )),
+        Err(detail) => Err(format!("{detail}: {expected}")),
+    }
+}
+
+/// Parses a whole state file; any problem is an error naming the line.
+fn parse_state(path: &Path, bytes: &[u8]) -> Result<FolderState, StateError> {
+    let (lines, torn) = split_lines(bytes);
+    if let Some(_torn) = torn {
+        // The state is written whole and renamed into place, so a missing
+        // final newline means the file was damaged afterwards.
+        return Err(StateError::at_line(
+            path,
+            lines.len() + 1,
+            "the file ends in the middle of a line (truncated?)".to_string(),
+        ));
+    }
+    let Some((header, body)) = lines.split_first() else {
+        return Err(StateError::at_line(
+            path,
+            1,
+            format!("empty state file: expected header `{STATE_MAGIC} {STATE_VERSION}`"),
+        ));
+    };
+    line_text(header)
+        .and_then(|header| check_header(header, STATE_MAGIC, STATE_VERSION, "state file"))
+        .map_err(|message| StateError::at_line(path, 1, message))?;
+
+    let mut parser = StateParser::default();
+    for (index, line) in body.iter().enumerate() {
+        let line_number = index + 2;
+        line_text(line)
+            .and_then(|text| parser.parse_line(text, line_number))
+            .map_err(|message| StateError::at_line(path, line_number, message))?;
+    }
+    Ok(parser.state)
+}
+
+/// Builds a state line by line, remembering where each id was seen so that
+/// a duplicate is reported with both lines.
+#[derive(Default)]
+struct StateParser {
+    state: FolderState,
+    uidvalidity_line: Pair<Option<usize>>,
+    modseq_line: Option<usize>,
+    id_lines: HashMap<(Side, String), usize>,
+    pending_lines: HashMap<(Side, String), usize>,
+}
+
+impl StateParser {
+    fn parse_line(&mut self, line: &str, line_number: usize) -> Result<(), String> {
+        let fields = split_fields(line)?;
+        let (keyword, args) = fields
+            .split_first()
+            .ok_or_else(|| "empty line".to_string())?;
+        match *keyword {
+            "uidvalidity" => {
+                let (side, value) = parse_uidvalidity(args)
+                    .map_err(|detail| malformed(UIDVALIDITY_USAGE, &detail))?;
+                if let Some(first) = self.uidvalidity_line[side] {
+                    return Err(format!(
+                        "uidvalidity {side} given twice (first on line {first})"
+                    ));
+                }
+                self.uidvalidity_line[side] = Some(line_number);
+                self.state.uidvalidity[side] = value;
+            }
+            "modseq" => {
+                let value =
+                    parse_modseq(args).map_err(|detail| malformed(MODSEQ_USAGE, &detail))?;
+                if let Some(first) = self.modseq_line {
+                    return Err(format!("modseq far given twice (first on line {first})"));
+                }
+                self.modseq_line = Some(line_number);
+                self.state.far_highest_modseq = value;
+            }
+            "pair" => {
+                let record = parse_record(args).map_err(|detail| malformed(PAIR_USAGE, &detail))?;
+                if record.ids.0.iter().all(Option::is_none) {
+                    return Err(malformed(PAIR_USAGE, "FAR and NEAR are both `-`"));
+                }
+                for side in Side::BOTH {
+                    if let Some(id) = &record.ids[side] {
+                        let key = (side, id.clone());
+                        if let Some(first) = self.id_lines.insert(key, line_number) {
+                            return Err(format!(
+                                "{side} id `{}` is already paired on line {first}",
+                                id.escape_debug()
+                            ));
+                        }
+                    }
+                }
+                self.state.records.push(record);
+            }
+            "pending" => {
+                let copy =
+                    parse_pending(args).map_err(|detail| malformed(PENDING_USAGE, &detail))?;
+                let key = (copy.target, copy.source_id.clone());
+                if let Some(first) = self.pending_lines.insert(key, line_number) {
+                    return Err(format!(
+                        "a copy of {} id `{}` to {} is already pending on line {first}",
+                        copy.target.other(),
+                        copy.source_id.escape_debug(),
+                        copy.target
+                    ));
+                }
+                self.state.pending.push(copy);
+            }
+            other => {
+                return Err(format!(
+                    "unknown keyword `{}`: expected uidvalidity, modseq, pair or pending",
+                    other.escape_debug()
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses the fields after `uidvalidity`.
+pub(super) fn parse_uidvalidity(args: &[&str]) -> Result<(Side, Option<u32>), String> {
+    let [side, value] = expect_count(args)?;
+    Ok((parse_side(side)?, parse_optional_number(value, "NUMBER")?))
+}
+
+/// Parses the fields after `modseq`: only the far side has one.
+pub(super) fn parse_modseq(args: &[&str]) -> Result<Option<u64>, String> {
+    let [side, value] = expect_count(args)?;
+    if side != "far" {
+        return Err(format!("`{side}`: only the far side has a modseq"));
+    }
+    parse_optional_number(value, "NUMBER")
+}
+
+fn format_state(state: &FolderState) -> String {
+    let mut out = format!("{STATE_MAGIC} {STATE_VERSION}\n");
+    for side in Side::BOTH {
+        let value = format_optional_number(state.uidvalidity[side]);
+        let _ = writeln!(out, "uidvalidity {side} {value}");
+    }
+    let modseq = format_optional_number(state.far_highest_modseq);
+    let _ = writeln!(out, "modseq far {modseq}");
+    for record in &state.records {
+        out.push_str(&format_record(record));
+        out.push('\n');
+    }
+    for copy in &state.pending {
+        out.push_str(&format_pending(copy));
+        out.push('\n');
+    }
+    out
+}
+
+/// What loading would reject, checked before saving so a bad state never
+/// replaces a good one: an id paired twice on one side, a record without
+/// ids, the same copy pending twice.
+fn check_ids_unique(state: &FolderState) -> anyhow::Result<()> {
+    let mut seen_ids = std::collections::HashSet::new();
+    for record in &state.records {
+        if record.ids.0.iter().all(Option::is_none) {
+            anyhow::bail!("a record has neither a far nor a near id");
+        }
+        for side in Side::BOTH {
+            if let Some(id) = &record.ids[side] {
+                if !seen_ids.insert((side, id)) {
+                    anyhow::bail!("{side} id {id:?} is paired twice");
+                }
+            }
+        }
+    }
+    let mut seen_pending = std::collections::HashSet::new();
+    for copy in &state.pending {
+        if !seen_pending.insert((copy.target, &copy.source_id)) {
+            anyhow::bail!(
+                "the copy of {} id {:?} to {} is pending twice",
+                copy.target.other(),
+                copy.source_id,
+                copy.target
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `path` with `suffix` appended to its file name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = OsString::from(path.as_os_str());
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+pub(super) fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// Creates a directory and its missing parents, readable only by the user
+/// (the state names every message and folder).
+pub(super) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create state directory {}", dir.display()))
+}
+
+/// Makes the directory's entries (a rename, a new or removed file) durable.
+pub(super) fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    File::open(dir)
+        .and_then(|handle| handle.sync_all())
+        .with_context(|| format!("cannot sync directory {}", dir.display()))
+}
+
+fn remove_if_present(path: &Path) -> anyhow::Result<()> {
+    match fs::remove_file(path) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => {
+            Err(err).with_context(|| format!("cannot remove {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn record(far: Option<&str>, near: Option<&str>, flags: Flags) -> Record {
+        Record {
+            ids: Pair::new(far.map(String::from), near.map(String::from)),
+            flags,
+        }
+    }
+
+    /// A state whose every string is one that could break a naive format.
+    fn odd_state() -> FolderState {
+        FolderState {
+            uidvalidity: Pair::new(Some(1_700_000_000), None),
+            far_highest_modseq: Some(u64::MAX),
+            records: vec![
+                record(Some("1"), Some("with space"), Flags::SEEN),
+                record(Some("%"), Some("-"), Flags::EMPTY),
+                record(Some("a\nb"), Some("tab\tnul\0del\x7f"), Flags::FLAGGED),
+                record(Some("é✉"), Some(""), Flags::DELETED),
+                record(Some("%2D"), None, Flags::DRAFT.union(Flags::ANSWERED)),
+                record(None, Some("-x-"), Flags::FORWARDED),
+            ],
+            pending: vec![PendingCopy {
+                target: Side::Near,
+                source_id: "-".to_string(),
+                ticket: "tmp/1 2\r\n%".to_string(),
+                size: 0,
+                sha256: String::new(),
+                flags: Flags::SEEN,
+            }],
+        }
+    }
+
+    fn write_state_file(dir: &Path, text: &str) -> StateFile {
+        let path = dir.join("folder.state");
+        fs::write(&path, text).unwrap();
+        StateFile::new(path)
+    }
+
+    #[test]
+    fn odd_ids_round_trip_through_save_and_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("folder.state"));
+        let state = odd_state();
+        file.save(&state).unwrap();
+        assert_eq!(file.load().unwrap(), state);
+        // One line per item: no id broke a line.
+        let text = fs::read_to_string(file.path()).unwrap();
+        assert_eq!(text.lines().count(), 1 + 3 + 6 + 1);
+    }
+
+    #[test]
+    fn empty_id_and_absent_id_are_written_differently() {
+        let state = FolderState {
+            records: vec![record(Some("7"), Some(""), Flags::EMPTY)],
+            ..FolderState::default()
+        };
+        let text = format_state(&state);
+        assert!(text.contains("\npair 7 % -\n"), "{text}");
+        assert_eq!(escape("-"), "%2D");
+        assert_eq!(format_id(None), "-");
+    }
+
+    #[test]
+    fn missing_state_file_loads_as_first_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("never-saved.state"));
+        assert_eq!(file.load().unwrap(), FolderState::default());
+    }
+
+    #[test]
+    fn corrupt_state_files_are_errors_naming_the_line() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("", 1, "empty state file"),
+            ("mailferry-sta", 1, "middle of a line"),
+            ("mailferry-state\n", 1, "expected header `mailferry-state 1`"),
+            ("mailferry-state 2\n", 1, "unsupported state file version 2"),
+            ("something else 1\n", 1, "not a mailferry state file"),
+            (
+                "mailferry-state 1\npair 1 a S\npair 2 b",
+                3,
+                "middle of a line",
+            ),
+            (
+                "mailferry-state 1\nuidvalidity far 12\npair 1 a S\ngarbage here\n",
+                4,
+                "unknown keyword `garbage`",
+            ),
+            (
+                "mailferry-state 1\nuidvalidity far 12x\n",
+                2,
+                "malformed uidvalidity line: expected `uidvalidity SIDE NUMBER-OR-DASH`: NUMBER `12x` is not a number",
+            ),
+            (
+                "mailferry-state 1\nuidvalidity far 99999999999\n",
+                2,
+                "out of range",
+            ),
+            (
+                "mailferry-state 1\nuidvalidity middle 1\n",
+                2,
+                "`middle` is not a side",
+            ),
+            (
+                "mailferry-state 1\nmodseq near 5\n",
+                2,
+                "only the far side has a modseq",
+            ),
+            (
+                "mailferry-state 1\npair 1 a\n",
+                2,
+                "malformed pair line: expected `pair FAR NEAR FLAGS`",
+            ),
+            ("mailferry-state 1\npair 1 a%G1 S\n", 2, "bad escape"),
+            ("mailferry-state 1\npair 1 a% S\n", 2, "bad escape"),
+            ("mailferry-state 1\npair 1 a Sx\n", 2, "unknown flag letters"),
+            ("mailferry-state 1\npair 1 a S\r\n", 2, "control character"),
+            ("mailferry-state 1\npair 1  a S\n", 2, "empty field"),
+            ("mailferry-state 1\npair - - S\n", 2, "both `-`"),
+            (
+                "mailferry-state 1\npair 1 a S\npair 2 a S\n",
+                3,
+                "near id `a` is already paired on line 2",
+            ),
+            (
+                "mailferry-state 1\nuidvalidity far 1\nuidvalidity far 2\n",
+                3,
+                "given twice",
+            ),
+            (
+                "mailferry-state 1\npending far 7 t -5 abc S\n",
+                2,
+                "SIZE `-5` is not a number",
+            ),
+            (
+                "mailferry-state 1\npending far - t 5 abc S\n",
+                2,
+                "SOURCE must not be `-`",
+            ),
+            (
+                "mailferry-state 1\npending far 7 t 5 abc S\npending far 7 u 6 abc S\n",
+                3,
+                "already pending on line 2",
+            ),
+            ("mailferry-state 1\npair 1 %FF S\n", 2, "UTF-8"),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (text, line, fragment) in cases {
+            let file = write_state_file(dir.path(), text);
+            let err = file.load().expect_err(text);
+            assert_eq!(err.path, file.path(), "{text:?}");
+            assert_eq!(err.line, Some(*line), "{text:?}: {err}");
+            assert!(err.message.contains(fragment), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn error_message_reads_file_colon_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_state_file(dir.path(), "mailferry-state 1\npair 1\n");
+        let err = file.load().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}:2: malformed pair line: expected `pair FAR NEAR FLAGS`: \
+                 found 1 fields after the keyword, expected 3",
+                file.path().display()
+            )
+        );
+    }
+
+    #[test]
+    fn corrupt_state_with_journal_is_still_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_state_file(dir.path(), "mailferry-state 1\npair 1 a S\nbogus\n");
+        fs::write(file.journal_path(), "mailferry-journal 1\npair 2 b S\n").unwrap();
+        assert_eq!(file.load().unwrap_err().line, Some(3));
+    }
+
+    #[test]
+    fn save_removes_the_journal_and_leaves_no_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("folder.state"));
+        let mut journal = file.journal().unwrap();
+        journal
+            .append(&super::super::JournalEntry::UidValidity {
+                side: Side::Far,
+                value: Some(5),
+            })
+            .unwrap();
+        let state = file.load().unwrap();
+        assert_eq!(state.uidvalidity[Side::Far], Some(5));
+        file.save(&state).unwrap();
+        assert!(!file.journal_path().exists());
+        assert!(!file.new_path().exists());
+        assert_eq!(file.load().unwrap(), state);
+    }
+
+    #[test]
+    fn save_overwrites_a_stale_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("folder.state"));
+        fs::write(file.new_path(), "half-written garbage").unwrap();
+        file.save(&odd_state()).unwrap();
+        assert!(!file.new_path().exists());
+        assert_eq!(file.load().unwrap(), odd_state());
+    }
+
+    #[test]
+    fn save_creates_private_directories_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().join("state");
+        let file = StateFile::new(state_path(&state_dir, "work", "INBOX"));
+        file.save(&odd_state()).unwrap();
+        file.journal().unwrap();
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(file.path()), 0o600);
+        assert_eq!(mode(&file.journal_path()), 0o600);
+        assert_eq!(mode(&state_dir), 0o700);
+        assert_eq!(mode(&state_dir.join("work")), 0o700);
+    }
+
+    #[test]
+    fn save_refuses_a_state_that_would_not_load_and_keeps_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("folder.state"));
+        file.save(&odd_state()).unwrap();
+        let mut bad = odd_state();
+        bad.records
+            .push(record(Some("1"), Some("other"), Flags::EMPTY));
+        let err = file.save(&bad).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("far id \"1\" is paired twice"),
+            "{err:#}"
+        );
+        assert_eq!(file.load().unwrap(), odd_state());
+    }
+
+    fn folder_file_name(folder: &str) -> String {
+        let path = state_path(Path::new("/state"), "chan", folder);
+        assert_eq!(path.parent(), Some(Path::new("/state/chan")), "{folder:?}");
+        path.file_name().unwrap().to_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn state_path_keeps_folder_names_inside_the_channel_directory() {
+        assert_eq!(folder_file_name("../x"), "%2E.%2Fx.state");
+        assert_eq!(folder_file_name("a/b"), "a%2Fb.state");
+        assert_eq!(folder_file_name(".hidden"), "%2Ehidden.state");
+        assert_eq!(folder_file_name("INBOX"), "INBOX.state");
+        assert_eq!(folder_file_name(""), "%.state");
+        assert_eq!(folder_file_name("Envoyés"), "Envoyés.state");
+    }
+
+    #[test]
+    fn distinct_folders_get_distinct_state_files() {
+        let long_a = "x".repeat(300) + "a";
+        let long_b = "x".repeat(300) + "b";
+        let long_slashes = "/".repeat(300);
+        let folders = [
+            "a/b",
+            "a%2Fb",
+            "a%b",
+            "a_b",
+            "",
+            "%",
+            ".",
+            "..",
+            "-",
+            "%2E",
+            ".a",
+            "a.",
+            "a b",
+            "a\nb",
+            "a\tb",
+            &long_a,
+            &long_b,
+            &long_slashes,
+        ];
+        let names: HashSet<String> = folders.iter().map(|f| folder_file_name(f)).collect();
+        assert_eq!(names.len(), folders.len());
+        for name in &names {
+            assert!(!name.starts_with('.'), "{name}");
+            assert!(name.len() + ".journal".len() <= 255, "{name}");
+        }
+    }
+
+    #[test]
+    fn channel_directories_cannot_collide_with_lock_files() {
+        let dir = Path::new("/state");
+        let channel_dir = state_path(dir, "x.lock", "INBOX");
+        assert_eq!(channel_dir.parent(), Some(Path::new("/state/x%2Elock")));
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_survives_escaping(value in any::<String>()) {
+            let field = escape(&value);
+            prop_assert!(!field.is_empty() && field != "-");
+            prop_assert!(field.bytes().all(|b| b >= 0x21 && b != 0x7f));
+            prop_assert_eq!(parse_id(&field, "ID"), Ok(Some(value)));
+        }
+
+        #[test]
+        fn any_folder_name_is_one_safe_file_name(folder in any::<String>()) {
+            let name = folder_file_name(&folder);
+            prop_assert!(!name.contains('/') && !name.starts_with('.'));
+            prop_assert!(name.len() + ".journal".len() <= 255);
+            if folder.len() < 50 {
+                // Short names are reversible.
+                let escaped = name.strip_suffix(".state").unwrap();
+                prop_assert_eq!(unescape(escaped), Ok(folder));
+            }
+        }
+    }
+}

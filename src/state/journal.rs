@@ -1,0 +1,684 @@
+//! The journal: every change to a folder's state during a sync, appended as
+//! one line before the state file is rewritten, and replayed on load after a
+//! crash. [`apply`] is the one place where a state changes, for the live
+//! state and for the replay alike, so a replay ends where the run was.
+//!
+//! ```text
+//! mailferry-journal 1
+//! pair <far> <near> <flags>
+//! flags <far> <near> <flags>
+//! unpair <far> <near>
+//! tombstone <far> <near>        (exactly one of them is `-`)
+//! pending <target> <source> <ticket> <size> <sha256> <flags>
+//! resolved <target> <source>
+//! uidvalidity <side> <n|->
+//! modseq far <n|->
+//! ```
+
+use super::file::{
+    self, check_header, expect_count, format_id, format_optional_number, format_pending,
+    format_record, line_text, malformed, parse_flags, parse_id, parse_modseq, parse_pending,
+    parse_record, parse_required, parse_side, parse_uidvalidity, split_fields, split_lines,
+    StateError, PAIR_USAGE, PENDING_USAGE,
+};
+use super::{FolderState, Pair, PendingCopy, Record, Side};
+use crate::flags::Flags;
+use crate::store::MsgId;
+use anyhow::Context;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+const JOURNAL_MAGIC: &str = "mailferry-journal";
+const JOURNAL_VERSION: u32 = 1;
+
+const FLAGS_USAGE: &str = "flags FAR NEAR FLAGS";
+const UNPAIR_USAGE: &str = "unpair FAR NEAR";
+const TOMBSTONE_USAGE: &str = "tombstone FAR NEAR";
+const RESOLVED_USAGE: &str = "resolved TARGET SOURCE";
+const UIDVALIDITY_USAGE: &str = "uidvalidity SIDE NUMBER-OR-DASH";
+const MODSEQ_USAGE: &str = "modseq far NUMBER-OR-DASH";
+
+/// One change to a folder's state. Records are named by their ids exactly
+/// as they are (a tombstone by its one id and `-`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalEntry {
+    /// Adds a record, replacing any record that has its far id or its near
+    /// id, so an id is never paired twice.
+    Pair(Record),
+    /// Sets the flags of the record with exactly these ids.
+    Flags {
+        ids: Pair<Option<MsgId>>,
+        flags: Flags,
+    },
+    /// Removes the record with exactly these ids.
+    Unpair { ids: Pair<Option<MsgId>> },
+    /// The message is gone from side `gone`: the record whose other-side id
+    /// is `kept_id` forgets its `gone` id and becomes a tombstone.
+    Tombstone { gone: Side, kept_id: MsgId },
+    /// Adds a copy in flight, replacing one to the same target from the
+    /// same source.
+    Pending(PendingCopy),
+    /// Removes the pending copy from `source_id` to `target`.
+    Resolved { target: Side, source_id: MsgId },
+    /// Sets a side's UIDVALIDITY.
+    UidValidity { side: Side, value: Option<u32> },
+    /// Sets the far side's HIGHESTMODSEQ.
+    FarHighestModseq(Option<u64>),
+}
+
+/// Changes the state as the entry says. Entries naming a record or pending
+/// copy that does not exist change nothing; a record without any id is not
+/// added (it could never be found again).
+pub fn apply(state: &mut FolderState, entry: &JournalEntry) {
+    match entry {
+        JournalEntry::Pair(record) => {
+            if record.ids.0.iter().all(Option::is_none) {
+                return;
+            }
+            let shares_an_id = |old: &Record| {
+                Side::BOTH
+                    .iter()
+                    .any(|&side| record.ids[side].is_some() && old.ids[side] == record.ids[side])
+            };
+            // Replace in place to keep the order stable; drop any other
+            // record that shared one of the ids.
+            match state.records.iter().position(shares_an_id) {
+                Some(first) => {
+                    state.records[first] = record.clone();
+                    let mut index = 0;
+                    state.records.retain(|old| {
+                        let keep = index == first || !shares_an_id(old);
+                        index += 1;
+                        keep
+                    });
+                }
+                None => state.records.push(record.clone()),
+            }
+        }
+        JournalEntry::Flags { ids, flags } => {
+            if let Some(record) = state.records.iter_mut().find(|r| r.ids == *ids) {
+                record.flags = *flags;
+            }
+        }
+        JournalEntry::Unpair { ids } => state.records.retain(|r| r.ids != *ids),
+        JournalEntry::Tombstone { gone, kept_id } => {
+            let kept = gone.other();
+            if let Some(record) = state
+                .records
+                .iter_mut()
+                .find(|r| r.ids[kept].as_deref() == Some(kept_id.as_str()))
+            {
+                record.ids[*gone] = None;
+            }
+        }
+        JournalEntry::Pending(copy) => {
+            let same =
+                |old: &PendingCopy| old.target == copy.target && old.source_id == copy.source_id;
+            match state.pending.iter_mut().find(|old| same(old)) {
+                Some(old) => *old = copy.clone(),
+                None => state.pending.push(copy.clone()),
+            }
+        }
+        JournalEntry::Resolved { target, source_id } => state
+            .pending
+            .retain(|old| !(old.target == *target && old.source_id == *source_id)),
+        JournalEntry::UidValidity { side, value } => state.uidvalidity[*side] = *value,
+        JournalEntry::FarHighestModseq(value) => state.far_highest_modseq = *value,
+    }
+}
+
+fn format_ids(ids: &Pair<Option<MsgId>>) -> String {
+    format!(
+        "{} {}",
+        format_id(ids[Side::Far].as_deref()),
+        format_id(ids[Side::Near].as_deref())
+    )
+}
+
+/// The entry as its journal line, without the newline.
+impl fmt::Display for JournalEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JournalEntry::Pair(record) => f.write_str(&format_record(record)),
+            JournalEntry::Flags { ids, flags } => write!(f, "flags {} {flags}", format_ids(ids)),
+            JournalEntry::Unpair { ids } => write!(f, "unpair {}", format_ids(ids)),
+            JournalEntry::Tombstone { gone, kept_id } => {
+                let mut ids = Pair::new(None, None);
+                ids[gone.other()] = Some(kept_id.clone());
+                write!(f, "tombstone {}", format_ids(&ids))
+            }
+            JournalEntry::Pending(copy) => f.write_str(&format_pending(copy)),
+            JournalEntry::Resolved { target, source_id } => {
+                write!(f, "resolved {target} {}", file::escape(source_id))
+            }
+            JournalEntry::UidValidity { side, value } => {
+                write!(f, "uidvalidity {side} {}", format_optional_number(*value))
+            }
+            JournalEntry::FarHighestModseq(value) => {
+                write!(f, "modseq far {}", format_optional_number(*value))
+            }
+        }
+    }
+}
+
+impl JournalEntry {
+    /// Parses one journal line (without its newline).
+    pub fn parse(line: &str) -> Result<JournalEntry, String> {
+        let fields = split_fields(line)?;
+        let (keyword, args) = fields
+            .split_first()
+            .ok_or_else(|| "empty line".to_string())?;
+        let (usage, parsed) = match *keyword {
+            "pair" => (PAIR_USAGE, parse_record(args).map(JournalEntry::Pair)),
+            "flags" => (FLAGS_USAGE, parse_flags_entry(args)),
+            "unpair" => (
+                UNPAIR_USAGE,
+                parse_ids(args).map(|ids| JournalEntry::Unpair { ids }),
+            ),
+            "tombstone" => (TOMBSTONE_USAGE, parse_tombstone(args)),
+            "pending" => (
+                PENDING_USAGE,
+                parse_pending(args).map(JournalEntry::Pending),
+            ),
+            "resolved" => (RESOLVED_USAGE, parse_resolved(args)),
+            "uidvalidity" => (
+                UIDVALIDITY_USAGE,
+                parse_uidvalidity(args)
+                    .map(|(side, value)| JournalEntry::UidValidity { side, value }),
+            ),
+            "modseq" => (
+                MODSEQ_USAGE,
+                parse_modseq(args).map(JournalEntry::FarHighestModseq),
+            ),
+            other => {
+                return Err(format!(
+                    "unknown keyword `{}`: expected pair, flags, unpair, tombstone, pending, \
+                     resolved, uidvalidity or modseq",
+                    other.escape_debug()
+                ))
+            }
+        };
+        parsed.map_err(|detail| malformed(usage, &detail))
+    }
+}
+
+fn parse_ids(args: &[&str]) -> Result<Pair<Option<MsgId>>, String> {
+    let [far, near] = expect_count(args)?;
+    Ok(Pair::new(parse_id(far, "FAR")?, parse_id(near, "NEAR")?))
+}
+
+fn parse_flags_entry(args: &[&str]) -> Result<JournalEntry, String> {
+    let [far, near, flags] = expect_count(args)?;
+    Ok(JournalEntry::Flags {
+        ids: parse_ids(&[far, near])?,
+        flags: parse_flags(flags)?,
+    })
+}
+
+fn parse_tombstone(args: &[&str]) -> Result<JournalEntry, String> {
+    match parse_ids(args)?.0 {
+        [Some(kept_id), None] => Ok(JournalEntry::Tombstone {
+            gone: Side::Near,
+            kept_id,
+        }),
+        [None, Some(kept_id)] => Ok(JournalEntry::Tombstone {
+            gone: Side::Far,
+            kept_id,
+        }),
+        _ => Err("exactly one of FAR and NEAR must be `-`".to_string()),
+    }
+}
+
+fn parse_resolved(args: &[&str]) -> Result<JournalEntry, String> {
+    let [target, source] = expect_count(args)?;
+    Ok(JournalEntry::Resolved {
+        target: parse_side(target)?,
+        source_id: parse_required(source, "SOURCE")?,
+    })
+}
+
+/// The journal's header line, with its newline.
+fn header() -> String {
+    format!("{JOURNAL_MAGIC} {JOURNAL_VERSION}\n")
+}
+
+/// Whether a journal holds nothing but (part of) its header: a crash while
+/// creating it.
+fn is_empty_journal(bytes: &[u8]) -> bool {
+    header().as_bytes().starts_with(bytes) && !bytes.ends_with(b"\n")
+}
+
+/// Parses a whole journal. A torn last line (no newline: the run died while
+/// writing it) is dropped; any other bad line is an error naming it.
+pub(super) fn parse_journal(path: &Path, bytes: &[u8]) -> Result<Vec<JournalEntry>, StateError> {
+    if is_empty_journal(bytes) {
+        return Ok(Vec::new());
+    }
+    let (lines, _torn) = split_lines(bytes);
+    let Some((header, body)) = lines.split_first() else {
+        return Err(StateError::at_line(
+            path,
+            1,
+            format!("expected header `{JOURNAL_MAGIC} {JOURNAL_VERSION}`"),
+        ));
+    };
+    line_text(header)
+        .and_then(|header| check_header(header, JOURNAL_MAGIC, JOURNAL_VERSION, "journal"))
+        .map_err(|message| StateError::at_line(path, 1, message))?;
+    body.iter()
+        .enumerate()
+        .map(|(index, line)| {
+            line_text(line)
+                .and_then(JournalEntry::parse)
+                .map_err(|message| StateError::at_line(path, index + 2, message))
+        })
+        .collect()
+}
+
+/// A journal open for appending.
+#[derive(Debug)]
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+    /// Whether the directory entry of the journal is known durable.
+    dir_synced: bool,
+}
+
+impl Journal {
+    /// Opens the journal, creating it with its header if it is new or
+    /// empty. A torn last line is cut off first, so that the next entry
+    /// starts on a line of its own.
+    pub(super) fn open(path: PathBuf) -> anyhow::Result<Journal> {
+        file::create_private_dir(file::parent_dir(&path))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot open journal {}", path.display()))?;
+        let mut existing = Vec::new();
+        file.read_to_end(&mut existing)
+            .with_context(|| format!("cannot read journal {}", path.display()))?;
+        let created = is_empty_journal(&existing);
+        if created {
+            file.set_len(0)
+                .and_then(|()| file.write_all(header().as_bytes()))
+                .with_context(|| format!("cannot write journal {}", path.display()))?;
+        } else {
+            let (lines, torn) = split_lines(&existing);
+            let header_ok = lines.first().is_some_and(|line| {
+                line_text(line)
+                    .and_then(|h| check_header(h, JOURNAL_MAGIC, JOURNAL_VERSION, "journal"))
+                    .is_ok()
+            });
+            if !header_ok {
+                return Err(StateError::at_line(
+                    &path,
+                    1,
+                    format!(
+                        "not a mailferry journal: expected header `{JOURNAL_MAGIC} {JOURNAL_VERSION}`"
+                    ),
+                )
+                .into());
+            }
+            if let Some(torn) = torn {
+                let whole = (existing.len() - torn.len()) as u64;
+                file.set_len(whole).with_context(|| {
+                    format!(
+                        "cannot cut the torn last line of journal {}",
+                        path.display()
+                    )
+                })?;
+            }
+        }
+        Ok(Journal {
+            file,
+            path,
+            dir_synced: !created,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one line and hands it to the OS in one write, so a kill -9
+    /// right after loses nothing (a power loss may; see [`Journal::sync`]).
+    pub fn append(&mut self, entry: &JournalEntry) -> anyhow::Result<()> {
+        let line = format!("{entry}\n");
+        self.file
+            .write_all(line.as_bytes())
+            .with_context(|| format!("cannot append to journal {}", self.path.display()))
+    }
+
+    /// fsync: makes everything appended so far durable against power loss.
+    pub fn sync(&mut self) -> anyhow::Result<()> {
+        self.file
+            .sync_data()
+            .with_context(|| format!("cannot sync journal {}", self.path.display()))?;
+        if !self.dir_synced {
+            file::sync_dir(file::parent_dir(&self.path))?;
+            self.dir_synced = true;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::StateFile;
+    use proptest::prelude::*;
+    use std::fs;
+
+    fn ids(far: Option<&str>, near: Option<&str>) -> Pair<Option<MsgId>> {
+        Pair::new(far.map(String::from), near.map(String::from))
+    }
+
+    fn pair(far: Option<&str>, near: Option<&str>, flags: Flags) -> JournalEntry {
+        JournalEntry::Pair(Record {
+            ids: ids(far, near),
+            flags,
+        })
+    }
+
+    fn pending(target: Side, source: &str) -> JournalEntry {
+        JournalEntry::Pending(PendingCopy {
+            target,
+            source_id: source.to_string(),
+            ticket: "ticket".to_string(),
+            size: 10,
+            sha256: "ab".repeat(32),
+            flags: Flags::SEEN,
+        })
+    }
+
+    fn applied(entries: &[JournalEntry]) -> FolderState {
+        let mut state = FolderState::default();
+        for entry in entries {
+            apply(&mut state, entry);
+        }
+        state
+    }
+
+    #[test]
+    fn pair_replaces_every_record_sharing_an_id() {
+        let state = applied(&[
+            pair(Some("1"), Some("a"), Flags::EMPTY),
+            pair(Some("2"), Some("b"), Flags::EMPTY),
+            pair(Some("3"), Some("c"), Flags::EMPTY),
+            pair(Some("1"), Some("b"), Flags::SEEN),
+        ]);
+        assert_eq!(
+            state
+                .records
+                .iter()
+                .map(|r| r.ids.clone())
+                .collect::<Vec<_>>(),
+            vec![ids(Some("1"), Some("b")), ids(Some("3"), Some("c"))]
+        );
+        assert_eq!(
+            state.record_by_id(Side::Near, "b").unwrap().flags,
+            Flags::SEEN
+        );
+    }
+
+    #[test]
+    fn tombstone_keeps_the_record_with_one_id() {
+        let state = applied(&[
+            pair(Some("1"), Some("a"), Flags::DELETED),
+            JournalEntry::Tombstone {
+                gone: Side::Near,
+                kept_id: "1".to_string(),
+            },
+            JournalEntry::Flags {
+                ids: ids(Some("1"), None),
+                flags: Flags::SEEN,
+            },
+        ]);
+        assert_eq!(state.records.len(), 1);
+        assert_eq!(state.records[0].ids, ids(Some("1"), None));
+        assert_eq!(state.records[0].flags, Flags::SEEN);
+        assert!(state.record_by_id(Side::Near, "a").is_none());
+    }
+
+    #[test]
+    fn unpair_and_flags_need_the_exact_ids() {
+        let state = applied(&[
+            pair(Some("1"), Some("a"), Flags::EMPTY),
+            JournalEntry::Flags {
+                ids: ids(Some("1"), None),
+                flags: Flags::SEEN,
+            },
+            JournalEntry::Unpair {
+                ids: ids(Some("1"), Some("other")),
+            },
+        ]);
+        assert_eq!(state.records.len(), 1);
+        assert_eq!(state.records[0].flags, Flags::EMPTY);
+        let state = applied(&[
+            pair(Some("1"), Some("a"), Flags::EMPTY),
+            JournalEntry::Unpair {
+                ids: ids(Some("1"), Some("a")),
+            },
+        ]);
+        assert!(state.records.is_empty());
+    }
+
+    #[test]
+    fn pending_is_replaced_by_a_retry_and_removed_when_resolved() {
+        let state = applied(&[
+            pending(Side::Near, "7"),
+            pending(Side::Near, "7"),
+            pending(Side::Far, "7"),
+        ]);
+        assert_eq!(state.pending.len(), 2);
+        let state = applied(&[
+            pending(Side::Near, "7"),
+            pending(Side::Far, "7"),
+            JournalEntry::Resolved {
+                target: Side::Near,
+                source_id: "7".to_string(),
+            },
+        ]);
+        assert!(state.pending_copy(Side::Near, "7").is_none());
+        assert!(state.pending_copy(Side::Far, "7").is_some());
+    }
+
+    #[test]
+    fn tombstone_line_needs_exactly_one_dash() {
+        assert!(JournalEntry::parse("tombstone 1 -").is_ok());
+        for line in ["tombstone 1 a", "tombstone - -"] {
+            let err = JournalEntry::parse(line).unwrap_err();
+            assert!(err.contains("expected `tombstone FAR NEAR`"), "{err}");
+        }
+    }
+
+    fn journal_file(dir: &Path) -> StateFile {
+        StateFile::new(dir.join("folder.state"))
+    }
+
+    #[test]
+    fn torn_last_line_is_ignored_and_cut_before_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = journal_file(dir.path());
+        let mut journal = file.journal().unwrap();
+        journal
+            .append(&pair(Some("1"), Some("a"), Flags::SEEN))
+            .unwrap();
+        drop(journal);
+        // A crash in the middle of writing the second entry.
+        let mut raw = OpenOptions::new()
+            .append(true)
+            .open(file.journal_path())
+            .unwrap();
+        raw.write_all(b"pair 2 b").unwrap();
+        let state = file.load().unwrap();
+        assert_eq!(state, applied(&[pair(Some("1"), Some("a"), Flags::SEEN)]));
+
+        let mut journal = file.journal().unwrap();
+        journal
+            .append(&pair(Some("3"), Some("c"), Flags::EMPTY))
+            .unwrap();
+        assert_eq!(
+            file.load().unwrap(),
+            applied(&[
+                pair(Some("1"), Some("a"), Flags::SEEN),
+                pair(Some("3"), Some("c"), Flags::EMPTY),
+            ])
+        );
+    }
+
+    #[test]
+    fn malformed_middle_line_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = journal_file(dir.path());
+        fs::write(
+            file.journal_path(),
+            "mailferry-journal 1\npair 1 a S\nflags 1 a\npair 2 b S\n",
+        )
+        .unwrap();
+        let err = file.load().unwrap_err();
+        assert_eq!(err.path, file.journal_path());
+        assert_eq!(err.line, Some(3));
+        assert!(
+            err.message.contains("expected `flags FAR NEAR FLAGS`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn journal_with_a_bad_header_is_an_error_to_load_and_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = journal_file(dir.path());
+        for text in ["mailferry-journal 2\n", "pair 1 a S\n", "garbage"] {
+            fs::write(file.journal_path(), text).unwrap();
+            let err = file.load().unwrap_err();
+            assert_eq!(err.line, Some(1), "{text:?}: {err}");
+            assert!(file.journal().is_err(), "{text:?}");
+            assert_eq!(fs::read_to_string(file.journal_path()).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn journal_cut_inside_its_header_counts_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = journal_file(dir.path());
+        fs::write(file.journal_path(), "mailferry-jour").unwrap();
+        assert_eq!(file.load().unwrap(), FolderState::default());
+        let mut journal = file.journal().unwrap();
+        journal
+            .append(&pair(Some("1"), None, Flags::EMPTY))
+            .unwrap();
+        journal.sync().unwrap();
+        assert_eq!(
+            fs::read_to_string(file.journal_path()).unwrap(),
+            "mailferry-journal 1\npair 1 - -\n"
+        );
+    }
+
+    fn id() -> impl Strategy<Value = MsgId> {
+        prop_oneof![
+            4 => prop::sample::select(vec!["1", "2", "17", "a", "b", "-", "%", "", " ", "a\nb", "é"])
+                .prop_map(String::from),
+            1 => any::<String>(),
+        ]
+    }
+
+    fn flags() -> impl Strategy<Value = Flags> {
+        let all = [
+            Flags::SEEN,
+            Flags::ANSWERED,
+            Flags::FLAGGED,
+            Flags::DELETED,
+            Flags::DRAFT,
+            Flags::FORWARDED,
+        ];
+        (0u8..64).prop_map(move |bits| {
+            all.iter()
+                .enumerate()
+                .filter(|(bit, _)| bits & (1 << bit) != 0)
+                .fold(Flags::EMPTY, |set, (_, flag)| set.union(*flag))
+        })
+    }
+
+    fn side() -> impl Strategy<Value = Side> {
+        prop_oneof![Just(Side::Far), Just(Side::Near)]
+    }
+
+    fn id_pair() -> impl Strategy<Value = Pair<Option<MsgId>>> {
+        (prop::option::of(id()), prop::option::of(id()))
+            .prop_map(|(far, near)| Pair::new(far, near))
+    }
+
+    fn entry() -> impl Strategy<Value = JournalEntry> {
+        prop_oneof![
+            4 => (id_pair(), flags()).prop_map(|(ids, flags)| JournalEntry::Pair(Record { ids, flags })),
+            2 => (id_pair(), flags()).prop_map(|(ids, flags)| JournalEntry::Flags { ids, flags }),
+            1 => id_pair().prop_map(|ids| JournalEntry::Unpair { ids }),
+            2 => (side(), id()).prop_map(|(gone, kept_id)| JournalEntry::Tombstone { gone, kept_id }),
+            2 => (side(), id(), any::<String>(), any::<u64>(), id(), flags()).prop_map(
+                |(target, source_id, ticket, size, sha256, flags)| {
+                    JournalEntry::Pending(PendingCopy { target, source_id, ticket, size, sha256, flags })
+                }
+            ),
+            1 => (side(), id()).prop_map(|(target, source_id)| JournalEntry::Resolved { target, source_id }),
+            1 => (side(), prop::option::of(any::<u32>()))
+                .prop_map(|(side, value)| JournalEntry::UidValidity { side, value }),
+            1 => prop::option::of(any::<u64>()).prop_map(JournalEntry::FarHighestModseq),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn every_entry_round_trips_through_its_line(entry in entry()) {
+            let line = entry.to_string();
+            prop_assert!(!line.contains('\n'));
+            prop_assert_eq!(JournalEntry::parse(&line), Ok(entry));
+        }
+
+        /// The heart of crash safety: what a run did live is what the next
+        /// run finds, whether it was saved or left in the journal.
+        #[test]
+        fn journal_replay_and_save_give_the_live_state(
+            before in prop::collection::vec(entry(), 0..20),
+            during in prop::collection::vec(entry(), 0..20),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let file = journal_file(dir.path());
+            let saved = applied(&before);
+            let mut live = saved.clone();
+            for entry in &during {
+                apply(&mut live, entry);
+            }
+
+            // Interrupted run: the last saved state plus the journal.
+            file.save(&saved).unwrap();
+            let mut journal = file.journal().unwrap();
+            for entry in &during {
+                journal.append(entry).unwrap();
+            }
+            drop(journal);
+            prop_assert_eq!(file.load().unwrap(), live.clone());
+
+            // Finished run: the live state saved.
+            file.save(&live).unwrap();
+            prop_assert_eq!(file.load().unwrap(), live.clone());
+
+            // Interrupted first run: no state file at all.
+            fs::remove_file(file.path()).unwrap();
+            let mut journal = file.journal().unwrap();
+            for entry in before.iter().chain(&during) {
+                journal.append(entry).unwrap();
+            }
+            drop(journal);
+            prop_assert_eq!(file.load().unwrap(), live);
+        }
+    }
+}
