@@ -48,7 +48,7 @@ pub fn man_pages() -> Result<Vec<(String, Vec<u8>)>> {
     for sub in command.get_subcommands() {
         let name = format!("mailferry-{}", sub.get_name());
         let mut page = Vec::new();
-        clap_mangen::Man::new(sub.clone().name(&name)).render(&mut page)?;
+        clap_mangen::Man::new(sub.clone().name(name.clone())).render(&mut page)?;
         pages.push((format!("{name}.1"), page));
     }
     Ok(pages)

@@ -6,8 +6,8 @@ use super::folder::{sync_folder, FolderResult, RunOptions};
 use super::patterns::selects;
 use super::plan::Policy;
 use crate::config::{ChannelConfig, Config, Direction};
-use crate::state::file::{state_path, StateFile};
-use crate::state::lock::ChannelLock;
+use crate::state::{state_path, StateFile};
+use crate::state::ChannelLock;
 use crate::state::{Pair, Side};
 use crate::store::{self, Store};
 use anyhow::{Context, Result};
@@ -71,19 +71,18 @@ pub fn sync_channel(
     }
 
     let policy = policy_for(channel);
+    let mut stores = Stores {
+        far: &mut *far,
+        near: &mut *near,
+    };
     for name in wanted {
-        let outcome = prepare_folder(channel, name, &listed, &mut *far, &mut *near, options)
-            .and_then(|ready| {
-                if !ready {
-                    return Ok(None);
-                }
-                let state_file = StateFile::new(state_path(&config.state_dir, &channel.name, name));
-                let mut stores = Stores {
-                    far: &mut *far,
-                    near: &mut *near,
-                };
-                sync_folder(&mut stores, name, &state_file, &policy, options).map(Some)
-            });
+        let outcome = prepare_folder(channel, name, &listed, &mut stores, options).and_then(|ready| {
+            if !ready {
+                return Ok(None);
+            }
+            let state_file = StateFile::new(state_path(&config.state_dir, &channel.name, name));
+            sync_folder(&mut stores, name, &state_file, &policy, options).map(Some)
+        });
         match outcome {
             Ok(Some(folder)) => result.folders.push(folder),
             Ok(None) => {}
@@ -111,8 +110,7 @@ fn prepare_folder(
     channel: &ChannelConfig,
     name: &str,
     listed: &Pair<BTreeSet<String>>,
-    far: &mut dyn Store,
-    near: &mut dyn Store,
+    stores: &mut Stores<'_>,
     options: &RunOptions,
 ) -> Result<bool> {
     for side in Side::BOTH {
@@ -134,11 +132,8 @@ fn prepare_folder(
             // shows the folder as to be created and skips its messages.
             return Ok(false);
         }
-        let store = match side {
-            Side::Far => &mut *far,
-            Side::Near => &mut *near,
-        };
-        store
+        stores
+            .side(side)
             .create_folder(name)
             .with_context(|| format!("creating it on the {side} side"))?;
     }

@@ -8,7 +8,7 @@ use super::folder::{sync_folder, FolderResult, RunOptions};
 use super::ledger::Interrupt;
 use super::plan::Policy;
 use crate::flags::Flags;
-use crate::state::file::StateFile;
+use crate::state::StateFile;
 use crate::state::{Pair, Side};
 use crate::store::memory::{MemoryData, MemoryStore};
 use crate::store::{Message, Store};

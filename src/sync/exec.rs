@@ -53,7 +53,7 @@ pub struct Stores<'a> {
 }
 
 impl Stores<'_> {
-    fn side(&mut self, side: Side) -> &mut dyn Store {
+    pub fn side(&mut self, side: Side) -> &mut dyn Store {
         match side {
             Side::Far => &mut *self.far,
             Side::Near => &mut *self.near,

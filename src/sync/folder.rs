@@ -4,7 +4,7 @@
 use super::exec::{execute, resolve_pending, Report, Stores};
 use super::ledger::{Interrupt, Ledger};
 use super::plan::{plan, Plan, Policy};
-use crate::state::file::StateFile;
+use crate::state::StateFile;
 use crate::state::{Pair, Side};
 use crate::store::{FolderStatus, MessageInfo};
 use anyhow::{bail, Context, Result};
@@ -91,11 +91,7 @@ pub fn sync_folder(
         state_file.save(ledger.state())?;
     }
     for side in Side::BOTH {
-        let store = match side {
-            Side::Far => &mut *stores.far,
-            Side::Near => &mut *stores.near,
-        };
-        report.failures.extend(store.take_warnings());
+        report.failures.extend(stores.side(side).take_warnings());
     }
     Ok(FolderResult {
         folder: name.to_string(),

@@ -3,7 +3,7 @@
 //! rebuilds exactly the state the run had reached.
 
 use crate::flags::Flags;
-use crate::state::journal::{apply, Journal, JournalEntry};
+use crate::state::{apply, Journal, JournalEntry};
 use crate::state::{FolderState, Pair, PendingCopy, Record, Side};
 use crate::store::MsgId;
 use anyhow::Result;

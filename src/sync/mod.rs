@@ -20,3 +20,6 @@ pub mod folder;
 pub mod ledger;
 pub mod patterns;
 pub mod plan;
+
+#[cfg(test)]
+mod engine_tests;
