@@ -255,3 +255,16 @@ impl StoreConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{exit, exit_status, ConfigError};
+
+    #[test]
+    fn load_errors_are_config_errors_with_the_usage_exit_status() {
+        let err = Config::load(Some(std::path::Path::new("/no/such/mailferry.yaml"))).unwrap_err();
+        assert!(err.downcast_ref::<ConfigError>().is_some(), "{err:#}");
+        assert_eq!(exit_status(&err), exit::USAGE);
+    }
+}

@@ -953,9 +953,12 @@ groups:
     }
 
     #[test]
-    fn from_yaml_parses_the_design_example() {
-        let config = Config::from_yaml(DESIGN_EXAMPLE, Path::new(FILE)).unwrap();
-        assert_eq!(config.channels.len(), 1);
+    fn from_yaml_parses_with_the_process_environment() {
+        // No `~` and an explicit state_dir, so HOME need not be set.
+        let text = format!("state_dir: /var/lib/mf\nstores:\n{LAPTOP}");
+        let config = Config::from_yaml(&text, Path::new(FILE)).unwrap();
+        assert_eq!(config.state_dir, PathBuf::from("/var/lib/mf"));
+        assert!(config.store("laptop").is_some());
     }
 
     #[test]
