@@ -1,9 +1,20 @@
 //! The YAML configuration: stores, channels and groups, loaded with errors
 //! that name the file, the line and the key.
 //!
-//! The types here are the validated result; parsing lives beside them.
+//! The types here are the validated result; parsing lives beside them:
+//! [`parse`] turns YAML into these types, [`files`] finds and reads the file,
+//! [`credentials`] fetches passwords, [`targets`] resolves command-line names.
 
-use serde::Serialize;
+mod credentials;
+mod files;
+mod key_path;
+mod parse;
+mod targets;
+
+pub use files::expand_tilde;
+pub use targets::Target;
+
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -30,7 +41,7 @@ pub enum StoreConfig {
 }
 
 /// How the connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsMode {
     /// TLS from the first byte (ports 993, 995).
@@ -42,7 +53,7 @@ pub enum TlsMode {
 }
 
 /// How to authenticate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMethod {
     /// IMAP LOGIN command.
@@ -116,11 +127,13 @@ pub struct ImapConfig {
 }
 
 /// How folders nest on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Layout {
     /// `Work/Projects` is the directory `Work/Projects/` with cur/new/tmp.
     Verbatim,
     /// `Work/Projects` is `.Work.Projects/` at the root; INBOX is the root.
+    #[serde(rename = "maildir++")]
     MaildirPlusPlus,
 }
 
@@ -147,7 +160,7 @@ pub struct Pop3Config {
 }
 
 /// Which ways messages travel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Both,
@@ -158,7 +171,7 @@ pub enum Direction {
 }
 
 /// Which sides something applies to (expunge, create, remove).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sides {
     Both,
@@ -202,4 +215,56 @@ pub struct ChannelConfig {
     pub max_size: Option<u64>,
     /// Refuse plans deleting more than this share of a folder. Default 0.5.
     pub max_delete_ratio: f64,
+}
+
+impl Config {
+    /// Finds, reads and validates the configuration. Search order: the
+    /// explicit path, else `$MAILFERRY_CONFIG`, else
+    /// `$XDG_CONFIG_HOME/mailferry/config.yaml`, else
+    /// `$HOME/.config/mailferry/config.yaml`. Every error is a
+    /// [`ConfigError`](crate::error::ConfigError) (downcast it to tell).
+    pub fn load(explicit: Option<&std::path::Path>) -> anyhow::Result<Config> {
+        Ok(files::load_with(explicit, &files::process_env)?)
+    }
+
+    /// Parses and validates configuration text; `path` is only used in
+    /// messages and kept in [`Config::path`].
+    pub fn from_yaml(
+        text: &str,
+        path: &std::path::Path,
+    ) -> Result<Config, crate::error::ConfigError> {
+        parse::parse_config(text, path, &files::process_env)
+    }
+
+    pub fn store(&self, name: &str) -> Option<&StoreConfig> {
+        self.stores.get(name)
+    }
+
+    pub fn channel(&self, name: &str) -> Option<&ChannelConfig> {
+        self.channels.get(name)
+    }
+}
+
+impl StoreConfig {
+    /// `imap`, `maildir` or `pop3`, as written in the config.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreConfig::Imap(_) => "imap",
+            StoreConfig::Maildir(_) => "maildir",
+            StoreConfig::Pop3(_) => "pop3",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{exit, exit_status, ConfigError};
+
+    #[test]
+    fn load_errors_are_config_errors_with_the_usage_exit_status() {
+        let err = Config::load(Some(std::path::Path::new("/no/such/mailferry.yaml"))).unwrap_err();
+        assert!(err.downcast_ref::<ConfigError>().is_some(), "{err:#}");
+        assert_eq!(exit_status(&err), exit::USAGE);
+    }
 }

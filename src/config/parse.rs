@@ -1,0 +1,1374 @@
+//! From YAML text to a validated [`Config`]: raw serde structs that mirror the
+//! file (every key optional, unknown keys refused), then the checks that need
+//! the whole picture. Every error names the key path and, found again in the
+//! text, its line.
+//!
+//! The text is first read into a `serde_yaml::Value` (syntax errors carry
+//! their line), then deserialized from that value through
+//! `serde_path_to_error`, which gives a structured key path; the line of that
+//! path is found by [`KeyPath::line_in`]. Messages from serde are reworded
+//! for people who write YAML rather than Rust.
+
+use super::files::{expand_tilde_with, home_dir, state_dir_default, Env};
+use super::key_path::{KeyPath, Segment};
+use super::{
+    AuthMethod, ChannelConfig, Config, Direction, ImapConfig, Layout, MaildirConfig,
+    PasswordSource, Pop3Config, Secret, Sides, StoreConfig, TlsMode,
+};
+use crate::error::ConfigError;
+use serde::de::{Deserializer, Error as _};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Parses and validates a whole configuration file's text.
+pub(crate) fn parse_config(text: &str, file: &Path, env: Env) -> Result<Config, ConfigError> {
+    let source = Source { text, file };
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|err| source.syntax_error(&err))?;
+    if value.is_null() {
+        return Err(source.error(
+            KeyPath::default(),
+            "the file is empty; expected at least a `stores:` section",
+        ));
+    }
+    let raw: RawConfig = serde_path_to_error::deserialize(&value)
+        .map_err(|err| source.deserialize_error(&err, &value))?;
+    Validator { source, env }.config(raw)
+}
+
+// ---------------------------------------------------------------------------
+// The file as written.
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with the keys stores, channels, groups, state_dir"
+)]
+struct RawConfig {
+    stores: BTreeMap<String, RawStore>,
+    #[serde(default)]
+    channels: BTreeMap<String, RawChannel>,
+    #[serde(default)]
+    groups: BTreeMap<String, Vec<String>>,
+    state_dir: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum StoreKind {
+    Imap,
+    Maildir,
+    Pop3,
+}
+
+const IMAP_KEYS: &[&str] = &[
+    "type",
+    "host",
+    "port",
+    "tls",
+    "ca_file",
+    "user",
+    "auth",
+    "password",
+    "password_command",
+    "password_env",
+    "timeout",
+    "connections",
+];
+const MAILDIR_KEYS: &[&str] = &["type", "path", "layout"];
+const POP3_KEYS: &[&str] = &[
+    "type",
+    "host",
+    "port",
+    "tls",
+    "ca_file",
+    "user",
+    "password",
+    "password_command",
+    "password_env",
+    "timeout",
+    "leave_on_server",
+    "delete_after_days",
+];
+
+impl StoreKind {
+    /// The keys a store of this kind accepts.
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            StoreKind::Imap => IMAP_KEYS,
+            StoreKind::Maildir => MAILDIR_KEYS,
+            StoreKind::Pop3 => POP3_KEYS,
+        }
+    }
+
+    fn from_name(name: &str) -> Option<StoreKind> {
+        match name {
+            "imap" => Some(StoreKind::Imap),
+            "maildir" => Some(StoreKind::Maildir),
+            "pop3" => Some(StoreKind::Pop3),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoreKind::Imap => "imap",
+            StoreKind::Maildir => "maildir",
+            StoreKind::Pop3 => "pop3",
+        })
+    }
+}
+
+/// Every key of every kind of store: which ones a kind accepts is checked
+/// after parsing, so the error can say "does not apply to a maildir store".
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping of store settings")]
+struct RawStore {
+    #[serde(rename = "type")]
+    kind: Option<StoreKind>,
+    host: Option<String>,
+    port: Option<u16>,
+    tls: Option<TlsMode>,
+    ca_file: Option<String>,
+    user: Option<String>,
+    auth: Option<AuthMethod>,
+    password: Option<RawSecret>,
+    password_command: Option<String>,
+    password_env: Option<String>,
+    timeout: Option<u64>,
+    connections: Option<usize>,
+    path: Option<String>,
+    layout: Option<Layout>,
+    leave_on_server: Option<bool>,
+    delete_after_days: Option<u32>,
+}
+
+impl RawStore {
+    /// The keys written for this store, `type` excepted.
+    fn present_keys(&self) -> Vec<&'static str> {
+        [
+            ("host", self.host.is_some()),
+            ("port", self.port.is_some()),
+            ("tls", self.tls.is_some()),
+            ("ca_file", self.ca_file.is_some()),
+            ("user", self.user.is_some()),
+            ("auth", self.auth.is_some()),
+            ("password", self.password.is_some()),
+            ("password_command", self.password_command.is_some()),
+            ("password_env", self.password_env.is_some()),
+            ("timeout", self.timeout.is_some()),
+            ("connections", self.connections.is_some()),
+            ("path", self.path.is_some()),
+            ("layout", self.layout.is_some()),
+            ("leave_on_server", self.leave_on_server.is_some()),
+            ("delete_after_days", self.delete_after_days.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, present)| present.then_some(key))
+        .collect()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping of channel settings")]
+struct RawChannel {
+    far: Option<String>,
+    near: Option<String>,
+    folders: Option<Vec<String>>,
+    direction: Option<Direction>,
+    sync: Option<Vec<SyncPart>>,
+    expunge: Option<Sides>,
+    create: Option<Sides>,
+    remove: Option<Sides>,
+    max_messages: Option<usize>,
+    max_size: Option<ByteSize>,
+    max_delete_ratio: Option<f64>,
+}
+
+/// One item of a channel's `sync:` list.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum SyncPart {
+    New,
+    Flags,
+    Delete,
+}
+
+/// A password written in the file. Only a string is accepted, and the
+/// error for anything else never repeats the value (it is a password).
+struct RawSecret(Secret);
+
+impl<'de> Deserialize<'de> for RawSecret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_yaml::Value::deserialize(deserializer)? {
+            serde_yaml::Value::String(text) => Ok(RawSecret(Secret::new(text))),
+            _ => Err(D::Error::custom(
+                "expected a string; put the password in quotes",
+            )),
+        }
+    }
+}
+
+/// A size in bytes: a whole number, or a string such as `10M`, `512k`, `1G`
+/// (multiples of 1024).
+struct ByteSize(u64);
+
+const SIZE_EXPECTED: &str = "expected a number of bytes, or a size such as 512k, 10M or 1G";
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_yaml::Value::deserialize(deserializer)? {
+            serde_yaml::Value::Number(number) => number
+                .as_u64()
+                .map(ByteSize)
+                .ok_or_else(|| D::Error::custom(format!("invalid size {number}, {SIZE_EXPECTED}"))),
+            serde_yaml::Value::String(text) => parse_size(&text)
+                .map(ByteSize)
+                .ok_or_else(|| D::Error::custom(format!("invalid size {text:?}, {SIZE_EXPECTED}"))),
+            _ => Err(D::Error::custom(SIZE_EXPECTED)),
+        }
+    }
+}
+
+/// `"10M"` → 10 MiB. A unit letter (k, M, G, any case) may be followed by
+/// `B`; no unit means bytes.
+pub(crate) fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let number: u64 = text[..digits_end].parse().ok()?;
+    let unit = text[digits_end..].trim_start();
+    let unit = unit
+        .strip_suffix(['B', 'b'])
+        .filter(|rest| !rest.is_empty())
+        .unwrap_or(unit);
+    let multiplier: u64 = match unit {
+        "" => 1,
+        "k" | "K" => 1 << 10,
+        "m" | "M" => 1 << 20,
+        "g" | "G" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(multiplier)
+}
+
+// ---------------------------------------------------------------------------
+// Errors located in the text.
+
+struct Source<'a> {
+    text: &'a str,
+    file: &'a Path,
+}
+
+impl Source<'_> {
+    fn error(&self, path: KeyPath, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_owned(),
+            line: path.line_in(self.text),
+            key: (!path.is_root()).then(|| path.to_string()),
+            message: message.into(),
+        }
+    }
+
+    fn syntax_error(&self, err: &serde_yaml::Error) -> ConfigError {
+        let location = err.location();
+        let mut message = err.to_string();
+        if let Some(at) = &location {
+            // The line is already in front of the message.
+            let suffix = format!(" at line {} column {}", at.line(), at.column());
+            message = message.replacen(&suffix, "", 1);
+        }
+        let line = location.map(|at| at.line());
+        // serde_yaml words a repeated key as `PATH: duplicate entry with key "K"`
+        // and points at the start of the mapping that holds it.
+        if let Some((path, repeated)) = message.split_once(": duplicate entry with key ") {
+            let repeated = repeated.trim_matches('"');
+            let key = match path {
+                "." => repeated.to_owned(),
+                _ => format!("{path}.{repeated}"),
+            };
+            return ConfigError {
+                file: self.file.to_owned(),
+                line,
+                key: Some(key),
+                message: format!("the key {repeated:?} is written twice in this mapping"),
+            };
+        }
+        ConfigError {
+            file: self.file.to_owned(),
+            line,
+            key: None,
+            message: format!("invalid YAML: {message}"),
+        }
+    }
+
+    fn deserialize_error(
+        &self,
+        err: &serde_path_to_error::Error<serde_yaml::Error>,
+        value: &serde_yaml::Value,
+    ) -> ConfigError {
+        let mut path = KeyPath::default();
+        for segment in err.path().iter() {
+            path = match segment {
+                serde_path_to_error::Segment::Map { key } => path.key(key),
+                serde_path_to_error::Segment::Seq { index } => path.index(*index),
+                serde_path_to_error::Segment::Enum { .. }
+                | serde_path_to_error::Segment::Unknown => path,
+            };
+        }
+        let message = err.inner().to_string();
+        if let Some((key, expected)) = unknown_field(&message) {
+            // serde_path_to_error usually has the key in the path already.
+            let already_there =
+                matches!(path.segments().last(), Some(Segment::Key(last)) if *last == key);
+            let path = if already_there { path } else { path.key(&key) };
+            let expected = match store_kind_of(&path, value) {
+                Some(kind) => format!("expected one of {}", kind.keys().join(", ")),
+                None => expected,
+            };
+            return self.error(path, format!("unknown key, {expected}"));
+        }
+        let mut message = reword(&message);
+        // serde_yaml names the expected type of an enum by its own internals.
+        if let Some(problem) = message.strip_suffix("expected a Value::Tagged enum") {
+            message = format!("{problem}expected one of {}", enum_choices(&path));
+        }
+        self.error(path, message)
+    }
+}
+
+/// Splits serde's "unknown field `x`, expected ..." into the key and the rest.
+fn unknown_field(message: &str) -> Option<(String, String)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (key, rest) = rest.split_once('`')?;
+    let rest = rest.trim_start_matches(", ");
+    let expected = if rest == "there are no fields" {
+        "this mapping takes no keys".to_owned()
+    } else {
+        rest.replace('`', "")
+    };
+    Some((key.to_owned(), expected))
+}
+
+/// The kind of the store an unknown key was found in, when the path is
+/// `stores.NAME.KEY` and the store's `type` is readable.
+fn store_kind_of(path: &KeyPath, value: &serde_yaml::Value) -> Option<StoreKind> {
+    let [Segment::Key(stores), Segment::Key(name), Segment::Key(_)] = path.segments() else {
+        return None;
+    };
+    if stores != "stores" {
+        return None;
+    }
+    StoreKind::from_name(
+        value
+            .get("stores")?
+            .get(name.as_str())?
+            .get("type")?
+            .as_str()?,
+    )
+}
+
+/// The words a key that takes one of a fixed set of values accepts.
+fn enum_choices(path: &KeyPath) -> &'static str {
+    let key = path
+        .segments()
+        .iter()
+        .rev()
+        .find_map(|segment| match segment {
+            Segment::Key(key) => Some(key.as_str()),
+            Segment::Index(_) => None,
+        });
+    match key {
+        Some("type") => "imap, maildir, pop3",
+        Some("tls") => "implicit, starttls, none",
+        Some("auth") => "login, plain",
+        Some("layout") => "verbatim, maildir++",
+        Some("direction") => "both, pull, push",
+        Some("sync") => "new, flags, delete",
+        Some("expunge" | "create" | "remove") => "both, far, near, none",
+        _ => "the documented words",
+    }
+}
+
+/// serde's wording, for people: "unknown variant" is an unknown value, Rust
+/// type names become words, backticks go.
+fn reword(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        if let Some((value, expected)) = rest.split_once('`') {
+            let expected = expected.trim_start_matches(", ").replace('`', "");
+            return format!("unknown value {value:?}, {expected}");
+        }
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        return format!("missing key {}", rest.trim_end_matches('`'));
+    }
+    let message = message
+        .replace('`', "")
+        .replace("unit value", "an empty value");
+    match message.rsplit_once(", expected ") {
+        Some((problem, expected)) => {
+            let expected = match expected {
+                "u16" => "a whole number from 0 to 65535",
+                "u8" | "u32" | "u64" | "usize" => "a whole number",
+                "f32" | "f64" => "a number",
+                "a boolean" => "true or false",
+                "a sequence" => "a list",
+                "a map" => "a mapping",
+                other => other,
+            };
+            format!("{problem}, expected {expected}")
+        }
+        None => message,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Validation: from raw structs to the config types.
+
+struct Validator<'a> {
+    source: Source<'a>,
+    env: Env<'a>,
+}
+
+/// The characters a name of a store, channel or group may not hold: they
+/// separate CHANNEL:FOLDER on the command line and name state files.
+fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c == ':' || c == '/' || c.is_whitespace())
+}
+
+fn names<V>(map: &BTreeMap<String, V>) -> String {
+    if map.is_empty() {
+        return "none defined".to_owned();
+    }
+    map.keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Validator<'_> {
+    fn error(&self, path: KeyPath, message: impl Into<String>) -> ConfigError {
+        self.source.error(path, message)
+    }
+
+    fn check_name(&self, what: &str, path: KeyPath, name: &str) -> Result<(), ConfigError> {
+        if is_valid_name(name) {
+            return Ok(());
+        }
+        Err(self.error(
+            path,
+            format!(
+                "invalid {what} name {name:?}: a name must be non-empty, without ':', '/' or spaces"
+            ),
+        ))
+    }
+
+    fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let mut stores = BTreeMap::new();
+        for (name, raw_store) in raw.stores {
+            self.check_name("store", KeyPath::of(["stores", name.as_str()]), &name)?;
+            let store = self.store(&name, raw_store)?;
+            stores.insert(name, store);
+        }
+
+        let mut channels = BTreeMap::new();
+        for (name, raw_channel) in raw.channels {
+            self.check_name("channel", KeyPath::of(["channels", name.as_str()]), &name)?;
+            let channel = self.channel(&name, raw_channel, &stores)?;
+            channels.insert(name, channel);
+        }
+
+        for (name, members) in &raw.groups {
+            let here = KeyPath::of(["groups", name.as_str()]);
+            self.check_name("group", here.clone(), name)?;
+            if channels.contains_key(name) {
+                return Err(self.error(
+                    here,
+                    format!("{name:?} is already a channel name; a group needs a name of its own"),
+                ));
+            }
+            for (index, member) in members.iter().enumerate() {
+                if channels.contains_key(member) {
+                    continue;
+                }
+                let message = if raw.groups.contains_key(member) {
+                    format!("{member:?} is a group; a group lists channels only")
+                } else {
+                    format!(
+                        "unknown channel {member:?} (channels: {})",
+                        names(&channels)
+                    )
+                };
+                return Err(self.error(here.clone().index(index), message));
+            }
+        }
+
+        let state_dir = match raw.state_dir {
+            Some(dir) => self.path(KeyPath::of(["state_dir"]), dir)?,
+            None => state_dir_default(self.env).ok_or_else(|| {
+                self.error(
+                    KeyPath::default(),
+                    "neither XDG_STATE_HOME nor HOME is set; add `state_dir:` to say where sync state lives",
+                )
+            })?,
+        };
+
+        Ok(Config {
+            path: self.source.file.to_owned(),
+            stores,
+            channels,
+            groups: raw.groups,
+            state_dir,
+        })
+    }
+
+    fn store(&self, name: &str, raw: RawStore) -> Result<StoreConfig, ConfigError> {
+        let here = KeyPath::of(["stores", name]);
+        let kind = raw
+            .kind
+            .ok_or_else(|| self.error(here.clone(), "missing key type (imap, maildir or pop3)"))?;
+        if let Some(key) = raw
+            .present_keys()
+            .into_iter()
+            .find(|key| !kind.keys().contains(key))
+        {
+            return Err(self.error(
+                here.key(key),
+                format!(
+                    "{key} does not apply to a {kind} store (its keys are {})",
+                    kind.keys().join(", ")
+                ),
+            ));
+        }
+        Ok(match kind {
+            StoreKind::Imap => StoreConfig::Imap(self.imap(here, raw)?),
+            StoreKind::Maildir => StoreConfig::Maildir(self.maildir(here, raw)?),
+            StoreKind::Pop3 => StoreConfig::Pop3(self.pop3(here, raw)?),
+        })
+    }
+
+    fn imap(&self, here: KeyPath, raw: RawStore) -> Result<ImapConfig, ConfigError> {
+        let tls = raw.tls.unwrap_or(TlsMode::Implicit);
+        let default_port = if tls == TlsMode::Implicit { 993 } else { 143 };
+        Ok(ImapConfig {
+            host: self.required_text(&here, "host", raw.host, StoreKind::Imap)?,
+            port: self.port(&here, raw.port, default_port)?,
+            tls,
+            ca_file: self.optional_path(&here, "ca_file", raw.ca_file)?,
+            user: self.required_text(&here, "user", raw.user, StoreKind::Imap)?,
+            auth: raw.auth.unwrap_or(AuthMethod::Login),
+            password: self.password(&here, raw.password, raw.password_command, raw.password_env)?,
+            timeout_secs: self.timeout(&here, raw.timeout)?,
+            connections: match raw.connections {
+                None => 4,
+                Some(count) if (1..=32).contains(&count) => count,
+                Some(count) => {
+                    return Err(self.error(
+                        here.key("connections"),
+                        format!("{count} is out of range, expected 1 to 32"),
+                    ))
+                }
+            },
+        })
+    }
+
+    fn maildir(&self, here: KeyPath, raw: RawStore) -> Result<MaildirConfig, ConfigError> {
+        let path = raw.path.ok_or_else(|| {
+            self.error(
+                here.clone(),
+                "missing key path (the Maildir root directory)",
+            )
+        })?;
+        Ok(MaildirConfig {
+            path: self.path(here.key("path"), path)?,
+            layout: raw.layout.unwrap_or(Layout::Verbatim),
+        })
+    }
+
+    fn pop3(&self, here: KeyPath, raw: RawStore) -> Result<Pop3Config, ConfigError> {
+        let tls = raw.tls.unwrap_or(TlsMode::Implicit);
+        let default_port = if tls == TlsMode::Implicit { 995 } else { 110 };
+        let leave_on_server = raw.leave_on_server.unwrap_or(true);
+        if raw.delete_after_days.is_some() && !leave_on_server {
+            return Err(self.error(
+                here.key("delete_after_days"),
+                "has no effect with leave_on_server: false (messages are deleted once fetched)",
+            ));
+        }
+        Ok(Pop3Config {
+            host: self.required_text(&here, "host", raw.host, StoreKind::Pop3)?,
+            port: self.port(&here, raw.port, default_port)?,
+            tls,
+            ca_file: self.optional_path(&here, "ca_file", raw.ca_file)?,
+            user: self.required_text(&here, "user", raw.user, StoreKind::Pop3)?,
+            password: self.password(&here, raw.password, raw.password_command, raw.password_env)?,
+            timeout_secs: self.timeout(&here, raw.timeout)?,
+            leave_on_server,
+            delete_after_days: raw.delete_after_days,
+        })
+    }
+
+    fn required_text(
+        &self,
+        here: &KeyPath,
+        key: &str,
+        value: Option<String>,
+        kind: StoreKind,
+    ) -> Result<String, ConfigError> {
+        match value {
+            None => Err(self.error(
+                here.clone(),
+                format!("missing key {key} (an {kind} store needs it)"),
+            )),
+            Some(text) if text.trim().is_empty() => {
+                Err(self.error(here.clone().key(key), "must not be empty"))
+            }
+            Some(text) => Ok(text),
+        }
+    }
+
+    fn port(&self, here: &KeyPath, port: Option<u16>, default: u16) -> Result<u16, ConfigError> {
+        match port {
+            None => Ok(default),
+            Some(0) => Err(self.error(
+                here.clone().key("port"),
+                "0 is not a port, expected 1 to 65535",
+            )),
+            Some(port) => Ok(port),
+        }
+    }
+
+    fn timeout(&self, here: &KeyPath, timeout: Option<u64>) -> Result<u64, ConfigError> {
+        match timeout {
+            None => Ok(60),
+            Some(0) => Err(self.error(here.clone().key("timeout"), "must be at least 1 (seconds)")),
+            Some(seconds) => Ok(seconds),
+        }
+    }
+
+    /// A path with `~` expanded; `~` without HOME is an error, not a
+    /// directory named `~`.
+    fn path(&self, at: KeyPath, text: String) -> Result<PathBuf, ConfigError> {
+        if text.trim().is_empty() {
+            return Err(self.error(at, "must not be empty"));
+        }
+        let home = home_dir(self.env);
+        let is_tilde = text == "~" || text.starts_with("~/");
+        if is_tilde && home.is_none() {
+            return Err(self.error(at, "cannot expand ~: HOME is not set"));
+        }
+        Ok(expand_tilde_with(&text, home.as_deref()))
+    }
+
+    fn optional_path(
+        &self,
+        here: &KeyPath,
+        key: &str,
+        text: Option<String>,
+    ) -> Result<Option<PathBuf>, ConfigError> {
+        text.map(|text| self.path(here.clone().key(key), text))
+            .transpose()
+    }
+
+    /// Exactly one of `password`, `password_command`, `password_env`.
+    fn password(
+        &self,
+        here: &KeyPath,
+        password: Option<RawSecret>,
+        command: Option<String>,
+        env: Option<String>,
+    ) -> Result<PasswordSource, ConfigError> {
+        let mut given: Vec<(&str, PasswordSource)> = Vec::new();
+        if let Some(RawSecret(secret)) = password {
+            given.push(("password", PasswordSource::Plain(secret)));
+        }
+        if let Some(command) = command {
+            if command.trim().is_empty() {
+                return Err(self.error(here.clone().key("password_command"), "must not be empty"));
+            }
+            given.push(("password_command", PasswordSource::Command(command)));
+        }
+        if let Some(variable) = env {
+            if variable.trim().is_empty() {
+                return Err(self.error(here.clone().key("password_env"), "must not be empty"));
+            }
+            given.push(("password_env", PasswordSource::Env(variable)));
+        }
+        match given.len() {
+            0 => Err(self.error(
+                here.clone(),
+                "no password: give one of password, password_command or password_env",
+            )),
+            1 => Ok(given.remove(0).1),
+            _ => {
+                // Point at whichever of them comes last in the file.
+                let keys: Vec<&str> = given.iter().map(|(key, _)| *key).collect();
+                let last = keys
+                    .iter()
+                    .max_by_key(|key| here.clone().key(key).line_in(self.source.text))
+                    .copied()
+                    .unwrap_or("password");
+                Err(self.error(
+                    here.clone().key(last),
+                    format!(
+                        "give only one of password, password_command, password_env (found {})",
+                        keys.join(" and ")
+                    ),
+                ))
+            }
+        }
+    }
+
+    fn store_ref(
+        &self,
+        here: &KeyPath,
+        side: &str,
+        name: Option<String>,
+        stores: &BTreeMap<String, StoreConfig>,
+    ) -> Result<String, ConfigError> {
+        let name = name.ok_or_else(|| {
+            self.error(
+                here.clone(),
+                format!("missing key {side} (the name of a store)"),
+            )
+        })?;
+        if !stores.contains_key(&name) {
+            return Err(self.error(
+                here.clone().key(side),
+                format!("unknown store {name:?} (stores: {})", names(stores)),
+            ));
+        }
+        Ok(name)
+    }
+
+    fn channel(
+        &self,
+        name: &str,
+        raw: RawChannel,
+        stores: &BTreeMap<String, StoreConfig>,
+    ) -> Result<ChannelConfig, ConfigError> {
+        let here = KeyPath::of(["channels", name]);
+        let far = self.store_ref(&here, "far", raw.far, stores)?;
+        let near = self.store_ref(&here, "near", raw.near, stores)?;
+        if far == near {
+            return Err(self.error(
+                here.key("near"),
+                format!("far and near are both {near:?}; a channel pairs two different stores"),
+            ));
+        }
+        if let Some(StoreConfig::Pop3(_)) = stores.get(&near) {
+            return Err(self.error(
+                here.key("near"),
+                format!(
+                    "{near:?} is a pop3 store, which can only be read; near must be an imap or maildir store"
+                ),
+            ));
+        }
+
+        let folders = match raw.folders {
+            None => vec!["*".to_owned()],
+            Some(patterns) if patterns.is_empty() => {
+                return Err(self.error(
+                    here.key("folders"),
+                    "empty list; give at least one pattern, e.g. [\"*\"]",
+                ))
+            }
+            Some(patterns) => patterns,
+        };
+        if let Some(index) = folders
+            .iter()
+            .position(|p| p.trim_start_matches('!').trim().is_empty())
+        {
+            return Err(self.error(here.key("folders").index(index), "empty folder pattern"));
+        }
+
+        let sync = raw
+            .sync
+            .unwrap_or_else(|| vec![SyncPart::New, SyncPart::Flags, SyncPart::Delete]);
+
+        if raw.max_messages == Some(0) {
+            return Err(self.error(here.key("max_messages"), "must be at least 1"));
+        }
+        let max_size = raw.max_size.map(|ByteSize(bytes)| bytes);
+        if max_size == Some(0) {
+            return Err(self.error(here.key("max_size"), "must be at least 1 byte"));
+        }
+        let max_delete_ratio = raw.max_delete_ratio.unwrap_or(0.5);
+        if !(0.0..=1.0).contains(&max_delete_ratio) {
+            return Err(self.error(
+                here.key("max_delete_ratio"),
+                format!("{max_delete_ratio} is out of range, expected a number from 0.0 to 1.0"),
+            ));
+        }
+
+        Ok(ChannelConfig {
+            name: name.to_owned(),
+            far,
+            near,
+            folders,
+            direction: raw.direction.unwrap_or(Direction::Both),
+            sync_new: sync.contains(&SyncPart::New),
+            sync_flags: sync.contains(&SyncPart::Flags),
+            sync_delete: sync.contains(&SyncPart::Delete),
+            expunge: raw.expunge.unwrap_or(Sides::Both),
+            create: raw.create.unwrap_or(Sides::Both),
+            remove: raw.remove.unwrap_or(Sides::None),
+            max_messages: raw.max_messages,
+            max_size,
+            max_delete_ratio,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    const FILE: &str = "/home/a/.config/mailferry/config.yaml";
+
+    fn test_env(name: &str) -> Option<OsString> {
+        (name == "HOME").then(|| OsString::from("/home/a"))
+    }
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        parse_config(text, Path::new(FILE), &test_env)
+    }
+
+    /// Parses text that must fail, and returns (line, key, message).
+    fn fail(text: &str) -> (Option<usize>, Option<String>, String) {
+        match parse(text) {
+            Ok(config) => panic!("expected an error, got {config:?}"),
+            Err(err) => {
+                assert_eq!(err.file, Path::new(FILE));
+                (err.line, err.key, err.message)
+            }
+        }
+    }
+
+    /// The example of DESIGN.md, "The user interface (version 1)".
+    const DESIGN_EXAMPLE: &str = r#"stores:
+  work:                       # a name of the user's choosing
+    type: imap
+    host: imap.example.com
+    port: 993                 # default: 993 with tls: implicit, else 143
+    tls: implicit             # implicit | starttls | none (none must be said)
+    ca_file: ~/certs/ca.pem   # optional extra trust root
+    user: alice@example.com
+    password_command: pass show mail/work   # or password: / password_env:
+  laptop:
+    type: maildir
+    path: ~/Mail/work
+    layout: verbatim          # verbatim (Work/Projects/) | maildir++ (.Work.Projects/)
+  oldpop:
+    type: pop3
+    host: pop.example.com
+    tls: implicit
+    user: alice
+    password_env: OLD_POP_PASSWORD
+    leave_on_server: true
+channels:
+  work:
+    far: work
+    near: laptop
+    folders: ["*", "!Junk"]   # glob patterns, ! excludes, later wins
+    # defaults: direction both, sync new+flags+delete, create both,
+    # expunge both, remove none
+groups:
+  everything: [work]
+"#;
+
+    /// A store block to build small configs from.
+    const LAPTOP: &str = "  laptop:\n    type: maildir\n    path: /m\n";
+
+    #[test]
+    fn design_example_parses_with_every_default() {
+        let config = parse(DESIGN_EXAMPLE).unwrap();
+        assert_eq!(config.path, Path::new(FILE));
+        assert_eq!(
+            config.state_dir,
+            PathBuf::from("/home/a/.local/state/mailferry")
+        );
+
+        let Some(StoreConfig::Imap(work)) = config.store("work") else {
+            panic!("work is not imap");
+        };
+        assert_eq!(work.host, "imap.example.com");
+        assert_eq!(work.port, 993);
+        assert_eq!(work.tls, TlsMode::Implicit);
+        assert_eq!(work.ca_file, Some(PathBuf::from("/home/a/certs/ca.pem")));
+        assert_eq!(work.user, "alice@example.com");
+        assert_eq!(work.auth, AuthMethod::Login);
+        assert_eq!(
+            work.password,
+            PasswordSource::Command("pass show mail/work".into())
+        );
+        assert_eq!(work.timeout_secs, 60);
+        assert_eq!(work.connections, 4);
+
+        let Some(StoreConfig::Maildir(laptop)) = config.store("laptop") else {
+            panic!("laptop is not maildir");
+        };
+        assert_eq!(laptop.path, PathBuf::from("/home/a/Mail/work"));
+        assert_eq!(laptop.layout, Layout::Verbatim);
+
+        let Some(StoreConfig::Pop3(oldpop)) = config.store("oldpop") else {
+            panic!("oldpop is not pop3");
+        };
+        assert_eq!(oldpop.port, 995);
+        assert_eq!(oldpop.tls, TlsMode::Implicit);
+        assert_eq!(
+            oldpop.password,
+            PasswordSource::Env("OLD_POP_PASSWORD".into())
+        );
+        assert_eq!(oldpop.timeout_secs, 60);
+        assert!(oldpop.leave_on_server);
+        assert_eq!(oldpop.delete_after_days, None);
+
+        let channel = config.channel("work").unwrap();
+        assert_eq!(channel.name, "work");
+        assert_eq!(
+            (channel.far.as_str(), channel.near.as_str()),
+            ("work", "laptop")
+        );
+        assert_eq!(channel.folders, vec!["*", "!Junk"]);
+        assert_eq!(channel.direction, Direction::Both);
+        assert!(channel.sync_new && channel.sync_flags && channel.sync_delete);
+        assert_eq!(channel.expunge, Sides::Both);
+        assert_eq!(channel.create, Sides::Both);
+        assert_eq!(channel.remove, Sides::None);
+        assert_eq!(channel.max_messages, None);
+        assert_eq!(channel.max_size, None);
+        assert_eq!(channel.max_delete_ratio, 0.5);
+
+        assert_eq!(config.groups["everything"], vec!["work"]);
+    }
+
+    #[test]
+    fn from_yaml_parses_with_the_process_environment() {
+        // No `~` and an explicit state_dir, so HOME need not be set.
+        let text = format!("state_dir: /var/lib/mf\nstores:\n{LAPTOP}");
+        let config = Config::from_yaml(&text, Path::new(FILE)).unwrap();
+        assert_eq!(config.state_dir, PathBuf::from("/var/lib/mf"));
+        assert!(config.store("laptop").is_some());
+    }
+
+    #[test]
+    fn ports_default_by_tls_mode() {
+        let text = "stores:
+  a:
+    type: imap
+    host: h
+    tls: starttls
+    user: u
+    password: p
+  b:
+    type: pop3
+    host: h
+    tls: none
+    user: u
+    password: p
+";
+        let config = parse(text).unwrap();
+        let Some(StoreConfig::Imap(a)) = config.store("a") else {
+            panic!()
+        };
+        assert_eq!((a.tls, a.port), (TlsMode::Starttls, 143));
+        let Some(StoreConfig::Pop3(b)) = config.store("b") else {
+            panic!()
+        };
+        assert_eq!((b.tls, b.port), (TlsMode::None, 110));
+    }
+
+    #[test]
+    fn every_channel_option_is_read() {
+        let text = format!(
+            "state_dir: ~/state
+stores:
+{LAPTOP}  far:
+    type: imap
+    host: h
+    user: u
+    password: p
+    auth: plain
+    timeout: 5
+    connections: 32
+channels:
+  c:
+    far: far
+    near: laptop
+    direction: pull
+    sync: [new, delete]
+    expunge: near
+    create: far
+    remove: both
+    max_messages: 100
+    max_size: 10M
+    max_delete_ratio: 1.0
+"
+        );
+        let config = parse(&text).unwrap();
+        assert_eq!(config.state_dir, PathBuf::from("/home/a/state"));
+        let Some(StoreConfig::Imap(far)) = config.store("far") else {
+            panic!()
+        };
+        assert_eq!(
+            (far.auth, far.timeout_secs, far.connections),
+            (AuthMethod::Plain, 5, 32)
+        );
+        let c = config.channel("c").unwrap();
+        assert_eq!(c.direction, Direction::Pull);
+        assert!(c.sync_new && !c.sync_flags && c.sync_delete);
+        assert_eq!(
+            (c.expunge, c.create, c.remove),
+            (Sides::Near, Sides::Far, Sides::Both)
+        );
+        assert_eq!(c.max_messages, Some(100));
+        assert_eq!(c.max_size, Some(10 << 20));
+        assert_eq!(c.max_delete_ratio, 1.0);
+    }
+
+    #[test]
+    fn maildir_plus_plus_layout_is_read() {
+        let text = "stores:\n  m:\n    type: maildir\n    path: /m\n    layout: maildir++\n";
+        let Some(StoreConfig::Maildir(m)) = parse(text).unwrap().store("m").cloned() else {
+            panic!()
+        };
+        assert_eq!(m.layout, Layout::MaildirPlusPlus);
+    }
+
+    #[test]
+    fn max_size_accepts_bytes_and_k_m_g_suffixes() {
+        for (written, bytes) in [
+            ("1000", 1000u64),
+            ("\"512k\"", 512 * 1024),
+            ("10M", 10 * 1024 * 1024),
+            ("1G", 1 << 30),
+            ("2MB", 2 << 20),
+        ] {
+            let text = format!(
+                "stores:\n{LAPTOP}  l2:\n    type: maildir\n    path: /n\n\
+                 channels:\n  c:\n    far: l2\n    near: laptop\n    max_size: {written}\n"
+            );
+            let config = parse(&text).unwrap();
+            assert_eq!(config.channels["c"].max_size, Some(bytes), "{written}");
+        }
+    }
+
+    #[test]
+    fn max_size_rejects_unknown_unit_on_its_line() {
+        let text = format!(
+            "stores:\n{LAPTOP}  l2:\n    type: maildir\n    path: /n\n\
+             channels:\n  c:\n    far: l2\n    near: laptop\n    max_size: 10X\n"
+        );
+        let (line, key, message) = fail(&text);
+        assert_eq!(line, Some(12));
+        assert_eq!(key.as_deref(), Some("channels.c.max_size"));
+        assert!(message.starts_with("invalid size \"10X\""), "{message}");
+    }
+
+    #[test]
+    fn parse_size_handles_overflow_and_garbage() {
+        assert_eq!(parse_size("99999999999999999999G"), None);
+        assert_eq!(parse_size("M"), None);
+        assert_eq!(parse_size("10 M"), Some(10 << 20));
+        assert_eq!(parse_size("-1"), None);
+    }
+
+    #[test]
+    fn unknown_key_at_top_level() {
+        let text = format!("stores:\n{LAPTOP}chanels: {{}}\n");
+        let (line, key, message) = fail(&text);
+        assert_eq!(line, Some(5));
+        assert_eq!(key.as_deref(), Some("chanels"));
+        assert_eq!(
+            message,
+            "unknown key, expected one of stores, channels, groups, state_dir"
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_a_store_lists_that_kinds_keys() {
+        let text = format!("stores:\n{LAPTOP}    tsl: none\n");
+        let (line, key, message) = fail(&text);
+        assert_eq!(line, Some(5));
+        assert_eq!(key.as_deref(), Some("stores.laptop.tsl"));
+        assert_eq!(message, "unknown key, expected one of type, path, layout");
+    }
+
+    #[test]
+    fn unknown_key_in_a_channel() {
+        let text = format!(
+            "stores:\n{LAPTOP}channels:\n  c:\n    far: laptop\n    near: laptop\n    expunged: both\n"
+        );
+        let (line, key, message) = fail(&text);
+        assert_eq!(line, Some(9));
+        assert_eq!(key.as_deref(), Some("channels.c.expunged"));
+        assert!(
+            message.starts_with("unknown key, expected one of far, near,"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn key_of_another_store_kind_is_refused() {
+        let text = format!("stores:\n{LAPTOP}    host: imap.example.com\n");
+        let (line, key, message) = fail(&text);
+        assert_eq!(line, Some(5));
+        assert_eq!(key.as_deref(), Some("stores.laptop.host"));
+        assert!(
+            message.starts_with("host does not apply to a maildir store"),
+            "{message}"
+        );
+    }
+
+    const IMAP_WORK: &str = "stores:
+  work:
+    type: imap
+    host: imap.example.com
+    user: alice
+";
+
+    #[test]
+    fn wrong_type_for_port() {
+        let text = format!("{IMAP_WORK}    password: x\n    port: abc\n");
+        let (line, key, message) = fail(&text);
+        assert_eq!(line, Some(7));
+        assert_eq!(key.as_deref(), Some("stores.work.port"));
+        assert_eq!(
+            message,
+            "invalid type: string \"abc\", expected a whole number from 0 to 65535"
+        );
+    }
+
+    #[test]
+    fn unknown_enum_value_matches_documented_wording() {
+        let text = format!("{IMAP_WORK}    password: x\n    tls: ssl\n");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.line, Some(7));
+        assert_eq!(err.key.as_deref(), Some("stores.work.tls"));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{FILE}:7: stores.work.tls: unknown value \"ssl\", expected one of implicit, starttls, none"
+            )
+        );
+    }
+
+    #[test]
+    fn number_where_a_word_is_expected_lists_the_words() {
+        let text = format!("{IMAP_WORK}    password: x\n    tls: 5\n");
+        let (line, key, message) = fail(&text);
+        assert_eq!((line, key.as_deref()), (Some(7), Some("stores.work.tls")));
+        assert_eq!(
+            message,
+            "invalid type: integer 5, expected one of implicit, starttls, none"
+        );
+    }
+
+    #[test]
+    fn unknown_store_type() {
+        let (line, key, message) = fail("stores:\n  x:\n    type: mbox\n");
+        assert_eq!(line, Some(3));
+        assert_eq!(key.as_deref(), Some("stores.x.type"));
+        assert_eq!(
+            message,
+            "unknown value \"mbox\", expected one of imap, maildir, pop3"
+        );
+    }
+
+    #[test]
+    fn missing_store_type_points_at_the_store() {
+        let (line, key, message) = fail("stores:\n  x:\n    path: /m\n");
+        assert_eq!(line, Some(2));
+        assert_eq!(key.as_deref(), Some("stores.x"));
+        assert_eq!(message, "missing key type (imap, maildir or pop3)");
+    }
+
+    #[test]
+    fn channel_naming_a_missing_store() {
+        let text = format!("stores:\n{LAPTOP}channels:\n  c:\n    far: wrok\n    near: laptop\n");
+        let (line, key, message) = fail(&text);
+        assert_eq!(line, Some(7));
+        assert_eq!(key.as_deref(), Some("channels.c.far"));
+        assert_eq!(message, "unknown store \"wrok\" (stores: laptop)");
+    }
+
+    #[test]
+    fn pop3_may_be_far_but_not_near() {
+        let pop = "  pop:\n    type: pop3\n    host: h\n    user: u\n    password_env: P\n";
+        let far_ok =
+            format!("stores:\n{LAPTOP}{pop}channels:\n  c:\n    far: pop\n    near: laptop\n");
+        assert_eq!(parse(&far_ok).unwrap().channels["c"].far, "pop");
+
+        let near =
+            format!("stores:\n{LAPTOP}{pop}channels:\n  c:\n    far: laptop\n    near: pop\n");
+        let (line, key, message) = fail(&near);
+        assert_eq!(line, Some(13));
+        assert_eq!(key.as_deref(), Some("channels.c.near"));
+        assert!(message.contains("pop3 store"), "{message}");
+    }
+
+    #[test]
+    fn two_password_sources_point_at_the_later_one() {
+        let text = format!("{IMAP_WORK}    password_env: PW\n    password: x\n");
+        let (line, key, message) = fail(&text);
+        assert_eq!(line, Some(7));
+        assert_eq!(key.as_deref(), Some("stores.work.password"));
+        assert_eq!(
+            message,
+            "give only one of password, password_command, password_env (found password and password_env)"
+        );
+    }
+
+    #[test]
+    fn no_password_source() {
+        let (line, key, message) = fail(IMAP_WORK);
+        assert_eq!(line, Some(2));
+        assert_eq!(key.as_deref(), Some("stores.work"));
+        assert!(message.starts_with("no password"), "{message}");
+    }
+
+    #[test]
+    fn password_that_is_not_a_string_is_not_echoed() {
+        let text = format!("{IMAP_WORK}    password: 12345678\n");
+        let (line, key, message) = fail(&text);
+        assert_eq!(line, Some(6));
+        assert_eq!(key.as_deref(), Some("stores.work.password"));
+        assert!(!message.contains("12345678"), "{message}");
+        assert!(message.contains("quotes"), "{message}");
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        let (line, key, message) =
+            fail("stores:\n  \"my store\":\n    type: maildir\n    path: /m\n");
+        assert_eq!(line, Some(2));
+        assert_eq!(key.as_deref(), Some("stores.my store"));
+        assert!(
+            message.starts_with("invalid store name \"my store\""),
+            "{message}"
+        );
+
+        let text =
+            format!("stores:\n{LAPTOP}channels:\n  \"a:b\":\n    far: laptop\n    near: laptop\n");
+        let (line, _, message) = fail(&text);
+        assert_eq!(line, Some(6));
+        assert!(message.starts_with("invalid channel name"), "{message}");
+    }
+
+    const TWO_MAILDIRS_AND_A_CHANNEL: &str = "stores:
+  laptop:
+    type: maildir
+    path: /m
+  backup:
+    type: maildir
+    path: /b
+channels:
+  c:
+    far: backup
+    near: laptop
+";
+
+    #[test]
+    fn group_naming_a_missing_channel() {
+        let text = format!("{TWO_MAILDIRS_AND_A_CHANNEL}groups:\n  g:\n    - c\n    - d\n");
+        let (line, key, message) = fail(&text);
+        assert_eq!(line, Some(15));
+        assert_eq!(key.as_deref(), Some("groups.g[1]"));
+        assert_eq!(message, "unknown channel \"d\" (channels: c)");
+    }
+
+    #[test]
+    fn group_may_not_share_a_channel_name() {
+        let text = format!("{TWO_MAILDIRS_AND_A_CHANNEL}groups:\n  c: [c]\n");
+        let (line, key, message) = fail(&text);
+        assert_eq!(line, Some(13));
+        assert_eq!(key.as_deref(), Some("groups.c"));
+        assert!(message.contains("already a channel name"), "{message}");
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_refused() {
+        let text = format!("{TWO_MAILDIRS_AND_A_CHANNEL}    max_delete_ratio: 1.5\n");
+        let (line, key, _) = fail(&text);
+        assert_eq!(
+            (line, key.as_deref()),
+            (Some(12), Some("channels.c.max_delete_ratio"))
+        );
+
+        let text = format!("{IMAP_WORK}    password: x\n    connections: 33\n");
+        let (line, key, message) = fail(&text);
+        assert_eq!(
+            (line, key.as_deref()),
+            (Some(7), Some("stores.work.connections"))
+        );
+        assert_eq!(message, "33 is out of range, expected 1 to 32");
+    }
+
+    #[test]
+    fn unknown_sync_item_points_at_the_list() {
+        let text = format!("{TWO_MAILDIRS_AND_A_CHANNEL}    sync: [new, flag]\n");
+        let (line, key, message) = fail(&text);
+        assert_eq!(line, Some(12));
+        assert_eq!(key.as_deref(), Some("channels.c.sync[1]"));
+        assert_eq!(
+            message,
+            "unknown value \"flag\", expected one of new, flags, delete"
+        );
+    }
+
+    #[test]
+    fn missing_stores_section() {
+        let (line, key, message) = fail("channels: {}\n");
+        assert_eq!((line, key), (None, None));
+        assert_eq!(message, "missing key stores");
+    }
+
+    #[test]
+    fn empty_file_says_what_is_expected() {
+        let (_, _, message) = fail("# nothing yet\n");
+        assert!(message.contains("stores"), "{message}");
+    }
+
+    #[test]
+    fn yaml_syntax_error_names_its_line() {
+        let (line, key, message) = fail("stores:\n  a:\n    type: maildir\n   path: [unclosed\n");
+        assert_eq!(line, Some(4));
+        assert_eq!(key, None);
+        assert!(message.starts_with("invalid YAML: "), "{message}");
+    }
+
+    #[test]
+    fn duplicate_key_is_named_with_its_mapping_line() {
+        // serde_yaml reports the start of the mapping holding the repeated key.
+        let (line, key, message) = fail("stores:\n  a:\n    type: maildir\n    type: imap\n");
+        assert_eq!(line, Some(3));
+        assert_eq!(key.as_deref(), Some("stores.a.type"));
+        assert_eq!(message, "the key \"type\" is written twice in this mapping");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        let text = format!("{IMAP_WORK}    password: \"correct horse battery\"\n");
+        let config = parse(&text).unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("correct horse"), "{debug}");
+        assert!(debug.contains("<hidden>"), "{debug}");
+        let Some(StoreConfig::Imap(work)) = config.store("work") else {
+            panic!()
+        };
+        let PasswordSource::Plain(secret) = &work.password else {
+            panic!()
+        };
+        assert_eq!(secret.expose(), "correct horse battery");
+    }
+}
