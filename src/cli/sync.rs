@@ -83,7 +83,10 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
                 for folder in &result.folders {
                     for failure in &folder.report.failures {
                         status = exit::FAILED;
-                        out.error(&format!("{}: folder {}: {failure}", result.channel, folder.folder));
+                        out.error(&format!(
+                            "{}: folder {}: {failure}",
+                            result.channel, folder.folder
+                        ));
                     }
                 }
                 if !args.json {
@@ -108,7 +111,10 @@ fn show(result: &ChannelResult, dry_run: bool, out: &Output) {
     if dry_run {
         for folder in &result.folders {
             if folder.plan.is_empty() {
-                out.result(&format!("{}:{}: nothing to do", result.channel, folder.folder));
+                out.result(&format!(
+                    "{}:{}: nothing to do",
+                    result.channel, folder.folder
+                ));
             } else {
                 out.result(&format!("{}:{}:", result.channel, folder.folder));
                 for line in folder.plan.to_string().lines() {

@@ -11,7 +11,11 @@ use anyhow::{bail, Result};
 fn store_config<'a>(config: &'a Config, name: &str) -> Result<&'a StoreConfig> {
     match config.stores.get(name) {
         Some(store) => Ok(store),
-        None => Err(UsageError(format!("no store named {name:?} in {}", config.path.display())).into()),
+        None => Err(UsageError(format!(
+            "no store named {name:?} in {}",
+            config.path.display()
+        ))
+        .into()),
     }
 }
 

@@ -6,8 +6,8 @@ use super::folder::{sync_folder, FolderResult, RunOptions};
 use super::patterns::selects;
 use super::plan::Policy;
 use crate::config::{ChannelConfig, Config, Direction};
-use crate::state::{state_path, StateFile};
 use crate::state::ChannelLock;
+use crate::state::{state_path, StateFile};
 use crate::state::{Pair, Side};
 use crate::store::{self, Store};
 use anyhow::{Context, Result};
@@ -76,13 +76,14 @@ pub fn sync_channel(
         near: &mut *near,
     };
     for name in wanted {
-        let outcome = prepare_folder(channel, name, &listed, &mut stores, options).and_then(|ready| {
-            if !ready {
-                return Ok(None);
-            }
-            let state_file = StateFile::new(state_path(&config.state_dir, &channel.name, name));
-            sync_folder(&mut stores, name, &state_file, &policy, options).map(Some)
-        });
+        let outcome =
+            prepare_folder(channel, name, &listed, &mut stores, options).and_then(|ready| {
+                if !ready {
+                    return Ok(None);
+                }
+                let state_file = StateFile::new(state_path(&config.state_dir, &channel.name, name));
+                sync_folder(&mut stores, name, &state_file, &policy, options).map(Some)
+            });
         match outcome {
             Ok(Some(folder)) => result.folders.push(folder),
             Ok(None) => {}

@@ -195,7 +195,14 @@ fn reply_lost_after_append_does_not_duplicate_on_the_next_run() {
 fn busy_world() -> World {
     let mut world = World::new();
     for i in 0..4 {
-        world.deliver(Side::Far, if i % 2 == 0 { Flags::SEEN } else { Flags::EMPTY });
+        world.deliver(
+            Side::Far,
+            if i % 2 == 0 {
+                Flags::SEEN
+            } else {
+                Flags::EMPTY
+            },
+        );
         world.deliver(Side::Near, Flags::EMPTY);
     }
     world.sync();
@@ -220,28 +227,42 @@ fn busy_world() -> World {
 #[test]
 fn sync_interrupted_after_any_step_resumes_to_the_same_result() {
     let reference = busy_world();
-    let steps = {
-        let result = reference.sync();
-        // Every journaled step: copies (pending, pair, resolved), record
-        // changes and the UIDVALIDITY lines.
-        result.plan.copies.len() * 3 + result.plan.updates.len() + 2
-    };
+    reference.sync();
     reference.assert_converged();
     let expected = reference.contents(Side::Far);
 
-    for k in 0..steps {
+    // Interrupt after 0, 1, 2, ... journaled steps until a run gets through
+    // without reaching the limit: then every step has been tried.
+    let mut interrupted_runs = 0;
+    for k in 0..1000 {
         let world = busy_world();
         let options = RunOptions {
             interrupt: Some((k, Interrupt::Error)),
             ..RunOptions::default()
         };
-        let interrupted = world.sync_with(&options, &Policy::default());
-        assert!(interrupted.is_err(), "step {k} of {steps} did not interrupt");
+        let first = world.sync_with(&options, &Policy::default());
+        if first.is_ok() {
+            break;
+        }
+        interrupted_runs += 1;
         world.sync();
         world.assert_converged();
-        assert_eq!(world.contents(Side::Far), expected, "interrupted at step {k}");
-        assert!(world.sync().plan.is_empty(), "third sync after step {k} not empty");
+        assert_eq!(
+            world.contents(Side::Far),
+            expected,
+            "interrupted at step {k}"
+        );
+        assert!(
+            world.sync().plan.is_empty(),
+            "third sync after step {k} not empty"
+        );
     }
+    // Copies both ways, flags both ways, deletions both ways: well over ten
+    // journaled steps, each of which was an interruption point.
+    assert!(
+        interrupted_runs >= 10,
+        "only {interrupted_runs} interruption points"
+    );
 }
 
 #[derive(Debug, Clone)]

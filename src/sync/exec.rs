@@ -119,7 +119,8 @@ fn run_updates(
     let mut failed: HashSet<usize> = HashSet::new();
     for (index, update) in updates.iter().enumerate() {
         for side in Side::BOTH {
-            let (Some(Op::SetFlags { add, remove }), Some(id)) = (&update.ops[side], &update.ids[side])
+            let (Some(Op::SetFlags { add, remove }), Some(id)) =
+                (&update.ops[side], &update.ids[side])
             else {
                 continue;
             };
@@ -183,7 +184,9 @@ fn run_copies(
     let mut handed_over: HashSet<MsgId> = HashSet::new();
     from.fetch_messages(&ids, &mut |source_id, message| {
         handed_over.insert(source_id.clone());
-        match store_copy(target, source_id, &message, to, ledger) {
+        // A ledger error (the journal cannot be written) stops the folder
+        // at once; a store error fails this message only.
+        match store_copy(target, source_id, &message, to, ledger)? {
             Ok(()) => {
                 report.copied[target] += 1;
                 consecutive_failures = 0;
@@ -215,24 +218,29 @@ fn run_copies(
 
 /// Stores one message on `target`: journal the intent, append, record the
 /// pair. If the store cannot say the new id, it is found again by content.
+/// The outer error is the ledger's (fatal), the inner one the store's.
 fn store_copy(
     target: Side,
     source_id: &MsgId,
     message: &Message,
     to: &mut dyn Store,
     ledger: &mut Ledger,
-) -> Result<()> {
+) -> Result<Result<()>> {
+    let ticket = match to.prepare_append() {
+        Ok(ticket) => ticket,
+        Err(err) => return Ok(Err(err)),
+    };
     let pending = PendingCopy {
         target,
         source_id: source_id.clone(),
-        ticket: to.prepare_append()?,
+        ticket,
         size: message.content.len() as u64,
         sha256: sha256_hex(&message.content),
         flags: message.flags,
     };
     ledger.pending(&pending)?;
-    let new_id = match to.append(&pending.ticket, message)? {
-        Some(id) => id,
+    let stored = to.append(&pending.ticket, message).and_then(|id| match id {
+        Some(id) => Ok(id),
         None => {
             let paired = ledger.paired_ids(target);
             to.find_appended(&pending.ticket, pending.size, &pending.sha256)?
@@ -240,10 +248,16 @@ fn store_copy(
                 .find(|id| !paired.contains(id))
                 .ok_or_else(|| {
                     anyhow::anyhow!("the message was stored but could not be found again")
-                })?
+                })
         }
+    });
+    // On a store error the pending entry stays: the next run asks the
+    // target whether the message arrived after all.
+    let new_id = match stored {
+        Ok(id) => id,
+        Err(err) => return Ok(Err(err)),
     };
     ledger.pair_copy(&pending, &new_id)?;
     ledger.resolved(target, source_id)?;
-    Ok(())
+    Ok(Ok(()))
 }

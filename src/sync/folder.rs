@@ -67,10 +67,8 @@ pub fn sync_folder(
         resolve_pending(stores, &mut ledger)?;
     }
 
-    let listings: Pair<Vec<MessageInfo>> = Pair::new(
-        stores.far.list_messages()?,
-        stores.near.list_messages()?,
-    );
+    let listings: Pair<Vec<MessageInfo>> =
+        Pair::new(stores.far.list_messages()?, stores.near.list_messages()?);
     let policy = Policy {
         force: options.force || policy.force,
         ..policy.clone()
