@@ -3,6 +3,9 @@
 //! nothing else, so a new kind of store is one new implementation.
 
 pub mod folder_name;
+pub mod imap;
+pub mod mutf7;
+pub mod tls;
 
 use crate::flags::Flags;
 use anyhow::Result;
