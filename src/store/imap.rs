@@ -681,10 +681,17 @@ impl Store for ImapStore {
             )
         })?;
         self.drain_unsolicited();
-        let uid = appended.uids.as_deref().and_then(|members| match members {
-            [imap_proto::UidSetMember::Uid(uid)] => Some(*uid),
-            _ => None,
-        });
+        // Dovecot sends APPENDUID even with UIDPLUS removed from its
+        // capabilities; we follow what the server advertises, so such a
+        // server is handled by find_appended like any other without it.
+        let uid = appended
+            .uids
+            .as_deref()
+            .filter(|_| self.has_capability("UIDPLUS"))
+            .and_then(|members| match members {
+                [imap_proto::UidSetMember::Uid(uid)] => Some(*uid),
+                _ => None,
+            });
         if let (Some(uid), Some(open)) = (uid, self.open.as_mut()) {
             // Later tickets can start after this message.
             open.uidnext = Some(open.uidnext.unwrap_or(0).max(uid.saturating_add(1)));
