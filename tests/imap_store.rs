@@ -445,7 +445,9 @@ fn messages_round_trip_with_flags_dates_and_exact_bytes() {
         .unwrap();
     assert_eq!(found, vec![second_id.clone()]);
 
-    store.delete_messages(std::slice::from_ref(&first_id)).unwrap();
+    store
+        .delete_messages(std::slice::from_ref(&first_id))
+        .unwrap();
     let listing = store.list_messages().unwrap();
     assert_eq!(listing.len(), 1);
     assert_eq!(listing[0].id, second_id);

@@ -573,14 +573,14 @@ impl Store for ImapStore {
     }
 
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>> {
-        self.open_folder_state()?;
-        let folder = self.open_name();
+        let open = self.open_folder_state()?;
         // Some servers answer "1:*" in an empty folder with BAD; the count
         // is kept current from EXISTS and EXPUNGE responses.
-        if self.open_folder_state()?.exists == 0 {
-            self.open_folder_state()?.sizes.clear();
+        if open.exists == 0 {
+            open.sizes.clear();
             return Ok(Vec::new());
         }
+        let folder = open.name.clone();
         let fetches = self
             .session
             .uid_fetch("1:*", "(UID FLAGS RFC822.SIZE)")
@@ -797,5 +797,45 @@ impl Store for ImapStore {
 
     fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_date_is_utc_at_the_given_second() {
+        let date = internal_date(1_700_000_000).unwrap();
+        assert_eq!(
+            date.format("%d-%h-%Y %T %z").to_string(),
+            "14-Nov-2023 22:13:20 +0000"
+        );
+    }
+
+    #[test]
+    fn space_padded_days_in_internaldate_parse() {
+        // RFC 3501 allows " 5-Jan-2024"; the imap crate parses INTERNALDATE
+        // with this format, so check chrono accepts the padding.
+        let parsed = DateTime::parse_from_str(" 5-Jan-2024 10:00:00 +0100", "%d-%b-%Y %H:%M:%S %z");
+        assert_eq!(parsed.unwrap().timestamp(), 1_704_445_200);
+    }
+
+    #[test]
+    fn sasl_plain_response_is_nul_separated() {
+        let secret = Secret::new("pw");
+        let auth = PlainAuth {
+            user: "alice",
+            password: &secret,
+        };
+        assert_eq!(imap::Authenticator::process(&auth, b""), b"\0alice\0pw");
+    }
+
+    #[test]
+    fn flag_lists_use_imap_names() {
+        assert_eq!(
+            flag_list(Flags::SEEN.union(Flags::FORWARDED)),
+            "($Forwarded \\Seen)"
+        );
     }
 }

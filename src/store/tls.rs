@@ -26,12 +26,6 @@ impl NetStream {
             NetStream::Tls(tls) => tls.get_ref(),
         }
     }
-
-    /// Closes the socket both ways without waiting for the server.
-    pub fn shutdown(&self) {
-        // Best effort: the socket may already be gone.
-        let _ = self.tcp().shutdown(std::net::Shutdown::Both);
-    }
 }
 
 impl Read for NetStream {
