@@ -3,9 +3,12 @@
 //! nothing else, so a new kind of store is one new implementation.
 
 pub mod folder_name;
+pub mod imap;
 pub mod maildir;
 pub mod memory;
+pub mod mutf7;
 mod open;
+pub mod tls;
 
 pub use open::{open, probe};
 

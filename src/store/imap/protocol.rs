@@ -1,0 +1,289 @@
+//! Pure pieces of the IMAP protocol that the imap crate leaves to us: quoting
+//! mailbox names, UID set syntax, folder name translation, and reading the
+//! untagged data of a SELECT. No I/O here, so all of it is unit-tested.
+
+use crate::store::mutf7;
+use anyhow::{bail, Result};
+use imap_proto::{MailboxDatum, Response, ResponseCode};
+
+/// Quotes a string for a command: `"` and `\` are escaped, CR, LF and NUL
+/// cannot be sent in a quoted string at all and are refused.
+pub fn quote(value: &str) -> Result<String> {
+    Ok(format!("\"{}\"", escape_quoted(value)?))
+}
+
+/// The inside of a quoted string, without the surrounding quotes (for the
+/// imap crate's APPEND, which writes the quotes itself but escapes nothing).
+pub fn escape_quoted(value: &str) -> Result<String> {
+    if let Some(bad) = value.chars().find(|c| matches!(c, '\r' | '\n' | '\0')) {
+        bail!("{value:?} contains {bad:?}, which cannot be sent to an IMAP server");
+    }
+    Ok(value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Undoes [`escape_quoted`]. imap-proto hands quoted strings back with
+/// their escapes still in place.
+pub fn unescape_quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Writes UIDs as an IMAP sequence set with ranges: `1:5,7,9:12`.
+/// Order and duplicates in the input do not matter.
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts = Vec::new();
+    let mut iter = sorted.into_iter().peekable();
+    while let Some(start) = iter.next() {
+        let mut end = start;
+        while iter.peek() == Some(&(end.wrapping_add(1))) && end != u32::MAX {
+            end += 1;
+            iter.next();
+        }
+        if start == end {
+            parts.push(start.to_string());
+        } else {
+            parts.push(format!("{start}:{end}"));
+        }
+    }
+    parts.join(",")
+}
+
+/// Parses a message id of this store (a UID as decimal).
+pub fn parse_uid(id: &str) -> Result<u32> {
+    match id.parse::<u32>() {
+        Ok(uid) if uid > 0 => Ok(uid),
+        _ => bail!("{id:?} is not an IMAP UID"),
+    }
+}
+
+/// Translates a canonical folder name (UTF-8, `/` between levels) to the
+/// server's spelling: its hierarchy delimiter, modified UTF-7.
+pub fn to_server_name(canonical: &str, delimiter: Option<char>) -> Result<String> {
+    if canonical.is_empty() {
+        bail!("an empty folder name cannot be used on an IMAP server");
+    }
+    if let Some(bad) = canonical.chars().find(|c| c.is_control()) {
+        bail!("folder name {canonical:?} contains the control character {bad:?}");
+    }
+    if canonical.eq_ignore_ascii_case("INBOX") {
+        return Ok("INBOX".to_string());
+    }
+    let translated = match delimiter {
+        Some('/') => canonical.to_string(),
+        Some(delim) => {
+            if canonical.contains(delim) {
+                bail!(
+                    "folder name {canonical:?} contains {delim:?}, the server's hierarchy \
+                     delimiter, so the server cannot store it as one level"
+                );
+            }
+            canonical.replace('/', &delim.to_string())
+        }
+        None => {
+            if canonical.contains('/') {
+                bail!("folder name {canonical:?} has levels, but the server has no hierarchy");
+            }
+            canonical.to_string()
+        }
+    };
+    Ok(mutf7::encode(&translated))
+}
+
+/// Translates a server's folder name to the canonical form. A name whose
+/// levels contain `/` has no canonical form and is an error.
+pub fn from_server_name(server: &str, delimiter: Option<char>) -> Result<String> {
+    if server.eq_ignore_ascii_case("INBOX") {
+        return Ok("INBOX".to_string());
+    }
+    let decoded = mutf7::decode(server)?;
+    match delimiter {
+        Some('/') | None => {
+            if delimiter.is_none() && decoded.contains('/') {
+                bail!(
+                    "server folder {decoded:?} contains '/', which mailferry uses between levels"
+                );
+            }
+            Ok(decoded)
+        }
+        Some(delim) => {
+            if decoded.contains('/') {
+                bail!(
+                    "server folder {decoded:?} contains '/' inside a level, which mailferry \
+                     uses between levels"
+                );
+            }
+            Ok(decoded.replace(delim, "/"))
+        }
+    }
+}
+
+/// What a SELECT reports about the mailbox.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SelectData {
+    pub exists: u32,
+    pub uidvalidity: Option<u32>,
+    pub uidnext: Option<u32>,
+    pub highest_modseq: Option<u64>,
+}
+
+/// Reads the response lines of a SELECT (untagged data and the tagged
+/// completion). Unknown untagged data is ignored; bytes that do not parse
+/// are an error. We parse this ourselves because the imap crate panics on an
+/// untagged NO or BAD during SELECT.
+pub fn parse_select(mut lines: &[u8]) -> Result<SelectData> {
+    let mut data = SelectData::default();
+    while !lines.is_empty() {
+        let Ok((rest, response)) = imap_proto::parser::parse_response(lines) else {
+            bail!(
+                "the server's answer to SELECT cannot be parsed: {}",
+                snippet(lines)
+            );
+        };
+        lines = rest;
+        match response {
+            Response::Data { code, .. } | Response::Done { code, .. } => match code {
+                Some(ResponseCode::UidValidity(v)) => data.uidvalidity = Some(v),
+                Some(ResponseCode::UidNext(v)) => data.uidnext = Some(v),
+                Some(ResponseCode::HighestModSeq(v)) => data.highest_modseq = Some(v),
+                _ => {}
+            },
+            Response::MailboxData(MailboxDatum::Exists(n)) => data.exists = n,
+            _ => {}
+        }
+    }
+    Ok(data)
+}
+
+/// The start of some server bytes, for an error message.
+pub fn snippet(bytes: &[u8]) -> String {
+    const LIMIT: usize = 200;
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(LIMIT)]);
+    let text = text.trim_end();
+    if bytes.len() > LIMIT {
+        format!("{text:?}...")
+    } else {
+        format!("{text:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_escapes_backslash_and_double_quote() {
+        assert_eq!(quote("INBOX").unwrap(), "\"INBOX\"");
+        assert_eq!(quote(r#"a"b\c"#).unwrap(), r#""a\"b\\c""#);
+        assert_eq!(quote("").unwrap(), "\"\"");
+    }
+
+    #[test]
+    fn quote_refuses_line_breaks_and_nul() {
+        for bad in ["a\rb", "a\nb", "a\0b"] {
+            assert!(quote(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn unescape_undoes_escape() {
+        let name = r#"we"ird\name"#;
+        assert_eq!(unescape_quoted(&escape_quoted(name).unwrap()), name);
+    }
+
+    #[test]
+    fn uid_sets_compress_runs_into_ranges() {
+        assert_eq!(uid_set(&[1, 2, 3, 4, 5, 7, 9, 10, 11, 12]), "1:5,7,9:12");
+        assert_eq!(uid_set(&[12, 9, 7, 10, 11, 7]), "7,9:12");
+        assert_eq!(uid_set(&[42]), "42");
+        assert_eq!(uid_set(&[]), "");
+        assert_eq!(uid_set(&[u32::MAX - 1, u32::MAX]), "4294967294:4294967295");
+    }
+
+    #[test]
+    fn uids_must_be_positive_decimal_numbers() {
+        assert_eq!(parse_uid("17").unwrap(), 17);
+        assert!(parse_uid("0").is_err());
+        assert!(parse_uid("x1").is_err());
+        assert!(parse_uid("").is_err());
+    }
+
+    #[test]
+    fn folder_names_translate_delimiter_and_encoding_both_ways() {
+        assert_eq!(
+            to_server_name("Archive/Données", Some('.')).unwrap(),
+            "Archive.Donn&AOk-es"
+        );
+        assert_eq!(
+            from_server_name("Archive.Donn&AOk-es", Some('.')).unwrap(),
+            "Archive/Données"
+        );
+        assert_eq!(to_server_name("a/b", Some('/')).unwrap(), "a/b");
+        assert_eq!(from_server_name("a/b", Some('/')).unwrap(), "a/b");
+    }
+
+    #[test]
+    fn inbox_is_canonical_in_any_case() {
+        assert_eq!(to_server_name("inbox", Some('.')).unwrap(), "INBOX");
+        assert_eq!(from_server_name("Inbox", Some('.')).unwrap(), "INBOX");
+    }
+
+    #[test]
+    fn names_that_cannot_be_mapped_are_errors() {
+        // A level containing the server's delimiter.
+        assert!(to_server_name("v1.2", Some('.')).is_err());
+        // A server level containing our separator.
+        assert!(from_server_name("a/b.c", Some('.')).is_err());
+        // Levels on a flat server.
+        assert!(to_server_name("a/b", None).is_err());
+        assert!(to_server_name("", Some('/')).is_err());
+        assert!(to_server_name("a\nb", Some('/')).is_err());
+        assert!(from_server_name("Donn\u{e9}es", Some('/')).is_err());
+    }
+
+    #[test]
+    fn select_data_is_read_from_untagged_responses() {
+        let lines = b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n\
+            * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.\r\n\
+            * 3 EXISTS\r\n\
+            * 0 RECENT\r\n\
+            * OK [UIDVALIDITY 1700000000] UIDs valid\r\n\
+            * OK [UIDNEXT 4] Predicted next UID\r\n\
+            * OK [HIGHESTMODSEQ 9] Highest\r\n\
+            a3 OK [READ-WRITE] Select completed (0.001 + 0.000 secs).\r\n";
+        let data = parse_select(lines).unwrap();
+        assert_eq!(
+            data,
+            SelectData {
+                exists: 3,
+                uidvalidity: Some(1_700_000_000),
+                uidnext: Some(4),
+                highest_modseq: Some(9),
+            }
+        );
+    }
+
+    #[test]
+    fn untagged_no_during_select_is_ignored_not_a_panic() {
+        let lines = b"* NO [ALERT] Mailbox is almost full\r\n* 1 EXISTS\r\na1 OK done\r\n";
+        assert_eq!(parse_select(lines).unwrap().exists, 1);
+    }
+
+    #[test]
+    fn garbage_in_select_answer_is_an_error() {
+        let error = parse_select(b"* 1 EXISTS\r\n)))garbage\r\na1 OK done\r\n").unwrap_err();
+        assert!(error.to_string().contains("cannot be parsed"), "{error}");
+    }
+}

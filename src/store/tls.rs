@@ -1,0 +1,217 @@
+//! The network layer shared by the IMAP and POP3 stores: a TCP connection
+//! with timeouts, optionally wrapped in TLS that is always verified against
+//! the system roots plus an optional CA file.
+//!
+//! The imap crate's own builder cannot add a trust root, so we build the
+//! stream here and hand it to `imap::Client::new`.
+
+use anyhow::{anyhow, Context, Result};
+use native_tls::{Certificate, HandshakeError, TlsConnector, TlsStream};
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::time::Duration;
+
+/// A connection to a server, plain or encrypted.
+#[derive(Debug)]
+pub enum NetStream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl NetStream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            NetStream::Plain(tcp) => tcp,
+            NetStream::Tls(tls) => tls.get_ref(),
+        }
+    }
+}
+
+impl Read for NetStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            NetStream::Plain(tcp) => tcp.read(buf),
+            NetStream::Tls(tls) => tls.read(buf),
+        }
+    }
+}
+
+impl Write for NetStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            NetStream::Plain(tcp) => tcp.write(buf),
+            NetStream::Tls(tls) => tls.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            NetStream::Plain(tcp) => tcp.flush(),
+            NetStream::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
+/// Lets the imap crate change the read timeout (it does so for IDLE).
+impl imap::extensions::idle::SetReadTimeout for NetStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> imap::Result<()> {
+        self.tcp()
+            .set_read_timeout(timeout)
+            .map_err(imap::Error::Io)
+    }
+}
+
+/// Opens a TCP connection to `host:port`, trying each address the name
+/// resolves to, and sets read and write timeouts on it.
+pub fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
+    let addresses: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .with_context(|| format!("cannot connect to {host}:{port}: cannot resolve the name"))?
+        .collect();
+    let mut last_error = None;
+    for address in &addresses {
+        match TcpStream::connect_timeout(address, timeout) {
+            Ok(tcp) => {
+                tcp.set_read_timeout(Some(timeout))
+                    .and_then(|()| tcp.set_write_timeout(Some(timeout)))
+                    .with_context(|| format!("cannot set timeouts on {host}:{port}"))?;
+                return Ok(tcp);
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(match last_error {
+        Some(e) => anyhow!("cannot connect to {host}:{port}: {}", describe_io_error(&e)),
+        None => anyhow!("cannot connect to {host}:{port}: the name has no address"),
+    })
+}
+
+/// A short lower-case reason for a socket error, as users know them.
+pub fn describe_io_error(error: &io::Error) -> String {
+    match error.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timed out".to_string(),
+        io::ErrorKind::ConnectionReset => "connection reset by the server".to_string(),
+        io::ErrorKind::UnexpectedEof => "the server closed the connection".to_string(),
+        _ => error.to_string(),
+    }
+}
+
+/// Builds a verifying TLS connector: system roots plus every certificate of
+/// `ca_file` (PEM). There is deliberately no way to skip verification.
+pub fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector> {
+    let mut builder = TlsConnector::builder();
+    if let Some(path) = ca_file {
+        for certificate in read_pem_certificates(path)? {
+            builder.add_root_certificate(certificate);
+        }
+    }
+    builder
+        .build()
+        .context("cannot set up TLS (is the system's OpenSSL usable?)")
+}
+
+/// Reads all certificates of a PEM file (a bundle may hold several).
+fn read_pem_certificates(path: &Path) -> Result<Vec<Certificate>> {
+    let pem =
+        std::fs::read(path).with_context(|| format!("cannot read ca_file {}", path.display()))?;
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let mut certificates = Vec::new();
+    let mut rest = &pem[..];
+    while let Some(start) = find(rest, BEGIN) {
+        let Some(end) = find(&rest[start..], END) else {
+            break;
+        };
+        let block = &rest[start..start + end + END.len()];
+        let certificate = Certificate::from_pem(block).with_context(|| {
+            format!(
+                "ca_file {}: certificate number {} is not valid PEM",
+                path.display(),
+                certificates.len() + 1
+            )
+        })?;
+        certificates.push(certificate);
+        rest = &rest[start + end + END.len()..];
+    }
+    if certificates.is_empty() {
+        anyhow::bail!(
+            "ca_file {} holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\")",
+            path.display()
+        );
+    }
+    Ok(certificates)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+/// Runs the TLS handshake on `tcp`, verifying the certificate for `host`.
+pub fn wrap_tls(
+    connector: &TlsConnector,
+    host: &str,
+    port: u16,
+    tcp: TcpStream,
+) -> Result<NetStream> {
+    match connector.connect(host, tcp) {
+        Ok(tls) => Ok(NetStream::Tls(Box::new(tls))),
+        Err(HandshakeError::Failure(e)) => Err(describe_tls_error(host, port, &e)),
+        // Only non-blocking sockets can be interrupted mid-handshake; ours
+        // block, but a timeout surfaces this way.
+        Err(HandshakeError::WouldBlock(_)) => {
+            Err(anyhow!("TLS handshake with {host}:{port} timed out"))
+        }
+    }
+}
+
+fn describe_tls_error(host: &str, port: u16, error: &native_tls::Error) -> anyhow::Error {
+    let reason = error.to_string();
+    let lower = reason.to_lowercase();
+    if lower.contains("certificate") || lower.contains("verify") {
+        anyhow!(
+            "TLS certificate of {host}:{port} does not verify: {reason}; \
+             if the server uses a private CA set ca_file"
+        )
+    } else {
+        anyhow!("TLS handshake with {host}:{port} failed: {reason}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_connection_names_server_and_reason() {
+        // Bind then drop a listener so the port is (almost surely) closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let error = connect_tcp("127.0.0.1", port, Duration::from_secs(5)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("cannot connect to 127.0.0.1:{port}: connection refused")
+        );
+    }
+
+    #[test]
+    fn ca_file_without_certificates_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate\n").unwrap();
+        let error = tls_connector(Some(&path)).unwrap_err();
+        assert!(error.to_string().contains("ca.pem"), "{error}");
+        assert!(error.to_string().contains("no PEM certificate"), "{error}");
+    }
+
+    #[test]
+    fn missing_ca_file_is_an_error_naming_it() {
+        let error = tls_connector(Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
+        assert!(error.to_string().contains("/nonexistent/ca.pem"), "{error}");
+    }
+}
