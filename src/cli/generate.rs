@@ -87,3 +87,45 @@ fn write_man_pages(dir: &Path) -> Result<()> {
 fn write_completions(dir: &Path) -> Result<()> {
     write_all(dir, completions()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The files in `dir` must be exactly `expected`, byte for byte.
+    fn assert_up_to_date(dir: &str, expected: Vec<(String, Vec<u8>)>, command: &str) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        let mut names: Vec<String> = fs::read_dir(&root)
+            .unwrap_or_else(|e| panic!("{}: {e}; run `{command}`", root.display()))
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let mut expected_names: Vec<String> = expected.iter().map(|(n, _)| n.clone()).collect();
+        expected_names.sort();
+        assert_eq!(
+            names, expected_names,
+            "{dir}/ has other files than the CLI makes: run `{command}`"
+        );
+        for (name, contents) in expected {
+            let on_disk = fs::read(root.join(&name)).unwrap();
+            assert!(
+                on_disk == contents,
+                "{dir}/{name} is out of date with the CLI: run `{command}`"
+            );
+        }
+    }
+
+    #[test]
+    fn committed_man_pages_match_the_cli() {
+        assert_up_to_date("man", man_pages().unwrap(), "cargo run -- generate man man");
+    }
+
+    #[test]
+    fn committed_completions_match_the_cli() {
+        assert_up_to_date(
+            "completions",
+            completions().unwrap(),
+            "cargo run -- generate completions completions",
+        );
+    }
+}

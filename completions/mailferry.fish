@@ -1,0 +1,78 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_mailferry_global_optspecs
+    string join \n c/config= q/quiet v/verbose h/help V/version
+end
+
+function __fish_mailferry_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_mailferry_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_mailferry_using_subcommand
+    set -l cmd (__fish_mailferry_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c mailferry -n "__fish_mailferry_needs_command" -s c -l config -d 'Configuration file to read instead of the default locations' -r -F
+complete -c mailferry -n "__fish_mailferry_needs_command" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailferry -n "__fish_mailferry_needs_command" -s v -l verbose -d 'Say more about what is done; twice for protocol-level detail'
+complete -c mailferry -n "__fish_mailferry_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailferry -n "__fish_mailferry_needs_command" -s V -l version -d 'Print version'
+complete -c mailferry -n "__fish_mailferry_needs_command" -f -a "sync" -d 'Syncs channels: new messages, flags and deletions, both ways'
+complete -c mailferry -n "__fish_mailferry_needs_command" -f -a "list" -d 'Lists the folders of a store, as mailferry names them'
+complete -c mailferry -n "__fish_mailferry_needs_command" -f -a "check" -d 'Checks the configuration and tries to reach every store'
+complete -c mailferry -n "__fish_mailferry_needs_command" -f -a "generate" -d 'Writes man pages or shell completions into a directory'
+complete -c mailferry -n "__fish_mailferry_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailferry -n "__fish_mailferry_using_subcommand sync" -s c -l config -d 'Configuration file to read instead of the default locations' -r -F
+complete -c mailferry -n "__fish_mailferry_using_subcommand sync" -s a -l all -d 'Sync every channel of the configuration'
+complete -c mailferry -n "__fish_mailferry_using_subcommand sync" -s n -l dry-run -d 'Show what would be done and change nothing'
+complete -c mailferry -n "__fish_mailferry_using_subcommand sync" -l json -d 'Print what was done (or, with --dry-run, the plan) as JSON on stdout'
+complete -c mailferry -n "__fish_mailferry_using_subcommand sync" -l force -d 'Carry out plans that delete more than max_delete_ratio of a folder'
+complete -c mailferry -n "__fish_mailferry_using_subcommand sync" -l wait -d 'Wait for another run holding a channel\'s lock instead of exiting with status 3'
+complete -c mailferry -n "__fish_mailferry_using_subcommand sync" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailferry -n "__fish_mailferry_using_subcommand sync" -s v -l verbose -d 'Say more about what is done; twice for protocol-level detail'
+complete -c mailferry -n "__fish_mailferry_using_subcommand sync" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailferry -n "__fish_mailferry_using_subcommand list" -s c -l config -d 'Configuration file to read instead of the default locations' -r -F
+complete -c mailferry -n "__fish_mailferry_using_subcommand list" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailferry -n "__fish_mailferry_using_subcommand list" -s v -l verbose -d 'Say more about what is done; twice for protocol-level detail'
+complete -c mailferry -n "__fish_mailferry_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailferry -n "__fish_mailferry_using_subcommand check" -s c -l config -d 'Configuration file to read instead of the default locations' -r -F
+complete -c mailferry -n "__fish_mailferry_using_subcommand check" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailferry -n "__fish_mailferry_using_subcommand check" -s v -l verbose -d 'Say more about what is done; twice for protocol-level detail'
+complete -c mailferry -n "__fish_mailferry_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s c -l config -d 'Configuration file to read instead of the default locations' -r -F
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s v -l verbose -d 'Say more about what is done; twice for protocol-level detail'
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -f -a "man" -d 'Man pages: mailferry.1 and one page per subcommand (mailferry-sync.1, ...)'
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -f -a "completions" -d 'Completions for bash, zsh and fish'
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and __fish_seen_subcommand_from man" -s c -l config -d 'Configuration file to read instead of the default locations' -r -F
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and __fish_seen_subcommand_from man" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and __fish_seen_subcommand_from man" -s v -l verbose -d 'Say more about what is done; twice for protocol-level detail'
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and __fish_seen_subcommand_from man" -s h -l help -d 'Print help'
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and __fish_seen_subcommand_from completions" -s c -l config -d 'Configuration file to read instead of the default locations' -r -F
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and __fish_seen_subcommand_from completions" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and __fish_seen_subcommand_from completions" -s v -l verbose -d 'Say more about what is done; twice for protocol-level detail'
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and __fish_seen_subcommand_from completions" -s h -l help -d 'Print help'
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Man pages: mailferry.1 and one page per subcommand (mailferry-sync.1, ...)'
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Completions for bash, zsh and fish'
+complete -c mailferry -n "__fish_mailferry_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailferry -n "__fish_mailferry_using_subcommand help; and not __fish_seen_subcommand_from sync list check generate help" -f -a "sync" -d 'Syncs channels: new messages, flags and deletions, both ways'
+complete -c mailferry -n "__fish_mailferry_using_subcommand help; and not __fish_seen_subcommand_from sync list check generate help" -f -a "list" -d 'Lists the folders of a store, as mailferry names them'
+complete -c mailferry -n "__fish_mailferry_using_subcommand help; and not __fish_seen_subcommand_from sync list check generate help" -f -a "check" -d 'Checks the configuration and tries to reach every store'
+complete -c mailferry -n "__fish_mailferry_using_subcommand help; and not __fish_seen_subcommand_from sync list check generate help" -f -a "generate" -d 'Writes man pages or shell completions into a directory'
+complete -c mailferry -n "__fish_mailferry_using_subcommand help; and not __fish_seen_subcommand_from sync list check generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailferry -n "__fish_mailferry_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'Man pages: mailferry.1 and one page per subcommand (mailferry-sync.1, ...)'
+complete -c mailferry -n "__fish_mailferry_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Completions for bash, zsh and fish'
