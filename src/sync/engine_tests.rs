@@ -190,6 +190,61 @@ fn reply_lost_after_append_does_not_duplicate_on_the_next_run() {
     assert_eq!(world.uids(Side::Far).len(), 2);
 }
 
+#[test]
+fn uidvalidity_change_re_pairs_by_content_without_copying() {
+    let mut world = World::new();
+    for _ in 0..5 {
+        world.deliver(Side::Far, Flags::SEEN);
+    }
+    world.deliver(Side::Near, Flags::FLAGGED);
+    world.sync();
+    // The server renumbers the folder: same messages, new UIDs, new
+    // UIDVALIDITY (as after a server migration).
+    {
+        let mut data = world.data[Side::Far].lock().unwrap();
+        let folder = data.folders.get_mut(FOLDER).unwrap();
+        let messages: Vec<Message> = folder.messages.values().cloned().collect();
+        folder.messages.clear();
+        folder.uidvalidity += 1;
+        for message in messages {
+            folder.uidnext += 7;
+            folder.messages.insert(folder.uidnext, message);
+        }
+    }
+    let result = world.sync();
+    assert_eq!(result.report.copied, Pair::new(0, 0), "{}", result.plan);
+    assert!(result.plan.is_empty(), "{}", result.plan);
+    assert!(result
+        .report
+        .failures
+        .iter()
+        .any(|n| n.contains("UIDVALIDITY")));
+    world.assert_converged();
+    assert!(world.sync().plan.is_empty());
+}
+
+#[test]
+fn first_sync_pairs_messages_both_sides_already_hold() {
+    let mut world = World::new();
+    world.deliver(Side::Far, Flags::SEEN);
+    world.deliver(Side::Far, Flags::EMPTY);
+    // The same two messages already in the Maildir (as left by another
+    // sync tool), plus one only there.
+    let far_messages: Vec<Message> = {
+        let data = world.data[Side::Far].lock().unwrap();
+        data.folders[FOLDER].messages.values().cloned().collect()
+    };
+    let mut near = world.client(Side::Near);
+    for message in &far_messages {
+        let ticket = near.prepare_append().unwrap();
+        near.append(&ticket, message).unwrap();
+    }
+    world.deliver(Side::Near, Flags::EMPTY);
+    let result = world.sync();
+    assert_eq!(result.report.copied, Pair::new(1, 0), "{}", result.plan);
+    world.assert_converged();
+}
+
 /// A scenario with something of every kind to do: copies both ways, flag
 /// changes both ways, deletions both ways.
 fn busy_world() -> World {

@@ -2,12 +2,13 @@
 //! state, list), plan, execute, commit.
 
 use super::exec::{execute, resolve_pending, Report, Stores};
+use super::identity::pair_unrecorded;
 use super::ledger::{Interrupt, Ledger};
 use super::plan::{plan, Plan, Policy};
 use crate::state::StateFile;
 use crate::state::{Pair, Side};
 use crate::store::{FolderStatus, MessageInfo};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 /// How a run behaves beyond the channel's policy.
@@ -51,17 +52,20 @@ pub fn sync_folder(
             .with_context(|| format!("opening near folder {name}"))?,
     );
     let state = state_file.load()?;
-    for side in Side::BOTH {
-        check_uidvalidity(side, name, state.uidvalidity[side], &status[side])?;
-    }
-
     let mut ledger = if options.dry_run {
         Ledger::new(state, None)
     } else {
-        Ledger::new(state, Some(state_file.journal()?))
+        let journal = state_file.journal()?;
+        Ledger::new(state, Some(journal))
     };
     if let Some((steps, how)) = options.interrupt {
         ledger.interrupt_after(steps, how);
+    }
+    let mut notes = Vec::new();
+    for side in Side::BOTH {
+        if let Some(note) = forget_renumbered_side(&mut ledger, side, name, &status[side])? {
+            notes.push(note);
+        }
     }
     if !options.dry_run {
         resolve_pending(stores, &mut ledger)?;
@@ -69,6 +73,21 @@ pub fn sync_folder(
 
     let listings: Pair<Vec<MessageInfo>> =
         Pair::new(stores.far.list_messages()?, stores.near.list_messages()?);
+    let found = pair_unrecorded(
+        ledger.state(),
+        Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
+        Pair::new(&mut *stores.far, &mut *stores.near),
+    )?;
+    for record in &found.pairs {
+        ledger.pair(record.ids.clone(), record.flags)?;
+    }
+    if found.ambiguous > 0 {
+        notes.push(format!(
+            "{} message(s) are held more than once on a side and could not be paired by content; \
+             they are treated as new",
+            found.ambiguous
+        ));
+    }
     let policy = Policy {
         force: options.force || policy.force,
         ..policy.clone()
@@ -80,9 +99,13 @@ pub fn sync_folder(
     )
     .with_context(|| format!("folder {name}"))?;
 
-    let mut report = Report::default();
+    let mut report = Report {
+        failures: notes,
+        ..Report::default()
+    };
     if !options.dry_run {
-        report = execute(&plan, stores, &mut ledger)?;
+        let done = execute(&plan, stores, &mut ledger)?;
+        report.add(&done);
         for side in Side::BOTH {
             ledger.set_uidvalidity(side, status[side].uidvalidity)?;
         }
@@ -99,20 +122,44 @@ pub fn sync_folder(
 }
 
 /// A changed UIDVALIDITY means every UID of that side now names another
-/// message (or none); acting on the old pairs could delete the wrong mail.
-fn check_uidvalidity(
+/// message (or none): acting on the old pairs could delete the wrong mail.
+/// The side's pairs and copies in flight are forgotten; content identity
+/// pairs the messages again before anything is planned, so nothing is
+/// copied twice and nothing is deleted on the strength of a stale UID.
+fn forget_renumbered_side(
+    ledger: &mut Ledger,
     side: Side,
     folder: &str,
-    remembered: Option<u32>,
     status: &FolderStatus,
-) -> Result<()> {
-    if let (Some(old), Some(new)) = (remembered, status.uidvalidity) {
-        if old != new {
-            bail!(
-                "UIDVALIDITY of the {side} folder {folder} changed from {old} to {new}: \
-                 its messages were renumbered, so mailferry will not act on the old pairing"
-            );
-        }
+) -> Result<Option<String>> {
+    let (Some(old), Some(new)) = (ledger.state().uidvalidity[side], status.uidvalidity) else {
+        return Ok(None);
+    };
+    if old == new {
+        return Ok(None);
     }
-    Ok(())
+    let records: Vec<_> = ledger
+        .state()
+        .records
+        .iter()
+        .map(|r| r.ids.clone())
+        .collect();
+    for ids in &records {
+        ledger.forget(ids)?;
+    }
+    let pending: Vec<_> = ledger
+        .state()
+        .pending
+        .iter()
+        .map(|p| (p.target, p.source_id.clone()))
+        .collect();
+    for (target, source) in &pending {
+        ledger.resolved(*target, source)?;
+    }
+    ledger.set_uidvalidity(side, Some(new))?;
+    Ok(Some(format!(
+        "UIDVALIDITY of the {side} folder {folder} changed from {old} to {new}: \
+         its {} pair(s) were re-established by content",
+        records.len()
+    )))
 }
