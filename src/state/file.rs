@@ -6,12 +6,24 @@
 //!
 //! ```text
 //! mailferry-state 1
+//! generation 42
 //! uidvalidity far 1700000000
 //! uidvalidity near -
 //! modseq far 1234
 //! pair <far-id> <near-id> <flags>
 //! pending <target-side> <source-id> <ticket> <size> <sha256> <flags>
 //! ```
+//!
+//! The `generation` line is required and comes right after the header: it
+//! counts the saves of this state (a missing file is generation 0, and each
+//! save writes the generation it started from plus one). The journal names
+//! the generation it applies to, and only a journal of the state's own
+//! generation is replayed. That closes the gap between renaming the new
+//! state into place and removing the journal: a journal that survives a
+//! crash there belongs to the previous generation, its changes are already
+//! in the state, and replaying them twice is not harmless: `unpair - a`
+//! then `tombstone - a` turn the record `17 a` into the tombstone `- a`;
+//! replayed onto that, the `unpair` finds the tombstone and deletes it.
 //!
 //! Strings (ids, tickets, hashes) are written escaped so that any string
 //! round-trips (see [`escape`]): `-` stands for an absent value, `%` for the
@@ -37,6 +49,7 @@ pub(super) const PAIR_USAGE: &str = "pair FAR NEAR FLAGS";
 pub(super) const PENDING_USAGE: &str = "pending TARGET SOURCE TICKET SIZE SHA256 FLAGS";
 const UIDVALIDITY_USAGE: &str = "uidvalidity SIDE NUMBER-OR-DASH";
 const MODSEQ_USAGE: &str = "modseq far NUMBER-OR-DASH";
+const GENERATION_USAGE: &str = "generation NUMBER";
 
 /// A state or journal file that cannot be read or is not what mailferry
 /// wrote. Loading never returns part of a state: it is this error instead.
@@ -104,9 +117,11 @@ impl StateFile {
         with_suffix(&self.path, ".new")
     }
 
-    /// Loads the state and replays the journal if present. A missing state
-    /// file is the first sync: the empty state (plus the journal of an
-    /// interrupted first sync, if any).
+    /// Loads the state and replays the journal if it belongs to the state's
+    /// generation; a journal of another generation was already folded into
+    /// the state by the save that crashed before removing it, and is
+    /// ignored. A missing state file is the first sync: the empty state of
+    /// generation 0 (plus the journal of an interrupted first sync, if any).
     pub fn load(&self) -> Result<FolderState, StateError> {
         let mut state = match fs::read(&self.path) {
             Ok(bytes) => parse_state(&self.path, &bytes)?,
@@ -116,8 +131,9 @@ impl StateFile {
         let journal_path = self.journal_path();
         match fs::read(&journal_path) {
             Ok(bytes) => {
-                for entry in journal::parse_journal(&journal_path, &bytes)? {
-                    apply(&mut state, &entry);
+                let entries = journal::parse_journal(&journal_path, &bytes, state.generation)?;
+                for entry in &entries {
+                    apply(&mut state, entry);
                 }
             }
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
@@ -126,16 +142,24 @@ impl StateFile {
         Ok(state)
     }
 
-    /// Opens (creates, with its header if new or empty) the journal for
-    /// appending.
-    pub fn journal(&self) -> anyhow::Result<journal::Journal> {
-        journal::Journal::open(self.journal_path())
+    /// Opens the journal of `state` (the state just loaded) for appending.
+    /// A journal of the same generation is continued; one that is new,
+    /// empty, or of another generation (stale: already in the state) is
+    /// started afresh with a header naming `state.generation`.
+    pub fn journal(&self, state: &FolderState) -> anyhow::Result<journal::Journal> {
+        journal::Journal::open(self.journal_path(), state.generation)
     }
 
-    /// Writes `<path>.new`, fsyncs it, renames it over the state, fsyncs the
-    /// directory, then removes the journal. Order is important: the journal
-    /// is removed only once the new state is durable, so a crash at any
-    /// point leaves either the old state plus its journal or the new state.
+    /// Writes `<path>.new` as generation `state.generation + 1`, fsyncs it,
+    /// renames it over the state, fsyncs the directory, then removes the
+    /// journal. Order is important: the journal is removed only once the new
+    /// state is durable, so a crash at any point leaves either the old state
+    /// plus its journal or the new state (plus, at most, the old journal,
+    /// which the new generation tells [`StateFile::load`] to ignore).
+    ///
+    /// `state` must be the loaded state with changes applied, keeping its
+    /// `generation`: the new generation has to differ from the one the
+    /// journal on disk was opened with.
     pub fn save(&self, state: &FolderState) -> anyhow::Result<()> {
         check_ids_unique(state).with_context(|| {
             format!(
@@ -154,7 +178,10 @@ impl StateFile {
             .mode(0o600)
             .open(&new_path)
             .with_context(|| format!("cannot create {}", new_path.display()))?;
-        file.write_all(format_state(state).as_bytes())
+        // Wrapping at u64::MAX is harmless: only "differs from the
+        // generation the journal names" matters.
+        let generation = state.generation.wrapping_add(1);
+        file.write_all(format_state(state, generation).as_bytes())
             .and_then(|()| file.sync_all())
             .with_context(|| format!("cannot write {}", new_path.display()))?;
         drop(file);
@@ -456,14 +483,16 @@ pub(super) fn line_text(bytes: &[u8]) -> Result<&str, String> {
     std::str::from_utf8(bytes).map_err(|_| "line is not valid UTF-8".to_string())
 }
 
-/// Checks a header line `<magic> <version>`.
+/// Checks a header line `<magic> <version>`; `expected` is the whole
+/// header as errors should describe it.
 pub(super) fn check_header(
     line: &str,
     magic: &str,
     version: u32,
     what: &str,
+    expected: &str,
 ) -> Result<(), String> {
-    let expected = format!("expected header `{magic} {version}`");
+    let expected = format!("expected header `{expected}`");
     let Some(found) = line
         .strip_prefix(magic)
         .and_then(|rest| rest.strip_prefix(' '))
@@ -499,12 +528,26 @@ fn parse_state(path: &Path, bytes: &[u8]) -> Result<FolderState, StateError> {
         ));
     };
     line_text(header)
-        .and_then(|header| check_header(header, STATE_MAGIC, STATE_VERSION, "state file"))
+        .and_then(|header| {
+            let expected = format!("{STATE_MAGIC} {STATE_VERSION}");
+            check_header(header, STATE_MAGIC, STATE_VERSION, "state file", &expected)
+        })
         .map_err(|message| StateError::at_line(path, 1, message))?;
 
+    const GENERATION_LINE: usize = 2;
+    let Some((generation_line, body)) = body.split_first() else {
+        return Err(StateError::at_line(
+            path,
+            GENERATION_LINE,
+            format!("missing line `{GENERATION_USAGE}` right after the header"),
+        ));
+    };
     let mut parser = StateParser::default();
+    parser.state.generation = line_text(generation_line)
+        .and_then(parse_generation_line)
+        .map_err(|message| StateError::at_line(path, GENERATION_LINE, message))?;
     for (index, line) in body.iter().enumerate() {
-        let line_number = index + 2;
+        let line_number = index + GENERATION_LINE + 1;
         line_text(line)
             .and_then(|text| parser.parse_line(text, line_number))
             .map_err(|message| StateError::at_line(path, line_number, message))?;
@@ -530,6 +573,9 @@ impl StateParser {
             .split_first()
             .ok_or_else(|| "empty line".to_string())?;
         match *keyword {
+            "generation" => {
+                return Err("generation given twice (first on line 2)".to_string());
+            }
             "uidvalidity" => {
                 let (side, value) = parse_uidvalidity(args)
                     .map_err(|detail| malformed(UIDVALIDITY_USAGE, &detail))?;
@@ -584,12 +630,28 @@ impl StateParser {
             }
             other => {
                 return Err(format!(
-                    "unknown keyword `{}`: expected uidvalidity, modseq, pair or pending",
+                    "unknown keyword `{}`: expected uidvalidity, modseq, pair or pending \
+                     (or generation, on line 2 only)",
                     other.escape_debug()
                 ))
             }
         }
         Ok(())
+    }
+}
+
+/// Parses the line after the header, which must be `generation NUMBER`.
+fn parse_generation_line(line: &str) -> Result<u64, String> {
+    let fields = split_fields(line)?;
+    match fields.split_first() {
+        Some((&"generation", args)) => {
+            let [value] = expect_count(args).map_err(|d| malformed(GENERATION_USAGE, &d))?;
+            parse_number(value, "NUMBER").map_err(|d| malformed(GENERATION_USAGE, &d))
+        }
+        _ => Err(format!(
+            "missing line `{GENERATION_USAGE}` right after the header: found `{}`",
+            line.escape_debug()
+        )),
     }
 }
 
@@ -608,8 +670,9 @@ pub(super) fn parse_modseq(args: &[&str]) -> Result<Option<u64>, String> {
     parse_optional_number(value, "NUMBER")
 }
 
-fn format_state(state: &FolderState) -> String {
-    let mut out = format!("{STATE_MAGIC} {STATE_VERSION}\n");
+/// The state file text of `state`, saved as generation `generation`.
+fn format_state(state: &FolderState, generation: u64) -> String {
+    let mut out = format!("{STATE_MAGIC} {STATE_VERSION}\ngeneration {generation}\n");
     for side in Side::BOTH {
         let value = format_optional_number(state.uidvalidity[side]);
         let _ = writeln!(out, "uidvalidity {side} {value}");
@@ -702,6 +765,7 @@ fn remove_if_present(path: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::JournalEntry;
     use proptest::prelude::*;
     use std::collections::HashSet;
     use std::os::unix::fs::PermissionsExt;
@@ -713,9 +777,18 @@ mod tests {
         }
     }
 
+    /// `state` as loading it back after a save finds it: one generation on.
+    fn as_saved(state: &FolderState) -> FolderState {
+        FolderState {
+            generation: state.generation + 1,
+            ..state.clone()
+        }
+    }
+
     /// A state whose every string is one that could break a naive format.
     fn odd_state() -> FolderState {
         FolderState {
+            generation: 41,
             uidvalidity: Pair::new(Some(1_700_000_000), None),
             far_highest_modseq: Some(u64::MAX),
             records: vec![
@@ -749,10 +822,10 @@ mod tests {
         let file = StateFile::new(dir.path().join("folder.state"));
         let state = odd_state();
         file.save(&state).unwrap();
-        assert_eq!(file.load().unwrap(), state);
+        assert_eq!(file.load().unwrap(), as_saved(&state));
         // One line per item: no id broke a line.
         let text = fs::read_to_string(file.path()).unwrap();
-        assert_eq!(text.lines().count(), 1 + 3 + 6 + 1);
+        assert_eq!(text.lines().count(), 1 + 1 + 3 + 6 + 1);
     }
 
     #[test]
@@ -761,7 +834,7 @@ mod tests {
             records: vec![record(Some("7"), Some(""), Flags::EMPTY)],
             ..FolderState::default()
         };
-        let text = format_state(&state);
+        let text = format_state(&state, 1);
         assert!(text.contains("\npair 7 % -\n"), "{text}");
         assert_eq!(escape("-"), "%2D");
         assert_eq!(format_id(None), "-");
@@ -771,7 +844,9 @@ mod tests {
     fn missing_state_file_loads_as_first_sync() {
         let dir = tempfile::tempdir().unwrap();
         let file = StateFile::new(dir.path().join("never-saved.state"));
-        assert_eq!(file.load().unwrap(), FolderState::default());
+        let state = file.load().unwrap();
+        assert_eq!(state, FolderState::default());
+        assert_eq!(state.generation, 0);
     }
 
     #[test]
@@ -783,72 +858,93 @@ mod tests {
             ("mailferry-state 2\n", 1, "unsupported state file version 2"),
             ("something else 1\n", 1, "not a mailferry state file"),
             (
-                "mailferry-state 1\npair 1 a S\npair 2 b",
-                3,
+                "mailferry-state 1\ngeneration 7\npair 1 a S\npair 2 b",
+                4,
                 "middle of a line",
             ),
             (
-                "mailferry-state 1\nuidvalidity far 12\npair 1 a S\ngarbage here\n",
-                4,
+                "mailferry-state 1\ngeneration 7\nuidvalidity far 12\npair 1 a S\ngarbage here\n",
+                5,
                 "unknown keyword `garbage`",
             ),
             (
-                "mailferry-state 1\nuidvalidity far 12x\n",
-                2,
+                "mailferry-state 1\ngeneration 7\nuidvalidity far 12x\n",
+                3,
                 "malformed uidvalidity line: expected `uidvalidity SIDE NUMBER-OR-DASH`: NUMBER `12x` is not a number",
             ),
             (
-                "mailferry-state 1\nuidvalidity far 99999999999\n",
+                "mailferry-state 1\ngeneration 7\nuidvalidity far 99999999999\n",
+                3,
+                "out of range",
+            ),
+            (
+                "mailferry-state 1\ngeneration 7\nuidvalidity middle 1\n",
+                3,
+                "`middle` is not a side",
+            ),
+            (
+                "mailferry-state 1\ngeneration 7\nmodseq near 5\n",
+                3,
+                "only the far side has a modseq",
+            ),
+            (
+                "mailferry-state 1\ngeneration 7\npair 1 a\n",
+                3,
+                "malformed pair line: expected `pair FAR NEAR FLAGS`",
+            ),
+            ("mailferry-state 1\ngeneration 7\npair 1 a%G1 S\n", 3, "bad escape"),
+            ("mailferry-state 1\ngeneration 7\npair 1 a% S\n", 3, "bad escape"),
+            ("mailferry-state 1\ngeneration 7\npair 1 a Sx\n", 3, "unknown flag letters"),
+            ("mailferry-state 1\ngeneration 7\npair 1 a S\r\n", 3, "control character"),
+            ("mailferry-state 1\ngeneration 7\npair 1  a S\n", 3, "empty field"),
+            ("mailferry-state 1\ngeneration 7\npair - - S\n", 3, "both `-`"),
+            (
+                "mailferry-state 1\ngeneration 7\npair 1 a S\npair 2 a S\n",
+                4,
+                "near id `a` is already paired on line 3",
+            ),
+            (
+                "mailferry-state 1\ngeneration 7\nuidvalidity far 1\nuidvalidity far 2\n",
+                4,
+                "given twice",
+            ),
+            (
+                "mailferry-state 1\ngeneration 7\npending far 7 t -5 abc S\n",
+                3,
+                "SIZE `-5` is not a number",
+            ),
+            (
+                "mailferry-state 1\ngeneration 7\npending far - t 5 abc S\n",
+                3,
+                "SOURCE must not be `-`",
+            ),
+            (
+                "mailferry-state 1\ngeneration 7\npending far 7 t 5 abc S\npending far 7 u 6 abc S\n",
+                4,
+                "already pending on line 3",
+            ),
+            ("mailferry-state 1\ngeneration 7\npair 1 %FF S\n", 3, "UTF-8"),
+            ("mailferry-state 1\n", 2, "missing line `generation NUMBER`"),
+            (
+                "mailferry-state 1\ngeneration x\n",
+                2,
+                "malformed generation line: expected `generation NUMBER`: NUMBER `x` is not a number",
+            ),
+            (
+                "mailferry-state 1\ngeneration 1 2\n",
+                2,
+                "found 2 fields after the keyword, expected 1",
+            ),
+            (
+                "mailferry-state 1\ngeneration 99999999999999999999\n",
                 2,
                 "out of range",
             ),
             (
-                "mailferry-state 1\nuidvalidity middle 1\n",
-                2,
-                "`middle` is not a side",
+                "mailferry-state 1\ngeneration 1\nuidvalidity far 1\ngeneration 2\n",
+                4,
+                "generation given twice (first on line 2)",
             ),
-            (
-                "mailferry-state 1\nmodseq near 5\n",
-                2,
-                "only the far side has a modseq",
-            ),
-            (
-                "mailferry-state 1\npair 1 a\n",
-                2,
-                "malformed pair line: expected `pair FAR NEAR FLAGS`",
-            ),
-            ("mailferry-state 1\npair 1 a%G1 S\n", 2, "bad escape"),
-            ("mailferry-state 1\npair 1 a% S\n", 2, "bad escape"),
-            ("mailferry-state 1\npair 1 a Sx\n", 2, "unknown flag letters"),
-            ("mailferry-state 1\npair 1 a S\r\n", 2, "control character"),
-            ("mailferry-state 1\npair 1  a S\n", 2, "empty field"),
-            ("mailferry-state 1\npair - - S\n", 2, "both `-`"),
-            (
-                "mailferry-state 1\npair 1 a S\npair 2 a S\n",
-                3,
-                "near id `a` is already paired on line 2",
-            ),
-            (
-                "mailferry-state 1\nuidvalidity far 1\nuidvalidity far 2\n",
-                3,
-                "given twice",
-            ),
-            (
-                "mailferry-state 1\npending far 7 t -5 abc S\n",
-                2,
-                "SIZE `-5` is not a number",
-            ),
-            (
-                "mailferry-state 1\npending far - t 5 abc S\n",
-                2,
-                "SOURCE must not be `-`",
-            ),
-            (
-                "mailferry-state 1\npending far 7 t 5 abc S\npending far 7 u 6 abc S\n",
-                3,
-                "already pending on line 2",
-            ),
-            ("mailferry-state 1\npair 1 %FF S\n", 2, "UTF-8"),
         ];
         let dir = tempfile::tempdir().unwrap();
         for (text, line, fragment) in cases {
@@ -863,12 +959,12 @@ mod tests {
     #[test]
     fn error_message_reads_file_colon_line() {
         let dir = tempfile::tempdir().unwrap();
-        let file = write_state_file(dir.path(), "mailferry-state 1\npair 1\n");
+        let file = write_state_file(dir.path(), "mailferry-state 1\ngeneration 1\npair 1\n");
         let err = file.load().unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(
-                "{}:2: malformed pair line: expected `pair FAR NEAR FLAGS`: \
+                "{}:3: malformed pair line: expected `pair FAR NEAR FLAGS`: \
                  found 1 fields after the keyword, expected 3",
                 file.path().display()
             )
@@ -878,16 +974,19 @@ mod tests {
     #[test]
     fn corrupt_state_with_journal_is_still_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let file = write_state_file(dir.path(), "mailferry-state 1\npair 1 a S\nbogus\n");
-        fs::write(file.journal_path(), "mailferry-journal 1\npair 2 b S\n").unwrap();
-        assert_eq!(file.load().unwrap_err().line, Some(3));
+        let file = write_state_file(
+            dir.path(),
+            "mailferry-state 1\ngeneration 0\npair 1 a S\nbogus\n",
+        );
+        fs::write(file.journal_path(), "mailferry-journal 1 0\npair 2 b S\n").unwrap();
+        assert_eq!(file.load().unwrap_err().line, Some(4));
     }
 
     #[test]
     fn save_removes_the_journal_and_leaves_no_new_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = StateFile::new(dir.path().join("folder.state"));
-        let mut journal = file.journal().unwrap();
+        let mut journal = file.journal(&FolderState::default()).unwrap();
         journal
             .append(&super::super::JournalEntry::UidValidity {
                 side: Side::Far,
@@ -899,7 +998,7 @@ mod tests {
         file.save(&state).unwrap();
         assert!(!file.journal_path().exists());
         assert!(!file.new_path().exists());
-        assert_eq!(file.load().unwrap(), state);
+        assert_eq!(file.load().unwrap(), as_saved(&state));
     }
 
     #[test]
@@ -909,7 +1008,7 @@ mod tests {
         fs::write(file.new_path(), "half-written garbage").unwrap();
         file.save(&odd_state()).unwrap();
         assert!(!file.new_path().exists());
-        assert_eq!(file.load().unwrap(), odd_state());
+        assert_eq!(file.load().unwrap(), as_saved(&odd_state()));
     }
 
     #[test]
@@ -918,7 +1017,7 @@ mod tests {
         let state_dir = dir.path().join("state");
         let file = StateFile::new(state_path(&state_dir, "work", "INBOX"));
         file.save(&odd_state()).unwrap();
-        file.journal().unwrap();
+        file.journal(&file.load().unwrap()).unwrap();
         let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(file.path()), 0o600);
         assert_eq!(mode(&file.journal_path()), 0o600);
@@ -939,7 +1038,165 @@ mod tests {
             format!("{err:#}").contains("far id \"1\" is paired twice"),
             "{err:#}"
         );
-        assert_eq!(file.load().unwrap(), odd_state());
+        assert_eq!(file.load().unwrap(), as_saved(&odd_state()));
+    }
+
+    fn unpair(far: Option<&str>, near: Option<&str>) -> JournalEntry {
+        JournalEntry::Unpair {
+            ids: Pair::new(far.map(String::from), near.map(String::from)),
+        }
+    }
+
+    fn far_gone(kept_near_id: &str) -> JournalEntry {
+        JournalEntry::Tombstone {
+            gone: Side::Far,
+            kept_id: kept_near_id.to_string(),
+        }
+    }
+
+    #[test]
+    fn each_save_writes_the_next_generation_right_after_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("folder.state"));
+        for expected in 1..=3 {
+            let state = file.load().unwrap();
+            file.save(&state).unwrap();
+            let text = fs::read_to_string(file.path()).unwrap();
+            assert_eq!(
+                text.lines().nth(1),
+                Some(format!("generation {expected}").as_str()),
+                "{text}"
+            );
+            assert_eq!(file.load().unwrap().generation, expected);
+        }
+    }
+
+    #[test]
+    fn generation_wraps_instead_of_overflowing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_state_file(
+            dir.path(),
+            &format!("mailferry-state 1\ngeneration {}\n", u64::MAX),
+        );
+        let state = file.load().unwrap();
+        assert_eq!(state.generation, u64::MAX);
+        file.save(&state).unwrap();
+        assert_eq!(file.load().unwrap().generation, 0);
+    }
+
+    #[test]
+    fn state_file_without_a_generation_line_is_an_error_naming_line_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_state_file(dir.path(), "mailferry-state 1\nuidvalidity far 5\n");
+        let err = file.load().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}:2: missing line `generation NUMBER` right after the header: \
+                 found `uidvalidity far 5`",
+                file.path().display()
+            )
+        );
+    }
+
+    /// The run dies after the new state is renamed into place but before the
+    /// old journal is removed: the journal must not be replayed again.
+    #[test]
+    fn journal_left_by_a_crash_after_the_rename_is_not_replayed_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("folder.state"));
+        let initial = FolderState {
+            records: vec![record(Some("17"), Some("a"), Flags::SEEN)],
+            ..FolderState::default()
+        };
+        file.save(&initial).unwrap();
+
+        let mut live = file.load().unwrap();
+        let entries = [unpair(None, Some("a")), far_gone("a")];
+        let mut journal = file.journal(&live).unwrap();
+        for entry in &entries {
+            journal.append(entry).unwrap();
+            apply(&mut live, entry);
+        }
+        drop(journal);
+        assert_eq!(live.records, vec![record(None, Some("a"), Flags::SEEN)]);
+        // Replaying these entries twice loses the tombstone: the second
+        // `unpair - a` finds it.
+        let mut replayed_twice = live.clone();
+        for entry in &entries {
+            apply(&mut replayed_twice, entry);
+        }
+        assert!(replayed_twice.records.is_empty());
+
+        let old_journal = fs::read(file.journal_path()).unwrap();
+        file.save(&live).unwrap();
+        fs::write(file.journal_path(), &old_journal).unwrap();
+
+        let loaded = file.load().unwrap();
+        assert_eq!(loaded, as_saved(&live));
+        assert_eq!(loaded.records, vec![record(None, Some("a"), Flags::SEEN)]);
+    }
+
+    #[test]
+    fn journal_of_the_current_generation_is_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("folder.state"));
+        file.save(&odd_state()).unwrap();
+        let mut live = file.load().unwrap();
+        let mut journal = file.journal(&live).unwrap();
+        let entry = far_gone("with space");
+        journal.append(&entry).unwrap();
+        apply(&mut live, &entry);
+        drop(journal);
+
+        let journal_text = fs::read_to_string(file.journal_path()).unwrap();
+        assert_eq!(
+            journal_text,
+            format!(
+                "mailferry-journal 1 {}\ntombstone - with%20space\n",
+                live.generation
+            )
+        );
+        let loaded = file.load().unwrap();
+        assert_eq!(loaded, live);
+        assert_eq!(
+            loaded.record_by_id(Side::Near, "with space").unwrap().ids[Side::Far],
+            None
+        );
+    }
+
+    #[test]
+    fn opening_the_journal_over_a_stale_one_starts_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_state_file(dir.path(), "mailferry-state 1\ngeneration 3\n");
+        // A journal of generation 2, already folded into the state; even a
+        // line that would not parse does not matter any more.
+        fs::write(
+            file.journal_path(),
+            "mailferry-journal 1 2\npair 9 z S\nnot a journal line\npair 8 y",
+        )
+        .unwrap();
+        let state = file.load().unwrap();
+        assert_eq!(state.generation, 3);
+        assert!(state.records.is_empty());
+
+        let mut journal = file.journal(&state).unwrap();
+        journal
+            .append(&JournalEntry::Pair(record(
+                Some("1"),
+                Some("b"),
+                Flags::EMPTY,
+            )))
+            .unwrap();
+        drop(journal);
+        assert_eq!(
+            fs::read_to_string(file.journal_path()).unwrap(),
+            "mailferry-journal 1 3\npair 1 b -\n"
+        );
+        assert_eq!(
+            file.load().unwrap().records,
+            vec![record(Some("1"), Some("b"), Flags::EMPTY)]
+        );
     }
 
     fn folder_file_name(folder: &str) -> String {

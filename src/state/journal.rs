@@ -3,8 +3,14 @@
 //! crash. [`apply`] is the one place where a state changes, for the live
 //! state and for the replay alike, so a replay ends where the run was.
 //!
+//! The header names the generation of the state file the journal applies
+//! to (see the state file's module). A journal is replayed only onto that
+//! generation: after a save the state has a new generation, so a journal
+//! that outlived the save (a crash before its removal) is never replayed
+//! twice, and the next run's journal replaces it.
+//!
 //! ```text
-//! mailferry-journal 1
+//! mailferry-journal 1 <generation>
 //! pair <far> <near> <flags>
 //! flags <far> <near> <flags>
 //! unpair <far> <near>
@@ -17,9 +23,9 @@
 
 use super::file::{
     self, check_header, expect_count, format_id, format_optional_number, format_pending,
-    format_record, line_text, malformed, parse_flags, parse_id, parse_modseq, parse_pending,
-    parse_record, parse_required, parse_side, parse_uidvalidity, split_fields, split_lines,
-    StateError, PAIR_USAGE, PENDING_USAGE,
+    format_record, line_text, malformed, parse_flags, parse_id, parse_modseq, parse_number,
+    parse_pending, parse_record, parse_required, parse_side, parse_uidvalidity, split_fields,
+    split_lines, StateError, PAIR_USAGE, PENDING_USAGE,
 };
 use super::{FolderState, Pair, PendingCopy, Record, Side};
 use crate::flags::Flags;
@@ -240,35 +246,89 @@ fn parse_resolved(args: &[&str]) -> Result<JournalEntry, String> {
     })
 }
 
-/// The journal's header line, with its newline.
-fn header() -> String {
-    format!("{JOURNAL_MAGIC} {JOURNAL_VERSION}\n")
+/// The journal's header line for a state of `generation`, with its newline.
+fn header(generation: u64) -> String {
+    format!("{JOURNAL_MAGIC} {JOURNAL_VERSION} {generation}\n")
 }
 
-/// Whether a journal holds nothing but (part of) its header: a crash while
-/// creating it.
-fn is_empty_journal(bytes: &[u8]) -> bool {
-    header().as_bytes().starts_with(bytes) && !bytes.ends_with(b"\n")
+/// The header as error messages describe it.
+fn expected_header() -> String {
+    format!("{JOURNAL_MAGIC} {JOURNAL_VERSION} GENERATION")
 }
 
-/// Parses a whole journal. A torn last line (no newline: the run died while
-/// writing it) is dropped; any other bad line is an error naming it.
-pub(super) fn parse_journal(path: &Path, bytes: &[u8]) -> Result<Vec<JournalEntry>, StateError> {
-    if is_empty_journal(bytes) {
-        return Ok(Vec::new());
+/// Whether a journal holds nothing but (part of) a header, of whatever
+/// generation: a crash while creating it. It has no entries.
+fn is_torn_header(bytes: &[u8]) -> bool {
+    if bytes.contains(&b'\n') {
+        return false;
     }
-    let (lines, _torn) = split_lines(bytes);
-    let Some((header, body)) = lines.split_first() else {
+    let prefix = format!("{JOURNAL_MAGIC} {JOURNAL_VERSION} ");
+    match bytes.strip_prefix(prefix.as_bytes()) {
+        Some(generation) => generation.iter().all(u8::is_ascii_digit),
+        None => prefix.as_bytes().starts_with(bytes),
+    }
+}
+
+/// Parses a header line `mailferry-journal 1 GENERATION` into its
+/// generation.
+fn parse_header(line: &str) -> Result<u64, String> {
+    let expected = expected_header();
+    // The generation follows the second space; without one, check_header
+    // still says what is wrong with the magic or the version.
+    let (magic_and_version, generation) = match line.match_indices(' ').nth(1) {
+        Some((space, _)) => (&line[..space], Some(&line[space + 1..])),
+        None => (line, None),
+    };
+    check_header(
+        magic_and_version,
+        JOURNAL_MAGIC,
+        JOURNAL_VERSION,
+        "journal",
+        &expected,
+    )?;
+    let generation =
+        generation.ok_or_else(|| format!("the header has no generation: expected `{expected}`"))?;
+    parse_number(generation, "GENERATION")
+        .map_err(|detail| format!("{detail}: expected header `{expected}`"))
+}
+
+/// The generation named by the journal's first line; a bad header is an
+/// error naming line 1.
+fn journal_generation(path: &Path, lines: &[&[u8]]) -> Result<u64, StateError> {
+    let Some(header) = lines.first() else {
         return Err(StateError::at_line(
             path,
             1,
-            format!("expected header `{JOURNAL_MAGIC} {JOURNAL_VERSION}`"),
+            format!(
+                "not a mailferry journal: expected header `{}`",
+                expected_header()
+            ),
         ));
     };
     line_text(header)
-        .and_then(|header| check_header(header, JOURNAL_MAGIC, JOURNAL_VERSION, "journal"))
-        .map_err(|message| StateError::at_line(path, 1, message))?;
-    body.iter()
+        .and_then(parse_header)
+        .map_err(|message| StateError::at_line(path, 1, message))
+}
+
+/// Parses a journal into the entries to replay onto the state of
+/// `generation`: none if its header names another generation (it is stale,
+/// already in the state; its lines are not even read). A torn last line (no
+/// newline: the run died while writing it) is dropped; any other bad line
+/// is an error naming it.
+pub(super) fn parse_journal(
+    path: &Path,
+    bytes: &[u8],
+    generation: u64,
+) -> Result<Vec<JournalEntry>, StateError> {
+    if is_torn_header(bytes) {
+        return Ok(Vec::new());
+    }
+    let (lines, _torn) = split_lines(bytes);
+    if journal_generation(path, &lines)? != generation {
+        return Ok(Vec::new());
+    }
+    lines[1..]
+        .iter()
         .enumerate()
         .map(|(index, line)| {
             line_text(line)
@@ -288,10 +348,12 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens the journal, creating it with its header if it is new or
-    /// empty. A torn last line is cut off first, so that the next entry
-    /// starts on a line of its own.
-    pub(super) fn open(path: PathBuf) -> anyhow::Result<Journal> {
+    /// Opens the journal of the state of `generation`. One of that
+    /// generation is continued, after cutting off a torn last line so that
+    /// the next entry starts on a line of its own. One that is new, empty,
+    /// or of another generation (stale, already in the state) is emptied and
+    /// given a fresh header.
+    pub(super) fn open(path: PathBuf, generation: u64) -> anyhow::Result<Journal> {
         file::create_private_dir(file::parent_dir(&path))?;
         let mut file = OpenOptions::new()
             .read(true)
@@ -303,28 +365,12 @@ impl Journal {
         let mut existing = Vec::new();
         file.read_to_end(&mut existing)
             .with_context(|| format!("cannot read journal {}", path.display()))?;
-        let created = is_empty_journal(&existing);
-        if created {
-            file.set_len(0)
-                .and_then(|()| file.write_all(header().as_bytes()))
-                .with_context(|| format!("cannot write journal {}", path.display()))?;
-        } else {
-            let (lines, torn) = split_lines(&existing);
-            let header_ok = lines.first().is_some_and(|line| {
-                line_text(line)
-                    .and_then(|h| check_header(h, JOURNAL_MAGIC, JOURNAL_VERSION, "journal"))
-                    .is_ok()
-            });
-            if !header_ok {
-                return Err(StateError::at_line(
-                    &path,
-                    1,
-                    format!(
-                        "not a mailferry journal: expected header `{JOURNAL_MAGIC} {JOURNAL_VERSION}`"
-                    ),
-                )
-                .into());
-            }
+        let (lines, torn) = split_lines(&existing);
+        // A journal whose header cannot be read is an error, never thrown
+        // away: it may hold the only record of what the last run did.
+        let continued =
+            !is_torn_header(&existing) && journal_generation(&path, &lines)? == generation;
+        if continued {
             if let Some(torn) = torn {
                 let whole = (existing.len() - torn.len()) as u64;
                 file.set_len(whole).with_context(|| {
@@ -334,11 +380,16 @@ impl Journal {
                     )
                 })?;
             }
+        } else {
+            file.set_len(0)
+                .and_then(|()| file.write_all(header(generation).as_bytes()))
+                .with_context(|| format!("cannot write journal {}", path.display()))?;
         }
         Ok(Journal {
             file,
             path,
-            dir_synced: !created,
+            // A fresh journal's directory entry may be new.
+            dir_synced: continued,
         })
     }
 
@@ -506,7 +557,7 @@ mod tests {
     fn torn_last_line_is_ignored_and_cut_before_the_next_append() {
         let dir = tempfile::tempdir().unwrap();
         let file = journal_file(dir.path());
-        let mut journal = file.journal().unwrap();
+        let mut journal = file.journal(&FolderState::default()).unwrap();
         journal
             .append(&pair(Some("1"), Some("a"), Flags::SEEN))
             .unwrap();
@@ -520,7 +571,7 @@ mod tests {
         let state = file.load().unwrap();
         assert_eq!(state, applied(&[pair(Some("1"), Some("a"), Flags::SEEN)]));
 
-        let mut journal = file.journal().unwrap();
+        let mut journal = file.journal(&state).unwrap();
         journal
             .append(&pair(Some("3"), Some("c"), Flags::EMPTY))
             .unwrap();
@@ -539,7 +590,7 @@ mod tests {
         let file = journal_file(dir.path());
         fs::write(
             file.journal_path(),
-            "mailferry-journal 1\npair 1 a S\nflags 1 a\npair 2 b S\n",
+            "mailferry-journal 1 0\npair 1 a S\nflags 1 a\npair 2 b S\n",
         )
         .unwrap();
         let err = file.load().unwrap_err();
@@ -555,11 +606,36 @@ mod tests {
     fn journal_with_a_bad_header_is_an_error_to_load_and_to_open() {
         let dir = tempfile::tempdir().unwrap();
         let file = journal_file(dir.path());
-        for text in ["mailferry-journal 2\n", "pair 1 a S\n", "garbage"] {
+        let expected = "expected header `mailferry-journal 1 GENERATION`";
+        let cases = [
+            (
+                "mailferry-journal 2 0\n",
+                "unsupported journal version 2".to_string(),
+            ),
+            (
+                "pair 1 a S\n",
+                format!("not a mailferry journal: {expected}"),
+            ),
+            ("garbage", format!("not a mailferry journal: {expected}")),
+            (
+                "mailferry-journal 1\n",
+                "the header has no generation".to_string(),
+            ),
+            (
+                "mailferry-journal 1 x\n",
+                format!("GENERATION `x` is not a number: {expected}"),
+            ),
+            (
+                "mailferry-journal 1 0 0\n",
+                "GENERATION `0 0` is not a number".to_string(),
+            ),
+        ];
+        for (text, fragment) in cases {
             fs::write(file.journal_path(), text).unwrap();
             let err = file.load().unwrap_err();
             assert_eq!(err.line, Some(1), "{text:?}: {err}");
-            assert!(file.journal().is_err(), "{text:?}");
+            assert!(err.message.contains(&fragment), "{text:?}: {err}");
+            assert!(file.journal(&FolderState::default()).is_err(), "{text:?}");
             assert_eq!(fs::read_to_string(file.journal_path()).unwrap(), text);
         }
     }
@@ -568,17 +644,20 @@ mod tests {
     fn journal_cut_inside_its_header_counts_as_empty() {
         let dir = tempfile::tempdir().unwrap();
         let file = journal_file(dir.path());
-        fs::write(file.journal_path(), "mailferry-jour").unwrap();
-        assert_eq!(file.load().unwrap(), FolderState::default());
-        let mut journal = file.journal().unwrap();
-        journal
-            .append(&pair(Some("1"), None, Flags::EMPTY))
-            .unwrap();
-        journal.sync().unwrap();
-        assert_eq!(
-            fs::read_to_string(file.journal_path()).unwrap(),
-            "mailferry-journal 1\npair 1 - -\n"
-        );
+        // Torn in the magic, and in the generation (of 12, or of 1).
+        for torn in ["mailferry-jour", "mailferry-journal 1 1"] {
+            fs::write(file.journal_path(), torn).unwrap();
+            assert_eq!(file.load().unwrap(), FolderState::default());
+            let mut journal = file.journal(&FolderState::default()).unwrap();
+            journal
+                .append(&pair(Some("1"), None, Flags::EMPTY))
+                .unwrap();
+            journal.sync().unwrap();
+            assert_eq!(
+                fs::read_to_string(file.journal_path()).unwrap(),
+                "mailferry-journal 1 0\npair 1 - -\n"
+            );
+        }
     }
 
     fn id() -> impl Strategy<Value = MsgId> {
@@ -652,33 +731,44 @@ mod tests {
         ) {
             let dir = tempfile::tempdir().unwrap();
             let file = journal_file(dir.path());
-            let saved = applied(&before);
+            file.save(&applied(&before)).unwrap();
+            let saved = file.load().unwrap();
             let mut live = saved.clone();
             for entry in &during {
                 apply(&mut live, entry);
             }
 
             // Interrupted run: the last saved state plus the journal.
-            file.save(&saved).unwrap();
-            let mut journal = file.journal().unwrap();
+            let mut journal = file.journal(&saved).unwrap();
             for entry in &during {
                 journal.append(entry).unwrap();
             }
             drop(journal);
             prop_assert_eq!(file.load().unwrap(), live.clone());
 
-            // Finished run: the live state saved.
+            // Finished run: the live state saved, one generation on.
+            let journal_before_save = fs::read(file.journal_path()).unwrap();
             file.save(&live).unwrap();
-            prop_assert_eq!(file.load().unwrap(), live.clone());
+            let next = FolderState { generation: live.generation + 1, ..live.clone() };
+            prop_assert_eq!(file.load().unwrap(), next.clone());
 
-            // Interrupted first run: no state file at all.
+            // Run killed between the rename and the journal's removal.
+            fs::write(file.journal_path(), &journal_before_save).unwrap();
+            prop_assert_eq!(file.load().unwrap(), next);
+
+            // Interrupted first run: no state file at all (and the stale
+            // journal above, which the new journal replaces).
             fs::remove_file(file.path()).unwrap();
-            let mut journal = file.journal().unwrap();
+            let first = FolderState::default();
+            let mut journal = file.journal(&first).unwrap();
             for entry in before.iter().chain(&during) {
                 journal.append(entry).unwrap();
             }
             drop(journal);
-            prop_assert_eq!(file.load().unwrap(), live);
+            prop_assert_eq!(
+                file.load().unwrap(),
+                FolderState { generation: first.generation, ..live }
+            );
         }
     }
 }

@@ -110,6 +110,10 @@ pub struct PendingCopy {
 /// The state of one folder pair.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct FolderState {
+    /// How many times the state file has been saved (0: never). A journal
+    /// names the generation it applies to, so a journal left behind by a
+    /// crash just after a save is recognised as already folded in.
+    pub generation: u64,
     /// UIDVALIDITY of each side at the last sync, where the side has one.
     pub uidvalidity: Pair<Option<u32>>,
     /// The far side's HIGHESTMODSEQ at the last sync (CONDSTORE).

@@ -55,7 +55,7 @@ pub fn sync_folder(
     let mut ledger = if options.dry_run {
         Ledger::new(state, None)
     } else {
-        let journal = state_file.journal()?;
+        let journal = state_file.journal(&state)?;
         Ledger::new(state, Some(journal))
     };
     if let Some((steps, how)) = options.interrupt {
