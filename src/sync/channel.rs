@@ -13,6 +13,7 @@ use crate::store::{self, Store};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::BTreeSet;
+use std::path::Path;
 
 /// What happened to a channel.
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +37,7 @@ pub fn policy_for(channel: &ChannelConfig) -> Policy {
         ),
         expunge: Pair::new(channel.expunge.far(), channel.expunge.near()),
         max_size: channel.max_size,
+        max_messages: channel.max_messages,
         max_delete_ratio: channel.max_delete_ratio,
         ..Policy::default()
     }
@@ -51,13 +53,32 @@ pub fn sync_channel(
     let _lock = ChannelLock::acquire(&config.state_dir, &channel.name, options.wait_for_lock)?;
     let mut far = store::open(config, &channel.far)?;
     let mut near = store::open(config, &channel.near)?;
+    sync_stores(
+        &config.state_dir,
+        channel,
+        &mut *far,
+        &mut *near,
+        only_folder,
+        options,
+    )
+}
+
+/// Syncs a channel between two open stores; the caller holds the lock.
+pub fn sync_stores(
+    state_dir: &Path,
+    channel: &ChannelConfig,
+    far: &mut dyn Store,
+    near: &mut dyn Store,
+    only_folder: Option<&str>,
+    options: &RunOptions,
+) -> Result<ChannelResult> {
     let mut result = ChannelResult {
         channel: channel.name.clone(),
         folders: Vec::new(),
         errors: Vec::new(),
     };
 
-    let listed = Pair::new(folder_names(&mut *far)?, folder_names(&mut *near)?);
+    let listed = Pair::new(folder_names(far)?, folder_names(near)?);
     let mut wanted: BTreeSet<&String> = listed[Side::Far].union(&listed[Side::Near]).collect();
     wanted.retain(|name| selects(&channel.folders, name));
     if let Some(only) = only_folder {
@@ -71,17 +92,14 @@ pub fn sync_channel(
     }
 
     let policy = policy_for(channel);
-    let mut stores = Stores {
-        far: &mut *far,
-        near: &mut *near,
-    };
+    let mut stores = Stores { far, near };
     for name in wanted {
         let outcome =
             prepare_folder(channel, name, &listed, &mut stores, options).and_then(|ready| {
                 if !ready {
                     return Ok(None);
                 }
-                let state_file = StateFile::new(state_path(&config.state_dir, &channel.name, name));
+                let state_file = StateFile::new(state_path(state_dir, &channel.name, name));
                 sync_folder(&mut stores, name, &state_file, &policy, options).map(Some)
             });
         match outcome {
@@ -139,4 +157,83 @@ fn prepare_folder(
             .with_context(|| format!("creating it on the {side} side"))?;
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Direction, Sides};
+    use crate::store::maildir::MaildirStore;
+    use crate::store::memory::{MemoryData, MemoryStore};
+    use crate::store::Message;
+    use std::sync::{Arc, Mutex};
+
+    fn channel() -> ChannelConfig {
+        ChannelConfig {
+            name: "test".into(),
+            far: "far".into(),
+            near: "near".into(),
+            folders: vec!["*".into()],
+            direction: Direction::Both,
+            sync_new: true,
+            sync_flags: true,
+            sync_delete: true,
+            expunge: Sides::Both,
+            create: Sides::Both,
+            remove: Sides::None,
+            max_messages: None,
+            max_size: None,
+            max_delete_ratio: 0.5,
+        }
+    }
+
+    #[test]
+    fn server_folder_names_that_escape_the_maildir_are_refused_and_the_rest_syncs() {
+        let data = Arc::new(Mutex::new(MemoryData::default()));
+        let mut far = MemoryStore::new(data);
+        for folder in ["INBOX", "../escape", "Work/../../x", "Work/cur", "Work"] {
+            far.create_folder(folder).unwrap();
+            far.open_folder(folder).unwrap();
+            let ticket = far.prepare_append().unwrap();
+            let message = Message {
+                flags: crate::flags::Flags::EMPTY,
+                date: None,
+                content: format!("Subject: {folder}\r\n\r\nbody\r\n").into_bytes(),
+            };
+            far.append(&ticket, &message).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("mail");
+        let mut near = MaildirStore::new(root.clone(), crate::config::Layout::Verbatim);
+        let result = sync_stores(
+            &dir.path().join("state"),
+            &channel(),
+            &mut far,
+            &mut near,
+            None,
+            &RunOptions::default(),
+        )
+        .unwrap();
+
+        let synced: Vec<&str> = result.folders.iter().map(|f| f.folder.as_str()).collect();
+        assert_eq!(synced, vec!["INBOX", "Work"]);
+        assert_eq!(result.errors.len(), 3, "{:?}", result.errors);
+        for bad in ["../escape", "Work/../../x", "Work/cur"] {
+            assert!(
+                result
+                    .errors
+                    .iter()
+                    .any(|e| e.contains(&format!("{bad:?}"))),
+                "no error names {bad}: {:?}",
+                result.errors
+            );
+        }
+        // Nothing was written beside the Maildir root.
+        let beside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(beside.len(), 2, "{beside:?}");
+        assert!(!dir.path().join("escape").exists());
+    }
 }

@@ -30,6 +30,8 @@ pub struct Policy {
     pub expunge: Pair<bool>,
     /// Messages larger than this are not copied.
     pub max_size: Option<u64>,
+    /// Only the newest this many messages of a side are copied.
+    pub max_messages: Option<usize>,
     /// The share of a folder a plan may delete before it is refused.
     pub max_delete_ratio: f64,
     /// Folders with at most this many messages are not guarded.
@@ -47,6 +49,7 @@ impl Default for Policy {
             propagate_delete: Pair::new(true, true),
             expunge: Pair::new(true, true),
             max_size: None,
+            max_messages: None,
             max_delete_ratio: 0.5,
             guard_min_messages: 20,
             force: false,
@@ -196,10 +199,20 @@ pub fn plan(
     }
 
     for side in Side::BOTH {
+        let too_old = older_than_newest(listings[side], policy.max_messages);
         for message in listings[side] {
-            if !recorded[side].contains(message.id.as_str()) {
-                plan_unpaired(side, message, policy, &mut plan);
+            if recorded[side].contains(message.id.as_str()) {
+                continue;
             }
+            if too_old.contains(message.id.as_str()) && policy.copy_new[side.other()] {
+                plan.skipped.push(Skipped {
+                    side,
+                    id: message.id.clone(),
+                    reason: "older than the newest max_messages".to_string(),
+                });
+                continue;
+            }
+            plan_unpaired(side, message, policy, &mut plan);
         }
     }
 
@@ -220,6 +233,23 @@ pub fn plan(
         }
     }
     Ok(plan)
+}
+
+/// The ids of a listing that are not among its newest `keep` messages.
+/// Newest means highest UID, or for Maildir the latest unique name (they
+/// begin with the delivery time).
+fn older_than_newest(listing: &[MessageInfo], keep: Option<usize>) -> HashSet<&str> {
+    let Some(keep) = keep else {
+        return HashSet::new();
+    };
+    let mut ids: Vec<&str> = listing.iter().map(|m| m.id.as_str()).collect();
+    // Numeric ids (UIDs) sort by value, others by text.
+    ids.sort_by(|a, b| match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    });
+    let cut = ids.len().saturating_sub(keep);
+    ids[..cut].iter().copied().collect()
 }
 
 fn by_id(listing: &[MessageInfo]) -> HashMap<&str, &MessageInfo> {

@@ -378,3 +378,17 @@ fn dry_run_text_names_each_action() {
     assert!(text.contains("copy   far -> near 3"), "{text}");
     assert!(text.contains("delete near b"), "{text}");
 }
+
+#[test]
+fn max_messages_copies_only_the_newest() {
+    let policy = Policy {
+        max_messages: Some(2),
+        ..Policy::default()
+    };
+    let far = [msg("9", NONE), msg("10", NONE), msg("11", NONE)];
+    let plan = run(&state(vec![]), &far, &[], &policy);
+    let copied: Vec<&str> = plan.copies.iter().map(|c| c.source.as_str()).collect();
+    assert_eq!(copied, vec!["10", "11"]);
+    assert_eq!(plan.skipped.len(), 1);
+    assert_eq!(plan.skipped[0].id, "9");
+}
