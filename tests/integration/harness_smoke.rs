@@ -155,6 +155,22 @@ fn maildir_plus_plus_layout_and_reduced_capabilities_are_configurable() {
 }
 
 #[test]
+fn without_tls_only_plain_ports_listen_and_no_starttls_is_offered() {
+    let dovecot = Dovecot::start_with(DovecotOptions {
+        tls: false,
+        ..DovecotOptions::default()
+    });
+    assert_eq!((dovecot.imaps_port(), dovecot.pop3s_port()), (0, 0));
+
+    let stream = TcpStream::connect(("127.0.0.1", dovecot.imap_port())).unwrap();
+    let mut greeting = String::new();
+    BufReader::new(stream).read_line(&mut greeting).unwrap();
+    assert!(greeting.starts_with("* OK"), "{greeting}");
+    assert!(!greeting.contains("STARTTLS"), "{greeting}");
+    assert_eq!(dovecot.client("alice").count("INBOX"), 0);
+}
+
+#[test]
 fn restart_keeps_ports_and_mail() {
     let mut dovecot = Dovecot::start();
     let port = dovecot.imap_port();

@@ -51,6 +51,11 @@ pub struct DovecotOptions {
     /// Off by default: fsync costs ~5 ms a save here and durability of the
     /// server is not what the tests check.
     pub fsync: bool,
+    /// On by default. Off: `ssl = no`, no STARTTLS and no IMAPS/POP3S ports
+    /// (their accessors return 0), to test what a client does without TLS.
+    pub tls: bool,
+    /// Appended verbatim to dovecot.conf, for settings no option covers.
+    pub extra_config: String,
 }
 
 impl Default for DovecotOptions {
@@ -63,6 +68,8 @@ impl Default for DovecotOptions {
             layout: ServerLayout::Fs,
             imap_capability: None,
             fsync: false,
+            tls: true,
+            extra_config: String::new(),
         }
     }
 }
@@ -175,11 +182,13 @@ impl Dovecot {
 
         for attempt in 1..=START_ATTEMPTS {
             let listeners = reserve_ports();
+            let tls = dovecot.options.tls;
             dovecot.ports = Ports {
                 imap: port_of(&listeners[0]),
-                imaps: port_of(&listeners[1]),
+                // Port 0 disables a Dovecot listener.
+                imaps: if tls { port_of(&listeners[1]) } else { 0 },
                 pop3: port_of(&listeners[2]),
-                pop3s: port_of(&listeners[3]),
+                pop3s: if tls { port_of(&listeners[3]) } else { 0 },
             };
             dovecot.write_config();
             // Released just before Dovecot binds them; a rare race with
@@ -390,7 +399,7 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 listen = 127.0.0.1
 protocols = imap pop3
-ssl = yes
+ssl = {ssl}
 ssl_cert = <{root}/cert.pem
 ssl_key = <{root}/key.pem
 disable_plaintext_auth = no
@@ -444,6 +453,7 @@ service anvil {{
   }}
 }}
 "#,
+            ssl = if self.options.tls { "yes" } else { "no" },
             login_user = accounts.login_user,
             internal_user = accounts.internal_user,
         );
@@ -458,6 +468,8 @@ service anvil {{
                 config.push_str(&format!("service {service} {{\n  chroot =\n}}\n"));
             }
         }
+        config.push_str(&self.options.extra_config);
+        config.push('\n');
         fs::write(&self.config_path, config).unwrap();
     }
 
