@@ -206,23 +206,27 @@ channels:
 fn print_comparison(client: &mut ImapTestClient, maildir: &Path) -> bool {
     let mut all_match = true;
     println!(
-        "{:<14} {:>8} {:>8}   {:>8} {:>8}",
-        "folder", "server", "unread", "maildir", "unread"
+        "{:<14} {:>7} {:>7} {:>8}   {:>7} {:>7} {:>8}",
+        "folder", "server", "unread", "flagged", "maildir", "unread", "flagged"
     );
     for folder in FOLDERS {
         let messages = client.messages(folder.name);
         let server_unread = messages.iter().filter(|m| !m.has_flag("\\Seen")).count();
+        let server_flagged = messages.iter().filter(|m| m.has_flag("\\Flagged")).count();
         let local = count_maildir(&maildir.join(folder.name));
-        let matches = local.total == messages.len() && local.unread == server_unread;
+        let matches = (local.total, local.unread, local.flagged)
+            == (messages.len(), server_unread, server_flagged);
         all_match &= matches;
         let mark = if matches { "" } else { "  <- differs" };
         println!(
-            "{:<14} {:>8} {:>8}   {:>8} {:>8}{mark}",
+            "{:<14} {:>7} {:>7} {:>8}   {:>7} {:>7} {:>8}{mark}",
             folder.name,
             messages.len(),
             server_unread,
+            server_flagged,
             local.total,
-            local.unread
+            local.unread,
+            local.flagged
         );
     }
     all_match
@@ -232,10 +236,12 @@ fn print_comparison(client: &mut ImapTestClient, maildir: &Path) -> bool {
 struct MaildirCount {
     total: usize,
     unread: usize,
+    flagged: usize,
 }
 
 /// Message files in a Maildir folder's new/ and cur/; unread are those in
-/// new/ and those in cur/ without the S (seen) info flag.
+/// new/ and those in cur/ without the S (seen) info flag, flagged those
+/// with F.
 fn count_maildir(folder: &Path) -> MaildirCount {
     let mut count = MaildirCount::default();
     for sub in ["new", "cur"] {
@@ -248,12 +254,15 @@ fn count_maildir(folder: &Path) -> MaildirCount {
                 continue;
             }
             count.total += 1;
-            let seen = sub == "cur"
-                && name
-                    .rsplit_once(":2,")
-                    .is_some_and(|(_, info)| info.contains('S'));
-            if !seen {
+            let info = match name.rsplit_once(":2,") {
+                Some((_, info)) if sub == "cur" => info,
+                _ => "",
+            };
+            if !info.contains('S') {
                 count.unread += 1;
+            }
+            if info.contains('F') {
+                count.flagged += 1;
             }
         }
     }
