@@ -1,0 +1,7 @@
+//! The integration tests: one binary, one module per topic, each test against
+//! its own real Dovecot started by `support::dovecot`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod harness_smoke;

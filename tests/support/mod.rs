@@ -1,0 +1,12 @@
+//! Test support shared by the integration tests and the demo: a real Dovecot
+//! started per test, an IMAP client that plays "another mail client", sample
+//! messages, and a per-test environment for running the `mailferry` binary.
+//!
+//! Included with `#[path = "../support/mod.rs"] mod support;`; not every
+//! includer uses every item, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+pub mod dovecot;
+pub mod env;
+pub mod imap_client;
+pub mod mail;
