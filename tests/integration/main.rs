@@ -4,4 +4,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod common;
+mod crash;
 mod harness_smoke;
+mod pull;
+mod two_way;

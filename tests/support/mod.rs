@@ -9,4 +9,5 @@
 pub mod dovecot;
 pub mod env;
 pub mod imap_client;
+pub mod local;
 pub mod mail;
