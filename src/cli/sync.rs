@@ -108,6 +108,13 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
 }
 
 fn show(result: &ChannelResult, dry_run: bool, out: &Output) {
+    for action in &result.folder_actions {
+        if dry_run {
+            out.result(&format!("{}: {action}", result.channel));
+        } else {
+            out.summary(&format!("{}: {action}", result.channel));
+        }
+    }
     if dry_run {
         for folder in &result.folders {
             if folder.plan.is_empty() {

@@ -80,6 +80,24 @@ pub trait Store: Send {
     /// is not an error.
     fn create_folder(&mut self, name: &str) -> Result<()>;
 
+    /// Deletes a folder and every message in it. The engine asks for this
+    /// only when the other side deleted the folder and this side holds no
+    /// message the other side never saw.
+    fn delete_folder(&mut self, name: &str) -> Result<()> {
+        anyhow::bail!(
+            "{} cannot delete folders (asked to delete {name})",
+            self.describe()
+        )
+    }
+
+    /// Renames a folder, with the folders below it.
+    fn rename_folder(&mut self, from: &str, to: &str) -> Result<()> {
+        anyhow::bail!(
+            "{} cannot rename folders (asked to rename {from} to {to})",
+            self.describe()
+        )
+    }
+
     /// Opens a folder for the message operations below.
     fn open_folder(&mut self, name: &str) -> Result<FolderStatus>;
 

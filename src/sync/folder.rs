@@ -33,10 +33,12 @@ pub struct FolderResult {
     pub report: Report,
 }
 
-/// Syncs the folder `name`, which must exist on both sides.
+/// Syncs one folder pair, which must exist on both sides. `names` are the
+/// folder's names on each side (they differ where the channel maps them);
+/// the near name is the one reported.
 pub fn sync_folder(
     stores: &mut Stores<'_>,
-    name: &str,
+    names: Pair<&str>,
     state_file: &StateFile,
     policy: &Policy,
     options: &RunOptions,
@@ -44,13 +46,14 @@ pub fn sync_folder(
     let status = Pair::new(
         stores
             .far
-            .open_folder(name)
-            .with_context(|| format!("opening far folder {name}"))?,
+            .open_folder(names[Side::Far])
+            .with_context(|| format!("opening far folder {}", names[Side::Far]))?,
         stores
             .near
-            .open_folder(name)
-            .with_context(|| format!("opening near folder {name}"))?,
+            .open_folder(names[Side::Near])
+            .with_context(|| format!("opening near folder {}", names[Side::Near]))?,
     );
+    let name = names[Side::Near];
     let state = state_file.load()?;
     let mut ledger = if options.dry_run {
         Ledger::new(state, None)

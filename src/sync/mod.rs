@@ -17,6 +17,7 @@
 pub mod channel;
 pub mod exec;
 pub mod folder;
+pub mod folders;
 pub mod identity;
 pub mod ledger;
 pub mod patterns;
