@@ -81,6 +81,12 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
                     out.error(error);
                 }
                 for folder in &result.folders {
+                    for note in &folder.report.notes {
+                        out.summary(&format!(
+                            "{}: folder {}: {note}",
+                            result.channel, folder.folder
+                        ));
+                    }
                     for failure in &folder.report.failures {
                         status = exit::FAILED;
                         out.error(&format!(

@@ -555,6 +555,10 @@ impl Store for ImapStore {
         Ok(())
     }
 
+    fn native_name(&self, name: &str) -> Option<String> {
+        self.server_name(name).ok().filter(|native| native != name)
+    }
+
     fn delete_folder(&mut self, name: &str) -> Result<()> {
         if name.eq_ignore_ascii_case("INBOX") {
             bail!("refusing to delete the INBOX of {}", self.host);

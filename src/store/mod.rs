@@ -76,6 +76,13 @@ pub trait Store: Send {
     /// Lists every folder the store holds.
     fn list_folders(&mut self) -> Result<Vec<FolderInfo>>;
 
+    /// How the store itself spells a folder, where that differs from
+    /// mailferry's name (IMAP: modified UTF-7, the server's delimiter and
+    /// namespace prefix). For `mailferry list`.
+    fn native_name(&self, _name: &str) -> Option<String> {
+        None
+    }
+
     /// Creates a folder (and any missing parents). Creating one that exists
     /// is not an error.
     fn create_folder(&mut self, name: &str) -> Result<()>;

@@ -4,12 +4,13 @@
 use super::exec::Stores;
 use super::folder::{sync_folder, FolderResult, RunOptions};
 use super::folders::{plan_folders, FolderAction, FolderPlanItem, FolderPolicy};
+use super::identity::Identity;
 use super::patterns::selects;
 use super::plan::Policy;
 use crate::config::{ChannelConfig, Config, Direction};
 use crate::state::{state_path, ChannelLock, FolderList, StateFile};
 use crate::state::{Pair, Side};
-use crate::store::{self, Store};
+use crate::store::{self, MsgId, Store};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -197,6 +198,20 @@ pub fn sync_stores(
         folder_list.save(&known_all)?;
     }
     Ok(run.result)
+}
+
+/// How many messages of a folder that appeared are compared with one that
+/// vanished to tell a rename.
+const RENAME_SAMPLE: usize = 20;
+
+/// The content identities of some messages of the open folder.
+fn identities_of(store: &mut dyn Store, ids: &[MsgId]) -> Result<Vec<Identity>> {
+    let mut identities = Vec::new();
+    store.fetch_messages(ids, &mut |_, message| {
+        identities.push(Identity::of(&message.content));
+        Ok(())
+    })?;
+    Ok(identities)
 }
 
 /// Whether a folder is on the synced list after its action.
@@ -404,27 +419,39 @@ impl ChannelRun<'_, '_> {
         }
     }
 
-    /// Whether folder `new` on `side` holds the messages the state of
-    /// `old` paired on that side (at least half of them, and at least one).
+    /// Whether folder `new` on `side` holds the messages that folder `old`
+    /// still holds on the other side: most of a sample of `new`'s messages
+    /// must have their content identity in `old`. UIDs cannot tell, as they
+    /// restart in every folder (and servers renumber a renamed folder).
     fn same_messages(&mut self, old: &str, new: &str, side: Side) -> Result<bool> {
-        let state = self.state_file(old).load()?;
-        let paired: BTreeSet<&str> = state
-            .records
-            .iter()
-            .filter_map(|r| r.ids[side].as_deref())
-            .collect();
-        if paired.is_empty() {
+        let other = side.other();
+        let old_folder = self.names.on(other, old);
+        let new_folder = self.names.on(side, new);
+        let old_store = self.stores.side(other);
+        old_store.open_folder(&old_folder)?;
+        let old_listing = old_store.list_messages()?;
+        let new_store = self.stores.side(side);
+        new_store.open_folder(&new_folder)?;
+        let new_listing = new_store.list_messages()?;
+        if old_listing.is_empty()
+            || new_listing.is_empty()
+            || new_listing.len() * 2 < old_listing.len()
+            || old_listing.len() * 2 < new_listing.len()
+        {
             return Ok(false);
         }
-        let folder = self.names.on(side, new);
-        let store = self.stores.side(side);
-        store.open_folder(&folder)?;
-        let found = store
-            .list_messages()?
+        let sample: Vec<MsgId> = new_listing
             .iter()
-            .filter(|m| paired.contains(m.id.as_str()))
-            .count();
-        Ok(found > 0 && found * 2 >= paired.len())
+            .take(RENAME_SAMPLE)
+            .map(|m| m.id.clone())
+            .collect();
+        let sampled = identities_of(self.stores.side(side), &sample)?;
+        let old_ids: Vec<MsgId> = old_listing.iter().map(|m| m.id.clone()).collect();
+        let old_store = self.stores.side(other);
+        old_store.open_folder(&old_folder)?;
+        let known = identities_of(old_store, &old_ids)?;
+        let matched = sampled.iter().filter(|i| known.contains(*i)).count();
+        Ok(matched > 0 && matched * 2 >= sampled.len())
     }
 
     fn rename(

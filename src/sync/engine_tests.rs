@@ -222,7 +222,7 @@ fn uidvalidity_change_re_pairs_by_content_without_copying() {
     assert!(result.plan.is_empty(), "{}", result.plan);
     assert!(result
         .report
-        .failures
+        .notes
         .iter()
         .any(|n| n.contains("UIDVALIDITY")));
     world.assert_converged();

@@ -28,6 +28,9 @@ pub struct Report {
     pub skipped: usize,
     /// Problems that did not stop the folder, one line each.
     pub failures: Vec<String>,
+    /// Things worth knowing that are not failures (a UIDVALIDITY change
+    /// that was recovered from), one line each.
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -39,6 +42,7 @@ impl Report {
         }
         self.skipped += other.skipped;
         self.failures.extend(other.failures.iter().cloned());
+        self.notes.extend(other.notes.iter().cloned());
     }
 
     pub fn is_quiet(&self) -> bool {

@@ -103,7 +103,7 @@ pub fn sync_folder(
     .with_context(|| format!("folder {name}"))?;
 
     let mut report = Report {
-        failures: notes,
+        notes,
         ..Report::default()
     };
     if !options.dry_run {

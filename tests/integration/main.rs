@@ -6,6 +6,7 @@ mod support;
 
 mod common;
 mod crash;
+mod folders;
 mod harness_smoke;
 mod pull;
 mod two_way;
