@@ -550,4 +550,64 @@ mod tests {
         assert_eq!(beside.len(), 2, "{beside:?}");
         assert!(!dir.path().join("escape").exists());
     }
+
+    #[test]
+    fn folder_map_pairs_differently_named_folders() {
+        let data = Arc::new(Mutex::new(MemoryData::default()));
+        let mut far = MemoryStore::new(data.clone());
+        far.create_folder("[Gmail]/Sent Mail").unwrap();
+        far.open_folder("[Gmail]/Sent Mail").unwrap();
+        let ticket = far.prepare_append().unwrap();
+        let message = Message {
+            flags: crate::flags::Flags::SEEN,
+            date: None,
+            content: b"Subject: sent\r\n\r\nbody\r\n".to_vec(),
+        };
+        far.append(&ticket, &message).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut near = MaildirStore::new(dir.path().join("mail"), crate::config::Layout::Verbatim);
+        let mut channel = channel();
+        channel
+            .folder_map
+            .insert("[Gmail]/Sent Mail".into(), "Sent".into());
+        let state = dir.path().join("state");
+        let first = sync_stores(
+            &state,
+            &channel,
+            &mut far,
+            &mut near,
+            None,
+            &RunOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(first.errors, Vec::<String>::new());
+        let synced: Vec<&str> = first.folders.iter().map(|f| f.folder.as_str()).collect();
+        assert_eq!(synced, vec!["Sent"]);
+        assert!(dir.path().join("mail/Sent/cur").is_dir());
+        assert!(!dir.path().join("mail/[Gmail]").exists());
+        // A message filed locally in Sent reaches the server's folder.
+        near.open_folder("Sent").unwrap();
+        let ticket = near.prepare_append().unwrap();
+        near.append(
+            &ticket,
+            &Message {
+                flags: crate::flags::Flags::SEEN,
+                date: None,
+                content: b"Subject: local\r\n\r\nbody\r\n".to_vec(),
+            },
+        )
+        .unwrap();
+        sync_stores(
+            &state,
+            &channel,
+            &mut far,
+            &mut near,
+            None,
+            &RunOptions::default(),
+        )
+        .unwrap();
+        let data = data.lock().unwrap();
+        assert_eq!(data.folders["[Gmail]/Sent Mail"].messages.len(), 2);
+        assert!(!data.folders.contains_key("Sent"));
+    }
 }
