@@ -1,6 +1,7 @@
 //! `mailferry sync`: sync channels, groups or single folders.
 
 use super::output::Output;
+use super::progress::TerminalProgress;
 use super::Cli;
 use crate::config::Config;
 use crate::error::exit;
@@ -11,6 +12,7 @@ use crate::sync::folder::RunOptions;
 use crate::sync::ledger::Interrupt;
 use anyhow::Result;
 use clap::Args;
+use std::sync::Arc;
 
 /// Syncs channels: new messages, flags and deletions, both ways.
 ///
@@ -64,6 +66,11 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
             .ok()
             .and_then(|v| v.parse().ok())
             .map(|steps| (steps, Interrupt::Abort)),
+        progress: if out.shows_progress() && !args.json && !args.dry_run {
+            Arc::new(TerminalProgress::new())
+        } else {
+            crate::sync::progress::silent()
+        },
     };
 
     let mut status = exit::OK;

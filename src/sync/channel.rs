@@ -170,6 +170,7 @@ pub fn sync_stores(
 
     let mut items = plan_folders(&listed, &known, &folder_policy_for(channel));
     run.detect_renames(&mut items, &listed, &mut known_all);
+    options.progress.channel_started(&channel.name, items.len());
 
     for item in &items {
         let outcome = run.carry_out(item);
