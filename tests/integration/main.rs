@@ -6,6 +6,7 @@ mod support;
 
 mod common;
 mod crash;
+mod cron;
 mod folders;
 mod harness_smoke;
 mod pull;
