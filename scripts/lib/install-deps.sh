@@ -59,3 +59,18 @@ install_rust_components() {
         fi
     done
 }
+
+# For scripts/bench only (not scripts/test): mbsync (Debian package isync),
+# the reference the benchmark compares with, and GNU time for peak memory.
+install_bench_packages() {
+    local missing=()
+    for package in isync time; do
+        if ! package_installed "$package"; then
+            missing+=("$package")
+        fi
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "Installing ${missing[*]}"
+        apt_install "${missing[@]}"
+    fi
+}

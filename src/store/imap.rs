@@ -5,12 +5,14 @@
 //! few odd responses, so folder names are quoted here (see [`protocol`]) and
 //! the commands whose parsing could panic are parsed here too.
 
+pub mod condstore;
 pub mod protocol;
+mod transfer;
 
 use crate::config::{AuthMethod, ImapConfig, Secret, TlsMode};
 use crate::flags::Flags;
 use crate::store::tls::{self, NetStream};
-use crate::store::{FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Store};
+use crate::store::{Changes, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Store};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, FixedOffset};
 use imap::types::{Flag, UnsolicitedResponse};
@@ -24,9 +26,6 @@ type Session = imap::Session<NetStream>;
 
 /// Most messages fetched in one UID FETCH.
 const FETCH_BATCH_COUNT: usize = 100;
-/// Most bytes (by RFC822.SIZE) fetched in one UID FETCH, unless a single
-/// message is larger.
-const FETCH_BATCH_BYTES: u64 = 8 * 1024 * 1024;
 
 /// An IMAP account, logged in.
 pub struct ImapStore {
@@ -45,6 +44,8 @@ pub struct ImapStore {
     prefix: String,
     open: Option<OpenFolder>,
     warnings: Vec<String>,
+    /// QRESYNC is enabled on this connection (see [`condstore`]).
+    qresync: bool,
 }
 
 /// The folder selected for the message operations.
@@ -270,9 +271,11 @@ impl ImapStore {
             prefix: config.namespace.clone(),
             open: None,
             warnings: Vec::new(),
+            qresync: false,
         };
         store.read_capabilities()?;
         store.read_delimiter()?;
+        store.enable_qresync()?;
         Ok(store)
     }
 
@@ -378,7 +381,7 @@ impl ImapStore {
             .unwrap_or_default()
     }
 
-    /// Runs a UID FETCH and returns `(uid, flags, size, date, body)` for
+    /// Runs a UID FETCH and returns `(uid, size, body)` for
     /// every message in `uids`. Unsolicited FETCH responses (flag changes
     /// of other messages) are filtered out.
     fn uid_fetch(&mut self, uids: &[u32], items: &str) -> Result<Vec<FetchedMessage>> {
@@ -397,17 +400,9 @@ impl ImapStore {
             let Some(uid) = fetch.uid.filter(|uid| wanted.contains(uid)) else {
                 continue;
             };
-            let mut flags = Flags::EMPTY;
-            for flag in fetch.flags() {
-                if let Some(f) = Flags::from_imap_name(&flag.to_string()) {
-                    flags = flags.union(f);
-                }
-            }
             result.push(FetchedMessage {
                 uid,
-                flags,
                 size: fetch.size.map(u64::from),
-                date: fetch.internal_date().map(|d| d.timestamp()),
                 body: fetch.body().map(<[u8]>::to_vec),
             });
         }
@@ -437,37 +432,12 @@ impl ImapStore {
         self.drain_unsolicited();
         Ok(())
     }
-
-    /// Splits UIDs into fetch batches bounded by count and known sizes.
-    fn fetch_batches(&self, uids: &[u32]) -> Vec<Vec<u32>> {
-        let sizes = self.open.as_ref().map(|f| &f.sizes);
-        let mut batches = Vec::new();
-        let mut batch = Vec::new();
-        let mut batch_bytes = 0u64;
-        for &uid in uids {
-            let size = sizes.and_then(|s| s.get(&uid)).copied().unwrap_or(0);
-            if !batch.is_empty()
-                && (batch.len() >= FETCH_BATCH_COUNT || batch_bytes + size > FETCH_BATCH_BYTES)
-            {
-                batches.push(std::mem::take(&mut batch));
-                batch_bytes = 0;
-            }
-            batch.push(uid);
-            batch_bytes += size;
-        }
-        if !batch.is_empty() {
-            batches.push(batch);
-        }
-        batches
-    }
 }
 
 /// One message as a UID FETCH returned it.
 struct FetchedMessage {
     uid: u32,
-    flags: Flags,
     size: Option<u64>,
-    date: Option<i64>,
     body: Option<Vec<u8>>,
 }
 
@@ -682,33 +652,7 @@ impl Store for ImapStore {
         ids: &[MsgId],
         sink: &mut dyn FnMut(&MsgId, Message) -> Result<()>,
     ) -> Result<()> {
-        self.open_folder_state()?;
-        let uids = ids
-            .iter()
-            .map(|id| parse_uid(id))
-            .collect::<Result<Vec<_>>>()?;
-        for batch in self.fetch_batches(&uids) {
-            let fetched = self.uid_fetch(&batch, "(UID FLAGS INTERNALDATE BODY.PEEK[])")?;
-            for message in fetched {
-                let Some(content) = message.body else {
-                    bail!(
-                        "the server sent no content for UID {} in folder {:?}",
-                        message.uid,
-                        self.open_name()
-                    );
-                };
-                let id = message.uid.to_string();
-                sink(
-                    &id,
-                    Message {
-                        flags: message.flags,
-                        date: message.date,
-                        content,
-                    },
-                )?;
-            }
-        }
-        Ok(())
+        self.fetch_streamed(ids, sink)
     }
 
     fn prepare_append(&mut self) -> Result<String> {
@@ -795,6 +739,10 @@ impl Store for ImapStore {
         }
         found.sort_unstable();
         Ok(found.into_iter().map(|uid| uid.to_string()).collect())
+    }
+
+    fn list_changes(&mut self, since: u64) -> Result<Option<Changes>> {
+        self.changes_since(since)
     }
 
     fn set_flags(&mut self, id: &MsgId, add: Flags, remove: Flags) -> Result<()> {

@@ -13,7 +13,7 @@
 //! cannot make sense of (non-UTF-8 names, two files with one unique name)
 //! are reported as warnings and left alone, never deleted.
 
-use super::{folder_name, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Store};
+use super::{folder_name, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Staged, Store};
 use crate::config::Layout;
 use crate::flags::Flags;
 use anyhow::{anyhow, bail, Context, Result};
@@ -138,11 +138,22 @@ struct OpenFolder {
     messages: HashMap<MsgId, MessageFile>,
 }
 
+/// A message written to tmp/ and not yet moved into place.
+struct StagedFile {
+    ticket: String,
+    folder_dir: PathBuf,
+    tmp_path: PathBuf,
+    target: MessageFile,
+}
+
 /// A tree of maildirs under one root directory.
 pub struct MaildirStore {
     root: PathBuf,
     layout: Layout,
     fsync: bool,
+    /// Messages written to tmp/ by `stage_append`, waiting for
+    /// `commit_staged`.
+    staged: Vec<StagedFile>,
     /// Part of every unique name we make, made safe for a file name.
     hostname: String,
     open: Option<OpenFolder>,
@@ -156,6 +167,7 @@ impl MaildirStore {
             root,
             layout,
             fsync: true,
+            staged: Vec::new(),
             hostname: unique_name_hostname(),
             open: None,
             warnings: Vec::new(),
@@ -166,6 +178,73 @@ impl MaildirStore {
     /// `new/` or `cur/`. On by default; tests turn it off for speed.
     pub fn set_fsync(&mut self, on: bool) {
         self.fsync = on;
+    }
+
+    /// Writes a new message to tmp/ under its ticket, after checking that
+    /// no message of that name exists; `fsync` flushes it at once.
+    fn write_tmp(&mut self, ticket: &str, message: &Message, fsync: bool) -> Result<StagedFile> {
+        check_ticket(ticket)?;
+        let folder = self.writable_folder()?;
+        let target = if message.flags.is_empty() {
+            MessageFile {
+                subdir: Subdir::New,
+                file_name: ticket.to_owned(),
+            }
+        } else {
+            MessageFile::with_flags(ticket, message.flags, "")
+        };
+        let target_path = target.path(&folder.dir);
+        let already_there =
+            folder.messages.contains_key(ticket) || fs::symlink_metadata(&target_path).is_ok();
+        if already_there {
+            bail!(
+                "cannot store a message as {} in folder {:?}: a message with that name already \
+                 exists, and mailferry never overwrites one",
+                target_path.display(),
+                folder.name
+            );
+        }
+        let tmp_path = folder.dir.join("tmp").join(ticket);
+        match write_new_file(&tmp_path, message, fsync) {
+            Ok(()) => Ok(StagedFile {
+                ticket: ticket.to_owned(),
+                folder_dir: folder.dir.clone(),
+                tmp_path,
+                target,
+            }),
+            Err(error) => {
+                // Best effort: a partial file in tmp/ is garbage either way.
+                let _ = fs::remove_file(&tmp_path);
+                Err(error).with_context(|| {
+                    format!(
+                        "cannot write {} in folder {:?}",
+                        tmp_path.display(),
+                        folder.name
+                    )
+                })
+            }
+        }
+    }
+
+    /// Moves a written tmp/ file to new/ or cur/, never over another file.
+    fn publish(&self, staged: &StagedFile) -> Result<MessageFile> {
+        let target_path = staged.target.path(&staged.folder_dir);
+        // Checked again right before the rename, which would overwrite.
+        if fs::symlink_metadata(&target_path).is_ok() {
+            bail!(
+                "cannot store a message as {}: the file appeared meanwhile, and mailferry never \
+                 overwrites one",
+                target_path.display()
+            );
+        }
+        fs::rename(&staged.tmp_path, &target_path).with_context(|| {
+            format!(
+                "cannot move {} to {}",
+                staged.tmp_path.display(),
+                target_path.display()
+            )
+        })?;
+        Ok(staged.target.clone())
     }
 
     /// Records a warning once: rescans would otherwise repeat the same one.
@@ -583,62 +662,66 @@ impl Store for MaildirStore {
     }
 
     fn append(&mut self, ticket: &str, message: &Message) -> Result<Option<MsgId>> {
-        check_ticket(ticket)?;
-        let folder = self.writable_folder()?;
-        let target = if message.flags.is_empty() {
-            MessageFile {
-                subdir: Subdir::New,
-                file_name: ticket.to_owned(),
-            }
-        } else {
-            MessageFile::with_flags(ticket, message.flags, "")
-        };
-        let target_path = target.path(&folder.dir);
-        let already_there =
-            folder.messages.contains_key(ticket) || fs::symlink_metadata(&target_path).is_ok();
-        if already_there {
-            bail!(
-                "cannot store a message as {} in folder {:?}: a message with that name already \
-                 exists, and mailferry never overwrites one",
-                target_path.display(),
-                folder.name
-            );
-        }
-        let tmp_path = folder.dir.join("tmp").join(ticket);
-        if let Err(error) = write_new_file(&tmp_path, message, self.fsync) {
-            // Best effort: a partial file in tmp/ is garbage either way.
-            let _ = fs::remove_file(&tmp_path);
-            return Err(error).with_context(|| {
-                format!(
-                    "cannot write {} in folder {:?}",
-                    tmp_path.display(),
-                    folder.name
-                )
-            });
-        }
-        // Checked again right before the rename, which would overwrite.
-        if fs::symlink_metadata(&target_path).is_ok() {
-            bail!(
-                "cannot store a message as {}: the file appeared meanwhile, and mailferry never \
-                 overwrites one",
-                target_path.display()
-            );
-        }
-        fs::rename(&tmp_path, &target_path).with_context(|| {
-            format!(
-                "cannot move {} to {}",
-                tmp_path.display(),
-                target_path.display()
-            )
-        })?;
+        let staged = self.write_tmp(ticket, message, self.fsync)?;
+        let target = self.publish(&staged)?;
         if self.fsync {
-            let target_dir = folder.dir.join(target.subdir.dir_name());
-            sync_directory(&target_dir)?;
+            let folder = self.folder()?;
+            sync_directory(&folder.dir.join(target.subdir.dir_name()))?;
         }
         self.folder_mut()?
             .messages
             .insert(ticket.to_owned(), target);
         Ok(Some(ticket.to_owned()))
+    }
+
+    fn stage_append(&mut self, ticket: &str, message: &Message) -> Result<Staged> {
+        let staged = self.write_tmp(ticket, message, false)?;
+        self.staged.push(staged);
+        Ok(Staged::Deferred)
+    }
+
+    /// Group commit: every staged tmp/ file is flushed, then each is renamed
+    /// into place, then the directories are flushed once. A crash before a
+    /// rename leaves only a tmp/ file (removed by `find_appended`), after it
+    /// a durable message that `find_appended` finds by its unique name.
+    fn commit_staged(&mut self) -> Result<Vec<(String, Result<MsgId>)>> {
+        let staged = std::mem::take(&mut self.staged);
+        if staged.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.fsync {
+            // Reopened rather than kept open, so a batch needs no file
+            // descriptors; fsync flushes the file whichever descriptor asks.
+            for file in &staged {
+                File::open(&file.tmp_path)
+                    .and_then(|opened| opened.sync_all())
+                    .with_context(|| format!("cannot flush {} to disk", file.tmp_path.display()))?;
+            }
+        }
+        let mut results = Vec::with_capacity(staged.len());
+        let mut touched: Vec<PathBuf> = Vec::new();
+        for file in &staged {
+            let outcome = self.publish(file);
+            if let Ok(target) = &outcome {
+                let dir = file.folder_dir.join(target.subdir.dir_name());
+                if !touched.contains(&dir) {
+                    touched.push(dir);
+                }
+                let same_folder = self.open.as_ref().is_some_and(|f| f.dir == file.folder_dir);
+                if same_folder {
+                    self.folder_mut()?
+                        .messages
+                        .insert(file.ticket.clone(), target.clone());
+                }
+            }
+            results.push((file.ticket.clone(), outcome.map(|_| file.ticket.clone())));
+        }
+        if self.fsync {
+            for dir in &touched {
+                sync_directory(dir)?;
+            }
+        }
+        Ok(results)
     }
 
     fn find_appended(&mut self, ticket: &str, _size: u64, _sha256: &str) -> Result<Vec<MsgId>> {

@@ -10,7 +10,7 @@ pub mod mutf7;
 mod open;
 pub mod tls;
 
-pub use open::{open, probe};
+pub use open::{connection_limit, factory, open, probe, StoreFactory};
 
 use crate::flags::Flags;
 use anyhow::Result;
@@ -51,6 +51,30 @@ pub struct Message {
     /// Maildir file mtime).
     pub date: Option<i64>,
     pub content: Vec<u8>,
+}
+
+/// What [`Store::stage_append`] did with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Staged {
+    /// Stored at once, as [`Store::append`] would have (with its id when
+    /// the store can tell it).
+    Stored(Option<MsgId>),
+    /// Written but not yet durable nor visible: [`Store::commit_staged`]
+    /// finishes it.
+    Deferred,
+}
+
+/// The messages of a folder that changed since a known HIGHESTMODSEQ.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Messages whose flags changed, and messages new since then, with
+    /// their flags and size now.
+    pub changed: Vec<MessageInfo>,
+    /// UIDs expunged since then (QRESYNC VANISHED), as ranges: a server
+    /// may name UIDs that never existed. Only complete when
+    /// `vanished_known`; otherwise the caller must find expunges itself.
+    pub vanished: Vec<std::ops::RangeInclusive<u32>>,
+    pub vanished_known: bool,
 }
 
 /// A folder as a store lists it.
@@ -134,6 +158,29 @@ pub trait Store: Send {
     /// this size and SHA-256 digest (hex). Used after an append whose id is
     /// unknown; the caller discards ids it has already paired.
     fn find_appended(&mut self, ticket: &str, size: u64, sha256: &str) -> Result<Vec<MsgId>>;
+
+    /// Stores a new message like [`Store::append`], but may leave it
+    /// unfinished until [`Store::commit_staged`], so that a whole batch is
+    /// made durable at once (group commit). Stores that cannot defer store
+    /// it at once and say so with [`Staged::Stored`].
+    fn stage_append(&mut self, ticket: &str, message: &Message) -> Result<Staged> {
+        self.append(ticket, message).map(Staged::Stored)
+    }
+
+    /// Finishes every message staged since the last call: makes them
+    /// durable, then visible. Returns each staged ticket with its new id or
+    /// the reason it failed. An `Err` means none can be trusted to have
+    /// arrived; [`Store::find_appended`] tells later.
+    fn commit_staged(&mut self) -> Result<Vec<(String, Result<MsgId>)>> {
+        Ok(Vec::new())
+    }
+
+    /// What changed in the open folder since an earlier open reported
+    /// `since` as its HIGHESTMODSEQ (CONDSTORE/QRESYNC), or `None` when the
+    /// store cannot tell cheaply; then the caller lists everything.
+    fn list_changes(&mut self, _since: u64) -> Result<Option<Changes>> {
+        Ok(None)
+    }
 
     /// Adds and removes flags on one message.
     fn set_flags(&mut self, id: &MsgId, add: Flags, remove: Flags) -> Result<()>;

@@ -36,6 +36,46 @@ pub fn open(config: &Config, name: &str) -> Result<Box<dyn Store>> {
     }
 }
 
+/// Opens a new connection to (or handle on) a store each time it is called:
+/// one per worker of a parallel sync.
+pub type StoreFactory = Box<dyn Fn() -> Result<Box<dyn Store>> + Send + Sync>;
+
+/// A factory for the store called `name`. The password is resolved here,
+/// once: a `password_command` may ask the user, so it must not run for
+/// every connection.
+pub fn factory(config: &Config, name: &str) -> Result<StoreFactory> {
+    match store_config(config, name)? {
+        StoreConfig::Imap(imap) => {
+            let password = imap.password.resolve()?;
+            let imap = imap.clone();
+            Ok(Box::new(move || {
+                Ok(Box::new(ImapStore::connect(&imap, &password)?) as Box<dyn Store>)
+            }))
+        }
+        StoreConfig::Maildir(maildir) => {
+            let maildir = maildir.clone();
+            Ok(Box::new(move || {
+                Ok(
+                    Box::new(MaildirStore::new(maildir.path.clone(), maildir.layout))
+                        as Box<dyn Store>,
+                )
+            }))
+        }
+        StoreConfig::Pop3(_) => {
+            bail!("store {name} is a POP3 store, which `sync` does not support yet")
+        }
+    }
+}
+
+/// How many connections a store may have at once (`connections:` of an
+/// IMAP store); `None` for stores without a limit.
+pub fn connection_limit(config: &Config, name: &str) -> Option<usize> {
+    match config.stores.get(name) {
+        Some(StoreConfig::Imap(imap)) => Some(imap.connections.max(1)),
+        _ => None,
+    }
+}
+
 /// Tries a store and describes what it offers, for `mailferry check`.
 pub fn probe(config: &Config, name: &str) -> Result<String> {
     match store_config(config, name)? {

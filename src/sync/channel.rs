@@ -15,6 +15,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// What happened to a channel.
 #[derive(Debug, Clone, Serialize)]
@@ -63,17 +65,30 @@ pub fn sync_channel(
     options: &RunOptions,
 ) -> Result<ChannelResult> {
     let _lock = ChannelLock::acquire(&config.state_dir, &channel.name, options.wait_for_lock)?;
-    let mut far = store::open(config, &channel.far)?;
-    let mut near = store::open(config, &channel.near)?;
+    let far = store::factory(config, &channel.far)?;
+    let near = store::factory(config, &channel.near)?;
+    // The tighter `connections:` of the two sides; Maildir sets no limit.
+    let connections = [&channel.far, &channel.near]
+        .iter()
+        .filter_map(|name| store::connection_limit(config, name))
+        .min()
+        .unwrap_or(DEFAULT_WORKERS);
     sync_stores(
         &config.state_dir,
         channel,
-        &mut *far,
-        &mut *near,
+        Pair::new(&*far, &*near),
+        connections,
         only_folder,
         options,
     )
 }
+
+/// Workers for a channel between stores without a connection limit.
+const DEFAULT_WORKERS: usize = 4;
+
+/// Opens a new connection to one side of a channel (a new handle on a
+/// Maildir): one per worker.
+pub type OpenStore<'a> = &'a (dyn Fn() -> Result<Box<dyn Store>> + Sync);
 
 /// Folder names on each side: the channel speaks of folders by their near
 /// names; `folder_map` gives the far name where it differs.
@@ -110,20 +125,33 @@ impl<'a> FolderNames<'a> {
     }
 }
 
-/// Syncs a channel between two open stores; the caller holds the lock.
+/// Syncs a channel; the caller holds the lock. Folder-level changes
+/// (create, remove, rename) are decided and made first on one pair of
+/// connections; then the folders are synced by up to `connections`
+/// workers, each with its own pair, taking whole folders in turn. Each
+/// folder has its own state, so workers never share one. Results come back
+/// in folder order.
 pub fn sync_stores(
     state_dir: &Path,
     channel: &ChannelConfig,
-    far: &mut dyn Store,
-    near: &mut dyn Store,
+    open: Pair<OpenStore<'_>>,
+    connections: usize,
     only_folder: Option<&str>,
     options: &RunOptions,
 ) -> Result<ChannelResult> {
+    let mut main = Pair::new(
+        open[Side::Far]().with_context(|| format!("opening the far store {}", channel.far))?,
+        open[Side::Near]().with_context(|| format!("opening the near store {}", channel.near))?,
+    );
+    let [far, near] = &mut main.0;
     let mut run = ChannelRun {
         state_dir,
         channel,
         names: FolderNames::new(&channel.folder_map),
-        stores: Stores { far, near },
+        stores: Stores {
+            far: &mut **far,
+            near: &mut **near,
+        },
         options,
         policy: policy_for(channel),
         result: ChannelResult {
@@ -155,6 +183,7 @@ pub fn sync_stores(
     }
     let folder_list = FolderList::for_channel(state_dir, &channel.name);
     let mut known_all = folder_list.load()?;
+    let known_before = known_all.clone();
     let known: BTreeSet<String> = known_all.iter().filter(|n| selected(n)).cloned().collect();
     if let Some(only) = only_folder {
         if !listed[Side::Far].contains(only)
@@ -172,33 +201,139 @@ pub fn sync_stores(
     run.detect_renames(&mut items, &listed, &mut known_all);
     options.progress.channel_started(&channel.name, items.len());
 
+    // Folder-level actions, one after the other on the main connections;
+    // the folders that need a message sync are collected for later.
+    let mut to_sync: Vec<&FolderPlanItem> = Vec::new();
     for item in &items {
-        let outcome = run.carry_out(item);
-        let name = item.name.clone();
-        match outcome {
-            Ok(Known::Yes) => {
-                known_all.insert(name);
-            }
-            Ok(Known::No) => {
-                known_all.remove(&name);
-            }
-            Ok(Known::Unchanged) => {}
-            Err(err) => {
-                // A folder that exists on both sides stays known even when
-                // its sync failed, so the next run does not take it for new.
-                if matches!(item.action, FolderAction::Sync) {
-                    known_all.insert(name.clone());
-                }
-                run.result
-                    .errors
-                    .push(format!("{}: folder {name}: {err:#}", channel.name));
-            }
+        match run.carry_out(item) {
+            Ok(Next::Sync) => to_sync.push(item),
+            Ok(Next::Done(known)) => update_known(&mut known_all, &item.name, known),
+            Err(err) => run.folder_failed(item, err, &mut known_all),
         }
     }
-    if !options.dry_run {
+
+    let names: Vec<&str> = to_sync.iter().map(|item| item.name.as_str()).collect();
+    let context = FolderContext {
+        state_dir,
+        channel,
+        names: &run.names,
+        policy: &run.policy,
+        options,
+    };
+    let outcomes = sync_in_parallel(&mut run.stores, open, connections, &context, &names);
+    for (item, outcome) in to_sync.into_iter().zip(outcomes) {
+        match outcome {
+            Ok(folder) => {
+                run.result.folders.push(folder);
+                update_known(&mut known_all, &item.name, Known::Yes);
+            }
+            Err(err) => run.folder_failed(item, err, &mut known_all),
+        }
+    }
+    if !options.dry_run && known_all != known_before {
         folder_list.save(&known_all)?;
     }
     Ok(run.result)
+}
+
+fn update_known(known_all: &mut BTreeSet<String>, name: &str, known: Known) {
+    match known {
+        Known::Yes => {
+            known_all.insert(name.to_string());
+        }
+        Known::No => {
+            known_all.remove(name);
+        }
+        Known::Unchanged => {}
+    }
+}
+
+/// What a folder's message sync needs besides its stores; shared by the
+/// workers.
+struct FolderContext<'a> {
+    state_dir: &'a Path,
+    channel: &'a ChannelConfig,
+    names: &'a FolderNames<'a>,
+    policy: &'a Policy,
+    options: &'a RunOptions,
+}
+
+impl FolderContext<'_> {
+    fn sync(&self, stores: &mut Stores<'_>, name: &str) -> Result<FolderResult> {
+        let far_name = self.names.on(Side::Far, name);
+        let state_file = StateFile::new(state_path(self.state_dir, &self.channel.name, name));
+        sync_folder(
+            stores,
+            Pair::new(far_name.as_str(), name),
+            &state_file,
+            self.policy,
+            self.options,
+        )
+    }
+}
+
+/// Syncs the folders `names` with up to `connections` workers: the first
+/// uses `main`, each other opens its own pair of stores. A worker whose
+/// connection cannot be made simply does not start; the others take its
+/// folders. Returns the outcomes in the order of `names`.
+fn sync_in_parallel(
+    main: &mut Stores<'_>,
+    open: Pair<OpenStore<'_>>,
+    connections: usize,
+    context: &FolderContext<'_>,
+    names: &[&str],
+) -> Vec<Result<FolderResult>> {
+    let workers = connections.clamp(1, names.len().max(1));
+    if workers == 1 {
+        return names.iter().map(|name| context.sync(main, name)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<FolderResult>>>> =
+        names.iter().map(|_| Mutex::new(None)).collect();
+    let work = |stores: &mut Stores<'_>| loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        let Some(name) = names.get(index) else {
+            break;
+        };
+        let outcome = context.sync(stores, name);
+        if let Ok(mut slot) = slots[index].lock() {
+            *slot = Some(outcome);
+        }
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .thread_name(|n| format!("mailferry-worker-{n}"))
+        .build();
+    match pool {
+        Ok(pool) => pool.scope(|scope| {
+            for _ in 1..workers {
+                scope.spawn(|_| {
+                    let (Ok(mut far), Ok(mut near)) = (open[Side::Far](), open[Side::Near]())
+                    else {
+                        return;
+                    };
+                    work(&mut Stores {
+                        far: &mut *far,
+                        near: &mut *near,
+                    });
+                });
+            }
+            work(main);
+        }),
+        // No threads to be had: one worker, as without parallelism.
+        Err(_) => work(main),
+    }
+    slots
+        .into_iter()
+        .zip(names)
+        .map(|(slot, name)| {
+            slot.into_inner().ok().flatten().unwrap_or_else(|| {
+                Err(anyhow::anyhow!(
+                    "folder {name} was not synced: its worker stopped"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// How many messages of a folder that appeared are compared with one that
@@ -222,6 +357,13 @@ enum Known {
     Unchanged,
 }
 
+/// What a folder needs after its folder-level action.
+enum Next {
+    /// Its messages are to be synced (it is on the list once that works).
+    Sync,
+    Done(Known),
+}
+
 struct ChannelRun<'a, 's> {
     state_dir: &'a Path,
     channel: &'a ChannelConfig,
@@ -241,25 +383,39 @@ impl ChannelRun<'_, '_> {
         self.result.folder_actions.push(text);
     }
 
-    fn carry_out(&mut self, item: &FolderPlanItem) -> Result<Known> {
+    /// Records a folder's failure. A folder that exists on both sides
+    /// stays known even when its sync failed, so the next run does not take
+    /// it for new.
+    fn folder_failed(
+        &mut self,
+        item: &FolderPlanItem,
+        err: anyhow::Error,
+        known_all: &mut BTreeSet<String>,
+    ) {
+        if matches!(item.action, FolderAction::Sync) {
+            known_all.insert(item.name.clone());
+        }
+        self.result.errors.push(format!(
+            "{}: folder {}: {err:#}",
+            self.channel.name, item.name
+        ));
+    }
+
+    fn carry_out(&mut self, item: &FolderPlanItem) -> Result<Next> {
         let name = item.name.as_str();
         match item.action {
-            FolderAction::Sync => {
-                self.sync(name)?;
-                Ok(Known::Yes)
-            }
+            FolderAction::Sync => Ok(Next::Sync),
             FolderAction::Create { side } => {
                 self.note(item.to_string());
                 if self.options.dry_run {
-                    return Ok(Known::Unchanged);
+                    return Ok(Next::Done(Known::Unchanged));
                 }
                 let folder = self.names.on(side, name);
                 self.stores
                     .side(side)
                     .create_folder(&folder)
                     .with_context(|| format!("creating it on the {side} side"))?;
-                self.sync(name)?;
-                Ok(Known::Yes)
+                Ok(Next::Sync)
             }
             FolderAction::Remove { deleted_on } => self.remove(name, deleted_on),
             FolderAction::Recreate { deleted_on } => {
@@ -271,33 +427,19 @@ impl ChannelRun<'_, '_> {
                 if !self.options.dry_run {
                     self.state_file(name).remove()?;
                 }
-                Ok(Known::No)
+                Ok(Next::Done(Known::No))
             }
             FolderAction::Skip { .. } => {
                 self.note(item.to_string());
-                Ok(Known::Unchanged)
+                Ok(Next::Done(Known::Unchanged))
             }
         }
-    }
-
-    fn sync(&mut self, name: &str) -> Result<()> {
-        let far_name = self.names.on(Side::Far, name);
-        let state_file = self.state_file(name);
-        let result = sync_folder(
-            &mut self.stores,
-            Pair::new(far_name.as_str(), name),
-            &state_file,
-            &self.policy,
-            self.options,
-        )?;
-        self.result.folders.push(result);
-        Ok(())
     }
 
     /// The folder was deleted on `deleted_on`; the policy lets that reach
     /// the other side, provided it holds nothing the deleting side never
     /// saw. Otherwise it is recreated.
-    fn remove(&mut self, name: &str, deleted_on: Side) -> Result<Known> {
+    fn remove(&mut self, name: &str, deleted_on: Side) -> Result<Next> {
         let kept = deleted_on.other();
         let folder = self.names.on(kept, name);
         let store = self.stores.side(kept);
@@ -324,24 +466,23 @@ impl ChannelRun<'_, '_> {
             "delete folder {name} on the {kept} side (deleted on the {deleted_on} side)"
         ));
         if self.options.dry_run {
-            return Ok(Known::Unchanged);
+            return Ok(Next::Done(Known::Unchanged));
         }
         self.stores.side(kept).delete_folder(&folder)?;
         self.state_file(name).remove()?;
-        Ok(Known::No)
+        Ok(Next::Done(Known::No))
     }
 
     /// Creates the folder again on `deleted_on` and forgets its pairs, so
     /// the other side's messages are copied back rather than deleted.
-    fn recreate(&mut self, name: &str, deleted_on: Side) -> Result<Known> {
+    fn recreate(&mut self, name: &str, deleted_on: Side) -> Result<Next> {
         if self.options.dry_run {
-            return Ok(Known::Unchanged);
+            return Ok(Next::Done(Known::Unchanged));
         }
         let folder = self.names.on(deleted_on, name);
         self.stores.side(deleted_on).create_folder(&folder)?;
         self.state_file(name).remove()?;
-        self.sync(name)?;
-        Ok(Known::Yes)
+        Ok(Next::Sync)
     }
 
     /// A folder that vanished from side `d` while a folder new to the
@@ -502,10 +643,26 @@ mod tests {
         }
     }
 
+    /// A factory of connections to a memory store.
+    fn memory(data: &Arc<Mutex<MemoryData>>) -> impl Fn() -> Result<Box<dyn Store>> + Sync + use<> {
+        let data = data.clone();
+        move || Ok(Box::new(MemoryStore::new(data.clone())) as Box<dyn Store>)
+    }
+
+    /// A factory of handles on a Maildir tree.
+    fn maildir(root: &Path) -> impl Fn() -> Result<Box<dyn Store>> + Sync + use<> {
+        let root = root.to_path_buf();
+        move || {
+            let mut store = MaildirStore::new(root.clone(), crate::config::Layout::Verbatim);
+            store.set_fsync(false);
+            Ok(Box::new(store) as Box<dyn Store>)
+        }
+    }
+
     #[test]
     fn server_folder_names_that_escape_the_maildir_are_refused_and_the_rest_syncs() {
         let data = Arc::new(Mutex::new(MemoryData::default()));
-        let mut far = MemoryStore::new(data);
+        let mut far = MemoryStore::new(data.clone());
         for folder in ["INBOX", "../escape", "Work/../../x", "Work/cur", "Work"] {
             far.create_folder(folder).unwrap();
             far.open_folder(folder).unwrap();
@@ -519,12 +676,11 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("mail");
-        let mut near = MaildirStore::new(root.clone(), crate::config::Layout::Verbatim);
         let result = sync_stores(
             &dir.path().join("state"),
             &channel(),
-            &mut far,
-            &mut near,
+            Pair::new(&memory(&data), &maildir(&root)),
+            4,
             None,
             &RunOptions::default(),
         )
@@ -566,7 +722,8 @@ mod tests {
         };
         far.append(&ticket, &message).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let mut near = MaildirStore::new(dir.path().join("mail"), crate::config::Layout::Verbatim);
+        let root = dir.path().join("mail");
+        let mut near = MaildirStore::new(root.clone(), crate::config::Layout::Verbatim);
         let mut channel = channel();
         channel
             .folder_map
@@ -575,8 +732,8 @@ mod tests {
         let first = sync_stores(
             &state,
             &channel,
-            &mut far,
-            &mut near,
+            Pair::new(&memory(&data), &maildir(&root)),
+            4,
             None,
             &RunOptions::default(),
         )
@@ -601,8 +758,8 @@ mod tests {
         sync_stores(
             &state,
             &channel,
-            &mut far,
-            &mut near,
+            Pair::new(&memory(&data), &maildir(&root)),
+            4,
             None,
             &RunOptions::default(),
         )

@@ -7,7 +7,7 @@ use super::ledger::Ledger;
 use super::plan::{Copy, Op, Plan, RecordAfter, Update};
 use super::progress::Progress;
 use crate::state::{Pair, PendingCopy, Side};
-use crate::store::{sha256_hex, Message, MsgId, Store};
+use crate::store::{sha256_hex, Message, MsgId, Staged, Store};
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -180,6 +180,11 @@ fn run_updates(
     Ok(())
 }
 
+/// Most copies staged before a group commit: a crash redoes at most these.
+const GROUP_COMMIT_MESSAGES: usize = 256;
+/// Most bytes staged before a group commit.
+const GROUP_COMMIT_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Copies messages to `target`, streaming them from the other side.
 fn run_copies(
     target: Side,
@@ -193,16 +198,28 @@ fn run_copies(
     let (to, from) = stores.target_and_source(target);
     let mut consecutive_failures = 0;
     let mut handed_over: HashSet<MsgId> = HashSet::new();
+    let mut group = GroupCommit::default();
     from.fetch_messages(&ids, &mut |source_id, message| {
         handed_over.insert(source_id.clone());
         // A ledger error (the journal cannot be written) stops the folder
         // at once; a store error fails this message only.
-        match store_copy(target, source_id, &message, to, ledger)? {
-            Ok(()) => {
+        let outcome = match store_copy(target, source_id, &message, to, ledger)? {
+            Ok(Some(pending)) => {
+                group.add(pending);
+                if group.is_full() {
+                    group.commit(to, ledger, progress, report)?;
+                }
+                Ok(())
+            }
+            Ok(None) => {
                 report.copied[target] += 1;
                 progress.message_copied(message.content.len() as u64);
-                consecutive_failures = 0;
+                Ok(())
             }
+            Err(err) => Err(err),
+        };
+        match outcome {
+            Ok(()) => consecutive_failures = 0,
             Err(err) => {
                 report.failures.push(format!(
                     "copying {} message {source_id} to the {target} side: {err:#}",
@@ -216,6 +233,7 @@ fn run_copies(
         }
         Ok(())
     })?;
+    group.commit(to, ledger, progress, report)?;
     // A message that vanished between listing and fetching is simply not
     // copied; the next run sees it gone.
     let vanished = ids.iter().filter(|id| !handed_over.contains(*id)).count();
@@ -228,16 +246,95 @@ fn run_copies(
     Ok(())
 }
 
+/// Copies staged on the target and journaled as pending, waiting to be
+/// made durable together. The order that keeps a crash harmless: every
+/// copy of the batch is journaled pending before it is written; the batch
+/// is flushed, then moved into place; only then are the pairs journaled.
+/// A crash anywhere leaves pending entries whose messages the next run
+/// either finds (and pairs) or does not (and copies again): nothing lost,
+/// nothing twice.
+#[derive(Default)]
+struct GroupCommit {
+    pending: Vec<PendingCopy>,
+    bytes: u64,
+}
+
+impl GroupCommit {
+    fn add(&mut self, pending: PendingCopy) {
+        self.bytes += pending.size;
+        self.pending.push(pending);
+    }
+
+    fn is_full(&self) -> bool {
+        self.pending.len() >= GROUP_COMMIT_MESSAGES || self.bytes >= GROUP_COMMIT_BYTES
+    }
+
+    /// Makes the staged copies durable and records their pairs. A store
+    /// error fails the batch's messages (their pending entries stay for the
+    /// next run); a ledger error is returned.
+    fn commit(
+        &mut self,
+        to: &mut dyn Store,
+        ledger: &mut Ledger,
+        progress: &dyn Progress,
+        report: &mut Report,
+    ) -> Result<()> {
+        let batch = std::mem::take(&mut self.pending);
+        self.bytes = 0;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let results = match to.commit_staged() {
+            Ok(results) => results,
+            Err(err) => {
+                report.failures.push(format!(
+                    "storing {} message(s) on the {} side: {err:#}",
+                    batch.len(),
+                    batch[0].target
+                ));
+                return Ok(());
+            }
+        };
+        let mut outcomes: std::collections::HashMap<String, Result<MsgId>> =
+            results.into_iter().collect();
+        for pending in &batch {
+            match outcomes.remove(&pending.ticket) {
+                Some(Ok(new_id)) => {
+                    ledger.pair_copy(pending, &new_id)?;
+                    ledger.resolved(pending.target, &pending.source_id)?;
+                    report.copied[pending.target] += 1;
+                    progress.message_copied(pending.size);
+                }
+                Some(Err(err)) => report.failures.push(format!(
+                    "copying {} message {} to the {} side: {err:#}",
+                    pending.target.other(),
+                    pending.source_id,
+                    pending.target
+                )),
+                None => report.failures.push(format!(
+                    "copying {} message {} to the {} side: the store lost track of it",
+                    pending.target.other(),
+                    pending.source_id,
+                    pending.target
+                )),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Stores one message on `target`: journal the intent, append, record the
 /// pair. If the store cannot say the new id, it is found again by content.
-/// The outer error is the ledger's (fatal), the inner one the store's.
+/// A store that defers the append (group commit) gets the pending copy
+/// back to finish with its batch. The outer error is the ledger's (fatal),
+/// the inner one the store's.
 fn store_copy(
     target: Side,
     source_id: &MsgId,
     message: &Message,
     to: &mut dyn Store,
     ledger: &mut Ledger,
-) -> Result<Result<()>> {
+) -> Result<Result<Option<PendingCopy>>> {
     let ticket = match to.prepare_append() {
         Ok(ticket) => ticket,
         Err(err) => return Ok(Err(err)),
@@ -251,7 +348,12 @@ fn store_copy(
         flags: message.flags,
     };
     ledger.pending(&pending)?;
-    let stored = to.append(&pending.ticket, message).and_then(|id| match id {
+    let stored = match to.stage_append(&pending.ticket, message) {
+        Ok(Staged::Deferred) => return Ok(Ok(Some(pending))),
+        Ok(Staged::Stored(id)) => Ok(id),
+        Err(err) => Err(err),
+    };
+    let stored = stored.and_then(|id| match id {
         Some(id) => Ok(id),
         None => {
             let paired = ledger.paired_ids(target);
@@ -271,5 +373,5 @@ fn store_copy(
     };
     ledger.pair_copy(&pending, &new_id)?;
     ledger.resolved(target, source_id)?;
-    Ok(Ok(()))
+    Ok(Ok(None))
 }

@@ -3,6 +3,7 @@
 
 use super::exec::{execute, resolve_pending, Report, Stores};
 use super::identity::pair_unrecorded;
+use super::incremental::far_listing;
 use super::ledger::{Interrupt, Ledger};
 use super::plan::{plan, Plan, Policy};
 use super::progress::Progress;
@@ -71,11 +72,13 @@ pub fn sync_folder(
     );
     let name = names[Side::Near];
     let state = state_file.load()?;
+    // A journal left by an interrupted run is folded into the state file
+    // even when this run changes nothing.
+    let unsaved_journal = !options.dry_run && state_file.journal_path().exists();
     let mut ledger = if options.dry_run {
         Ledger::new(state, None)
     } else {
-        let journal = state_file.journal(&state)?;
-        Ledger::new(state, Some(journal))
+        Ledger::with_journal_of(state, state_file)
     };
     if let Some((steps, how)) = options.interrupt {
         ledger.interrupt_after(steps, how);
@@ -90,8 +93,10 @@ pub fn sync_folder(
         resolve_pending(stores, &mut ledger)?;
     }
 
-    let listings: Pair<Vec<MessageInfo>> =
-        Pair::new(stores.far.list_messages()?, stores.near.list_messages()?);
+    let listings: Pair<Vec<MessageInfo>> = Pair::new(
+        far_listing(&mut *stores.far, ledger.state(), &status[Side::Far], policy)?,
+        stores.near.list_messages()?,
+    );
     let found = pair_unrecorded(
         ledger.state(),
         Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
@@ -134,7 +139,13 @@ pub fn sync_folder(
         for side in Side::BOTH {
             ledger.set_uidvalidity(side, status[side].uidvalidity)?;
         }
-        state_file.save(ledger.state())?;
+        let modseq = highest_modseq_to_keep(&ledger, &listings[Side::Far], &done, &policy)
+            .then_some(status[Side::Far].highest_modseq)
+            .flatten();
+        ledger.set_far_highest_modseq(modseq)?;
+        if ledger.changed() || unsaved_journal {
+            state_file.save(ledger.state())?;
+        }
     }
     for side in Side::BOTH {
         report.failures.extend(stores.side(side).take_warnings());
@@ -144,6 +155,28 @@ pub fn sync_folder(
         plan,
         report,
     })
+}
+
+/// Whether the next run may list the far side from the state plus the
+/// changes since this run's HIGHESTMODSEQ (see [`super::incremental`]):
+/// only when the state now holds every far message with the far side's
+/// flags, i.e. flags flow far to near, nothing failed, nothing is pending
+/// and every far message listed is recorded.
+fn highest_modseq_to_keep(
+    ledger: &Ledger,
+    far_listing: &[MessageInfo],
+    done: &Report,
+    policy: &Policy,
+) -> bool {
+    if !policy.copy_flags[Side::Near] || !done.failures.is_empty() {
+        return false;
+    }
+    let state = ledger.state();
+    if !state.pending.is_empty() {
+        return false;
+    }
+    let recorded = ledger.paired_ids(Side::Far);
+    far_listing.iter().all(|m| recorded.contains(&m.id))
 }
 
 /// A changed UIDVALIDITY means every UID of that side now names another
@@ -171,6 +204,10 @@ fn forget_renumbered_side(
         .collect();
     for ids in &records {
         ledger.forget(ids)?;
+    }
+    if side == Side::Far {
+        // Changes since a HIGHESTMODSEQ of the old numbering mean nothing.
+        ledger.set_far_highest_modseq(None)?;
     }
     let pending: Vec<_> = ledger
         .state()

@@ -3,7 +3,7 @@
 //! rebuilds exactly the state the run had reached.
 
 use crate::flags::Flags;
-use crate::state::{apply, Journal, JournalEntry};
+use crate::state::{apply, Journal, JournalEntry, StateFile};
 use crate::state::{FolderState, Pair, PendingCopy, Record, Side};
 use crate::store::MsgId;
 use anyhow::Result;
@@ -20,9 +20,19 @@ pub enum Interrupt {
 
 pub struct Ledger {
     state: FolderState,
-    journal: Option<Journal>,
+    journal: JournalSlot,
     steps: usize,
     interrupt: Option<(usize, Interrupt)>,
+}
+
+/// Where the ledger's entries go.
+enum JournalSlot {
+    /// Nowhere: changes stay in memory (--dry-run).
+    Off,
+    /// The state file's journal, opened at the first entry, so that a sync
+    /// that changes nothing writes nothing.
+    Unopened(StateFile),
+    Open(Journal),
 }
 
 impl Ledger {
@@ -30,10 +40,26 @@ impl Ledger {
     pub fn new(state: FolderState, journal: Option<Journal>) -> Ledger {
         Ledger {
             state,
-            journal,
+            journal: journal.map_or(JournalSlot::Off, JournalSlot::Open),
             steps: 0,
             interrupt: None,
         }
+    }
+
+    /// A ledger that opens the journal of `state_file` when the first
+    /// change is recorded.
+    pub fn with_journal_of(state: FolderState, state_file: &StateFile) -> Ledger {
+        Ledger {
+            state,
+            journal: JournalSlot::Unopened(state_file.clone()),
+            steps: 0,
+            interrupt: None,
+        }
+    }
+
+    /// Whether anything was recorded.
+    pub fn changed(&self) -> bool {
+        self.steps > 0
     }
 
     /// Test hook: stop after `steps` journal entries, as a crash would.
@@ -75,7 +101,10 @@ impl Ledger {
                 }
             }
         }
-        if let Some(journal) = &mut self.journal {
+        if let JournalSlot::Unopened(state_file) = &self.journal {
+            self.journal = JournalSlot::Open(state_file.journal(&self.state)?);
+        }
+        if let JournalSlot::Open(journal) = &mut self.journal {
             journal.append(&entry)?;
         }
         apply(&mut self.state, &entry);
@@ -141,6 +170,15 @@ impl Ledger {
     /// The record with these ids is forgotten.
     pub fn forget(&mut self, ids: &Pair<Option<MsgId>>) -> Result<()> {
         self.record(JournalEntry::Unpair { ids: ids.clone() })
+    }
+
+    /// Remembers the far side's HIGHESTMODSEQ for the next run (`None`:
+    /// the next run lists everything).
+    pub fn set_far_highest_modseq(&mut self, value: Option<u64>) -> Result<()> {
+        if self.state.far_highest_modseq != value {
+            self.record(JournalEntry::FarHighestModseq(value))?;
+        }
+        Ok(())
     }
 
     /// Remembers a side's UIDVALIDITY for the next run.

@@ -19,6 +19,7 @@ pub mod exec;
 pub mod folder;
 pub mod folders;
 pub mod identity;
+pub mod incremental;
 pub mod ledger;
 pub mod patterns;
 pub mod plan;

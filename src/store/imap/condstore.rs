@@ -1,0 +1,152 @@
+//! CONDSTORE and QRESYNC (RFC 7162): with them a resync asks only for what
+//! changed since the HIGHESTMODSEQ the last sync saw, so its cost grows
+//! with the changes, not with the folder.
+//!
+//! `ENABLE QRESYNC` is sent once per connection when offered. The changes
+//! are read with `UID FETCH 1:* (UID FLAGS RFC822.SIZE) (CHANGEDSINCE m
+//! VANISHED)`; the imap crate has no call for that, so it goes through
+//! `run()` and its answer is parsed here with imap-proto.
+
+use super::{imap_err, protocol, ImapStore};
+use crate::flags::Flags;
+use crate::store::{Changes, MessageInfo};
+use anyhow::{bail, Result};
+use imap_proto::{AttributeValue, Response};
+
+impl ImapStore {
+    /// Turns QRESYNC on when the server offers it. Without it, CONDSTORE
+    /// needs no ENABLE: SELECT reports HIGHESTMODSEQ and CHANGEDSINCE works,
+    /// but expunges are not reported and must be found by a full listing.
+    pub(super) fn enable_qresync(&mut self) -> Result<()> {
+        if !(self.has_capability("QRESYNC") && self.has_capability("ENABLE")) {
+            return Ok(());
+        }
+        self.session
+            .run_command_and_check_ok("ENABLE QRESYNC")
+            .map_err(|e| imap_err(e, format!("ENABLE QRESYNC on {} failed", self.host)))?;
+        self.qresync = true;
+        self.drain_unsolicited();
+        Ok(())
+    }
+
+    /// The messages of the open folder changed since `since`; `None` when
+    /// the server cannot say (no CONDSTORE) or the folder is empty.
+    pub(super) fn changes_since(&mut self, since: u64) -> Result<Option<Changes>> {
+        if !self.has_capability("CONDSTORE") && !self.qresync {
+            return Ok(None);
+        }
+        let open = self.open_folder_state()?;
+        if open.exists == 0 {
+            return Ok(None);
+        }
+        let folder = open.name.clone();
+        let modifiers = if self.qresync {
+            format!("(CHANGEDSINCE {since} VANISHED)")
+        } else {
+            format!("(CHANGEDSINCE {since})")
+        };
+        let (lines, _) = self
+            .session
+            .run(format!("UID FETCH 1:* (UID FLAGS RFC822.SIZE) {modifiers}"))
+            .map_err(|e| imap_err(e, format!("listing changes of folder {folder:?} failed")))?;
+        let mut changes = parse_changes(&lines)?;
+        changes.vanished_known = self.qresync;
+        let open = self.open_folder_state()?;
+        for message in &changes.changed {
+            if let Ok(uid) = protocol::parse_uid(&message.id) {
+                open.sizes.insert(uid, message.size);
+            }
+        }
+        self.drain_unsolicited();
+        Ok(Some(changes))
+    }
+}
+
+/// Reads the FETCH and VANISHED responses of a CHANGEDSINCE fetch. Other
+/// untagged data is ignored; bytes that do not parse are an error.
+pub fn parse_changes(mut lines: &[u8]) -> Result<Changes> {
+    let mut changes = Changes::default();
+    while !lines.is_empty() {
+        let Ok((rest, response)) = imap_proto::parser::parse_response(lines) else {
+            bail!(
+                "the server's list of changes cannot be parsed: {}",
+                protocol::snippet(lines)
+            );
+        };
+        lines = rest;
+        match response {
+            Response::Fetch(_, attributes) => {
+                let mut uid = None;
+                let mut flags = Flags::EMPTY;
+                let mut size = None;
+                for attribute in attributes {
+                    match attribute {
+                        AttributeValue::Uid(value) => uid = Some(value),
+                        AttributeValue::Rfc822Size(value) => size = Some(u64::from(value)),
+                        AttributeValue::Flags(names) => {
+                            for name in names {
+                                if let Some(flag) = Flags::from_imap_name(&name) {
+                                    flags = flags.union(flag);
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                // A FETCH without UID or size is another client's flag
+                // change reported in passing; a later sync sees it.
+                if let (Some(uid), Some(size)) = (uid, size) {
+                    changes.changed.push(MessageInfo {
+                        id: uid.to_string(),
+                        flags,
+                        size,
+                    });
+                }
+            }
+            Response::Vanished { uids, .. } => changes.vanished.extend(uids),
+            _ => {}
+        }
+    }
+    Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_flags_and_vanished_uids_are_read() {
+        let lines = b"* VANISHED (EARLIER) 3:5,9\r\n\
+            * 1 FETCH (UID 2 FLAGS (\\Seen \\Flagged) RFC822.SIZE 120 MODSEQ (17))\r\n\
+            * 4 FETCH (UID 12 FLAGS () RFC822.SIZE 99 MODSEQ (18))\r\n\
+            a7 OK Fetch completed.\r\n";
+        let changes = parse_changes(lines).unwrap();
+        assert_eq!(
+            changes.changed,
+            vec![
+                MessageInfo {
+                    id: "2".into(),
+                    flags: Flags::SEEN.union(Flags::FLAGGED),
+                    size: 120
+                },
+                MessageInfo {
+                    id: "12".into(),
+                    flags: Flags::EMPTY,
+                    size: 99
+                },
+            ]
+        );
+        assert_eq!(changes.vanished, vec![3..=5, 9..=9]);
+    }
+
+    #[test]
+    fn a_flag_update_without_uid_is_not_taken_for_a_message() {
+        let lines = b"* 3 FETCH (FLAGS (\\Seen) MODSEQ (20))\r\na1 OK done\r\n";
+        assert!(parse_changes(lines).unwrap().changed.is_empty());
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(parse_changes(b"* 1 FETCH (UID\r\n))\r\n").is_err());
+    }
+}
