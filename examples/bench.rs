@@ -53,12 +53,15 @@ struct Options {
     mbsync: PathBuf,
     out: Option<PathBuf>,
     tools: Vec<String>,
+    /// Keeps the server and the tools' directories this long at the end,
+    /// for looking at a run by hand.
+    hold: Option<Duration>,
 }
 
 fn usage() -> &'static str {
     "usage: bench [--messages N] [--folders N] [--runs N] [--scenarios abcdef] \
      [--latency 25ms] [--connections N] [--big-mb N] [--tools mailferry,mbsync] \
-     [--mailferry PATH] [--mbsync PATH] [--out FILE]"
+     [--mailferry PATH] [--mbsync PATH] [--out FILE] [--hold 600s]"
 }
 
 fn parse_options() -> Result<Options> {
@@ -74,6 +77,7 @@ fn parse_options() -> Result<Options> {
         mbsync: PathBuf::from("mbsync"),
         out: None,
         tools: vec!["mailferry".to_string(), "mbsync".to_string()],
+        hold: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -96,6 +100,7 @@ fn parse_options() -> Result<Options> {
             "--mbsync" => options.mbsync = PathBuf::from(value),
             "--out" => options.out = Some(PathBuf::from(value)),
             "--tools" => options.tools = value.split(',').map(str::to_string).collect(),
+            "--hold" => options.hold = Some(parse_duration(&value)?),
             _ => bail!("unknown option {arg}\n{}", usage()),
         }
     }
@@ -209,6 +214,15 @@ fn main() -> Result<()> {
         writeln!(text, "{table}")?;
         fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
         println!("written to {}", out.display());
+    }
+    if let Some(hold) = options.hold {
+        println!(
+            "holding {} s: tools in {}, Dovecot config {}",
+            hold.as_secs(),
+            work.path().display(),
+            dovecot.config_path().display()
+        );
+        std::thread::sleep(hold);
     }
     Ok(())
 }

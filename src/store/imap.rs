@@ -7,6 +7,7 @@
 
 pub mod condstore;
 pub mod protocol;
+mod store_flags;
 mod transfer;
 
 use crate::config::{AuthMethod, ImapConfig, Secret, TlsMode};
@@ -743,6 +744,10 @@ impl Store for ImapStore {
 
     fn list_changes(&mut self, since: u64) -> Result<Option<Changes>> {
         self.changes_since(since)
+    }
+
+    fn set_flags_many(&mut self, ids: &[MsgId], add: Flags, remove: Flags) -> Result<()> {
+        self.store_flags(ids, add, remove)
     }
 
     fn set_flags(&mut self, id: &MsgId, add: Flags, remove: Flags) -> Result<()> {

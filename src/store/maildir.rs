@@ -120,6 +120,13 @@ fn unique_name_of(file_name: &str) -> &str {
 
 /// The size a unique name announces in its `,S=<bytes>` field (Dovecot and
 /// others write it so readers need not stat the file).
+/// The unique name of a message mailferry stores: its ticket and, as
+/// Dovecot and mbsync do, its size (`,S=`), so that listing a folder needs
+/// no file's metadata.
+fn unique_name_for(ticket: &str, size: u64) -> String {
+    format!("{ticket},S={size}")
+}
+
 fn size_from_unique_name(unique_name: &str) -> Option<u64> {
     unique_name
         .split(',')
@@ -136,11 +143,42 @@ struct OpenFolder {
     dir: PathBuf,
     /// Where each message was last seen; a hint, checked before use.
     messages: HashMap<MsgId, MessageFile>,
+    /// The listing `open_folder` made, for the `list_messages` that
+    /// follows, while new/ and cur/ keep the modification times they had
+    /// (see [`DirTimes`]).
+    scanned: Option<(Vec<MessageInfo>, DirTimes)>,
+}
+
+/// The modification times of a maildir's new/ and cur/. Any file created,
+/// renamed or removed in them changes these, so while they are unchanged a
+/// listing of them still holds. Times are only trusted when they lie well
+/// before the listing began: the kernel stamps them with a clock that may
+/// lag by a tick, so a change made just after a listing could otherwise
+/// carry the same time as one made just before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DirTimes([SystemTime; 2]);
+
+/// How far before a listing the directories' times must lie to be trusted.
+const DIR_TIME_MARGIN: Duration = Duration::from_millis(50);
+
+impl DirTimes {
+    fn read(dir: &Path) -> Option<DirTimes> {
+        let time = |sub: &str| fs::metadata(dir.join(sub)).and_then(|m| m.modified()).ok();
+        Some(DirTimes([time("new")?, time("cur")?]))
+    }
+
+    /// The times, if both lie before `listing_began` by the margin.
+    fn settled_before(dir: &Path, listing_began: SystemTime) -> Option<DirTimes> {
+        let limit = listing_began.checked_sub(DIR_TIME_MARGIN)?;
+        DirTimes::read(dir).filter(|times| times.0.iter().all(|t| *t < limit))
+    }
 }
 
 /// A message written to tmp/ and not yet moved into place.
 struct StagedFile {
     ticket: String,
+    /// The message's unique name: the ticket and its size.
+    unique: String,
     folder_dir: PathBuf,
     tmp_path: PathBuf,
     target: MessageFile,
@@ -184,18 +222,19 @@ impl MaildirStore {
     /// no message of that name exists; `fsync` flushes it at once.
     fn write_tmp(&mut self, ticket: &str, message: &Message, fsync: bool) -> Result<StagedFile> {
         check_ticket(ticket)?;
+        let unique = unique_name_for(ticket, message.content.len() as u64);
         let folder = self.writable_folder()?;
         let target = if message.flags.is_empty() {
             MessageFile {
                 subdir: Subdir::New,
-                file_name: ticket.to_owned(),
+                file_name: unique.clone(),
             }
         } else {
-            MessageFile::with_flags(ticket, message.flags, "")
+            MessageFile::with_flags(&unique, message.flags, "")
         };
         let target_path = target.path(&folder.dir);
         let already_there =
-            folder.messages.contains_key(ticket) || fs::symlink_metadata(&target_path).is_ok();
+            folder.messages.contains_key(&unique) || fs::symlink_metadata(&target_path).is_ok();
         if already_there {
             bail!(
                 "cannot store a message as {} in folder {:?}: a message with that name already \
@@ -204,10 +243,11 @@ impl MaildirStore {
                 folder.name
             );
         }
-        let tmp_path = folder.dir.join("tmp").join(ticket);
+        let tmp_path = folder.dir.join("tmp").join(&unique);
         match write_new_file(&tmp_path, message, fsync) {
             Ok(()) => Ok(StagedFile {
                 ticket: ticket.to_owned(),
+                unique,
                 folder_dir: folder.dir.clone(),
                 tmp_path,
                 target,
@@ -609,17 +649,29 @@ impl Store for MaildirStore {
             relative,
             dir,
             messages: HashMap::new(),
+            scanned: None,
         });
+        let began = SystemTime::now();
         let listed = self.rescan()?;
+        let exists = u32::try_from(listed.len()).unwrap_or(u32::MAX);
+        let folder = self.folder_mut()?;
+        // Kept for the listing that follows, so a sync reads a folder once.
+        folder.scanned = DirTimes::settled_before(&folder.dir, began).map(|t| (listed, t));
         Ok(FolderStatus {
             uidvalidity: None,
             uidnext: None,
             highest_modseq: None,
-            exists: u32::try_from(listed.len()).unwrap_or(u32::MAX),
+            exists,
         })
     }
 
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>> {
+        let folder = self.folder_mut()?;
+        if let Some((listed, times)) = folder.scanned.take() {
+            if DirTimes::read(&folder.dir) == Some(times) {
+                return Ok(listed);
+            }
+        }
         self.rescan()
     }
 
@@ -670,8 +722,8 @@ impl Store for MaildirStore {
         }
         self.folder_mut()?
             .messages
-            .insert(ticket.to_owned(), target);
-        Ok(Some(ticket.to_owned()))
+            .insert(staged.unique.clone(), target);
+        Ok(Some(staged.unique))
     }
 
     fn stage_append(&mut self, ticket: &str, message: &Message) -> Result<Staged> {
@@ -711,10 +763,10 @@ impl Store for MaildirStore {
                 if same_folder {
                     self.folder_mut()?
                         .messages
-                        .insert(file.ticket.clone(), target.clone());
+                        .insert(file.unique.clone(), target.clone());
                 }
             }
-            results.push((file.ticket.clone(), outcome.map(|_| file.ticket.clone())));
+            results.push((file.ticket.clone(), outcome.map(|_| file.unique.clone())));
         }
         if self.fsync {
             for dir in &touched {
@@ -724,24 +776,30 @@ impl Store for MaildirStore {
         Ok(results)
     }
 
-    fn find_appended(&mut self, ticket: &str, _size: u64, _sha256: &str) -> Result<Vec<MsgId>> {
-        // The ticket is the unique name itself, so no content check is needed.
+    fn find_appended(&mut self, ticket: &str, size: u64, _sha256: &str) -> Result<Vec<MsgId>> {
+        // The ticket and the size make the unique name, so no content check
+        // is needed. The bare ticket is the name of earlier versions.
         check_ticket(ticket)?;
         let folder = self.writable_folder()?;
-        let found = find_by_unique_name(&folder.dir, ticket)?;
-        let leftover = folder.dir.join("tmp").join(ticket);
-        match fs::remove_file(&leftover) {
-            Err(error) if error.kind() != ErrorKind::NotFound => {
-                return Err(error).with_context(|| {
-                    format!("cannot remove the unfinished {}", leftover.display())
-                })
+        let mut found = None;
+        for unique in [unique_name_for(ticket, size), ticket.to_owned()] {
+            let leftover = folder.dir.join("tmp").join(&unique);
+            match fs::remove_file(&leftover) {
+                Err(error) if error.kind() != ErrorKind::NotFound => {
+                    return Err(error).with_context(|| {
+                        format!("cannot remove the unfinished {}", leftover.display())
+                    })
+                }
+                _ => {}
             }
-            _ => {}
+            if found.is_none() {
+                found = find_by_unique_name(&folder.dir, &unique)?.map(|file| (unique, file));
+            }
         }
         match found {
-            Some(file) => {
-                self.folder_mut()?.messages.insert(ticket.to_owned(), file);
-                Ok(vec![ticket.to_owned()])
+            Some((unique, file)) => {
+                self.folder_mut()?.messages.insert(unique.clone(), file);
+                Ok(vec![unique])
             }
             None => Ok(Vec::new()),
         }
@@ -846,6 +904,18 @@ fn create_real_dir(path: &Path, folder: &str) -> Result<()> {
 /// reader moving a message from `new/` to `cur/` during the listing then
 /// shows it twice (and the duplicate is dropped) rather than not at all.
 fn read_message_files(dir: &Path, warnings: &mut Vec<String>) -> Result<Vec<MessageFile>> {
+    Ok(read_message_entries(dir, warnings)?
+        .into_iter()
+        .map(|(file, _)| file)
+        .collect())
+}
+
+/// [`read_message_files`] with each file's directory entry, which tells
+/// its type and metadata without a lookup by path.
+fn read_message_entries(
+    dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(MessageFile, fs::DirEntry)>> {
     let mut files = Vec::new();
     for subdir in [Subdir::New, Subdir::Cur] {
         let subdir_path = dir.join(subdir.dir_name());
@@ -858,10 +928,13 @@ fn read_message_files(dir: &Path, warnings: &mut Vec<String>) -> Result<Vec<Mess
                 continue;
             }
             match os_name.to_str() {
-                Some(file_name) => files.push(MessageFile {
-                    subdir,
-                    file_name: file_name.to_owned(),
-                }),
+                Some(file_name) => files.push((
+                    MessageFile {
+                        subdir,
+                        file_name: file_name.to_owned(),
+                    },
+                    entry,
+                )),
                 None => warnings.push(non_utf8_warning(&subdir_path, &os_name)),
             }
         }
@@ -893,11 +966,11 @@ fn scan_folder(
     dir: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<(MessageFile, u64)>> {
-    let mut files = read_message_files(dir, warnings)?;
-    files.sort();
+    let mut files = read_message_entries(dir, warnings)?;
+    files.sort_by(|a, b| a.0.cmp(&b.0));
     let mut listed: Vec<(MessageFile, u64)> = Vec::with_capacity(files.len());
     let mut seen: HashMap<String, PathBuf> = HashMap::with_capacity(files.len());
-    for mut file in files {
+    for (mut file, entry) in files {
         let unique_name = file.unique_name().to_owned();
         let path = file.path(dir);
         if unique_name.is_empty() {
@@ -920,7 +993,16 @@ fn scan_folder(
             }
             continue;
         }
-        let metadata = match inspect_message_file(&path) {
+        // A regular file whose name says its size needs no metadata: the
+        // directory entry tells its type.
+        let named_size = size_from_unique_name(&unique_name);
+        let plain_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if let (Some(size), true) = (named_size, plain_file) {
+            seen.insert(unique_name, path);
+            listed.push((file, size));
+            continue;
+        }
+        let metadata = match inspect_entry(&entry) {
             Ok(metadata) => metadata,
             Err(error) if error.kind() == ErrorKind::NotFound => {
                 // Renamed by a mail reader since the directory was read:
@@ -951,9 +1033,25 @@ fn scan_folder(
     Ok(listed)
 }
 
-/// Checks that a message file is a regular file we can read.
+/// [`inspect_message_file`] through a directory entry: the metadata is read
+/// relative to the directory, without looking the path up again. A symbolic
+/// link is not followed, so it is not taken for a message.
+fn inspect_entry(entry: &fs::DirEntry) -> io::Result<fs::Metadata> {
+    let metadata = entry.metadata()?;
+    if !metadata.is_file() {
+        return Err(io::Error::new(
+            ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
+    Ok(metadata)
+}
+
+/// Checks that a message file is a regular file (a FIFO someone left in
+/// cur/ would block whoever opens it). Whether it can be read is found out
+/// when it is fetched, which names it: opening every file on every scan
+/// would triple the cost of listing a large folder.
 fn inspect_message_file(path: &Path) -> io::Result<fs::Metadata> {
-    // Stat first: opening a FIFO someone left in cur/ would block.
     let metadata = fs::metadata(path)?;
     if !metadata.is_file() {
         return Err(io::Error::new(
@@ -961,7 +1059,6 @@ fn inspect_message_file(path: &Path) -> io::Result<fs::Metadata> {
             "it is not a regular file",
         ));
     }
-    File::open(path)?;
     Ok(metadata)
 }
 
@@ -1247,12 +1344,14 @@ mod tests {
         let id = store
             .append(&ticket, &message(Flags::EMPTY, None, b"hello"))
             .unwrap();
-        assert_eq!(id.as_deref(), Some(ticket.as_str()));
-        assert_eq!(file_names(&dir.join("new")), [ticket.as_str()]);
+        // The unique name is the ticket with the size, as Dovecot writes it.
+        let unique = format!("{ticket},S=5");
+        assert_eq!(id.as_deref(), Some(unique.as_str()));
+        assert_eq!(file_names(&dir.join("new")), [unique.as_str()]);
         assert!(file_names(&dir.join("cur")).is_empty());
         assert!(file_names(&dir.join("tmp")).is_empty());
-        assert_eq!(mode_of(&dir.join("new").join(&ticket)), 0o600);
-        assert_eq!(fs::read(dir.join("new").join(&ticket)).unwrap(), b"hello");
+        assert_eq!(mode_of(&dir.join("new").join(&unique)), 0o600);
+        assert_eq!(fs::read(dir.join("new").join(&unique)).unwrap(), b"hello");
     }
 
     #[test]
@@ -1277,21 +1376,27 @@ mod tests {
         let (_temp, mut store, dir) = inbox_store();
         let date = 1_000_000_000; // 2001-09-09
         let ticket = store.prepare_append().unwrap();
-        store
+        let id = store
             .append(&ticket, &message(Flags::SEEN, Some(date), b"dated"))
+            .unwrap()
             .unwrap();
-        let path = dir.join("cur").join(format!("{ticket}:2,S"));
+        let path = dir.join("cur").join(format!("{id}:2,S"));
         let mtime = fs::metadata(path).unwrap().modified().unwrap();
         assert_eq!(unix_seconds(mtime), date);
-        let fetched = fetch_one(&mut store, &ticket).unwrap();
+        let fetched = fetch_one(&mut store, &id).unwrap();
         assert_eq!(fetched, message(Flags::SEEN, Some(date), b"dated"));
     }
 
     #[test]
     fn append_never_overwrites_an_existing_message() {
         let (_temp, mut store, dir) = inbox_store();
-        let id = append(&mut store, Flags::EMPTY, b"first");
-        let second = store.append(&id, &message(Flags::SEEN, None, b"second"));
+        let ticket = store.prepare_append().unwrap();
+        let id = store
+            .append(&ticket, &message(Flags::EMPTY, None, b"first"))
+            .unwrap()
+            .unwrap();
+        // The same ticket and size make the same unique name.
+        let second = store.append(&ticket, &message(Flags::SEEN, None, b"other"));
         assert!(second.is_err());
         assert_eq!(fs::read(dir.join("new").join(&id)).unwrap(), b"first");
         assert!(file_names(&dir.join("cur")).is_empty());

@@ -185,6 +185,15 @@ pub trait Store: Send {
     /// Adds and removes flags on one message.
     fn set_flags(&mut self, id: &MsgId, add: Flags, remove: Flags) -> Result<()>;
 
+    /// Makes the same flag change on several messages. An `Err` means the
+    /// change may have reached some of them and not others.
+    fn set_flags_many(&mut self, ids: &[MsgId], add: Flags, remove: Flags) -> Result<()> {
+        for id in ids {
+            self.set_flags(id, add, remove)?;
+        }
+        Ok(())
+    }
+
     /// Removes messages for good (IMAP: flag \Deleted and expunge just
     /// these UIDs where the server allows it).
     fn delete_messages(&mut self, ids: &[MsgId]) -> Result<()>;

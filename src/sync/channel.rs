@@ -15,8 +15,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 /// What happened to a channel.
 #[derive(Debug, Clone, Serialize)]
@@ -83,6 +84,27 @@ pub fn sync_channel(
     )
 }
 
+/// A first connection slower than this means a distant server: extra
+/// workers connect at once (see `sync_in_parallel`).
+const DISTANT_SERVER: Duration = Duration::from_millis(20);
+
+/// The CPU time the calling thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through the valid pointer.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    if status != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        now.tv_sec.max(0) as u64,
+        now.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
 /// Workers for a channel between stores without a connection limit.
 const DEFAULT_WORKERS: usize = 4;
 
@@ -139,10 +161,12 @@ pub fn sync_stores(
     only_folder: Option<&str>,
     options: &RunOptions,
 ) -> Result<ChannelResult> {
+    let connecting = Instant::now();
     let mut main = Pair::new(
         open[Side::Far]().with_context(|| format!("opening the far store {}", channel.far))?,
         open[Side::Near]().with_context(|| format!("opening the near store {}", channel.near))?,
     );
+    let connect_cost = connecting.elapsed();
     let [far, near] = &mut main.0;
     let mut run = ChannelRun {
         state_dir,
@@ -220,7 +244,12 @@ pub fn sync_stores(
         policy: &run.policy,
         options,
     };
-    let outcomes = sync_in_parallel(&mut run.stores, open, connections, &context, &names);
+    let workers = Workers {
+        open,
+        connections,
+        connect_cost,
+    };
+    let outcomes = sync_in_parallel(&mut run.stores, &workers, &context, &names);
     for (item, outcome) in to_sync.into_iter().zip(outcomes) {
         match outcome {
             Ok(folder) => {
@@ -272,51 +301,108 @@ impl FolderContext<'_> {
     }
 }
 
-/// Syncs the folders `names` with up to `connections` workers: the first
-/// uses `main`, each other opens its own pair of stores. A worker whose
-/// connection cannot be made simply does not start; the others take its
-/// folders. Returns the outcomes in the order of `names`.
+/// How folders may be spread over connections.
+struct Workers<'a> {
+    open: Pair<OpenStore<'a>>,
+    /// The most connections (pairs of stores) at once.
+    connections: usize,
+    /// How long the first pair took to open.
+    connect_cost: Duration,
+}
+
+/// Syncs the folders `names` with up to `workers.connections` workers: the
+/// first uses `main`, each other opens its own pair of stores. A worker
+/// whose connection cannot be made simply does not start; the others take
+/// its folders. Returns the outcomes in the order of `names`.
 fn sync_in_parallel(
     main: &mut Stores<'_>,
-    open: Pair<OpenStore<'_>>,
-    connections: usize,
+    workers: &Workers<'_>,
     context: &FolderContext<'_>,
     names: &[&str],
 ) -> Vec<Result<FolderResult>> {
-    let workers = connections.clamp(1, names.len().max(1));
-    if workers == 1 {
+    let count = workers.connections.clamp(1, names.len().max(1));
+    if count == 1 {
         return names.iter().map(|name| context.sync(main, name)).collect();
     }
     let next = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(0);
+    // Time the finished folders spent waiting (for the server, the disk)
+    // rather than computing: only that part is gained by more connections.
+    let waiting_nanos = AtomicU64::new(0);
     let slots: Vec<Mutex<Option<Result<FolderResult>>>> =
         names.iter().map(|_| Mutex::new(None)).collect();
+    // Set once every folder has been taken: a worker still waiting to
+    // connect then has nothing to do.
+    let all_taken = (Mutex::new(false), Condvar::new());
     let work = |stores: &mut Stores<'_>| loop {
         let index = next.fetch_add(1, Ordering::Relaxed);
+        if index + 1 >= names.len() {
+            if let Ok(mut taken) = all_taken.0.lock() {
+                *taken = true;
+            }
+            all_taken.1.notify_all();
+        }
         let Some(name) = names.get(index) else {
             break;
         };
+        let (wall, cpu) = (Instant::now(), thread_cpu_time());
         let outcome = context.sync(stores, name);
+        let waited = wall
+            .elapsed()
+            .saturating_sub(thread_cpu_time().saturating_sub(cpu));
         if let Ok(mut slot) = slots[index].lock() {
             *slot = Some(outcome);
         }
+        waiting_nanos.fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
+        finished.fetch_add(1, Ordering::Relaxed);
+    };
+    // A new connection costs about as long as the first one took, and a
+    // server process. Against a distant server (a slow first connection)
+    // the workers connect at once: every folder then waits on round trips.
+    // Nearby, a worker first waits that long, then connects only if the
+    // waiting the untaken folders look like they will do (judged by the
+    // folders finished so far; none finished means they are slow) is worth
+    // more than two connections. A resync with little to do then stays on
+    // one connection, and a machine with few cores is not made to serve
+    // connections that would only compete for them.
+    let join_when_needed = || {
+        if workers.connect_cost < DISTANT_SERVER {
+            if let Ok(taken) = all_taken.0.lock() {
+                let waited = all_taken
+                    .1
+                    .wait_timeout_while(taken, workers.connect_cost, |taken| !*taken);
+                if waited.map_or(true, |(taken, _)| *taken) {
+                    return;
+                }
+            }
+            let done = finished.load(Ordering::Relaxed) as u64;
+            let untaken = names.len().saturating_sub(next.load(Ordering::Relaxed)) as u64;
+            let waiting = Duration::from_nanos(waiting_nanos.load(Ordering::Relaxed));
+            if untaken == 0
+                || (done > 0
+                    && waiting.as_nanos() as u64 / done * untaken
+                        < 2 * workers.connect_cost.as_nanos() as u64)
+            {
+                return;
+            }
+        }
+        let (Ok(mut far), Ok(mut near)) = (workers.open[Side::Far](), workers.open[Side::Near]())
+        else {
+            return;
+        };
+        work(&mut Stores {
+            far: &mut *far,
+            near: &mut *near,
+        });
     };
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(workers)
+        .num_threads(count)
         .thread_name(|n| format!("mailferry-worker-{n}"))
         .build();
     match pool {
         Ok(pool) => pool.scope(|scope| {
-            for _ in 1..workers {
-                scope.spawn(|_| {
-                    let (Ok(mut far), Ok(mut near)) = (open[Side::Far](), open[Side::Near]())
-                    else {
-                        return;
-                    };
-                    work(&mut Stores {
-                        far: &mut *far,
-                        near: &mut *near,
-                    });
-                });
+            for _ in 1..count {
+                scope.spawn(|_| join_when_needed());
             }
             work(main);
         }),

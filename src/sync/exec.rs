@@ -6,6 +6,7 @@
 use super::ledger::Ledger;
 use super::plan::{Copy, Op, Plan, RecordAfter, Update};
 use super::progress::Progress;
+use crate::flags::Flags;
 use crate::state::{Pair, PendingCopy, Side};
 use crate::store::{sha256_hex, Message, MsgId, Staged, Store};
 use anyhow::Result;
@@ -127,21 +128,36 @@ fn run_updates(
     report: &mut Report,
 ) -> Result<()> {
     let mut failed: HashSet<usize> = HashSet::new();
+    // The same change on many messages (a folder marked read, flags from
+    // another device) is one command per side and change.
+    let mut changes: Vec<((Side, Flags, Flags), Vec<usize>)> = Vec::new();
     for (index, update) in updates.iter().enumerate() {
         for side in Side::BOTH {
-            let (Some(Op::SetFlags { add, remove }), Some(id)) =
+            let (Some(Op::SetFlags { add, remove }), Some(_)) =
                 (&update.ops[side], &update.ids[side])
             else {
                 continue;
             };
-            match stores.side(side).set_flags(id, *add, *remove) {
-                Ok(()) => report.flagged[side] += 1,
-                Err(err) => {
-                    report
-                        .failures
-                        .push(format!("setting flags on {side} message {id}: {err:#}"));
-                    failed.insert(index);
-                }
+            let key = (side, *add, *remove);
+            match changes.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, indexes)) => indexes.push(index),
+                None => changes.push((key, vec![index])),
+            }
+        }
+    }
+    for ((side, add, remove), indexes) in changes {
+        let ids: Vec<MsgId> = indexes
+            .iter()
+            .filter_map(|&index| updates[index].ids[side].clone())
+            .collect();
+        match stores.side(side).set_flags_many(&ids, add, remove) {
+            Ok(()) => report.flagged[side] += ids.len(),
+            Err(err) => {
+                report.failures.push(format!(
+                    "setting flags on {} {side} message(s): {err:#}",
+                    ids.len()
+                ));
+                failed.extend(indexes);
             }
         }
     }

@@ -175,8 +175,12 @@ fn highest_modseq_to_keep(
     if !state.pending.is_empty() {
         return false;
     }
-    let recorded = ledger.paired_ids(Side::Far);
-    far_listing.iter().all(|m| recorded.contains(&m.id))
+    let recorded: std::collections::HashSet<&str> = state
+        .records
+        .iter()
+        .filter_map(|r| r.ids[Side::Far].as_deref())
+        .collect();
+    far_listing.iter().all(|m| recorded.contains(m.id.as_str()))
 }
 
 /// A changed UIDVALIDITY means every UID of that side now names another
