@@ -27,3 +27,5 @@ pub mod progress;
 
 #[cfg(test)]
 mod engine_tests;
+#[cfg(test)]
+mod group_commit_tests;

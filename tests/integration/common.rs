@@ -2,7 +2,7 @@
 //! account, and views of the server and a Maildir that compare as a user
 //! would compare them (which messages, with which flags).
 
-use crate::support::dovecot::Dovecot;
+use crate::support::dovecot::{Dovecot, DovecotOptions};
 use crate::support::env::TestEnv;
 use crate::support::imap_client::ImapTestClient;
 use crate::support::local::{letters_for, read_folder};
@@ -29,6 +29,68 @@ pub fn write_config(
          channels:\n  mail:\n    far: server\n    near: local\n{channel_extra}\
          state_dir: {state}\n",
         server = dovecot.imap_store_yaml("server", user, "implicit"),
+        maildir = maildir.display(),
+        state = env.root().join("state").display(),
+    );
+    env.write_config(&yaml)
+}
+
+/// Which of the server's extensions for resyncs are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Modseq {
+    /// CONDSTORE and QRESYNC (Dovecot's default).
+    Qresync,
+    /// CONDSTORE without QRESYNC: changes are reported, expunges are not.
+    CondstoreOnly,
+    /// Neither: every resync lists every message.
+    Neither,
+}
+
+/// A way of running the speed features: the server's extensions and the
+/// number of connections the client may open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variant {
+    pub modseq: Modseq,
+    pub connections: usize,
+}
+
+/// Dovecot 2.3's capabilities after login, without CONDSTORE and QRESYNC.
+const CAPABILITIES_WITHOUT_MODSEQ: &str = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE \
+    SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND \
+    URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 \
+    ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY \
+    PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY";
+
+impl Variant {
+    /// The server options for this variant, on top of `base`.
+    pub fn dovecot_options(self, base: DovecotOptions) -> DovecotOptions {
+        let capability = match self.modseq {
+            Modseq::Qresync => None,
+            Modseq::CondstoreOnly => Some(format!("{CAPABILITIES_WITHOUT_MODSEQ} CONDSTORE")),
+            Modseq::Neither => Some(CAPABILITIES_WITHOUT_MODSEQ.to_string()),
+        };
+        DovecotOptions {
+            imap_capability: capability,
+            ..base
+        }
+    }
+}
+
+/// [`write_config`] for a variant: the server store gets its
+/// `connections:`.
+pub fn write_config_for(
+    env: &mut TestEnv,
+    dovecot: &Dovecot,
+    user: &str,
+    maildir: &Path,
+    variant: Variant,
+) -> PathBuf {
+    let yaml = format!(
+        "stores:\n{server}    connections: {connections}\n  local:\n    type: maildir\n    \
+         path: {maildir}\nchannels:\n  mail:\n    far: server\n    near: local\n\
+         state_dir: {state}\n",
+        server = dovecot.imap_store_yaml("server", user, "implicit"),
+        connections = variant.connections,
         maildir = maildir.display(),
         state = env.root().join("state").display(),
     );

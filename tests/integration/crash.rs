@@ -3,7 +3,9 @@
 //! its k-th journaled step, for every k, then run again. Every time, the
 //! result equals the uninterrupted one: nothing lost, nothing twice.
 
-use super::common::{assert_no_duplicates, env, local_view, run_ok, server_view, write_config};
+use super::common::{
+    assert_no_duplicates, env, local_view, run_ok, server_view, write_config_for, Modseq, Variant,
+};
 use crate::support::dovecot::{Dovecot, DovecotOptions};
 use crate::support::env::TestEnv;
 use crate::support::imap_client::ImapTestClient;
@@ -27,7 +29,7 @@ fn local_message(n: usize) -> Vec<u8> {
 
 /// Sets up the scenario for `user` and returns its device: after a first
 /// clean sync, changes on both sides are waiting for the next sync.
-fn scenario(dovecot: &Dovecot, user: &str) -> (TestEnv, PathBuf, ImapTestClient) {
+fn scenario(dovecot: &Dovecot, user: &str, variant: Variant) -> (TestEnv, PathBuf, ImapTestClient) {
     let mut server = dovecot.client(user);
     server.create("Archive");
     let mut inbox_uids = Vec::new();
@@ -47,7 +49,7 @@ fn scenario(dovecot: &Dovecot, user: &str) -> (TestEnv, PathBuf, ImapTestClient)
     );
     let mut env = env();
     let maildir = env.maildir();
-    write_config(&mut env, dovecot, user, &maildir, "");
+    write_config_for(&mut env, dovecot, user, &maildir, variant);
     run_ok(&env, &["sync", "mail"]);
 
     // Local: two new messages, one read, one deleted, one flagged deleted.
@@ -97,16 +99,57 @@ fn views(maildir: &std::path::Path, server: &mut ImapTestClient) -> Vec<Vec<(Str
 
 #[test]
 fn sync_aborted_after_every_step_resumes_to_the_uninterrupted_result() {
+    aborted_syncs_resume(Variant {
+        modseq: Modseq::Qresync,
+        connections: 4,
+    });
+}
+
+#[test]
+fn aborted_syncs_resume_with_qresync_on_one_connection() {
+    aborted_syncs_resume(Variant {
+        modseq: Modseq::Qresync,
+        connections: 1,
+    });
+}
+
+#[test]
+fn aborted_syncs_resume_with_condstore_only_on_four_connections() {
+    aborted_syncs_resume(Variant {
+        modseq: Modseq::CondstoreOnly,
+        connections: 4,
+    });
+}
+
+#[test]
+fn aborted_syncs_resume_without_condstore_or_qresync_on_four_connections() {
+    aborted_syncs_resume(Variant {
+        modseq: Modseq::Neither,
+        connections: 4,
+    });
+}
+
+#[test]
+fn aborted_syncs_resume_without_condstore_or_qresync_on_one_connection() {
+    aborted_syncs_resume(Variant {
+        modseq: Modseq::Neither,
+        connections: 1,
+    });
+}
+
+/// Aborts the scenario's second sync after each step in turn and checks
+/// that a plain sync then reaches the uninterrupted result.
+fn aborted_syncs_resume(variant: Variant) {
     let users: Vec<(String, String)> = std::iter::once("reference".to_string())
         .chain((0..MAX_POINTS).map(|k| format!("k{k}")))
         .map(|user| (user.clone(), format!("{user}-pw")))
         .collect();
-    let dovecot = Dovecot::start_with(DovecotOptions {
+    let dovecot = Dovecot::start_with(variant.dovecot_options(DovecotOptions {
         users,
         ..DovecotOptions::default()
-    });
+    }));
 
-    let (env, maildir, mut server) = scenario(&dovecot, "reference");
+    let (env, maildir, mut server) = scenario(&dovecot, "reference", variant);
     run_ok(&env, &["sync", "mail"]);
     let expected = views(&maildir, &mut server);
     // The scenario's changes are all there: 6 - 1 deleted - 1 flagged
@@ -116,7 +159,7 @@ fn sync_aborted_after_every_step_resumes_to_the_uninterrupted_result() {
 
     let mut points = 0;
     for k in 0..MAX_POINTS {
-        let (env, maildir, mut server) = scenario(&dovecot, &format!("k{k}"));
+        let (env, maildir, mut server) = scenario(&dovecot, &format!("k{k}"), variant);
         let output = env
             .command()
             .env(ABORT_AFTER, k.to_string())
@@ -147,5 +190,7 @@ fn sync_aborted_after_every_step_resumes_to_the_uninterrupted_result() {
         points < MAX_POINTS,
         "the scenario has more steps than users: raise MAX_POINTS"
     );
-    eprintln!("crash test: {points} interruption points, each resumed to the same result");
+    eprintln!(
+        "crash test ({variant:?}): {points} interruption points, each resumed to the same result"
+    );
 }

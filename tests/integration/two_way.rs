@@ -3,8 +3,11 @@
 //! between runs: in the end all three hold the same messages with the same
 //! flags, and nothing twice.
 
-use super::common::{assert_no_duplicates, env, local_view, run_ok, server_view, write_config};
-use crate::support::dovecot::Dovecot;
+use super::common::{
+    assert_no_duplicates, env, local_view, run_ok, server_view, write_config, write_config_for,
+    Modseq, Variant,
+};
+use crate::support::dovecot::{Dovecot, DovecotOptions};
 use crate::support::env::TestEnv;
 use crate::support::imap_client::header_value;
 use crate::support::local::{deliver, read_folder, set_letters};
@@ -24,6 +27,13 @@ fn device(dovecot: &Dovecot, user: &str) -> Device {
     Device { env, maildir }
 }
 
+fn device_for(dovecot: &Dovecot, user: &str, variant: Variant) -> Device {
+    let mut env = env();
+    let maildir = env.maildir();
+    write_config_for(&mut env, dovecot, user, &maildir, variant);
+    Device { env, maildir }
+}
+
 impl Device {
     fn sync(&self) {
         run_ok(&self.env, &["sync", "mail"]);
@@ -35,7 +45,56 @@ impl Device {
 
 #[test]
 fn laptop_desktop_and_server_converge_without_duplicates() {
-    let dovecot = Dovecot::start();
+    converge(Variant {
+        modseq: Modseq::Qresync,
+        connections: 4,
+    });
+}
+
+#[test]
+fn converge_with_qresync_on_one_connection() {
+    converge(Variant {
+        modseq: Modseq::Qresync,
+        connections: 1,
+    });
+}
+
+#[test]
+fn converge_with_condstore_only_on_four_connections() {
+    converge(Variant {
+        modseq: Modseq::CondstoreOnly,
+        connections: 4,
+    });
+}
+
+#[test]
+fn converge_with_condstore_only_on_one_connection() {
+    converge(Variant {
+        modseq: Modseq::CondstoreOnly,
+        connections: 1,
+    });
+}
+
+#[test]
+fn converge_without_condstore_or_qresync_on_four_connections() {
+    converge(Variant {
+        modseq: Modseq::Neither,
+        connections: 4,
+    });
+}
+
+#[test]
+fn converge_without_condstore_or_qresync_on_one_connection() {
+    converge(Variant {
+        modseq: Modseq::Neither,
+        connections: 1,
+    });
+}
+
+/// Two devices and the server, with changes everywhere between syncs,
+/// end up holding the same messages with the same flags.
+fn converge(variant: Variant) {
+    let dovecot = Dovecot::start_with(variant.dovecot_options(DovecotOptions::default()));
     let mut server = dovecot.client("alice");
     let mut uids = Vec::new();
     for seed in 100..108 {
@@ -49,8 +108,8 @@ fn laptop_desktop_and_server_converge_without_duplicates() {
         Some(sample_date(200)),
     );
 
-    let laptop = device(&dovecot, "alice");
-    let desktop = device(&dovecot, "alice");
+    let laptop = device_for(&dovecot, "alice", variant);
+    let desktop = device_for(&dovecot, "alice", variant);
     laptop.sync();
     desktop.sync();
 

@@ -2,7 +2,8 @@
 //! changed since the HIGHESTMODSEQ the last sync saw, so its cost grows
 //! with the changes, not with the folder.
 //!
-//! `ENABLE QRESYNC` is sent once per connection when offered. The changes
+//! `ENABLE QRESYNC` (else `ENABLE CONDSTORE`) is sent once per connection
+//! when offered. The changes
 //! are read with `UID FETCH 1:* (UID FLAGS RFC822.SIZE) (CHANGEDSINCE m
 //! VANISHED)`; the imap crate has no call for that, so it goes through
 //! `run()` and its answer is parsed here with imap-proto.
@@ -14,17 +15,24 @@ use anyhow::{bail, Result};
 use imap_proto::{AttributeValue, Response};
 
 impl ImapStore {
-    /// Turns QRESYNC on when the server offers it. Without it, CONDSTORE
-    /// needs no ENABLE: SELECT reports HIGHESTMODSEQ and CHANGEDSINCE works,
-    /// but expunges are not reported and must be found by a full listing.
+    /// Turns QRESYNC on when the server offers it, else CONDSTORE (so
+    /// that SELECT reports HIGHESTMODSEQ). With CONDSTORE alone expunges
+    /// are not reported; the caller finds them by counting.
     pub(super) fn enable_qresync(&mut self) -> Result<()> {
-        if !(self.has_capability("QRESYNC") && self.has_capability("ENABLE")) {
+        if !self.has_capability("ENABLE") {
             return Ok(());
         }
+        let extension = if self.has_capability("QRESYNC") {
+            "QRESYNC"
+        } else if self.has_capability("CONDSTORE") {
+            "CONDSTORE"
+        } else {
+            return Ok(());
+        };
         self.session
-            .run_command_and_check_ok("ENABLE QRESYNC")
-            .map_err(|e| imap_err(e, format!("ENABLE QRESYNC on {} failed", self.host)))?;
-        self.qresync = true;
+            .run_command_and_check_ok(format!("ENABLE {extension}"))
+            .map_err(|e| imap_err(e, format!("ENABLE {extension} on {} failed", self.host)))?;
+        self.qresync = extension == "QRESYNC";
         self.drain_unsolicited();
         Ok(())
     }
