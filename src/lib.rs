@@ -8,6 +8,8 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod flags;
+pub mod search;
 pub mod state;
 pub mod store;
 pub mod sync;
+pub mod watch;

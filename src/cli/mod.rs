@@ -5,7 +5,9 @@ pub mod check;
 pub mod generate;
 pub mod list;
 pub mod output;
+pub mod search;
 pub mod sync;
+pub mod watch;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -47,6 +49,8 @@ pub enum Command {
     List(list::ListArgs),
     Check(check::CheckArgs),
     Generate(generate::GenerateArgs),
+    Search(search::SearchArgs),
+    Watch(watch::WatchArgs),
 }
 
 /// Runs the parsed command line; the result is the exit status.
@@ -57,5 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::List(args) => list::cmd_list(&cli, args, &out),
         Command::Check(args) => check::cmd_check(&cli, args, &out),
         Command::Generate(args) => generate::cmd_generate(args),
+        Command::Search(args) => search::cmd_search(&cli, args, &out),
+        Command::Watch(args) => watch::cmd_watch(&cli, args, &out),
     }
 }

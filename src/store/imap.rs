@@ -5,7 +5,9 @@
 //! few odd responses, so folder names are quoted here (see [`protocol`]) and
 //! the commands whose parsing could panic are parsed here too.
 
+pub mod idle;
 pub mod protocol;
+pub mod search;
 
 use crate::config::{AuthMethod, ImapConfig, Secret, TlsMode};
 use crate::flags::Flags;

@@ -8,6 +8,7 @@ pub mod maildir;
 pub mod memory;
 pub mod mutf7;
 mod open;
+pub mod opener;
 pub mod tls;
 
 pub use open::{open, probe};

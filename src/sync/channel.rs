@@ -184,6 +184,8 @@ mod tests {
             max_messages: None,
             max_size: None,
             max_delete_ratio: 0.5,
+            watch: Vec::new(),
+            interval_secs: 900,
         }
     }
 
