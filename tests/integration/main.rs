@@ -8,4 +8,5 @@ mod common;
 mod crash;
 mod harness_smoke;
 mod pull;
+mod search;
 mod two_way;
