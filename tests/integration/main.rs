@@ -10,3 +10,4 @@ mod harness_smoke;
 mod pull;
 mod search;
 mod two_way;
+mod watch;
