@@ -9,13 +9,13 @@
 //!   [`LOCAL_POLL`];
 //! - a full sync of every folder first and then every `interval`.
 //!
-//! A sync round opens fresh connections, syncs the folders asked for one by
-//! one through [`crate::sync::channel::sync_stores`] (so the state and
-//! journal work exactly as in `sync`), and closes them: after a server
-//! restart nothing stale is left to trip over. A failed round is retried
-//! with bounded exponential backoff. The stop flag (SIGINT, SIGTERM) is
-//! checked between folders, so the folder being synced is finished and its
-//! state saved before the loop returns.
+//! A sync round opens fresh connections, syncs through [`sync_stores`] (so
+//! the state, journal and folder planning work exactly as in `sync`), and
+//! closes them: after a server restart nothing stale is left to trip over.
+//! A failed round is retried with bounded exponential backoff. The stop
+//! flag (SIGINT, SIGTERM) is checked between folders of a round of changed
+//! folders and after a full round, so what is being synced is finished and
+//! its state saved before the loop returns.
 
 pub mod local;
 pub mod server;
@@ -24,7 +24,7 @@ use crate::cli::output::Output;
 use crate::config::{ChannelConfig, Config};
 use crate::state::Side;
 use crate::store::opener::StoreOpener;
-use crate::store::Store;
+use crate::sync::channel::sync_stores;
 use crate::sync::exec::Report;
 use crate::sync::folder::{FolderResult, RunOptions};
 use crate::sync::patterns::selects;
@@ -84,20 +84,25 @@ pub fn watch_channel(
     let (notices, received) = mpsc::channel();
     let mut pollers = Vec::new();
     let mut idled = Vec::new();
-    for opener in &openers {
+    for (side, opener) in [Side::Far, Side::Near].into_iter().zip(&openers) {
         match opener {
             StoreOpener::Maildir {
                 config: maildir, ..
-            } => pollers.push(MaildirPoller::new(maildir.path.clone(), maildir.layout)),
+            } => pollers.push((
+                side,
+                MaildirPoller::new(maildir.path.clone(), maildir.layout),
+            )),
             StoreOpener::Imap { .. } => {
                 for folder in watched_folders(channel, out) {
+                    let on_server = name_on(channel, side, &folder);
                     server::spawn_idle_watcher(
                         opener.clone(),
-                        folder.clone(),
+                        on_server.clone(),
+                        folder,
                         notices.clone(),
                         Arc::clone(stop),
                     )?;
-                    idled.push(format!("{}:{folder}", opener.name()));
+                    idled.push(format!("{}:{on_server}", opener.name()));
                 }
             }
         }
@@ -149,8 +154,9 @@ pub fn watch_channel(
         }
         let now = Instant::now();
         if now >= next_poll {
-            for poller in &mut pollers {
+            for (side, poller) in &mut pollers {
                 for folder in poller.changed() {
+                    let folder = channel_name(channel, *side, &folder);
                     if selects(&channel.folders, &folder) {
                         pending.folders.entry(folder).or_insert(0);
                     }
@@ -186,6 +192,7 @@ pub fn watch_channel(
                 }
                 let mut retry = false;
                 for (folder, _) in &round.failed {
+                    let Some(folder) = folder else { continue };
                     if full {
                         // The next full sync tries again.
                         pending.folders.remove(folder);
@@ -250,15 +257,22 @@ fn watched_folders(channel: &ChannelConfig, out: &Output) -> Vec<String> {
 #[derive(Debug, Default)]
 struct Round {
     synced: Vec<FolderResult>,
-    /// Folder and reason.
-    failed: Vec<(String, String)>,
+    /// Folder-level decisions (created, renamed, ...), in words.
+    actions: Vec<String>,
+    /// Folder (`None` in a full round) and reason.
+    failed: Vec<(Option<String>, String)>,
     /// The stop flag ended the round before every folder was synced.
     stopped: bool,
 }
 
-/// Syncs `folders` (all the channel selects when `None`) over fresh
-/// connections. An error means nothing could be synced (a store could not
-/// be opened or listed).
+/// Syncs `folders` (by the channel's names), or the whole channel when
+/// `None`, over fresh connections. An error means nothing could be synced
+/// (a store could not be opened or listed).
+///
+/// A full round is one [`sync_stores`] call, so folder renames and
+/// deletions are planned over the whole channel as `sync` plans them; the
+/// stop flag is honoured after it. Single folders are synced one by one,
+/// with the stop flag checked between them.
 fn run_round(
     config: &Config,
     channel: &ChannelConfig,
@@ -268,53 +282,69 @@ fn run_round(
 ) -> Result<Round> {
     let mut far = openers[0].open()?;
     let mut near = openers[1].open()?;
-    let names = match folders {
-        Some(folders) => folders.clone(),
-        None => selected_folders(channel, &mut *far, &mut *near)?,
-    };
     let mut round = Round::default();
-    for name in names {
-        if stop.load(Ordering::Relaxed) {
-            round.stopped = true;
-            break;
-        }
-        match crate::sync::channel::sync_stores(
+    let mut sync = |only: Option<&str>| {
+        sync_stores(
             &config.state_dir,
             channel,
             &mut *far,
             &mut *near,
-            Some(&name),
+            only,
             &RunOptions::default(),
-        ) {
+        )
+    };
+    let Some(folders) = folders else {
+        let result = sync(None)?;
+        round.synced = result.folders;
+        round.actions = result.folder_actions;
+        round.failed = result.errors.into_iter().map(|e| (None, e)).collect();
+        return Ok(round);
+    };
+    for name in folders {
+        if stop.load(Ordering::Relaxed) {
+            round.stopped = true;
+            break;
+        }
+        match sync(Some(name)) {
             Ok(result) => {
                 round.synced.extend(result.folders);
+                round.actions.extend(result.folder_actions);
                 for error in result.errors {
-                    round.failed.push((name.clone(), error));
+                    round.failed.push((Some(name.clone()), error));
                 }
             }
-            Err(error) => round.failed.push((name, format!("{error:#}"))),
+            Err(error) => round
+                .failed
+                .push((Some(name.clone()), format!("{error:#}"))),
         }
     }
     Ok(round)
 }
 
-/// Folders on either side that the channel's patterns select.
-fn selected_folders(
-    channel: &ChannelConfig,
-    far: &mut dyn Store,
-    near: &mut dyn Store,
-) -> Result<BTreeSet<String>> {
-    fn names_of(store: &mut dyn Store) -> Result<Vec<String>> {
-        let description = store.describe();
-        let folders = store
-            .list_folders()
-            .map_err(|e| e.context(format!("listing folders of {description}")))?;
-        Ok(folders.into_iter().map(|f| f.name).collect())
+/// A folder's name on `side`: the channel speaks of folders by their near
+/// names, and `folder_map` (far name to near name) renames some far ones.
+fn name_on(channel: &ChannelConfig, side: Side, name: &str) -> String {
+    match side {
+        Side::Near => name.to_string(),
+        Side::Far => channel
+            .folder_map
+            .iter()
+            .find(|(_, near)| near.as_str() == name)
+            .map(|(far, _)| far.clone())
+            .unwrap_or_else(|| name.to_string()),
     }
-    let mut names: BTreeSet<String> = names_of(far)?.into_iter().collect();
-    names.extend(names_of(near)?);
-    names.retain(|name| selects(&channel.folders, name));
-    Ok(names)
+}
+
+/// The channel's name of a folder as `side` spells it.
+fn channel_name(channel: &ChannelConfig, side: Side, name: &str) -> String {
+    match side {
+        Side::Near => name.to_string(),
+        Side::Far => channel
+            .folder_map
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_string()),
+    }
 }
 
 fn report_round(channel: &ChannelConfig, round: &Round, out: &Output) {
@@ -331,6 +361,9 @@ fn report_round(channel: &ChannelConfig, round: &Round, out: &Output) {
         for failure in &folder.report.failures {
             out.error(&format!("{}:{}: {failure}", channel.name, folder.folder));
         }
+    }
+    for action in &round.actions {
+        out.result(&format!("{} {}: {action}", timestamp(), channel.name));
     }
     for (_, reason) in &round.failed {
         out.error(reason);

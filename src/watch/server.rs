@@ -28,20 +28,43 @@ const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// Without IDLE on the server, the folder is synced this often.
 const POLL_WITHOUT_IDLE: Duration = Duration::from_secs(60);
 
-/// Starts the watcher thread for `folder` of the IMAP store `opener`.
+/// Starts the watcher thread for `folder` of the IMAP store `opener`;
+/// notices name it `channel_folder`, the channel's name for it.
 pub fn spawn_idle_watcher(
     opener: StoreOpener,
     folder: String,
+    channel_folder: String,
     notices: Sender<Notice>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name(format!("idle {folder}"))
-        .spawn(move || watch_folder(&opener, &folder, &notices, &stop))
+        .spawn(move || {
+            let watched = Watched {
+                opener: &opener,
+                folder: &folder,
+                channel_folder: &channel_folder,
+            };
+            watch_folder(&watched, &notices, &stop)
+        })
         .map(|_| ())
 }
 
-fn watch_folder(opener: &StoreOpener, folder: &str, notices: &Sender<Notice>, stop: &AtomicBool) {
+/// The folder a watcher keeps in IDLE.
+struct Watched<'a> {
+    opener: &'a StoreOpener,
+    /// As the store names it.
+    folder: &'a str,
+    /// As the channel names it, for notices.
+    channel_folder: &'a str,
+}
+
+fn watch_folder(watched: &Watched<'_>, notices: &Sender<Notice>, stop: &AtomicBool) {
+    let Watched {
+        opener,
+        folder,
+        channel_folder,
+    } = *watched;
     let mut backoff = BACKOFF_START;
     let mut had_trouble = false;
     while !stop.load(Ordering::Relaxed) {
@@ -74,7 +97,7 @@ fn watch_folder(opener: &StoreOpener, folder: &str, notices: &Sender<Notice>, st
             // Changes made while we were away are only seen by a sync.
             let back = Notice::Reconnected {
                 store: opener.name().to_string(),
-                folder: folder.to_string(),
+                folder: channel_folder.to_string(),
             };
             if notices.send(back).is_err() {
                 return;
@@ -83,9 +106,9 @@ fn watch_folder(opener: &StoreOpener, folder: &str, notices: &Sender<Notice>, st
         backoff = BACKOFF_START;
 
         let reason = if store.supports_idle() {
-            idle_until_error(&mut store, folder, notices, stop)
+            idle_until_error(&mut store, channel_folder, notices, stop)
         } else {
-            poll_without_idle(folder, notices, stop)
+            poll_without_idle(channel_folder, notices, stop)
         };
         match reason {
             None => return,
