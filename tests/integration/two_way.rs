@@ -191,3 +191,61 @@ fn json_output_reports_what_was_done() {
         .unwrap();
     assert_eq!(inbox["report"]["copied"][1], 1, "{value}");
 }
+
+#[test]
+fn odd_local_files_are_handled_or_reported_by_name_without_stopping_the_rest() {
+    let dovecot = Dovecot::start();
+    let laptop = device(&dovecot, "alice");
+    laptop.sync();
+    let inbox = laptop.inbox();
+    // An empty file, a file in cur/ without the `:2,` suffix, a file with a
+    // keyword letter mailferry does not know, and a large one.
+    deliver(&inbox, "1700000000.empty.test", b"");
+    let plain = message_with("no suffix", "body");
+    fs::write(inbox.join("cur").join("1700000001.nosuffix.test"), &plain).unwrap();
+    let keyword = message_with("keyword letter", "body");
+    fs::write(
+        inbox.join("cur").join("1700000002.keyword.test:2,Sa"),
+        &keyword,
+    )
+    .unwrap();
+    let mut large = message_with("large", "");
+    large.extend(
+        std::iter::repeat_n(
+            b"0123456789abcdef0123456789abcdef0123456789abcdef012345678\r\n".as_slice(),
+            200_000,
+        )
+        .flatten(),
+    );
+    deliver(&inbox, "1700000003.large.test", &large);
+
+    let output = laptop.env.run(&["sync", "mail"]);
+    let message = super::common::stderr(&output);
+    let mut server = dovecot.client("alice");
+    let on_server = server.messages("INBOX");
+    let has = |content: &[u8]| on_server.iter().any(|m| m.content == content);
+    assert!(
+        has(&plain),
+        "the file without suffix was not uploaded: {message}"
+    );
+    assert!(
+        has(&keyword),
+        "the file with a keyword letter was not uploaded: {message}"
+    );
+    assert!(has(&large), "the large file was not uploaded: {message}");
+    let keyword_copy = on_server.iter().find(|m| m.content == keyword).unwrap();
+    assert!(keyword_copy.has_flag("\\Seen"));
+    // The keyword letter stays on the local file.
+    assert!(inbox
+        .join("cur")
+        .join("1700000002.keyword.test:2,Sa")
+        .exists());
+    // The empty file cannot be a message: it is reported by name (or
+    // stored, if the server takes it) and stays where it is.
+    assert!(inbox.join("new").join("1700000000.empty.test").exists());
+    if output.status.code() == Some(1) {
+        assert!(message.contains("1700000000.empty.test"), "{message}");
+    } else {
+        assert!(output.status.success(), "{message}");
+    }
+}
