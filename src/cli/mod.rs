@@ -2,6 +2,7 @@
 //! whose doc comments are the help text, man page and completions.
 
 pub mod check;
+pub mod config_manual;
 pub mod generate;
 pub mod import_mbsyncrc;
 pub mod list;
