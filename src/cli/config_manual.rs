@@ -156,6 +156,15 @@ pub const IMAP_STORE: Part = Part {
             "How long to wait for the server to connect or answer.",
         ),
         key(
+            "namespace",
+            "prefix",
+            "none",
+            "The prefix the server puts before every folder name, in the server's own spelling, \
+             such as INBOX. on Courier-style servers that keep all folders below the inbox. It is \
+             added to the names sent to the server and removed from the names it lists, so that \
+             INBOX.Sent is the folder Sent.",
+        ),
+        key(
             "connections",
             "1-32",
             "4",
@@ -275,6 +284,14 @@ pub const CHANNEL: Part = Part {
             "Which folders to sync, from the names both sides have: * matches any characters, \
              % any but the level separator /, a leading ! excludes, and the last pattern that \
              matches a folder decides. Example: [\"*\", \"!Junk\", \"!Archive/*\"].",
+        ),
+        key(
+            "folder_map",
+            "mapping of FAR_NAME: NEAR_NAME",
+            "none",
+            "Folders named differently on the two sides, for example {\"[Gmail]/Sent Mail\": \
+             Sent}. The folders patterns select near-side names, after this mapping. Two far \
+             folders may not map to one near folder.",
         ),
         key(
             "direction",

@@ -7,6 +7,7 @@ pub mod generate;
 pub mod import_mbsyncrc;
 pub mod list;
 pub mod output;
+pub mod progress;
 pub mod sync;
 
 use clap::{Parser, Subcommand};

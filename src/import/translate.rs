@@ -445,13 +445,13 @@ impl<'a> Translator<'a> {
                 setting,
                 "extensions cannot be switched off; mailferry falls back by itself when a server lacks one",
             ),
-            "path" => entry.untranslated(
+            // The prefix mbsync put before every mailbox name on the server,
+            // in the server's spelling: mailferry's namespace.
+            "path" => server.namespace = Some(value.to_owned()),
+            "usenamespace" => entry.untranslated(
                 setting,
-                format!(
-                    "mailferry sees the server's folders by their full names; folders under {value:?} keep that prefix in their names and in folder patterns"
-                ),
+                "mailferry does not ask the server for its NAMESPACE; write the prefix (e.g. INBOX.) in namespace if there is one",
             ),
-            "usenamespace" => entry.untranslated(setting, "mailferry lists folders from the server's root"),
             "pathdelimiter" => entry.untranslated(
                 setting,
                 "mailferry takes the server's hierarchy delimiter from LIST and shows levels with '/'",
@@ -628,6 +628,9 @@ impl<'a> Translator<'a> {
         }
         if let Some(seconds) = server.timeout {
             entry.key("timeout", seconds.to_string());
+        }
+        if let Some(namespace) = &server.namespace {
+            entry.key("namespace", scalar(namespace));
         }
         Ok(())
     }
@@ -841,14 +844,17 @@ impl<'a> Translator<'a> {
             let far_box = far_box.unwrap_or_else(|| "INBOX".to_owned());
             let near_box = near_box.unwrap_or_else(|| "INBOX".to_owned());
             if far_box != near_box {
-                entry.remark(format!(
-                    "mbsync paired far folder {far_box:?} with near folder {near_box:?}; mailferry pairs folders of the same name, so the near side's copy will be called {far_box:?}"
-                ));
-                if let Some(note) = entry.notes.last_mut() {
-                    note.untranslated = true;
-                }
+                // Patterns select near-side names, after the map.
+                entry.key(
+                    "folder_map",
+                    format!(
+                        "{{{}: {}}}",
+                        double_quoted(&far_box),
+                        double_quoted(&near_box)
+                    ),
+                );
             }
-            entry.key("folders", flow_list(&[far_box]));
+            entry.key("folders", flow_list(&[near_box]));
         } else {
             if far_box.is_some() || near_box.is_some() {
                 entry.remark(format!(
@@ -1190,6 +1196,7 @@ struct ImapServer {
     auth_mechs: Vec<String>,
     ca_file: Option<String>,
     timeout: Option<u64>,
+    namespace: Option<String>,
 }
 
 // ---------------------------------------------------------------------------

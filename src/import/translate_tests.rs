@@ -103,6 +103,10 @@ fn realistic_file_becomes_a_config_mailferry_accepts() {
     );
     assert_eq!(work.max_size, Some(10 << 20));
 
+    let sent = &config.channels["gmail-sent"];
+    assert_eq!(sent.folders, ["Sent"]);
+    assert_eq!(sent.folder_map["[Gmail]/Sent Mail"], "Sent");
+
     let folders = &config.channels["gmail-folders"];
     assert_eq!(folders.folders, ["*", "![Gmail]*", "!INBOX"]);
     assert_eq!(folders.max_messages, Some(2000));
@@ -167,6 +171,16 @@ fn channel_without_patterns_syncs_its_one_box() {
         "{ACCOUNT}Channel ch\nFar :remote:Lists/rust\nNear :local:Lists/rust\n"
     ));
     assert_eq!(accepted(&yaml).channels["ch"].folders, ["Lists/rust"]);
+}
+
+#[test]
+fn imap_path_becomes_the_namespace() {
+    let text = ACCOUNT.replace("\nAccount acct\n", "\nAccount acct\nPath INBOX.\n");
+    let config = accepted(&convert(&text));
+    let StoreConfig::Imap(imap) = &config.stores["remote"] else {
+        panic!()
+    };
+    assert_eq!(imap.namespace, "INBOX.");
 }
 
 #[test]

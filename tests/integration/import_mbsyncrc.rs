@@ -133,7 +133,10 @@ fn imported_config_passes_check_and_syncs_against_dovecot() {
 
     // As cron would run it: nothing printed when all is well.
     let sync = run_ok(&env, &["-q", "sync", "alice"]);
-    assert_eq!((stdout(&sync), stderr(&sync)), (String::new(), String::new()));
+    assert_eq!(
+        (stdout(&sync), stderr(&sync)),
+        (String::new(), String::new())
+    );
     assert_eq!(read_folder(&mail.join("alice/INBOX")).len(), 1);
     assert_eq!(read_folder(&mail.join("alice/Lists")).len(), 1);
     assert!(

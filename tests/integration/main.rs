@@ -6,6 +6,8 @@ mod support;
 
 mod common;
 mod crash;
+mod cron;
+mod folders;
 mod harness_smoke;
 mod import_mbsyncrc;
 mod pull;
