@@ -25,6 +25,9 @@ _mailferry() {
             mailferry,help)
                 cmd="mailferry__subcmd__help"
                 ;;
+            mailferry,import-mbsyncrc)
+                cmd="mailferry__subcmd__import__subcmd__mbsyncrc"
+                ;;
             mailferry,list)
                 cmd="mailferry__subcmd__list"
                 ;;
@@ -58,6 +61,9 @@ _mailferry() {
             mailferry__subcmd__help,help)
                 cmd="mailferry__subcmd__help__subcmd__help"
                 ;;
+            mailferry__subcmd__help,import-mbsyncrc)
+                cmd="mailferry__subcmd__help__subcmd__import__subcmd__mbsyncrc"
+                ;;
             mailferry__subcmd__help,list)
                 cmd="mailferry__subcmd__help__subcmd__list"
                 ;;
@@ -77,7 +83,7 @@ _mailferry() {
 
     case "${cmd}" in
         mailferry)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version sync list check generate help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version sync list check generate import-mbsyncrc help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -243,7 +249,7 @@ _mailferry() {
             return 0
             ;;
         mailferry__subcmd__help)
-            opts="sync list check generate help"
+            opts="sync list check generate import-mbsyncrc help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -326,6 +332,20 @@ _mailferry() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailferry__subcmd__help__subcmd__import__subcmd__mbsyncrc)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailferry__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -347,6 +367,28 @@ _mailferry() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__import__subcmd__mbsyncrc)
+            opts="-c -q -v -h --copy-passwords --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

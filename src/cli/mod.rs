@@ -2,7 +2,9 @@
 //! whose doc comments are the help text, man page and completions.
 
 pub mod check;
+pub mod config_manual;
 pub mod generate;
+pub mod import_mbsyncrc;
 pub mod list;
 pub mod output;
 pub mod progress;
@@ -48,6 +50,7 @@ pub enum Command {
     List(list::ListArgs),
     Check(check::CheckArgs),
     Generate(generate::GenerateArgs),
+    ImportMbsyncrc(import_mbsyncrc::ImportMbsyncrcArgs),
 }
 
 /// Runs the parsed command line; the result is the exit status.
@@ -58,5 +61,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::List(args) => list::cmd_list(&cli, args, &out),
         Command::Check(args) => check::cmd_check(&cli, args, &out),
         Command::Generate(args) => generate::cmd_generate(args),
+        Command::ImportMbsyncrc(args) => import_mbsyncrc::cmd_import_mbsyncrc(&cli, args),
     }
 }

@@ -9,5 +9,6 @@ mod crash;
 mod cron;
 mod folders;
 mod harness_smoke;
+mod import_mbsyncrc;
 mod pull;
 mod two_way;
