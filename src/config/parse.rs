@@ -1228,6 +1228,109 @@ channels:
         assert_eq!(message, "unknown key, expected one of type, path, layout");
     }
 
+    /// An IMAP store `w` with the given extra lines (indented 4).
+    fn imap_with(extra: &str) -> String {
+        format!("stores:\n  w:\n    type: imap\n    host: h\n    user: u\n{extra}")
+    }
+
+    fn imap_store(text: &str) -> ImapConfig {
+        match parse(text).unwrap().store("w") {
+            Some(StoreConfig::Imap(imap)) => imap.clone(),
+            other => panic!("not imap: {other:?}"),
+        }
+    }
+
+    const PIN: &str = "sha256:4F:9D:DB:3E:64:13:4E:6A:5C:C6:30:64:1D:22:F0:0D:\
+                       63:F7:77:2F:1C:87:DB:62:A9:87:1A:A9:06:1A:0B:2C";
+
+    #[test]
+    fn tls_fingerprint_and_min_version_are_read() {
+        let text = imap_with(&format!(
+            "    password: p\n    tls_fingerprint: {PIN}\n    tls_min_version: 1.3\n"
+        ));
+        let imap = imap_store(&text);
+        assert_eq!(imap.tls_fingerprint.unwrap().to_string(), PIN);
+        assert_eq!(imap.tls_min_version, TlsVersion::V1_3);
+        // Without colons, in lower case, and the version quoted.
+        let bare = PIN.replace(':', "").replacen("sha256", "sha256:", 1).to_lowercase();
+        let text = imap_with(&format!(
+            "    password: p\n    tls_fingerprint: {bare}\n    tls_min_version: \"1.2\"\n"
+        ));
+        let imap = imap_store(&text);
+        assert_eq!(imap.tls_fingerprint.unwrap().to_string(), PIN);
+        assert_eq!(imap.tls_min_version, TlsVersion::V1_2);
+        assert_eq!(
+            imap_store(&imap_with("    password: p\n")).tls_min_version,
+            TlsVersion::V1_2
+        );
+    }
+
+    #[test]
+    fn bad_fingerprints_are_refused_on_their_line() {
+        for bad in ["AB:CD", "sha1:AB:CD", "sha256:AB:CD", "sha256:zz"] {
+            let (line, key, message) =
+                fail(&imap_with(&format!("    password: p\n    tls_fingerprint: {bad}\n")));
+            assert_eq!(line, Some(7), "{bad}");
+            assert_eq!(key.as_deref(), Some("stores.w.tls_fingerprint"));
+            assert!(message.contains("sha256:"), "{message}");
+        }
+        let (_, key, message) = fail(&imap_with(&format!(
+            "    password: p\n    tls: none\n    tls_fingerprint: {PIN}\n"
+        )));
+        assert_eq!(key.as_deref(), Some("stores.w.tls_fingerprint"));
+        assert!(message.contains("tls: none"), "{message}");
+    }
+
+    #[test]
+    fn unknown_tls_min_version_is_refused() {
+        let (line, key, message) =
+            fail(&imap_with("    password: p\n    tls_min_version: 1.1\n"));
+        assert_eq!((line, key.as_deref()), (Some(7), Some("stores.w.tls_min_version")));
+        assert_eq!(message, "expected 1.2 or 1.3");
+    }
+
+    #[test]
+    fn oauth2_auth_takes_its_token_command() {
+        for (word, method) in [
+            ("xoauth2", AuthMethod::Xoauth2),
+            ("oauthbearer", AuthMethod::Oauthbearer),
+        ] {
+            let text = imap_with(&format!(
+                "    auth: {word}\n    oauth2_token_command: oama access u\n"
+            ));
+            let imap = imap_store(&text);
+            assert_eq!(imap.auth, method);
+            assert_eq!(
+                imap.password,
+                PasswordSource::TokenCommand("oama access u".into())
+            );
+        }
+    }
+
+    #[test]
+    fn oauth2_auth_without_token_command_or_with_a_password_is_refused() {
+        let (_, key, message) = fail(&imap_with("    auth: xoauth2\n"));
+        assert_eq!(key.as_deref(), Some("stores.w"));
+        assert!(message.contains("needs oauth2_token_command"), "{message}");
+
+        let (_, key, message) = fail(&imap_with(
+            "    auth: oauthbearer\n    password: p\n    oauth2_token_command: t\n",
+        ));
+        assert_eq!(key.as_deref(), Some("stores.w.password"));
+        assert!(message.contains("give oauth2_token_command instead"), "{message}");
+
+        let (_, key, message) =
+            fail(&imap_with("    password: p\n    oauth2_token_command: t\n"));
+        assert_eq!(key.as_deref(), Some("stores.w.oauth2_token_command"));
+        assert_eq!(message, "needs auth: xoauth2 or auth: oauthbearer");
+    }
+
+    #[test]
+    fn unknown_auth_lists_the_oauth2_methods() {
+        let (_, _, message) = fail(&imap_with("    password: p\n    auth: cram\n"));
+        assert!(message.contains("xoauth2, oauthbearer"), "{message}");
+    }
+
     #[test]
     fn unknown_key_in_a_channel() {
         let text = format!(

@@ -1,10 +1,14 @@
 //! One channel: lock it, open both stores, choose and create folders, and
-//! sync each folder pair; a failing folder does not stop the others.
+//! sync each folder pair; a failing folder does not stop the others, and one
+//! whose connection dropped is tried again on a new one (see [`retry`]).
+//!
+//! [`retry`]: super::retry
 
 use super::exec::Stores;
 use super::folder::{sync_folder, FolderResult, RunOptions};
 use super::patterns::selects;
 use super::plan::Policy;
+use super::retry::RetryPolicy;
 use crate::config::{ChannelConfig, Config, Direction};
 use crate::state::ChannelLock;
 use crate::state::{state_path, StateFile};
@@ -92,16 +96,45 @@ pub fn sync_stores(
     }
 
     let policy = policy_for(channel);
+    let retry = RetryPolicy::default();
     let mut stores = Stores { far, near };
     for name in wanted {
-        let outcome =
-            prepare_folder(channel, name, &listed, &mut stores, options).and_then(|ready| {
+        log::info!("{}: folder {name}", channel.name);
+        let attempt = |stores: &mut Stores<'_>| {
+            prepare_folder(channel, name, &listed, stores, options).and_then(|ready| {
                 if !ready {
                     return Ok(None);
                 }
                 let state_file = StateFile::new(state_path(state_dir, &channel.name, name));
-                sync_folder(&mut stores, name, &state_file, &policy, options).map(Some)
-            });
+                sync_folder(stores, name, &state_file, &policy, options).map(Some)
+            })
+        };
+        let mut outcome = attempt(&mut stores);
+        let mut retries = 0;
+        while let Err(err) = &outcome {
+            retries += 1;
+            let Some(delay) = retry.delay(retries, err) else {
+                break;
+            };
+            log::info!(
+                "{}: folder {name}: {err:#}; trying again in {} s ({retries} of {})",
+                channel.name,
+                delay.as_secs_f32(),
+                retry.retries
+            );
+            std::thread::sleep(delay);
+            outcome = reconnect(&mut stores).and_then(|()| attempt(&mut stores));
+        }
+        if let Ok(Some(folder)) = &outcome {
+            log::info!(
+                "{}: folder {name}: {} new to far, {} new to near, {} flag changes, {} deletions",
+                channel.name,
+                folder.report.copied[Side::Far],
+                folder.report.copied[Side::Near],
+                folder.report.flagged[Side::Far] + folder.report.flagged[Side::Near],
+                folder.report.deleted[Side::Far] + folder.report.deleted[Side::Near],
+            );
+        }
         match outcome {
             Ok(Some(folder)) => result.folders.push(folder),
             Ok(None) => {}
@@ -111,6 +144,19 @@ pub fn sync_stores(
         }
     }
     Ok(result)
+}
+
+/// New connections for both sides (a Maildir has none to renew). A failure
+/// here is the attempt's failure, retried or not like any other.
+fn reconnect(stores: &mut Stores<'_>) -> Result<()> {
+    for side in Side::BOTH {
+        let store = stores.side(side);
+        let description = store.describe();
+        store
+            .reconnect()
+            .with_context(|| format!("reconnecting to {description}"))?;
+    }
+    Ok(())
 }
 
 fn folder_names(store: &mut dyn Store) -> Result<BTreeSet<String>> {
