@@ -7,5 +7,6 @@ mod support;
 mod common;
 mod crash;
 mod harness_smoke;
+mod imap_store;
 mod pull;
 mod two_way;
