@@ -208,9 +208,7 @@ mod tests {
         let source = PasswordSource::Command("no-such-program-mailferry arg".into());
         let message = format!("{:#}", source.resolve().unwrap_err());
         assert!(
-            message.starts_with(
-                "cannot run the password command `no-such-program-mailferry arg`"
-            ),
+            message.starts_with("cannot run the password command `no-such-program-mailferry arg`"),
             "{message}"
         );
     }

@@ -96,9 +96,11 @@ impl CertFingerprint {
     /// Parses `sha256:` followed by 64 hex digits, colons allowed between them.
     pub fn parse(text: &str) -> Result<CertFingerprint, String> {
         let Some(hex) = text.trim().strip_prefix("sha256:") else {
-            return Err("expected sha256: followed by the certificate's SHA-256 in hex \
+            return Err(
+                "expected sha256: followed by the certificate's SHA-256 in hex \
                         (openssl x509 -noout -fingerprint -sha256 prints it)"
-                .to_string());
+                    .to_string(),
+            );
         };
         let digits: Vec<u8> = hex.bytes().filter(|&b| b != b':').collect();
         if digits.len() != 64 || !digits.iter().all(u8::is_ascii_hexdigit) {

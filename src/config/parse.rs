@@ -1252,7 +1252,10 @@ channels:
         assert_eq!(imap.tls_fingerprint.unwrap().to_string(), PIN);
         assert_eq!(imap.tls_min_version, TlsVersion::V1_3);
         // Without colons, in lower case, and the version quoted.
-        let bare = PIN.replace(':', "").replacen("sha256", "sha256:", 1).to_lowercase();
+        let bare = PIN
+            .replace(':', "")
+            .replacen("sha256", "sha256:", 1)
+            .to_lowercase();
         let text = imap_with(&format!(
             "    password: p\n    tls_fingerprint: {bare}\n    tls_min_version: \"1.2\"\n"
         ));
@@ -1268,8 +1271,9 @@ channels:
     #[test]
     fn bad_fingerprints_are_refused_on_their_line() {
         for bad in ["AB:CD", "sha1:AB:CD", "sha256:AB:CD", "sha256:zz"] {
-            let (line, key, message) =
-                fail(&imap_with(&format!("    password: p\n    tls_fingerprint: {bad}\n")));
+            let (line, key, message) = fail(&imap_with(&format!(
+                "    password: p\n    tls_fingerprint: {bad}\n"
+            )));
             assert_eq!(line, Some(7), "{bad}");
             assert_eq!(key.as_deref(), Some("stores.w.tls_fingerprint"));
             assert!(message.contains("sha256:"), "{message}");
@@ -1283,9 +1287,11 @@ channels:
 
     #[test]
     fn unknown_tls_min_version_is_refused() {
-        let (line, key, message) =
-            fail(&imap_with("    password: p\n    tls_min_version: 1.1\n"));
-        assert_eq!((line, key.as_deref()), (Some(7), Some("stores.w.tls_min_version")));
+        let (line, key, message) = fail(&imap_with("    password: p\n    tls_min_version: 1.1\n"));
+        assert_eq!(
+            (line, key.as_deref()),
+            (Some(7), Some("stores.w.tls_min_version"))
+        );
         assert_eq!(message, "expected 1.2 or 1.3");
     }
 
@@ -1317,10 +1323,12 @@ channels:
             "    auth: oauthbearer\n    password: p\n    oauth2_token_command: t\n",
         ));
         assert_eq!(key.as_deref(), Some("stores.w.password"));
-        assert!(message.contains("give oauth2_token_command instead"), "{message}");
+        assert!(
+            message.contains("give oauth2_token_command instead"),
+            "{message}"
+        );
 
-        let (_, key, message) =
-            fail(&imap_with("    password: p\n    oauth2_token_command: t\n"));
+        let (_, key, message) = fail(&imap_with("    password: p\n    oauth2_token_command: t\n"));
         assert_eq!(key.as_deref(), Some("stores.w.oauth2_token_command"));
         assert_eq!(message, "needs auth: xoauth2 or auth: oauthbearer");
     }

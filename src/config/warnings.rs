@@ -82,7 +82,8 @@ mod tests {
         Config::from_yaml(&format!("state_dir: /s\n{yaml}"), &path).unwrap()
     }
 
-    const PLAIN: &str = "stores:\n  work:\n    type: imap\n    host: h\n    user: u\n    password: pw\n";
+    const PLAIN: &str =
+        "stores:\n  work:\n    type: imap\n    host: h\n    user: u\n    password: pw\n";
 
     #[test]
     fn plain_password_in_a_file_others_can_read_is_warned_about() {
@@ -102,15 +103,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(config_file(dir.path(), PLAIN, 0o600).warnings().is_empty());
         let command = PLAIN.replace("password: pw", "password_command: pass show x");
-        assert!(config_file(dir.path(), &command, 0o644).warnings().is_empty());
+        assert!(config_file(dir.path(), &command, 0o644)
+            .warnings()
+            .is_empty());
     }
 
     #[test]
     fn tls_none_is_warned_about_for_the_stores_used() {
         let dir = tempfile::tempdir().unwrap();
-        let yaml = format!(
-            "{PLAIN}    tls: none\n  m:\n    type: maildir\n    path: /m\n"
-        );
+        let yaml = format!("{PLAIN}    tls: none\n  m:\n    type: maildir\n    path: /m\n");
         let config = config_file(dir.path(), &yaml, 0o600);
         assert_eq!(
             config.warnings_for(["work", "m"]),

@@ -14,9 +14,9 @@ pub mod protocol;
 pub mod sasl;
 
 use crate::config::{AuthMethod, ImapConfig, Secret, TlsMode};
-use crate::store::transient::{says_throttled, Transient};
 use crate::flags::Flags;
 use crate::store::tls::{self, NetStream};
+use crate::store::transient::{says_throttled, Transient};
 use crate::store::{FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Store};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, FixedOffset};
@@ -302,9 +302,8 @@ fn authenticate(
             client.authenticate("PLAIN", &sasl::Plain { user, secret })
         }
         AuthMethod::Xoauth2 | AuthMethod::Oauthbearer => {
-            let capabilities = logged("CAPABILITY", || client.capabilities()).map_err(|e| {
-                imap_err(e, format!("CAPABILITY on {} failed", config.host))
-            })?;
+            let capabilities = logged("CAPABILITY", || client.capabilities())
+                .map_err(|e| imap_err(e, format!("CAPABILITY on {} failed", config.host)))?;
             let sasl_ir = capabilities.has_str("SASL-IR");
             let auth = sasl::OAuth2::new(config, secret, sasl_ir);
             let command = auth.command();
@@ -395,7 +394,7 @@ impl ImapStore {
         let names = logged(r#"LIST "" """#, || {
             self.session.list(Some(""), Some("\"\""))
         })
-            .map_err(|e| imap_err(e, format!("LIST on {} failed", self.host)))?;
+        .map_err(|e| imap_err(e, format!("LIST on {} failed", self.host)))?;
         self.delimiter = names
             .iter()
             .find_map(|name| name.delimiter())
@@ -457,7 +456,7 @@ impl ImapStore {
         let fetches = logged(&format!("UID FETCH {set} {items}"), || {
             self.session.uid_fetch(&set, items)
         })
-            .map_err(|e| imap_err(e, format!("fetching from folder {folder:?} failed")))?;
+        .map_err(|e| imap_err(e, format!("fetching from folder {folder:?} failed")))?;
         let wanted: std::collections::HashSet<u32> = uids.iter().copied().collect();
         let mut result = Vec::with_capacity(fetches.len());
         for fetch in fetches.iter() {
@@ -489,7 +488,7 @@ impl ImapStore {
         let found = logged(&format!("UID SEARCH {query}"), || {
             self.session.uid_search(query)
         })
-            .map_err(|e| imap_err(e, format!("searching folder {folder:?} failed")))?;
+        .map_err(|e| imap_err(e, format!("searching folder {folder:?} failed")))?;
         self.drain_unsolicited();
         let mut uids: Vec<u32> = found.into_iter().collect();
         uids.sort_unstable();
@@ -501,7 +500,7 @@ impl ImapStore {
         logged(&format!("UID STORE {set} {change}"), || {
             self.session.uid_store(set, change)
         })
-            .map_err(|e| imap_err(e, format!("changing flags in folder {folder:?} failed")))?;
+        .map_err(|e| imap_err(e, format!("changing flags in folder {folder:?} failed")))?;
         self.drain_unsolicited();
         Ok(())
     }
@@ -561,7 +560,7 @@ impl Store for ImapStore {
         let names = logged(r#"LIST "" "*""#, || {
             self.session.list(Some(""), Some("\"*\""))
         })
-            .map_err(|e| imap_err(e, format!("listing folders on {} failed", self.host)))?;
+        .map_err(|e| imap_err(e, format!("listing folders on {} failed", self.host)))?;
         let mut folders = Vec::new();
         let mut warnings = Vec::new();
         for name in names.iter() {
@@ -627,15 +626,14 @@ impl Store for ImapStore {
         let server_name = self.server_name(name)?;
         self.open = None;
         let command = format!("SELECT {}", quote(&server_name)?);
-        let (lines, _) = logged(&command, || self.session.run(&command))
-            .map_err(|e| match e {
-                imap::Error::No(no) => anyhow!(
-                    "cannot open folder {name:?} on {}: {}",
-                    self.host,
-                    no.information
-                ),
-                other => imap_err(other, format!("cannot open folder {name:?}")),
-            })?;
+        let (lines, _) = logged(&command, || self.session.run(&command)).map_err(|e| match e {
+            imap::Error::No(no) => anyhow!(
+                "cannot open folder {name:?} on {}: {}",
+                self.host,
+                no.information
+            ),
+            other => imap_err(other, format!("cannot open folder {name:?}")),
+        })?;
         let data = protocol::parse_select(&lines)
             .with_context(|| format!("opening folder {name:?} on {}", self.host))?;
         self.open = Some(OpenFolder {
@@ -665,7 +663,7 @@ impl Store for ImapStore {
         let fetches = logged("UID FETCH 1:* (UID FLAGS RFC822.SIZE)", || {
             self.session.uid_fetch("1:*", "(UID FLAGS RFC822.SIZE)")
         })
-            .map_err(|e| imap_err(e, format!("listing messages of folder {folder:?} failed")))?;
+        .map_err(|e| imap_err(e, format!("listing messages of folder {folder:?} failed")))?;
         let mut messages = Vec::with_capacity(fetches.len());
         let mut sizes = HashMap::with_capacity(fetches.len());
         for fetch in fetches.iter() {
@@ -736,7 +734,7 @@ impl Store for ImapStore {
         let status = logged(&format!("STATUS {server_name:?} (UIDNEXT)"), || {
             self.session.status(&server_name, "(UIDNEXT)")
         })
-            .map_err(|e| imap_err(e, format!("STATUS of folder {folder:?} failed")))?;
+        .map_err(|e| imap_err(e, format!("STATUS of folder {folder:?} failed")))?;
         self.drain_unsolicited();
         let uidnext = status
             .uid_next
@@ -847,7 +845,7 @@ impl Store for ImapStore {
             let deleted = logged(&format!("UID EXPUNGE {set}"), || {
                 self.session.uid_expunge(&set)
             })
-                .map_err(|e| imap_err(e, format!("expunging in folder {folder:?} failed")))?;
+            .map_err(|e| imap_err(e, format!("expunging in folder {folder:?} failed")))?;
             self.note_expunged(&deleted);
         } else {
             // A plain EXPUNGE removes every message flagged \Deleted, so it

@@ -153,7 +153,9 @@ fn check_pin(stream: &NetStream, pinned: &CertFingerprint, host: &str, port: u16
     let certificate = tls
         .peer_certificate()
         .with_context(|| format!("cannot read the TLS certificate of {host}:{port}"))?
-        .ok_or_else(|| anyhow!("{host}:{port} sent no TLS certificate to compare with tls_fingerprint"))?;
+        .ok_or_else(|| {
+            anyhow!("{host}:{port} sent no TLS certificate to compare with tls_fingerprint")
+        })?;
     let der = certificate
         .to_der()
         .with_context(|| format!("cannot read the TLS certificate of {host}:{port}"))?;

@@ -25,7 +25,9 @@ impl std::error::Error for Transient {}
 
 /// The transient failure behind an error, if there is one.
 pub fn transient_cause(error: &anyhow::Error) -> Option<&Transient> {
-    error.chain().find_map(|cause| cause.downcast_ref::<Transient>())
+    error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<Transient>())
 }
 
 /// Whether a server's words ask us to back off.
@@ -53,7 +55,9 @@ mod tests {
 
     #[test]
     fn throttling_words_are_recognised() {
-        assert!(says_throttled("[THROTTLED] Request is throttled. Suggested Backoff Time: 1000 milliseconds"));
+        assert!(says_throttled(
+            "[THROTTLED] Request is throttled. Suggested Backoff Time: 1000 milliseconds"
+        ));
         assert!(says_throttled("Session invalidated - Throttled"));
         assert!(!says_throttled("Mailbox does not exist"));
     }

@@ -82,13 +82,22 @@ mod tests {
     #[test]
     fn throttling_waits_longer() {
         let policy = RetryPolicy::default();
-        assert_eq!(policy.delay(1, &transient(true)), Some(Duration::from_secs(15)));
-        assert_eq!(policy.delay(3, &transient(true)), Some(Duration::from_secs(60)));
+        assert_eq!(
+            policy.delay(1, &transient(true)),
+            Some(Duration::from_secs(15))
+        );
+        assert_eq!(
+            policy.delay(3, &transient(true)),
+            Some(Duration::from_secs(60))
+        );
     }
 
     #[test]
     fn other_errors_are_not_retried() {
         let policy = RetryPolicy::default();
-        assert_eq!(policy.delay(1, &anyhow::anyhow!("cannot open folder")), None);
+        assert_eq!(
+            policy.delay(1, &anyhow::anyhow!("cannot open folder")),
+            None
+        );
     }
 }

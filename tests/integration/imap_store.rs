@@ -162,11 +162,17 @@ fn untrusted_certificate_error_points_to_ca_file() {
 
 #[test]
 fn starttls_is_required_unless_tls_none_is_said() {
-    let dovecot = Dovecot::start_with(DovecotOptions { tls: false, ..options() });
-    let error = ImapStore::connect(&config(&dovecot, TlsMode::Starttls), &Secret::new(dovecot.password(USER)))
-        .err()
-        .unwrap()
-        .to_string();
+    let dovecot = Dovecot::start_with(DovecotOptions {
+        tls: false,
+        ..options()
+    });
+    let error = ImapStore::connect(
+        &config(&dovecot, TlsMode::Starttls),
+        &Secret::new(dovecot.password(USER)),
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert_eq!(
         error,
         format!(
@@ -325,7 +331,6 @@ fn many_messages_are_fetched_in_batches() {
     assert_eq!(fetched.len(), 150);
     assert!(fetched.iter().map(|(id, _)| id).eq(ids.iter()));
 }
-
 
 #[test]
 fn without_uidplus_append_returns_no_id_and_find_appended_finds_it() {
