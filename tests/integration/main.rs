@@ -10,4 +10,5 @@ mod crash;
 mod harness_smoke;
 mod imap_store;
 mod pull;
+mod tls;
 mod two_way;
