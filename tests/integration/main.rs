@@ -10,5 +10,6 @@ mod crash;
 mod harness_smoke;
 mod imap_store;
 mod pull;
+mod retry;
 mod tls;
 mod two_way;

@@ -46,7 +46,11 @@ fn right_pin_connects_to_a_self_signed_server_without_ca_file_in_both_modes() {
         config.host = "127.0.0.1".to_string();
         let mut store = ImapStore::connect(&config, &Secret::new(dovecot.password("alice")))
             .unwrap_or_else(|e| panic!("{tls:?}: {e:#}"));
-        assert!(store.list_folders().unwrap().iter().any(|f| f.name == "INBOX"));
+        assert!(store
+            .list_folders()
+            .unwrap()
+            .iter()
+            .any(|f| f.name == "INBOX"));
     }
 }
 
@@ -83,17 +87,25 @@ fn certificate_from_an_unknown_ca_is_refused_naming_ca_file() {
         )),
         "{error}"
     );
-    assert!(error.contains("set ca_file, or pin it with tls_fingerprint"), "{error}");
+    assert!(
+        error.contains("set ca_file, or pin it with tls_fingerprint"),
+        "{error}"
+    );
 }
 
 #[test]
 fn certificate_for_another_name_is_refused_naming_the_host() {
     // The server presents a certificate for mail.example.org, which the
     // client trusts, but the client asked for localhost.
-    let keys = tempfile::Builder::new().prefix("mftls-").tempdir_in("/tmp").unwrap();
+    let keys = tempfile::Builder::new()
+        .prefix("mftls-")
+        .tempdir_in("/tmp")
+        .unwrap();
     let (cert, key) = (keys.path().join("cert.pem"), keys.path().join("key.pem"));
     let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+        ])
         .args(["-subj", "/CN=mail.example.org"])
         .args(["-addext", "subjectAltName=DNS:mail.example.org"])
         .arg("-keyout")
