@@ -65,6 +65,7 @@ pub fn config(dovecot: &Dovecot, tls: TlsMode) -> ImapConfig {
         password: PasswordSource::Plain(Secret::new(dovecot.password(USER))),
         timeout_secs: 10,
         connections: 1,
+        namespace: String::new(),
     }
 }
 

@@ -7,6 +7,8 @@ mod support;
 mod auth;
 mod common;
 mod crash;
+mod cron;
+mod folders;
 mod harness_smoke;
 mod imap_store;
 mod pull;
