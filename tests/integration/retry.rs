@@ -30,14 +30,12 @@ fn dropped_connection_mid_fetch_is_retried_and_the_sync_converges() {
         &format!("port: {}", dovecot.imap_port()),
         &format!("port: {}", proxy.port()),
     );
-    let path = env.write_config(&format!(
+    env.write_config(&format!(
         "stores:\n{store}  local:\n    type: maildir\n    path: {maildir}\n\
          channels:\n  mail:\n    far: server\n    near: local\nstate_dir: {state}\n",
         maildir = env.maildir().display(),
         state = env.root().join("state").display(),
     ));
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
 
     let output = run_ok(&env, &["-v", "sync", "mail"]);
     let err = stderr(&output);

@@ -178,12 +178,10 @@ fn tls_1_3_can_be_required() {
 fn tls_none_warns_on_every_run_unless_quiet() {
     let dovecot = Dovecot::start();
     let mut env = env();
-    let path = env.write_config(&format!(
+    env.write_config(&format!(
         "stores:\n{}",
         dovecot.imap_store_yaml("server", "alice", "none")
     ));
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     let warning = "mailferry: warning: store server has tls: none: sending the password \
                    unencrypted to 127.0.0.1";
     for _ in 0..2 {
