@@ -1,9 +1,8 @@
 //! Logging in as users set it up (a wrong password is tested in `pull`):
-//! passwords from commands
-//! (with and without a shell), the warning about a readable password file,
-//! the -vv log that never shows a secret, and OAuth2 (XOAUTH2 and
-//! OAUTHBEARER) against Dovecot validating tokens at an introspection URL
-//! served by the test itself.
+//! passwords from commands (with and without a shell), the warning about a
+//! readable password file, the -vv log that never shows a secret, and OAuth2
+//! (XOAUTH2 and OAUTHBEARER) against Dovecot validating tokens at an
+//! introspection URL served by the test itself.
 
 use super::common::{env, run_ok, stderr};
 use crate::support::dovecot::{Dovecot, DovecotOptions};
