@@ -6,7 +6,9 @@
 
 use super::exec::Stores;
 use super::folder::{sync_folder, FolderResult, RunOptions};
-use super::folders::{plan_folders, FolderAction, FolderPlanItem, FolderPolicy};
+use super::folders::{
+    check_folder_guard, plan_folders, FolderAction, FolderPlanItem, FolderPolicy,
+};
 use super::identity::Identity;
 use super::patterns::selects;
 use super::plan::Policy;
@@ -174,6 +176,9 @@ pub fn sync_stores(
 
     let mut items = plan_folders(&listed, &known, &folder_policy_for(channel));
     run.detect_renames(&mut items, &listed, &mut known_all);
+    if !options.force {
+        check_folder_guard(&items, known.len())?;
+    }
     options.progress.channel_started(&channel.name, items.len());
 
     for item in &items {
