@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod flags;
 pub mod import;
+pub mod logging;
 pub mod state;
 pub mod store;
 pub mod sync;

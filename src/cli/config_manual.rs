@@ -108,6 +108,21 @@ pub const IMAP_STORE: Part = Part {
              system's roots are trusted as well. The server's name must match its certificate.",
         ),
         key(
+            "tls_fingerprint",
+            "sha256:HEX",
+            "none",
+            "Pins the server's certificate by the SHA-256 of its leaf certificate (colons and case \
+             do not matter), for self-signed servers: the certificate is accepted if and only if \
+             it matches, whatever signed it and whatever name it carries. Checked before anything \
+             is sent, so a wrong pin never exposes the password. Not allowed with tls: none.",
+        ),
+        key(
+            "tls_min_version",
+            "1.2 | 1.3",
+            "1.2",
+            "The oldest TLS version accepted.",
+        ),
+        key(
             "user",
             "login name",
             "required",
@@ -131,9 +146,11 @@ pub const IMAP_STORE: Part = Part {
             "password_command",
             "command",
             "none; one of the three is required",
-            "A command that prints the password; the first line of its output is used. It runs \
-             with stdin closed (it cannot prompt under cron); a failure is reported with what \
-             the command printed on stderr. Example: pass show mail/work.",
+            "A command that prints the password; the first line of its output is used. A plain \
+             command line (words and quotes) runs directly; one with shell syntax (pipes, \
+             redirections, $, backquotes, ;, &&, globs, ~) runs through sh -c. It runs with \
+             stdin closed (it cannot prompt under cron); a failure is reported with what the \
+             command printed on stderr. Example: pass show mail/work.",
         ),
         key(
             "password_env",
@@ -223,6 +240,8 @@ pub const POP3_STORE: Part = Part {
             "As for IMAP; starttls uses the STLS command.",
         ),
         key("ca_file", "PEM file", "none", "As for IMAP."),
+        key("tls_fingerprint", "sha256:HEX", "none", "As for IMAP."),
+        key("tls_min_version", "1.2 | 1.3", "1.2", "As for IMAP."),
         key(
             "user",
             "login name",

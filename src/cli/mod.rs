@@ -56,6 +56,7 @@ pub enum Command {
 /// Runs the parsed command line; the result is the exit status.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let out = output::Output::new(cli.quiet, cli.verbose);
+    crate::logging::init(cli.verbose);
     match &cli.command {
         Command::Sync(args) => sync::cmd_sync(&cli, args, &out),
         Command::List(args) => list::cmd_list(&cli, args, &out),

@@ -58,6 +58,13 @@ const CRASH_HOOK: &str = "MAILFERRY_TEST_ABORT_AFTER_STEPS";
 pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
     let config = Config::load(cli.config.as_deref())?;
     let targets = config.resolve_targets(&args.targets, args.all)?;
+    let used_stores = targets
+        .iter()
+        .filter_map(|target| config.channels.get(&target.channel))
+        .flat_map(|channel| [channel.far.as_str(), channel.near.as_str()]);
+    for warning in config.warnings_for(used_stores) {
+        out.warning(&warning);
+    }
     let options = RunOptions {
         dry_run: args.dry_run,
         force: args.force,

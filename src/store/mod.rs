@@ -9,6 +9,7 @@ pub mod memory;
 pub mod mutf7;
 mod open;
 pub mod tls;
+pub mod transient;
 
 pub use open::{open, probe};
 
@@ -141,6 +142,13 @@ pub trait Store: Send {
     /// Removes messages for good (IMAP: flag \Deleted and expunge just
     /// these UIDs where the server allows it).
     fn delete_messages(&mut self, ids: &[MsgId]) -> Result<()>;
+
+    /// Drops the connection and makes a new one, after a transient failure
+    /// (see [`transient`]). No folder is open afterwards. Stores without a
+    /// connection have nothing to do.
+    fn reconnect(&mut self) -> Result<()> {
+        Ok(())
+    }
 
     /// Problems met since the last call that did not stop the operation
     /// (an unreadable file, a name that could not be parsed), one line each.

@@ -1,5 +1,8 @@
 //! One channel: lock it, open both stores, choose and create folders, and
-//! sync each folder pair; a failing folder does not stop the others.
+//! sync each folder pair; a failing folder does not stop the others, and one
+//! whose connection dropped is tried again on a new one (see [`retry`]).
+//!
+//! [`retry`]: super::retry
 
 use super::exec::Stores;
 use super::folder::{sync_folder, FolderResult, RunOptions};
@@ -9,6 +12,7 @@ use super::folders::{
 use super::identity::Identity;
 use super::patterns::selects;
 use super::plan::Policy;
+use super::retry::RetryPolicy;
 use crate::config::{ChannelConfig, Config, Direction};
 use crate::state::{state_path, ChannelLock, FolderList, StateFile};
 use crate::state::{Pair, Side};
@@ -220,6 +224,19 @@ fn identities_of(store: &mut dyn Store, ids: &[MsgId]) -> Result<Vec<Identity>> 
     Ok(identities)
 }
 
+/// New connections for both sides (a Maildir has none to renew). A failure
+/// here is the attempt's failure, retried or not like any other.
+fn reconnect(stores: &mut Stores<'_>) -> Result<()> {
+    for side in Side::BOTH {
+        let store = stores.side(side);
+        let description = store.describe();
+        store
+            .reconnect()
+            .with_context(|| format!("reconnecting to {description}"))?;
+    }
+    Ok(())
+}
+
 /// Whether a folder is on the synced list after its action.
 enum Known {
     Yes,
@@ -285,16 +302,56 @@ impl ChannelRun<'_, '_> {
         }
     }
 
+    /// Syncs a folder pair; after a transient failure (a dropped or timed
+    /// out connection, throttling) it reconnects and tries again, as
+    /// [`RetryPolicy`] allows. Safe at any point: the next attempt replays
+    /// the journal of the failed one.
     fn sync(&mut self, name: &str) -> Result<()> {
+        log::info!("{}: folder {name}", self.channel.name);
         let far_name = self.names.on(Side::Far, name);
         let state_file = self.state_file(name);
-        let result = sync_folder(
+        let folders = Pair::new(far_name.as_str(), name);
+        let retry = RetryPolicy::default();
+        let mut outcome = sync_folder(
             &mut self.stores,
-            Pair::new(far_name.as_str(), name),
+            folders,
             &state_file,
             &self.policy,
             self.options,
-        )?;
+        );
+        let mut retries = 0;
+        while let Err(err) = &outcome {
+            retries += 1;
+            let Some(delay) = retry.delay(retries, err) else {
+                break;
+            };
+            log::info!(
+                "{}: folder {name}: {err:#}; trying again in {} s ({retries} of {})",
+                self.channel.name,
+                delay.as_secs_f32(),
+                retry.retries
+            );
+            std::thread::sleep(delay);
+            outcome = reconnect(&mut self.stores).and_then(|()| {
+                sync_folder(
+                    &mut self.stores,
+                    folders,
+                    &state_file,
+                    &self.policy,
+                    self.options,
+                )
+            });
+        }
+        let result = outcome?;
+        let report = &result.report;
+        log::info!(
+            "{}: folder {name}: {} new to far, {} new to near, {} flag changes, {} deletions",
+            self.channel.name,
+            report.copied[Side::Far],
+            report.copied[Side::Near],
+            report.flagged[Side::Far] + report.flagged[Side::Near],
+            report.deleted[Side::Far] + report.deleted[Side::Near],
+        );
         self.result.folders.push(result);
         Ok(())
     }

@@ -92,6 +92,11 @@ pub fn sync_folder(
 
     let listings: Pair<Vec<MessageInfo>> =
         Pair::new(stores.far.list_messages()?, stores.near.list_messages()?);
+    log::info!(
+        "folder {name}: {} message(s) on the far side, {} on the near side",
+        listings[Side::Far].len(),
+        listings[Side::Near].len()
+    );
     let found = pair_unrecorded(
         ledger.state(),
         Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),

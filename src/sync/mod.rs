@@ -23,6 +23,7 @@ pub mod ledger;
 pub mod patterns;
 pub mod plan;
 pub mod progress;
+pub mod retry;
 
 #[cfg(test)]
 mod engine_tests;

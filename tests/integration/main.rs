@@ -4,11 +4,15 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod auth;
 mod common;
 mod crash;
 mod cron;
 mod folders;
 mod harness_smoke;
+mod imap_store;
 mod import_mbsyncrc;
 mod pull;
+mod retry;
+mod tls;
 mod two_way;
