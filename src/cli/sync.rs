@@ -108,6 +108,11 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
 }
 
 fn show(result: &ChannelResult, dry_run: bool, out: &Output) {
+    for folder in &result.folders {
+        for note in &folder.notes {
+            out.summary(&format!("{}:{}: {note}", result.channel, folder.folder));
+        }
+    }
     if dry_run {
         for folder in &result.folders {
             if folder.plan.is_empty() {

@@ -5,6 +5,7 @@
 //! few odd responses, so folder names are quoted here (see [`protocol`]) and
 //! the commands whose parsing could panic are parsed here too.
 
+mod identity;
 pub mod protocol;
 
 use crate::config::{AuthMethod, ImapConfig, Secret, TlsMode};
@@ -789,6 +790,13 @@ impl Store for ImapStore {
 
     fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
+    }
+
+    fn identities(
+        &mut self,
+        ids: &[MsgId],
+    ) -> Result<Vec<(MsgId, crate::sync::identity::Identity)>> {
+        self.identities_from_headers(ids)
     }
 }
 

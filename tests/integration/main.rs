@@ -9,3 +9,4 @@ mod crash;
 mod harness_smoke;
 mod pull;
 mod two_way;
+mod adopt;

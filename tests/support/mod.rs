@@ -11,3 +11,4 @@ pub mod env;
 pub mod imap_client;
 pub mod local;
 pub mod mail;
+pub mod mbsync;
