@@ -82,7 +82,9 @@ pub fn parse_state(text: &str) -> Result<MbsyncState, String> {
             "FarUidValidity" => far_uidvalidity = Some(value),
             "NearUidValidity" => near_uidvalidity = Some(value),
             "MaxPulledUid" | "MaxPushedUid" | "MaxExpiredFarUid" => {}
-            "MasterUidValidity" | "SlaveUidValidity" | "MaxExpiredMasterUid"
+            "MasterUidValidity"
+            | "SlaveUidValidity"
+            | "MaxExpiredMasterUid"
             | "MaxExpiredSlaveUid" => {
                 return Err(format!(
                     "line {number}: {key} was written by isync older than 1.4; \
@@ -302,9 +304,11 @@ mod tests {
         assert!(parse_state("FarUidValidity 1\nNearUidValidity 2\n\n1 S\n")
             .unwrap_err()
             .contains("line 4"));
-        assert!(parse_state("FarUidValidity 1\nNearUidValidity 2\n\n1 1 SX\n")
-            .unwrap_err()
-            .contains("DFPRST"));
+        assert!(
+            parse_state("FarUidValidity 1\nNearUidValidity 2\n\n1 1 SX\n")
+                .unwrap_err()
+                .contains("DFPRST")
+        );
     }
 
     fn maildir_with_state(root: &Path, folder: &str, state: &str, uidvalidity: &str) -> PathBuf {
@@ -352,7 +356,9 @@ mod tests {
         std::fs::write(states.path().join(":server:INBOX_:local:INBOX"), "").unwrap();
         // mbsync writes '/' in box names as '!'.
         std::fs::write(
-            states.path().join(":server:Work!Projects_:local:Work!Projects"),
+            states
+                .path()
+                .join(":server:Work!Projects_:local:Work!Projects"),
             "",
         )
         .unwrap();

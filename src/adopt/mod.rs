@@ -381,7 +381,9 @@ fn count(
         let ambiguous: HashSet<&str> = ambiguous[side].iter().map(String::as_str).collect();
         listings[side]
             .iter()
-            .filter(|m| !recorded[side].contains(m.id.as_str()) && !ambiguous.contains(m.id.as_str()))
+            .filter(|m| {
+                !recorded[side].contains(m.id.as_str()) && !ambiguous.contains(m.id.as_str())
+            })
             .count()
     };
     adoption.server_only = unpaired(Side::Far);
@@ -391,8 +393,7 @@ fn count(
 /// Reads a small text file another tool wrote, saying which one it was
 /// when it cannot be read.
 fn read_text(path: &Path, what: &str) -> Result<String> {
-    std::fs::read_to_string(path)
-        .map_err(|e| anyhow!("cannot read {what} {}: {e}", path.display()))
+    std::fs::read_to_string(path).map_err(|e| anyhow!("cannot read {what} {}: {e}", path.display()))
 }
 
 #[cfg(test)]

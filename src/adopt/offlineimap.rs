@@ -92,9 +92,10 @@ pub fn known_pairs(dir: &Path, folder: &str) -> Result<KnownPairs> {
     let far_uidvalidity = match folder_validity_files(dir, &base_name).as_slice() {
         [path] => {
             let text = read_text(path, "OfflineIMAP folder validity")?;
-            let value = text.trim().parse::<u32>().map_err(|_| {
-                anyhow!("{}: expected a UIDVALIDITY number", path.display())
-            })?;
+            let value = text
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| anyhow!("{}: expected a UIDVALIDITY number", path.display()))?;
             Some(value)
         }
         _ => {

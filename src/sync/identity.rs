@@ -8,13 +8,18 @@
 //!   message has once every bare LF is written as CRLF. That is exactly what
 //!   an IMAP server reports as RFC822.SIZE (RFC 3501 counts the message in
 //!   its RFC 5322 form, which ends lines with CRLF), so the server side is
-//!   decided from `RFC822.SIZE` and `BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]`
-//!   alone, never a body; a Maildir file written with LF line ends (as
-//!   mbsync, OfflineIMAP and most mail readers write them) counts its bytes
-//!   plus its bare LFs, which is local I/O;
+//!   decided from `RFC822.SIZE` and `BODY.PEEK[HEADER.FIELDS (MESSAGE-ID
+//!   X-TUID)]` alone, never a body; a Maildir file written with LF line ends
+//!   (as mbsync, OfflineIMAP and most mail readers write them) counts its
+//!   bytes plus its bare LFs, which is local I/O;
 //! - when it has no Message-ID, a SHA-256 of its content with every CR
 //!   removed. Only these messages are fetched whole, and the pairing
 //!   reports how many there were.
+//!
+//! Both leave out `X-TUID` header fields: mbsync writes one
+//! (`X-TUID: <12 characters>`) into every message it stores, to find it
+//! again, so an mbsync Maildir's copy is otherwise the server's copy plus
+//! that line.
 //!
 //! An identity that occurs more than once among a side's unpaired messages
 //! (the same message filed twice) is ambiguous: such messages are reported
@@ -25,14 +30,24 @@ use crate::state::{FolderState, Pair, Record, Side};
 use crate::store::{sha256_hex, MessageInfo, MsgId, Store};
 use anyhow::Result;
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+/// The header field that a tool adds to its own copies and that is no
+/// part of the message.
+const TOOL_FIELD: &str = "X-TUID";
+
+/// The header fields a server must send for [`Identity::from_header`], in
+/// IMAP's `HEADER.FIELDS` syntax.
+pub const HEADER_FIELDS: &str = "(MESSAGE-ID X-TUID)";
 
 /// What identifies a message's content across stores.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Identity {
-    /// The Message-ID header's value and the size in CRLF form.
+    /// The Message-ID header's value and the size in CRLF form (without
+    /// `X-TUID` fields).
     MessageId { id: String, crlf_size: u64 },
-    /// SHA-256 (hex) of the content with CRs removed, for messages without
-    /// a Message-ID.
+    /// SHA-256 (hex) of the content with CRs and `X-TUID` fields removed,
+    /// for messages without a Message-ID.
     Content(String),
 }
 
@@ -42,18 +57,21 @@ impl Identity {
         match message_id(content) {
             Some(id) => Identity::MessageId {
                 id,
-                crlf_size: crlf_size(content),
+                crlf_size: crlf_size(content) - tool_field_size(content),
             },
             None => Identity::Content(content_hash(content)),
         }
     }
 
-    /// The identity from a message's header fields (at least Message-ID,
-    /// as `BODY[HEADER.FIELDS (MESSAGE-ID)]` returns them) and its size in
-    /// CRLF form (RFC822.SIZE). `None` when the header has no Message-ID:
-    /// then only the content can identify the message.
+    /// The identity from a message's header fields (at least those of
+    /// [`HEADER_FIELDS`], as `BODY[HEADER.FIELDS ...]` returns them) and its
+    /// size in CRLF form (RFC822.SIZE). `None` when the header has no
+    /// Message-ID: then only the content can identify the message.
     pub fn from_header(header: &[u8], crlf_size: u64) -> Option<Identity> {
-        message_id(header).map(|id| Identity::MessageId { id, crlf_size })
+        message_id(header).map(|id| Identity::MessageId {
+            id,
+            crlf_size: crlf_size.saturating_sub(tool_field_size(header)),
+        })
     }
 
     /// Whether this identity needed the whole message.
@@ -73,37 +91,77 @@ pub fn crlf_size(content: &[u8]) -> u64 {
 }
 
 fn content_hash(content: &[u8]) -> String {
-    let without_cr: Vec<u8> = content.iter().copied().filter(|&b| b != b'\r').collect();
-    sha256_hex(&without_cr)
+    let mut kept = Vec::with_capacity(content.len());
+    let mut next = 0;
+    for (name, range) in header_fields(content) {
+        if is_tool_field(name) {
+            kept.extend_from_slice(&content[next..range.start]);
+            next = range.end;
+        }
+    }
+    kept.extend_from_slice(&content[next..]);
+    kept.retain(|&b| b != b'\r');
+    sha256_hex(&kept)
 }
 
-/// The Message-ID header's value (trimmed, unfolded) from the header part,
-/// which ends at the first empty line; CRLF and LF line ends both work.
+fn is_tool_field(name: &[u8]) -> bool {
+    name.trim_ascii()
+        .eq_ignore_ascii_case(TOOL_FIELD.as_bytes())
+}
+
+/// The CRLF-form size of the `X-TUID` fields in the header.
+fn tool_field_size(content: &[u8]) -> u64 {
+    header_fields(content)
+        .filter(|(name, _)| is_tool_field(name))
+        .map(|(_, range)| crlf_size(&content[range]))
+        .sum()
+}
+
+/// The Message-ID header's value (trimmed, unfolded).
 fn message_id(content: &[u8]) -> Option<String> {
-    let mut lines = content
-        .split(|&b| b == b'\n')
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-        .take_while(|line| !line.is_empty())
-        .peekable();
-    while let Some(line) = lines.next() {
-        let line = String::from_utf8_lossy(line);
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        if !name.trim().eq_ignore_ascii_case("message-id") {
-            continue;
+    let (_, range) = header_fields(content)
+        .find(|(name, _)| name.trim_ascii().eq_ignore_ascii_case(b"message-id"))?;
+    let field = String::from_utf8_lossy(&content[range]);
+    let (_, value) = field.split_once(':')?;
+    let value: String = value.split_whitespace().collect::<Vec<_>>().join("");
+    (!value.is_empty()).then_some(value)
+}
+
+/// The fields of the header part (which ends at the first empty line;
+/// CRLF and LF line ends both work): each field's name and the byte range
+/// of its lines, continuation lines and line ends included.
+fn header_fields(content: &[u8]) -> impl Iterator<Item = (&[u8], Range<usize>)> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    while start < content.len() {
+        let end = content[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(content.len(), |i| start + i + 1);
+        let line = &content[start..end];
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if text.is_empty() {
+            break;
         }
-        let mut value = value.trim().to_string();
-        while let Some(next) = lines.peek() {
-            if !next.starts_with(b" ") && !next.starts_with(b"\t") {
-                break;
-            }
-            value.push_str(String::from_utf8_lossy(next).trim());
-            lines.next();
-        }
-        return (!value.is_empty()).then_some(value);
+        lines.push((
+            start..end,
+            text.starts_with(b" ") || text.starts_with(b"\t"),
+        ));
+        start = end;
     }
-    None
+    let mut fields: Vec<Range<usize>> = Vec::new();
+    for (range, continues) in lines {
+        match fields.last_mut() {
+            Some(field) if continues => field.end = range.end,
+            _ => fields.push(range),
+        }
+    }
+    fields.into_iter().filter_map(move |range| {
+        let line = &content[range.clone()];
+        let colon = line.iter().position(|&b| b == b':')?;
+        Some((&line[..colon], range))
+    })
 }
 
 /// What identity pairing found, for the report.
@@ -263,6 +321,29 @@ mod tests {
     }
 
     #[test]
+    fn the_x_tuid_field_mbsync_adds_to_its_copies_does_not_count() {
+        let server = b"From: a\r\nMessage-ID: <a@b>\r\n\r\nbody\r\n";
+        let mbsync_copy = b"From: a\nMessage-ID: <a@b>\nX-TUID: I0qG9+oKK8HF\n\nbody\n";
+        assert_eq!(Identity::of(mbsync_copy), Identity::of(server));
+        // The server's header answer when its copy carries one too.
+        let with_tuid = b"From: a\r\nMessage-ID: <a@b>\r\nX-TUID: I0qG9+oKK8HF\r\n\r\nbody\r\n";
+        let header = b"Message-ID: <a@b>\r\nX-TUID: I0qG9+oKK8HF\r\n\r\n";
+        assert_eq!(
+            Identity::from_header(header, with_tuid.len() as u64),
+            Some(Identity::of(server))
+        );
+        // Without a Message-ID the hash leaves it out as well.
+        let server = b"Subject: x\r\n\r\nbody\r\n";
+        let mbsync_copy = b"Subject: x\nX-TUID: abcdefghijkl\n\nbody\n";
+        assert_eq!(Identity::of(mbsync_copy), Identity::of(server));
+        // In the body it is content like any other.
+        assert_ne!(
+            Identity::of(b"Subject: x\n\nX-TUID: abcdefghijkl\n"),
+            Identity::of(b"Subject: x\n\n")
+        );
+    }
+
+    #[test]
     fn a_message_id_in_the_body_is_not_the_message_id() {
         let message = b"Subject: x\n\nMessage-ID: <in-body@host>\n";
         assert!(Identity::of(message).is_content_hash());
@@ -315,7 +396,10 @@ mod tests {
         assert_eq!(pairing.ambiguous, 1);
         assert_eq!(
             pairing.ambiguous_ids,
-            Pair::new(vec!["2".to_string(), "3".to_string()], vec!["b".to_string()])
+            Pair::new(
+                vec!["2".to_string(), "3".to_string()],
+                vec!["b".to_string()]
+            )
         );
         assert_eq!(pairing.hashed, Pair::new(3, 3));
     }

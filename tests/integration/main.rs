@@ -4,9 +4,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod adopt;
 mod common;
 mod crash;
 mod harness_smoke;
 mod pull;
 mod two_way;
-mod adopt;

@@ -12,3 +12,5 @@ pub mod imap_client;
 pub mod local;
 pub mod mail;
 pub mod mbsync;
+pub mod readers;
+pub mod traffic;

@@ -1,12 +1,12 @@
 //! Content identities from the server without downloading bodies: one
-//! `UID FETCH (RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])` per batch
+//! `UID FETCH (RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID X-TUID)])` per batch
 //! gives what [`Identity::from_header`] needs. Only messages without a
 //! Message-ID are fetched whole, as their identity is a hash of the content.
 
 use super::protocol::{parse_uid, uid_set};
 use super::{imap_err, ImapStore};
 use crate::store::{MsgId, Store};
-use crate::sync::identity::Identity;
+use crate::sync::identity::{Identity, HEADER_FIELDS};
 use anyhow::Result;
 use std::collections::HashSet;
 
@@ -44,7 +44,7 @@ impl ImapStore {
         Ok(found)
     }
 
-    /// `(uid, Message-ID header field, RFC822.SIZE)` for each of `uids`
+    /// `(uid, Message-ID and X-TUID header fields, RFC822.SIZE)` for each of `uids`
     /// that still exists. Unsolicited FETCH responses are left out.
     fn fetch_message_id_headers(&mut self, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>, u64)>> {
         let folder = self.open_name();
@@ -52,7 +52,7 @@ impl ImapStore {
             .session
             .uid_fetch(
                 uid_set(uids),
-                "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
+                format!("(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS {HEADER_FIELDS}])"),
             )
             .map_err(|e| {
                 imap_err(
