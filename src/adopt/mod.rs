@@ -98,7 +98,18 @@ pub fn adopt_channel(
     let maildir = near_maildir(config, channel)?;
     let mut far = store::open(config, &channel.far)?;
     let mut near = store::open(config, &channel.near)?;
-    let listed = Pair::new(folder_names(&mut *far)?, folder_names(&mut *near)?);
+    // The channel names folders by their near names; `folder_map` gives
+    // the far name where it differs.
+    let far_to_near = &channel.folder_map;
+    let near_to_far: HashMap<&str, &str> = far_to_near
+        .iter()
+        .map(|(far, near)| (near.as_str(), far.as_str()))
+        .collect();
+    let far_names: BTreeSet<String> = folder_names(&mut *far)?
+        .into_iter()
+        .map(|name| far_to_near.get(&name).cloned().unwrap_or(name))
+        .collect();
+    let listed = Pair::new(far_names, folder_names(&mut *near)?);
     let mut result = ChannelAdoption {
         channel: channel.name.clone(),
         ..ChannelAdoption::default()
@@ -118,9 +129,13 @@ pub fn adopt_channel(
             });
             continue;
         }
+        let names = Pair::new(
+            near_to_far.get(name.as_str()).copied().unwrap_or(name),
+            name.as_str(),
+        );
         let state_file = StateFile::new(state_path(&config.state_dir, &channel.name, name));
         match adopt_folder(
-            name,
+            names,
             (&mut *far, &mut *near),
             &maildir,
             source,
@@ -159,14 +174,17 @@ fn folder_names(store: &mut dyn Store) -> Result<BTreeSet<String>> {
         .collect())
 }
 
+/// Adopts one folder pair; `names` are its names on each side, the near
+/// one being the channel's name for it.
 fn adopt_folder(
-    name: &str,
+    names: Pair<&str>,
     (far, near): (&mut dyn Store, &mut dyn Store),
     (root, layout): &(PathBuf, Layout),
     source: &Source,
     state_file: &StateFile,
     dry_run: bool,
 ) -> Result<FolderAdoption> {
+    let name = names[Side::Near];
     let mut state = state_file.load()?;
     if !state.records.is_empty() || !state.pending.is_empty() {
         bail!(
@@ -176,8 +194,8 @@ fn adopt_folder(
         );
     }
     let status = Pair::new(
-        far.open_folder(name)
-            .with_context(|| format!("opening far folder {name}"))?,
+        far.open_folder(names[Side::Far])
+            .with_context(|| format!("opening far folder {}", names[Side::Far]))?,
         near.open_folder(name)
             .with_context(|| format!("opening near folder {name}"))?,
     );

@@ -6,6 +6,7 @@ pub mod check;
 pub mod generate;
 pub mod list;
 pub mod output;
+pub mod progress;
 pub mod sync;
 
 use clap::{Parser, Subcommand};

@@ -5,15 +5,17 @@ use super::exec::{execute, resolve_pending, Report, Stores};
 use super::identity::{pair_unrecorded, Pairing};
 use super::ledger::{Interrupt, Ledger};
 use super::plan::{plan, Plan, Policy};
+use super::progress::Progress;
 use crate::state::StateFile;
 use crate::state::{Pair, Side};
 use crate::store::{FolderStatus, MessageInfo, MsgId};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// How a run behaves beyond the channel's policy.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Plan and print, change nothing.
     pub dry_run: bool,
@@ -23,6 +25,20 @@ pub struct RunOptions {
     pub wait_for_lock: bool,
     /// Test hook: stop after this many journaled steps.
     pub interrupt: Option<(usize, Interrupt)>,
+    /// Where progress is reported (progress bars on a terminal).
+    pub progress: Arc<dyn Progress>,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            dry_run: false,
+            force: false,
+            wait_for_lock: false,
+            interrupt: None,
+            progress: super::progress::silent(),
+        }
+    }
 }
 
 /// What happened to one folder pair.
@@ -32,15 +48,14 @@ pub struct FolderResult {
     /// The plan that was (or, with --dry-run, would be) carried out.
     pub plan: Plan,
     pub report: Report,
-    /// What the user may want to know that is no failure (a first sync
-    /// adopting an existing Maildir, messages left alone), one line each.
-    pub notes: Vec<String>,
 }
 
-/// Syncs the folder `name`, which must exist on both sides.
+/// Syncs one folder pair, which must exist on both sides. `names` are the
+/// folder's names on each side (they differ where the channel maps them);
+/// the near name is the one reported.
 pub fn sync_folder(
     stores: &mut Stores<'_>,
-    name: &str,
+    names: Pair<&str>,
     state_file: &StateFile,
     policy: &Policy,
     options: &RunOptions,
@@ -48,13 +63,14 @@ pub fn sync_folder(
     let status = Pair::new(
         stores
             .far
-            .open_folder(name)
-            .with_context(|| format!("opening far folder {name}"))?,
+            .open_folder(names[Side::Far])
+            .with_context(|| format!("opening far folder {}", names[Side::Far]))?,
         stores
             .near
-            .open_folder(name)
-            .with_context(|| format!("opening near folder {name}"))?,
+            .open_folder(names[Side::Near])
+            .with_context(|| format!("opening near folder {}", names[Side::Near]))?,
     );
+    let name = names[Side::Near];
     let state = state_file.load()?;
     let mut ledger = if options.dry_run {
         Ledger::new(state, None)
@@ -65,10 +81,10 @@ pub fn sync_folder(
     if let Some((steps, how)) = options.interrupt {
         ledger.interrupt_after(steps, how);
     }
-    let mut problems = Vec::new();
+    let mut notes = Vec::new();
     for side in Side::BOTH {
         if let Some(note) = forget_renumbered_side(&mut ledger, side, name, &status[side])? {
-            problems.push(note);
+            notes.push(note);
         }
     }
     if !options.dry_run {
@@ -86,7 +102,6 @@ pub fn sync_folder(
     for record in &found.pairs {
         ledger.pair(record.ids.clone(), record.flags)?;
     }
-    let mut notes = Vec::new();
     if first_sync && !listings[Side::Near].is_empty() {
         notes.push(adopting_note(name, &listings, &found));
     }
@@ -114,11 +129,17 @@ pub fn sync_folder(
     .with_context(|| format!("folder {name}"))?;
 
     let mut report = Report {
-        failures: problems,
+        notes,
         ..Report::default()
     };
     if !options.dry_run {
-        let done = execute(&plan, stores, &mut ledger)?;
+        let bytes = plan.copies.iter().map(|c| c.size).sum();
+        options
+            .progress
+            .folder_started(name, plan.copies.len(), bytes);
+        let done = execute(&plan, stores, &mut ledger, options.progress.as_ref());
+        options.progress.folder_finished(name);
+        let done = done?;
         report.add(&done);
         for side in Side::BOTH {
             ledger.set_uidvalidity(side, status[side].uidvalidity)?;
@@ -132,7 +153,6 @@ pub fn sync_folder(
         folder: name.to_string(),
         plan,
         report,
-        notes,
     })
 }
 

@@ -7,6 +7,8 @@ mod support;
 mod adopt;
 mod common;
 mod crash;
+mod cron;
+mod folders;
 mod harness_smoke;
 mod pull;
 mod two_way;
