@@ -16,6 +16,9 @@ _mailferry() {
             ",$1")
                 cmd="mailferry"
                 ;;
+            mailferry,adopt)
+                cmd="mailferry__subcmd__adopt"
+                ;;
             mailferry,check)
                 cmd="mailferry__subcmd__check"
                 ;;
@@ -52,6 +55,9 @@ _mailferry() {
             mailferry__subcmd__generate__subcmd__help,man)
                 cmd="mailferry__subcmd__generate__subcmd__help__subcmd__man"
                 ;;
+            mailferry__subcmd__help,adopt)
+                cmd="mailferry__subcmd__help__subcmd__adopt"
+                ;;
             mailferry__subcmd__help,check)
                 cmd="mailferry__subcmd__help__subcmd__check"
                 ;;
@@ -83,12 +89,42 @@ _mailferry() {
 
     case "${cmd}" in
         mailferry)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version sync list check generate import-mbsyncrc help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version sync adopt list check generate import-mbsyncrc help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__adopt)
+            opts="-n -c -q -v -h --from-mbsync --from-offlineimap --dry-run --json --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from-mbsync)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-offlineimap)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -249,8 +285,22 @@ _mailferry() {
             return 0
             ;;
         mailferry__subcmd__help)
-            opts="sync list check generate import-mbsyncrc help"
+            opts="sync adopt list check generate import-mbsyncrc help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__help__subcmd__adopt)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

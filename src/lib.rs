@@ -4,6 +4,7 @@
 //! [`store`] reaches each side, [`state`] remembers the last sync, and
 //! [`sync`] detects, plans, executes and commits. [`cli`] is the command line.
 
+pub mod adopt;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each a clap `Args` struct
 //! whose doc comments are the help text, man page and completions.
 
+pub mod adopt;
 pub mod check;
 pub mod config_manual;
 pub mod generate;
@@ -47,6 +48,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Sync(sync::SyncArgs),
+    Adopt(adopt::AdoptArgs),
     List(list::ListArgs),
     Check(check::CheckArgs),
     Generate(generate::GenerateArgs),
@@ -59,6 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     crate::logging::init(cli.verbose);
     match &cli.command {
         Command::Sync(args) => sync::cmd_sync(&cli, args, &out),
+        Command::Adopt(args) => adopt::cmd_adopt(&cli, args, &out),
         Command::List(args) => list::cmd_list(&cli, args, &out),
         Command::Check(args) => check::cmd_check(&cli, args, &out),
         Command::Generate(args) => generate::cmd_generate(args),

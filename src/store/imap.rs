@@ -10,6 +10,7 @@
 //! never used, as it would print the password. LOGIN and AUTHENTICATE lines
 //! are logged with the secret replaced by `<hidden>`.
 
+mod identity;
 pub mod protocol;
 pub mod sasl;
 
@@ -967,6 +968,13 @@ impl Store for ImapStore {
 
     fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
+    }
+
+    fn identities(
+        &mut self,
+        ids: &[MsgId],
+    ) -> Result<Vec<(MsgId, crate::sync::identity::Identity)>> {
+        self.identities_from_headers(ids)
     }
 }
 

@@ -14,6 +14,7 @@ pub mod transient;
 pub use open::{open, probe};
 
 use crate::flags::Flags;
+use crate::sync::identity::Identity;
 use anyhow::Result;
 use serde::Serialize;
 
@@ -121,6 +122,19 @@ pub trait Store: Send {
         ids: &[MsgId],
         sink: &mut dyn FnMut(&MsgId, Message) -> Result<()>,
     ) -> Result<()>;
+
+    /// The content identity of each message (see [`crate::sync::identity`]),
+    /// for pairing messages that both sides hold. Ids that no longer exist
+    /// are skipped. This default reads every message whole, which suits a
+    /// local store; a remote store overrides it to decide from headers.
+    fn identities(&mut self, ids: &[MsgId]) -> Result<Vec<(MsgId, Identity)>> {
+        let mut found = Vec::with_capacity(ids.len());
+        self.fetch_messages(ids, &mut |id, message| {
+            found.push((id.clone(), Identity::of(&message.content)));
+            Ok(())
+        })?;
+        Ok(found)
+    }
 
     /// Returns a ticket to journal before [`Store::append`], from which
     /// [`Store::find_appended`] can find the message again if the append's
