@@ -110,7 +110,7 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
 fn show(result: &ChannelResult, dry_run: bool, out: &Output) {
     if dry_run {
         for folder in &result.folders {
-            if folder.plan.is_empty() {
+            if folder.plan.is_empty() && folder.plan.skipped.is_empty() {
                 out.result(&format!(
                     "{}:{}: nothing to do",
                     result.channel, folder.folder

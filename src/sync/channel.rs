@@ -5,7 +5,7 @@ use super::exec::Stores;
 use super::folder::{sync_folder, FolderResult, RunOptions};
 use super::patterns::selects;
 use super::plan::Policy;
-use crate::config::{ChannelConfig, Config, Direction};
+use crate::config::{ChannelConfig, Config, Direction, StoreConfig};
 use crate::state::ChannelLock;
 use crate::state::{state_path, StateFile};
 use crate::state::{Pair, Side};
@@ -24,8 +24,31 @@ pub struct ChannelResult {
     pub errors: Vec<String>,
 }
 
-/// The planner's policy for a channel's configuration.
-pub fn policy_for(channel: &ChannelConfig) -> Policy {
+/// The planner's policy for a channel's configuration and its far store.
+///
+/// A far store that is a source only (POP3) gets a fixed policy whatever
+/// the channel says: new mail is pulled to the near side and nothing else
+/// happens. Flags are not synced (POP3 keeps none, so a sync would only
+/// clear the local ones); nothing is deleted or expunged on either side
+/// because of the other (a message read and deleted locally stays on the
+/// server, one removed from the server stays in the Maildir). Removing
+/// mail from the server is the POP3 store's own `leave_on_server` and
+/// `delete_after_days`, done after the state is saved: see
+/// [`super::pop3::remove_from_server`]. `max_size` and `max_messages`
+/// still apply.
+pub fn policy_for(channel: &ChannelConfig, far: &dyn Store) -> Policy {
+    if far.source_only() {
+        return Policy {
+            copy_new: Pair::new(false, channel.sync_new),
+            copy_flags: Pair::new(false, false),
+            propagate_delete: Pair::new(false, false),
+            expunge: Pair::new(false, false),
+            max_size: channel.max_size,
+            max_messages: channel.max_messages,
+            max_delete_ratio: channel.max_delete_ratio,
+            ..Policy::default()
+        };
+    }
     let to_far = matches!(channel.direction, Direction::Both | Direction::Push);
     let to_near = matches!(channel.direction, Direction::Both | Direction::Pull);
     Policy {
@@ -53,14 +76,20 @@ pub fn sync_channel(
     let _lock = ChannelLock::acquire(&config.state_dir, &channel.name, options.wait_for_lock)?;
     let mut far = store::open(config, &channel.far)?;
     let mut near = store::open(config, &channel.near)?;
-    sync_stores(
+    let mut result = sync_stores(
         &config.state_dir,
         channel,
         &mut *far,
         &mut *near,
         only_folder,
         options,
-    )
+    )?;
+    if let Some(StoreConfig::Pop3(pop3)) = config.store(&channel.far) {
+        if !options.dry_run {
+            super::pop3::remove_from_server(&config.state_dir, pop3, &mut *far, &mut result);
+        }
+    }
+    Ok(result)
 }
 
 /// Syncs a channel between two open stores; the caller holds the lock.
@@ -81,6 +110,10 @@ pub fn sync_stores(
     let listed = Pair::new(folder_names(far)?, folder_names(near)?);
     let mut wanted: BTreeSet<&String> = listed[Side::Far].union(&listed[Side::Near]).collect();
     wanted.retain(|name| selects(&channel.folders, name));
+    if far.source_only() {
+        // A source-only store (POP3: INBOX alone) gets no folders created.
+        wanted.retain(|name| listed[Side::Far].contains(*name));
+    }
     if let Some(only) = only_folder {
         wanted.retain(|name| name.as_str() == only);
         if wanted.is_empty() {
@@ -91,7 +124,7 @@ pub fn sync_stores(
         }
     }
 
-    let policy = policy_for(channel);
+    let policy = policy_for(channel, &*far);
     let mut stores = Stores { far, near };
     for name in wanted {
         let outcome =

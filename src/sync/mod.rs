@@ -21,6 +21,7 @@ pub mod identity;
 pub mod ledger;
 pub mod patterns;
 pub mod plan;
+pub mod pop3;
 
 #[cfg(test)]
 mod engine_tests;

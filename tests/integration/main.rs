@@ -7,5 +7,6 @@ mod support;
 mod common;
 mod crash;
 mod harness_smoke;
+mod pop3;
 mod pull;
 mod two_way;
