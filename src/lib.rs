@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod flags;
+pub mod migrate;
 pub mod state;
 pub mod store;
 pub mod sync;

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod generate;
 pub mod list;
+pub mod migrate;
 pub mod output;
 pub mod sync;
 
@@ -46,6 +47,7 @@ pub enum Command {
     Sync(sync::SyncArgs),
     List(list::ListArgs),
     Check(check::CheckArgs),
+    Migrate(migrate::MigrateArgs),
     Generate(generate::GenerateArgs),
 }
 
@@ -56,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Sync(args) => sync::cmd_sync(&cli, args, &out),
         Command::List(args) => list::cmd_list(&cli, args, &out),
         Command::Check(args) => check::cmd_check(&cli, args, &out),
+        Command::Migrate(args) => migrate::cmd_migrate(&cli, args, &out),
         Command::Generate(args) => generate::cmd_generate(args),
     }
 }

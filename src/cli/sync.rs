@@ -51,7 +51,7 @@ pub struct SyncArgs {
 
 /// Environment variable of the crash test hook: abort the process after
 /// this many journaled steps of each folder, as `kill -9` would.
-const CRASH_HOOK: &str = "MAILFERRY_TEST_ABORT_AFTER_STEPS";
+pub(crate) const CRASH_HOOK: &str = "MAILFERRY_TEST_ABORT_AFTER_STEPS";
 
 pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
     let config = Config::load(cli.config.as_deref())?;

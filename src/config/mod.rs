@@ -12,6 +12,7 @@ mod parse;
 mod targets;
 
 pub use files::expand_tilde;
+pub(crate) use parse::parse_size;
 pub use targets::Target;
 
 use serde::{Deserialize, Serialize};
