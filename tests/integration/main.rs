@@ -7,6 +7,7 @@ mod support;
 mod common;
 mod crash;
 mod harness_smoke;
+mod migrate;
 mod pop3;
 mod pull;
 mod two_way;
