@@ -2,6 +2,7 @@
 //! whose doc comments are the help text, man page and completions.
 
 pub mod check;
+pub mod dedupe;
 pub mod generate;
 pub mod list;
 pub mod migrate;
@@ -48,6 +49,7 @@ pub enum Command {
     List(list::ListArgs),
     Check(check::CheckArgs),
     Migrate(migrate::MigrateArgs),
+    Dedupe(dedupe::DedupeArgs),
     Generate(generate::GenerateArgs),
 }
 
@@ -59,6 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::List(args) => list::cmd_list(&cli, args, &out),
         Command::Check(args) => check::cmd_check(&cli, args, &out),
         Command::Migrate(args) => migrate::cmd_migrate(&cli, args, &out),
+        Command::Dedupe(args) => dedupe::cmd_dedupe(&cli, args, &out),
         Command::Generate(args) => generate::cmd_generate(args),
     }
 }

@@ -6,6 +6,7 @@ mod support;
 
 mod common;
 mod crash;
+mod dedupe;
 mod harness_smoke;
 mod migrate;
 mod pop3;
