@@ -19,6 +19,9 @@ _mailferry() {
             mailferry,check)
                 cmd="mailferry__subcmd__check"
                 ;;
+            mailferry,dedupe)
+                cmd="mailferry__subcmd__dedupe"
+                ;;
             mailferry,generate)
                 cmd="mailferry__subcmd__generate"
                 ;;
@@ -27,6 +30,9 @@ _mailferry() {
                 ;;
             mailferry,list)
                 cmd="mailferry__subcmd__list"
+                ;;
+            mailferry,migrate)
+                cmd="mailferry__subcmd__migrate"
                 ;;
             mailferry,sync)
                 cmd="mailferry__subcmd__sync"
@@ -52,6 +58,9 @@ _mailferry() {
             mailferry__subcmd__help,check)
                 cmd="mailferry__subcmd__help__subcmd__check"
                 ;;
+            mailferry__subcmd__help,dedupe)
+                cmd="mailferry__subcmd__help__subcmd__dedupe"
+                ;;
             mailferry__subcmd__help,generate)
                 cmd="mailferry__subcmd__help__subcmd__generate"
                 ;;
@@ -60,6 +69,9 @@ _mailferry() {
                 ;;
             mailferry__subcmd__help,list)
                 cmd="mailferry__subcmd__help__subcmd__list"
+                ;;
+            mailferry__subcmd__help,migrate)
+                cmd="mailferry__subcmd__help__subcmd__migrate"
                 ;;
             mailferry__subcmd__help,sync)
                 cmd="mailferry__subcmd__help__subcmd__sync"
@@ -77,7 +89,7 @@ _mailferry() {
 
     case "${cmd}" in
         mailferry)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version sync list check generate help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version sync list check migrate dedupe generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -100,6 +112,28 @@ _mailferry() {
             ;;
         mailferry__subcmd__check)
             opts="-c -q -v -h --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__dedupe)
+            opts="-c -q -v -h --apply --json --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -243,7 +277,7 @@ _mailferry() {
             return 0
             ;;
         mailferry__subcmd__help)
-            opts="sync list check generate help"
+            opts="sync list check migrate dedupe generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -257,6 +291,20 @@ _mailferry() {
             return 0
             ;;
         mailferry__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__help__subcmd__dedupe)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -340,6 +388,20 @@ _mailferry() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailferry__subcmd__help__subcmd__migrate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailferry__subcmd__help__subcmd__sync)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -361,6 +423,36 @@ _mailferry() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__migrate)
+            opts="-n -c -q -v -h --folder --all-folders --delete-source --dry-run --max-size --json --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --folder)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -251,7 +251,10 @@ mod tests {
             info("1", Flags::SEEN.union(Flags::FLAGGED).union(Flags::DELETED)),
             info("2", Flags::EMPTY),
         ];
-        let identities = HashMap::from([("1".to_string(), same("<a>")), ("2".to_string(), same("<a>"))]);
+        let identities = HashMap::from([
+            ("1".to_string(), same("<a>")),
+            ("2".to_string(), same("<a>")),
+        ]);
         let groups = find_duplicates(&listing, &identities);
         assert_eq!(groups[0].keep, "2");
         assert_eq!(groups[0].flags_to_add, Flags::SEEN.union(Flags::FLAGGED));

@@ -128,7 +128,12 @@ fn migration_name(from: &str, to: &str) -> String {
 
 /// The state file of one folder pair. A newline cannot occur in a folder
 /// name, so the key is unambiguous.
-fn folder_state(config: &Config, request: &MigrateRequest, source: &str, target: &str) -> StateFile {
+fn folder_state(
+    config: &Config,
+    request: &MigrateRequest,
+    source: &str,
+    target: &str,
+) -> StateFile {
     StateFile::new(state_path(
         &migrate_state_dir(&config.state_dir),
         &migration_name(&request.from, &request.to),
@@ -152,7 +157,10 @@ pub fn migrate(config: &Config, request: &MigrateRequest) -> Result<Migration> {
     let pairs: Vec<(String, String)> = match &request.folders {
         SourceFolders::One(folder) => vec![(
             folder.clone(),
-            request.target_folder.clone().unwrap_or_else(|| folder.clone()),
+            request
+                .target_folder
+                .clone()
+                .unwrap_or_else(|| folder.clone()),
         )],
         SourceFolders::All => source
             .list_folders()
@@ -308,7 +316,10 @@ fn migrate_folder(
         .collect();
     for message in &source_view.listing {
         let unpaired = !paired.contains(message.id.as_str());
-        if message.flags.contains(Flags::DELETED) && unpaired && !planned.contains(message.id.as_str()) {
+        if message.flags.contains(Flags::DELETED)
+            && unpaired
+            && !planned.contains(message.id.as_str())
+        {
             result.skipped.push(Skip {
                 id: message.id.clone(),
                 reason: "flagged deleted on the source".to_string(),
@@ -355,17 +366,25 @@ fn delete_copied_from_source(
     let verified: Vec<MsgId> = state
         .records
         .iter()
-        .filter_map(|record| match (&record.ids[Side::Far], &record.ids[Side::Near]) {
-            (Some(far), Some(near)) if on_source.contains(far.as_str()) && on_target.contains(near) => {
-                Some(far.clone())
-            }
-            _ => None,
-        })
+        .filter_map(
+            |record| match (&record.ids[Side::Far], &record.ids[Side::Near]) {
+                (Some(far), Some(near))
+                    if on_source.contains(far.as_str()) && on_target.contains(near) =>
+                {
+                    Some(far.clone())
+                }
+                _ => None,
+            },
+        )
         .collect();
     if !verified.is_empty() {
-        source
-            .delete_messages(&verified)
-            .with_context(|| format!("deleting {} message(s) from {}", verified.len(), source.describe()))?;
+        source.delete_messages(&verified).with_context(|| {
+            format!(
+                "deleting {} message(s) from {}",
+                verified.len(),
+                source.describe()
+            )
+        })?;
     }
     Ok(verified.len())
 }
@@ -480,7 +499,8 @@ impl Store for TargetView<'_> {
         self.inner.fetch_messages(ids, sink)
     }
     fn prepare_append(&mut self) -> Result<String> {
-        self.progress.set_message(format!("copying into {}", self.real));
+        self.progress
+            .set_message(format!("copying into {}", self.real));
         self.inner.prepare_append()
     }
     fn append(&mut self, ticket: &str, message: &Message) -> Result<Option<MsgId>> {
@@ -531,7 +551,12 @@ mod tests {
 
     fn contents(store: &mut MemoryStore, folder: &str) -> Vec<(Vec<u8>, Flags)> {
         store.open_folder(folder).unwrap();
-        let ids: Vec<MsgId> = store.list_messages().unwrap().into_iter().map(|m| m.id).collect();
+        let ids: Vec<MsgId> = store
+            .list_messages()
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
         let mut found = Vec::new();
         store
             .fetch_messages(&ids, &mut |_, m| {
@@ -545,9 +570,15 @@ mod tests {
 
     #[test]
     fn the_target_view_opens_the_renamed_folder_and_the_policy_only_copies() {
-        let mut source = store_with("INBOX", &[message(1, Flags::SEEN), message(2, Flags::EMPTY)]);
+        let mut source = store_with(
+            "INBOX",
+            &[message(1, Flags::SEEN), message(2, Flags::EMPTY)],
+        );
         // The target already holds message 2 and one of its own.
-        let mut target = store_with("Old/POP", &[message(2, Flags::FLAGGED), message(9, Flags::EMPTY)]);
+        let mut target = store_with(
+            "Old/POP",
+            &[message(2, Flags::FLAGGED), message(9, Flags::EMPTY)],
+        );
         let dir = tempfile::tempdir().unwrap();
         let state_file = StateFile::new(dir.path().join("x.state"));
         let progress = ProgressBar::hidden();

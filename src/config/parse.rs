@@ -582,12 +582,10 @@ impl Validator<'_> {
             auth: match raw.auth {
                 None | Some(RawAuth::Login) => AuthMethod::Login,
                 Some(RawAuth::Plain) => AuthMethod::Plain,
-                Some(RawAuth::User | RawAuth::Apop) => {
-                    return Err(self.error(
-                        here.key("auth"),
-                        "an imap store logs in with login or plain (user and apop are for pop3 stores)",
-                    ))
-                }
+                Some(RawAuth::User | RawAuth::Apop) => return Err(self.error(
+                    here.key("auth"),
+                    "an imap store logs in with login or plain (user and apop are for pop3 stores)",
+                )),
             },
             password: self.password(&here, raw.password, raw.password_command, raw.password_env)?,
             timeout_secs: self.timeout(&here, raw.timeout)?,
@@ -1256,7 +1254,8 @@ channels:
 
     #[test]
     fn pop3_auth_and_uidl_parse_and_imap_words_are_refused() {
-        let pop = "stores:\n  pop:\n    type: pop3\n    host: h\n    user: u\n    password_env: P\n";
+        let pop =
+            "stores:\n  pop:\n    type: pop3\n    host: h\n    user: u\n    password_env: P\n";
         let config = parse(&format!("{pop}    auth: apop\n    uidl: content-hash\n")).unwrap();
         let Some(StoreConfig::Pop3(store)) = config.store("pop") else {
             panic!("pop is not pop3");
@@ -1272,14 +1271,20 @@ channels:
 
         let (line, key, message) = fail(&format!("{pop}    auth: login\n"));
         assert_eq!((line, key.as_deref()), (Some(7), Some("stores.pop.auth")));
-        assert!(message.contains("user (USER/PASS), plain or apop"), "{message}");
+        assert!(
+            message.contains("user (USER/PASS), plain or apop"),
+            "{message}"
+        );
         let (_, _, message) = fail(&format!("{pop}    uidl: maybe\n"));
         assert!(message.contains("content-hash"), "{message}");
         let (_, key, _) = fail(&format!("{IMAP_WORK}    password: x\n    auth: apop\n"));
         assert_eq!(key.as_deref(), Some("stores.work.auth"));
         let (_, key, message) = fail(&format!("{IMAP_WORK}    password: x\n    uidl: server\n"));
         assert_eq!(key.as_deref(), Some("stores.work.uidl"));
-        assert!(message.contains("does not apply to a imap store"), "{message}");
+        assert!(
+            message.contains("does not apply to a imap store"),
+            "{message}"
+        );
     }
 
     #[test]

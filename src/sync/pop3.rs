@@ -64,10 +64,9 @@ pub fn remove_from_server(
     })();
     match outcome {
         Ok(count) => inbox.report.deleted[Side::Far] += count,
-        Err(error) => inbox
-            .report
-            .failures
-            .push(format!("removing downloaded mail from the server: {error:#}")),
+        Err(error) => inbox.report.failures.push(format!(
+            "removing downloaded mail from the server: {error:#}"
+        )),
     }
 }
 
@@ -99,8 +98,9 @@ pub fn server_deletions(
             let old_enough = match &record.ids[Side::Near] {
                 // The local copy was deleted: done with.
                 None => true,
-                Some(near) => max_age == 0
-                    || delivered_at(near).is_some_and(|at| now - at >= max_age),
+                Some(near) => {
+                    max_age == 0 || delivered_at(near).is_some_and(|at| now - at >= max_age)
+                }
             };
             old_enough.then(|| far.clone())
         })
@@ -163,7 +163,10 @@ mod tests {
         let day = SECONDS_PER_DAY;
         FolderState {
             records: vec![
-                record(Some("old"), Some(&format!("{}.M1P2Q3.host", NOW - 40 * day))),
+                record(
+                    Some("old"),
+                    Some(&format!("{}.M1P2Q3.host", NOW - 40 * day)),
+                ),
                 record(Some("new"), Some(&format!("{}.M1P2Q4.host", NOW - day))),
                 record(Some("odd"), Some("not-a-time.host")),
                 record(Some("thrown-away"), None),

@@ -61,20 +61,32 @@ fn duplicates_on_imap_are_reported_then_removed_down_to_one_copy_each() {
         report.contains("server:INBOX: 8 message(s), 4 duplicate(s) of 3 message(s)"),
         "{report}"
     );
-    assert!(report.contains("<sample.1@mailferry.test> (3 copies)"), "{report}");
+    assert!(
+        report.contains("<sample.1@mailferry.test> (3 copies)"),
+        "{report}"
+    );
     assert!(report.contains("run again with --apply"), "{report}");
     assert!(!report.contains("Archive"), "{report}");
     assert_eq!(client.count("INBOX"), 8, "a report removed something");
 
     let applied = stdout(&env, &["dedupe", "server", "--apply"]);
-    assert!(applied.contains("4 duplicate(s) in 1 folder(s), 4 removed"), "{applied}");
+    assert!(
+        applied.contains("4 duplicate(s) in 1 folder(s), 4 removed"),
+        "{applied}"
+    );
     let strings = |flags: &[&str]| flags.iter().map(|f| f.to_string()).collect::<Vec<_>>();
     assert_eq!(
         server_view(&mut client, "INBOX"),
         [
-            ("<sample.1@mailferry.test>".to_string(), strings(&["\\Answered", "\\Flagged", "\\Seen"])),
+            (
+                "<sample.1@mailferry.test>".to_string(),
+                strings(&["\\Answered", "\\Flagged", "\\Seen"])
+            ),
             ("<sample.2@mailferry.test>".to_string(), vec![]),
-            ("<sample.3@mailferry.test>".to_string(), strings(&["\\Seen"])),
+            (
+                "<sample.3@mailferry.test>".to_string(),
+                strings(&["\\Seen"])
+            ),
             ("no id".to_string(), vec![]),
         ]
     );
@@ -93,7 +105,9 @@ fn duplicates_in_a_maildir_are_removed_and_the_last_copy_always_stays() {
     std::fs::create_dir_all(inbox.join("cur")).unwrap();
     std::fs::rename(&flagged, inbox.join("cur/1700000002.b.test:2,FS")).unwrap();
     // The same message with LF line ends, as a local tool writes it.
-    let lf = String::from_utf8(sample_message(1)).unwrap().replace("\r\n", "\n");
+    let lf = String::from_utf8(sample_message(1))
+        .unwrap()
+        .replace("\r\n", "\n");
     deliver(&inbox, "1700000003.c.test", lf.as_bytes());
     deliver(&inbox, "1700000004.d.test", &sample_message(2));
     // A folder holding nothing but two copies of one message.
@@ -102,12 +116,24 @@ fn duplicates_in_a_maildir_are_removed_and_the_last_copy_always_stays() {
     deliver(&pair, "1700000006.f.test", NO_MESSAGE_ID);
 
     let report = stdout(&env, &["dedupe", "local"]);
-    assert!(report.contains("local:INBOX: 4 message(s), 2 duplicate(s) of 1 message(s)"), "{report}");
-    assert!(report.contains("keep 1700000002.b.test (flags FS)"), "{report}");
-    assert!(report.contains("local:Pair: 2 message(s), 1 duplicate(s) of 1 message(s)"), "{report}");
+    assert!(
+        report.contains("local:INBOX: 4 message(s), 2 duplicate(s) of 1 message(s)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("keep 1700000002.b.test (flags FS)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("local:Pair: 2 message(s), 1 duplicate(s) of 1 message(s)"),
+        "{report}"
+    );
 
     let applied = stdout(&env, &["dedupe", "local:INBOX", "local:Pair", "--apply"]);
-    assert!(applied.contains("3 duplicate(s) in 2 folder(s), 3 removed"), "{applied}");
+    assert!(
+        applied.contains("3 duplicate(s) in 2 folder(s), 3 removed"),
+        "{applied}"
+    );
     assert_eq!(
         local_view(&inbox),
         [
@@ -120,6 +146,9 @@ fn duplicates_in_a_maildir_are_removed_and_the_last_copy_always_stays() {
     assert_eq!(left[0].unique, "1700000005.e.test");
     // Nothing more to do, and nothing more is removed.
     let again = stdout(&env, &["dedupe", "local", "--apply"]);
-    assert!(again.contains("0 duplicate(s) in 0 folder(s), 0 removed"), "{again}");
+    assert!(
+        again.contains("0 duplicate(s) in 0 folder(s), 0 removed"),
+        "{again}"
+    );
     assert_eq!(crate::support::local::read_folder(&pair).len(), 1);
 }

@@ -28,7 +28,12 @@ fn write_config(env: &mut TestEnv, dovecot: &Dovecot, source: &str, target: &str
 
 fn seed(client: &mut ImapTestClient, folder: &str, seeds: &[u64], flags: &[&str]) {
     for &seed in seeds {
-        client.append(folder, &sample_message(seed), flags, Some(sample_date(seed)));
+        client.append(
+            folder,
+            &sample_message(seed),
+            flags,
+            Some(sample_date(seed)),
+        );
     }
 }
 
@@ -47,7 +52,11 @@ fn held(client: &mut ImapTestClient, folder: &str) -> Vec<(String, i64)> {
     held.sort();
     let mut ids: Vec<&String> = held.iter().map(|(id, _)| id).collect();
     ids.dedup();
-    assert_eq!(ids.len(), held.len(), "a message is held twice in {folder}: {held:?}");
+    assert_eq!(
+        ids.len(),
+        held.len(),
+        "a message is held twice in {folder}: {held:?}"
+    );
     held
 }
 
@@ -68,7 +77,12 @@ fn expected(seeds: impl IntoIterator<Item = u64>) -> Vec<(String, i64)> {
 #[test]
 fn pop3_to_imap_copies_what_is_missing_with_dates_and_a_second_run_copies_nothing() {
     let dovecot = Dovecot::start();
-    seed(&mut dovecot.client("alice"), "INBOX", &[1, 2, 3, 4, 5, 6, 7, 8], &[]);
+    seed(
+        &mut dovecot.client("alice"),
+        "INBOX",
+        &[1, 2, 3, 4, 5, 6, 7, 8],
+        &[],
+    );
     // B got three of them through another client already, and has one of
     // its own.
     let mut bob = dovecot.client("bob");
@@ -92,7 +106,10 @@ fn pop3_to_imap_copies_what_is_missing_with_dates_and_a_second_run_copies_nothin
     );
     // One copy of each, dated by its Date header (POP3 has no
     // INTERNALDATE); B's own copies keep their flags.
-    assert_eq!(held(&mut bob, "INBOX"), expected([1, 2, 3, 4, 5, 6, 7, 8, 40]));
+    assert_eq!(
+        held(&mut bob, "INBOX"),
+        expected([1, 2, 3, 4, 5, 6, 7, 8, 40])
+    );
     let seen: Vec<String> = bob
         .messages("INBOX")
         .into_iter()
@@ -126,23 +143,52 @@ fn delete_source_removes_only_what_the_target_verifiably_holds() {
 
     let output = stdout(
         &env,
-        &["migrate", "pop", "server:Old/POP", "--delete-source", "--max-size", "40k"],
+        &[
+            "migrate",
+            "pop",
+            "server:Old/POP",
+            "--delete-source",
+            "--max-size",
+            "40k",
+        ],
     );
     assert!(
-        output.contains("INBOX -> Old/POP: 5 message(s): 4 copied, 0 already there, 1 skipped, 0 failed"),
+        output.contains(
+            "INBOX -> Old/POP: 5 message(s): 4 copied, 0 already there, 1 skipped, 0 failed"
+        ),
         "{output}"
     );
     assert!(output.contains("over max_size"), "{output}");
-    assert!(output.contains("deleted 4 message(s) from the source"), "{output}");
+    assert!(
+        output.contains("deleted 4 message(s) from the source"),
+        "{output}"
+    );
     let mut bob = dovecot.client("bob");
     assert_eq!(held(&mut bob, "Old/POP"), expected(1..=4));
     assert_eq!(bob.count("INBOX"), 0);
     // Only the skipped message is left on the POP3 server.
-    let left: Vec<Option<String>> = alice.messages("INBOX").into_iter().map(|m| m.message_id).collect();
+    let left: Vec<Option<String>> = alice
+        .messages("INBOX")
+        .into_iter()
+        .map(|m| m.message_id)
+        .collect();
     assert_eq!(left, [Some("<big@mailferry.test>".to_string())]);
 
-    let again = stdout(&env, &["migrate", "pop", "server:Old/POP", "--delete-source", "--max-size", "40k"]);
-    assert!(again.contains("1 message(s): 0 copied, 0 already there, 1 skipped"), "{again}");
+    let again = stdout(
+        &env,
+        &[
+            "migrate",
+            "pop",
+            "server:Old/POP",
+            "--delete-source",
+            "--max-size",
+            "40k",
+        ],
+    );
+    assert!(
+        again.contains("1 message(s): 0 copied, 0 already there, 1 skipped"),
+        "{again}"
+    );
     assert_eq!(bob.count("Old/POP"), 4);
 }
 
@@ -173,12 +219,21 @@ fn a_migration_killed_at_any_step_resumes_without_duplicates() {
         if output.status.success() {
             break;
         }
-        assert_eq!(output.status.code(), None, "step {k}: expected a kill, got {}", stderr(&output));
+        assert_eq!(
+            output.status.code(),
+            None,
+            "step {k}: expected a kill, got {}",
+            stderr(&output)
+        );
         points += 1;
         let resumed = stdout(&env, &["migrate", "pop", "server"]);
         assert!(resumed.contains("INBOX: 6 message(s): "), "{resumed}");
         assert!(resumed.contains("0 failed"), "{resumed}");
-        assert_eq!(held(&mut bob, "INBOX"), expected(source_seeds), "killed after step {k}");
+        assert_eq!(
+            held(&mut bob, "INBOX"),
+            expected(source_seeds),
+            "killed after step {k}"
+        );
         let third = stdout(&env, &["migrate", "pop", "server"]);
         assert!(third.contains("0 copied, 6 already there"), "{third}");
     }
@@ -194,11 +249,23 @@ fn a_maildir_moves_onto_imap_with_all_its_folders_and_flags() {
     let mut env = env();
     write_config(&mut env, &dovecot, "alice", "bob");
     let maildir = env.maildir();
-    deliver(&maildir.join("INBOX"), "1700000000.a.test", &sample_message(1));
-    let read = deliver(&maildir.join("INBOX"), "1700000001.b.test", &sample_message(2));
+    deliver(
+        &maildir.join("INBOX"),
+        "1700000000.a.test",
+        &sample_message(1),
+    );
+    let read = deliver(
+        &maildir.join("INBOX"),
+        "1700000001.b.test",
+        &sample_message(2),
+    );
     std::fs::create_dir_all(maildir.join("INBOX/cur")).unwrap();
     std::fs::rename(&read, maildir.join("INBOX/cur/1700000001.b.test:2,S")).unwrap();
-    let work = deliver(&maildir.join("Work"), "1700000002.c.test", &sample_message(3));
+    let work = deliver(
+        &maildir.join("Work"),
+        "1700000002.c.test",
+        &sample_message(3),
+    );
     std::fs::rename(&work, maildir.join("Work/cur/1700000002.c.test:2,FS")).unwrap();
 
     let output = stdout(&env, &["migrate", "local", "server", "--all-folders"]);
@@ -217,7 +284,10 @@ fn a_maildir_moves_onto_imap_with_all_its_folders_and_flags() {
         flags(bob.messages("INBOX")),
         [
             ("<sample.1@mailferry.test>".to_string(), vec![]),
-            ("<sample.2@mailferry.test>".to_string(), vec!["\\Seen".to_string()]),
+            (
+                "<sample.2@mailferry.test>".to_string(),
+                vec!["\\Seen".to_string()]
+            ),
         ]
     );
     assert_eq!(
@@ -228,7 +298,10 @@ fn a_maildir_moves_onto_imap_with_all_its_folders_and_flags() {
         )]
     );
     let again = stdout(&env, &["migrate", "local", "server", "--all-folders"]);
-    assert!(again.contains("INBOX: 2 message(s): 0 copied, 2 already there"), "{again}");
+    assert!(
+        again.contains("INBOX: 2 message(s): 0 copied, 2 already there"),
+        "{again}"
+    );
 }
 
 #[test]
@@ -238,5 +311,9 @@ fn migrating_into_a_pop3_store_is_refused_as_a_usage_error() {
     write_config(&mut env, &dovecot, "alice", "bob");
     let output = env.run(&["migrate", "server", "pop"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("can only be read"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("can only be read"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -16,7 +16,13 @@ const ABORT_AFTER: &str = "MAILFERRY_TEST_ABORT_AFTER_STEPS";
 
 /// A `stores:` entry for `user`'s POP3 account. `tls` is implicit (POP3S
 /// port), starttls (STLS on the plain port) or none; `extra` adds keys.
-pub fn pop3_store_yaml(dovecot: &Dovecot, name: &str, user: &str, tls: &str, extra: &str) -> String {
+pub fn pop3_store_yaml(
+    dovecot: &Dovecot,
+    name: &str,
+    user: &str,
+    tls: &str,
+    extra: &str,
+) -> String {
     let (host, port) = match tls {
         "implicit" => ("localhost", dovecot.pop3s_port()),
         "starttls" => ("localhost", dovecot.pop3_port()),
@@ -150,9 +156,7 @@ fn dots_eight_bit_bytes_and_line_ends_arrive_exactly() {
     let dovecot = Dovecot::start();
     let tricky: &[u8] = b"From: a@example.org\r\nMessage-ID: <dots@mailferry.test>\r\n\
         Subject: dots\r\n\r\n.leading dot\r\n..two dots\r\n.\r\n\xc3\xa9t\xc3\xa9 \xff\r\n.\r\n";
-    dovecot
-        .client("alice")
-        .append("INBOX", tricky, &[], None);
+    dovecot.client("alice").append("INBOX", tricky, &[], None);
     let mut env = env();
     let maildir = write_pop_config(&mut env, &dovecot, "alice", "starttls", "", "");
     run_ok(&env, &["sync", "mail"]);
@@ -211,7 +215,10 @@ fn a_wrong_password_fails_clearly_and_downloads_nothing() {
         )),
         "{message}"
     );
-    assert!(!message.contains("s3cr3t-guess"), "the password is printed: {message}");
+    assert!(
+        !message.contains("s3cr3t-guess"),
+        "the password is printed: {message}"
+    );
     assert!(message.contains("password is wrong"), "{message}");
     assert!(inbox(&maildir).is_empty());
 }
@@ -231,7 +238,10 @@ fn leave_on_server_false_empties_the_server_once_the_mail_is_stored() {
     );
     let first = summary(&env);
     assert!(first.contains("to near: 4 new"), "{first}");
-    assert!(first.contains("to far: 0 new, 0 flag changes, 4 deleted"), "{first}");
+    assert!(
+        first.contains("to far: 0 new, 0 flag changes, 4 deleted"),
+        "{first}"
+    );
     assert_eq!(dovecot.client("alice").count("INBOX"), 0);
     assert_eq!(message_ids(&inbox(&maildir)), sample_ids(1..=4));
 
@@ -300,8 +310,14 @@ fn max_size_skips_large_messages_and_reports_them() {
     );
     client.append("INBOX", big.as_bytes(), &[], None);
     let mut env = env();
-    let maildir =
-        write_pop_config(&mut env, &dovecot, "alice", "implicit", "", "    max_size: 40k\n");
+    let maildir = write_pop_config(
+        &mut env,
+        &dovecot,
+        "alice",
+        "implicit",
+        "",
+        "    max_size: 40k\n",
+    );
     let first = summary(&env);
     assert!(first.contains("to near: 3 new"), "{first}");
     assert!(first.contains("1 skipped"), "{first}");
@@ -365,19 +381,42 @@ fn a_download_killed_at_any_step_resumes_without_duplicates_or_losses() {
         if output.status.success() {
             break;
         }
-        assert_eq!(output.status.code(), None, "step {k}: expected a kill, got {output:?}");
+        assert_eq!(
+            output.status.code(),
+            None,
+            "step {k}: expected a kill, got {output:?}"
+        );
         // Killed before QUIT: the server deleted nothing.
-        assert_eq!(dovecot.client(&user).count("INBOX"), MESSAGES as u32, "step {k}");
+        assert_eq!(
+            dovecot.client(&user).count("INBOX"),
+            MESSAGES as u32,
+            "step {k}"
+        );
         points += 1;
         run_ok(&env, &["sync", "mail"]);
         let local = inbox(&maildir);
-        assert_eq!(message_ids(&local), sample_ids(1..=MESSAGES), "killed after step {k}");
-        assert_eq!(dovecot.client(&user).count("INBOX"), 0, "killed after step {k}");
+        assert_eq!(
+            message_ids(&local),
+            sample_ids(1..=MESSAGES),
+            "killed after step {k}"
+        );
+        assert_eq!(
+            dovecot.client(&user).count("INBOX"),
+            0,
+            "killed after step {k}"
+        );
         run_ok(&env, &["sync", "mail"]);
-        assert_eq!(inbox(&maildir).len(), MESSAGES as usize, "killed after step {k}");
+        assert_eq!(
+            inbox(&maildir).len(),
+            MESSAGES as usize,
+            "killed after step {k}"
+        );
     }
     // Each copy is three steps: pending, paired, resolved.
-    assert!(points >= 3 * MESSAGES as usize, "only {points} interruption points");
+    assert!(
+        points >= 3 * MESSAGES as usize,
+        "only {points} interruption points"
+    );
     assert!(points < MAX_POINTS, "raise MAX_POINTS");
     eprintln!("pop3 crash test: {points} interruption points");
 }

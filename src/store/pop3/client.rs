@@ -89,11 +89,11 @@ impl<S: Read + Write> Pop3Client<S> {
         };
         let line = client.read_line(MAX_STATUS_LINE, "the greeting")?;
         let text = match parse_status(&line) {
-            Ok(Status::Ok(text)) => text,
-            Ok(Status::Err(text)) => {
+            Some(Status::Ok(text)) => text,
+            Some(Status::Err(text)) => {
                 bail!("{server} refused the connection: {}", explain_error(&text))
             }
-            Err(_) => bail!(
+            None => bail!(
                 "{server} does not greet like a POP3 server: {}",
                 snippet(&line)
             ),
@@ -141,10 +141,9 @@ impl<S: Read + Write> Pop3Client<S> {
     pub fn login(&mut self, how: Login, user: &str, password: &Secret) -> Result<()> {
         check_argument(user, "user name")?;
         let outcome = match how {
-            Login::UserPass => {
-                self.command_ok(&format!("USER {user}"))
-                    .and_then(|_| self.send_secret(&format!("PASS {}", password.expose()), "PASS"))
-            }
+            Login::UserPass => self
+                .command_ok(&format!("USER {user}"))
+                .and_then(|_| self.send_secret(&format!("PASS {}", password.expose()), "PASS")),
             Login::Apop => {
                 let Some(timestamp) = self.greeting.apop_timestamp.clone() else {
                     bail!(
@@ -153,14 +152,15 @@ impl<S: Read + Write> Pop3Client<S> {
                     );
                 };
                 let digest = apop_digest(&timestamp, password.expose());
-                self.command_ok(&format!("APOP {user} {digest}")).map(|_| ())
+                self.command_ok(&format!("APOP {user} {digest}"))
+                    .map(|_| ())
             }
             Login::Plain => {
                 self.send("AUTH PLAIN")?;
                 let line = self.read_line(MAX_STATUS_LINE, "the reply to AUTH PLAIN")?;
                 if !(line == b"+\r\n" || line == b"+\n" || line.starts_with(b"+ ")) {
                     return Err(match parse_status(&line) {
-                        Ok(Status::Err(text)) => self.refused("AUTH PLAIN", &text),
+                        Some(Status::Err(text)) => self.refused("AUTH PLAIN", &text),
                         _ => self.malformed("AUTH PLAIN", &line),
                     });
                 }
@@ -168,12 +168,7 @@ impl<S: Read + Write> Pop3Client<S> {
                 self.send_secret(&response, "AUTH PLAIN")
             }
         };
-        outcome.map_err(|error| {
-            anyhow!(
-                "login to {} as {user} failed: {error:#}",
-                self.server
-            )
-        })
+        outcome.map_err(|error| anyhow!("login to {} as {user} failed: {error:#}", self.server))
     }
 
     /// STAT: (message count, total size).
@@ -303,7 +298,7 @@ impl<S: Read + Write> Pop3Client<S> {
 
     fn status(&mut self, what: &str) -> Result<Status> {
         let line = self.read_line(MAX_STATUS_LINE, &format!("the reply to {what}"))?;
-        parse_status(&line).map_err(|_| self.malformed(what, &line))
+        parse_status(&line).ok_or_else(|| self.malformed(what, &line))
     }
 
     /// Reads the lines of a multi-line listing up to its terminating dot.
@@ -320,7 +315,10 @@ impl<S: Read + Write> Pop3Client<S> {
             }
             count += 1;
             if count > MAX_LISTING_ENTRIES {
-                bail!("{} sent more than {MAX_LISTING_ENTRIES} {what} lines", self.server);
+                bail!(
+                    "{} sent more than {MAX_LISTING_ENTRIES} {what} lines",
+                    self.server
+                );
             }
             let line = line.strip_prefix(b".").unwrap_or(&line);
             each(trim_line_end(line))?;
@@ -471,23 +469,27 @@ impl Status {
 }
 
 /// Parses a status line (with its line end). Anything but `+OK` or `-ERR`,
-/// alone or followed by a space, is malformed.
-pub fn parse_status(line: &[u8]) -> Result<Status, ()> {
+/// alone or followed by a space, is malformed: `None`.
+pub fn parse_status(line: &[u8]) -> Option<Status> {
     let line = trim_line_end(line);
     let (ok, rest) = if let Some(rest) = line.strip_prefix(b"+OK") {
         (true, rest)
     } else if let Some(rest) = line.strip_prefix(b"-ERR") {
         (false, rest)
     } else {
-        return Err(());
+        return None;
     };
     let text = match rest {
         [] => "",
         [b' ', text @ ..] => std::str::from_utf8(text).unwrap_or("(undecodable text)"),
-        _ => return Err(()),
+        _ => return None,
     };
     let text = text.trim().to_string();
-    Ok(if ok { Status::Ok(text) } else { Status::Err(text) })
+    Some(if ok {
+        Status::Ok(text)
+    } else {
+        Status::Err(text)
+    })
 }
 
 /// Turns the text of an -ERR, with its RFC 2449/3206 response code, into
@@ -567,7 +569,11 @@ fn parse_message_number(word: &str, line: &[u8]) -> Result<u32> {
     }
 }
 
-fn check_unique_numbers(numbers: impl Iterator<Item = u32>, what: &str, server: &str) -> Result<()> {
+fn check_unique_numbers(
+    numbers: impl Iterator<Item = u32>,
+    what: &str,
+    server: &str,
+) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for number in numbers {
         if !seen.insert(number) {
@@ -617,8 +623,7 @@ fn sasl_plain(user: &str, password: &str) -> String {
 }
 
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [
@@ -694,11 +699,13 @@ mod tests {
 
     #[test]
     fn retr_unstuffs_dots_and_keeps_every_byte_and_line_end() {
-        let mut c = client(
-            b"+OK 40 octets\r\n..hidden dot\r\nbare lf\n\x00\xff binary\r\n...\r\n.\r\n",
-        );
+        let mut c =
+            client(b"+OK 40 octets\r\n..hidden dot\r\nbare lf\n\x00\xff binary\r\n...\r\n.\r\n");
         let content = c.retr(1).unwrap();
-        assert_eq!(content, b".hidden dot\r\nbare lf\n\x00\xff binary\r\n..\r\n");
+        assert_eq!(
+            content,
+            b".hidden dot\r\nbare lf\n\x00\xff binary\r\n..\r\n"
+        );
         assert_eq!(written(&c), "RETR 1\r\n");
     }
 
@@ -738,7 +745,12 @@ mod tests {
 
     #[test]
     fn a_greeting_that_is_not_pop3_is_refused() {
-        for greeting in [&b"* OK IMAP4rev1\r\n"[..], b"+OKAY\r\n", b"", b"220 smtp\r\n"] {
+        for greeting in [
+            &b"* OK IMAP4rev1\r\n"[..],
+            b"+OKAY\r\n",
+            b"",
+            b"220 smtp\r\n",
+        ] {
             let script = Script {
                 input: io::Cursor::new(greeting.to_vec()),
                 written: Vec::new(),
@@ -749,24 +761,33 @@ mod tests {
 
     #[test]
     fn status_lines_parse_strictly() {
-        assert_eq!(parse_status(b"+OK\r\n"), Ok(Status::Ok(String::new())));
+        assert_eq!(parse_status(b"+OK\r\n"), Some(Status::Ok(String::new())));
         assert_eq!(
             parse_status(b"+OK 2 320\r\n"),
-            Ok(Status::Ok("2 320".into()))
+            Some(Status::Ok("2 320".into()))
         );
         assert_eq!(
             parse_status(b"-ERR [IN-USE] locked\n"),
-            Ok(Status::Err("[IN-USE] locked".into()))
+            Some(Status::Err("[IN-USE] locked".into()))
         );
-        for bad in [&b"OK\r\n"[..], b"+OKx\r\n", b"-ERROR\r\n", b"\r\n", b"+ok\r\n"] {
-            assert_eq!(parse_status(bad), Err(()), "{bad:?}");
+        for bad in [
+            &b"OK\r\n"[..],
+            b"+OKx\r\n",
+            b"-ERROR\r\n",
+            b"\r\n",
+            b"+ok\r\n",
+        ] {
+            assert_eq!(parse_status(bad), None, "{bad:?}");
         }
     }
 
     #[test]
     fn resp_codes_become_advice() {
         let in_use = explain_error("[IN-USE] Mailbox locked by another session");
-        assert!(in_use.contains("in use by another POP3 session"), "{in_use}");
+        assert!(
+            in_use.contains("in use by another POP3 session"),
+            "{in_use}"
+        );
         assert!(in_use.contains("Mailbox locked"), "{in_use}");
         let delay = explain_error("[LOGIN-DELAY] wait 15 minutes");
         assert!(delay.contains("LOGIN-DELAY"), "{delay}");
@@ -782,7 +803,10 @@ mod tests {
             .login(Login::UserPass, "alice", &Secret::new("pw"))
             .unwrap_err()
             .to_string();
-        assert!(error.starts_with("login to pop.test:995 as alice failed"), "{error}");
+        assert!(
+            error.starts_with("login to pop.test:995 as alice failed"),
+            "{error}"
+        );
         assert!(error.contains("in use by another POP3 session"), "{error}");
         assert!(!error.contains("pw\""), "{error}");
     }
@@ -919,9 +943,18 @@ mod tests {
         let none = Greeting {
             apop_timestamp: None,
         };
-        assert_eq!(choose_login(TlsMode::Implicit, Some(&sasl), &apop), Login::Plain);
-        assert_eq!(choose_login(TlsMode::Implicit, None, &apop), Login::UserPass);
+        assert_eq!(
+            choose_login(TlsMode::Implicit, Some(&sasl), &apop),
+            Login::Plain
+        );
+        assert_eq!(
+            choose_login(TlsMode::Implicit, None, &apop),
+            Login::UserPass
+        );
         assert_eq!(choose_login(TlsMode::None, Some(&sasl), &apop), Login::Apop);
-        assert_eq!(choose_login(TlsMode::None, Some(&sasl), &none), Login::Plain);
+        assert_eq!(
+            choose_login(TlsMode::None, Some(&sasl), &none),
+            Login::Plain
+        );
     }
 }
