@@ -25,11 +25,12 @@ use crate::sync::exec::Stores;
 use crate::sync::folder::{sync_folder, RunOptions};
 use crate::sync::ledger::Interrupt;
 use crate::sync::plan::Policy;
+use crate::sync::progress::Progress;
 use anyhow::{Context, Result};
-use indicatif::ProgressBar;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Which folders of the source to copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,8 +54,8 @@ pub struct MigrateRequest {
     pub dry_run: bool,
     /// Do not copy messages larger than this many bytes.
     pub max_size: Option<u64>,
-    /// Show a progress bar (the caller decides: only on a terminal).
-    pub progress: bool,
+    /// Where progress goes (the caller decides: bars only on a terminal).
+    pub progress: Arc<dyn Progress>,
     /// Test hook: stop after this many journaled steps of each folder.
     pub interrupt: Option<(usize, Interrupt)>,
 }
@@ -176,11 +177,7 @@ pub fn migrate(config: &Config, request: &MigrateRequest) -> Result<Migration> {
         .map(|f| f.name)
         .collect();
 
-    let progress = if request.progress {
-        ProgressBar::new(0)
-    } else {
-        ProgressBar::hidden()
-    };
+    request.progress.channel_started("migrate", pairs.len());
     let mut migration = Migration::default();
     for (source_folder, target_folder) in pairs {
         let outcome = migrate_folder(
@@ -190,7 +187,6 @@ pub fn migrate(config: &Config, request: &MigrateRequest) -> Result<Migration> {
             &mut *target,
             (&source_folder, &target_folder),
             target_folders.contains(&target_folder),
-            &progress,
         );
         match outcome {
             Ok(folder) => migration.folders.push(folder),
@@ -199,7 +195,6 @@ pub fn migrate(config: &Config, request: &MigrateRequest) -> Result<Migration> {
                 .push(format!("folder {source_folder}: {error:#}")),
         }
     }
-    progress.finish_and_clear();
     Ok(migration)
 }
 
@@ -244,7 +239,6 @@ fn migrate_folder(
     target: &mut dyn Store,
     (source_folder, target_folder): (&str, &str),
     target_exists: bool,
-    progress: &ProgressBar,
 ) -> Result<FolderMigration> {
     let mut result = FolderMigration {
         source_folder: source_folder.to_string(),
@@ -269,29 +263,22 @@ fn migrate_folder(
     let state_file = folder_state(config, request, source_folder, target_folder);
     let mut source_view = SourceView {
         inner: source,
-        progress,
-        folder: source_folder.to_string(),
         listing: Vec::new(),
-    };
-    let mut target_view = TargetView {
-        inner: target,
-        alias: source_folder.to_string(),
-        real: target_folder.to_string(),
-        progress,
     };
     let options = RunOptions {
         dry_run: request.dry_run,
         force: false,
         wait_for_lock: false,
         interrupt: request.interrupt,
+        progress: request.progress.clone(),
     };
     let mut stores = Stores {
         far: &mut source_view,
-        near: &mut target_view,
+        near: &mut *target,
     };
     let synced = sync_folder(
         &mut stores,
-        source_folder,
+        Pair::new(source_folder, target_folder),
         &state_file,
         &migration_policy(request.max_size),
         &options,
@@ -345,7 +332,7 @@ fn migrate_folder(
         result.deleted_from_source = delete_copied_from_source(
             &state_file,
             &source_view.listing,
-            &mut target_view,
+            target,
             source_view.inner,
         )?;
     }
@@ -389,12 +376,10 @@ fn delete_copied_from_source(
     Ok(verified.len())
 }
 
-/// The source as the engine sees it: remembers the listing and drives the
-/// progress bar through each batch of messages read.
+/// The source as the engine sees it: the same store, which remembers what
+/// it listed, so the summary counts what the plan was made from.
 struct SourceView<'a> {
     inner: &'a mut dyn Store,
-    progress: &'a ProgressBar,
-    folder: String,
     listing: Vec<MessageInfo>,
 }
 
@@ -421,86 +406,9 @@ impl Store for SourceView<'_> {
         ids: &[MsgId],
         sink: &mut dyn FnMut(&MsgId, Message) -> Result<()>,
     ) -> Result<()> {
-        let progress = self.progress;
-        progress.set_length(ids.len() as u64);
-        progress.set_position(0);
-        progress.set_message(format!("reading {}", self.folder));
-        self.inner.fetch_messages(ids, &mut |id, message| {
-            let outcome = sink(id, message);
-            progress.inc(1);
-            outcome
-        })
-    }
-    fn prepare_append(&mut self) -> Result<String> {
-        self.inner.prepare_append()
-    }
-    fn append(&mut self, ticket: &str, message: &Message) -> Result<Option<MsgId>> {
-        self.inner.append(ticket, message)
-    }
-    fn find_appended(&mut self, ticket: &str, size: u64, sha256: &str) -> Result<Vec<MsgId>> {
-        self.inner.find_appended(ticket, size, sha256)
-    }
-    fn set_flags(&mut self, id: &MsgId, add: Flags, remove: Flags) -> Result<()> {
-        self.inner.set_flags(id, add, remove)
-    }
-    fn delete_messages(&mut self, ids: &[MsgId]) -> Result<()> {
-        self.inner.delete_messages(ids)
-    }
-    fn take_warnings(&mut self) -> Vec<String> {
-        self.inner.take_warnings()
-    }
-    fn source_only(&self) -> bool {
-        self.inner.source_only()
-    }
-}
-
-/// The target as the engine sees it: the engine names the folder pair by
-/// the source folder (`alias`), which is `real` on the target.
-struct TargetView<'a> {
-    inner: &'a mut dyn Store,
-    alias: String,
-    real: String,
-    progress: &'a ProgressBar,
-}
-
-impl TargetView<'_> {
-    fn real_name<'n>(&'n self, name: &'n str) -> &'n str {
-        if name == self.alias {
-            &self.real
-        } else {
-            name
-        }
-    }
-}
-
-impl Store for TargetView<'_> {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn list_folders(&mut self) -> Result<Vec<FolderInfo>> {
-        self.inner.list_folders()
-    }
-    fn create_folder(&mut self, name: &str) -> Result<()> {
-        let real = self.real_name(name).to_string();
-        self.inner.create_folder(&real)
-    }
-    fn open_folder(&mut self, name: &str) -> Result<FolderStatus> {
-        let real = self.real_name(name).to_string();
-        self.inner.open_folder(&real)
-    }
-    fn list_messages(&mut self) -> Result<Vec<MessageInfo>> {
-        self.inner.list_messages()
-    }
-    fn fetch_messages(
-        &mut self,
-        ids: &[MsgId],
-        sink: &mut dyn FnMut(&MsgId, Message) -> Result<()>,
-    ) -> Result<()> {
         self.inner.fetch_messages(ids, sink)
     }
     fn prepare_append(&mut self) -> Result<String> {
-        self.progress
-            .set_message(format!("copying into {}", self.real));
         self.inner.prepare_append()
     }
     fn append(&mut self, ticket: &str, message: &Message) -> Result<Option<MsgId>> {
@@ -569,7 +477,7 @@ mod tests {
     }
 
     #[test]
-    fn the_target_view_opens_the_renamed_folder_and_the_policy_only_copies() {
+    fn a_migration_copies_into_the_target_folder_and_does_nothing_else() {
         let mut source = store_with(
             "INBOX",
             &[message(1, Flags::SEEN), message(2, Flags::EMPTY)],
@@ -581,26 +489,17 @@ mod tests {
         );
         let dir = tempfile::tempdir().unwrap();
         let state_file = StateFile::new(dir.path().join("x.state"));
-        let progress = ProgressBar::hidden();
         let mut source_view = SourceView {
             inner: &mut source,
-            progress: &progress,
-            folder: "INBOX".into(),
             listing: Vec::new(),
-        };
-        let mut target_view = TargetView {
-            inner: &mut target,
-            alias: "INBOX".into(),
-            real: "Old/POP".into(),
-            progress: &progress,
         };
         let mut stores = Stores {
             far: &mut source_view,
-            near: &mut target_view,
+            near: &mut target,
         };
         let synced = sync_folder(
             &mut stores,
-            "INBOX",
+            Pair::new("INBOX", "Old/POP"),
             &state_file,
             &migration_policy(None),
             &RunOptions::default(),

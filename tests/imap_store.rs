@@ -218,6 +218,7 @@ service anvil {{
             password: PasswordSource::Plain(Secret::new(PASSWORD)),
             timeout_secs: 10,
             connections: 1,
+            namespace: String::new(),
         }
     }
 

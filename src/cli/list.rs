@@ -7,9 +7,11 @@ use crate::error::{exit, UsageError};
 use anyhow::Result;
 use clap::Args;
 
-/// Lists the folders of a store, as mailferry names them.
+/// Lists the folders of a store: mailferry's name for each (the local
+/// name), its message count, its special-use role, and the server's own
+/// spelling where it differs.
 ///
-/// Example: mailferry list work
+/// Output is one folder per line, tab-separated. Example: mailferry list work
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// A store name from the configuration.
@@ -29,14 +31,28 @@ pub fn cmd_list(cli: &Cli, args: &ListArgs, out: &Output) -> Result<i32> {
         .into());
     }
     let mut store = crate::store::open(&config, &args.store)?;
+    let mut status = exit::OK;
     for folder in store.list_folders()? {
-        match folder.special_use {
-            Some(role) => out.result(&format!("{}\t{role}", folder.name)),
-            None => out.result(&folder.name),
+        let count = match store.open_folder(&folder.name) {
+            Ok(opened) => opened.exists.to_string(),
+            Err(err) => {
+                status = exit::FAILED;
+                out.error(&format!("{}: {err:#}", folder.name));
+                "?".to_string()
+            }
+        };
+        let mut line = format!(
+            "{}\t{count}\t{}",
+            folder.name,
+            folder.special_use.as_deref().unwrap_or("-")
+        );
+        if let Some(native) = store.native_name(&folder.name) {
+            line.push_str(&format!("\t{native}"));
         }
+        out.result(&line);
     }
     for warning in store.take_warnings() {
         out.error(&warning);
     }
-    Ok(exit::OK)
+    Ok(status)
 }

@@ -1,6 +1,7 @@
 //! `mailferry migrate`: copy a whole store into another, once, resumably.
 
 use super::output::Output;
+use super::progress::TerminalProgress;
 use super::sync::CRASH_HOOK;
 use super::Cli;
 use crate::config::Config;
@@ -9,7 +10,7 @@ use crate::migrate::{migrate, FolderMigration, MigrateRequest, SourceFolders};
 use crate::sync::ledger::Interrupt;
 use anyhow::Result;
 use clap::Args;
-use std::io::IsTerminal;
+use std::sync::Arc;
 
 /// Copies every message of one store into another, once: moving a POP3
 /// account onto an IMAP server is the main case.
@@ -100,7 +101,11 @@ pub fn cmd_migrate(cli: &Cli, args: &MigrateArgs, out: &Output) -> Result<i32> {
         delete_source: args.delete_source,
         dry_run: args.dry_run,
         max_size: args.max_size,
-        progress: !cli.quiet && !args.json && std::io::stderr().is_terminal(),
+        progress: if out.shows_progress() && !args.json && !args.dry_run {
+            Arc::new(TerminalProgress::new())
+        } else {
+            crate::sync::progress::silent()
+        },
         interrupt: std::env::var(CRASH_HOOK)
             .ok()
             .and_then(|v| v.parse().ok())

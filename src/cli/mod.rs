@@ -7,6 +7,7 @@ pub mod generate;
 pub mod list;
 pub mod migrate;
 pub mod output;
+pub mod progress;
 pub mod sync;
 
 use clap::{Parser, Subcommand};

@@ -25,6 +25,11 @@ impl Output {
         !self.quiet && (self.terminal || self.verbose > 0)
     }
 
+    /// Progress bars: only when a person watches stderr, and not with -q.
+    pub fn shows_progress(&self) -> bool {
+        !self.quiet && std::io::stderr().is_terminal()
+    }
+
     pub fn verbosity(&self) -> u8 {
         self.verbose
     }

@@ -1,6 +1,7 @@
 //! `mailferry sync`: sync channels, groups or single folders.
 
 use super::output::Output;
+use super::progress::TerminalProgress;
 use super::Cli;
 use crate::config::Config;
 use crate::error::exit;
@@ -11,6 +12,7 @@ use crate::sync::folder::RunOptions;
 use crate::sync::ledger::Interrupt;
 use anyhow::Result;
 use clap::Args;
+use std::sync::Arc;
 
 /// Syncs channels: new messages, flags and deletions, both ways.
 ///
@@ -64,6 +66,11 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
             .ok()
             .and_then(|v| v.parse().ok())
             .map(|steps| (steps, Interrupt::Abort)),
+        progress: if out.shows_progress() && !args.json && !args.dry_run {
+            Arc::new(TerminalProgress::new())
+        } else {
+            crate::sync::progress::silent()
+        },
     };
 
     let mut status = exit::OK;
@@ -81,6 +88,12 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
                     out.error(error);
                 }
                 for folder in &result.folders {
+                    for note in &folder.report.notes {
+                        out.summary(&format!(
+                            "{}: folder {}: {note}",
+                            result.channel, folder.folder
+                        ));
+                    }
                     for failure in &folder.report.failures {
                         status = exit::FAILED;
                         out.error(&format!(
@@ -108,6 +121,13 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
 }
 
 fn show(result: &ChannelResult, dry_run: bool, out: &Output) {
+    for action in &result.folder_actions {
+        if dry_run {
+            out.result(&format!("{}: {action}", result.channel));
+        } else {
+            out.summary(&format!("{}: {action}", result.channel));
+        }
+    }
     if dry_run {
         for folder in &result.folders {
             if folder.plan.is_empty() && folder.plan.skipped.is_empty() {

@@ -125,6 +125,11 @@ pub struct ImapConfig {
     pub timeout_secs: u64,
     /// Worker connections for parallel folders. Default 4.
     pub connections: usize,
+    /// The personal namespace prefix in the server's spelling, e.g.
+    /// `INBOX.` on Courier-style servers that keep every folder below the
+    /// INBOX. Default empty. Added to folder names sent to the server and
+    /// removed from names it lists.
+    pub namespace: String,
 }
 
 /// How folders nest on disk.
@@ -222,8 +227,12 @@ pub struct ChannelConfig {
     /// Store names; validated to exist.
     pub far: String,
     pub near: String,
-    /// Glob patterns, `!` excludes, later wins. Default `["*"]`.
+    /// Glob patterns, `!` excludes, later wins. Default `["*"]`. They apply
+    /// to the near-side names (after `folder_map`).
     pub folders: Vec<String>,
+    /// Far folder name -> near folder name, for folders named differently
+    /// on the two sides (e.g. `[Gmail]/Sent Mail` -> `Sent`).
+    pub folder_map: BTreeMap<String, String>,
     /// Default both.
     pub direction: Direction,
     /// Default all true (`sync: [new, flags, delete]`).

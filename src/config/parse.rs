@@ -76,6 +76,7 @@ const IMAP_KEYS: &[&str] = &[
     "password_env",
     "timeout",
     "connections",
+    "namespace",
 ];
 const MAILDIR_KEYS: &[&str] = &["type", "path", "layout"];
 const POP3_KEYS: &[&str] = &[
@@ -143,6 +144,7 @@ struct RawStore {
     password_env: Option<String>,
     timeout: Option<u64>,
     connections: Option<usize>,
+    namespace: Option<String>,
     path: Option<String>,
     layout: Option<Layout>,
     leave_on_server: Option<bool>,
@@ -175,6 +177,7 @@ impl RawStore {
             ("password_env", self.password_env.is_some()),
             ("timeout", self.timeout.is_some()),
             ("connections", self.connections.is_some()),
+            ("namespace", self.namespace.is_some()),
             ("path", self.path.is_some()),
             ("layout", self.layout.is_some()),
             ("leave_on_server", self.leave_on_server.is_some()),
@@ -201,6 +204,7 @@ struct RawChannel {
     max_messages: Option<usize>,
     max_size: Option<ByteSize>,
     max_delete_ratio: Option<f64>,
+    folder_map: Option<BTreeMap<String, String>>,
 }
 
 /// One item of a channel's `sync:` list.
@@ -599,6 +603,7 @@ impl Validator<'_> {
                     ))
                 }
             },
+            namespace: raw.namespace.unwrap_or_default(),
         })
     }
 
@@ -844,11 +849,29 @@ impl Validator<'_> {
             ));
         }
 
+        let folder_map = raw.folder_map.unwrap_or_default();
+        let mut near_names = std::collections::BTreeSet::new();
+        for (far_name, near_name) in &folder_map {
+            if far_name.is_empty() || near_name.is_empty() {
+                return Err(self.error(
+                    here.key("folder_map"),
+                    "folder names in folder_map must not be empty",
+                ));
+            }
+            if !near_names.insert(near_name) {
+                return Err(self.error(
+                    here.key("folder_map").key(far_name),
+                    format!("two far folders are mapped to the near folder {near_name:?}"),
+                ));
+            }
+        }
+
         Ok(ChannelConfig {
             name: name.to_owned(),
             far,
             near,
             folders,
+            folder_map,
             direction: raw.direction.unwrap_or(Direction::Both),
             sync_new: sync.contains(&SyncPart::New),
             sync_flags: sync.contains(&SyncPart::Flags),

@@ -201,6 +201,39 @@ impl StateFile {
     }
 }
 
+impl StateFile {
+    /// Forgets the folder pair: removes its state, journal and any `.new`.
+    /// The next sync of the folder starts afresh (and pairs by content).
+    pub fn remove(&self) -> anyhow::Result<()> {
+        for path in [self.path.clone(), self.journal_path(), self.new_path()] {
+            remove_if_present(&path)?;
+        }
+        sync_dir(parent_dir(&self.path))
+    }
+
+    /// Moves the state (and journal) of this folder pair to `target`, for a
+    /// folder that was renamed. A missing state moves as nothing.
+    pub fn rename_to(&self, target: &StateFile) -> anyhow::Result<()> {
+        let dir = parent_dir(&target.path);
+        create_private_dir(dir)?;
+        for (from, to) in [
+            (self.path.clone(), target.path.clone()),
+            (self.journal_path(), target.journal_path()),
+        ] {
+            match fs::rename(&from, &to) {
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    return Err(err).with_context(|| {
+                        format!("cannot move {} to {}", from.display(), to.display())
+                    })
+                }
+            }
+        }
+        sync_dir(dir)
+    }
+}
+
 /// The path of the state file of a folder pair:
 /// `state_dir/<channel>/<escaped folder>.state`. The folder name (UTF-8, `/`
 /// separated, may contain anything) is escaped into one safe file name: no
@@ -753,7 +786,7 @@ pub(super) fn sync_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot sync directory {}", dir.display()))
 }
 
-fn remove_if_present(path: &Path) -> anyhow::Result<()> {
+pub(super) fn remove_if_present(path: &Path) -> anyhow::Result<()> {
     match fs::remove_file(path) {
         Err(err) if err.kind() != io::ErrorKind::NotFound => {
             Err(err).with_context(|| format!("cannot remove {}", path.display()))

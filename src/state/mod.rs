@@ -6,10 +6,12 @@
 //! the channel lock live in the submodules.
 
 mod file;
+mod folders;
 mod journal;
 mod lock;
 
 pub use file::{state_path, StateError, StateFile};
+pub use folders::FolderList;
 pub use journal::{apply, Journal, JournalEntry};
 pub use lock::ChannelLock;
 

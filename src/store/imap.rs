@@ -36,6 +36,13 @@ pub struct ImapStore {
     capabilities: Vec<String>,
     /// Hierarchy delimiter from `LIST "" ""`; `None` for a flat server.
     delimiter: Option<char>,
+    /// The personal namespace's prefix (e.g. `INBOX.` on Courier-style
+    /// servers), in the server's spelling: added to every folder name but
+    /// INBOX, so a folder made locally as `Projects` lands where the
+    /// server keeps personal folders. It comes from the config: the imap
+    /// crate cannot parse a NAMESPACE response (and loses its place in the
+    /// conversation on one), so it is not asked.
+    prefix: String,
     open: Option<OpenFolder>,
     warnings: Vec<String>,
 }
@@ -260,6 +267,7 @@ impl ImapStore {
             user: config.user.clone(),
             capabilities: Vec::new(),
             delimiter: None,
+            prefix: config.namespace.clone(),
             open: None,
             warnings: Vec::new(),
         };
@@ -315,6 +323,16 @@ impl ImapStore {
         Ok(())
     }
 
+    /// The canonical name of a folder the server lists, without the
+    /// personal prefix.
+    fn canonical_name(&self, raw: &str) -> Result<String> {
+        let unprefixed = match raw.strip_prefix(self.prefix.as_str()) {
+            Some(rest) if !self.prefix.is_empty() && !rest.is_empty() => rest,
+            _ => raw,
+        };
+        protocol::from_server_name(unprefixed, self.delimiter)
+    }
+
     /// Unsolicited responses (flag changes by others and the like) are not
     /// needed, as every listing asks the server afresh; only the message
     /// count is kept.
@@ -340,7 +358,11 @@ impl ImapStore {
     }
 
     fn server_name(&self, canonical: &str) -> Result<String> {
-        protocol::to_server_name(canonical, self.delimiter)
+        let name = protocol::to_server_name(canonical, self.delimiter)?;
+        if name == "INBOX" {
+            return Ok(name);
+        }
+        Ok(format!("{}{name}", self.prefix))
     }
 
     fn open_folder_state(&mut self) -> Result<&mut OpenFolder> {
@@ -495,7 +517,7 @@ impl Store for ImapStore {
                 _ => None,
             });
             let raw = protocol::unescape_quoted(name.name());
-            match protocol::from_server_name(&raw, self.delimiter) {
+            match self.canonical_name(&raw) {
                 Ok(canonical) => folders.push(FolderInfo {
                     name: canonical,
                     special_use: special_use.map(str::to_string),
@@ -529,6 +551,58 @@ impl Store for ImapStore {
             }
             Err(e) => return Err(imap_err(e, format!("cannot create folder {name:?}"))),
         }
+        self.drain_unsolicited();
+        Ok(())
+    }
+
+    fn native_name(&self, name: &str) -> Option<String> {
+        self.server_name(name).ok().filter(|native| native != name)
+    }
+
+    fn delete_folder(&mut self, name: &str) -> Result<()> {
+        if name.eq_ignore_ascii_case("INBOX") {
+            bail!("refusing to delete the INBOX of {}", self.host);
+        }
+        let server_name = self.server_name(name)?;
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|f| f.server_name == server_name)
+        {
+            // A server may refuse to delete the selected folder.
+            self.session
+                .run_command_and_check_ok("UNSELECT")
+                .or_else(|_| self.session.run_command_and_check_ok("CLOSE"))
+                .map_err(|e| imap_err(e, format!("cannot close folder {name:?}")))?;
+            self.open = None;
+        }
+        let command = format!("DELETE {}", quote(&server_name)?);
+        self.session
+            .run_command_and_check_ok(&command)
+            .map_err(|e| imap_err(e, format!("cannot delete folder {name:?} on {}", self.host)))?;
+        self.drain_unsolicited();
+        Ok(())
+    }
+
+    fn rename_folder(&mut self, from: &str, to: &str) -> Result<()> {
+        if from.eq_ignore_ascii_case("INBOX") {
+            // RENAME INBOX moves its messages, not the folder: never wanted.
+            bail!("refusing to rename the INBOX of {}", self.host);
+        }
+        let command = format!(
+            "RENAME {} {}",
+            quote(&self.server_name(from)?)?,
+            quote(&self.server_name(to)?)?
+        );
+        self.open = None;
+        self.session
+            .run_command_and_check_ok(&command)
+            .map_err(|e| {
+                imap_err(
+                    e,
+                    format!("cannot rename folder {from:?} to {to:?} on {}", self.host),
+                )
+            })?;
         self.drain_unsolicited();
         Ok(())
     }

@@ -203,6 +203,18 @@ impl MaildirStore {
         Ok(folder)
     }
 
+    /// The directory of folder `name`, after checking that no level of it
+    /// is a symbolic link that a change could follow out of the root.
+    fn checked_folder_path(&self, name: &str) -> Result<PathBuf> {
+        let relative = folder_name::relative_path(name, self.layout)?;
+        let mut path = self.root.clone();
+        for component in relative.components() {
+            path.push(component);
+            refuse_symlink(&path, name)?;
+        }
+        Ok(path)
+    }
+
     /// Reads the open folder's messages again, replacing the cache.
     fn rescan(&mut self) -> Result<Vec<MessageInfo>> {
         let folder = self.folder()?;
@@ -392,6 +404,83 @@ impl Store for MaildirStore {
                 special_use: None,
             })
             .collect())
+    }
+
+    fn delete_folder(&mut self, name: &str) -> Result<()> {
+        if name == folder_name::INBOX {
+            bail!("refusing to delete the INBOX of {}", self.describe());
+        }
+        let path = self.checked_folder_path(name)?;
+        if self.open.as_ref().is_some_and(|f| f.name == name) {
+            self.open = None;
+        }
+        for subdir in MAILDIR_SUBDIRS {
+            let dir = path.join(subdir);
+            match fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(error) if error.kind() == ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(error).with_context(|| format!("cannot remove {}", dir.display()))
+                }
+            }
+        }
+        let marker = path.join("maildirfolder");
+        if let Err(error) = fs::remove_file(&marker) {
+            if error.kind() != ErrorKind::NotFound {
+                return Err(error).with_context(|| format!("cannot remove {}", marker.display()));
+            }
+        }
+        // In the verbatim layout the directory may still hold subfolders:
+        // then it stays, as their parent.
+        match fs::remove_dir(&path) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
+            Err(_) if path.is_dir() => Ok(()),
+            Err(error) => Err(error).with_context(|| format!("cannot remove {}", path.display())),
+        }
+    }
+
+    fn rename_folder(&mut self, from: &str, to: &str) -> Result<()> {
+        if from == folder_name::INBOX || to == folder_name::INBOX {
+            bail!("refusing to rename the INBOX of {}", self.describe());
+        }
+        self.open = None;
+        let mut moves = vec![(from.to_string(), to.to_string())];
+        if self.layout == Layout::MaildirPlusPlus {
+            // Maildir++ keeps subfolders beside their parent (.A.B next to
+            // .A): they move one by one, as a nested directory would.
+            let prefix = format!("{from}/");
+            for folder in self.list_folders()? {
+                if let Some(rest) = folder.name.strip_prefix(&prefix) {
+                    moves.push((folder.name.clone(), format!("{to}/{rest}")));
+                }
+            }
+        }
+        for (old, new) in moves {
+            let old_path = self.checked_folder_path(&old)?;
+            let new_path = self.checked_folder_path(&new)?;
+            if fs::symlink_metadata(&new_path).is_ok() {
+                bail!(
+                    "cannot rename folder {old:?} to {new:?}: {} already exists",
+                    new_path.display()
+                );
+            }
+            if let Some(parent) = new_path.parent() {
+                DirBuilder::new()
+                    .recursive(true)
+                    .mode(DIR_MODE)
+                    .create(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            fs::rename(&old_path, &new_path).with_context(|| {
+                format!(
+                    "cannot rename {} to {}",
+                    old_path.display(),
+                    new_path.display()
+                )
+            })?;
+        }
+        Ok(())
     }
 
     fn create_folder(&mut self, name: &str) -> Result<()> {

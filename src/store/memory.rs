@@ -119,6 +119,35 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn delete_folder(&mut self, name: &str) -> Result<()> {
+        self.spend()?;
+        let mut data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
+        data.folders.remove(name);
+        Ok(())
+    }
+
+    fn rename_folder(&mut self, from: &str, to: &str) -> Result<()> {
+        self.spend()?;
+        let mut data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
+        let prefix = format!("{from}/");
+        let moving: Vec<String> = data
+            .folders
+            .keys()
+            .filter(|name| *name == from || name.starts_with(&prefix))
+            .cloned()
+            .collect();
+        if moving.is_empty() {
+            bail!("no folder {from}");
+        }
+        for old in moving {
+            if let Some(folder) = data.folders.remove(&old) {
+                let new = format!("{to}{}", &old[from.len()..]);
+                data.folders.insert(new, folder);
+            }
+        }
+        Ok(())
+    }
+
     fn open_folder(&mut self, name: &str) -> Result<FolderStatus> {
         let data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
         let folder = data

@@ -77,9 +77,34 @@ pub trait Store: Send {
     /// Lists every folder the store holds.
     fn list_folders(&mut self) -> Result<Vec<FolderInfo>>;
 
+    /// How the store itself spells a folder, where that differs from
+    /// mailferry's name (IMAP: modified UTF-7, the server's delimiter and
+    /// namespace prefix). For `mailferry list`.
+    fn native_name(&self, _name: &str) -> Option<String> {
+        None
+    }
+
     /// Creates a folder (and any missing parents). Creating one that exists
     /// is not an error.
     fn create_folder(&mut self, name: &str) -> Result<()>;
+
+    /// Deletes a folder and every message in it. The engine asks for this
+    /// only when the other side deleted the folder and this side holds no
+    /// message the other side never saw.
+    fn delete_folder(&mut self, name: &str) -> Result<()> {
+        anyhow::bail!(
+            "{} cannot delete folders (asked to delete {name})",
+            self.describe()
+        )
+    }
+
+    /// Renames a folder, with the folders below it.
+    fn rename_folder(&mut self, from: &str, to: &str) -> Result<()> {
+        anyhow::bail!(
+            "{} cannot rename folders (asked to rename {from} to {to})",
+            self.describe()
+        )
+    }
 
     /// Opens a folder for the message operations below.
     fn open_folder(&mut self, name: &str) -> Result<FolderStatus>;

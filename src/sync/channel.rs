@@ -3,22 +3,28 @@
 
 use super::exec::Stores;
 use super::folder::{sync_folder, FolderResult, RunOptions};
+use super::folders::{
+    check_folder_guard, plan_folders, FolderAction, FolderPlanItem, FolderPolicy,
+};
+use super::identity::Identity;
 use super::patterns::selects;
 use super::plan::Policy;
 use crate::config::{ChannelConfig, Config, Direction, StoreConfig};
-use crate::state::ChannelLock;
-use crate::state::{state_path, StateFile};
+use crate::state::{state_path, ChannelLock, FolderList, StateFile};
 use crate::state::{Pair, Side};
-use crate::store::{self, Store};
+use crate::store::{self, MsgId, Store};
 use anyhow::{Context, Result};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// What happened to a channel.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChannelResult {
     pub channel: String,
+    /// Folder-level decisions other than a plain sync (create, remove,
+    /// recreate, rename, forget, skip), in words.
+    pub folder_actions: Vec<String>,
     pub folders: Vec<FolderResult>,
     /// Folders that failed, with the reason, one line each.
     pub errors: Vec<String>,
@@ -66,6 +72,14 @@ pub fn policy_for(channel: &ChannelConfig, far: &dyn Store) -> Policy {
     }
 }
 
+/// The folder-level policy for a channel's configuration.
+pub fn folder_policy_for(channel: &ChannelConfig) -> FolderPolicy {
+    FolderPolicy {
+        create: Pair::new(channel.create.far(), channel.create.near()),
+        remove: Pair::new(channel.remove.far(), channel.remove.near()),
+    }
+}
+
 /// Syncs a channel, or only `only_folder` of it.
 pub fn sync_channel(
     config: &Config,
@@ -92,6 +106,41 @@ pub fn sync_channel(
     Ok(result)
 }
 
+/// Folder names on each side: the channel speaks of folders by their near
+/// names; `folder_map` gives the far name where it differs.
+struct FolderNames<'a> {
+    far_to_near: &'a BTreeMap<String, String>,
+    near_to_far: BTreeMap<&'a str, &'a str>,
+}
+
+impl<'a> FolderNames<'a> {
+    fn new(map: &'a BTreeMap<String, String>) -> FolderNames<'a> {
+        FolderNames {
+            far_to_near: map,
+            near_to_far: map.iter().map(|(f, n)| (n.as_str(), f.as_str())).collect(),
+        }
+    }
+
+    /// The channel's (near) name of a far folder.
+    fn channel_name_of_far(&self, far_name: &str) -> String {
+        self.far_to_near
+            .get(far_name)
+            .cloned()
+            .unwrap_or_else(|| far_name.to_string())
+    }
+
+    fn on(&self, side: Side, name: &str) -> String {
+        match side {
+            Side::Near => name.to_string(),
+            Side::Far => self
+                .near_to_far
+                .get(name)
+                .map(|f| f.to_string())
+                .unwrap_or_else(|| name.to_string()),
+        }
+    }
+}
+
 /// Syncs a channel between two open stores; the caller holds the lock.
 pub fn sync_stores(
     state_dir: &Path,
@@ -101,22 +150,55 @@ pub fn sync_stores(
     only_folder: Option<&str>,
     options: &RunOptions,
 ) -> Result<ChannelResult> {
-    let mut result = ChannelResult {
-        channel: channel.name.clone(),
-        folders: Vec::new(),
-        errors: Vec::new(),
+    let policy = policy_for(channel, &*far);
+    let mut run = ChannelRun {
+        state_dir,
+        channel,
+        names: FolderNames::new(&channel.folder_map),
+        stores: Stores { far, near },
+        options,
+        policy,
+        result: ChannelResult {
+            channel: channel.name.clone(),
+            folder_actions: Vec::new(),
+            folders: Vec::new(),
+            errors: Vec::new(),
+        },
     };
+    let selected =
+        |name: &str| selects(&channel.folders, name) && only_folder.is_none_or(|only| only == name);
 
-    let listed = Pair::new(folder_names(far)?, folder_names(near)?);
-    let mut wanted: BTreeSet<&String> = listed[Side::Far].union(&listed[Side::Near]).collect();
-    wanted.retain(|name| selects(&channel.folders, name));
-    if far.source_only() {
-        // A source-only store (POP3: INBOX alone) gets no folders created.
-        wanted.retain(|name| listed[Side::Far].contains(*name));
+    let mut listed: Pair<BTreeSet<String>> = Pair::default();
+    for side in Side::BOTH {
+        let store = run.stores.side(side);
+        let description = store.describe();
+        for folder in store
+            .list_folders()
+            .with_context(|| format!("listing folders of {description}"))?
+        {
+            let name = match side {
+                Side::Far => run.names.channel_name_of_far(&folder.name),
+                Side::Near => folder.name,
+            };
+            if selected(&name) {
+                listed[side].insert(name);
+            }
+        }
     }
+    if run.stores.far.source_only() {
+        // A source-only store (POP3: INBOX alone) gets no folder created,
+        // removed or renamed: only the folders it has are synced.
+        let far_folders = listed[Side::Far].clone();
+        listed[Side::Near].retain(|name| far_folders.contains(name));
+    }
+    let folder_list = FolderList::for_channel(state_dir, &channel.name);
+    let mut known_all = folder_list.load()?;
+    let known: BTreeSet<String> = known_all.iter().filter(|n| selected(n)).cloned().collect();
     if let Some(only) = only_folder {
-        wanted.retain(|name| name.as_str() == only);
-        if wanted.is_empty() {
+        if !listed[Side::Far].contains(only)
+            && !listed[Side::Near].contains(only)
+            && !known.contains(only)
+        {
             anyhow::bail!(
                 "folder {only} is not on either side of channel {} (or not selected by its folders patterns)",
                 channel.name
@@ -124,72 +206,312 @@ pub fn sync_stores(
         }
     }
 
-    let policy = policy_for(channel, &*far);
-    let mut stores = Stores { far, near };
-    for name in wanted {
-        let outcome =
-            prepare_folder(channel, name, &listed, &mut stores, options).and_then(|ready| {
-                if !ready {
-                    return Ok(None);
-                }
-                let state_file = StateFile::new(state_path(state_dir, &channel.name, name));
-                sync_folder(&mut stores, name, &state_file, &policy, options).map(Some)
-            });
+    let mut items = plan_folders(&listed, &known, &folder_policy_for(channel));
+    run.detect_renames(&mut items, &listed, &mut known_all);
+    if !options.force {
+        check_folder_guard(&items, known.len())?;
+    }
+    options.progress.channel_started(&channel.name, items.len());
+
+    for item in &items {
+        let outcome = run.carry_out(item);
+        let name = item.name.clone();
         match outcome {
-            Ok(Some(folder)) => result.folders.push(folder),
-            Ok(None) => {}
-            Err(err) => result
-                .errors
-                .push(format!("{}: folder {name}: {err:#}", channel.name)),
+            Ok(Known::Yes) => {
+                known_all.insert(name);
+            }
+            Ok(Known::No) => {
+                known_all.remove(&name);
+            }
+            Ok(Known::Unchanged) => {}
+            Err(err) => {
+                // A folder that exists on both sides stays known even when
+                // its sync failed, so the next run does not take it for new.
+                if matches!(item.action, FolderAction::Sync) {
+                    known_all.insert(name.clone());
+                }
+                run.result
+                    .errors
+                    .push(format!("{}: folder {name}: {err:#}", channel.name));
+            }
         }
     }
-    Ok(result)
+    if !options.dry_run {
+        folder_list.save(&known_all)?;
+    }
+    Ok(run.result)
 }
 
-fn folder_names(store: &mut dyn Store) -> Result<BTreeSet<String>> {
-    let description = store.describe();
-    Ok(store
-        .list_folders()
-        .with_context(|| format!("listing folders of {description}"))?
-        .into_iter()
-        .map(|f| f.name)
-        .collect())
+/// How many messages of a folder that appeared are compared with one that
+/// vanished to tell a rename.
+const RENAME_SAMPLE: usize = 20;
+
+/// The content identities of some messages of the open folder.
+fn identities_of(store: &mut dyn Store, ids: &[MsgId]) -> Result<Vec<Identity>> {
+    let mut identities = Vec::new();
+    store.fetch_messages(ids, &mut |_, message| {
+        identities.push(Identity::of(&message.content));
+        Ok(())
+    })?;
+    Ok(identities)
 }
 
-/// Creates the folder where it is missing, as the create policy allows.
-/// Returns whether the folder pair can be synced now.
-fn prepare_folder(
-    channel: &ChannelConfig,
-    name: &str,
-    listed: &Pair<BTreeSet<String>>,
-    stores: &mut Stores<'_>,
-    options: &RunOptions,
-) -> Result<bool> {
-    for side in Side::BOTH {
-        if listed[side].contains(name) {
-            continue;
+/// Whether a folder is on the synced list after its action.
+enum Known {
+    Yes,
+    No,
+    Unchanged,
+}
+
+struct ChannelRun<'a, 's> {
+    state_dir: &'a Path,
+    channel: &'a ChannelConfig,
+    names: FolderNames<'a>,
+    stores: Stores<'s>,
+    options: &'a RunOptions,
+    policy: Policy,
+    result: ChannelResult,
+}
+
+impl ChannelRun<'_, '_> {
+    fn state_file(&self, name: &str) -> StateFile {
+        StateFile::new(state_path(self.state_dir, &self.channel.name, name))
+    }
+
+    fn note(&mut self, text: String) {
+        self.result.folder_actions.push(text);
+    }
+
+    fn carry_out(&mut self, item: &FolderPlanItem) -> Result<Known> {
+        let name = item.name.as_str();
+        match item.action {
+            FolderAction::Sync => {
+                self.sync(name)?;
+                Ok(Known::Yes)
+            }
+            FolderAction::Create { side } => {
+                self.note(item.to_string());
+                if self.options.dry_run {
+                    return Ok(Known::Unchanged);
+                }
+                let folder = self.names.on(side, name);
+                self.stores
+                    .side(side)
+                    .create_folder(&folder)
+                    .with_context(|| format!("creating it on the {side} side"))?;
+                self.sync(name)?;
+                Ok(Known::Yes)
+            }
+            FolderAction::Remove { deleted_on } => self.remove(name, deleted_on),
+            FolderAction::Recreate { deleted_on } => {
+                self.note(item.to_string());
+                self.recreate(name, deleted_on)
+            }
+            FolderAction::Forget => {
+                self.note(item.to_string());
+                if !self.options.dry_run {
+                    self.state_file(name).remove()?;
+                }
+                Ok(Known::No)
+            }
+            FolderAction::Skip { .. } => {
+                self.note(item.to_string());
+                Ok(Known::Unchanged)
+            }
         }
-        let allowed = match side {
-            Side::Far => channel.create.far(),
-            Side::Near => channel.create.near(),
-        };
-        if !allowed {
-            anyhow::bail!(
-                "exists only on the {} side and `create` does not allow creating it on the {side} side",
-                side.other()
-            );
+    }
+
+    fn sync(&mut self, name: &str) -> Result<()> {
+        let far_name = self.names.on(Side::Far, name);
+        let state_file = self.state_file(name);
+        let result = sync_folder(
+            &mut self.stores,
+            Pair::new(far_name.as_str(), name),
+            &state_file,
+            &self.policy,
+            self.options,
+        )?;
+        self.result.folders.push(result);
+        Ok(())
+    }
+
+    /// The folder was deleted on `deleted_on`; the policy lets that reach
+    /// the other side, provided it holds nothing the deleting side never
+    /// saw. Otherwise it is recreated.
+    fn remove(&mut self, name: &str, deleted_on: Side) -> Result<Known> {
+        let kept = deleted_on.other();
+        let folder = self.names.on(kept, name);
+        let store = self.stores.side(kept);
+        store.open_folder(&folder)?;
+        let listing = store.list_messages()?;
+        let state = self.state_file(name).load()?;
+        let synced: BTreeSet<&str> = state
+            .records
+            .iter()
+            .filter_map(|r| r.ids[kept].as_deref())
+            .collect();
+        let unseen = listing
+            .iter()
+            .filter(|m| !synced.contains(m.id.as_str()))
+            .count();
+        if unseen > 0 {
+            self.note(format!(
+                "folder {name} was deleted on the {deleted_on} side, but the {kept} side holds \
+                 {unseen} message(s) it never saw: recreating it instead of deleting"
+            ));
+            return self.recreate(name, deleted_on);
         }
-        if options.dry_run {
-            // Nothing to list on a side that does not exist yet; a dry run
-            // shows the folder as to be created and skips its messages.
+        self.note(format!(
+            "delete folder {name} on the {kept} side (deleted on the {deleted_on} side)"
+        ));
+        if self.options.dry_run {
+            return Ok(Known::Unchanged);
+        }
+        self.stores.side(kept).delete_folder(&folder)?;
+        self.state_file(name).remove()?;
+        Ok(Known::No)
+    }
+
+    /// Creates the folder again on `deleted_on` and forgets its pairs, so
+    /// the other side's messages are copied back rather than deleted.
+    fn recreate(&mut self, name: &str, deleted_on: Side) -> Result<Known> {
+        if self.options.dry_run {
+            return Ok(Known::Unchanged);
+        }
+        let folder = self.names.on(deleted_on, name);
+        self.stores.side(deleted_on).create_folder(&folder)?;
+        self.state_file(name).remove()?;
+        self.sync(name)?;
+        Ok(Known::Yes)
+    }
+
+    /// A folder that vanished from side `d` while a folder new to the
+    /// channel appeared on `d` holding the messages the old one had is a
+    /// rename: rename it on the other side too and carry its state over,
+    /// instead of deleting one folder and copying the other in full.
+    fn detect_renames(
+        &mut self,
+        items: &mut Vec<FolderPlanItem>,
+        listed: &Pair<BTreeSet<String>>,
+        known_all: &mut BTreeSet<String>,
+    ) {
+        let vanished: Vec<(String, Side)> = items
+            .iter()
+            .filter_map(|item| match item.action {
+                FolderAction::Remove { deleted_on } | FolderAction::Recreate { deleted_on } => {
+                    Some((item.name.clone(), deleted_on))
+                }
+                _ => None,
+            })
+            .collect();
+        for (old, side) in vanished {
+            let appeared: Vec<String> = items
+                .iter()
+                .filter(|item| item.action == (FolderAction::Create { side: side.other() }))
+                .map(|item| item.name.clone())
+                .collect();
+            let other = side.other();
+            if !self.channel_allows_rename(other) {
+                continue;
+            }
+            for new in appeared {
+                match self.same_messages(&old, &new, side) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(err) => {
+                        self.result.errors.push(format!(
+                            "{}: checking whether {old} was renamed to {new}: {err:#}",
+                            self.channel.name
+                        ));
+                        continue;
+                    }
+                }
+                self.note(format!(
+                    "rename folder {old} to {new} on the {other} side (renamed on the {side} side)"
+                ));
+                if !self.options.dry_run {
+                    if let Err(err) = self.rename(&old, &new, other, listed) {
+                        self.result.errors.push(format!(
+                            "{}: renaming folder {old} to {new}: {err:#}",
+                            self.channel.name
+                        ));
+                        break;
+                    }
+                    known_all.remove(&old);
+                }
+                items.retain(|item| item.name != old);
+                if let Some(item) = items.iter_mut().find(|item| item.name == new) {
+                    item.action = if self.options.dry_run {
+                        FolderAction::Create { side: other }
+                    } else {
+                        FolderAction::Sync
+                    };
+                }
+                break;
+            }
+        }
+    }
+
+    /// A rename creates the new name and removes the old one on the other
+    /// side, without losing anything: `create` must allow it there.
+    fn channel_allows_rename(&self, side: Side) -> bool {
+        match side {
+            Side::Far => self.channel.create.far(),
+            Side::Near => self.channel.create.near(),
+        }
+    }
+
+    /// Whether folder `new` on `side` holds the messages that folder `old`
+    /// still holds on the other side: most of a sample of `new`'s messages
+    /// must have their content identity in `old`. UIDs cannot tell, as they
+    /// restart in every folder (and servers renumber a renamed folder).
+    fn same_messages(&mut self, old: &str, new: &str, side: Side) -> Result<bool> {
+        let other = side.other();
+        let old_folder = self.names.on(other, old);
+        let new_folder = self.names.on(side, new);
+        let old_store = self.stores.side(other);
+        old_store.open_folder(&old_folder)?;
+        let old_listing = old_store.list_messages()?;
+        let new_store = self.stores.side(side);
+        new_store.open_folder(&new_folder)?;
+        let new_listing = new_store.list_messages()?;
+        if old_listing.is_empty()
+            || new_listing.is_empty()
+            || new_listing.len() * 2 < old_listing.len()
+            || old_listing.len() * 2 < new_listing.len()
+        {
             return Ok(false);
         }
-        stores
-            .side(side)
-            .create_folder(name)
-            .with_context(|| format!("creating it on the {side} side"))?;
+        let sample: Vec<MsgId> = new_listing
+            .iter()
+            .take(RENAME_SAMPLE)
+            .map(|m| m.id.clone())
+            .collect();
+        let sampled = identities_of(self.stores.side(side), &sample)?;
+        let old_ids: Vec<MsgId> = old_listing.iter().map(|m| m.id.clone()).collect();
+        let old_store = self.stores.side(other);
+        old_store.open_folder(&old_folder)?;
+        let known = identities_of(old_store, &old_ids)?;
+        let matched = sampled.iter().filter(|i| known.contains(*i)).count();
+        Ok(matched > 0 && matched * 2 >= sampled.len())
     }
-    Ok(true)
+
+    fn rename(
+        &mut self,
+        old: &str,
+        new: &str,
+        side: Side,
+        listed: &Pair<BTreeSet<String>>,
+    ) -> Result<()> {
+        if listed[side].contains(old) {
+            let (from, to) = (self.names.on(side, old), self.names.on(side, new));
+            self.stores.side(side).rename_folder(&from, &to)?;
+        } else {
+            let folder = self.names.on(side, new);
+            self.stores.side(side).create_folder(&folder)?;
+        }
+        self.state_file(old).rename_to(&self.state_file(new))
+    }
 }
 
 #[cfg(test)]
@@ -217,6 +539,7 @@ mod tests {
             max_messages: None,
             max_size: None,
             max_delete_ratio: 0.5,
+            folder_map: Default::default(),
         }
     }
 
@@ -268,5 +591,65 @@ mod tests {
             .collect();
         assert_eq!(beside.len(), 2, "{beside:?}");
         assert!(!dir.path().join("escape").exists());
+    }
+
+    #[test]
+    fn folder_map_pairs_differently_named_folders() {
+        let data = Arc::new(Mutex::new(MemoryData::default()));
+        let mut far = MemoryStore::new(data.clone());
+        far.create_folder("[Gmail]/Sent Mail").unwrap();
+        far.open_folder("[Gmail]/Sent Mail").unwrap();
+        let ticket = far.prepare_append().unwrap();
+        let message = Message {
+            flags: crate::flags::Flags::SEEN,
+            date: None,
+            content: b"Subject: sent\r\n\r\nbody\r\n".to_vec(),
+        };
+        far.append(&ticket, &message).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut near = MaildirStore::new(dir.path().join("mail"), crate::config::Layout::Verbatim);
+        let mut channel = channel();
+        channel
+            .folder_map
+            .insert("[Gmail]/Sent Mail".into(), "Sent".into());
+        let state = dir.path().join("state");
+        let first = sync_stores(
+            &state,
+            &channel,
+            &mut far,
+            &mut near,
+            None,
+            &RunOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(first.errors, Vec::<String>::new());
+        let synced: Vec<&str> = first.folders.iter().map(|f| f.folder.as_str()).collect();
+        assert_eq!(synced, vec!["Sent"]);
+        assert!(dir.path().join("mail/Sent/cur").is_dir());
+        assert!(!dir.path().join("mail/[Gmail]").exists());
+        // A message filed locally in Sent reaches the server's folder.
+        near.open_folder("Sent").unwrap();
+        let ticket = near.prepare_append().unwrap();
+        near.append(
+            &ticket,
+            &Message {
+                flags: crate::flags::Flags::SEEN,
+                date: None,
+                content: b"Subject: local\r\n\r\nbody\r\n".to_vec(),
+            },
+        )
+        .unwrap();
+        sync_stores(
+            &state,
+            &channel,
+            &mut far,
+            &mut near,
+            None,
+            &RunOptions::default(),
+        )
+        .unwrap();
+        let data = data.lock().unwrap();
+        assert_eq!(data.folders["[Gmail]/Sent Mail"].messages.len(), 2);
+        assert!(!data.folders.contains_key("Sent"));
     }
 }

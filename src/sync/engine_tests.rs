@@ -57,7 +57,13 @@ impl World {
             far: &mut far,
             near: &mut near,
         };
-        sync_folder(&mut stores, FOLDER, &self.state_file(), policy, options)
+        sync_folder(
+            &mut stores,
+            Pair::new(FOLDER, FOLDER),
+            &self.state_file(),
+            policy,
+            options,
+        )
     }
 
     fn sync(&self) -> FolderResult {
@@ -153,7 +159,7 @@ fn upload_without_uidplus_is_found_again_by_content() {
     };
     let result = sync_folder(
         &mut stores,
-        FOLDER,
+        Pair::new(FOLDER, FOLDER),
         &world.state_file(),
         &Policy::default(),
         &RunOptions::default(),
@@ -178,7 +184,7 @@ fn reply_lost_after_append_does_not_duplicate_on_the_next_run() {
     };
     let result = sync_folder(
         &mut stores,
-        FOLDER,
+        Pair::new(FOLDER, FOLDER),
         &world.state_file(),
         &Policy::default(),
         &RunOptions::default(),
@@ -216,7 +222,7 @@ fn uidvalidity_change_re_pairs_by_content_without_copying() {
     assert!(result.plan.is_empty(), "{}", result.plan);
     assert!(result
         .report
-        .failures
+        .notes
         .iter()
         .any(|n| n.contains("UIDVALIDITY")));
     world.assert_converged();

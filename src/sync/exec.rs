@@ -5,6 +5,7 @@
 
 use super::ledger::Ledger;
 use super::plan::{Copy, Op, Plan, RecordAfter, Update};
+use super::progress::Progress;
 use crate::state::{Pair, PendingCopy, Side};
 use crate::store::{sha256_hex, Message, MsgId, Store};
 use anyhow::Result;
@@ -28,6 +29,9 @@ pub struct Report {
     pub skipped: usize,
     /// Problems that did not stop the folder, one line each.
     pub failures: Vec<String>,
+    /// Things worth knowing that are not failures (a UIDVALIDITY change
+    /// that was recovered from), one line each.
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -39,6 +43,7 @@ impl Report {
         }
         self.skipped += other.skipped;
         self.failures.extend(other.failures.iter().cloned());
+        self.notes.extend(other.notes.iter().cloned());
     }
 
     pub fn is_quiet(&self) -> bool {
@@ -93,7 +98,12 @@ pub fn resolve_pending(stores: &mut Stores<'_>, ledger: &mut Ledger) -> Result<(
 /// result and leave the state as it was for those messages; an error
 /// returned means the folder could not continue (the ledger still holds
 /// every step done so far).
-pub fn execute(plan: &Plan, stores: &mut Stores<'_>, ledger: &mut Ledger) -> Result<Report> {
+pub fn execute(
+    plan: &Plan,
+    stores: &mut Stores<'_>,
+    ledger: &mut Ledger,
+    progress: &dyn Progress,
+) -> Result<Report> {
     let mut report = Report {
         skipped: plan.skipped.len(),
         ..Report::default()
@@ -102,7 +112,7 @@ pub fn execute(plan: &Plan, stores: &mut Stores<'_>, ledger: &mut Ledger) -> Res
     for target in Side::BOTH {
         let copies: Vec<&Copy> = plan.copies.iter().filter(|c| c.to == target).collect();
         if !copies.is_empty() {
-            run_copies(target, &copies, stores, ledger, &mut report)?;
+            run_copies(target, &copies, stores, ledger, progress, &mut report)?;
         }
     }
     Ok(report)
@@ -176,6 +186,7 @@ fn run_copies(
     copies: &[&Copy],
     stores: &mut Stores<'_>,
     ledger: &mut Ledger,
+    progress: &dyn Progress,
     report: &mut Report,
 ) -> Result<()> {
     let ids: Vec<MsgId> = copies.iter().map(|c| c.source.clone()).collect();
@@ -189,6 +200,7 @@ fn run_copies(
         match store_copy(target, source_id, &message, to, ledger)? {
             Ok(()) => {
                 report.copied[target] += 1;
+                progress.message_copied(message.content.len() as u64);
                 consecutive_failures = 0;
             }
             Err(err) => {

@@ -5,14 +5,16 @@ use super::exec::{execute, resolve_pending, Report, Stores};
 use super::identity::pair_unrecorded;
 use super::ledger::{Interrupt, Ledger};
 use super::plan::{plan, Plan, Policy};
+use super::progress::Progress;
 use crate::state::StateFile;
 use crate::state::{Pair, Side};
 use crate::store::{FolderStatus, MessageInfo};
 use anyhow::{Context, Result};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// How a run behaves beyond the channel's policy.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Plan and print, change nothing.
     pub dry_run: bool,
@@ -22,6 +24,20 @@ pub struct RunOptions {
     pub wait_for_lock: bool,
     /// Test hook: stop after this many journaled steps.
     pub interrupt: Option<(usize, Interrupt)>,
+    /// Where progress is reported (progress bars on a terminal).
+    pub progress: Arc<dyn Progress>,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            dry_run: false,
+            force: false,
+            wait_for_lock: false,
+            interrupt: None,
+            progress: super::progress::silent(),
+        }
+    }
 }
 
 /// What happened to one folder pair.
@@ -33,10 +49,12 @@ pub struct FolderResult {
     pub report: Report,
 }
 
-/// Syncs the folder `name`, which must exist on both sides.
+/// Syncs one folder pair, which must exist on both sides. `names` are the
+/// folder's names on each side (they differ where the channel maps them);
+/// the near name is the one reported.
 pub fn sync_folder(
     stores: &mut Stores<'_>,
-    name: &str,
+    names: Pair<&str>,
     state_file: &StateFile,
     policy: &Policy,
     options: &RunOptions,
@@ -44,13 +62,14 @@ pub fn sync_folder(
     let status = Pair::new(
         stores
             .far
-            .open_folder(name)
-            .with_context(|| format!("opening far folder {name}"))?,
+            .open_folder(names[Side::Far])
+            .with_context(|| format!("opening far folder {}", names[Side::Far]))?,
         stores
             .near
-            .open_folder(name)
-            .with_context(|| format!("opening near folder {name}"))?,
+            .open_folder(names[Side::Near])
+            .with_context(|| format!("opening near folder {}", names[Side::Near]))?,
     );
+    let name = names[Side::Near];
     let state = state_file.load()?;
     let mut ledger = if options.dry_run {
         Ledger::new(state, None)
@@ -100,11 +119,17 @@ pub fn sync_folder(
     .with_context(|| format!("folder {name}"))?;
 
     let mut report = Report {
-        failures: notes,
+        notes,
         ..Report::default()
     };
     if !options.dry_run {
-        let done = execute(&plan, stores, &mut ledger)?;
+        let bytes = plan.copies.iter().map(|c| c.size).sum();
+        options
+            .progress
+            .folder_started(name, plan.copies.len(), bytes);
+        let done = execute(&plan, stores, &mut ledger, options.progress.as_ref());
+        options.progress.folder_finished(name);
+        let done = done?;
         report.add(&done);
         for side in Side::BOTH {
             ledger.set_uidvalidity(side, status[side].uidvalidity)?;

@@ -17,11 +17,13 @@
 pub mod channel;
 pub mod exec;
 pub mod folder;
+pub mod folders;
 pub mod identity;
 pub mod ledger;
 pub mod patterns;
 pub mod plan;
 pub mod pop3;
+pub mod progress;
 
 #[cfg(test)]
 mod engine_tests;

@@ -6,7 +6,9 @@ mod support;
 
 mod common;
 mod crash;
+mod cron;
 mod dedupe;
+mod folders;
 mod harness_smoke;
 mod migrate;
 mod pop3;

@@ -864,7 +864,7 @@ mod tests {
     #[test]
     fn an_endless_status_line_is_refused() {
         let mut endless = b"+OK ".to_vec();
-        endless.extend(std::iter::repeat(b'x').take(MAX_STATUS_LINE + 10));
+        endless.extend(std::iter::repeat_n(b'x', MAX_STATUS_LINE + 10));
         let mut c = client(&endless);
         let error = c.stat().unwrap_err().to_string();
         assert!(error.contains("longer than"), "{error}");
