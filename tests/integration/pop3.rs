@@ -420,3 +420,26 @@ fn a_download_killed_at_any_step_resumes_without_duplicates_or_losses() {
     assert!(points < MAX_POINTS, "raise MAX_POINTS");
     eprintln!("pop3 crash test: {points} interruption points");
 }
+
+#[test]
+fn a_certificate_that_does_not_verify_is_refused_on_both_tls_modes() {
+    let dovecot = Dovecot::start();
+    for tls in ["implicit", "starttls"] {
+        let mut env = env();
+        write_pop_config(&mut env, &dovecot, "alice", tls, "", "");
+        let config = env.xdg_config_home().join("mailferry").join("config.yaml");
+        let yaml = std::fs::read_to_string(&config).unwrap().replace(
+            &dovecot.ca_path().display().to_string(),
+            &dovecot.untrusted_ca_path().display().to_string(),
+        );
+        env.write_config(&yaml);
+        let output = env.run(&["sync", "mail"]);
+        assert_eq!(output.status.code(), Some(1), "{tls}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains("does not verify"),
+            "{tls}: {}",
+            stderr(&output)
+        );
+        assert!(!env.maildir().join("INBOX").exists(), "{tls}");
+    }
+}
