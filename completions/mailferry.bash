@@ -22,6 +22,9 @@ _mailferry() {
             mailferry,check)
                 cmd="mailferry__subcmd__check"
                 ;;
+            mailferry,dedupe)
+                cmd="mailferry__subcmd__dedupe"
+                ;;
             mailferry,generate)
                 cmd="mailferry__subcmd__generate"
                 ;;
@@ -33,6 +36,9 @@ _mailferry() {
                 ;;
             mailferry,list)
                 cmd="mailferry__subcmd__list"
+                ;;
+            mailferry,migrate)
+                cmd="mailferry__subcmd__migrate"
                 ;;
             mailferry,sync)
                 cmd="mailferry__subcmd__sync"
@@ -61,6 +67,9 @@ _mailferry() {
             mailferry__subcmd__help,check)
                 cmd="mailferry__subcmd__help__subcmd__check"
                 ;;
+            mailferry__subcmd__help,dedupe)
+                cmd="mailferry__subcmd__help__subcmd__dedupe"
+                ;;
             mailferry__subcmd__help,generate)
                 cmd="mailferry__subcmd__help__subcmd__generate"
                 ;;
@@ -72,6 +81,9 @@ _mailferry() {
                 ;;
             mailferry__subcmd__help,list)
                 cmd="mailferry__subcmd__help__subcmd__list"
+                ;;
+            mailferry__subcmd__help,migrate)
+                cmd="mailferry__subcmd__help__subcmd__migrate"
                 ;;
             mailferry__subcmd__help,sync)
                 cmd="mailferry__subcmd__help__subcmd__sync"
@@ -89,7 +101,7 @@ _mailferry() {
 
     case "${cmd}" in
         mailferry)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version sync adopt list check generate import-mbsyncrc help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version sync adopt list check migrate dedupe generate import-mbsyncrc help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -142,6 +154,28 @@ _mailferry() {
             ;;
         mailferry__subcmd__check)
             opts="-c -q -v -h --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__dedupe)
+            opts="-c -q -v -h --apply --json --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -285,7 +319,7 @@ _mailferry() {
             return 0
             ;;
         mailferry__subcmd__help)
-            opts="sync adopt list check generate import-mbsyncrc help"
+            opts="sync adopt list check migrate dedupe generate import-mbsyncrc help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -313,6 +347,20 @@ _mailferry() {
             return 0
             ;;
         mailferry__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__help__subcmd__dedupe)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -410,6 +458,20 @@ _mailferry() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailferry__subcmd__help__subcmd__migrate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailferry__subcmd__help__subcmd__sync)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -453,6 +515,36 @@ _mailferry() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__migrate)
+            opts="-n -c -q -v -h --folder --all-folders --delete-source --dry-run --max-size --json --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --folder)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -7,10 +7,12 @@
 pub mod adopt;
 pub mod cli;
 pub mod config;
+pub mod dedupe;
 pub mod error;
 pub mod flags;
 pub mod import;
 pub mod logging;
+pub mod migrate;
 pub mod state;
 pub mod store;
 pub mod sync;

@@ -266,6 +266,21 @@ pub const POP3_STORE: Part = Part {
             "none; one of the three is required",
             "As for IMAP.",
         ),
+        key(
+            "auth",
+            "user | plain | apop",
+            "plain or user over TLS, apop without",
+            "How to log in: user (USER and PASS), plain (SASL PLAIN through AUTH) or apop (a \
+             digest, so the password is not sent). Without it, AUTH PLAIN when the server offers \
+             it, else USER/PASS, over TLS; APOP on a connection without TLS.",
+        ),
+        key(
+            "uidl",
+            "server | content-hash",
+            "server",
+            "How messages are told apart: server uses the UIDL the server gives. content-hash \
+             is for servers without UIDL: every message is downloaded on every run to hash it.",
+        ),
         key("timeout", "seconds", "60", "As for IMAP."),
         key(
             "leave_on_server",

@@ -4,9 +4,11 @@
 pub mod adopt;
 pub mod check;
 pub mod config_manual;
+pub mod dedupe;
 pub mod generate;
 pub mod import_mbsyncrc;
 pub mod list;
+pub mod migrate;
 pub mod output;
 pub mod progress;
 pub mod sync;
@@ -51,6 +53,8 @@ pub enum Command {
     Adopt(adopt::AdoptArgs),
     List(list::ListArgs),
     Check(check::CheckArgs),
+    Migrate(migrate::MigrateArgs),
+    Dedupe(dedupe::DedupeArgs),
     Generate(generate::GenerateArgs),
     ImportMbsyncrc(import_mbsyncrc::ImportMbsyncrcArgs),
 }
@@ -64,6 +68,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Adopt(args) => adopt::cmd_adopt(&cli, args, &out),
         Command::List(args) => list::cmd_list(&cli, args, &out),
         Command::Check(args) => check::cmd_check(&cli, args, &out),
+        Command::Migrate(args) => migrate::cmd_migrate(&cli, args, &out),
+        Command::Dedupe(args) => dedupe::cmd_dedupe(&cli, args, &out),
         Command::Generate(args) => generate::cmd_generate(args),
         Command::ImportMbsyncrc(args) => import_mbsyncrc::cmd_import_mbsyncrc(&cli, args),
     }

@@ -13,6 +13,7 @@ mod targets;
 mod warnings;
 
 pub use files::expand_tilde;
+pub(crate) use parse::parse_size;
 pub use targets::Target;
 
 use serde::{Deserialize, Serialize};
@@ -240,9 +241,35 @@ pub struct Pop3Config {
     pub user: String,
     pub password: PasswordSource,
     pub timeout_secs: u64,
+    /// How to log in; None: the best the server offers (see `auth:`).
+    pub auth: Option<Pop3Auth>,
+    /// How messages are identified between runs. Default: the server's UIDL.
+    pub uidl: Pop3Identity,
     /// Default true.
     pub leave_on_server: bool,
     pub delete_after_days: Option<u32>,
+}
+
+/// How a POP3 store logs in (`auth: user | plain | apop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pop3Auth {
+    /// USER and PASS.
+    User,
+    /// SASL PLAIN through AUTH.
+    Plain,
+    /// APOP: the password never crosses the network, even without TLS.
+    Apop,
+}
+
+/// How a POP3 store tells messages apart between runs (`uidl:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pop3Identity {
+    /// The server's UIDL; a server without it is an error.
+    Server,
+    /// A SHA-256 of each message's content, for servers without UIDL:
+    /// every message is downloaded on every run to compute it.
+    ContentHash,
 }
 
 /// Which ways messages travel.

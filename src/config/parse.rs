@@ -13,7 +13,8 @@ use super::files::{expand_tilde_with, home_dir, state_dir_default, Env};
 use super::key_path::{KeyPath, Segment};
 use super::{
     AuthMethod, CertFingerprint, ChannelConfig, Config, Direction, ImapConfig, Layout,
-    MaildirConfig, PasswordSource, Pop3Config, Secret, Sides, StoreConfig, TlsMode, TlsVersion,
+    MaildirConfig, PasswordSource, Pop3Auth, Pop3Config, Pop3Identity, Secret, Sides, StoreConfig,
+    TlsMode, TlsVersion,
 };
 use crate::error::ConfigError;
 use serde::de::{Deserializer, Error as _};
@@ -95,6 +96,8 @@ const POP3_KEYS: &[&str] = &[
     "password_command",
     "password_env",
     "timeout",
+    "auth",
+    "uidl",
     "leave_on_server",
     "delete_after_days",
 ];
@@ -143,7 +146,7 @@ struct RawStore {
     tls_fingerprint: Option<RawFingerprint>,
     tls_min_version: Option<RawTlsVersion>,
     user: Option<String>,
-    auth: Option<AuthMethod>,
+    auth: Option<RawAuth>,
     password: Option<RawSecret>,
     password_command: Option<String>,
     password_env: Option<String>,
@@ -155,6 +158,19 @@ struct RawStore {
     layout: Option<Layout>,
     leave_on_server: Option<bool>,
     delete_after_days: Option<u32>,
+    uidl: Option<Pop3Identity>,
+}
+
+/// Every word `auth:` takes; which apply is checked per kind of store.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum RawAuth {
+    Login,
+    Plain,
+    User,
+    Apop,
+    Xoauth2,
+    Oauthbearer,
 }
 
 impl RawStore {
@@ -180,6 +196,7 @@ impl RawStore {
             ("layout", self.layout.is_some()),
             ("leave_on_server", self.leave_on_server.is_some()),
             ("delete_after_days", self.delete_after_days.is_some()),
+            ("uidl", self.uidl.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, present)| present.then_some(key))
@@ -436,7 +453,8 @@ fn enum_choices(path: &KeyPath) -> &'static str {
     match key {
         Some("type") => "imap, maildir, pop3",
         Some("tls") => "implicit, starttls, none",
-        Some("auth") => "login, plain, xoauth2, oauthbearer",
+        Some("auth") => "login, plain, xoauth2, oauthbearer (imap); user, plain, apop (pop3)",
+        Some("uidl") => "server, content-hash",
         Some("layout") => "verbatim, maildir++",
         Some("direction") => "both, pull, push",
         Some("sync") => "new, flags, delete",
@@ -608,7 +626,19 @@ impl Validator<'_> {
     fn imap(&self, here: KeyPath, mut raw: RawStore) -> Result<ImapConfig, ConfigError> {
         let tls = raw.tls.unwrap_or(TlsMode::Implicit);
         let default_port = if tls == TlsMode::Implicit { 993 } else { 143 };
-        let auth = raw.auth.unwrap_or(AuthMethod::Login);
+        let auth = match raw.auth {
+            None | Some(RawAuth::Login) => AuthMethod::Login,
+            Some(RawAuth::Plain) => AuthMethod::Plain,
+            Some(RawAuth::Xoauth2) => AuthMethod::Xoauth2,
+            Some(RawAuth::Oauthbearer) => AuthMethod::Oauthbearer,
+            Some(RawAuth::User | RawAuth::Apop) => {
+                return Err(self.error(
+                    here.key("auth"),
+                    "an imap store logs in with login, plain, xoauth2 or oauthbearer \
+                     (user and apop are for pop3 stores)",
+                ))
+            }
+        };
         let password = if auth.uses_oauth2() {
             self.token_command(&here, auth, &raw)?
         } else if raw.oauth2_token_command.is_some() {
@@ -682,6 +712,19 @@ impl Validator<'_> {
             user: self.required_text(&here, "user", raw.user, StoreKind::Pop3)?,
             password: self.password(&here, raw.password, raw.password_command, raw.password_env)?,
             timeout_secs: self.timeout(&here, raw.timeout)?,
+            auth: match raw.auth {
+                None => None,
+                Some(RawAuth::User) => Some(Pop3Auth::User),
+                Some(RawAuth::Plain) => Some(Pop3Auth::Plain),
+                Some(RawAuth::Apop) => Some(Pop3Auth::Apop),
+                Some(RawAuth::Login | RawAuth::Xoauth2 | RawAuth::Oauthbearer) => {
+                    return Err(self.error(
+                        here.key("auth"),
+                        "a pop3 store logs in with user (USER/PASS), plain or apop",
+                    ))
+                }
+            },
+            uidl: raw.uidl.unwrap_or(Pop3Identity::Server),
             leave_on_server,
             delete_after_days: raw.delete_after_days,
         })
@@ -1473,6 +1516,41 @@ channels:
         assert_eq!(line, Some(13));
         assert_eq!(key.as_deref(), Some("channels.c.near"));
         assert!(message.contains("pop3 store"), "{message}");
+    }
+
+    #[test]
+    fn pop3_auth_and_uidl_parse_and_imap_words_are_refused() {
+        let pop =
+            "stores:\n  pop:\n    type: pop3\n    host: h\n    user: u\n    password_env: P\n";
+        let config = parse(&format!("{pop}    auth: apop\n    uidl: content-hash\n")).unwrap();
+        let Some(StoreConfig::Pop3(store)) = config.store("pop") else {
+            panic!("pop is not pop3");
+        };
+        assert_eq!(store.auth, Some(Pop3Auth::Apop));
+        assert_eq!(store.uidl, Pop3Identity::ContentHash);
+
+        let defaults = parse(pop).unwrap();
+        let Some(StoreConfig::Pop3(store)) = defaults.store("pop") else {
+            panic!("pop is not pop3");
+        };
+        assert_eq!((store.auth, store.uidl), (None, Pop3Identity::Server));
+
+        let (line, key, message) = fail(&format!("{pop}    auth: login\n"));
+        assert_eq!((line, key.as_deref()), (Some(7), Some("stores.pop.auth")));
+        assert!(
+            message.contains("user (USER/PASS), plain or apop"),
+            "{message}"
+        );
+        let (_, _, message) = fail(&format!("{pop}    uidl: maybe\n"));
+        assert!(message.contains("content-hash"), "{message}");
+        let (_, key, _) = fail(&format!("{IMAP_WORK}    password: x\n    auth: apop\n"));
+        assert_eq!(key.as_deref(), Some("stores.work.auth"));
+        let (_, key, message) = fail(&format!("{IMAP_WORK}    password: x\n    uidl: server\n"));
+        assert_eq!(key.as_deref(), Some("stores.work.uidl"));
+        assert!(
+            message.contains("does not apply to a imap store"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod maildir;
 pub mod memory;
 pub mod mutf7;
 mod open;
+pub mod pop3;
 pub mod tls;
 pub mod transient;
 
@@ -168,6 +169,12 @@ pub trait Store: Send {
     /// (an unreadable file, a name that could not be parsed), one line each.
     fn take_warnings(&mut self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Whether the store can only be read (POP3): nothing is ever stored,
+    /// flagged or deleted there because of the other side.
+    fn source_only(&self) -> bool {
+        false
     }
 }
 

@@ -175,20 +175,6 @@ pub fn certificate_fingerprint(der: &[u8]) -> CertFingerprint {
     CertFingerprint(Sha256::digest(der).into())
 }
 
-/// Builds a verifying TLS connector: system roots plus every certificate of
-/// `ca_file` (PEM). There is deliberately no way to skip verification.
-pub fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector> {
-    let mut builder = TlsConnector::builder();
-    if let Some(path) = ca_file {
-        for certificate in read_pem_certificates(path)? {
-            builder.add_root_certificate(certificate);
-        }
-    }
-    builder
-        .build()
-        .context("cannot set up TLS (is the system's OpenSSL usable?)")
-}
-
 /// Reads all certificates of a PEM file (a bundle may hold several).
 fn read_pem_certificates(path: &Path) -> Result<Vec<Certificate>> {
     let pem =
@@ -228,12 +214,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Runs the TLS handshake on `tcp`, verifying the certificate for `host`.
-pub fn wrap_tls(
-    connector: &TlsConnector,
-    host: &str,
-    port: u16,
-    tcp: TcpStream,
-) -> Result<NetStream> {
+fn wrap_tls(connector: &TlsConnector, host: &str, port: u16, tcp: TcpStream) -> Result<NetStream> {
     match connector.connect(host, tcp) {
         Ok(tls) => Ok(NetStream::Tls(Box::new(tls))),
         Err(HandshakeError::Failure(e)) => Err(describe_tls_error(host, port, &e)),
@@ -292,14 +273,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ca.pem");
         std::fs::write(&path, "not a certificate\n").unwrap();
-        let error = tls_connector(Some(&path)).unwrap_err();
+        let error = read_pem_certificates(&path).err().unwrap();
         assert!(error.to_string().contains("ca.pem"), "{error}");
         assert!(error.to_string().contains("no PEM certificate"), "{error}");
     }
 
     #[test]
     fn missing_ca_file_is_an_error_naming_it() {
-        let error = tls_connector(Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
+        let error = read_pem_certificates(Path::new("/nonexistent/ca.pem"))
+            .err()
+            .unwrap();
         assert!(error.to_string().contains("/nonexistent/ca.pem"), "{error}");
     }
 }

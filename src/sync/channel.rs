@@ -13,7 +13,7 @@ use super::identity::Identity;
 use super::patterns::selects;
 use super::plan::Policy;
 use super::retry::RetryPolicy;
-use crate::config::{ChannelConfig, Config, Direction};
+use crate::config::{ChannelConfig, Config, Direction, StoreConfig};
 use crate::state::{state_path, ChannelLock, FolderList, StateFile};
 use crate::state::{Pair, Side};
 use crate::store::{self, MsgId, Store};
@@ -34,8 +34,31 @@ pub struct ChannelResult {
     pub errors: Vec<String>,
 }
 
-/// The planner's policy for a channel's configuration.
-pub fn policy_for(channel: &ChannelConfig) -> Policy {
+/// The planner's policy for a channel's configuration and its far store.
+///
+/// A far store that is a source only (POP3) gets a fixed policy whatever
+/// the channel says: new mail is pulled to the near side and nothing else
+/// happens. Flags are not synced (POP3 keeps none, so a sync would only
+/// clear the local ones); nothing is deleted or expunged on either side
+/// because of the other (a message read and deleted locally stays on the
+/// server, one removed from the server stays in the Maildir). Removing
+/// mail from the server is the POP3 store's own `leave_on_server` and
+/// `delete_after_days`, done after the state is saved: see
+/// [`super::pop3::remove_from_server`]. `max_size` and `max_messages`
+/// still apply.
+pub fn policy_for(channel: &ChannelConfig, far: &dyn Store) -> Policy {
+    if far.source_only() {
+        return Policy {
+            copy_new: Pair::new(false, channel.sync_new),
+            copy_flags: Pair::new(false, false),
+            propagate_delete: Pair::new(false, false),
+            expunge: Pair::new(false, false),
+            max_size: channel.max_size,
+            max_messages: channel.max_messages,
+            max_delete_ratio: channel.max_delete_ratio,
+            ..Policy::default()
+        };
+    }
     let to_far = matches!(channel.direction, Direction::Both | Direction::Push);
     let to_near = matches!(channel.direction, Direction::Both | Direction::Pull);
     Policy {
@@ -71,14 +94,20 @@ pub fn sync_channel(
     let _lock = ChannelLock::acquire(&config.state_dir, &channel.name, options.wait_for_lock)?;
     let mut far = store::open(config, &channel.far)?;
     let mut near = store::open(config, &channel.near)?;
-    sync_stores(
+    let mut result = sync_stores(
         &config.state_dir,
         channel,
         &mut *far,
         &mut *near,
         only_folder,
         options,
-    )
+    )?;
+    if let Some(StoreConfig::Pop3(pop3)) = config.store(&channel.far) {
+        if !options.dry_run {
+            super::pop3::remove_from_server(&config.state_dir, pop3, &mut *far, &mut result);
+        }
+    }
+    Ok(result)
 }
 
 /// Folder names on each side: the channel speaks of folders by their near
@@ -125,13 +154,14 @@ pub fn sync_stores(
     only_folder: Option<&str>,
     options: &RunOptions,
 ) -> Result<ChannelResult> {
+    let policy = policy_for(channel, &*far);
     let mut run = ChannelRun {
         state_dir,
         channel,
         names: FolderNames::new(&channel.folder_map),
         stores: Stores { far, near },
         options,
-        policy: policy_for(channel),
+        policy,
         result: ChannelResult {
             channel: channel.name.clone(),
             folder_actions: Vec::new(),
@@ -158,6 +188,12 @@ pub fn sync_stores(
                 listed[side].insert(name);
             }
         }
+    }
+    if run.stores.far.source_only() {
+        // A source-only store (POP3: INBOX alone) gets no folder created,
+        // removed or renamed: only the folders it has are synced.
+        let far_folders = listed[Side::Far].clone();
+        listed[Side::Near].retain(|name| far_folders.contains(name));
     }
     let folder_list = FolderList::for_channel(state_dir, &channel.name);
     let mut known_all = folder_list.load()?;

@@ -22,6 +22,7 @@ pub mod identity;
 pub mod ledger;
 pub mod patterns;
 pub mod plan;
+pub mod pop3;
 pub mod progress;
 pub mod retry;
 
