@@ -33,6 +33,16 @@ impl Device {
     }
 }
 
+/// The local copy of sample message `seed`: tests pick messages by what
+/// they are, never by their position in a listing.
+fn by_seed(dir: &std::path::Path, seed: u64) -> crate::support::local::LocalMessage {
+    let id = format!("<sample.{seed}@mailferry.test>");
+    read_folder(dir)
+        .into_iter()
+        .find(|m| m.message_id().as_deref() == Some(id.as_str()))
+        .unwrap_or_else(|| panic!("no sample {seed} in {}", dir.display()))
+}
+
 #[test]
 fn laptop_desktop_and_server_converge_without_duplicates() {
     let dovecot = Dovecot::start();
@@ -55,9 +65,9 @@ fn laptop_desktop_and_server_converge_without_duplicates() {
     desktop.sync();
 
     // On the laptop: read one message, delete one, write a new one.
-    let read_on_laptop = read_folder(&laptop.inbox()).remove(0);
+    let read_on_laptop = by_seed(&laptop.inbox(), 100);
     set_letters(&read_on_laptop, "S");
-    let deleted_on_laptop = read_folder(&laptop.inbox()).remove(1);
+    let deleted_on_laptop = by_seed(&laptop.inbox(), 101);
     fs::remove_file(&deleted_on_laptop.path).unwrap();
     let written_on_laptop = message_with("written on the laptop", "draft from the train");
     let laptop_id = header_value(&written_on_laptop, "Message-ID").unwrap();
@@ -67,7 +77,7 @@ fn laptop_desktop_and_server_converge_without_duplicates() {
         &written_on_laptop,
     );
     // On the desktop: flag a message and file a new one in Work.
-    let flagged_on_desktop = read_folder(&desktop.inbox()).remove(3);
+    let flagged_on_desktop = by_seed(&desktop.inbox(), 103);
     set_letters(&flagged_on_desktop, "F");
     let filed_on_desktop = message_with("filed on the desktop", "notes");
     let desktop_id = header_value(&filed_on_desktop, "Message-ID").unwrap();
