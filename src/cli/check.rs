@@ -17,6 +17,9 @@ pub struct CheckArgs {}
 pub fn cmd_check(cli: &Cli, _args: &CheckArgs, out: &Output) -> Result<i32> {
     let config = Config::load(cli.config.as_deref())?;
     out.result(&format!("configuration {} is valid", config.path.display()));
+    for warning in config.warnings() {
+        out.warning(&warning);
+    }
     let mut status = exit::OK;
     for name in config.stores.keys() {
         match crate::store::probe(&config, name) {

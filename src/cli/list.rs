@@ -30,6 +30,9 @@ pub fn cmd_list(cli: &Cli, args: &ListArgs, out: &Output) -> Result<i32> {
         ))
         .into());
     }
+    for warning in config.warnings_for([args.store.as_str()]) {
+        out.warning(&warning);
+    }
     let mut store = crate::store::open(&config, &args.store)?;
     let mut status = exit::OK;
     for folder in store.list_folders()? {

@@ -1,5 +1,8 @@
 //! One channel: lock it, open both stores, choose and create folders, and
-//! sync each folder pair; a failing folder does not stop the others.
+//! sync each folder pair; a failing folder does not stop the others, and one
+//! whose connection dropped is tried again on a new one (see [`retry`]).
+//!
+//! [`retry`]: super::retry
 
 use super::exec::Stores;
 use super::folder::{sync_folder, FolderResult, RunOptions};
@@ -9,7 +12,8 @@ use super::folders::{
 use super::identity::Identity;
 use super::patterns::selects;
 use super::plan::Policy;
-use crate::config::{ChannelConfig, Config, Direction};
+use super::retry::RetryPolicy;
+use crate::config::{ChannelConfig, Config, Direction, StoreConfig};
 use crate::state::{state_path, ChannelLock, FolderList, StateFile};
 use crate::state::{Pair, Side};
 use crate::store::{self, MsgId, Store};
@@ -30,8 +34,31 @@ pub struct ChannelResult {
     pub errors: Vec<String>,
 }
 
-/// The planner's policy for a channel's configuration.
-pub fn policy_for(channel: &ChannelConfig) -> Policy {
+/// The planner's policy for a channel's configuration and its far store.
+///
+/// A far store that is a source only (POP3) gets a fixed policy whatever
+/// the channel says: new mail is pulled to the near side and nothing else
+/// happens. Flags are not synced (POP3 keeps none, so a sync would only
+/// clear the local ones); nothing is deleted or expunged on either side
+/// because of the other (a message read and deleted locally stays on the
+/// server, one removed from the server stays in the Maildir). Removing
+/// mail from the server is the POP3 store's own `leave_on_server` and
+/// `delete_after_days`, done after the state is saved: see
+/// [`super::pop3::remove_from_server`]. `max_size` and `max_messages`
+/// still apply.
+pub fn policy_for(channel: &ChannelConfig, far: &dyn Store) -> Policy {
+    if far.source_only() {
+        return Policy {
+            copy_new: Pair::new(false, channel.sync_new),
+            copy_flags: Pair::new(false, false),
+            propagate_delete: Pair::new(false, false),
+            expunge: Pair::new(false, false),
+            max_size: channel.max_size,
+            max_messages: channel.max_messages,
+            max_delete_ratio: channel.max_delete_ratio,
+            ..Policy::default()
+        };
+    }
     let to_far = matches!(channel.direction, Direction::Both | Direction::Push);
     let to_near = matches!(channel.direction, Direction::Both | Direction::Pull);
     Policy {
@@ -67,14 +94,20 @@ pub fn sync_channel(
     let _lock = ChannelLock::acquire(&config.state_dir, &channel.name, options.wait_for_lock)?;
     let mut far = store::open(config, &channel.far)?;
     let mut near = store::open(config, &channel.near)?;
-    sync_stores(
+    let mut result = sync_stores(
         &config.state_dir,
         channel,
         &mut *far,
         &mut *near,
         only_folder,
         options,
-    )
+    )?;
+    if let Some(StoreConfig::Pop3(pop3)) = config.store(&channel.far) {
+        if !options.dry_run {
+            super::pop3::remove_from_server(&config.state_dir, pop3, &mut *far, &mut result);
+        }
+    }
+    Ok(result)
 }
 
 /// Folder names on each side: the channel speaks of folders by their near
@@ -121,13 +154,14 @@ pub fn sync_stores(
     only_folder: Option<&str>,
     options: &RunOptions,
 ) -> Result<ChannelResult> {
+    let policy = policy_for(channel, &*far);
     let mut run = ChannelRun {
         state_dir,
         channel,
         names: FolderNames::new(&channel.folder_map),
         stores: Stores { far, near },
         options,
-        policy: policy_for(channel),
+        policy,
         result: ChannelResult {
             channel: channel.name.clone(),
             folder_actions: Vec::new(),
@@ -154,6 +188,12 @@ pub fn sync_stores(
                 listed[side].insert(name);
             }
         }
+    }
+    if run.stores.far.source_only() {
+        // A source-only store (POP3: INBOX alone) gets no folder created,
+        // removed or renamed: only the folders it has are synced.
+        let far_folders = listed[Side::Far].clone();
+        listed[Side::Near].retain(|name| far_folders.contains(name));
     }
     let folder_list = FolderList::for_channel(state_dir, &channel.name);
     let mut known_all = folder_list.load()?;
@@ -218,6 +258,19 @@ fn identities_of(store: &mut dyn Store, ids: &[MsgId]) -> Result<Vec<Identity>> 
         Ok(())
     })?;
     Ok(identities)
+}
+
+/// New connections for both sides (a Maildir has none to renew). A failure
+/// here is the attempt's failure, retried or not like any other.
+fn reconnect(stores: &mut Stores<'_>) -> Result<()> {
+    for side in Side::BOTH {
+        let store = stores.side(side);
+        let description = store.describe();
+        store
+            .reconnect()
+            .with_context(|| format!("reconnecting to {description}"))?;
+    }
+    Ok(())
 }
 
 /// Whether a folder is on the synced list after its action.
@@ -285,16 +338,56 @@ impl ChannelRun<'_, '_> {
         }
     }
 
+    /// Syncs a folder pair; after a transient failure (a dropped or timed
+    /// out connection, throttling) it reconnects and tries again, as
+    /// [`RetryPolicy`] allows. Safe at any point: the next attempt replays
+    /// the journal of the failed one.
     fn sync(&mut self, name: &str) -> Result<()> {
+        log::info!("{}: folder {name}", self.channel.name);
         let far_name = self.names.on(Side::Far, name);
         let state_file = self.state_file(name);
-        let result = sync_folder(
+        let folders = Pair::new(far_name.as_str(), name);
+        let retry = RetryPolicy::default();
+        let mut outcome = sync_folder(
             &mut self.stores,
-            Pair::new(far_name.as_str(), name),
+            folders,
             &state_file,
             &self.policy,
             self.options,
-        )?;
+        );
+        let mut retries = 0;
+        while let Err(err) = &outcome {
+            retries += 1;
+            let Some(delay) = retry.delay(retries, err) else {
+                break;
+            };
+            log::info!(
+                "{}: folder {name}: {err:#}; trying again in {} s ({retries} of {})",
+                self.channel.name,
+                delay.as_secs_f32(),
+                retry.retries
+            );
+            std::thread::sleep(delay);
+            outcome = reconnect(&mut self.stores).and_then(|()| {
+                sync_folder(
+                    &mut self.stores,
+                    folders,
+                    &state_file,
+                    &self.policy,
+                    self.options,
+                )
+            });
+        }
+        let result = outcome?;
+        let report = &result.report;
+        log::info!(
+            "{}: folder {name}: {} new to far, {} new to near, {} flag changes, {} deletions",
+            self.channel.name,
+            report.copied[Side::Far],
+            report.copied[Side::Near],
+            report.flagged[Side::Far] + report.flagged[Side::Near],
+            report.deleted[Side::Far] + report.deleted[Side::Near],
+        );
         self.result.folders.push(result);
         Ok(())
     }
