@@ -80,3 +80,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::ImportMbsyncrc(args) => import_mbsyncrc::cmd_import_mbsyncrc(&cli, args),
     }
 }
+
+#[cfg(test)]
+mod help_tests;
