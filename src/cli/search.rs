@@ -42,9 +42,13 @@ R replied, S seen, T trashed; - for none), size.";
 #[derive(Debug, Args)]
 #[command(after_help = QUERY_HELP)]
 pub struct SearchArgs {
-    /// Stores or STORE:FOLDER, then the query (quote it as one argument).
-    #[arg(value_name = "STORE[:FOLDER]... QUERY", num_args = 2.., required = true)]
-    pub args: Vec<String>,
+    /// Stores, each with an optional folder (STORE:FOLDER).
+    #[arg(value_name = "STORE[:FOLDER]", required = true, num_args = 1..)]
+    pub targets: Vec<String>,
+
+    /// The query, quoted as one argument (criteria below).
+    #[arg(value_name = "QUERY")]
+    pub query: String,
 
     /// Print the matches as a JSON array.
     #[arg(long)]
@@ -57,12 +61,9 @@ pub struct SearchArgs {
 }
 
 pub fn cmd_search(cli: &Cli, args: &SearchArgs, out: &Output) -> Result<i32> {
-    let Some((query_text, target_args)) = args.args.split_last() else {
-        return Err(UsageError("give a store and a query".to_string()).into());
-    };
-    let query = query::parse(query_text).map_err(|e| UsageError(e.to_string()))?;
+    let query = query::parse(&args.query).map_err(|e| UsageError(e.to_string()))?;
     let config = Config::load(cli.config.as_deref())?;
-    let targets = parse_targets(&config, target_args)?;
+    let targets = parse_targets(&config, &args.targets)?;
 
     let mut status = exit::OK;
     let mut matches: Vec<Match> = Vec::new();
