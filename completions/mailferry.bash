@@ -16,8 +16,14 @@ _mailferry() {
             ",$1")
                 cmd="mailferry"
                 ;;
+            mailferry,adopt)
+                cmd="mailferry__subcmd__adopt"
+                ;;
             mailferry,check)
                 cmd="mailferry__subcmd__check"
+                ;;
+            mailferry,dedupe)
+                cmd="mailferry__subcmd__dedupe"
                 ;;
             mailferry,generate)
                 cmd="mailferry__subcmd__generate"
@@ -25,11 +31,23 @@ _mailferry() {
             mailferry,help)
                 cmd="mailferry__subcmd__help"
                 ;;
+            mailferry,import-mbsyncrc)
+                cmd="mailferry__subcmd__import__subcmd__mbsyncrc"
+                ;;
             mailferry,list)
                 cmd="mailferry__subcmd__list"
                 ;;
+            mailferry,migrate)
+                cmd="mailferry__subcmd__migrate"
+                ;;
+            mailferry,search)
+                cmd="mailferry__subcmd__search"
+                ;;
             mailferry,sync)
                 cmd="mailferry__subcmd__sync"
+                ;;
+            mailferry,watch)
+                cmd="mailferry__subcmd__watch"
                 ;;
             mailferry__subcmd__generate,completions)
                 cmd="mailferry__subcmd__generate__subcmd__completions"
@@ -49,8 +67,14 @@ _mailferry() {
             mailferry__subcmd__generate__subcmd__help,man)
                 cmd="mailferry__subcmd__generate__subcmd__help__subcmd__man"
                 ;;
+            mailferry__subcmd__help,adopt)
+                cmd="mailferry__subcmd__help__subcmd__adopt"
+                ;;
             mailferry__subcmd__help,check)
                 cmd="mailferry__subcmd__help__subcmd__check"
+                ;;
+            mailferry__subcmd__help,dedupe)
+                cmd="mailferry__subcmd__help__subcmd__dedupe"
                 ;;
             mailferry__subcmd__help,generate)
                 cmd="mailferry__subcmd__help__subcmd__generate"
@@ -58,11 +82,23 @@ _mailferry() {
             mailferry__subcmd__help,help)
                 cmd="mailferry__subcmd__help__subcmd__help"
                 ;;
+            mailferry__subcmd__help,import-mbsyncrc)
+                cmd="mailferry__subcmd__help__subcmd__import__subcmd__mbsyncrc"
+                ;;
             mailferry__subcmd__help,list)
                 cmd="mailferry__subcmd__help__subcmd__list"
                 ;;
+            mailferry__subcmd__help,migrate)
+                cmd="mailferry__subcmd__help__subcmd__migrate"
+                ;;
+            mailferry__subcmd__help,search)
+                cmd="mailferry__subcmd__help__subcmd__search"
+                ;;
             mailferry__subcmd__help,sync)
                 cmd="mailferry__subcmd__help__subcmd__sync"
+                ;;
+            mailferry__subcmd__help,watch)
+                cmd="mailferry__subcmd__help__subcmd__watch"
                 ;;
             mailferry__subcmd__help__subcmd__generate,completions)
                 cmd="mailferry__subcmd__help__subcmd__generate__subcmd__completions"
@@ -77,7 +113,7 @@ _mailferry() {
 
     case "${cmd}" in
         mailferry)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version sync list check generate help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version sync adopt list check migrate dedupe generate search watch import-mbsyncrc help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -98,8 +134,60 @@ _mailferry() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailferry__subcmd__adopt)
+            opts="-n -c -q -v -h --from-mbsync --from-offlineimap --dry-run --json --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from-mbsync)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-offlineimap)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailferry__subcmd__check)
             opts="-c -q -v -h --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__dedupe)
+            opts="-c -q -v -h --apply --json --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -243,7 +331,7 @@ _mailferry() {
             return 0
             ;;
         mailferry__subcmd__help)
-            opts="sync list check generate help"
+            opts="sync adopt list check migrate dedupe generate search watch import-mbsyncrc help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -256,7 +344,35 @@ _mailferry() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailferry__subcmd__help__subcmd__adopt)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailferry__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__help__subcmd__dedupe)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -326,7 +442,49 @@ _mailferry() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailferry__subcmd__help__subcmd__import__subcmd__mbsyncrc)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailferry__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__help__subcmd__migrate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__help__subcmd__search)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -347,6 +505,42 @@ _mailferry() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__help__subcmd__watch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__import__subcmd__mbsyncrc)
+            opts="-c -q -v -h --copy-passwords --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -376,8 +570,86 @@ _mailferry() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailferry__subcmd__migrate)
+            opts="-n -c -q -v -h --folder --all-folders --delete-source --dry-run --max-size --json --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --folder)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__search)
+            opts="-c -q -v -h --json --fetch --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --fetch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailferry__subcmd__sync)
             opts="-a -n -c -q -v -h --all --dry-run --json --force --wait --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__watch)
+            opts="-c -q -v -h --wait --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -4,10 +4,17 @@
 //! [`store`] reaches each side, [`state`] remembers the last sync, and
 //! [`sync`] detects, plans, executes and commits. [`cli`] is the command line.
 
+pub mod adopt;
 pub mod cli;
 pub mod config;
+pub mod dedupe;
 pub mod error;
 pub mod flags;
+pub mod import;
+pub mod logging;
+pub mod migrate;
+pub mod search;
 pub mod state;
 pub mod store;
 pub mod sync;
+pub mod watch;

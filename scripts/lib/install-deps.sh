@@ -29,11 +29,13 @@ package_installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
 }
 
-# Dovecot with IMAP and POP3 (the tests start their own instances) and
-# openssl (the tests make their own certificates).
+# Dovecot with IMAP and POP3 (the tests start their own instances),
+# openssl (the tests make their own certificates), mbsync (package isync:
+# the adopt tests start from a Maildir it made) and the mail readers the
+# adopt tests compare with the server (notmuch, mutt under tmux).
 install_system_packages() {
     local missing=()
-    for package in dovecot-imapd dovecot-pop3d openssl; do
+    for package in dovecot-imapd dovecot-pop3d openssl isync notmuch mutt tmux; do
         if ! package_installed "$package"; then
             missing+=("$package")
         fi

@@ -10,13 +10,20 @@ use clap::Args;
 /// Checks the configuration and tries to reach every store.
 ///
 /// Prints each store with what its server offers, or why it could not be
-/// reached. Example: mailferry check
+/// reached.
+///
+/// Example:
+///
+///   mailferry check
 #[derive(Debug, Args)]
 pub struct CheckArgs {}
 
 pub fn cmd_check(cli: &Cli, _args: &CheckArgs, out: &Output) -> Result<i32> {
     let config = Config::load(cli.config.as_deref())?;
     out.result(&format!("configuration {} is valid", config.path.display()));
+    for warning in config.warnings() {
+        out.warning(&warning);
+    }
     let mut status = exit::OK;
     for name in config.stores.keys() {
         match crate::store::probe(&config, name) {

@@ -18,7 +18,8 @@ pub struct GenerateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum GenerateWhat {
-    /// Man pages: mailferry.1 and one page per subcommand (mailferry-sync.1, ...).
+    /// Man pages: mailferry.1, one page per subcommand (mailferry-sync.1, ...)
+    /// and the configuration file's, mailferry.yaml.5.
     Man {
         /// Directory to write into; created if missing.
         dir: PathBuf,
@@ -41,17 +42,63 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<i32> {
 /// Every file `generate man` writes, with its contents.
 pub fn man_pages() -> Result<Vec<(String, Vec<u8>)>> {
     let command = super::Cli::command();
-    let mut pages = Vec::new();
-    let mut main_page = Vec::new();
-    clap_mangen::Man::new(command.clone()).render(&mut main_page)?;
-    pages.push(("mailferry.1".to_string(), main_page));
+    let mut pages = vec![("mailferry.1".to_string(), main_page(&command)?)];
     for sub in command.get_subcommands() {
         let name = format!("mailferry-{}", sub.get_name());
         let mut page = Vec::new();
         clap_mangen::Man::new(sub.clone().name(name.clone())).render(&mut page)?;
         pages.push((format!("{name}.1"), page));
     }
+    pages.push((
+        "mailferry.yaml.5".to_string(),
+        super::config_manual::render().into_bytes(),
+    ));
     Ok(pages)
+}
+
+/// mailferry.1: clap's sections, with the exit statuses of the help's
+/// epilogue as a proper EXIT STATUS section, and the files and pages to
+/// read next.
+fn main_page(command: &clap::Command) -> Result<Vec<u8>> {
+    let man = clap_mangen::Man::new(command.clone());
+    let mut page = Vec::new();
+    man.render_title(&mut page)?;
+    man.render_name_section(&mut page)?;
+    man.render_synopsis_section(&mut page)?;
+    man.render_description_section(&mut page)?;
+    man.render_options_section(&mut page)?;
+    man.render_subcommands_section(&mut page)?;
+    page.extend_from_slice(b".SH \"EXIT STATUS\"\n");
+    let epilogue = command
+        .get_after_help()
+        .map(|text| text.to_string())
+        .unwrap_or_default();
+    for (status, meaning) in exit_statuses(&epilogue) {
+        page.extend_from_slice(format!(".TP\n\\fB{status}\\fR\n{meaning}\n").as_bytes());
+    }
+    page.extend_from_slice(
+        b".SH ENVIRONMENT\n\
+          .TP\nMAILFERRY_CONFIG\nThe configuration file, unless \\-\\-config is given.\n\
+          .TP\nXDG_CONFIG_HOME, XDG_STATE_HOME\nWhere the configuration and the sync state are looked for.\n\
+          .SH FILES\n\
+          .TP\n~/.config/mailferry/config.yaml\nThe configuration: see \\fBmailferry.yaml\\fR(5).\n\
+          .TP\n~/.local/state/mailferry/\nSync state and channel locks.\n\
+          .SH \"SEE ALSO\"\n\\fBmailferry.yaml\\fR(5), \\fBmbsync\\fR(1), \\fBmutt\\fR(1), \\fBnotmuch\\fR(1)\n",
+    );
+    man.render_version_section(&mut page)?;
+    Ok(page)
+}
+
+/// The `  N  meaning` lines of the help's epilogue.
+fn exit_statuses(epilogue: &str) -> Vec<(u8, String)> {
+    epilogue
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let (status, meaning) = line.split_once(char::is_whitespace)?;
+            Some((status.parse().ok()?, meaning.trim().to_owned()))
+        })
+        .collect()
 }
 
 /// Every file `generate completions` writes, with its contents.
@@ -118,6 +165,28 @@ mod tests {
     #[test]
     fn committed_man_pages_match_the_cli() {
         assert_up_to_date("man", man_pages().unwrap(), "cargo run -- generate man man");
+    }
+
+    #[test]
+    fn main_page_documents_every_exit_status() {
+        let pages = man_pages().unwrap();
+        let main = String::from_utf8(pages[0].1.clone()).unwrap();
+        let section = main
+            .split_once(".SH \"EXIT STATUS\"\n")
+            .expect("an EXIT STATUS section")
+            .1;
+        for status in [
+            crate::error::exit::OK,
+            crate::error::exit::FAILED,
+            crate::error::exit::USAGE,
+            crate::error::exit::LOCKED,
+        ] {
+            assert!(
+                section.contains(&format!(".TP\n\\fB{status}\\fR\n")),
+                "exit status {status} missing from mailferry.1"
+            );
+        }
+        assert!(pages.iter().any(|(name, _)| name == "mailferry.yaml.5"));
     }
 
     #[test]

@@ -11,7 +11,11 @@ use clap::Args;
 /// name), its message count, its special-use role, and the server's own
 /// spelling where it differs.
 ///
-/// Output is one folder per line, tab-separated. Example: mailferry list work
+/// Output is one folder per line, tab-separated.
+///
+/// Example:
+///
+///   mailferry list work
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// A store name from the configuration.
@@ -29,6 +33,9 @@ pub fn cmd_list(cli: &Cli, args: &ListArgs, out: &Output) -> Result<i32> {
             known.join(", ")
         ))
         .into());
+    }
+    for warning in config.warnings_for([args.store.as_str()]) {
+        out.warning(&warning);
     }
     let mut store = crate::store::open(&config, &args.store)?;
     let mut status = exit::OK;

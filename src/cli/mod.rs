@@ -1,12 +1,19 @@
 //! The command line: one file per subcommand, each a clap `Args` struct
 //! whose doc comments are the help text, man page and completions.
 
+pub mod adopt;
 pub mod check;
+pub mod config_manual;
+pub mod dedupe;
 pub mod generate;
+pub mod import_mbsyncrc;
 pub mod list;
+pub mod migrate;
 pub mod output;
 pub mod progress;
+pub mod search;
 pub mod sync;
+pub mod watch;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -45,18 +52,34 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Sync(sync::SyncArgs),
+    Adopt(adopt::AdoptArgs),
     List(list::ListArgs),
     Check(check::CheckArgs),
+    Migrate(migrate::MigrateArgs),
+    Dedupe(dedupe::DedupeArgs),
     Generate(generate::GenerateArgs),
+    Search(search::SearchArgs),
+    Watch(watch::WatchArgs),
+    ImportMbsyncrc(import_mbsyncrc::ImportMbsyncrcArgs),
 }
 
 /// Runs the parsed command line; the result is the exit status.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let out = output::Output::new(cli.quiet, cli.verbose);
+    crate::logging::init(cli.verbose);
     match &cli.command {
         Command::Sync(args) => sync::cmd_sync(&cli, args, &out),
+        Command::Adopt(args) => adopt::cmd_adopt(&cli, args, &out),
         Command::List(args) => list::cmd_list(&cli, args, &out),
         Command::Check(args) => check::cmd_check(&cli, args, &out),
+        Command::Migrate(args) => migrate::cmd_migrate(&cli, args, &out),
+        Command::Dedupe(args) => dedupe::cmd_dedupe(&cli, args, &out),
         Command::Generate(args) => generate::cmd_generate(args),
+        Command::Search(args) => search::cmd_search(&cli, args, &out),
+        Command::Watch(args) => watch::cmd_watch(&cli, args, &out),
+        Command::ImportMbsyncrc(args) => import_mbsyncrc::cmd_import_mbsyncrc(&cli, args),
     }
 }
+
+#[cfg(test)]
+mod help_tests;

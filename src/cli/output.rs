@@ -56,6 +56,14 @@ impl Output {
         }
     }
 
+    /// A warning about the setup (an unencrypted connection, a readable
+    /// password file): on stderr, unless -q.
+    pub fn warning(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("mailferry: {line}");
+        }
+    }
+
     /// An error or a warning: always, on stderr.
     pub fn error(&self, line: &str) {
         eprintln!("mailferry: {line}");

@@ -53,11 +53,18 @@ pub struct SyncArgs {
 
 /// Environment variable of the crash test hook: abort the process after
 /// this many journaled steps of each folder, as `kill -9` would.
-const CRASH_HOOK: &str = "MAILFERRY_TEST_ABORT_AFTER_STEPS";
+pub(crate) const CRASH_HOOK: &str = "MAILFERRY_TEST_ABORT_AFTER_STEPS";
 
 pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
     let config = Config::load(cli.config.as_deref())?;
     let targets = config.resolve_targets(&args.targets, args.all)?;
+    let used_stores = targets
+        .iter()
+        .filter_map(|target| config.channels.get(&target.channel))
+        .flat_map(|channel| [channel.far.as_str(), channel.near.as_str()]);
+    for warning in config.warnings_for(used_stores) {
+        out.warning(&warning);
+    }
     let options = RunOptions {
         dry_run: args.dry_run,
         force: args.force,
@@ -130,7 +137,7 @@ fn show(result: &ChannelResult, dry_run: bool, out: &Output) {
     }
     if dry_run {
         for folder in &result.folders {
-            if folder.plan.is_empty() {
+            if folder.plan.is_empty() && folder.plan.skipped.is_empty() {
                 out.result(&format!(
                     "{}:{}: nothing to do",
                     result.channel, folder.folder

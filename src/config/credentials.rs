@@ -1,5 +1,14 @@
 //! Fetching a password from where the config says it is: the file itself, an
-//! environment variable, or a command such as `pass show mail/work`.
+//! environment variable, or a command such as `pass show mail/work` (and the
+//! OAuth2 token command, run the same way).
+//!
+//! How a command is run: a plain command line (words, with '...', "..." and
+//! backslash quoting) is split into words and run directly, without a shell,
+//! so nothing in it is interpreted. A value holding shell syntax (a pipe,
+//! redirection, `$`, backquote, `;`, `&`, parentheses, a glob or a leading
+//! `~`) is run through `sh -c` instead, so `gpg -dq ~/.pw.gpg | head -1`
+//! works as the user wrote it. Either way stdin is closed and the first line
+//! of standard output is the secret.
 //!
 //! Errors name the variable or the command and quote the command's error
 //! output, never its standard output (that is where the password would be).
@@ -10,9 +19,9 @@ use anyhow::{bail, Context};
 use std::process::{Command, Stdio};
 
 impl PasswordSource {
-    /// The password. `Plain`: the value; `Env`: the variable, which must be
-    /// set and non-empty; `Command`: run through `sh -c` with stdin closed,
-    /// the first line of its output without the line ending.
+    /// The password or token. `Plain`: the value; `Env`: the variable, which
+    /// must be set and non-empty; `Command` and `TokenCommand`: see the
+    /// module documentation.
     pub fn resolve(&self) -> anyhow::Result<Secret> {
         self.resolve_with(&process_env)
     }
@@ -21,7 +30,8 @@ impl PasswordSource {
         match self {
             PasswordSource::Plain(secret) => Ok(secret.clone()),
             PasswordSource::Env(variable) => from_env(variable, env),
-            PasswordSource::Command(command) => from_command(command),
+            PasswordSource::Command(command) => from_command(command, "password"),
+            PasswordSource::TokenCommand(command) => from_command(command, "OAuth2 token"),
         }
     }
 }
@@ -39,15 +49,43 @@ fn from_env(variable: &str, env: Env) -> anyhow::Result<Secret> {
     Ok(Secret::new(value))
 }
 
-fn from_command(command: &str) -> anyhow::Result<Secret> {
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg(command)
+/// Whether a command line needs a shell to mean what its writer meant.
+/// Quotes and backslashes alone do not: the splitter handles them.
+pub(crate) fn needs_shell(command: &str) -> bool {
+    const SHELL_SYNTAX: &[char] = &[
+        '|', '&', ';', '<', '>', '(', ')', '$', '`', '*', '?', '[', ']', '{', '}', '\n',
+    ];
+    command.contains(SHELL_SYNTAX)
+        || command
+            .split_whitespace()
+            .any(|word| word == "~" || word.starts_with("~/"))
+}
+
+/// The process to run for `command`: the command itself when it is a plain
+/// command line, else `sh -c command`.
+fn command_for(command: &str, what: &str) -> anyhow::Result<Command> {
+    if needs_shell(command) {
+        let mut shell = Command::new("sh");
+        shell.arg("-c").arg(command);
+        return Ok(shell);
+    }
+    let words = shell_words::split(command)
+        .with_context(|| format!("cannot read the {what} command `{command}`"))?;
+    let Some((program, args)) = words.split_first() else {
+        bail!("the {what} command is empty");
+    };
+    let mut direct = Command::new(program);
+    direct.args(args);
+    Ok(direct)
+}
+
+fn from_command(command: &str, what: &str) -> anyhow::Result<Secret> {
+    let output = command_for(command, what)?
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()
-        .with_context(|| format!("cannot run the password command `{command}`"))?;
+        .with_context(|| format!("cannot run the {what} command `{command}`"))?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stderr = stderr.trim();
     let said = if stderr.is_empty() {
@@ -57,7 +95,7 @@ fn from_command(command: &str) -> anyhow::Result<Secret> {
     };
     if !output.status.success() {
         bail!(
-            "the password command `{command}` failed ({}); {said}",
+            "the {what} command `{command}` failed ({}); {said}",
             output.status
         );
     }
@@ -68,12 +106,12 @@ fn from_command(command: &str) -> anyhow::Result<Secret> {
         .unwrap_or_default();
     let first_line = first_line.strip_suffix(b"\r").unwrap_or(first_line);
     if first_line.is_empty() {
-        bail!("the password command `{command}` printed no password on its first line; {said}");
+        bail!("the {what} command `{command}` printed no {what} on its first line; {said}");
     }
-    let Ok(password) = String::from_utf8(first_line.to_vec()) else {
-        bail!("the password command `{command}` printed a password that is not valid UTF-8");
+    let Ok(secret) = String::from_utf8(first_line.to_vec()) else {
+        bail!("the {what} command `{command}` printed a {what} that is not valid UTF-8");
     };
-    Ok(Secret::new(password))
+    Ok(Secret::new(secret))
 }
 
 #[cfg(test)]
@@ -113,6 +151,84 @@ mod tests {
         let source = PasswordSource::Command("true".into());
         let message = source.resolve().unwrap_err().to_string();
         assert!(message.contains("printed no password"), "{message}");
+    }
+
+    #[test]
+    fn plain_command_line_runs_without_a_shell() {
+        let command = command_for(r#"pass show 'mail work' "x\"y" a\ b"#, "password").unwrap();
+        assert_eq!(command.get_program(), "pass");
+        let args: Vec<_> = command.get_args().collect();
+        assert_eq!(args, ["show", "mail work", "x\"y", "a b"]);
+        let source = PasswordSource::Command(r#"printf '%s-%s' "a b" 'c d'"#.into());
+        assert_eq!(source.resolve().unwrap().expose(), "a b-c d");
+    }
+
+    #[test]
+    fn command_with_shell_syntax_goes_through_sh() {
+        let command = command_for("pass show mail | head -1", "password").unwrap();
+        assert_eq!(command.get_program(), "sh");
+    }
+
+    #[test]
+    fn command_with_shell_syntax_runs_through_sh() {
+        let source = PasswordSource::Command("printf 'one\ntwo\n' | tail -n 1".into());
+        assert_eq!(source.resolve().unwrap().expose(), "two");
+        let source = PasswordSource::Command("X=fromvar; printf %s \"$X\"".into());
+        assert_eq!(source.resolve().unwrap().expose(), "fromvar");
+    }
+
+    #[test]
+    fn shell_syntax_is_recognised_and_plain_lines_are_not() {
+        for plain in [
+            "pass show mail/work",
+            "security find-generic-password -w -s 'mail work'",
+            r#"secret-tool lookup service "imap home""#,
+            "oama access alice@gmail.com",
+        ] {
+            assert!(!needs_shell(plain), "{plain}");
+        }
+        for shell in [
+            "gpg -dq ~/.pw.gpg",
+            "pass show mail | head -1",
+            "cat $HOME/pw",
+            "echo `cat pw`",
+            "a; b",
+            "a && b",
+            "a || b",
+            "cat < pw",
+            "cat pw > /dev/null",
+            "cat pw*",
+        ] {
+            assert!(needs_shell(shell), "{shell}");
+        }
+    }
+
+    #[test]
+    fn missing_program_is_named_without_a_shell_message() {
+        let source = PasswordSource::Command("no-such-program-mailferry arg".into());
+        let message = format!("{:#}", source.resolve().unwrap_err());
+        assert!(
+            message.starts_with("cannot run the password command `no-such-program-mailferry arg`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn unbalanced_quote_is_an_error_naming_the_command() {
+        let source = PasswordSource::Command("pass show 'mail".into());
+        let message = format!("{:#}", source.resolve().unwrap_err());
+        assert!(
+            message.starts_with("cannot read the password command `pass show 'mail`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn token_command_errors_say_token() {
+        let source = PasswordSource::TokenCommand("sh -c 'echo expired >&2; exit 1'".into());
+        let message = format!("{:#}", source.resolve().unwrap_err());
+        assert!(message.contains("the OAuth2 token command"), "{message}");
+        assert!(message.contains("it said: expired"), "{message}");
     }
 
     #[test]

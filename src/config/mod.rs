@@ -10,8 +10,10 @@ mod files;
 mod key_path;
 mod parse;
 mod targets;
+mod warnings;
 
 pub use files::expand_tilde;
+pub(crate) use parse::parse_size;
 pub use targets::Target;
 
 use serde::{Deserialize, Serialize};
@@ -60,6 +62,75 @@ pub enum AuthMethod {
     Login,
     /// SASL PLAIN via AUTHENTICATE.
     Plain,
+    /// SASL XOAUTH2 (Gmail, Microsoft 365) with a token from
+    /// `oauth2_token_command`.
+    Xoauth2,
+    /// SASL OAUTHBEARER (RFC 7628) with a token from `oauth2_token_command`.
+    Oauthbearer,
+}
+
+impl AuthMethod {
+    /// Whether the secret is an OAuth2 access token rather than a password.
+    pub fn uses_oauth2(self) -> bool {
+        matches!(self, AuthMethod::Xoauth2 | AuthMethod::Oauthbearer)
+    }
+}
+
+/// The lowest TLS version accepted (`tls_min_version`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TlsVersion {
+    /// TLS 1.2, the default (older versions are never accepted).
+    #[default]
+    #[serde(rename = "1.2")]
+    V1_2,
+    /// TLS 1.3 only.
+    #[serde(rename = "1.3")]
+    V1_3,
+}
+
+/// A SHA-256 pin of the server's certificate (`tls_fingerprint`), written
+/// `sha256:AB:CD:...` (32 bytes in hex; colons and case do not matter).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CertFingerprint(pub [u8; 32]);
+
+impl CertFingerprint {
+    /// Parses `sha256:` followed by 64 hex digits, colons allowed between them.
+    pub fn parse(text: &str) -> Result<CertFingerprint, String> {
+        let Some(hex) = text.trim().strip_prefix("sha256:") else {
+            return Err(
+                "expected sha256: followed by the certificate's SHA-256 in hex \
+                        (openssl x509 -noout -fingerprint -sha256 prints it)"
+                    .to_string(),
+            );
+        };
+        let digits: Vec<u8> = hex.bytes().filter(|&b| b != b':').collect();
+        if digits.len() != 64 || !digits.iter().all(u8::is_ascii_hexdigit) {
+            return Err(format!(
+                "expected 64 hex digits after sha256: (32 bytes), found {:?}",
+                hex
+            ));
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(digits.chunks(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|e| e.to_string())?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|e| e.to_string())?;
+        }
+        Ok(CertFingerprint(bytes))
+    }
+}
+
+impl fmt::Display for CertFingerprint {
+    /// `sha256:AB:CD:...`, as `openssl x509 -fingerprint -sha256` writes it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hex: Vec<String> = self.0.iter().map(|b| format!("{b:02X}")).collect();
+        write!(f, "sha256:{}", hex.join(":"))
+    }
+}
+
+impl fmt::Debug for CertFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 /// Where a password comes from. Never printed: see [`Secret`].
@@ -71,6 +142,9 @@ pub enum PasswordSource {
     Command(String),
     /// An environment variable holding the password.
     Env(String),
+    /// A command whose first line of output is an OAuth2 access token
+    /// (`oauth2_token_command`, with `auth: xoauth2` or `oauthbearer`).
+    TokenCommand(String),
 }
 
 impl fmt::Debug for PasswordSource {
@@ -79,6 +153,7 @@ impl fmt::Debug for PasswordSource {
             PasswordSource::Plain(_) => f.write_str("Plain(<hidden>)"),
             PasswordSource::Command(c) => write!(f, "Command({c:?})"),
             PasswordSource::Env(v) => write!(f, "Env({v:?})"),
+            PasswordSource::TokenCommand(c) => write!(f, "TokenCommand({c:?})"),
         }
     }
 }
@@ -117,6 +192,11 @@ pub struct ImapConfig {
     pub tls: TlsMode,
     /// An extra trust root (PEM), added to the system roots.
     pub ca_file: Option<PathBuf>,
+    /// Accept exactly the certificate with this SHA-256 instead of
+    /// verifying it against roots and the host name.
+    pub tls_fingerprint: Option<CertFingerprint>,
+    /// The lowest TLS version accepted. Default 1.2.
+    pub tls_min_version: TlsVersion,
     pub user: String,
     pub auth: AuthMethod,
     pub password: PasswordSource,
@@ -156,12 +236,40 @@ pub struct Pop3Config {
     pub port: u16,
     pub tls: TlsMode,
     pub ca_file: Option<PathBuf>,
+    pub tls_fingerprint: Option<CertFingerprint>,
+    pub tls_min_version: TlsVersion,
     pub user: String,
     pub password: PasswordSource,
     pub timeout_secs: u64,
+    /// How to log in; None: the best the server offers (see `auth:`).
+    pub auth: Option<Pop3Auth>,
+    /// How messages are identified between runs. Default: the server's UIDL.
+    pub uidl: Pop3Identity,
     /// Default true.
     pub leave_on_server: bool,
     pub delete_after_days: Option<u32>,
+}
+
+/// How a POP3 store logs in (`auth: user | plain | apop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pop3Auth {
+    /// USER and PASS.
+    User,
+    /// SASL PLAIN through AUTH.
+    Plain,
+    /// APOP: the password never crosses the network, even without TLS.
+    Apop,
+}
+
+/// How a POP3 store tells messages apart between runs (`uidl:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pop3Identity {
+    /// The server's UIDL; a server without it is an error.
+    Server,
+    /// A SHA-256 of each message's content, for servers without UIDL:
+    /// every message is downloaded on every run to compute it.
+    ContentHash,
 }
 
 /// Which ways messages travel.
@@ -224,6 +332,11 @@ pub struct ChannelConfig {
     pub max_size: Option<u64>,
     /// Refuse plans deleting more than this share of a folder. Default 0.5.
     pub max_delete_ratio: f64,
+    /// Folders `mailferry watch` keeps open in IDLE besides INBOX.
+    pub watch: Vec<String>,
+    /// How often `mailferry watch` runs a full sync anyway, in seconds.
+    /// Default 900 (15 minutes).
+    pub interval_secs: u64,
 }
 
 impl Config {

@@ -12,8 +12,9 @@
 use super::files::{expand_tilde_with, home_dir, state_dir_default, Env};
 use super::key_path::{KeyPath, Segment};
 use super::{
-    AuthMethod, ChannelConfig, Config, Direction, ImapConfig, Layout, MaildirConfig,
-    PasswordSource, Pop3Config, Secret, Sides, StoreConfig, TlsMode,
+    AuthMethod, CertFingerprint, ChannelConfig, Config, Direction, ImapConfig, Layout,
+    MaildirConfig, PasswordSource, Pop3Auth, Pop3Config, Pop3Identity, Secret, Sides, StoreConfig,
+    TlsMode, TlsVersion,
 };
 use crate::error::ConfigError;
 use serde::de::{Deserializer, Error as _};
@@ -69,11 +70,14 @@ const IMAP_KEYS: &[&str] = &[
     "port",
     "tls",
     "ca_file",
+    "tls_fingerprint",
+    "tls_min_version",
     "user",
     "auth",
     "password",
     "password_command",
     "password_env",
+    "oauth2_token_command",
     "timeout",
     "connections",
     "namespace",
@@ -85,11 +89,15 @@ const POP3_KEYS: &[&str] = &[
     "port",
     "tls",
     "ca_file",
+    "tls_fingerprint",
+    "tls_min_version",
     "user",
     "password",
     "password_command",
     "password_env",
     "timeout",
+    "auth",
+    "uidl",
     "leave_on_server",
     "delete_after_days",
 ];
@@ -135,11 +143,14 @@ struct RawStore {
     port: Option<u16>,
     tls: Option<TlsMode>,
     ca_file: Option<String>,
+    tls_fingerprint: Option<RawFingerprint>,
+    tls_min_version: Option<RawTlsVersion>,
     user: Option<String>,
-    auth: Option<AuthMethod>,
+    auth: Option<RawAuth>,
     password: Option<RawSecret>,
     password_command: Option<String>,
     password_env: Option<String>,
+    oauth2_token_command: Option<String>,
     timeout: Option<u64>,
     connections: Option<usize>,
     namespace: Option<String>,
@@ -147,6 +158,19 @@ struct RawStore {
     layout: Option<Layout>,
     leave_on_server: Option<bool>,
     delete_after_days: Option<u32>,
+    uidl: Option<Pop3Identity>,
+}
+
+/// Every word `auth:` takes; which apply is checked per kind of store.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum RawAuth {
+    Login,
+    Plain,
+    User,
+    Apop,
+    Xoauth2,
+    Oauthbearer,
 }
 
 impl RawStore {
@@ -157,11 +181,14 @@ impl RawStore {
             ("port", self.port.is_some()),
             ("tls", self.tls.is_some()),
             ("ca_file", self.ca_file.is_some()),
+            ("tls_fingerprint", self.tls_fingerprint.is_some()),
+            ("tls_min_version", self.tls_min_version.is_some()),
             ("user", self.user.is_some()),
             ("auth", self.auth.is_some()),
             ("password", self.password.is_some()),
             ("password_command", self.password_command.is_some()),
             ("password_env", self.password_env.is_some()),
+            ("oauth2_token_command", self.oauth2_token_command.is_some()),
             ("timeout", self.timeout.is_some()),
             ("connections", self.connections.is_some()),
             ("namespace", self.namespace.is_some()),
@@ -169,6 +196,7 @@ impl RawStore {
             ("layout", self.layout.is_some()),
             ("leave_on_server", self.leave_on_server.is_some()),
             ("delete_after_days", self.delete_after_days.is_some()),
+            ("uidl", self.uidl.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, present)| present.then_some(key))
@@ -191,6 +219,8 @@ struct RawChannel {
     max_size: Option<ByteSize>,
     max_delete_ratio: Option<f64>,
     folder_map: Option<BTreeMap<String, String>>,
+    watch: Option<Vec<String>>,
+    interval: Option<Interval>,
 }
 
 /// One item of a channel's `sync:` list.
@@ -217,6 +247,41 @@ impl<'de> Deserialize<'de> for RawSecret {
     }
 }
 
+/// `tls_fingerprint`: `sha256:` and the certificate's digest in hex.
+struct RawFingerprint(CertFingerprint);
+
+impl<'de> Deserialize<'de> for RawFingerprint {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_yaml::Value::deserialize(deserializer)? {
+            serde_yaml::Value::String(text) => CertFingerprint::parse(&text)
+                .map(RawFingerprint)
+                .map_err(D::Error::custom),
+            _ => Err(D::Error::custom(
+                "expected sha256: followed by the certificate's SHA-256 in hex",
+            )),
+        }
+    }
+}
+
+/// `tls_min_version`: 1.2 or 1.3, written as a number or a string (YAML
+/// reads an unquoted `1.2` as a number).
+struct RawTlsVersion(TlsVersion);
+
+impl<'de> Deserialize<'de> for RawTlsVersion {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = match serde_yaml::Value::deserialize(deserializer)? {
+            serde_yaml::Value::String(text) => text,
+            serde_yaml::Value::Number(number) => number.to_string(),
+            _ => String::new(),
+        };
+        match text.trim() {
+            "1.2" => Ok(RawTlsVersion(TlsVersion::V1_2)),
+            "1.3" => Ok(RawTlsVersion(TlsVersion::V1_3)),
+            _ => Err(D::Error::custom("expected 1.2 or 1.3")),
+        }
+    }
+}
+
 /// A size in bytes: a whole number, or a string such as `10M`, `512k`, `1G`
 /// (multiples of 1024).
 struct ByteSize(u64);
@@ -236,6 +301,42 @@ impl<'de> Deserialize<'de> for ByteSize {
             _ => Err(D::Error::custom(SIZE_EXPECTED)),
         }
     }
+}
+
+/// A duration in seconds: a whole number of seconds, or a string such as
+/// `90s`, `15m`, `2h`.
+struct Interval(u64);
+
+const INTERVAL_EXPECTED: &str =
+    "expected a number of seconds, or a duration such as 90s, 15m or 2h";
+
+impl<'de> Deserialize<'de> for Interval {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let seconds = match serde_yaml::Value::deserialize(deserializer)? {
+            serde_yaml::Value::Number(number) => number.as_u64(),
+            serde_yaml::Value::String(text) => parse_interval(&text),
+            _ => None,
+        };
+        seconds
+            .map(Interval)
+            .ok_or_else(|| D::Error::custom(INTERVAL_EXPECTED))
+    }
+}
+
+/// `"15m"` → 900. Units s, m, h; none means seconds.
+fn parse_interval(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let number: u64 = text[..digits_end].parse().ok()?;
+    let multiplier = match text[digits_end..].trim_start() {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        _ => return None,
+    };
+    number.checked_mul(multiplier)
 }
 
 /// `"10M"` → 10 MiB. A unit letter (k, M, G, any case) may be followed by
@@ -390,7 +491,8 @@ fn enum_choices(path: &KeyPath) -> &'static str {
     match key {
         Some("type") => "imap, maildir, pop3",
         Some("tls") => "implicit, starttls, none",
-        Some("auth") => "login, plain",
+        Some("auth") => "login, plain, xoauth2, oauthbearer (imap); user, plain, apop (pop3)",
+        Some("uidl") => "server, content-hash",
         Some("layout") => "verbatim, maildir++",
         Some("direction") => "both, pull, push",
         Some("sync") => "new, flags, delete",
@@ -559,17 +661,47 @@ impl Validator<'_> {
         })
     }
 
-    fn imap(&self, here: KeyPath, raw: RawStore) -> Result<ImapConfig, ConfigError> {
+    fn imap(&self, here: KeyPath, mut raw: RawStore) -> Result<ImapConfig, ConfigError> {
         let tls = raw.tls.unwrap_or(TlsMode::Implicit);
         let default_port = if tls == TlsMode::Implicit { 993 } else { 143 };
+        let auth = match raw.auth {
+            None | Some(RawAuth::Login) => AuthMethod::Login,
+            Some(RawAuth::Plain) => AuthMethod::Plain,
+            Some(RawAuth::Xoauth2) => AuthMethod::Xoauth2,
+            Some(RawAuth::Oauthbearer) => AuthMethod::Oauthbearer,
+            Some(RawAuth::User | RawAuth::Apop) => {
+                return Err(self.error(
+                    here.key("auth"),
+                    "an imap store logs in with login, plain, xoauth2 or oauthbearer \
+                     (user and apop are for pop3 stores)",
+                ))
+            }
+        };
+        let password = if auth.uses_oauth2() {
+            self.token_command(&here, auth, &raw)?
+        } else if raw.oauth2_token_command.is_some() {
+            return Err(self.error(
+                here.key("oauth2_token_command"),
+                "needs auth: xoauth2 or auth: oauthbearer",
+            ));
+        } else {
+            self.password(
+                &here,
+                raw.password.take(),
+                raw.password_command.take(),
+                raw.password_env.take(),
+            )?
+        };
         Ok(ImapConfig {
             host: self.required_text(&here, "host", raw.host, StoreKind::Imap)?,
             port: self.port(&here, raw.port, default_port)?,
             tls,
             ca_file: self.optional_path(&here, "ca_file", raw.ca_file)?,
+            tls_fingerprint: self.fingerprint(&here, tls, raw.tls_fingerprint)?,
+            tls_min_version: raw.tls_min_version.map(|v| v.0).unwrap_or_default(),
             user: self.required_text(&here, "user", raw.user, StoreKind::Imap)?,
-            auth: raw.auth.unwrap_or(AuthMethod::Login),
-            password: self.password(&here, raw.password, raw.password_command, raw.password_env)?,
+            auth,
+            password,
             timeout_secs: self.timeout(&here, raw.timeout)?,
             connections: match raw.connections {
                 None => 4,
@@ -613,9 +745,24 @@ impl Validator<'_> {
             port: self.port(&here, raw.port, default_port)?,
             tls,
             ca_file: self.optional_path(&here, "ca_file", raw.ca_file)?,
+            tls_fingerprint: self.fingerprint(&here, tls, raw.tls_fingerprint)?,
+            tls_min_version: raw.tls_min_version.map(|v| v.0).unwrap_or_default(),
             user: self.required_text(&here, "user", raw.user, StoreKind::Pop3)?,
             password: self.password(&here, raw.password, raw.password_command, raw.password_env)?,
             timeout_secs: self.timeout(&here, raw.timeout)?,
+            auth: match raw.auth {
+                None => None,
+                Some(RawAuth::User) => Some(Pop3Auth::User),
+                Some(RawAuth::Plain) => Some(Pop3Auth::Plain),
+                Some(RawAuth::Apop) => Some(Pop3Auth::Apop),
+                Some(RawAuth::Login | RawAuth::Xoauth2 | RawAuth::Oauthbearer) => {
+                    return Err(self.error(
+                        here.key("auth"),
+                        "a pop3 store logs in with user (USER/PASS), plain or apop",
+                    ))
+                }
+            },
+            uidl: raw.uidl.unwrap_or(Pop3Identity::Server),
             leave_on_server,
             delete_after_days: raw.delete_after_days,
         })
@@ -681,6 +828,64 @@ impl Validator<'_> {
     ) -> Result<Option<PathBuf>, ConfigError> {
         text.map(|text| self.path(here.clone().key(key), text))
             .transpose()
+    }
+
+    /// A pin makes no sense on a connection without TLS: say so rather
+    /// than let the user believe the server is pinned.
+    fn fingerprint(
+        &self,
+        here: &KeyPath,
+        tls: TlsMode,
+        raw: Option<RawFingerprint>,
+    ) -> Result<Option<CertFingerprint>, ConfigError> {
+        match raw {
+            Some(_) if tls == TlsMode::None => Err(self.error(
+                here.clone().key("tls_fingerprint"),
+                "has no effect with tls: none (there is no certificate to pin)",
+            )),
+            other => Ok(other.map(|f| f.0)),
+        }
+    }
+
+    /// With an OAuth2 `auth`, the secret is a token from
+    /// `oauth2_token_command`, and no password key may be given.
+    fn token_command(
+        &self,
+        here: &KeyPath,
+        auth: AuthMethod,
+        raw: &RawStore,
+    ) -> Result<PasswordSource, ConfigError> {
+        let auth_name = match auth {
+            AuthMethod::Xoauth2 => "xoauth2",
+            _ => "oauthbearer",
+        };
+        let password_key = [
+            ("password", raw.password.is_some()),
+            ("password_command", raw.password_command.is_some()),
+            ("password_env", raw.password_env.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(key, present)| present.then_some(key));
+        if let Some(key) = password_key {
+            return Err(self.error(
+                here.clone().key(key),
+                format!(
+                    "auth: {auth_name} logs in with a token, not a password: \
+                     give oauth2_token_command instead"
+                ),
+            ));
+        }
+        match &raw.oauth2_token_command {
+            None => Err(self.error(
+                here.clone(),
+                format!("auth: {auth_name} needs oauth2_token_command (a command printing an access token)"),
+            )),
+            Some(command) if command.trim().is_empty() => Err(self.error(
+                here.clone().key("oauth2_token_command"),
+                "must not be empty",
+            )),
+            Some(command) => Ok(PasswordSource::TokenCommand(command.clone())),
+        }
     }
 
     /// Exactly one of `password`, `password_command`, `password_env`.
@@ -830,6 +1035,17 @@ impl Validator<'_> {
                 ));
             }
         }
+        let watch = raw.watch.unwrap_or_default();
+        if let Some(index) = watch.iter().position(|f| f.trim().is_empty()) {
+            return Err(self.error(here.key("watch").index(index), "empty folder name"));
+        }
+        let interval_secs = raw.interval.map(|Interval(s)| s).unwrap_or(15 * 60);
+        if interval_secs < 10 {
+            return Err(self.error(
+                here.key("interval"),
+                format!("{interval_secs} seconds is too short; use at least 10s"),
+            ));
+        }
 
         Ok(ChannelConfig {
             name: name.to_owned(),
@@ -847,6 +1063,8 @@ impl Validator<'_> {
             max_messages: raw.max_messages,
             max_size,
             max_delete_ratio,
+            watch,
+            interval_secs,
         })
     }
 }
@@ -1057,6 +1275,37 @@ channels:
         assert_eq!(c.max_messages, Some(100));
         assert_eq!(c.max_size, Some(10 << 20));
         assert_eq!(c.max_delete_ratio, 1.0);
+        // watch and interval have defaults: nothing but INBOX, 15 minutes.
+        assert!(c.watch.is_empty());
+        assert_eq!(c.interval_secs, 900);
+    }
+
+    #[test]
+    fn watch_folders_and_interval_are_read() {
+        let text = format!(
+            "stores:\n{LAPTOP}  far:\n    type: imap\n    host: h\n    user: u\n    password: p\n\
+             channels:\n  c:\n    far: far\n    near: laptop\n    watch: [Work, Lists/rust]\n    interval: 5m\n"
+        );
+        let c = parse(&text).unwrap().channels["c"].clone();
+        assert_eq!(c.watch, vec!["Work".to_string(), "Lists/rust".to_string()]);
+        assert_eq!(c.interval_secs, 300);
+        let seconds = text.replace("interval: 5m", "interval: 45");
+        assert_eq!(parse(&seconds).unwrap().channels["c"].interval_secs, 45);
+    }
+
+    #[test]
+    fn bad_interval_is_refused_on_its_line() {
+        let text = format!(
+            "stores:\n{LAPTOP}  far:\n    type: imap\n    host: h\n    user: u\n    password: p\n\
+             channels:\n  c:\n    far: far\n    near: laptop\n    interval: soon\n"
+        );
+        let (line, key, message) = fail(&text);
+        assert_eq!(key.as_deref(), Some("channels.c.interval"));
+        assert!(line.is_some());
+        assert!(message.contains("15m"), "{message}");
+        let short = text.replace("interval: soon", "interval: 2s");
+        let (_, _, message) = fail(&short);
+        assert!(message.contains("too short"), "{message}");
     }
 
     #[test]
@@ -1125,6 +1374,117 @@ channels:
         assert_eq!(line, Some(5));
         assert_eq!(key.as_deref(), Some("stores.laptop.tsl"));
         assert_eq!(message, "unknown key, expected one of type, path, layout");
+    }
+
+    /// An IMAP store `w` with the given extra lines (indented 4).
+    fn imap_with(extra: &str) -> String {
+        format!("stores:\n  w:\n    type: imap\n    host: h\n    user: u\n{extra}")
+    }
+
+    fn imap_store(text: &str) -> ImapConfig {
+        match parse(text).unwrap().store("w") {
+            Some(StoreConfig::Imap(imap)) => imap.clone(),
+            other => panic!("not imap: {other:?}"),
+        }
+    }
+
+    const PIN: &str = "sha256:4F:9D:DB:3E:64:13:4E:6A:5C:C6:30:64:1D:22:F0:0D:\
+                       63:F7:77:2F:1C:87:DB:62:A9:87:1A:A9:06:1A:0B:2C";
+
+    #[test]
+    fn tls_fingerprint_and_min_version_are_read() {
+        let text = imap_with(&format!(
+            "    password: p\n    tls_fingerprint: {PIN}\n    tls_min_version: 1.3\n"
+        ));
+        let imap = imap_store(&text);
+        assert_eq!(imap.tls_fingerprint.unwrap().to_string(), PIN);
+        assert_eq!(imap.tls_min_version, TlsVersion::V1_3);
+        // Without colons, in lower case, and the version quoted.
+        let bare = PIN
+            .replace(':', "")
+            .replacen("sha256", "sha256:", 1)
+            .to_lowercase();
+        let text = imap_with(&format!(
+            "    password: p\n    tls_fingerprint: {bare}\n    tls_min_version: \"1.2\"\n"
+        ));
+        let imap = imap_store(&text);
+        assert_eq!(imap.tls_fingerprint.unwrap().to_string(), PIN);
+        assert_eq!(imap.tls_min_version, TlsVersion::V1_2);
+        assert_eq!(
+            imap_store(&imap_with("    password: p\n")).tls_min_version,
+            TlsVersion::V1_2
+        );
+    }
+
+    #[test]
+    fn bad_fingerprints_are_refused_on_their_line() {
+        for bad in ["AB:CD", "sha1:AB:CD", "sha256:AB:CD", "sha256:zz"] {
+            let (line, key, message) = fail(&imap_with(&format!(
+                "    password: p\n    tls_fingerprint: {bad}\n"
+            )));
+            assert_eq!(line, Some(7), "{bad}");
+            assert_eq!(key.as_deref(), Some("stores.w.tls_fingerprint"));
+            assert!(message.contains("sha256:"), "{message}");
+        }
+        let (_, key, message) = fail(&imap_with(&format!(
+            "    password: p\n    tls: none\n    tls_fingerprint: {PIN}\n"
+        )));
+        assert_eq!(key.as_deref(), Some("stores.w.tls_fingerprint"));
+        assert!(message.contains("tls: none"), "{message}");
+    }
+
+    #[test]
+    fn unknown_tls_min_version_is_refused() {
+        let (line, key, message) = fail(&imap_with("    password: p\n    tls_min_version: 1.1\n"));
+        assert_eq!(
+            (line, key.as_deref()),
+            (Some(7), Some("stores.w.tls_min_version"))
+        );
+        assert_eq!(message, "expected 1.2 or 1.3");
+    }
+
+    #[test]
+    fn oauth2_auth_takes_its_token_command() {
+        for (word, method) in [
+            ("xoauth2", AuthMethod::Xoauth2),
+            ("oauthbearer", AuthMethod::Oauthbearer),
+        ] {
+            let text = imap_with(&format!(
+                "    auth: {word}\n    oauth2_token_command: oama access u\n"
+            ));
+            let imap = imap_store(&text);
+            assert_eq!(imap.auth, method);
+            assert_eq!(
+                imap.password,
+                PasswordSource::TokenCommand("oama access u".into())
+            );
+        }
+    }
+
+    #[test]
+    fn oauth2_auth_without_token_command_or_with_a_password_is_refused() {
+        let (_, key, message) = fail(&imap_with("    auth: xoauth2\n"));
+        assert_eq!(key.as_deref(), Some("stores.w"));
+        assert!(message.contains("needs oauth2_token_command"), "{message}");
+
+        let (_, key, message) = fail(&imap_with(
+            "    auth: oauthbearer\n    password: p\n    oauth2_token_command: t\n",
+        ));
+        assert_eq!(key.as_deref(), Some("stores.w.password"));
+        assert!(
+            message.contains("give oauth2_token_command instead"),
+            "{message}"
+        );
+
+        let (_, key, message) = fail(&imap_with("    password: p\n    oauth2_token_command: t\n"));
+        assert_eq!(key.as_deref(), Some("stores.w.oauth2_token_command"));
+        assert_eq!(message, "needs auth: xoauth2 or auth: oauthbearer");
+    }
+
+    #[test]
+    fn unknown_auth_lists_the_oauth2_methods() {
+        let (_, _, message) = fail(&imap_with("    password: p\n    auth: cram\n"));
+        assert!(message.contains("xoauth2, oauthbearer"), "{message}");
     }
 
     #[test]
@@ -1238,6 +1598,41 @@ channels:
         assert_eq!(line, Some(13));
         assert_eq!(key.as_deref(), Some("channels.c.near"));
         assert!(message.contains("pop3 store"), "{message}");
+    }
+
+    #[test]
+    fn pop3_auth_and_uidl_parse_and_imap_words_are_refused() {
+        let pop =
+            "stores:\n  pop:\n    type: pop3\n    host: h\n    user: u\n    password_env: P\n";
+        let config = parse(&format!("{pop}    auth: apop\n    uidl: content-hash\n")).unwrap();
+        let Some(StoreConfig::Pop3(store)) = config.store("pop") else {
+            panic!("pop is not pop3");
+        };
+        assert_eq!(store.auth, Some(Pop3Auth::Apop));
+        assert_eq!(store.uidl, Pop3Identity::ContentHash);
+
+        let defaults = parse(pop).unwrap();
+        let Some(StoreConfig::Pop3(store)) = defaults.store("pop") else {
+            panic!("pop is not pop3");
+        };
+        assert_eq!((store.auth, store.uidl), (None, Pop3Identity::Server));
+
+        let (line, key, message) = fail(&format!("{pop}    auth: login\n"));
+        assert_eq!((line, key.as_deref()), (Some(7), Some("stores.pop.auth")));
+        assert!(
+            message.contains("user (USER/PASS), plain or apop"),
+            "{message}"
+        );
+        let (_, _, message) = fail(&format!("{pop}    uidl: maybe\n"));
+        assert!(message.contains("content-hash"), "{message}");
+        let (_, key, _) = fail(&format!("{IMAP_WORK}    password: x\n    auth: apop\n"));
+        assert_eq!(key.as_deref(), Some("stores.work.auth"));
+        let (_, key, message) = fail(&format!("{IMAP_WORK}    password: x\n    uidl: server\n"));
+        assert_eq!(key.as_deref(), Some("stores.work.uidl"));
+        assert!(
+            message.contains("does not apply to a imap store"),
+            "{message}"
+        );
     }
 
     #[test]

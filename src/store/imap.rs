@@ -4,15 +4,25 @@
 //! The crate quotes some mailbox arguments and not others, and panics on a
 //! few odd responses, so folder names are quoted here (see [`protocol`]) and
 //! the commands whose parsing could panic are parsed here too.
+//!
+//! At -vv every command is logged at its call site here (`C: ...`) with the
+//! status of its tagged response (`S: ...`); the crate's own `debug` flag is
+//! never used, as it would print the password. LOGIN and AUTHENTICATE lines
+//! are logged with the secret replaced by `<hidden>`.
 
 pub mod condstore;
+mod identity;
+pub mod idle;
 pub mod protocol;
+pub mod sasl;
+pub mod search;
 mod store_flags;
 mod transfer;
 
 use crate::config::{AuthMethod, ImapConfig, Secret, TlsMode};
 use crate::flags::Flags;
 use crate::store::tls::{self, NetStream};
+use crate::store::transient::{says_throttled, Transient};
 use crate::store::{Changes, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Store};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, FixedOffset};
@@ -31,6 +41,9 @@ const FETCH_BATCH_COUNT: usize = 100;
 /// An IMAP account, logged in.
 pub struct ImapStore {
     session: Session,
+    /// Kept to connect again after a dropped connection.
+    config: ImapConfig,
+    secret: Secret,
     host: String,
     user: String,
     capabilities: Vec<String>,
@@ -62,24 +75,6 @@ struct OpenFolder {
     sizes: HashMap<u32, u64>,
 }
 
-/// SASL PLAIN: authorization identity empty, then user and password.
-struct PlainAuth<'a> {
-    user: &'a str,
-    password: &'a Secret,
-}
-
-impl imap::Authenticator for PlainAuth<'_> {
-    type Response = Vec<u8>;
-    fn process(&self, _challenge: &[u8]) -> Vec<u8> {
-        let mut response = Vec::new();
-        response.push(0);
-        response.extend_from_slice(self.user.as_bytes());
-        response.push(0);
-        response.extend_from_slice(self.password.expose().as_bytes());
-        response
-    }
-}
-
 /// Says what went wrong in words a user can act on. Never includes what we
 /// sent, so a password cannot leak through it.
 fn describe_error(error: &imap::Error) -> String {
@@ -98,9 +93,60 @@ fn describe_error(error: &imap::Error) -> String {
     }
 }
 
-/// Turns a crate error into ours, saying what we were doing.
+/// Turns a crate error into ours, saying what we were doing. A dropped or
+/// timed-out connection and a request to back off become [`Transient`], so
+/// the folder can be tried again on a new connection.
 fn imap_err(error: imap::Error, doing: impl std::fmt::Display) -> anyhow::Error {
-    anyhow!("{doing}: {}", describe_error(&error))
+    let message = format!("{doing}: {}", describe_error(&error));
+    let throttled = match &error {
+        imap::Error::No(no) => says_throttled(&no.information),
+        imap::Error::Bye(bye) => says_throttled(&bye.information),
+        _ => false,
+    };
+    let connection_lost = matches!(
+        error,
+        imap::Error::Io(_) | imap::Error::ConnectionLost | imap::Error::Bye(_)
+    );
+    if throttled || connection_lost {
+        anyhow::Error::new(Transient { message, throttled })
+    } else {
+        anyhow!(message)
+    }
+}
+
+/// Runs one command at a logged call site: at -vv, the command as `shown`
+/// (never with a secret in it) and the status of its tagged response.
+fn logged<R>(shown: &str, run: impl FnOnce() -> imap::Result<R>) -> imap::Result<R> {
+    log::debug!("C: {shown}");
+    let result = run();
+    log::debug!("S: {}", response_status(&result));
+    result
+}
+
+/// `OK`, `NO <text>`, ... of a finished command, for the log.
+fn response_status<R>(result: &imap::Result<R>) -> String {
+    match result {
+        Ok(_) => "OK".to_string(),
+        Err(error) => error_status(error),
+    }
+}
+
+fn error_status(error: &imap::Error) -> String {
+    match error {
+        imap::Error::No(no) => format!("NO {}", no.information),
+        imap::Error::Bad(bad) => format!("BAD {}", bad.information),
+        imap::Error::Bye(bye) => format!("BYE {}", bye.information),
+        other => format!("(no response: {})", describe_error(other)),
+    }
+}
+
+/// What the config says to check of the server's certificate.
+fn tls_policy(config: &ImapConfig) -> tls::TlsPolicy<'_> {
+    tls::TlsPolicy {
+        ca_file: config.ca_file.as_deref(),
+        fingerprint: config.tls_fingerprint.as_ref(),
+        min_version: config.tls_min_version,
+    }
 }
 
 fn capability_name(capability: &Capability<'_>) -> String {
@@ -146,8 +192,7 @@ fn starttls(
     // Whatever the server sent after its OK stays in the dropped buffer:
     // bytes that arrived in clear must not be read as if they came over TLS.
     drop(reader);
-    let connector = tls::tls_connector(config.ca_file.as_deref())?;
-    let stream = tls::wrap_tls(&connector, &config.host, config.port, tcp)?;
+    let stream = tls::secure(&tls_policy(config), &config.host, config.port, tcp)?;
     // There is no second greeting after STARTTLS.
     Ok(imap::Client::new(stream))
 }
@@ -175,6 +220,7 @@ fn plain_command(
     command: &str,
 ) -> Result<Vec<Vec<u8>>> {
     use std::io::Write;
+    log::debug!("C: {tag} {command}");
     tcp.write_all(format!("{tag} {command}\r\n").as_bytes())
         .map_err(|e| anyhow!("writing to {server} failed: {}", tls::describe_io_error(&e)))?;
     let mut untagged = Vec::new();
@@ -182,6 +228,7 @@ fn plain_command(
         let line = read_line(reader, server)?;
         if let Some(rest) = line.strip_prefix(format!("{tag} ").as_bytes()) {
             let status = String::from_utf8_lossy(rest);
+            log::debug!("S: {}", status.trim_end());
             if status.len() >= 2 && status[..2].eq_ignore_ascii_case("OK") {
                 return Ok(untagged);
             }
@@ -219,52 +266,99 @@ fn check_greeting(greeting: &[u8], server: &str) -> Result<()> {
     }
 }
 
-impl ImapStore {
-    /// Connects, secures, logs in, reads capabilities. `password` comes
-    /// already resolved.
-    pub fn connect(config: &ImapConfig, password: &Secret) -> Result<ImapStore> {
-        let server = format!("{}:{}", config.host, config.port);
-        let timeout = Duration::from_secs(config.timeout_secs.max(1));
-        let tcp = tls::connect_tcp(&config.host, config.port, timeout)?;
-        let client = match config.tls {
-            TlsMode::Implicit => {
-                let connector = tls::tls_connector(config.ca_file.as_deref())?;
-                let stream = tls::wrap_tls(&connector, &config.host, config.port, tcp)?;
-                let mut client = imap::Client::new(stream);
-                read_greeting(&mut client, &server)?;
-                client
-            }
-            TlsMode::Starttls => starttls(tcp, config, &server)?,
-            TlsMode::None => {
-                let mut client = imap::Client::new(NetStream::Plain(tcp));
-                read_greeting(&mut client, &server)?;
-                client
-            }
-        };
-        let login_result = match config.auth {
-            AuthMethod::Login => client.login(&config.user, password.expose()),
-            AuthMethod::Plain => client.authenticate(
-                "PLAIN",
-                &PlainAuth {
-                    user: &config.user,
-                    password,
-                },
-            ),
-        };
-        let session = login_result.map_err(|(error, _client)| match error {
-            imap::Error::No(no) => anyhow!(
-                "login refused by {} for user {}: {}",
+/// Connects, secures and logs in.
+fn open_session(config: &ImapConfig, secret: &Secret) -> Result<Session> {
+    let server = format!("{}:{}", config.host, config.port);
+    let timeout = Duration::from_secs(config.timeout_secs.max(1));
+    log::info!("connecting to {server} as {}", config.user);
+    let tcp = tls::connect_tcp(&config.host, config.port, timeout).map_err(|e| {
+        // Refused or unreachable: worth trying again on a reconnect.
+        anyhow::Error::new(Transient {
+            message: format!("{e:#}"),
+            throttled: false,
+        })
+    })?;
+    let client = match config.tls {
+        TlsMode::Implicit => {
+            let stream = tls::secure(&tls_policy(config), &config.host, config.port, tcp)?;
+            let mut client = imap::Client::new(stream);
+            read_greeting(&mut client, &server)?;
+            client
+        }
+        TlsMode::Starttls => starttls(tcp, config, &server)?,
+        TlsMode::None => {
+            let mut client = imap::Client::new(NetStream::Plain(tcp));
+            read_greeting(&mut client, &server)?;
+            client
+        }
+    };
+    authenticate(client, config, secret)
+}
+
+/// Logs in as the config says, with the secret never in a log line or an
+/// error message.
+fn authenticate(
+    mut client: imap::Client<NetStream>,
+    config: &ImapConfig,
+    secret: &Secret,
+) -> Result<Session> {
+    let user = &config.user;
+    let mut oauth2: Option<sasl::OAuth2> = None;
+    let login_result = match config.auth {
+        AuthMethod::Login => {
+            log::debug!("C: LOGIN {} <hidden>", quote(user).unwrap_or_default());
+            client.login(user, secret.expose())
+        }
+        AuthMethod::Plain => {
+            log::debug!("C: AUTHENTICATE PLAIN");
+            client.authenticate("PLAIN", &sasl::Plain { user, secret })
+        }
+        AuthMethod::Xoauth2 | AuthMethod::Oauthbearer => {
+            let capabilities = logged("CAPABILITY", || client.capabilities())
+                .map_err(|e| imap_err(e, format!("CAPABILITY on {} failed", config.host)))?;
+            let sasl_ir = capabilities.has_str("SASL-IR");
+            let auth = sasl::OAuth2::new(config, secret, sasl_ir);
+            let command = auth.command();
+            log::debug!("C: {}", auth.command_for_log());
+            let result = client.authenticate(command, &auth);
+            oauth2 = Some(auth);
+            result
+        }
+    };
+    match &login_result {
+        Ok(_) => log::debug!("S: OK"),
+        Err((error, _)) => log::debug!("S: {}", error_status(error)),
+    }
+    login_result.map_err(|(error, _client)| match error {
+        imap::Error::No(no) => {
+            let server_said = oauth2
+                .as_ref()
+                .and_then(sasl::OAuth2::server_error)
+                .map(|json| format!(" (the server's OAuth2 error: {json})"))
+                .unwrap_or_default();
+            anyhow!(
+                "login refused by {} for user {}: {}{server_said}",
                 config.host,
                 config.user,
                 no.information
-            ),
-            other => imap_err(
-                other,
-                format!("login to {} as {} failed", config.host, config.user),
-            ),
-        })?;
+            )
+        }
+        other => imap_err(
+            other,
+            format!("login to {} as {} failed", config.host, config.user),
+        ),
+    })
+}
+
+impl ImapStore {
+    /// Connects, secures, logs in, reads capabilities. `password` (or the
+    /// OAuth2 token) comes already resolved.
+    pub fn connect(config: &ImapConfig, password: &Secret) -> Result<ImapStore> {
+        let session = open_session(config, password)?;
         let mut store = ImapStore {
             session,
+            config: config.clone(),
+            secret: password.clone(),
             host: config.host.clone(),
             user: config.user.clone(),
             capabilities: Vec::new(),
@@ -295,16 +389,13 @@ impl ImapStore {
     /// Says goodbye to the server.
     pub fn logout(mut self) -> Result<()> {
         let server = self.host.clone();
-        self.session
-            .logout()
+        logged("LOGOUT", || self.session.logout())
             .map_err(|e| imap_err(e, format!("LOGOUT from {server} failed")))
     }
 
     /// Servers change their capabilities after login, so they are read again.
     fn read_capabilities(&mut self) -> Result<()> {
-        let capabilities = self
-            .session
-            .capabilities()
+        let capabilities = logged("CAPABILITY", || self.session.capabilities())
             .map_err(|e| imap_err(e, format!("CAPABILITY on {} failed", self.host)))?;
         let mut names: Vec<String> = capabilities.iter().map(capability_name).collect();
         names.sort();
@@ -315,10 +406,10 @@ impl ImapStore {
 
     /// `LIST "" ""` names the hierarchy delimiter.
     fn read_delimiter(&mut self) -> Result<()> {
-        let names = self
-            .session
-            .list(Some(""), Some("\"\""))
-            .map_err(|e| imap_err(e, format!("LIST on {} failed", self.host)))?;
+        let names = logged(r#"LIST "" """#, || {
+            self.session.list(Some(""), Some("\"\""))
+        })
+        .map_err(|e| imap_err(e, format!("LIST on {} failed", self.host)))?;
         self.delimiter = names
             .iter()
             .find_map(|name| name.delimiter())
@@ -391,10 +482,10 @@ impl ImapStore {
         }
         let set = uid_set(uids);
         let folder = self.open_name();
-        let fetches = self
-            .session
-            .uid_fetch(&set, items)
-            .map_err(|e| imap_err(e, format!("fetching from folder {folder:?} failed")))?;
+        let fetches = logged(&format!("UID FETCH {set} {items}"), || {
+            self.session.uid_fetch(&set, items)
+        })
+        .map_err(|e| imap_err(e, format!("fetching from folder {folder:?} failed")))?;
         let wanted: std::collections::HashSet<u32> = uids.iter().copied().collect();
         let mut result = Vec::with_capacity(fetches.len());
         for fetch in fetches.iter() {
@@ -415,10 +506,10 @@ impl ImapStore {
     /// UIDs of messages matching a UID SEARCH.
     fn uid_search(&mut self, query: &str) -> Result<Vec<u32>> {
         let folder = self.open_name();
-        let found = self
-            .session
-            .uid_search(query)
-            .map_err(|e| imap_err(e, format!("searching folder {folder:?} failed")))?;
+        let found = logged(&format!("UID SEARCH {query}"), || {
+            self.session.uid_search(query)
+        })
+        .map_err(|e| imap_err(e, format!("searching folder {folder:?} failed")))?;
         self.drain_unsolicited();
         let mut uids: Vec<u32> = found.into_iter().collect();
         uids.sort_unstable();
@@ -427,9 +518,10 @@ impl ImapStore {
 
     fn uid_store(&mut self, set: &str, change: &str) -> Result<()> {
         let folder = self.open_name();
-        self.session
-            .uid_store(set, change)
-            .map_err(|e| imap_err(e, format!("changing flags in folder {folder:?} failed")))?;
+        logged(&format!("UID STORE {set} {change}"), || {
+            self.session.uid_store(set, change)
+        })
+        .map_err(|e| imap_err(e, format!("changing flags in folder {folder:?} failed")))?;
         self.drain_unsolicited();
         Ok(())
     }
@@ -461,10 +553,10 @@ impl Store for ImapStore {
     }
 
     fn list_folders(&mut self) -> Result<Vec<FolderInfo>> {
-        let names = self
-            .session
-            .list(Some(""), Some("\"*\""))
-            .map_err(|e| imap_err(e, format!("listing folders on {} failed", self.host)))?;
+        let names = logged(r#"LIST "" "*""#, || {
+            self.session.list(Some(""), Some("\"*\""))
+        })
+        .map_err(|e| imap_err(e, format!("listing folders on {} failed", self.host)))?;
         let mut folders = Vec::new();
         let mut warnings = Vec::new();
         for name in names.iter() {
@@ -506,7 +598,7 @@ impl Store for ImapStore {
     fn create_folder(&mut self, name: &str) -> Result<()> {
         let server_name = self.server_name(name)?;
         let command = format!("CREATE {}", quote(&server_name)?);
-        match self.session.run_command_and_check_ok(&command) {
+        match logged(&command, || self.session.run_command_and_check_ok(&command)) {
             Ok(()) => {}
             Err(imap::Error::No(no)) => {
                 // Servers word "already exists" differently; the reliable
@@ -581,17 +673,15 @@ impl Store for ImapStore {
     fn open_folder(&mut self, name: &str) -> Result<FolderStatus> {
         let server_name = self.server_name(name)?;
         self.open = None;
-        let (lines, _) = self
-            .session
-            .run(format!("SELECT {}", quote(&server_name)?))
-            .map_err(|e| match e {
-                imap::Error::No(no) => anyhow!(
-                    "cannot open folder {name:?} on {}: {}",
-                    self.host,
-                    no.information
-                ),
-                other => imap_err(other, format!("cannot open folder {name:?}")),
-            })?;
+        let command = format!("SELECT {}", quote(&server_name)?);
+        let (lines, _) = logged(&command, || self.session.run(&command)).map_err(|e| match e {
+            imap::Error::No(no) => anyhow!(
+                "cannot open folder {name:?} on {}: {}",
+                self.host,
+                no.information
+            ),
+            other => imap_err(other, format!("cannot open folder {name:?}")),
+        })?;
         let data = protocol::parse_select(&lines)
             .with_context(|| format!("opening folder {name:?} on {}", self.host))?;
         self.open = Some(OpenFolder {
@@ -618,10 +708,10 @@ impl Store for ImapStore {
             return Ok(Vec::new());
         }
         let folder = open.name.clone();
-        let fetches = self
-            .session
-            .uid_fetch("1:*", "(UID FLAGS RFC822.SIZE)")
-            .map_err(|e| imap_err(e, format!("listing messages of folder {folder:?} failed")))?;
+        let fetches = logged("UID FETCH 1:* (UID FLAGS RFC822.SIZE)", || {
+            self.session.uid_fetch("1:*", "(UID FLAGS RFC822.SIZE)")
+        })
+        .map_err(|e| imap_err(e, format!("listing messages of folder {folder:?} failed")))?;
         let mut messages = Vec::with_capacity(fetches.len());
         let mut sizes = HashMap::with_capacity(fetches.len());
         for fetch in fetches.iter() {
@@ -663,10 +753,10 @@ impl Store for ImapStore {
         }
         let server_name = open.server_name.clone();
         let folder = self.open_name();
-        let status = self
-            .session
-            .status(&server_name, "(UIDNEXT)")
-            .map_err(|e| imap_err(e, format!("STATUS of folder {folder:?} failed")))?;
+        let status = logged(&format!("STATUS {server_name:?} (UIDNEXT)"), || {
+            self.session.status(&server_name, "(UIDNEXT)")
+        })
+        .map_err(|e| imap_err(e, format!("STATUS of folder {folder:?} failed")))?;
         self.drain_unsolicited();
         let uidnext = status
             .uid_next
@@ -685,7 +775,14 @@ impl Store for ImapStore {
         if let Some(date) = message.date.and_then(internal_date) {
             command.internal_date(date);
         }
-        let appended = command.finish().map_err(|e| {
+        let appended = logged(
+            &format!(
+                "APPEND \"{escaped_name}\" ({} bytes)",
+                message.content.len()
+            ),
+            || command.finish(),
+        )
+        .map_err(|e| {
             imap_err(
                 e,
                 format!("uploading a message to folder {folder:?} failed"),
@@ -775,10 +872,10 @@ impl Store for ImapStore {
         let folder = self.open_name();
         if self.has_capability("UIDPLUS") {
             self.uid_store(&set, "+FLAGS.SILENT (\\Deleted)")?;
-            let deleted = self
-                .session
-                .uid_expunge(&set)
-                .map_err(|e| imap_err(e, format!("expunging in folder {folder:?} failed")))?;
+            let deleted = logged(&format!("UID EXPUNGE {set}"), || {
+                self.session.uid_expunge(&set)
+            })
+            .map_err(|e| imap_err(e, format!("expunging in folder {folder:?} failed")))?;
             self.note_expunged(&deleted);
         } else {
             // A plain EXPUNGE removes every message flagged \Deleted, so it
@@ -799,9 +896,7 @@ impl Store for ImapStore {
                 );
             }
             self.uid_store(&set, "+FLAGS.SILENT (\\Deleted)")?;
-            let deleted = self
-                .session
-                .expunge()
+            let deleted = logged("EXPUNGE", || self.session.expunge())
                 .map_err(|e| imap_err(e, format!("expunging in folder {folder:?} failed")))?;
             self.note_expunged(&deleted);
         }
@@ -814,8 +909,29 @@ impl Store for ImapStore {
         Ok(())
     }
 
+    fn reconnect(&mut self) -> Result<()> {
+        // An OAuth2 token may have expired meanwhile: ask for a fresh one.
+        if self.config.auth.uses_oauth2() {
+            self.secret = self.config.password.resolve()?;
+        }
+        log::info!("reconnecting to {}", self.host);
+        self.open = None;
+        self.session = open_session(&self.config, &self.secret)?;
+        self.read_capabilities()?;
+        self.read_delimiter()?;
+        self.qresync = false;
+        self.enable_qresync()
+    }
+
     fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
+    }
+
+    fn identities(
+        &mut self,
+        ids: &[MsgId],
+    ) -> Result<Vec<(MsgId, crate::sync::identity::Identity)>> {
+        self.identities_from_headers(ids)
     }
 }
 
@@ -838,16 +954,6 @@ mod tests {
         // with this format, so check chrono accepts the padding.
         let parsed = DateTime::parse_from_str(" 5-Jan-2024 10:00:00 +0100", "%d-%b-%Y %H:%M:%S %z");
         assert_eq!(parsed.unwrap().timestamp(), 1_704_445_200);
-    }
-
-    #[test]
-    fn sasl_plain_response_is_nul_separated() {
-        let secret = Secret::new("pw");
-        let auth = PlainAuth {
-            user: "alice",
-            password: &secret,
-        };
-        assert_eq!(imap::Authenticator::process(&auth, b""), b"\0alice\0pw");
     }
 
     #[test]

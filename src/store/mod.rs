@@ -8,11 +8,15 @@ pub mod maildir;
 pub mod memory;
 pub mod mutf7;
 mod open;
+pub mod opener;
+pub mod pop3;
 pub mod tls;
+pub mod transient;
 
 pub use open::{connection_limit, factory, open, probe, StoreFactory};
 
 use crate::flags::Flags;
+use crate::sync::identity::Identity;
 use anyhow::Result;
 use serde::Serialize;
 
@@ -145,6 +149,19 @@ pub trait Store: Send {
         sink: &mut dyn FnMut(&MsgId, Message) -> Result<()>,
     ) -> Result<()>;
 
+    /// The content identity of each message (see [`crate::sync::identity`]),
+    /// for pairing messages that both sides hold. Ids that no longer exist
+    /// are skipped. This default reads every message whole, which suits a
+    /// local store; a remote store overrides it to decide from headers.
+    fn identities(&mut self, ids: &[MsgId]) -> Result<Vec<(MsgId, Identity)>> {
+        let mut found = Vec::with_capacity(ids.len());
+        self.fetch_messages(ids, &mut |id, message| {
+            found.push((id.clone(), Identity::of(&message.content)));
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
     /// Returns a ticket to journal before [`Store::append`], from which
     /// [`Store::find_appended`] can find the message again if the append's
     /// outcome is lost (a crash, a dropped connection, no UIDPLUS).
@@ -198,10 +215,23 @@ pub trait Store: Send {
     /// these UIDs where the server allows it).
     fn delete_messages(&mut self, ids: &[MsgId]) -> Result<()>;
 
+    /// Drops the connection and makes a new one, after a transient failure
+    /// (see [`transient`]). No folder is open afterwards. Stores without a
+    /// connection have nothing to do.
+    fn reconnect(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Problems met since the last call that did not stop the operation
     /// (an unreadable file, a name that could not be parsed), one line each.
     fn take_warnings(&mut self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Whether the store can only be read (POP3): nothing is ever stored,
+    /// flagged or deleted there because of the other side.
+    fn source_only(&self) -> bool {
+        false
     }
 }
 

@@ -3,10 +3,11 @@
 
 use super::imap::ImapStore;
 use super::maildir::MaildirStore;
+use super::pop3::Pop3Store;
 use super::Store;
 use crate::config::{Config, StoreConfig};
 use crate::error::UsageError;
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 fn store_config<'a>(config: &'a Config, name: &str) -> Result<&'a StoreConfig> {
     match config.stores.get(name) {
@@ -30,8 +31,9 @@ pub fn open(config: &Config, name: &str) -> Result<Box<dyn Store>> {
             maildir.path.clone(),
             maildir.layout,
         ))),
-        StoreConfig::Pop3(_) => {
-            bail!("store {name} is a POP3 store, which `sync` does not support yet")
+        StoreConfig::Pop3(pop3) => {
+            let password = pop3.password.resolve()?;
+            Ok(Box::new(Pop3Store::connect(pop3, &password)?))
         }
     }
 }
@@ -61,17 +63,23 @@ pub fn factory(config: &Config, name: &str) -> Result<StoreFactory> {
                 )
             }))
         }
-        StoreConfig::Pop3(_) => {
-            bail!("store {name} is a POP3 store, which `sync` does not support yet")
+        StoreConfig::Pop3(pop3) => {
+            let password = pop3.password.resolve()?;
+            let pop3 = pop3.clone();
+            Ok(Box::new(move || {
+                Ok(Box::new(Pop3Store::connect(&pop3, &password)?) as Box<dyn Store>)
+            }))
         }
     }
 }
 
 /// How many connections a store may have at once (`connections:` of an
-/// IMAP store); `None` for stores without a limit.
+/// IMAP store, one for POP3, which locks the mailbox per session); `None`
+/// for stores without a limit.
 pub fn connection_limit(config: &Config, name: &str) -> Option<usize> {
     match config.stores.get(name) {
         Some(StoreConfig::Imap(imap)) => Some(imap.connections.max(1)),
+        Some(StoreConfig::Pop3(_)) => Some(1),
         _ => None,
     }
 }
@@ -100,9 +108,23 @@ pub fn probe(config: &Config, name: &str) -> Result<String> {
                 folders.len()
             ))
         }
-        StoreConfig::Pop3(pop3) => Ok(format!(
-            "POP3 {} (not tried: POP3 support is not built yet)",
-            pop3.host
-        )),
+        StoreConfig::Pop3(pop3) => {
+            let password = pop3.password.resolve()?;
+            let mut store = Pop3Store::connect(pop3, &password)?;
+            store.open_folder(super::pop3::store::INBOX)?;
+            let count = store.list_messages()?.len();
+            let capabilities = store.capabilities();
+            store.quit()?;
+            Ok(format!(
+                "POP3 {} as {}, {count} message(s), capabilities: {}",
+                pop3.host,
+                pop3.user,
+                if capabilities.is_empty() {
+                    "(no CAPA)".to_string()
+                } else {
+                    capabilities.join(" ")
+                }
+            ))
+        }
     }
 }

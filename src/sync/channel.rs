@@ -1,13 +1,20 @@
 //! One channel: lock it, open both stores, choose and create folders, and
-//! sync each folder pair; a failing folder does not stop the others.
+//! sync the folder pairs, several at once on their own connections; a
+//! failing folder does not stop the others, and one whose connection
+//! dropped is tried again on a new one (see [`retry`]).
+//!
+//! [`retry`]: super::retry
 
 use super::exec::Stores;
 use super::folder::{sync_folder, FolderResult, RunOptions};
-use super::folders::{plan_folders, FolderAction, FolderPlanItem, FolderPolicy};
+use super::folders::{
+    check_folder_guard, plan_folders, FolderAction, FolderPlanItem, FolderPolicy,
+};
 use super::identity::Identity;
 use super::patterns::selects;
 use super::plan::Policy;
-use crate::config::{ChannelConfig, Config, Direction};
+use super::retry::RetryPolicy;
+use crate::config::{ChannelConfig, Config, Direction, StoreConfig};
 use crate::state::{state_path, ChannelLock, FolderList, StateFile};
 use crate::state::{Pair, Side};
 use crate::store::{self, MsgId, Store};
@@ -31,8 +38,31 @@ pub struct ChannelResult {
     pub errors: Vec<String>,
 }
 
-/// The planner's policy for a channel's configuration.
-pub fn policy_for(channel: &ChannelConfig) -> Policy {
+/// The planner's policy for a channel's configuration and its far store.
+///
+/// A far store that is a source only (POP3) gets a fixed policy whatever
+/// the channel says: new mail is pulled to the near side and nothing else
+/// happens. Flags are not synced (POP3 keeps none, so a sync would only
+/// clear the local ones); nothing is deleted or expunged on either side
+/// because of the other (a message read and deleted locally stays on the
+/// server, one removed from the server stays in the Maildir). Removing
+/// mail from the server is the POP3 store's own `leave_on_server` and
+/// `delete_after_days`, done after the state is saved: see
+/// [`super::pop3::remove_from_server`]. `max_size` and `max_messages`
+/// still apply.
+pub fn policy_for(channel: &ChannelConfig, far: &dyn Store) -> Policy {
+    if far.source_only() {
+        return Policy {
+            copy_new: Pair::new(false, channel.sync_new),
+            copy_flags: Pair::new(false, false),
+            propagate_delete: Pair::new(false, false),
+            expunge: Pair::new(false, false),
+            max_size: channel.max_size,
+            max_messages: channel.max_messages,
+            max_delete_ratio: channel.max_delete_ratio,
+            ..Policy::default()
+        };
+    }
     let to_far = matches!(channel.direction, Direction::Both | Direction::Push);
     let to_near = matches!(channel.direction, Direction::Both | Direction::Pull);
     Policy {
@@ -58,7 +88,8 @@ pub fn folder_policy_for(channel: &ChannelConfig) -> FolderPolicy {
     }
 }
 
-/// Syncs a channel, or only `only_folder` of it.
+/// Syncs a channel, or only `only_folder` of it, with up to the stores'
+/// `connections:` workers syncing folders side by side.
 pub fn sync_channel(
     config: &Config,
     channel: &ChannelConfig,
@@ -66,51 +97,60 @@ pub fn sync_channel(
     options: &RunOptions,
 ) -> Result<ChannelResult> {
     let _lock = ChannelLock::acquire(&config.state_dir, &channel.name, options.wait_for_lock)?;
-    let far = store::factory(config, &channel.far)?;
-    let near = store::factory(config, &channel.near)?;
+    let open_far = store::factory(config, &channel.far)?;
+    let open_near = store::factory(config, &channel.near)?;
+    let connecting = Instant::now();
+    let mut far = open_far()?;
+    let mut near = open_near()?;
     // The tighter `connections:` of the two sides; Maildir sets no limit.
     let connections = [&channel.far, &channel.near]
         .iter()
         .filter_map(|name| store::connection_limit(config, name))
         .min()
         .unwrap_or(DEFAULT_WORKERS);
-    sync_stores(
+    let workers = Workers {
+        open: Pair::new(&*open_far, &*open_near),
+        connections,
+        connect_cost: connecting.elapsed(),
+    };
+    let mut result = sync_stores_with_workers(
         &config.state_dir,
         channel,
-        Pair::new(&*far, &*near),
-        connections,
+        Stores {
+            far: &mut *far,
+            near: &mut *near,
+        },
+        Some(&workers),
         only_folder,
         options,
-    )
-}
-
-/// A first connection slower than this means a distant server: extra
-/// workers connect at once (see `sync_in_parallel`).
-const DISTANT_SERVER: Duration = Duration::from_millis(20);
-
-/// The CPU time the calling thread has used.
-fn thread_cpu_time() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec through the valid pointer.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    if status != 0 {
-        return Duration::ZERO;
+    )?;
+    if let Some(StoreConfig::Pop3(pop3)) = config.store(&channel.far) {
+        if !options.dry_run {
+            super::pop3::remove_from_server(&config.state_dir, pop3, &mut *far, &mut result);
+        }
     }
-    Duration::new(
-        now.tv_sec.max(0) as u64,
-        now.tv_nsec.clamp(0, 999_999_999) as u32,
-    )
+    Ok(result)
 }
 
 /// Workers for a channel between stores without a connection limit.
 const DEFAULT_WORKERS: usize = 4;
 
+/// A first connection slower than this means a distant server: extra
+/// workers connect at once (see `sync_in_parallel`).
+const DISTANT_SERVER: Duration = Duration::from_millis(20);
+
 /// Opens a new connection to one side of a channel (a new handle on a
 /// Maildir): one per worker.
 pub type OpenStore<'a> = &'a (dyn Fn() -> Result<Box<dyn Store>> + Sync);
+
+/// How folders may be spread over connections.
+pub struct Workers<'a> {
+    pub open: Pair<OpenStore<'a>>,
+    /// The most connections (pairs of stores) at once.
+    pub connections: usize,
+    /// How long the first pair took to open.
+    pub connect_cost: Duration,
+}
 
 /// Folder names on each side: the channel speaks of folders by their near
 /// names; `folder_map` gives the far name where it differs.
@@ -147,37 +187,49 @@ impl<'a> FolderNames<'a> {
     }
 }
 
-/// Syncs a channel; the caller holds the lock. Folder-level changes
-/// (create, remove, rename) are decided and made first on one pair of
-/// connections; then the folders are synced by up to `connections`
-/// workers, each with its own pair, taking whole folders in turn. Each
-/// folder has its own state, so workers never share one. Results come back
-/// in folder order.
+/// Syncs a channel between two open stores, one folder after the other;
+/// the caller holds the lock.
 pub fn sync_stores(
     state_dir: &Path,
     channel: &ChannelConfig,
-    open: Pair<OpenStore<'_>>,
-    connections: usize,
+    far: &mut dyn Store,
+    near: &mut dyn Store,
     only_folder: Option<&str>,
     options: &RunOptions,
 ) -> Result<ChannelResult> {
-    let connecting = Instant::now();
-    let mut main = Pair::new(
-        open[Side::Far]().with_context(|| format!("opening the far store {}", channel.far))?,
-        open[Side::Near]().with_context(|| format!("opening the near store {}", channel.near))?,
-    );
-    let connect_cost = connecting.elapsed();
-    let [far, near] = &mut main.0;
+    sync_stores_with_workers(
+        state_dir,
+        channel,
+        Stores { far, near },
+        None,
+        only_folder,
+        options,
+    )
+}
+
+/// Syncs a channel; the caller holds the lock. Folder-level changes
+/// (create, remove, rename) are decided and made first on the `main`
+/// stores; then the folders are synced by up to `workers.connections`
+/// workers, the first on `main`, each other on its own pair of stores,
+/// taking whole folders in turn. Each folder has its own state, so workers
+/// never share one. Results come back in folder order. Without `workers`,
+/// every folder is synced on `main`.
+pub fn sync_stores_with_workers(
+    state_dir: &Path,
+    channel: &ChannelConfig,
+    main: Stores<'_>,
+    workers: Option<&Workers<'_>>,
+    only_folder: Option<&str>,
+    options: &RunOptions,
+) -> Result<ChannelResult> {
+    let policy = policy_for(channel, &*main.far);
     let mut run = ChannelRun {
         state_dir,
         channel,
         names: FolderNames::new(&channel.folder_map),
-        stores: Stores {
-            far: &mut **far,
-            near: &mut **near,
-        },
+        stores: main,
         options,
-        policy: policy_for(channel),
+        policy,
         result: ChannelResult {
             channel: channel.name.clone(),
             folder_actions: Vec::new(),
@@ -205,6 +257,12 @@ pub fn sync_stores(
             }
         }
     }
+    if run.stores.far.source_only() {
+        // A source-only store (POP3: INBOX alone) gets no folder created,
+        // removed or renamed: only the folders it has are synced.
+        let far_folders = listed[Side::Far].clone();
+        listed[Side::Near].retain(|name| far_folders.contains(name));
+    }
     let folder_list = FolderList::for_channel(state_dir, &channel.name);
     let mut known_all = folder_list.load()?;
     let known_before = known_all.clone();
@@ -223,10 +281,13 @@ pub fn sync_stores(
 
     let mut items = plan_folders(&listed, &known, &folder_policy_for(channel));
     run.detect_renames(&mut items, &listed, &mut known_all);
+    if !options.force {
+        check_folder_guard(&items, known.len())?;
+    }
     options.progress.channel_started(&channel.name, items.len());
 
-    // Folder-level actions, one after the other on the main connections;
-    // the folders that need a message sync are collected for later.
+    // Folder-level actions, one after the other on the main stores; the
+    // folders that need a message sync are collected for later.
     let mut to_sync: Vec<&FolderPlanItem> = Vec::new();
     for item in &items {
         match run.carry_out(item) {
@@ -244,12 +305,13 @@ pub fn sync_stores(
         policy: &run.policy,
         options,
     };
-    let workers = Workers {
-        open,
-        connections,
-        connect_cost,
+    let outcomes = match workers {
+        Some(workers) => sync_in_parallel(&mut run.stores, workers, &context, &names),
+        None => names
+            .iter()
+            .map(|name| context.sync(&mut run.stores, name))
+            .collect(),
     };
-    let outcomes = sync_in_parallel(&mut run.stores, &workers, &context, &names);
     for (item, outcome) in to_sync.into_iter().zip(outcomes) {
         match outcome {
             Ok(folder) => {
@@ -288,26 +350,63 @@ struct FolderContext<'a> {
 }
 
 impl FolderContext<'_> {
+    /// Syncs a folder pair; after a transient failure (a dropped or timed
+    /// out connection, throttling) it reconnects and tries again, as
+    /// [`RetryPolicy`] allows. Safe at any point: the next attempt replays
+    /// the journal of the failed one.
     fn sync(&self, stores: &mut Stores<'_>, name: &str) -> Result<FolderResult> {
+        log::info!("{}: folder {name}", self.channel.name);
         let far_name = self.names.on(Side::Far, name);
         let state_file = StateFile::new(state_path(self.state_dir, &self.channel.name, name));
-        sync_folder(
-            stores,
-            Pair::new(far_name.as_str(), name),
-            &state_file,
-            self.policy,
-            self.options,
-        )
+        let folders = Pair::new(far_name.as_str(), name);
+        let retry = RetryPolicy::default();
+        let mut outcome = sync_folder(stores, folders, &state_file, self.policy, self.options);
+        let mut retries = 0;
+        while let Err(err) = &outcome {
+            retries += 1;
+            let Some(delay) = retry.delay(retries, err) else {
+                break;
+            };
+            log::info!(
+                "{}: folder {name}: {err:#}; trying again in {} s ({retries} of {})",
+                self.channel.name,
+                delay.as_secs_f32(),
+                retry.retries
+            );
+            std::thread::sleep(delay);
+            outcome = reconnect(stores).and_then(|()| {
+                sync_folder(stores, folders, &state_file, self.policy, self.options)
+            });
+        }
+        let result = outcome?;
+        let report = &result.report;
+        log::info!(
+            "{}: folder {name}: {} new to far, {} new to near, {} flag changes, {} deletions",
+            self.channel.name,
+            report.copied[Side::Far],
+            report.copied[Side::Near],
+            report.flagged[Side::Far] + report.flagged[Side::Near],
+            report.deleted[Side::Far] + report.deleted[Side::Near],
+        );
+        Ok(result)
     }
 }
 
-/// How folders may be spread over connections.
-struct Workers<'a> {
-    open: Pair<OpenStore<'a>>,
-    /// The most connections (pairs of stores) at once.
-    connections: usize,
-    /// How long the first pair took to open.
-    connect_cost: Duration,
+/// The CPU time the calling thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through the valid pointer.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    if status != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        now.tv_sec.max(0) as u64,
+        now.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 /// Syncs the folders `names` with up to `workers.connections` workers: the
@@ -377,11 +476,10 @@ fn sync_in_parallel(
             }
             let done = finished.load(Ordering::Relaxed) as u64;
             let untaken = names.len().saturating_sub(next.load(Ordering::Relaxed)) as u64;
-            let waiting = Duration::from_nanos(waiting_nanos.load(Ordering::Relaxed));
+            let waiting = waiting_nanos.load(Ordering::Relaxed);
             if untaken == 0
                 || (done > 0
-                    && waiting.as_nanos() as u64 / done * untaken
-                        < 2 * workers.connect_cost.as_nanos() as u64)
+                    && waiting / done * untaken < 2 * workers.connect_cost.as_nanos() as u64)
             {
                 return;
             }
@@ -426,14 +524,27 @@ fn sync_in_parallel(
 /// vanished to tell a rename.
 const RENAME_SAMPLE: usize = 20;
 
-/// The content identities of some messages of the open folder.
+/// The content identities of some messages of the open folder (from
+/// headers where the store can: no bodies are fetched from a server).
 fn identities_of(store: &mut dyn Store, ids: &[MsgId]) -> Result<Vec<Identity>> {
-    let mut identities = Vec::new();
-    store.fetch_messages(ids, &mut |_, message| {
-        identities.push(Identity::of(&message.content));
-        Ok(())
-    })?;
-    Ok(identities)
+    Ok(store
+        .identities(ids)?
+        .into_iter()
+        .map(|(_, identity)| identity)
+        .collect())
+}
+
+/// New connections for both sides (a Maildir has none to renew). A failure
+/// here is the attempt's failure, retried or not like any other.
+fn reconnect(stores: &mut Stores<'_>) -> Result<()> {
+    for side in Side::BOTH {
+        let store = stores.side(side);
+        let description = store.describe();
+        store
+            .reconnect()
+            .with_context(|| format!("reconnecting to {description}"))?;
+    }
+    Ok(())
 }
 
 /// Whether a folder is on the synced list after its action.
@@ -726,29 +837,80 @@ mod tests {
             max_size: None,
             max_delete_ratio: 0.5,
             folder_map: Default::default(),
+            watch: Vec::new(),
+            interval_secs: 900,
         }
     }
 
-    /// A factory of connections to a memory store.
-    fn memory(data: &Arc<Mutex<MemoryData>>) -> impl Fn() -> Result<Box<dyn Store>> + Sync + use<> {
-        let data = data.clone();
-        move || Ok(Box::new(MemoryStore::new(data.clone())) as Box<dyn Store>)
+    /// A memory server with `folders` folders of `per_folder` messages.
+    fn memory_server(folders: usize, per_folder: usize) -> Arc<Mutex<MemoryData>> {
+        let data = Arc::new(Mutex::new(MemoryData::default()));
+        let mut far = MemoryStore::new(data.clone());
+        for f in 0..folders {
+            let folder = format!("F{f:02}");
+            far.create_folder(&folder).unwrap();
+            far.open_folder(&folder).unwrap();
+            for n in 0..per_folder {
+                let ticket = far.prepare_append().unwrap();
+                let message = Message {
+                    flags: crate::flags::Flags::SEEN,
+                    date: None,
+                    content: format!("Message-ID: <{f}.{n}@t>\r\n\r\nbody\r\n").into_bytes(),
+                };
+                far.append(&ticket, &message).unwrap();
+            }
+        }
+        data
     }
 
-    /// A factory of handles on a Maildir tree.
-    fn maildir(root: &Path) -> impl Fn() -> Result<Box<dyn Store>> + Sync + use<> {
-        let root = root.to_path_buf();
-        move || {
+    #[test]
+    fn parallel_workers_sync_every_folder_and_report_in_folder_order() {
+        let data = memory_server(9, 30);
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("mail");
+        let open_far = || Ok(Box::new(MemoryStore::new(data.clone())) as Box<dyn Store>);
+        let open_near = || {
             let mut store = MaildirStore::new(root.clone(), crate::config::Layout::Verbatim);
             store.set_fsync(false);
             Ok(Box::new(store) as Box<dyn Store>)
+        };
+        let workers = Workers {
+            open: Pair::new(&open_far, &open_near),
+            connections: 4,
+            // As from a distant server: every worker connects at once.
+            connect_cost: DISTANT_SERVER,
+        };
+        let (mut far, mut near) = (open_far().unwrap(), open_near().unwrap());
+        let result = sync_stores_with_workers(
+            &dir.path().join("state"),
+            &channel(),
+            Stores {
+                far: &mut *far,
+                near: &mut *near,
+            },
+            Some(&workers),
+            None,
+            &RunOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(result.errors, Vec::<String>::new());
+        let synced: Vec<&str> = result.folders.iter().map(|f| f.folder.as_str()).collect();
+        let expected: Vec<String> = (0..9).map(|f| format!("F{f:02}")).collect();
+        assert_eq!(synced, expected);
+        for folder in &expected {
+            let files = std::fs::read_dir(root.join(folder).join("cur"))
+                .unwrap()
+                .count();
+            assert_eq!(files, 30, "{folder}");
         }
+        let folders = FolderList::for_channel(&dir.path().join("state"), "test");
+        assert_eq!(folders.load().unwrap().len(), 9);
     }
 
     #[test]
     fn server_folder_names_that_escape_the_maildir_are_refused_and_the_rest_syncs() {
         let data = Arc::new(Mutex::new(MemoryData::default()));
-        let mut far = MemoryStore::new(data.clone());
+        let mut far = MemoryStore::new(data);
         for folder in ["INBOX", "../escape", "Work/../../x", "Work/cur", "Work"] {
             far.create_folder(folder).unwrap();
             far.open_folder(folder).unwrap();
@@ -762,11 +924,12 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("mail");
+        let mut near = MaildirStore::new(root.clone(), crate::config::Layout::Verbatim);
         let result = sync_stores(
             &dir.path().join("state"),
             &channel(),
-            Pair::new(&memory(&data), &maildir(&root)),
-            4,
+            &mut far,
+            &mut near,
             None,
             &RunOptions::default(),
         )
@@ -808,8 +971,7 @@ mod tests {
         };
         far.append(&ticket, &message).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("mail");
-        let mut near = MaildirStore::new(root.clone(), crate::config::Layout::Verbatim);
+        let mut near = MaildirStore::new(dir.path().join("mail"), crate::config::Layout::Verbatim);
         let mut channel = channel();
         channel
             .folder_map
@@ -818,8 +980,8 @@ mod tests {
         let first = sync_stores(
             &state,
             &channel,
-            Pair::new(&memory(&data), &maildir(&root)),
-            4,
+            &mut far,
+            &mut near,
             None,
             &RunOptions::default(),
         )
@@ -844,8 +1006,8 @@ mod tests {
         sync_stores(
             &state,
             &channel,
-            Pair::new(&memory(&data), &maildir(&root)),
-            4,
+            &mut far,
+            &mut near,
             None,
             &RunOptions::default(),
         )

@@ -2,16 +2,17 @@
 //! state, list), plan, execute, commit.
 
 use super::exec::{execute, resolve_pending, Report, Stores};
-use super::identity::pair_unrecorded;
+use super::identity::{pair_unrecorded, Pairing};
 use super::incremental::far_listing;
 use super::ledger::{Interrupt, Ledger};
 use super::plan::{plan, Plan, Policy};
 use super::progress::Progress;
 use crate::state::StateFile;
 use crate::state::{Pair, Side};
-use crate::store::{FolderStatus, MessageInfo};
+use crate::store::{FolderStatus, MessageInfo, MsgId};
 use anyhow::{Context, Result};
 use serde::Serialize;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// How a run behaves beyond the channel's policy.
@@ -93,10 +94,16 @@ pub fn sync_folder(
         resolve_pending(stores, &mut ledger)?;
     }
 
-    let listings: Pair<Vec<MessageInfo>> = Pair::new(
+    let mut listings: Pair<Vec<MessageInfo>> = Pair::new(
         far_listing(&mut *stores.far, ledger.state(), &status[Side::Far], policy)?,
         stores.near.list_messages()?,
     );
+    log::info!(
+        "folder {name}: {} message(s) on the far side, {} on the near side",
+        listings[Side::Far].len(),
+        listings[Side::Near].len()
+    );
+    let first_sync = ledger.state().generation == 0 && ledger.state().records.is_empty();
     let found = pair_unrecorded(
         ledger.state(),
         Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
@@ -105,12 +112,20 @@ pub fn sync_folder(
     for record in &found.pairs {
         ledger.pair(record.ids.clone(), record.flags)?;
     }
+    if first_sync && !listings[Side::Near].is_empty() {
+        notes.push(adopting_note(name, &listings, &found));
+    }
     if found.ambiguous > 0 {
         notes.push(format!(
             "{} message(s) are held more than once on a side and could not be paired by content; \
-             they are treated as new",
+             they are left untouched (neither copied nor deleted) until only one copy is left",
             found.ambiguous
         ));
+        // Out of the listings, the planner neither copies nor deletes them.
+        for side in Side::BOTH {
+            let ambiguous: HashSet<&MsgId> = found.ambiguous_ids[side].iter().collect();
+            listings[side].retain(|m| !ambiguous.contains(&m.id));
+        }
     }
     let policy = Policy {
         force: options.force || policy.force,
@@ -139,9 +154,12 @@ pub fn sync_folder(
         for side in Side::BOTH {
             ledger.set_uidvalidity(side, status[side].uidvalidity)?;
         }
-        let modseq = highest_modseq_to_keep(&ledger, &listings[Side::Far], &done, &policy)
-            .then_some(status[Side::Far].highest_modseq)
-            .flatten();
+        // Messages left out as ambiguous are in no record: the next run
+        // must list them again.
+        let modseq = (found.ambiguous == 0
+            && highest_modseq_to_keep(&ledger, &listings[Side::Far], &done, &policy))
+        .then_some(status[Side::Far].highest_modseq)
+        .flatten();
         ledger.set_far_highest_modseq(modseq)?;
         if ledger.changed() || unsaved_journal {
             state_file.save(ledger.state())?;
@@ -181,6 +199,25 @@ fn highest_modseq_to_keep(
         .filter_map(|r| r.ids[Side::Far].as_deref())
         .collect();
     far_listing.iter().all(|m| recorded.contains(m.id.as_str()))
+}
+
+/// The line a first sync prints when the Maildir already has mail: it is
+/// adopted by content identity instead of being copied again.
+fn adopting_note(folder: &str, listings: &Pair<Vec<MessageInfo>>, found: &Pairing) -> String {
+    let mut note = format!(
+        "first sync of {folder}: the Maildir already holds {} message(s); adopting them by \
+         content (Message-ID and size, from the server's headers only): {} paired with the \
+         server's copy",
+        listings[Side::Near].len(),
+        found.pairs.len()
+    );
+    if found.hashed[Side::Far] > 0 {
+        note.push_str(&format!(
+            "; {} server message(s) without Message-ID were fetched to compare their content",
+            found.hashed[Side::Far]
+        ));
+    }
+    note
 }
 
 /// A changed UIDVALIDITY means every UID of that side now names another

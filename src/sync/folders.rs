@@ -51,6 +51,58 @@ pub struct FolderPlanItem {
     pub action: FolderAction,
 }
 
+/// A folder plan refused because it would delete too many folders at
+/// once: the sign of a Maildir on a disk that is not mounted, or a server
+/// answering for the wrong account. `--force` overrides it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderGuard {
+    /// The side the folders would be deleted from.
+    pub side: Side,
+    pub deletions: usize,
+    pub known: usize,
+}
+
+impl fmt::Display for FolderGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "refusing to delete {} of {} synced folders on the {} side because the {} side no \
+             longer lists them (is its disk mounted, is it the right account?); if that is really \
+             wanted, run again with --force",
+            self.deletions,
+            self.known,
+            self.side,
+            self.side.other()
+        )
+    }
+}
+
+impl std::error::Error for FolderGuard {}
+
+/// Refuses plans that delete more than half of the synced folders of a
+/// side (when more than one would go).
+pub fn check_folder_guard(items: &[FolderPlanItem], known: usize) -> Result<(), FolderGuard> {
+    for side in Side::BOTH {
+        let deletions = items
+            .iter()
+            .filter(|item| {
+                item.action
+                    == (FolderAction::Remove {
+                        deleted_on: side.other(),
+                    })
+            })
+            .count();
+        if deletions > 1 && deletions * 2 > known {
+            return Err(FolderGuard {
+                side,
+                deletions,
+                known,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Plans every folder that either side lists or that was synced before.
 /// `listed` and `known` must already be limited to the channel's patterns.
 pub fn plan_folders(
@@ -231,6 +283,27 @@ mod tests {
                 }
             )]
         );
+    }
+
+    #[test]
+    fn a_side_that_lists_nothing_does_not_delete_every_folder_on_the_other() {
+        let policy = FolderPolicy {
+            remove: Pair::new(true, true),
+            ..both()
+        };
+        let known = set(&["A", "B", "C", "INBOX"]);
+        let items = plan_folders(&Pair::new(known.clone(), set(&[])), &known, &policy);
+        let guard = check_folder_guard(&items, known.len()).unwrap_err();
+        assert_eq!(guard.side, Side::Far);
+        assert_eq!(guard.deletions, 4);
+        assert!(guard.to_string().contains("--force"));
+        // One folder deleted out of four is an ordinary deletion.
+        let items = plan_folders(
+            &Pair::new(known.clone(), set(&["A", "B", "C"])),
+            &known,
+            &policy,
+        );
+        assert!(check_folder_guard(&items, known.len()).is_ok());
     }
 
     #[test]

@@ -1,64 +1,167 @@
 //! Content identity: pairing messages that both sides hold but no record
 //! pairs, instead of copying them again. This happens on a first sync of a
-//! Maildir that already has the mail, after a UIDVALIDITY change, and after
-//! a crash lost the result of a copy.
+//! Maildir that already has the mail (adopting it), after a UIDVALIDITY
+//! change, and after a crash lost the result of a copy.
 //!
-//! A message's identity is its Message-ID plus its size, or, when it has no
-//! Message-ID, a hash of its content. Both are taken with line endings
-//! normalised (CR removed), because a file a mail reader wrote with LF line
-//! ends is the same message as the server's CRLF copy.
+//! The rules live here and nowhere else. A message's identity is:
+//! - its Message-ID plus its size *in CRLF form*: the number of bytes the
+//!   message has once every bare LF is written as CRLF. That is exactly what
+//!   an IMAP server reports as RFC822.SIZE (RFC 3501 counts the message in
+//!   its RFC 5322 form, which ends lines with CRLF), so the server side is
+//!   decided from `RFC822.SIZE` and `BODY.PEEK[HEADER.FIELDS (MESSAGE-ID
+//!   X-TUID)]` alone, never a body; a Maildir file written with LF line ends
+//!   (as mbsync, OfflineIMAP and most mail readers write them) counts its
+//!   bytes plus its bare LFs, which is local I/O;
+//! - when it has no Message-ID, a SHA-256 of its content with every CR
+//!   removed. Only these messages are fetched whole, and the pairing
+//!   reports how many there were.
+//!
+//! Both leave out `X-TUID` header fields: mbsync writes one
+//! (`X-TUID: <12 characters>`) into every message it stores, to find it
+//! again, so an mbsync Maildir's copy is otherwise the server's copy plus
+//! that line.
+//!
+//! An identity that occurs more than once among a side's unpaired messages
+//! (the same message filed twice) is ambiguous: such messages are reported
+//! and left untouched, neither paired nor copied, as guessing wrong would
+//! pair a message with the other copy's flags or upload a duplicate.
 
 use crate::state::{FolderState, Pair, Record, Side};
-use crate::store::{sha256_hex, Message, MessageInfo, MsgId, Store};
+use crate::store::{sha256_hex, MessageInfo, MsgId, Store};
 use anyhow::Result;
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+/// The header field that a tool adds to its own copies and that is no
+/// part of the message.
+const TOOL_FIELD: &str = "X-TUID";
+
+/// The header fields a server must send for [`Identity::from_header`], in
+/// IMAP's `HEADER.FIELDS` syntax.
+pub const HEADER_FIELDS: &str = "(MESSAGE-ID X-TUID)";
 
 /// What identifies a message's content across stores.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Identity {
-    MessageId { id: String, size: u64 },
+    /// The Message-ID header's value and the size in CRLF form (without
+    /// `X-TUID` fields).
+    MessageId { id: String, crlf_size: u64 },
+    /// SHA-256 (hex) of the content with CRs and `X-TUID` fields removed,
+    /// for messages without a Message-ID.
     Content(String),
 }
 
 impl Identity {
+    /// The identity of a whole message, whatever its line ends.
     pub fn of(content: &[u8]) -> Identity {
-        let normalised: Vec<u8> = content.iter().copied().filter(|&b| b != b'\r').collect();
-        match message_id(&normalised) {
+        match message_id(content) {
             Some(id) => Identity::MessageId {
                 id,
-                size: normalised.len() as u64,
+                crlf_size: crlf_size(content) - tool_field_size(content),
             },
-            None => Identity::Content(sha256_hex(&normalised)),
+            None => Identity::Content(content_hash(content)),
         }
+    }
+
+    /// The identity from a message's header fields (at least those of
+    /// [`HEADER_FIELDS`], as `BODY[HEADER.FIELDS ...]` returns them) and its
+    /// size in CRLF form (RFC822.SIZE). `None` when the header has no
+    /// Message-ID: then only the content can identify the message.
+    pub fn from_header(header: &[u8], crlf_size: u64) -> Option<Identity> {
+        message_id(header).map(|id| Identity::MessageId {
+            id,
+            crlf_size: crlf_size.saturating_sub(tool_field_size(header)),
+        })
+    }
+
+    /// Whether this identity needed the whole message.
+    pub fn is_content_hash(&self) -> bool {
+        matches!(self, Identity::Content(_))
     }
 }
 
-/// The Message-ID header's value (trimmed, unfolded) from the header part.
-fn message_id(content: &[u8]) -> Option<String> {
-    let header_end = content
-        .windows(2)
-        .position(|w| w == b"\n\n")
-        .unwrap_or(content.len());
-    let header = String::from_utf8_lossy(&content[..header_end]);
-    let mut lines = header.lines().peekable();
-    while let Some(line) = lines.next() {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        if !name.trim().eq_ignore_ascii_case("message-id") {
-            continue;
+/// The message's size with every bare LF counted as CRLF.
+pub fn crlf_size(content: &[u8]) -> u64 {
+    let bare_lfs = content
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' && (i == 0 || content[i - 1] != b'\r'))
+        .count();
+    (content.len() + bare_lfs) as u64
+}
+
+fn content_hash(content: &[u8]) -> String {
+    let mut kept = Vec::with_capacity(content.len());
+    let mut next = 0;
+    for (name, range) in header_fields(content) {
+        if is_tool_field(name) {
+            kept.extend_from_slice(&content[next..range.start]);
+            next = range.end;
         }
-        let mut value = value.trim().to_string();
-        while let Some(next) = lines.peek() {
-            if !next.starts_with([' ', '\t']) {
-                break;
-            }
-            value.push_str(next.trim());
-            lines.next();
-        }
-        return (!value.is_empty()).then_some(value);
     }
-    None
+    kept.extend_from_slice(&content[next..]);
+    kept.retain(|&b| b != b'\r');
+    sha256_hex(&kept)
+}
+
+fn is_tool_field(name: &[u8]) -> bool {
+    name.trim_ascii()
+        .eq_ignore_ascii_case(TOOL_FIELD.as_bytes())
+}
+
+/// The CRLF-form size of the `X-TUID` fields in the header.
+fn tool_field_size(content: &[u8]) -> u64 {
+    header_fields(content)
+        .filter(|(name, _)| is_tool_field(name))
+        .map(|(_, range)| crlf_size(&content[range]))
+        .sum()
+}
+
+/// The Message-ID header's value (trimmed, unfolded).
+fn message_id(content: &[u8]) -> Option<String> {
+    let (_, range) = header_fields(content)
+        .find(|(name, _)| name.trim_ascii().eq_ignore_ascii_case(b"message-id"))?;
+    let field = String::from_utf8_lossy(&content[range]);
+    let (_, value) = field.split_once(':')?;
+    let value: String = value.split_whitespace().collect::<Vec<_>>().join("");
+    (!value.is_empty()).then_some(value)
+}
+
+/// The fields of the header part (which ends at the first empty line;
+/// CRLF and LF line ends both work): each field's name and the byte range
+/// of its lines, continuation lines and line ends included.
+fn header_fields(content: &[u8]) -> impl Iterator<Item = (&[u8], Range<usize>)> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    while start < content.len() {
+        let end = content[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(content.len(), |i| start + i + 1);
+        let line = &content[start..end];
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if text.is_empty() {
+            break;
+        }
+        lines.push((
+            start..end,
+            text.starts_with(b" ") || text.starts_with(b"\t"),
+        ));
+        start = end;
+    }
+    let mut fields: Vec<Range<usize>> = Vec::new();
+    for (range, continues) in lines {
+        match fields.last_mut() {
+            Some(field) if continues => field.end = range.end,
+            _ => fields.push(range),
+        }
+    }
+    fields.into_iter().filter_map(move |range| {
+        let line = &content[range.clone()];
+        let colon = line.iter().position(|&b| b == b':')?;
+        Some((&line[..colon], range))
+    })
 }
 
 /// What identity pairing found, for the report.
@@ -66,13 +169,20 @@ fn message_id(content: &[u8]) -> Option<String> {
 pub struct Pairing {
     /// New records: messages found on both sides.
     pub pairs: Vec<Record>,
-    /// Identities held by more than one unpaired message on a side: left
-    /// unpaired (and so copied as new) rather than guessed.
+    /// Identities held by more than one unpaired message on a side while
+    /// the other side also has them: not paired, and not to be copied.
     pub ambiguous: usize,
+    /// The messages of those identities, per side: the caller leaves them
+    /// out of the plan so that they are neither copied nor deleted.
+    pub ambiguous_ids: Pair<Vec<MsgId>>,
+    /// Per side, how many messages had no Message-ID and so were
+    /// identified by a hash of their whole content (on IMAP: fetched).
+    pub hashed: Pair<usize>,
 }
 
 /// Pairs the messages that each side lists but no record holds, by
-/// content identity. Only sizes that could match are fetched.
+/// content identity. Nothing is fetched unless both sides have unpaired
+/// messages.
 pub fn pair_unrecorded(
     state: &FolderState,
     listings: Pair<&[MessageInfo]>,
@@ -114,12 +224,7 @@ fn identities(
     messages: &[&MessageInfo],
 ) -> Result<HashMap<MsgId, Identity>> {
     let ids: Vec<MsgId> = messages.iter().map(|m| m.id.clone()).collect();
-    let mut found = HashMap::new();
-    store.fetch_messages(&ids, &mut |id, message: Message| {
-        found.insert(id.clone(), Identity::of(&message.content));
-        Ok(())
-    })?;
-    Ok(found)
+    Ok(store.identities(&ids)?.into_iter().collect())
 }
 
 /// Pairs identities that occur exactly once on each side.
@@ -127,21 +232,26 @@ fn match_identities(
     identities: &Pair<HashMap<MsgId, Identity>>,
     unpaired: &Pair<Vec<&MessageInfo>>,
 ) -> Pairing {
+    let mut pairing = Pairing::default();
     let mut by_identity: Pair<HashMap<&Identity, Vec<&MessageInfo>>> = Pair::default();
     for side in Side::BOTH {
         for message in &unpaired[side] {
             if let Some(identity) = identities[side].get(&message.id) {
                 by_identity[side].entry(identity).or_default().push(message);
+                if identity.is_content_hash() {
+                    pairing.hashed[side] += 1;
+                }
             }
         }
     }
-    let mut pairing = Pairing::default();
     for (identity, far) in &by_identity[Side::Far] {
         let Some(near) = by_identity[Side::Near].get(identity) else {
             continue;
         };
         if far.len() != 1 || near.len() != 1 {
             pairing.ambiguous += 1;
+            pairing.ambiguous_ids[Side::Far].extend(far.iter().map(|m| m.id.clone()));
+            pairing.ambiguous_ids[Side::Near].extend(near.iter().map(|m| m.id.clone()));
             continue;
         }
         // The record's flags are the near side's: the far side's
@@ -153,6 +263,9 @@ fn match_identities(
         });
     }
     pairing.pairs.sort_by(|a, b| a.ids.0.cmp(&b.ids.0));
+    for side in Side::BOTH {
+        pairing.ambiguous_ids[side].sort();
+    }
     pairing
 }
 
@@ -166,18 +279,74 @@ mod tests {
         let crlf = b"Message-ID: <a@b>\r\nSubject: x\r\n\r\nbody\r\n";
         let lf = b"Message-ID: <a@b>\nSubject: x\n\nbody\n";
         assert_eq!(Identity::of(crlf), Identity::of(lf));
+        let without_id_crlf = b"Subject: x\r\n\r\nbody\r\n";
+        let without_id_lf = b"Subject: x\n\nbody\n";
+        assert_eq!(Identity::of(without_id_crlf), Identity::of(without_id_lf));
+    }
+
+    #[test]
+    fn the_size_is_counted_in_crlf_form_as_imap_servers_report_it() {
+        let lf = b"Message-ID: <a@b>\n\nbody\n";
+        let crlf = b"Message-ID: <a@b>\r\n\r\nbody\r\n";
+        assert_eq!(crlf_size(lf), crlf.len() as u64);
+        assert_eq!(crlf_size(crlf), crlf.len() as u64);
+        // Mixed line ends and a leading LF count once each.
+        assert_eq!(crlf_size(b"\na\r\nb\n"), 8);
+    }
+
+    #[test]
+    fn a_header_fetch_gives_the_same_identity_as_the_whole_message() {
+        let whole = b"Subject: x\nMessage-ID: <a@b>\nFrom: y\n\nbody\n";
+        // What BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)] and RFC822.SIZE return.
+        let header = b"Message-ID: <a@b>\r\n\r\n";
+        assert_eq!(
+            Identity::from_header(header, crlf_size(whole)),
+            Some(Identity::of(whole))
+        );
+        // No Message-ID: the header cannot decide.
+        assert_eq!(Identity::from_header(b"\r\n", 10), None);
     }
 
     #[test]
     fn message_id_header_is_found_case_insensitively_and_unfolded() {
-        let message = b"Subject: x\nmessage-id:\n <folded@host>\n\nbody with Message-ID: <no@no>\n";
+        let message =
+            b"Subject: x\r\nmessage-id:\r\n <folded@host>\r\n\r\nbody with Message-ID: <no@no>\r\n";
         assert_eq!(
             Identity::of(message),
             Identity::MessageId {
                 id: "<folded@host>".into(),
-                size: message.len() as u64
+                crlf_size: message.len() as u64
             }
         );
+    }
+
+    #[test]
+    fn the_x_tuid_field_mbsync_adds_to_its_copies_does_not_count() {
+        let server = b"From: a\r\nMessage-ID: <a@b>\r\n\r\nbody\r\n";
+        let mbsync_copy = b"From: a\nMessage-ID: <a@b>\nX-TUID: I0qG9+oKK8HF\n\nbody\n";
+        assert_eq!(Identity::of(mbsync_copy), Identity::of(server));
+        // The server's header answer when its copy carries one too.
+        let with_tuid = b"From: a\r\nMessage-ID: <a@b>\r\nX-TUID: I0qG9+oKK8HF\r\n\r\nbody\r\n";
+        let header = b"Message-ID: <a@b>\r\nX-TUID: I0qG9+oKK8HF\r\n\r\n";
+        assert_eq!(
+            Identity::from_header(header, with_tuid.len() as u64),
+            Some(Identity::of(server))
+        );
+        // Without a Message-ID the hash leaves it out as well.
+        let server = b"Subject: x\r\n\r\nbody\r\n";
+        let mbsync_copy = b"Subject: x\nX-TUID: abcdefghijkl\n\nbody\n";
+        assert_eq!(Identity::of(mbsync_copy), Identity::of(server));
+        // In the body it is content like any other.
+        assert_ne!(
+            Identity::of(b"Subject: x\n\nX-TUID: abcdefghijkl\n"),
+            Identity::of(b"Subject: x\n\n")
+        );
+    }
+
+    #[test]
+    fn a_message_id_in_the_body_is_not_the_message_id() {
+        let message = b"Subject: x\n\nMessage-ID: <in-body@host>\n";
+        assert!(Identity::of(message).is_content_hash());
     }
 
     #[test]
@@ -225,5 +394,13 @@ mod tests {
             Pair::new(Some("1".into()), Some("a".into()))
         );
         assert_eq!(pairing.ambiguous, 1);
+        assert_eq!(
+            pairing.ambiguous_ids,
+            Pair::new(
+                vec!["2".to_string(), "3".to_string()],
+                vec!["b".to_string()]
+            )
+        );
+        assert_eq!(pairing.hashed, Pair::new(3, 3));
     }
 }

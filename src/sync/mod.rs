@@ -23,7 +23,9 @@ pub mod incremental;
 pub mod ledger;
 pub mod patterns;
 pub mod plan;
+pub mod pop3;
 pub mod progress;
+pub mod retry;
 
 #[cfg(test)]
 mod engine_tests;

@@ -294,3 +294,27 @@ fn list_shows_local_name_count_role_and_server_spelling() {
     );
     assert!(text.lines().any(|l| l == "INBOX\t0\t-"), "{text}");
 }
+
+#[test]
+fn a_vanished_maildir_does_not_delete_the_server_folders_even_with_remove_both() {
+    let dovecot = Dovecot::start();
+    let mut client = dovecot.client("alice");
+    for folder in ["A", "B", "C"] {
+        client.create(folder);
+        client.append(folder, &sample_message(1), &[], Some(sample_date(1)));
+    }
+    let (env, maildir) = device(&dovecot, "alice", "verbatim", "    remove: both\n");
+    run_ok(&env, &["sync", "mail"]);
+    // The disk holding the Maildir is not mounted today.
+    fs::remove_dir_all(&maildir).unwrap();
+    let output = env.run(&["sync", "mail"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(super::common::stderr(&output).contains("--force"));
+    for folder in ["A", "B", "C"] {
+        assert_eq!(
+            client.count(folder),
+            1,
+            "{folder} was touched on the server"
+        );
+    }
+}

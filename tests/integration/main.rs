@@ -4,10 +4,21 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod adopt;
+mod auth;
 mod common;
 mod crash;
 mod cron;
+mod dedupe;
 mod folders;
 mod harness_smoke;
+mod imap_store;
+mod import_mbsyncrc;
+mod migrate;
+mod pop3;
 mod pull;
+mod retry;
+mod search;
+mod tls;
 mod two_way;
+mod watch;

@@ -43,6 +43,16 @@ impl Device {
     }
 }
 
+/// The local copy of sample message `seed`: tests pick messages by what
+/// they are, never by their position in a listing.
+fn by_seed(dir: &std::path::Path, seed: u64) -> crate::support::local::LocalMessage {
+    let id = format!("<sample.{seed}@mailferry.test>");
+    read_folder(dir)
+        .into_iter()
+        .find(|m| m.message_id().as_deref() == Some(id.as_str()))
+        .unwrap_or_else(|| panic!("no sample {seed} in {}", dir.display()))
+}
+
 #[test]
 fn laptop_desktop_and_server_converge_without_duplicates() {
     converge(Variant {
@@ -114,9 +124,9 @@ fn converge(variant: Variant) {
     desktop.sync();
 
     // On the laptop: read one message, delete one, write a new one.
-    let read_on_laptop = read_folder(&laptop.inbox()).remove(0);
+    let read_on_laptop = by_seed(&laptop.inbox(), 100);
     set_letters(&read_on_laptop, "S");
-    let deleted_on_laptop = read_folder(&laptop.inbox()).remove(1);
+    let deleted_on_laptop = by_seed(&laptop.inbox(), 101);
     fs::remove_file(&deleted_on_laptop.path).unwrap();
     let written_on_laptop = message_with("written on the laptop", "draft from the train");
     let laptop_id = header_value(&written_on_laptop, "Message-ID").unwrap();
@@ -126,7 +136,7 @@ fn converge(variant: Variant) {
         &written_on_laptop,
     );
     // On the desktop: flag a message and file a new one in Work.
-    let flagged_on_desktop = read_folder(&desktop.inbox()).remove(3);
+    let flagged_on_desktop = by_seed(&desktop.inbox(), 103);
     set_letters(&flagged_on_desktop, "F");
     let filed_on_desktop = message_with("filed on the desktop", "notes");
     let desktop_id = header_value(&filed_on_desktop, "Message-ID").unwrap();
@@ -249,4 +259,62 @@ fn json_output_reports_what_was_done() {
         .find(|f| f["folder"] == "INBOX")
         .unwrap();
     assert_eq!(inbox["report"]["copied"][1], 1, "{value}");
+}
+
+#[test]
+fn odd_local_files_are_handled_or_reported_by_name_without_stopping_the_rest() {
+    let dovecot = Dovecot::start();
+    let laptop = device(&dovecot, "alice");
+    laptop.sync();
+    let inbox = laptop.inbox();
+    // An empty file, a file in cur/ without the `:2,` suffix, a file with a
+    // keyword letter mailferry does not know, and a large one.
+    deliver(&inbox, "1700000000.empty.test", b"");
+    let plain = message_with("no suffix", "body");
+    fs::write(inbox.join("cur").join("1700000001.nosuffix.test"), &plain).unwrap();
+    let keyword = message_with("keyword letter", "body");
+    fs::write(
+        inbox.join("cur").join("1700000002.keyword.test:2,Sa"),
+        &keyword,
+    )
+    .unwrap();
+    let mut large = message_with("large", "");
+    large.extend(
+        std::iter::repeat_n(
+            b"0123456789abcdef0123456789abcdef0123456789abcdef012345678\r\n".as_slice(),
+            200_000,
+        )
+        .flatten(),
+    );
+    deliver(&inbox, "1700000003.large.test", &large);
+
+    let output = laptop.env.run(&["sync", "mail"]);
+    let message = super::common::stderr(&output);
+    let mut server = dovecot.client("alice");
+    let on_server = server.messages("INBOX");
+    let has = |content: &[u8]| on_server.iter().any(|m| m.content == content);
+    assert!(
+        has(&plain),
+        "the file without suffix was not uploaded: {message}"
+    );
+    assert!(
+        has(&keyword),
+        "the file with a keyword letter was not uploaded: {message}"
+    );
+    assert!(has(&large), "the large file was not uploaded: {message}");
+    let keyword_copy = on_server.iter().find(|m| m.content == keyword).unwrap();
+    assert!(keyword_copy.has_flag("\\Seen"));
+    // The keyword letter stays on the local file.
+    assert!(inbox
+        .join("cur")
+        .join("1700000002.keyword.test:2,Sa")
+        .exists());
+    // The empty file cannot be a message: it is reported by name (or
+    // stored, if the server takes it) and stays where it is.
+    assert!(inbox.join("new").join("1700000000.empty.test").exists());
+    if output.status.code() == Some(1) {
+        assert!(message.contains("1700000000.empty.test"), "{message}");
+    } else {
+        assert!(output.status.success(), "{message}");
+    }
 }

@@ -58,6 +58,9 @@ impl TestEnv {
         let path = self.xdg_config_home().join("mailferry").join("config.yaml");
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(&path, yaml).unwrap();
+        // Private, as a file holding a password should be (mailferry warns
+        // about a plain password in a file others can read).
+        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         self.config = Some(path.clone());
         path
     }

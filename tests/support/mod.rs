@@ -11,3 +11,7 @@ pub mod env;
 pub mod imap_client;
 pub mod local;
 pub mod mail;
+pub mod mbsync;
+pub mod proxy;
+pub mod readers;
+pub mod traffic;

@@ -8,7 +8,7 @@
 //! VANISHED)`; the imap crate has no call for that, so it goes through
 //! `run()` and its answer is parsed here with imap-proto.
 
-use super::{imap_err, protocol, ImapStore};
+use super::{imap_err, logged, protocol, ImapStore};
 use crate::flags::Flags;
 use crate::store::{Changes, MessageInfo};
 use anyhow::{bail, Result};
@@ -29,8 +29,8 @@ impl ImapStore {
         } else {
             return Ok(());
         };
-        self.session
-            .run_command_and_check_ok(format!("ENABLE {extension}"))
+        let command = format!("ENABLE {extension}");
+        logged(&command, || self.session.run_command_and_check_ok(&command))
             .map_err(|e| imap_err(e, format!("ENABLE {extension} on {} failed", self.host)))?;
         self.qresync = extension == "QRESYNC";
         self.drain_unsolicited();
@@ -53,9 +53,8 @@ impl ImapStore {
         } else {
             format!("(CHANGEDSINCE {since})")
         };
-        let (lines, _) = self
-            .session
-            .run(format!("UID FETCH 1:* (UID FLAGS RFC822.SIZE) {modifiers}"))
+        let command = format!("UID FETCH 1:* (UID FLAGS RFC822.SIZE) {modifiers}");
+        let (lines, _) = logged(&command, || self.session.run(&command))
             .map_err(|e| imap_err(e, format!("listing changes of folder {folder:?} failed")))?;
         let mut changes = parse_changes(&lines)?;
         changes.vanished_known = self.qresync;

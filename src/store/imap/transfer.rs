@@ -5,7 +5,7 @@
 //! so no message is ever held twice.
 
 use super::protocol::{parse_uid, uid_set};
-use super::{imap_err, ImapStore};
+use super::{imap_err, logged, ImapStore};
 use crate::flags::Flags;
 use crate::store::{Message, MsgId};
 use anyhow::{bail, Result};
@@ -16,7 +16,7 @@ const BATCH_COUNT: usize = 500;
 /// Most bytes (by RFC822.SIZE) fetched in one UID FETCH. The imap crate
 /// reads a whole response before parsing it, so this bounds the memory of
 /// a batch (per connection).
-const BATCH_BYTES: u64 = 4 * 1024 * 1024;
+const BATCH_BYTES: u64 = 2 * 1024 * 1024;
 /// Messages larger than this are fetched alone, in pieces.
 const LARGE_MESSAGE: u64 = 2 * 1024 * 1024;
 /// The size of one piece of a large message.
@@ -91,10 +91,12 @@ impl ImapStore {
         sink: &mut dyn FnMut(&MsgId, Message) -> Result<()>,
     ) -> Result<()> {
         let folder = self.open_name();
-        let fetches = self
-            .session
-            .uid_fetch(uid_set(uids), "(UID FLAGS INTERNALDATE BODY.PEEK[])")
-            .map_err(|e| imap_err(e, format!("fetching from folder {folder:?} failed")))?;
+        let set = uid_set(uids);
+        let items = "(UID FLAGS INTERNALDATE BODY.PEEK[])";
+        let fetches = logged(&format!("UID FETCH {set} {items}"), || {
+            self.session.uid_fetch(&set, items)
+        })
+        .map_err(|e| imap_err(e, format!("fetching from folder {folder:?} failed")))?;
         let wanted: HashSet<u32> = uids.iter().copied().collect();
         for fetch in fetches.iter() {
             // Unsolicited FETCH responses (flag changes of other messages)
@@ -135,10 +137,10 @@ impl ImapStore {
             } else {
                 format!("(UID BODY.PEEK[]<{offset}.{PIECE}>)")
             };
-            let fetches = self
-                .session
-                .uid_fetch(uid.to_string(), items)
-                .map_err(|e| imap_err(e, format!("fetching from folder {folder:?} failed")))?;
+            let fetches = logged(&format!("UID FETCH {uid} {items}"), || {
+                self.session.uid_fetch(uid.to_string(), &items)
+            })
+            .map_err(|e| imap_err(e, format!("fetching from folder {folder:?} failed")))?;
             let Some(fetch) = fetches.iter().find(|f| f.uid == Some(uid)) else {
                 if offset == 0 {
                     // Gone since the listing: the caller notices.
@@ -189,8 +191,8 @@ mod tests {
 
         let sizes: HashMap<u32, u64> = (1..=10).map(|uid| (uid, 1024 * 1024)).collect();
         let batches = plan_batches(&(1..=10).collect::<Vec<_>>(), &sizes);
-        assert_eq!(batches.len(), 3, "{batches:?}");
-        assert_eq!(batches[0], Batch::Whole(vec![1, 2, 3, 4]));
+        assert_eq!(batches.len(), 5, "{batches:?}");
+        assert_eq!(batches[0], Batch::Whole(vec![1, 2]));
     }
 
     #[test]

@@ -1,252 +1,76 @@
 //! The IMAP store against a real Dovecot: connecting in each TLS mode, the
 //! errors users see, and every message operation of the `Store` trait.
 //!
-//! Each test starts a throwaway Dovecot of its own (see [`Dovecot`]); the
-//! starter is private to this file until the shared harness in tests/support
-//! takes over.
+//! The server is the shared harness's, with Maildir++ on disk and `.` as the
+//! hierarchy delimiter, so folder names are translated both ways.
 
-use mailferry::config::{AuthMethod, ImapConfig, PasswordSource, Secret, TlsMode};
+use crate::support::dovecot::{Dovecot, DovecotOptions, ServerLayout};
+use mailferry::config::{AuthMethod, ImapConfig, PasswordSource, Secret, TlsMode, TlsVersion};
 use mailferry::flags::Flags;
 use mailferry::store::imap::ImapStore;
-use mailferry::store::{Message, MsgId, Store};
-use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use mailferry::store::{sha256_hex, Message, MsgId, Store};
 
 const USER: &str = "alice";
-const PASSWORD: &str = "s3cret-Pa55";
-/// Mail is owned by this uid when the tests run as root (Dovecot refuses uid 0).
-const MAIL_UID: u32 = 5000;
 
-/// A Dovecot serving one user on free ports of 127.0.0.1, stopped on drop.
-struct Dovecot {
-    dir: tempfile::TempDir,
-    /// Kept short and directly under /tmp: socket paths must fit 108 bytes.
-    base_dir: PathBuf,
-    master: std::process::Child,
-    imap_port: u16,
-    imaps_port: u16,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Dovecot {
-    /// Starts Dovecot with TLS; `extra` is appended to its config.
-    fn start(extra: &str) -> Dovecot {
-        Dovecot::start_with(extra, true)
-    }
-
-    /// Starts Dovecot; without `tls` it offers neither STARTTLS nor an
-    /// implicit TLS port.
-    fn start_with(extra: &str, tls: bool) -> Dovecot {
-        let dir = tempfile::Builder::new()
-            .prefix("mailferry-imap-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let root = dir.path();
-        let base_dir = PathBuf::from(format!("/tmp/mfi-{}", free_port()));
-        let _ = std::fs::remove_dir_all(&base_dir);
-        let is_root = unsafe { libc::geteuid() } == 0;
-        let (uid, gid, login_user, internal_user) = if is_root {
-            (
-                MAIL_UID,
-                MAIL_UID,
-                "dovenull".to_string(),
-                "dovecot".to_string(),
-            )
-        } else {
-            let name = std::env::var("USER").unwrap();
-            unsafe { (libc::geteuid(), libc::getegid(), name.clone(), name) }
-        };
-
-        let status = Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
-            .args(["-subj", "/CN=localhost"])
-            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-            .arg("-keyout")
-            .arg(root.join("key.pem"))
-            .arg("-out")
-            .arg(root.join("cert.pem"))
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "openssl failed");
-
-        let home = root.join("home");
-        std::fs::create_dir(&home).unwrap();
-        set_mode(root, 0o755);
-        std::os::unix::fs::chown(&home, Some(uid), Some(gid)).unwrap();
-        let passwd = root.join("passwd");
-        std::fs::write(
-            &passwd,
-            format!(
-                "{USER}:{{PLAIN}}{PASSWORD}:{uid}:{gid}::{}::\n",
-                home.display()
-            ),
-        )
-        .unwrap();
-        set_mode(&passwd, 0o644);
-
-        let imap_port = free_port();
-        // Port 0 disables the listener.
-        let imaps_port = if tls { free_port() } else { 0 };
-        let config = format!(
-            r#"base_dir = {base}
-state_dir = {root}/state
-log_path = {root}/dovecot.log
-instance_name = {instance}
-listen = 127.0.0.1
-protocols = imap
-ssl = {ssl}
-ssl_cert = <{root}/cert.pem
-ssl_key = <{root}/key.pem
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-auth_failure_delay = 0
-mail_location = maildir:~/Maildir
-mail_fsync = never
-first_valid_uid = {uid}
-last_valid_uid = {uid}
-first_valid_gid = {gid}
-last_valid_gid = {gid}
-default_login_user = {login_user}
-default_internal_user = {internal_user}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/passwd
-}}
-userdb {{
-  driver = passwd-file
-  args = username_format=%u {root}/passwd
-}}
-namespace inbox {{
-  inbox = yes
+/// The namespace of these tests: `.` between levels, and a Sent folder
+/// with its SPECIAL-USE role. Dovecot merges it into the harness's
+/// `namespace inbox`.
+const DOT_NAMESPACE: &str = r"namespace inbox {
   separator = .
-  mailbox Sent {{
+  mailbox Sent {
     special_use = \Sent
     auto = create
-  }}
-}}
-service imap-login {{
-  inet_listener imap {{
-    port = {imap_port}
-  }}
-  inet_listener imaps {{
-    port = {imaps_port}
-    ssl = yes
-  }}
-}}
-service anvil {{
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-{extra}
-"#,
-            base = base_dir.display(),
-            root = root.display(),
-            ssl = if tls { "yes" } else { "no" },
-            instance = base_dir.file_name().unwrap().to_string_lossy(),
-        );
-        let config_path = root.join("dovecot.conf");
-        std::fs::write(&config_path, config).unwrap();
-        let log = std::fs::File::create(root.join("start.log")).unwrap();
-        // In the foreground the master is our child: we know its pid and
-        // reap it on drop.
-        let master = Command::new("dovecot")
-            .arg("-F")
-            .arg("-c")
-            .arg(&config_path)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let dovecot = Dovecot {
-            dir,
-            base_dir,
-            master,
-            imap_port,
-            imaps_port,
-        };
-        dovecot.wait_until_listening();
-        dovecot
-    }
+  }
+}
+";
 
-    /// The master binds its ports a moment after it starts; there is no
-    /// signal to wait for, so try to connect until it answers.
-    fn wait_until_listening(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        for port in [self.imap_port, self.imaps_port] {
-            if port == 0 {
-                continue;
-            }
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(
-                    Instant::now() < deadline,
-                    "dovecot did not listen on port {port}: {}",
-                    std::fs::read_to_string(self.dir.path().join("start.log")).unwrap_or_default()
-                );
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-    }
+/// Post-login capabilities as Dovecot lists them, minus UIDPLUS.
+const WITHOUT_UIDPLUS: &str = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT \
+    SORT=DISPLAY THREAD=REFERENCES MULTIAPPEND CONDSTORE QRESYNC LITERAL+ NAMESPACE \
+    SPECIAL-USE MOVE";
 
-    fn ca_file(&self) -> PathBuf {
-        self.dir.path().join("cert.pem")
-    }
-
-    fn config(&self, tls: TlsMode) -> ImapConfig {
-        ImapConfig {
-            host: "localhost".to_string(),
-            port: match tls {
-                TlsMode::Implicit => self.imaps_port,
-                _ => self.imap_port,
-            },
-            tls,
-            ca_file: Some(self.ca_file()),
-            user: USER.to_string(),
-            auth: AuthMethod::Login,
-            password: PasswordSource::Plain(Secret::new(PASSWORD)),
-            timeout_secs: 10,
-            connections: 1,
-            namespace: String::new(),
-        }
-    }
-
-    fn connect(&self, tls: TlsMode) -> ImapStore {
-        ImapStore::connect(&self.config(tls), &Secret::new(PASSWORD)).unwrap()
+fn options() -> DovecotOptions {
+    DovecotOptions {
+        layout: ServerLayout::MaildirPlusPlus,
+        extra_config: DOT_NAMESPACE.to_string(),
+        ..DovecotOptions::default()
     }
 }
 
-impl Drop for Dovecot {
-    fn drop(&mut self) {
-        unsafe {
-            libc::kill(self.master.id() as i32, libc::SIGTERM);
-        }
-        let _ = self.master.wait();
-        let _ = std::fs::remove_dir_all(&self.base_dir);
+fn start() -> Dovecot {
+    Dovecot::start_with(options())
+}
+
+fn start_without_uidplus() -> Dovecot {
+    Dovecot::start_with(DovecotOptions {
+        imap_capability: Some(WITHOUT_UIDPLUS.to_string()),
+        ..options()
+    })
+}
+
+/// An IMAP store config for alice on `dovecot`, trusting its certificate.
+pub fn config(dovecot: &Dovecot, tls: TlsMode) -> ImapConfig {
+    ImapConfig {
+        host: "localhost".to_string(),
+        port: match tls {
+            TlsMode::Implicit => dovecot.imaps_port(),
+            _ => dovecot.imap_port(),
+        },
+        tls,
+        ca_file: Some(dovecot.ca_path()),
+        tls_fingerprint: None,
+        tls_min_version: TlsVersion::V1_2,
+        user: USER.to_string(),
+        auth: AuthMethod::Login,
+        password: PasswordSource::Plain(Secret::new(dovecot.password(USER))),
+        timeout_secs: 10,
+        connections: 1,
+        namespace: String::new(),
     }
 }
 
-fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+fn connect(dovecot: &Dovecot, tls: TlsMode) -> ImapStore {
+    ImapStore::connect(&config(dovecot, tls), &Secret::new(dovecot.password(USER))).unwrap()
 }
 
 fn message(subject: &str, flags: Flags, date: Option<i64>) -> Message {
@@ -277,9 +101,9 @@ fn fetch_all(store: &mut ImapStore, ids: &[MsgId]) -> Vec<(MsgId, Message)> {
 
 #[test]
 fn connects_with_implicit_tls_starttls_and_plaintext() {
-    let dovecot = Dovecot::start("");
+    let dovecot = start();
     for tls in [TlsMode::Implicit, TlsMode::Starttls, TlsMode::None] {
-        let store = dovecot.connect(tls);
+        let store = connect(&dovecot, tls);
         assert!(store.has_capability("IMAP4rev1"), "{tls:?}");
         // Post-login capabilities, which Dovecot only lists after login.
         assert!(store.has_capability("uidplus"), "{tls:?}");
@@ -290,10 +114,10 @@ fn connects_with_implicit_tls_starttls_and_plaintext() {
 
 #[test]
 fn sasl_plain_authentication_logs_in() {
-    let dovecot = Dovecot::start("");
-    let mut config = dovecot.config(TlsMode::Implicit);
+    let dovecot = start();
+    let mut config = config(&dovecot, TlsMode::Implicit);
     config.auth = AuthMethod::Plain;
-    let mut store = ImapStore::connect(&config, &Secret::new(PASSWORD)).unwrap();
+    let mut store = ImapStore::connect(&config, &Secret::new(dovecot.password(USER))).unwrap();
     assert!(store
         .list_folders()
         .unwrap()
@@ -303,9 +127,9 @@ fn sasl_plain_authentication_logs_in() {
 
 #[test]
 fn wrong_password_is_a_login_refusal_without_the_password() {
-    let dovecot = Dovecot::start("");
+    let dovecot = start();
     let wrong = "not-the-Pa55word";
-    let error = ImapStore::connect(&dovecot.config(TlsMode::Implicit), &Secret::new(wrong))
+    let error = ImapStore::connect(&config(&dovecot, TlsMode::Implicit), &Secret::new(wrong))
         .err()
         .unwrap()
         .to_string();
@@ -318,11 +142,11 @@ fn wrong_password_is_a_login_refusal_without_the_password() {
 
 #[test]
 fn untrusted_certificate_error_points_to_ca_file() {
-    let dovecot = Dovecot::start("");
+    let dovecot = start();
     for tls in [TlsMode::Implicit, TlsMode::Starttls] {
-        let mut config = dovecot.config(tls);
+        let mut config = config(&dovecot, tls);
         config.ca_file = None;
-        let error = ImapStore::connect(&config, &Secret::new(PASSWORD))
+        let error = ImapStore::connect(&config, &Secret::new(dovecot.password(USER)))
             .err()
             .unwrap()
             .to_string();
@@ -339,25 +163,31 @@ fn untrusted_certificate_error_points_to_ca_file() {
 
 #[test]
 fn starttls_is_required_unless_tls_none_is_said() {
-    let dovecot = Dovecot::start_with("", false);
-    let error = ImapStore::connect(&dovecot.config(TlsMode::Starttls), &Secret::new(PASSWORD))
-        .err()
-        .unwrap()
-        .to_string();
+    let dovecot = Dovecot::start_with(DovecotOptions {
+        tls: false,
+        ..options()
+    });
+    let error = ImapStore::connect(
+        &config(&dovecot, TlsMode::Starttls),
+        &Secret::new(dovecot.password(USER)),
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert_eq!(
         error,
         format!(
             "server localhost:{} does not offer STARTTLS; refusing to send the password in \
              clear (set tls: none to allow it)",
-            dovecot.imap_port
+            dovecot.imap_port()
         )
     );
 }
 
 #[test]
 fn folders_with_spaces_and_non_ascii_names_are_created_and_listed() {
-    let dovecot = Dovecot::start("");
-    let mut store = dovecot.connect(TlsMode::Implicit);
+    let dovecot = start();
+    let mut store = connect(&dovecot, TlsMode::Implicit);
     store.create_folder("Old Mail").unwrap();
     store.create_folder("Archive/Données").unwrap();
     // Creating an existing folder is not an error.
@@ -374,7 +204,7 @@ fn folders_with_spaces_and_non_ascii_names_are_created_and_listed() {
     let sent = folders.iter().find(|f| f.name == "Sent").unwrap();
     assert_eq!(sent.special_use.as_deref(), Some("\\Sent"));
     // The server stored the name in modified UTF-7 under its own delimiter.
-    let maildir = dovecot.dir.path().join("home/Maildir");
+    let maildir = dovecot.user_maildir(USER);
     assert!(maildir.join(".Archive.Donn&AOk-es").is_dir());
 
     let status = store.open_folder("Archive/Données").unwrap();
@@ -384,16 +214,16 @@ fn folders_with_spaces_and_non_ascii_names_are_created_and_listed() {
 
 #[test]
 fn opening_a_missing_folder_names_it() {
-    let dovecot = Dovecot::start("");
-    let mut store = dovecot.connect(TlsMode::None);
+    let dovecot = start();
+    let mut store = connect(&dovecot, TlsMode::None);
     let error = store.open_folder("No Such").unwrap_err().to_string();
     assert!(error.contains("\"No Such\""), "{error}");
 }
 
 #[test]
 fn messages_round_trip_with_flags_dates_and_exact_bytes() {
-    let dovecot = Dovecot::start("");
-    let mut store = dovecot.connect(TlsMode::Implicit);
+    let dovecot = start();
+    let mut store = connect(&dovecot, TlsMode::Implicit);
     store.create_folder("Données").unwrap();
     let status = store.open_folder("Données").unwrap();
     assert!(store.list_messages().unwrap().is_empty());
@@ -458,8 +288,8 @@ fn messages_round_trip_with_flags_dates_and_exact_bytes() {
 
 #[test]
 fn find_appended_ignores_messages_before_the_ticket_and_other_content() {
-    let dovecot = Dovecot::start("");
-    let mut store = dovecot.connect(TlsMode::None);
+    let dovecot = start();
+    let mut store = connect(&dovecot, TlsMode::None);
     store.open_folder("INBOX").unwrap();
     let before = message("same", Flags::EMPTY, None);
     let ticket0 = store.prepare_append().unwrap();
@@ -483,8 +313,8 @@ fn find_appended_ignores_messages_before_the_ticket_and_other_content() {
 
 #[test]
 fn many_messages_are_fetched_in_batches() {
-    let dovecot = Dovecot::start("");
-    let mut store = dovecot.connect(TlsMode::None);
+    let dovecot = start();
+    let mut store = connect(&dovecot, TlsMode::None);
     store.open_folder("INBOX").unwrap();
     let ticket = store.prepare_append().unwrap();
     for n in 0..150 {
@@ -503,15 +333,10 @@ fn many_messages_are_fetched_in_batches() {
     assert!(fetched.iter().map(|(id, _)| id).eq(ids.iter()));
 }
 
-/// Post-login capabilities as Dovecot lists them, minus UIDPLUS.
-const WITHOUT_UIDPLUS: &str = "imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE \
-    IDLE SORT SORT=DISPLAY THREAD=REFERENCES MULTIAPPEND CONDSTORE QRESYNC LITERAL+ NAMESPACE \
-    SPECIAL-USE MOVE";
-
 #[test]
 fn without_uidplus_append_returns_no_id_and_find_appended_finds_it() {
-    let dovecot = Dovecot::start(WITHOUT_UIDPLUS);
-    let mut store = dovecot.connect(TlsMode::Implicit);
+    let dovecot = start_without_uidplus();
+    let mut store = connect(&dovecot, TlsMode::Implicit);
     assert!(!store.has_capability("UIDPLUS"));
     store.open_folder("INBOX").unwrap();
     let ticket = store.prepare_append().unwrap();
@@ -527,8 +352,8 @@ fn without_uidplus_append_returns_no_id_and_find_appended_finds_it() {
 
 #[test]
 fn without_uidplus_delete_refuses_when_other_messages_are_marked_deleted() {
-    let dovecot = Dovecot::start(WITHOUT_UIDPLUS);
-    let mut store = dovecot.connect(TlsMode::None);
+    let dovecot = start_without_uidplus();
+    let mut store = connect(&dovecot, TlsMode::None);
     store.open_folder("INBOX").unwrap();
     let ticket = store.prepare_append().unwrap();
     for subject in ["a", "b", "c"] {

@@ -1,0 +1,585 @@
+//! The configuration file's manual page, mailferry.yaml(5): every key with
+//! its value, default and meaning, kept as data so that a test can hold it
+//! against the keys the config parser accepts, and rendered as roff by
+//! `mailferry generate man`.
+
+use std::fmt::Write as _;
+
+/// One key of a mapping in the file.
+pub struct KeyDoc {
+    pub key: &'static str,
+    /// What the value looks like, e.g. `implicit | starttls | none`.
+    pub value: &'static str,
+    /// The default, or how it is required.
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+/// One mapping of the file (the top level, a kind of store, a channel).
+pub struct Part {
+    pub title: &'static str,
+    pub intro: &'static str,
+    pub keys: &'static [KeyDoc],
+}
+
+const fn key(
+    key: &'static str,
+    value: &'static str,
+    default: &'static str,
+    meaning: &'static str,
+) -> KeyDoc {
+    KeyDoc {
+        key,
+        value,
+        default,
+        meaning,
+    }
+}
+
+const PASSWORD_KEYS_NOTE: &str = "Exactly one of password, password_command and password_env \
+    must be given (oauth2_token_command replaces them for OAuth2).";
+
+pub const TOP_LEVEL: Part = Part {
+    title: "TOP LEVEL",
+    intro: "The file is a YAML mapping with these keys.",
+    keys: &[
+        key(
+            "stores",
+            "mapping of NAME: store",
+            "required",
+            "The stores, each under a name of your choosing: an IMAP account, a Maildir tree or a \
+             POP3 account. A name may not contain ':', '/' or blanks.",
+        ),
+        key(
+            "channels",
+            "mapping of NAME: channel",
+            "none",
+            "The channels: each pairs a far store with a near store and says what is synced \
+             between them.",
+        ),
+        key(
+            "groups",
+            "mapping of NAME: [CHANNEL, ...]",
+            "none",
+            "Names for lists of channels, so that `mailferry sync GROUP` syncs them all. A group \
+             may not have a channel's name and lists channels only.",
+        ),
+        key(
+            "state_dir",
+            "directory",
+            "$XDG_STATE_HOME/mailferry, else ~/.local/state/mailferry",
+            "Where the sync state (one file per folder pair, with its journal) and the channel \
+             locks are kept. Deleting it makes the next sync pair the messages both sides hold \
+             again by content, without copying them twice.",
+        ),
+    ],
+};
+
+pub const IMAP_STORE: Part = Part {
+    title: "IMAP STORES",
+    intro: "A store with type: imap is an account on an IMAP server.",
+    keys: &[
+        key("type", "imap", "required", "The kind of store."),
+        key(
+            "host",
+            "host name or address",
+            "required",
+            "The IMAP server.",
+        ),
+        key(
+            "port",
+            "1-65535",
+            "993 with tls: implicit, else 143",
+            "The server's port.",
+        ),
+        key(
+            "tls",
+            "implicit | starttls | none",
+            "implicit",
+            "implicit: TLS from the first byte (port 993). starttls: a plain connection upgraded \
+             with STARTTLS before login; mailferry stops if the server does not offer it. none: \
+             no encryption at all, password included; only for servers on the same machine.",
+        ),
+        key(
+            "ca_file",
+            "PEM file",
+            "none",
+            "An extra trust root: a CA certificate, or a self-signed server certificate. The \
+             system's roots are trusted as well. The server's name must match its certificate.",
+        ),
+        key(
+            "tls_fingerprint",
+            "sha256:HEX",
+            "none",
+            "Pins the server's certificate by the SHA-256 of its leaf certificate (colons and case \
+             do not matter), for self-signed servers: the certificate is accepted if and only if \
+             it matches, whatever signed it and whatever name it carries. Checked before anything \
+             is sent, so a wrong pin never exposes the password. Not allowed with tls: none.",
+        ),
+        key(
+            "tls_min_version",
+            "1.2 | 1.3",
+            "1.2",
+            "The oldest TLS version accepted.",
+        ),
+        key(
+            "user",
+            "login name",
+            "required",
+            "The login name on the server.",
+        ),
+        key(
+            "auth",
+            "login | plain | xoauth2 | oauthbearer",
+            "login",
+            "How to authenticate: login (the IMAP LOGIN command), plain (SASL PLAIN), or with an \
+             OAuth2 access token printed by oauth2_token_command: xoauth2 (Gmail, Microsoft 365) \
+             or oauthbearer (RFC 7628).",
+        ),
+        key(
+            "password",
+            "text",
+            "none; one of the three is required",
+            "The password, written in the file. Keep the file private (chmod 600).",
+        ),
+        key(
+            "password_command",
+            "command",
+            "none; one of the three is required",
+            "A command that prints the password; the first line of its output is used. A plain \
+             command line (words and quotes) runs directly; one with shell syntax (pipes, \
+             redirections, $, backquotes, ;, &&, globs, ~) runs through sh -c. It runs with \
+             stdin closed (it cannot prompt under cron); a failure is reported with what the \
+             command printed on stderr. Example: pass show mail/work.",
+        ),
+        key(
+            "password_env",
+            "variable name",
+            "none; one of the three is required",
+            "An environment variable holding the password.",
+        ),
+        key(
+            "oauth2_token_command",
+            "command",
+            "required with auth: xoauth2 or oauthbearer",
+            "A command that prints a valid OAuth2 access token on its first line, refreshing it \
+             as needed, such as oama access USER or mutt_oauth2.py TOKENFILE. It is run at every \
+             connection; the token is never printed.",
+        ),
+        key(
+            "timeout",
+            "seconds",
+            "60",
+            "How long to wait for the server to connect or answer.",
+        ),
+        key(
+            "namespace",
+            "prefix",
+            "none",
+            "The prefix the server puts before every folder name, in the server's own spelling, \
+             such as INBOX. on Courier-style servers that keep all folders below the inbox. It is \
+             added to the names sent to the server and removed from the names it lists, so that \
+             INBOX.Sent is the folder Sent.",
+        ),
+        key(
+            "connections",
+            "1-32",
+            "4",
+            "How many connections (folders synced at once) to use. Servers limit connections \
+             per user; Dovecot allows 10.",
+        ),
+    ],
+};
+
+pub const MAILDIR_STORE: Part = Part {
+    title: "MAILDIR STORES",
+    intro: "A store with type: maildir is a tree of Maildir folders on this machine, as mutt, \
+            neomutt, notmuch and Dovecot read them.",
+    keys: &[
+        key("type", "maildir", "required", "The kind of store."),
+        key(
+            "path",
+            "directory",
+            "required",
+            "The root of the tree; created with the first folder.",
+        ),
+        key(
+            "layout",
+            "verbatim | maildir++",
+            "verbatim",
+            "How folders nest. verbatim: the folder Work/Projects is the directory \
+             PATH/Work/Projects and INBOX is PATH/INBOX. maildir++: Work/Projects is \
+             PATH/.Work.Projects and INBOX is PATH itself (Dovecot's and Courier's layout); folder \
+             names may then not contain dots.",
+        ),
+    ],
+};
+
+pub const POP3_STORE: Part = Part {
+    title: "POP3 STORES",
+    intro: "A store with type: pop3 is a POP3 mailbox. It can only be read, so it can be the far \
+            side of a channel, never the near side.",
+    keys: &[
+        key("type", "pop3", "required", "The kind of store."),
+        key(
+            "host",
+            "host name or address",
+            "required",
+            "The POP3 server.",
+        ),
+        key(
+            "port",
+            "1-65535",
+            "995 with tls: implicit, else 110",
+            "The server's port.",
+        ),
+        key(
+            "tls",
+            "implicit | starttls | none",
+            "implicit",
+            "As for IMAP; starttls uses the STLS command.",
+        ),
+        key("ca_file", "PEM file", "none", "As for IMAP."),
+        key("tls_fingerprint", "sha256:HEX", "none", "As for IMAP."),
+        key("tls_min_version", "1.2 | 1.3", "1.2", "As for IMAP."),
+        key(
+            "user",
+            "login name",
+            "required",
+            "The login name on the server.",
+        ),
+        key(
+            "password",
+            "text",
+            "none; one of the three is required",
+            "As for IMAP.",
+        ),
+        key(
+            "password_command",
+            "command",
+            "none; one of the three is required",
+            "As for IMAP.",
+        ),
+        key(
+            "password_env",
+            "variable name",
+            "none; one of the three is required",
+            "As for IMAP.",
+        ),
+        key(
+            "auth",
+            "user | plain | apop",
+            "plain or user over TLS, apop without",
+            "How to log in: user (USER and PASS), plain (SASL PLAIN through AUTH) or apop (a \
+             digest, so the password is not sent). Without it, AUTH PLAIN when the server offers \
+             it, else USER/PASS, over TLS; APOP on a connection without TLS.",
+        ),
+        key(
+            "uidl",
+            "server | content-hash",
+            "server",
+            "How messages are told apart: server uses the UIDL the server gives. content-hash \
+             is for servers without UIDL: every message is downloaded on every run to hash it.",
+        ),
+        key("timeout", "seconds", "60", "As for IMAP."),
+        key(
+            "leave_on_server",
+            "true | false",
+            "true",
+            "Whether fetched messages stay on the server. false deletes each message once it is \
+             safely stored on the near side.",
+        ),
+        key(
+            "delete_after_days",
+            "days",
+            "never",
+            "With leave_on_server: true, delete a message from the server this many days after \
+             it was fetched.",
+        ),
+    ],
+};
+
+pub const CHANNEL: Part = Part {
+    title: "CHANNELS",
+    intro: "A channel pairs two stores. The far side is usually the server, the near side the \
+            Maildir; both may be IMAP (a migration). Folders are paired by name.",
+    keys: &[
+        key("far", "store name", "required", "The far store."),
+        key(
+            "near",
+            "store name",
+            "required",
+            "The near store; not a POP3 store, and not the far one.",
+        ),
+        key(
+            "folders",
+            "[PATTERN, ...]",
+            "[\"*\"]",
+            "Which folders to sync, from the names both sides have: * matches any characters, \
+             % any but the level separator /, a leading ! excludes, and the last pattern that \
+             matches a folder decides. Example: [\"*\", \"!Junk\", \"!Archive/*\"].",
+        ),
+        key(
+            "folder_map",
+            "mapping of FAR_NAME: NEAR_NAME",
+            "none",
+            "Folders named differently on the two sides, for example {\"[Gmail]/Sent Mail\": \
+             Sent}. The folders patterns select near-side names, after this mapping. Two far \
+             folders may not map to one near folder.",
+        ),
+        key(
+            "direction",
+            "both | pull | push",
+            "both",
+            "Which ways changes travel: pull is far to near only (a backup), push near to far \
+             only.",
+        ),
+        key(
+            "sync",
+            "[new, flags, delete]",
+            "[new, flags, delete]",
+            "What travels: new messages, flag changes (seen, flagged, answered, deleted, draft), \
+             and deletions of messages that were on both sides. [] copies nothing.",
+        ),
+        key(
+            "expunge",
+            "both | far | near | none",
+            "both",
+            "Where messages flagged deleted are removed for good at the end of a sync.",
+        ),
+        key(
+            "create",
+            "both | far | near | none",
+            "both",
+            "Where a folder that exists only on the other side may be created.",
+        ),
+        key(
+            "remove",
+            "both | far | near | none",
+            "none",
+            "Where a folder deleted on the other side may be deleted too.",
+        ),
+        key(
+            "max_messages",
+            "count",
+            "no limit",
+            "Copy only the newest this many messages of each folder; older ones are skipped, \
+             nothing is deleted for it.",
+        ),
+        key(
+            "max_size",
+            "bytes, or a size such as 512k, 10M, 1G",
+            "no limit",
+            "Do not copy larger messages; each one skipped is reported.",
+        ),
+        key(
+            "max_delete_ratio",
+            "0.0-1.0",
+            "0.5",
+            "A plan that would delete more than this share of a folder holding over 20 \
+             messages stops with an explanation unless sync is given --force (think of a \
+             server that suddenly reports a folder empty).",
+        ),
+        key(
+            "watch",
+            "list of folder names",
+            "[]",
+            "Folders that mailferry watch keeps open in IMAP IDLE besides INBOX, so changes \
+             there are synced within seconds; other folders wait for the next full sync.",
+        ),
+        key(
+            "interval",
+            "seconds, or a duration such as 90s, 15m, 2h (at least 10s)",
+            "15m",
+            "How often mailferry watch runs a full sync of the channel anyway.",
+        ),
+    ],
+};
+
+/// Every part, in the page's order.
+pub const PARTS: &[&Part] = &[
+    &TOP_LEVEL,
+    &IMAP_STORE,
+    &MAILDIR_STORE,
+    &POP3_STORE,
+    &CHANNEL,
+];
+
+const EXAMPLE: &str = r#"stores:
+  work:
+    type: imap
+    host: imap.example.com
+    user: alice@example.com
+    password_command: pass show mail/work
+  laptop:
+    type: maildir
+    path: ~/Mail/work
+channels:
+  work:
+    far: work
+    near: laptop
+    folders: ["*", "!Junk"]
+groups:
+  everything: [work]"#;
+
+/// Text for roff: backslashes and hyphens escaped, and no line may start
+/// with a control character.
+fn roff(text: &str) -> String {
+    let escaped = text.replace('\\', "\\e").replace('-', "\\-");
+    escaped
+        .lines()
+        .map(|line| {
+            if line.starts_with('.') || line.starts_with('\'') {
+                format!("\\&{line}")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The page, in roff.
+pub fn render() -> String {
+    let mut page = String::new();
+    let version = env!("CARGO_PKG_VERSION");
+    let _ = writeln!(
+        page,
+        ".TH mailferry.yaml 5 \"\" \"mailferry {version}\" \"File Formats Manual\""
+    );
+    page.push_str(".SH NAME\nmailferry.yaml \\- the configuration file of mailferry\n");
+    page.push_str(".SH SYNOPSIS\n");
+    page.push_str(&roff(
+        "~/.config/mailferry/config.yaml, or $XDG_CONFIG_HOME/mailferry/config.yaml, or the file \
+         named by $MAILFERRY_CONFIG or by --config FILE.",
+    ));
+    page.push_str("\n.SH DESCRIPTION\n");
+    page.push_str(&roff(
+        "The configuration is YAML. It defines stores (the mailboxes: IMAP accounts, Maildir \
+         trees, POP3 accounts), channels (pairs of stores and what to sync between them) and \
+         groups (names for several channels). Unknown keys are errors, and every error names \
+         the file, the line and the key, for example config.yaml:12: stores.work.port: 0 is not \
+         a port. ~ at the start of a path means $HOME. mailferry check reads the file and tries \
+         every store.",
+    ));
+    page.push('\n');
+    for part in PARTS {
+        let _ = writeln!(page, ".SH {}", part.title);
+        page.push_str(&roff(part.intro));
+        page.push('\n');
+        for doc in part.keys {
+            let _ = writeln!(
+                page,
+                ".TP\n\\fB{}\\fR: \\fI{}\\fR",
+                roff(doc.key),
+                roff(doc.value)
+            );
+            page.push_str(&roff(doc.meaning));
+            let _ = writeln!(page, "\n.br\nDefault: {}.", roff(doc.default));
+        }
+        if part.keys.iter().any(|doc| doc.key == "password") {
+            let _ = writeln!(page, ".PP\n{}", roff(PASSWORD_KEYS_NOTE));
+        }
+    }
+    page.push_str(".SH GROUPS\n");
+    page.push_str(&roff(
+        "groups maps each group name to a list of channel names: everything: [work, home].",
+    ));
+    page.push_str("\n.SH FOLDER NAMES\n");
+    page.push_str(&roff(
+        "Folders are named as on the server, with / between levels and INBOX for the inbox, \
+         whatever separator the server uses. A name that could leave the Maildir root (.., an \
+         absolute path, control characters) or that Maildir reserves (cur, new, tmp) is refused \
+         with an error for that folder, and the other folders are synced.",
+    ));
+    page.push_str("\n.SH EXAMPLE\n.nf\n.RS 4\n");
+    page.push_str(&roff(EXAMPLE));
+    page.push_str("\n.RE\n.fi\n");
+    page.push_str(".SH FILES\n.TP\n~/.config/mailferry/config.yaml\nThe configuration.\n");
+    page.push_str(".TP\n~/.local/state/mailferry/\nSync state and locks (see state_dir).");
+    page.push_str("\n.SH SEE ALSO\n");
+    page.push_str("\\fBmailferry\\fR(1), \\fBmailferry\\-sync\\fR(1), \\fBmailferry\\-check\\fR(1), \\fBmailferry\\-import\\-mbsyncrc\\fR(1), \\fBmbsync\\fR(1)\n");
+    page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::path::Path;
+
+    /// The keys the config parser accepts in a mapping, read from its own
+    /// "unknown key, expected one of ..." error, so the parser needs no list
+    /// kept for this test.
+    fn accepted_keys(yaml_with_unknown_key: &str) -> Vec<String> {
+        let err = Config::from_yaml(yaml_with_unknown_key, Path::new("t.yaml"))
+            .expect_err("an unknown key must be refused");
+        let message = err.message;
+        let list = message
+            .split_once("expected one of ")
+            .or_else(|| message.split_once("expected "))
+            .map(|(_, list)| list)
+            .unwrap_or_else(|| panic!("no key list in {message:?}"));
+        list.split([',', ' '])
+            .map(str::trim)
+            .filter(|word| !word.is_empty() && *word != "or")
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn every_key_the_parser_accepts_is_documented() {
+        let probes: [(&Part, &str); 5] = [
+            (&TOP_LEVEL, "stores: {}\nnot_a_key: 1\n"),
+            (
+                &IMAP_STORE,
+                "stores:\n  s:\n    type: imap\n    not_a_key: 1\n",
+            ),
+            (
+                &MAILDIR_STORE,
+                "stores:\n  s:\n    type: maildir\n    not_a_key: 1\n",
+            ),
+            (
+                &POP3_STORE,
+                "stores:\n  s:\n    type: pop3\n    not_a_key: 1\n",
+            ),
+            (&CHANNEL, "stores: {}\nchannels:\n  c:\n    not_a_key: 1\n"),
+        ];
+        for (part, probe) in probes {
+            let keys = accepted_keys(probe);
+            assert!(keys.len() >= 3, "{}: {keys:?}", part.title);
+            for key in keys {
+                assert!(
+                    part.keys.iter().any(|doc| doc.key == key),
+                    "the key {key:?} of {} is not in mailferry.yaml(5): add it to src/cli/config_manual.rs",
+                    part.title
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn page_lists_every_documented_key_with_its_default() {
+        let page = render();
+        for part in PARTS {
+            assert!(page.contains(&format!(".SH {}\n", part.title)));
+            for doc in part.keys {
+                assert!(
+                    page.contains(&format!("\\fB{}\\fR: ", roff(doc.key))),
+                    "{}",
+                    doc.key
+                );
+            }
+        }
+        assert_eq!(
+            page.matches("\n.br\nDefault: ").count(),
+            PARTS.iter().map(|p| p.keys.len()).sum::<usize>()
+        );
+    }
+
+    #[test]
+    fn roff_escapes_what_roff_would_read_as_commands() {
+        assert_eq!(roff("a-b \\x"), "a\\-b \\ex");
+        assert_eq!(roff(".hidden\n'quote"), "\\&.hidden\n\\&'quote");
+    }
+}
