@@ -13,6 +13,7 @@
 pub mod condstore;
 mod identity;
 pub mod idle;
+mod multiappend;
 pub mod protocol;
 pub mod sasl;
 pub mod search;
@@ -23,7 +24,7 @@ use crate::config::{AuthMethod, ImapConfig, Secret, TlsMode};
 use crate::flags::Flags;
 use crate::store::tls::{self, NetStream};
 use crate::store::transient::{says_throttled, Transient};
-use crate::store::{Changes, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Store};
+use crate::store::{Changes, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Staged, Store};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, FixedOffset};
 use imap::types::{Flag, UnsolicitedResponse};
@@ -60,6 +61,8 @@ pub struct ImapStore {
     warnings: Vec<String>,
     /// QRESYNC is enabled on this connection (see [`condstore`]).
     qresync: bool,
+    /// Messages staged for a batched upload (see [`multiappend`]).
+    uploads: Box<multiappend::Uploads>,
 }
 
 /// The folder selected for the message operations.
@@ -367,6 +370,7 @@ impl ImapStore {
             open: None,
             warnings: Vec::new(),
             qresync: false,
+            uploads: Box::default(),
         };
         store.read_capabilities()?;
         store.read_delimiter()?;
@@ -673,6 +677,7 @@ impl Store for ImapStore {
     fn open_folder(&mut self, name: &str) -> Result<FolderStatus> {
         let server_name = self.server_name(name)?;
         self.open = None;
+        self.drop_uploads();
         let command = format!("SELECT {}", quote(&server_name)?);
         let (lines, _) = logged(&command, || self.session.run(&command)).map_err(|e| match e {
             imap::Error::No(no) => anyhow!(
@@ -843,6 +848,14 @@ impl Store for ImapStore {
         self.changes_since(since)
     }
 
+    fn stage_append(&mut self, ticket: &str, message: &Message) -> Result<Staged> {
+        self.stage_upload(ticket, message)
+    }
+
+    fn commit_staged(&mut self) -> Result<Vec<(String, Result<MsgId>)>> {
+        Ok(self.finish_uploads())
+    }
+
     fn set_flags_many(&mut self, ids: &[MsgId], add: Flags, remove: Flags) -> Result<()> {
         self.store_flags(ids, add, remove)
     }
@@ -919,6 +932,7 @@ impl Store for ImapStore {
         self.session = open_session(&self.config, &self.secret)?;
         self.read_capabilities()?;
         self.read_delimiter()?;
+        self.drop_uploads();
         self.qresync = false;
         self.enable_qresync()
     }

@@ -643,6 +643,10 @@ impl Store for MaildirStore {
     fn open_folder(&mut self, name: &str) -> Result<FolderStatus> {
         self.open = None;
         self.held.scanned = None;
+        // Messages staged and never committed belong to an attempt that
+        // failed; their pending entries make the next sync look for them
+        // (and remove their tmp/ files).
+        self.held.staged.clear();
         let relative = folder_name::relative_path(name, self.layout)?;
         let dir = self.root.join(&relative);
         if !is_maildir(&dir) {
@@ -749,13 +753,16 @@ impl Store for MaildirStore {
         if staged.is_empty() {
             return Ok(Vec::new());
         }
-        if self.fsync {
-            flush_together(staged.iter().map(|file| file.tmp_path.as_path()))?;
-        }
+        let flushed = if self.fsync {
+            flush_together(staged.iter().map(|file| file.tmp_path.as_path()))
+        } else {
+            staged.iter().map(|_| Ok(())).collect()
+        };
         let mut results = Vec::with_capacity(staged.len());
         let mut touched: Vec<PathBuf> = Vec::new();
-        for file in &staged {
-            let outcome = self.publish(file);
+        for (file, flushed) in staged.iter().zip(flushed) {
+            // Never move a file into place that is not known to be durable.
+            let outcome = flushed.and_then(|()| self.publish(file));
             if let Ok(target) = &outcome {
                 let dir = file.folder_dir.join(target.subdir.dir_name());
                 if !touched.contains(&dir) {
@@ -1091,8 +1098,9 @@ fn write_new_file(path: &Path, message: &Message, fsync: bool) -> io::Result<()>
 /// journal transaction; the fsync of the first then commits that
 /// transaction and the fsyncs of the others find little left to do.
 /// Files are reopened rather than kept open, so a batch needs no file
-/// descriptors; fsync flushes a file whichever descriptor asks.
-fn flush_together<'a>(paths: impl Iterator<Item = &'a Path> + Clone) -> Result<()> {
+/// descriptors; fsync flushes a file whichever descriptor asks. Returns
+/// each file's outcome, in order.
+fn flush_together<'a>(paths: impl Iterator<Item = &'a Path> + Clone) -> Vec<Result<()>> {
     use std::os::fd::AsRawFd;
     for path in paths.clone() {
         if let Ok(file) = File::open(path) {
@@ -1104,12 +1112,13 @@ fn flush_together<'a>(paths: impl Iterator<Item = &'a Path> + Clone) -> Result<(
             }
         }
     }
-    for path in paths {
-        File::open(path)
-            .and_then(|opened| opened.sync_all())
-            .with_context(|| format!("cannot flush {} to disk", path.display()))?;
-    }
-    Ok(())
+    paths
+        .map(|path| {
+            File::open(path)
+                .and_then(|opened| opened.sync_all())
+                .with_context(|| format!("cannot flush {} to disk", path.display()))
+        })
+        .collect()
 }
 
 fn sync_directory(dir: &Path) -> Result<()> {

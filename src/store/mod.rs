@@ -186,7 +186,7 @@ pub trait Store: Send {
 
     /// Finishes every message staged since the last call: makes them
     /// durable, then visible. Returns each staged ticket with its new id or
-    /// the reason it failed. An `Err` means none can be trusted to have
+    /// the reason it failed, in the order the messages were staged. An `Err` means none can be trusted to have
     /// arrived; [`Store::find_appended`] tells later.
     fn commit_staged(&mut self) -> Result<Vec<(String, Result<MsgId>)>> {
         Ok(Vec::new())

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 const FOLDER: &str = "INBOX";
-/// More than one group (256 messages), so a crash can fall between two.
+/// Several groups (64 messages each), so a crash can fall between two.
 const MESSAGES: usize = 300;
 
 fn server_with_messages() -> Arc<Mutex<MemoryData>> {
@@ -91,7 +91,10 @@ fn a_pull_interrupted_anywhere_in_a_group_resumes_without_loss_or_duplicates() {
     let data = server_with_messages();
     // pending, pair and resolved for each message, and a little more.
     let steps = 3 * MESSAGES + 5;
-    for stop_after in (0..steps).step_by(47).chain([255, 256, 257, 511, 512, 513]) {
+    for stop_after in (0..steps)
+        .step_by(29)
+        .chain([63, 64, 65, 191, 192, 193, 255, 256])
+    {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("mail");
         let state = StateFile::new(dir.path().join("INBOX.state"));

@@ -12,7 +12,7 @@ use super::{imap_err, logged, protocol, ImapStore};
 use crate::flags::Flags;
 use crate::store::{Changes, MessageInfo};
 use anyhow::{bail, Result};
-use imap_proto::{AttributeValue, Response};
+use imap_proto::{AttributeValue, MailboxDatum, Response};
 
 impl ImapStore {
     /// Turns QRESYNC on when the server offers it, else CONDSTORE (so
@@ -59,6 +59,10 @@ impl ImapStore {
         let mut changes = parse_changes(&lines)?;
         changes.vanished_known = self.qresync;
         let open = self.open_folder_state()?;
+        if let Some(exists) = last_exists(&lines) {
+            // `run()` leaves untagged EXISTS responses to us.
+            open.exists = exists;
+        }
         for message in &changes.changed {
             if let Ok(uid) = protocol::parse_uid(&message.id) {
                 open.sizes.insert(uid, message.size);
@@ -115,6 +119,21 @@ pub fn parse_changes(mut lines: &[u8]) -> Result<Changes> {
         }
     }
     Ok(changes)
+}
+
+/// The message count of the last EXISTS response among `lines`.
+fn last_exists(mut lines: &[u8]) -> Option<u32> {
+    let mut exists = None;
+    while let Ok((rest, response)) = imap_proto::parser::parse_response(lines) {
+        if let Response::MailboxData(MailboxDatum::Exists(count)) = response {
+            exists = Some(count);
+        }
+        if rest.len() == lines.len() {
+            break;
+        }
+        lines = rest;
+    }
+    exists
 }
 
 #[cfg(test)]

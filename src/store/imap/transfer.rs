@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use std::collections::{HashMap, HashSet};
 
 /// Most messages fetched in one UID FETCH.
-const BATCH_COUNT: usize = 500;
+const BATCH_COUNT: usize = 100;
 /// Most bytes (by RFC822.SIZE) fetched in one UID FETCH. The imap crate
 /// reads a whole response before parsing it, so this bounds the memory of
 /// a batch (per connection).
@@ -187,7 +187,7 @@ mod tests {
                 Batch::Large { .. } => 0,
             })
             .collect();
-        assert_eq!(lengths, vec![500, 500, 200]);
+        assert_eq!(lengths, vec![100; 12]);
 
         let sizes: HashMap<u32, u64> = (1..=10).map(|uid| (uid, 1024 * 1024)).collect();
         let batches = plan_batches(&(1..=10).collect::<Vec<_>>(), &sizes);

@@ -1,0 +1,216 @@
+//! Uploads in batches: MULTIAPPEND (RFC 3502) with LITERAL+ (RFC 7888),
+//! many messages in one APPEND command and one round trip, which the server
+//! stores in one transaction (Dovecot: one fsync for the batch), and
+//! APPENDUID (UIDPLUS) naming the UIDs they got, in order.
+//!
+//! The imap crate's APPEND sends one message and waits for the server's
+//! continuation before the literal. Its `run()` sends a command given as a
+//! `&str`, so a batch goes through it only when every message of it is valid
+//! UTF-8 (then the bytes are exactly the message); any other message is
+//! uploaded alone by the crate's APPEND. Without MULTIAPPEND, LITERAL+ or
+//! UIDPLUS every message is uploaded alone.
+
+use super::protocol::{escape_quoted, snippet};
+use super::{flag_list, imap_err, internal_date, logged, ImapStore};
+use crate::store::{Message, MsgId, Staged, Store};
+use anyhow::{anyhow, bail, Result};
+use imap_proto::{MailboxDatum, Response, ResponseCode, UidSetMember};
+
+/// Bytes of messages held before they are sent: the command is built in
+/// memory (and copied once more by the crate), so this bounds memory.
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Messages held before they are sent.
+const BATCH_MESSAGES: usize = 100;
+
+/// Why a batch upload failed.
+enum Upload {
+    /// The server said NO or BAD: it stored none of the batch.
+    Refused,
+    /// Anything else: some or all of it may have arrived.
+    Failed(anyhow::Error),
+}
+
+/// Messages staged for upload and the outcomes of those already sent.
+#[derive(Default)]
+pub(super) struct Uploads {
+    waiting: Vec<(String, Message)>,
+    bytes: usize,
+    sent: Vec<(String, Result<MsgId>)>,
+}
+
+impl ImapStore {
+    fn batch_uploads(&self) -> bool {
+        ["MULTIAPPEND", "LITERAL+", "UIDPLUS"]
+            .iter()
+            .all(|name| self.has_capability(name))
+    }
+
+    /// [`crate::store::Store::stage_append`] for IMAP.
+    pub(super) fn stage_upload(&mut self, ticket: &str, message: &Message) -> Result<Staged> {
+        if !self.batch_uploads() || std::str::from_utf8(&message.content).is_err() {
+            return Store::append(self, ticket, message).map(Staged::Stored);
+        }
+        self.uploads.bytes += message.content.len();
+        self.uploads
+            .waiting
+            .push((ticket.to_string(), message.clone()));
+        if self.uploads.bytes >= BATCH_BYTES || self.uploads.waiting.len() >= BATCH_MESSAGES {
+            self.send_uploads();
+        }
+        Ok(Staged::Deferred)
+    }
+
+    /// [`crate::store::Store::commit_staged`] for IMAP: sends what waits and
+    /// reports every staged message.
+    pub(super) fn finish_uploads(&mut self) -> Vec<(String, Result<MsgId>)> {
+        self.send_uploads();
+        std::mem::take(&mut self.uploads.sent)
+    }
+
+    /// Forgets staged uploads (a new folder is opened): those never sent
+    /// are pending in the journal, found missing and copied again.
+    pub(super) fn drop_uploads(&mut self) {
+        *self.uploads = Uploads::default();
+    }
+
+    fn send_uploads(&mut self) {
+        let batch = std::mem::take(&mut self.uploads.waiting);
+        self.uploads.bytes = 0;
+        if batch.is_empty() {
+            return;
+        }
+        match self.multiappend(&batch) {
+            Ok(uids) => {
+                for ((ticket, _), uid) in batch.into_iter().zip(uids) {
+                    self.uploads.sent.push((ticket, Ok(uid.to_string())));
+                }
+            }
+            // The server refused the batch, and so stored none of it
+            // (MULTIAPPEND is all or nothing): one bad message (an empty
+            // one, say) must not fail the others, so each goes alone.
+            Err(Upload::Refused) => {
+                for (ticket, message) in batch {
+                    let outcome = Store::append(self, &ticket, &message).and_then(|uid| {
+                        uid.ok_or_else(|| anyhow!("the server did not name the new UID"))
+                    });
+                    self.uploads.sent.push((ticket, outcome));
+                }
+            }
+            // Whether anything arrived is unknown: the pending entries
+            // make the next sync look.
+            Err(Upload::Failed(err)) => {
+                let reason = format!("{err:#}");
+                for (ticket, _) in batch {
+                    self.uploads.sent.push((ticket, Err(anyhow!("{reason}"))));
+                }
+            }
+        }
+    }
+
+    /// Sends one MULTIAPPEND; returns the UIDs the messages got, in order.
+    fn multiappend(&mut self, batch: &[(String, Message)]) -> Result<Vec<u32>, Upload> {
+        let open = self.open_folder_state().map_err(Upload::Failed)?;
+        let folder = open.name.clone();
+        let name = escape_quoted(&open.server_name).map_err(Upload::Failed)?;
+        let mut command = format!("APPEND \"{name}\"");
+        for (_, message) in batch {
+            let Ok(text) = std::str::from_utf8(&message.content) else {
+                return Err(Upload::Failed(anyhow!(
+                    "a message to upload in a batch is not UTF-8"
+                )));
+            };
+            command.push_str(&format!(" {}", flag_list(message.flags)));
+            if let Some(date) = message.date.and_then(internal_date) {
+                command.push_str(&format!(" \"{}\"", date.format("%d-%h-%Y %T %z")));
+            }
+            command.push_str(&format!(" {{{}+}}\r\n", message.content.len()));
+            command.push_str(text);
+        }
+        let shown = format!("APPEND {folder:?} ({} messages)", batch.len());
+        let answer = logged(&shown, || self.session.run(&command));
+        drop(command);
+        let (lines, _) = answer.map_err(|e| {
+            let refused = matches!(e, imap::Error::No(_) | imap::Error::Bad(_));
+            let err = imap_err(e, format!("uploading to folder {folder:?} failed"));
+            if refused {
+                log::info!("{err:#}; uploading the batch message by message");
+                Upload::Refused
+            } else {
+                Upload::Failed(err)
+            }
+        })?;
+        self.drain_unsolicited();
+        let (uids, exists) = appended_uids(&lines).map_err(Upload::Failed)?;
+        if let (Some(exists), Some(open)) = (exists, self.open.as_mut()) {
+            // `run()` leaves the untagged EXISTS to us.
+            open.exists = exists;
+        }
+        if uids.len() != batch.len() {
+            return Err(Upload::Failed(anyhow!(
+                "the server stored {} message(s) but named {} UID(s)",
+                batch.len(),
+                uids.len()
+            )));
+        }
+        if let (Some(&last), Some(open)) = (uids.iter().max(), self.open.as_mut()) {
+            // Later tickets can start after these messages.
+            open.uidnext = Some(open.uidnext.unwrap_or(0).max(last.saturating_add(1)));
+        }
+        Ok(uids)
+    }
+}
+
+/// The UIDs of an APPENDUID response code, in the order of the messages,
+/// and the message count of the last EXISTS response, if any.
+fn appended_uids(mut lines: &[u8]) -> Result<(Vec<u32>, Option<u32>)> {
+    let mut exists = None;
+    while !lines.is_empty() {
+        let Ok((rest, response)) = imap_proto::parser::parse_response(lines) else {
+            bail!(
+                "the server's answer to APPEND cannot be parsed: {}",
+                snippet(lines)
+            );
+        };
+        lines = rest;
+        if let Response::MailboxData(MailboxDatum::Exists(count)) = response {
+            exists = Some(count);
+            continue;
+        }
+        if let Response::Done {
+            code: Some(ResponseCode::AppendUid(_, members)),
+            ..
+        } = response
+        {
+            let mut uids = Vec::new();
+            for member in members {
+                match member {
+                    UidSetMember::Uid(uid) => uids.push(uid),
+                    UidSetMember::UidRange(range) => {
+                        if range.end() - range.start() > BATCH_MESSAGES as u32 {
+                            bail!("the server named more UIDs than messages were sent");
+                        }
+                        uids.extend(range)
+                    }
+                }
+            }
+            return Ok((uids, exists));
+        }
+    }
+    bail!("the server stored the messages without naming their UIDs (no APPENDUID)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appenduid_ranges_name_each_message_in_order() {
+        let lines = b"* 12 EXISTS\r\na9 OK [APPENDUID 1700000000 7:9,12] Append completed.\r\n";
+        assert_eq!(appended_uids(lines).unwrap(), (vec![7, 8, 9, 12], Some(12)));
+    }
+
+    #[test]
+    fn an_answer_without_appenduid_is_an_error() {
+        assert!(appended_uids(b"a9 OK Append completed.\r\n").is_err());
+    }
+}
