@@ -256,6 +256,13 @@ fn plain_command(
 
 /// Checks a greeting; a BYE greeting is a refusal.
 fn check_greeting(greeting: &[u8], server: &str) -> Result<()> {
+    if !greeting.ends_with(b"\n") {
+        // Cut off mid-line: the network, not the server's manners.
+        return Err(anyhow::Error::new(Transient {
+            message: format!("{server} closed the connection during its greeting"),
+            throttled: false,
+        }));
+    }
     match imap_proto::parser::parse_response(greeting) {
         Ok((
             _,

@@ -136,6 +136,12 @@ fn run_updates(
             };
             match stores.side(side).set_flags(id, *add, *remove) {
                 Ok(()) => report.flagged[side] += 1,
+                // The connection is gone: so is every later change. The
+                // folder is tried again on a new one; changes made but not
+                // recorded are found agreeing on both sides then.
+                Err(err) if connection_lost(&err) => {
+                    return Err(err.context(format!("setting flags on {side} message {id}")))
+                }
                 Err(err) => {
                     report
                         .failures
@@ -158,6 +164,12 @@ fn run_updates(
         let ids: Vec<MsgId> = batch.iter().map(|(_, id)| id.clone()).collect();
         match stores.side(side).delete_messages(&ids) {
             Ok(()) => report.deleted[side] += ids.len(),
+            Err(err) if connection_lost(&err) => {
+                return Err(err.context(format!(
+                    "deleting {} message(s) on the {side} side",
+                    ids.len()
+                )))
+            }
             Err(err) => {
                 report.failures.push(format!(
                     "deleting {} message(s) on the {side} side: {err:#}",
@@ -203,6 +215,15 @@ fn run_copies(
                 progress.message_copied(message.content.len() as u64);
                 consecutive_failures = 0;
             }
+            // Every later copy would fail the same way: stop, so the
+            // folder is tried again on a new connection (the copy in
+            // flight stays pending and is looked for then).
+            Err(err) if connection_lost(&err) => {
+                return Err(err.context(format!(
+                    "copying {} message {source_id} to the {target} side",
+                    target.other()
+                )))
+            }
             Err(err) => {
                 report.failures.push(format!(
                     "copying {} message {source_id} to the {target} side: {err:#}",
@@ -226,6 +247,12 @@ fn run_copies(
         ));
     }
     Ok(())
+}
+
+/// Whether a store error means the connection is gone (or must be
+/// replaced) rather than that this one message failed.
+fn connection_lost(err: &anyhow::Error) -> bool {
+    crate::store::transient::transient_cause(err).is_some()
 }
 
 /// Stores one message on `target`: journal the intent, append, record the
