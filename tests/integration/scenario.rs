@@ -219,16 +219,32 @@ impl Template {
         let mut server = dovecot.client("tmpl");
         for (folder, count) in [("INBOX", size.inbox), ("Archive", size.archive)] {
             let messages = server.messages(folder);
+            let mut flag = Vec::new();
+            let mut unseen = Vec::new();
+            let mut expunge = Vec::new();
             for (i, message) in messages.iter().enumerate() {
                 match i % every {
-                    0 | 2 => server.add_flags(folder, message.uid, &["\\Flagged"]),
-                    3 if message.has_flag("\\Seen") => {
-                        server.remove_flags(folder, message.uid, &["\\Seen"])
-                    }
-                    4 => server.expunge_uid(folder, message.uid),
+                    0 | 2 => flag.push(message.uid.to_string()),
+                    3 if message.has_flag("\\Seen") => unseen.push(message.uid.to_string()),
+                    4 => expunge.push(message.uid.to_string()),
                     _ => {}
                 }
             }
+            // One command per kind of change, as another client would.
+            let session = server.session();
+            session.select(folder).unwrap();
+            session
+                .uid_store(flag.join(","), "+FLAGS.SILENT (\\Flagged)")
+                .unwrap();
+            if !unseen.is_empty() {
+                session
+                    .uid_store(unseen.join(","), "-FLAGS.SILENT (\\Seen)")
+                    .unwrap();
+            }
+            session
+                .uid_store(expunge.join(","), "+FLAGS.SILENT (\\Deleted)")
+                .unwrap();
+            session.uid_expunge(expunge.join(",")).unwrap();
             let folder_dir = if folder == "INBOX" {
                 server_root.clone()
             } else {
