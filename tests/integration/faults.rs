@@ -342,7 +342,7 @@ fn run_trial(
     ));
     let faulty = device.run(&["sync", "mail"]);
     let stderr = String::from_utf8_lossy(&faulty.stderr).into_owned();
-    let what = format!("trial {number} ({trial:?})");
+    let what = format!("trial {number} ({}: {:?})", trial.aim, trial.fault);
     if stderr.contains("panicked") || !matches!(faulty.status.code(), Some(0 | 1)) {
         return Err(format!(
             "{what}: the faulty run ended with {:?}:\n{stderr}",

@@ -210,7 +210,7 @@ fn serve(stream: TcpStream, greeting: &str, script: &Script, requests: &Mutex<Ve
             if reader.read_until(b'\n', &mut rest).is_err() {
                 return;
             }
-            text.push_str(&String::from_utf8_lossy(&rest).trim_end().to_string());
+            text.push_str(String::from_utf8_lossy(&rest).trim_end());
         }
         let mut words = text.split_ascii_whitespace();
         let tag = words.next().unwrap_or("*").to_string();

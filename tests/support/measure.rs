@@ -17,6 +17,8 @@ pub struct Measured {
 }
 
 /// Runs `command` to its end, capturing stdout and stderr.
+// The child is reaped by wait4 below, which std's Child cannot see.
+#[allow(clippy::zombie_processes)]
 pub fn run_measured(mut command: Command) -> Measured {
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().unwrap();
