@@ -40,8 +40,14 @@ _mailferry() {
             mailferry,migrate)
                 cmd="mailferry__subcmd__migrate"
                 ;;
+            mailferry,search)
+                cmd="mailferry__subcmd__search"
+                ;;
             mailferry,sync)
                 cmd="mailferry__subcmd__sync"
+                ;;
+            mailferry,watch)
+                cmd="mailferry__subcmd__watch"
                 ;;
             mailferry__subcmd__generate,completions)
                 cmd="mailferry__subcmd__generate__subcmd__completions"
@@ -85,8 +91,14 @@ _mailferry() {
             mailferry__subcmd__help,migrate)
                 cmd="mailferry__subcmd__help__subcmd__migrate"
                 ;;
+            mailferry__subcmd__help,search)
+                cmd="mailferry__subcmd__help__subcmd__search"
+                ;;
             mailferry__subcmd__help,sync)
                 cmd="mailferry__subcmd__help__subcmd__sync"
+                ;;
+            mailferry__subcmd__help,watch)
+                cmd="mailferry__subcmd__help__subcmd__watch"
                 ;;
             mailferry__subcmd__help__subcmd__generate,completions)
                 cmd="mailferry__subcmd__help__subcmd__generate__subcmd__completions"
@@ -101,7 +113,7 @@ _mailferry() {
 
     case "${cmd}" in
         mailferry)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version sync adopt list check migrate dedupe generate import-mbsyncrc help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version sync adopt list check migrate dedupe generate search watch import-mbsyncrc help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -319,7 +331,7 @@ _mailferry() {
             return 0
             ;;
         mailferry__subcmd__help)
-            opts="sync adopt list check migrate dedupe generate import-mbsyncrc help"
+            opts="sync adopt list check migrate dedupe generate search watch import-mbsyncrc help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -472,7 +484,35 @@ _mailferry() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailferry__subcmd__help__subcmd__search)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailferry__subcmd__help__subcmd__sync)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__help__subcmd__watch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -560,8 +600,56 @@ _mailferry() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailferry__subcmd__search)
+            opts="-c -q -v -h --json --fetch --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --fetch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailferry__subcmd__sync)
             opts="-a -n -c -q -v -h --all --dry-run --json --force --wait --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailferry__subcmd__watch)
+            opts="-c -q -v -h --wait --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

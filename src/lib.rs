@@ -15,6 +15,8 @@ pub mod logging;
 pub mod migrate;
 #[cfg(test)]
 mod parser_props;
+pub mod search;
 pub mod state;
 pub mod store;
 pub mod sync;
+pub mod watch;

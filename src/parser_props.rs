@@ -1,6 +1,6 @@
 //! Property tests for every parser of outside data: the config, the state
-//! file and its journal, Maildir file names, modified UTF-7, POP3 replies
-//! and the mbsyncrc reader. Whatever the input, a parser returns a value or
+//! file and its journal, Maildir file names, modified UTF-7, POP3 replies,
+//! the mbsyncrc reader and the search query language. Whatever the input, a parser returns a value or
 //! an error that names the file (where there is one); it never panics, and
 //! a damaged state file never loads as records it did not hold.
 //!
@@ -10,6 +10,8 @@
 use crate::config::{Config, Layout};
 use crate::import::mbsyncrc::MbsyncRc;
 use crate::import::translate::{translate, Options};
+use crate::search::imap::{search_keys, Literals};
+use crate::search::local::Candidate;
 use crate::state::{FolderState, Pair, Record, StateFile};
 use crate::store::maildir::MaildirStore;
 use crate::store::pop3::client::{parse_list_line, parse_status, parse_uidl_line, Pop3Client};
@@ -94,6 +96,42 @@ const YAML_PIECES: &[&str] = &[
     "\u{0}",
     "é",
     "\u{202e}",
+];
+
+const SEARCH_PIECES: &[&str] = &[
+    "from:",
+    "to:",
+    "subject:",
+    "body:",
+    "text:",
+    "since:",
+    "before:",
+    "larger:",
+    "smaller:",
+    "2024-01-01",
+    "2024-13-45",
+    "99999999999999999999",
+    "10M",
+    "alice",
+    "\"two words\"",
+    "\"",
+    "\\",
+    "(",
+    ")",
+    " ",
+    "or ",
+    "and ",
+    "not ",
+    "seen",
+    "unseen",
+    "flagged",
+    "é",
+    "\r\n",
+    "\n",
+    "{5}",
+    "\u{0}",
+    ":",
+    "\t",
 ];
 
 const MBSYNC_PIECES: &[&str] = &[
@@ -386,5 +424,23 @@ proptest! {
             let _ = store.set_flags(id, crate::flags::Flags::SEEN, crate::flags::Flags::EMPTY);
         }
         let _ = store.take_warnings();
+    }
+
+    #[test]
+    fn search_queries_parse_or_fail_and_never_smuggle_a_line_break_to_the_server(
+        text in prop_oneof![any::<String>(), text_from(SEARCH_PIECES, 1)],
+        content in prop::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let Ok(query) = crate::search::query::parse(&text) else {
+            return Ok(());
+        };
+        // In a quoted string a CR or LF would end the command and start
+        // another one of the server's choosing: it must be refused there.
+        if let Ok(keys) = search_keys(&query, Literals::None) {
+            prop_assert!(!keys.contains('\r') && !keys.contains('\n'), "{:?}", keys);
+        }
+        let _ = search_keys(&query, Literals::NonSynchronizing);
+        let size = content.len() as u64;
+        let _ = Candidate::new(&content, crate::flags::Flags::EMPTY, size, Some(0)).matches(&query);
     }
 }

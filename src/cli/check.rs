@@ -10,7 +10,11 @@ use clap::Args;
 /// Checks the configuration and tries to reach every store.
 ///
 /// Prints each store with what its server offers, or why it could not be
-/// reached. Example: mailferry check
+/// reached.
+///
+/// Example:
+///
+///   mailferry check
 #[derive(Debug, Args)]
 pub struct CheckArgs {}
 

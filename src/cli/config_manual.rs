@@ -380,6 +380,19 @@ pub const CHANNEL: Part = Part {
              messages stops with an explanation unless sync is given --force (think of a \
              server that suddenly reports a folder empty).",
         ),
+        key(
+            "watch",
+            "list of folder names",
+            "[]",
+            "Folders that mailferry watch keeps open in IMAP IDLE besides INBOX, so changes \
+             there are synced within seconds; other folders wait for the next full sync.",
+        ),
+        key(
+            "interval",
+            "seconds, or a duration such as 90s, 15m, 2h (at least 10s)",
+            "15m",
+            "How often mailferry watch runs a full sync of the channel anyway.",
+        ),
     ],
 };
 

@@ -11,7 +11,11 @@ use clap::Args;
 /// name), its message count, its special-use role, and the server's own
 /// spelling where it differs.
 ///
-/// Output is one folder per line, tab-separated. Example: mailferry list work
+/// Output is one folder per line, tab-separated.
+///
+/// Example:
+///
+///   mailferry list work
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// A store name from the configuration.

@@ -11,7 +11,9 @@ pub mod list;
 pub mod migrate;
 pub mod output;
 pub mod progress;
+pub mod search;
 pub mod sync;
+pub mod watch;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -56,6 +58,8 @@ pub enum Command {
     Migrate(migrate::MigrateArgs),
     Dedupe(dedupe::DedupeArgs),
     Generate(generate::GenerateArgs),
+    Search(search::SearchArgs),
+    Watch(watch::WatchArgs),
     ImportMbsyncrc(import_mbsyncrc::ImportMbsyncrcArgs),
 }
 
@@ -71,6 +75,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Migrate(args) => migrate::cmd_migrate(&cli, args, &out),
         Command::Dedupe(args) => dedupe::cmd_dedupe(&cli, args, &out),
         Command::Generate(args) => generate::cmd_generate(args),
+        Command::Search(args) => search::cmd_search(&cli, args, &out),
+        Command::Watch(args) => watch::cmd_watch(&cli, args, &out),
         Command::ImportMbsyncrc(args) => import_mbsyncrc::cmd_import_mbsyncrc(&cli, args),
     }
 }
+
+#[cfg(test)]
+mod help_tests;

@@ -332,6 +332,11 @@ pub struct ChannelConfig {
     pub max_size: Option<u64>,
     /// Refuse plans deleting more than this share of a folder. Default 0.5.
     pub max_delete_ratio: f64,
+    /// Folders `mailferry watch` keeps open in IDLE besides INBOX.
+    pub watch: Vec<String>,
+    /// How often `mailferry watch` runs a full sync anyway, in seconds.
+    /// Default 900 (15 minutes).
+    pub interval_secs: u64,
 }
 
 impl Config {

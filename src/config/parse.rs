@@ -219,6 +219,8 @@ struct RawChannel {
     max_size: Option<ByteSize>,
     max_delete_ratio: Option<f64>,
     folder_map: Option<BTreeMap<String, String>>,
+    watch: Option<Vec<String>>,
+    interval: Option<Interval>,
 }
 
 /// One item of a channel's `sync:` list.
@@ -299,6 +301,42 @@ impl<'de> Deserialize<'de> for ByteSize {
             _ => Err(D::Error::custom(SIZE_EXPECTED)),
         }
     }
+}
+
+/// A duration in seconds: a whole number of seconds, or a string such as
+/// `90s`, `15m`, `2h`.
+struct Interval(u64);
+
+const INTERVAL_EXPECTED: &str =
+    "expected a number of seconds, or a duration such as 90s, 15m or 2h";
+
+impl<'de> Deserialize<'de> for Interval {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let seconds = match serde_yaml::Value::deserialize(deserializer)? {
+            serde_yaml::Value::Number(number) => number.as_u64(),
+            serde_yaml::Value::String(text) => parse_interval(&text),
+            _ => None,
+        };
+        seconds
+            .map(Interval)
+            .ok_or_else(|| D::Error::custom(INTERVAL_EXPECTED))
+    }
+}
+
+/// `"15m"` → 900. Units s, m, h; none means seconds.
+fn parse_interval(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let number: u64 = text[..digits_end].parse().ok()?;
+    let multiplier = match text[digits_end..].trim_start() {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        _ => return None,
+    };
+    number.checked_mul(multiplier)
 }
 
 /// `"10M"` → 10 MiB. A unit letter (k, M, G, any case) may be followed by
@@ -997,6 +1035,17 @@ impl Validator<'_> {
                 ));
             }
         }
+        let watch = raw.watch.unwrap_or_default();
+        if let Some(index) = watch.iter().position(|f| f.trim().is_empty()) {
+            return Err(self.error(here.key("watch").index(index), "empty folder name"));
+        }
+        let interval_secs = raw.interval.map(|Interval(s)| s).unwrap_or(15 * 60);
+        if interval_secs < 10 {
+            return Err(self.error(
+                here.key("interval"),
+                format!("{interval_secs} seconds is too short; use at least 10s"),
+            ));
+        }
 
         Ok(ChannelConfig {
             name: name.to_owned(),
@@ -1014,6 +1063,8 @@ impl Validator<'_> {
             max_messages: raw.max_messages,
             max_size,
             max_delete_ratio,
+            watch,
+            interval_secs,
         })
     }
 }
@@ -1224,6 +1275,37 @@ channels:
         assert_eq!(c.max_messages, Some(100));
         assert_eq!(c.max_size, Some(10 << 20));
         assert_eq!(c.max_delete_ratio, 1.0);
+        // watch and interval have defaults: nothing but INBOX, 15 minutes.
+        assert!(c.watch.is_empty());
+        assert_eq!(c.interval_secs, 900);
+    }
+
+    #[test]
+    fn watch_folders_and_interval_are_read() {
+        let text = format!(
+            "stores:\n{LAPTOP}  far:\n    type: imap\n    host: h\n    user: u\n    password: p\n\
+             channels:\n  c:\n    far: far\n    near: laptop\n    watch: [Work, Lists/rust]\n    interval: 5m\n"
+        );
+        let c = parse(&text).unwrap().channels["c"].clone();
+        assert_eq!(c.watch, vec!["Work".to_string(), "Lists/rust".to_string()]);
+        assert_eq!(c.interval_secs, 300);
+        let seconds = text.replace("interval: 5m", "interval: 45");
+        assert_eq!(parse(&seconds).unwrap().channels["c"].interval_secs, 45);
+    }
+
+    #[test]
+    fn bad_interval_is_refused_on_its_line() {
+        let text = format!(
+            "stores:\n{LAPTOP}  far:\n    type: imap\n    host: h\n    user: u\n    password: p\n\
+             channels:\n  c:\n    far: far\n    near: laptop\n    interval: soon\n"
+        );
+        let (line, key, message) = fail(&text);
+        assert_eq!(key.as_deref(), Some("channels.c.interval"));
+        assert!(line.is_some());
+        assert!(message.contains("15m"), "{message}");
+        let short = text.replace("interval: soon", "interval: 2s");
+        let (_, _, message) = fail(&short);
+        assert!(message.contains("too short"), "{message}");
     }
 
     #[test]

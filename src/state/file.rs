@@ -167,38 +167,54 @@ impl StateFile {
                 self.path.display()
             )
         })?;
-        let dir = parent_dir(&self.path);
-        create_private_dir(dir)?;
-        let new_path = self.new_path();
-        // A `.new` left by a crash is stale; start afresh so it gets our mode.
-        remove_if_present(&new_path)?;
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&new_path)
-            .with_context(|| format!("cannot create {}", new_path.display()))?;
         // Wrapping at u64::MAX is harmless: only "differs from the
         // generation the journal names" matters.
         let generation = state.generation.wrapping_add(1);
-        file.write_all(format_state(state, generation).as_bytes())
-            .and_then(|()| file.sync_all())
-            .with_context(|| format!("cannot write {}", new_path.display()))?;
-        drop(file);
-        fs::rename(&new_path, &self.path).with_context(|| {
-            format!(
-                "cannot rename {} to {}",
-                new_path.display(),
-                self.path.display()
-            )
-        })?;
-        sync_dir(dir)?;
+        write_atomically(
+            &self.path,
+            &self.new_path(),
+            format_state(state, generation).as_bytes(),
+        )?;
+        let dir = parent_dir(&self.path);
         let journal_path = self.journal_path();
         remove_if_present(&journal_path)?;
         // Make the removal durable too: a journal that came back after a
         // power loss would be replayed onto the state that already has it.
         sync_dir(dir)
     }
+}
+
+/// Replaces `path` with `contents` so that a crash leaves either the old
+/// file or the new one, never a mix: write `temporary` (0600), fsync it,
+/// rename it over `path`, fsync the directory.
+pub(super) fn write_atomically(
+    path: &Path,
+    temporary: &Path,
+    contents: &[u8],
+) -> anyhow::Result<()> {
+    let dir = parent_dir(path);
+    create_private_dir(dir)?;
+    // A temporary file left by a crash is stale; start afresh so it gets
+    // our mode.
+    remove_if_present(temporary)?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(temporary)
+        .with_context(|| format!("cannot create {}", temporary.display()))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    drop(file);
+    fs::rename(temporary, path).with_context(|| {
+        format!(
+            "cannot rename {} to {}",
+            temporary.display(),
+            path.display()
+        )
+    })?;
+    sync_dir(dir)
 }
 
 impl StateFile {

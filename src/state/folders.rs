@@ -4,15 +4,10 @@
 //!
 //! Format: a header line, then one escaped folder name per line.
 
-use super::file::{
-    create_private_dir, escape, parent_dir, remove_if_present, state_path, sync_dir, unescape,
-    StateError,
-};
-use anyhow::Context;
+use super::file::{escape, parent_dir, state_path, unescape, write_atomically, StateError};
 use std::collections::BTreeSet;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::PathBuf;
 
 const HEADER: &str = "mailferry-folders 1";
@@ -65,27 +60,16 @@ impl FolderList {
 
     /// Replaces the list, atomically (write, fsync, rename).
     pub fn save(&self, folders: &BTreeSet<String>) -> anyhow::Result<()> {
-        let dir = parent_dir(&self.path);
-        create_private_dir(dir)?;
-        let new_path = self.path.with_extension("new");
-        remove_if_present(&new_path)?;
         let mut text = format!("{HEADER}\n");
         for folder in folders {
             text.push_str(&escape(folder));
             text.push('\n');
         }
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&new_path)
-            .with_context(|| format!("cannot create {}", new_path.display()))?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .with_context(|| format!("cannot write {}", new_path.display()))?;
-        fs::rename(&new_path, &self.path)
-            .with_context(|| format!("cannot replace {}", self.path.display()))?;
-        sync_dir(dir)
+        write_atomically(
+            &self.path,
+            &self.path.with_extension("new"),
+            text.as_bytes(),
+        )
     }
 }
 

@@ -11,8 +11,10 @@
 //! are logged with the secret replaced by `<hidden>`.
 
 mod identity;
+pub mod idle;
 pub mod protocol;
 pub mod sasl;
+pub mod search;
 
 use crate::config::{AuthMethod, ImapConfig, Secret, TlsMode};
 use crate::flags::Flags;

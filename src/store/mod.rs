@@ -8,6 +8,7 @@ pub mod maildir;
 pub mod memory;
 pub mod mutf7;
 mod open;
+pub mod opener;
 pub mod pop3;
 pub mod tls;
 pub mod transient;

@@ -61,11 +61,19 @@ impl Write for NetStream {
 }
 
 /// Lets the imap crate change the read timeout (it does so for IDLE).
+/// The crate clears it (`None`) when an IDLE ends, which would leave its
+/// closing DONE and every later read waiting forever on a server that
+/// vanished without closing the connection; `None` therefore keeps the
+/// timeout in force.
 impl imap::extensions::idle::SetReadTimeout for NetStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> imap::Result<()> {
-        self.tcp()
-            .set_read_timeout(timeout)
-            .map_err(imap::Error::Io)
+        match timeout {
+            Some(_) => self
+                .tcp()
+                .set_read_timeout(timeout)
+                .map_err(imap::Error::Io),
+            None => Ok(()),
+        }
     }
 }
 

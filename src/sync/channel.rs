@@ -250,14 +250,14 @@ pub fn sync_stores(
 /// vanished to tell a rename.
 const RENAME_SAMPLE: usize = 20;
 
-/// The content identities of some messages of the open folder.
+/// The content identities of some messages of the open folder (from
+/// headers where the store can: no bodies are fetched from a server).
 fn identities_of(store: &mut dyn Store, ids: &[MsgId]) -> Result<Vec<Identity>> {
-    let mut identities = Vec::new();
-    store.fetch_messages(ids, &mut |_, message| {
-        identities.push(Identity::of(&message.content));
-        Ok(())
-    })?;
-    Ok(identities)
+    Ok(store
+        .identities(ids)?
+        .into_iter()
+        .map(|(_, identity)| identity)
+        .collect())
 }
 
 /// New connections for both sides (a Maildir has none to renew). A failure
@@ -597,6 +597,8 @@ mod tests {
             max_size: None,
             max_delete_ratio: 0.5,
             folder_map: Default::default(),
+            watch: Vec::new(),
+            interval_secs: 900,
         }
     }
 

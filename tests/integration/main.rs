@@ -24,6 +24,8 @@ mod pop3;
 mod pull;
 mod retry;
 mod scenario;
+mod search;
 mod security;
 mod tls;
 mod two_way;
+mod watch;

@@ -175,6 +175,15 @@ fn quiet_success_under_cron_prints_nothing() {
         String::from_utf8_lossy(&output.stdout)
     );
     assert!(output.stderr.is_empty(), "stderr: {}", stderr(&output));
+    // -q keeps it silent too, and -v asks for the summary.
+    seed(&dovecot, "alice", &[("INBOX", 21, &[])]);
+    let output = run_ok(&env, &["-q", "sync", "--all"]);
+    assert!(
+        output.stdout.is_empty() && output.stderr.is_empty(),
+        "-q printed {output:?}"
+    );
+    let verbose = run_ok(&env, &["-v", "sync", "--all"]);
+    assert!(!verbose.stdout.is_empty(), "-v printed no summary");
 }
 
 #[test]

@@ -1,0 +1,91 @@
+//! Searching on the server: `UID SEARCH` with keys built by
+//! [`crate::search::imap`], and a light fetch of what a result line shows
+//! (flags, size, arrival date, a few header fields), never the bodies and
+//! never setting `\Seen` (`BODY.PEEK`).
+
+use super::{imap_err, ImapStore};
+use crate::flags::Flags;
+use crate::search::imap::Literals;
+use anyhow::Result;
+
+/// Header fields fetched for a result line.
+const SUMMARY_FIELDS: &str = "FROM TO SUBJECT DATE MESSAGE-ID";
+
+/// What a search result shows of one message, as the server sent it.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub uid: u32,
+    pub flags: Flags,
+    pub size: u64,
+    /// INTERNALDATE, unix seconds.
+    pub date: Option<i64>,
+    /// The raw header lines of [`SUMMARY_FIELDS`].
+    pub header: Vec<u8>,
+}
+
+impl ImapStore {
+    /// How this server lets us send 8-bit search strings.
+    pub fn search_literals(&self) -> Literals {
+        if self.has_capability("LITERAL+") {
+            Literals::NonSynchronizing
+        } else {
+            Literals::None
+        }
+    }
+
+    /// UIDs of the messages of the open folder matching `keys` (the text
+    /// after `UID SEARCH`), ascending.
+    pub fn search_uids(&mut self, keys: &str) -> Result<Vec<u32>> {
+        self.open_folder_state()?;
+        let folder = self.open_name();
+        let found = self
+            .session
+            .uid_search(keys)
+            .map_err(|e| imap_err(e, format!("searching folder {folder:?} failed")))?;
+        self.drain_unsolicited();
+        let mut uids: Vec<u32> = found.into_iter().collect();
+        uids.sort_unstable();
+        Ok(uids)
+    }
+
+    /// Flags, size, date and summary header fields of `uids` in the open
+    /// folder, in UID order. UIDs that vanished meanwhile are left out.
+    pub fn fetch_envelopes(&mut self, uids: &[u32]) -> Result<Vec<Envelope>> {
+        self.open_folder_state()?;
+        let mut envelopes = Vec::with_capacity(uids.len());
+        let items = format!(
+            "(UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS ({SUMMARY_FIELDS})])"
+        );
+        for batch in uids.chunks(super::FETCH_BATCH_COUNT) {
+            let set = super::protocol::uid_set(batch);
+            let folder = self.open_name();
+            let fetches = self
+                .session
+                .uid_fetch(&set, &items)
+                .map_err(|e| imap_err(e, format!("fetching from folder {folder:?} failed")))?;
+            for fetch in fetches.iter() {
+                let Some(uid) = fetch.uid.filter(|uid| batch.contains(uid)) else {
+                    continue;
+                };
+                let mut flags = Flags::EMPTY;
+                for flag in fetch.flags() {
+                    if let Some(f) = Flags::from_imap_name(&flag.to_string()) {
+                        flags = flags.union(f);
+                    }
+                }
+                envelopes.push(Envelope {
+                    uid,
+                    flags,
+                    size: fetch.size.map(u64::from).unwrap_or(0),
+                    date: fetch.internal_date().map(|d| d.timestamp()),
+                    header: fetch.header().map(<[u8]>::to_vec).unwrap_or_default(),
+                });
+            }
+            drop(fetches);
+            self.drain_unsolicited();
+        }
+        envelopes.sort_by_key(|e| e.uid);
+        envelopes.dedup_by_key(|e| e.uid);
+        Ok(envelopes)
+    }
+}
