@@ -7,7 +7,8 @@
 //! a trickle. After each, one clean sync: both sides must equal the result
 //! of an uninterrupted sync, with no duplicates and nothing lost.
 //!
-//! `MAILFERRY_SOAK=N` tries N times as many points.
+//! `MAILFERRY_SOAK=N` tries N times as many points; `MAILFERRY_FAULTS_DEBUG=1`
+//! prints how each faulty run ended.
 
 use super::common::{env, run_ok};
 use super::scenario::{
