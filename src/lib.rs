@@ -13,6 +13,8 @@ pub mod flags;
 pub mod import;
 pub mod logging;
 pub mod migrate;
+#[cfg(test)]
+mod parser_props;
 pub mod search;
 pub mod state;
 pub mod store;

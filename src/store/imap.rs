@@ -85,6 +85,12 @@ fn describe_error(error: &imap::Error) -> String {
         imap::Error::Io(e) => tls::describe_io_error(e),
         imap::Error::No(no) => format!("the server said NO: {}", no.information),
         imap::Error::Bad(bad) => format!("the server said BAD: {}", bad.information),
+        // The crate reports a response it cannot parse as a BYE without
+        // code or text (a real BYE is untagged and ends in a closed
+        // connection, reported as ConnectionLost).
+        imap::Error::Bye(bye) if is_unparsed(bye) => {
+            "the server sent a response that cannot be parsed".to_string()
+        }
         imap::Error::Bye(bye) => format!("the server closed the connection: {}", bye.information),
         imap::Error::ConnectionLost => "the server closed the connection".to_string(),
         imap::Error::Parse(imap::error::ParseError::Invalid(bytes)) => format!(
@@ -96,9 +102,18 @@ fn describe_error(error: &imap::Error) -> String {
     }
 }
 
+/// Whether a BYE is the crate's stand-in for a response it could not parse.
+fn is_unparsed(bye: &imap::error::Bye) -> bool {
+    bye.code.is_none() && bye.information == "no explanation given"
+}
+
 /// Turns a crate error into ours, saying what we were doing. A dropped or
 /// timed-out connection and a request to back off become [`Transient`], so
-/// the folder can be tried again on a new connection.
+/// the folder can be tried again on a new connection. So does a response
+/// that cannot be parsed or carries another command's tag: the crate stops
+/// reading in the middle of it, so the rest would be taken for the answer
+/// to the next command (another folder's messages in its listing); only a
+/// new connection is safe.
 fn imap_err(error: imap::Error, doing: impl std::fmt::Display) -> anyhow::Error {
     let message = format!("{doing}: {}", describe_error(&error));
     let throttled = match &error {
@@ -108,7 +123,12 @@ fn imap_err(error: imap::Error, doing: impl std::fmt::Display) -> anyhow::Error 
     };
     let connection_lost = matches!(
         error,
-        imap::Error::Io(_) | imap::Error::ConnectionLost | imap::Error::Bye(_)
+        imap::Error::Io(_)
+            | imap::Error::ConnectionLost
+            | imap::Error::Bye(_)
+            | imap::Error::Parse(_)
+            | imap::Error::Unexpected(_)
+            | imap::Error::TagMismatch(_)
     );
     if throttled || connection_lost {
         anyhow::Error::new(Transient { message, throttled })
@@ -243,6 +263,13 @@ fn plain_command(
 
 /// Checks a greeting; a BYE greeting is a refusal.
 fn check_greeting(greeting: &[u8], server: &str) -> Result<()> {
+    if !greeting.ends_with(b"\n") {
+        // Cut off mid-line: the network, not the server's manners.
+        return Err(anyhow::Error::new(Transient {
+            message: format!("{server} closed the connection during its greeting"),
+            throttled: false,
+        }));
+    }
     match imap_proto::parser::parse_response(greeting) {
         Ok((
             _,
@@ -490,10 +517,13 @@ impl ImapStore {
             self.session.uid_fetch(&set, items)
         })
         .map_err(|e| imap_err(e, format!("fetching from folder {folder:?} failed")))?;
-        let wanted: std::collections::HashSet<u32> = uids.iter().copied().collect();
+        // Only what was asked for, once: a server that answers a UID twice
+        // (or with UIDs never asked for) must not make a message be stored
+        // twice. The first answer counts.
+        let mut wanted: std::collections::HashSet<u32> = uids.iter().copied().collect();
         let mut result = Vec::with_capacity(fetches.len());
         for fetch in fetches.iter() {
-            let Some(uid) = fetch.uid.filter(|uid| wanted.contains(uid)) else {
+            let Some(uid) = fetch.uid.filter(|uid| wanted.remove(uid)) else {
                 continue;
             };
             result.push(FetchedMessage {
@@ -689,6 +719,15 @@ impl Store for ImapStore {
         })?;
         let data = protocol::parse_select(&lines)
             .with_context(|| format!("opening folder {name:?} on {}", self.host))?;
+        if data.uidvalidity == Some(0) {
+            // RFC 3501 makes it a nonzero number; 0 says the server keeps no
+            // UIDs from one session to the next, so none can be recorded.
+            bail!(
+                "cannot sync folder {name:?} on {}: the server reports UIDVALIDITY 0, which \
+                 IMAP does not allow, so its UIDs cannot be trusted from one run to the next",
+                self.host
+            );
+        }
         self.open = Some(OpenFolder {
             name: name.to_string(),
             server_name,

@@ -30,9 +30,27 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The three directories that make a directory a maildir.
 const MAILDIR_SUBDIRS: [&str; 3] = ["cur", "new", "tmp"];
 
-/// Mail is private: directories and message files are the owner's alone.
+/// Mail is private: a Maildir root mailferry creates, and the directories
+/// and message files in it, are the owner's alone.
 const DIR_MODE: u32 = 0o700;
 const FILE_MODE: u32 = 0o600;
+
+/// The modes of new directories and message files under `root`. A root the
+/// user made group-readable (say 0750, for a mail group or a backup user)
+/// is honoured: what mailferry adds inside can be read (and directories
+/// searched) by the group too, never written by it, and never reached by
+/// others whatever the root allows. A missing or private root gives
+/// [`DIR_MODE`] and [`FILE_MODE`].
+fn modes_under(root: &Path) -> (u32, u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let root_mode = fs::metadata(root)
+        .map(|m| m.permissions().mode())
+        .unwrap_or(DIR_MODE);
+    (
+        DIR_MODE | (root_mode & 0o050),
+        FILE_MODE | (root_mode & 0o040),
+    )
+}
 
 /// Numbers the tickets of this process. It is process-wide, not per store,
 /// so two stores appending in parallel never make the same unique name.
@@ -251,7 +269,8 @@ impl MaildirStore {
             );
         }
         let tmp_path = folder.dir.join("tmp").join(&unique);
-        match write_new_file(&tmp_path, message, fsync) {
+        let file_mode = modes_under(&self.root).1;
+        match write_new_file(&tmp_path, message, fsync, file_mode) {
             Ok(()) => Ok(StagedFile {
                 ticket: ticket.to_owned(),
                 unique,
@@ -594,7 +613,7 @@ impl Store for MaildirStore {
             if let Some(parent) = new_path.parent() {
                 DirBuilder::new()
                     .recursive(true)
-                    .mode(DIR_MODE)
+                    .mode(modes_under(&self.root).0)
                     .create(parent)
                     .with_context(|| format!("cannot create {}", parent.display()))?;
             }
@@ -616,13 +635,14 @@ impl Store for MaildirStore {
             .mode(DIR_MODE)
             .create(&self.root)
             .with_context(|| format!("cannot create Maildir root {}", self.root.display()))?;
+        let (dir_mode, file_mode) = modes_under(&self.root);
         let mut path = self.root.clone();
         for component in relative.components() {
             path.push(component);
-            create_real_dir(&path, name)?;
+            create_real_dir(&path, name, dir_mode)?;
         }
         for subdir in MAILDIR_SUBDIRS {
-            create_real_dir(&path.join(subdir), name)?;
+            create_real_dir(&path.join(subdir), name, dir_mode)?;
         }
         if self.layout == Layout::MaildirPlusPlus && !relative.as_os_str().is_empty() {
             // Courier and Dovecot mark Maildir++ subfolders with this empty
@@ -632,7 +652,7 @@ impl Store for MaildirStore {
                 .write(true)
                 .create(true)
                 .truncate(false)
-                .mode(FILE_MODE)
+                .mode(file_mode)
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&marker)
                 .with_context(|| format!("cannot create {}", marker.display()))?;
@@ -888,10 +908,10 @@ fn refuse_symlink(path: &Path, folder: &str) -> Result<()> {
 }
 
 /// Makes sure `path` is a real directory (not a link to one), creating it
-/// private if missing.
-fn create_real_dir(path: &Path, folder: &str) -> Result<()> {
+/// with `mode` (see [`modes_under`]) if missing.
+fn create_real_dir(path: &Path, folder: &str, mode: u32) -> Result<()> {
     refuse_symlink(path, folder)?;
-    match DirBuilder::new().mode(DIR_MODE).create(path) {
+    match DirBuilder::new().mode(mode).create(path) {
         Ok(()) => return Ok(()),
         Err(error) if error.kind() == ErrorKind::AlreadyExists => {}
         Err(error) => {
@@ -1071,15 +1091,16 @@ fn inspect_message_file(path: &Path) -> io::Result<fs::Metadata> {
     Ok(metadata)
 }
 
-/// Writes a message to a private file in tmp/, dated as the message says.
-fn write_new_file(path: &Path, message: &Message, fsync: bool) -> io::Result<()> {
+/// Writes a message to a new file in tmp/ (with `mode`, see
+/// [`modes_under`]), dated as the message says.
+fn write_new_file(path: &Path, message: &Message, fsync: bool, mode: u32) -> io::Result<()> {
     // A leftover of an interrupted append with this same ticket is ours to
     // replace: the ticket names nobody else's file.
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(FILE_MODE)
+        .mode(mode)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)?;
     file.write_all(&message.content)?;

@@ -152,6 +152,12 @@ fn run_updates(
             .collect();
         match stores.side(side).set_flags_many(&ids, add, remove) {
             Ok(()) => report.flagged[side] += ids.len(),
+            // The connection is gone: so is every later change. The
+            // folder is tried again on a new one; changes made but not
+            // recorded are found agreeing on both sides then.
+            Err(err) if connection_lost(&err) => {
+                return Err(err.context(format!("setting flags on {} {side} message(s)", ids.len())))
+            }
             Err(err) => {
                 report.failures.push(format!(
                     "setting flags on {} {side} message(s): {err:#}",
@@ -174,6 +180,12 @@ fn run_updates(
         let ids: Vec<MsgId> = batch.iter().map(|(_, id)| id.clone()).collect();
         match stores.side(side).delete_messages(&ids) {
             Ok(()) => report.deleted[side] += ids.len(),
+            Err(err) if connection_lost(&err) => {
+                return Err(err.context(format!(
+                    "deleting {} message(s) on the {side} side",
+                    ids.len()
+                )))
+            }
             Err(err) => {
                 report.failures.push(format!(
                     "deleting {} message(s) on the {side} side: {err:#}",
@@ -240,6 +252,15 @@ fn run_copies(
         };
         match outcome {
             Ok(()) => consecutive_failures = 0,
+            // Every later copy would fail the same way: stop, so the
+            // folder is tried again on a new connection (the copy in
+            // flight stays pending and is looked for then).
+            Err(err) if connection_lost(&err) => {
+                return Err(err.context(format!(
+                    "copying {} message {source_id} to the {target} side",
+                    target.other()
+                )))
+            }
             Err(err) => {
                 report.failures.push(format!(
                     "copying {} message {source_id} to the {target} side: {err:#}",
@@ -306,6 +327,9 @@ impl GroupCommit {
         }
         let results = match to.commit_staged() {
             Ok(results) => results,
+            Err(err) if connection_lost(&err) => {
+                return Err(err.context(format!("storing {} message(s)", batch.len())))
+            }
             Err(err) => {
                 report.failures.push(format!(
                     "storing {} message(s) on the {} side: {err:#}",
@@ -326,6 +350,16 @@ impl GroupCommit {
                     report.copied[pending.target] += 1;
                     progress.message_copied(pending.size);
                 }
+                // The connection is gone: the rest of the batch is looked
+                // for when the folder is tried again on a new one.
+                Some((_, Err(err))) if connection_lost(&err) => {
+                    return Err(err.context(format!(
+                        "copying {} message {} to the {} side",
+                        pending.target.other(),
+                        pending.source_id,
+                        pending.target
+                    )))
+                }
                 Some((_, Err(err))) => report.failures.push(format!(
                     "copying {} message {} to the {} side: {err:#}",
                     pending.target.other(),
@@ -342,6 +376,12 @@ impl GroupCommit {
         }
         Ok(())
     }
+}
+
+/// Whether a store error means the connection is gone (or must be
+/// replaced) rather than that this one message failed.
+fn connection_lost(err: &anyhow::Error) -> bool {
+    crate::store::transient::transient_cause(err).is_some()
 }
 
 /// Stores one message on `target`: journal the intent, append, record the

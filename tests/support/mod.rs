@@ -8,10 +8,12 @@
 
 pub mod dovecot;
 pub mod env;
+pub mod fake_imap;
 pub mod imap_client;
 pub mod local;
 pub mod mail;
 pub mod mbsync;
+pub mod measure;
 pub mod proxy;
 pub mod readers;
 pub mod traffic;

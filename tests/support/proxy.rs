@@ -1,30 +1,75 @@
 //! A TCP proxy on loopback that injects faults between mailferry and a
-//! server: `FaultProxy::start(target_port, Fault::CutAfter(n))` forwards
-//! connections to 127.0.0.1:target_port and cuts the first one after the
-//! server has sent `n` bytes, as a dropped network connection would. Later
-//! connections pass untouched, so a client that reconnects gets through.
-//! Stopped (and every connection closed) on drop.
+//! server: `FaultProxy::start(target_port, fault)` forwards connections to
+//! 127.0.0.1:target_port and applies the [`Fault`] to the first one (a
+//! trickle slows every one), as a bad network would. Later connections pass
+//! untouched, so a client that reconnects gets through.
+//!
+//! The proxy also reads the IMAP commands going through the first
+//! connection (their verbs only, never their arguments, so no password is
+//! kept) with the byte counts in both directions at which each began: a run
+//! through [`Fault::None`] tells a test at which offsets login, listing,
+//! fetching, appending, flag changes and expunges happen, so it can choose
+//! cuts that hit each phase, and [`FaultProxy::cut_during`] says which
+//! command a cut interrupted. Stopped (every connection closed) on drop.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// What goes wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// Nothing: a plain forwarder.
+    /// Nothing: a plain forwarder (that still records the transcript).
     None,
     /// Close the first connection once this many bytes came from the server.
     CutAfter(usize),
+    /// Close the first connection once this many bytes came from the client
+    /// (the server sees a command or an upload end half way).
+    CutClientAfter(usize),
+    /// After this many bytes from the server, forward nothing more on the
+    /// first connection but keep it open: the client must time out.
+    StallAfter(usize),
+    /// Every connection gets the server's bytes `chunk` at a time with
+    /// `pause` between chunks: slow, but never silent for long.
+    Trickle { chunk: usize, pause: Duration },
+    /// The first connection is closed when the server's tagged answer to
+    /// the `nth` (from 1) command with this verb arrives, before the client
+    /// sees it: the server acted, the client cannot know whether it did.
+    /// Verbs as in [`Command::verb`] (`APPEND`, `UID STORE`, `UID EXPUNGE`).
+    CloseAfterCommand { verb: &'static str, nth: usize },
+}
+
+/// A command seen on the first connection, with where it began.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// Upper case; `UID FETCH`, `UID STORE` etc. keep their `UID`.
+    pub verb: String,
+    /// Bytes the client had sent before this command.
+    pub client_offset: usize,
+    /// Bytes the server had sent when the command was read.
+    pub server_offset: usize,
+}
+
+/// What the pumps of the first connection share.
+#[derive(Debug, Default)]
+struct FirstConnection {
+    commands: Vec<Command>,
+    client_bytes: usize,
+    server_bytes: usize,
+    /// The tag whose tagged answer ends the connection (CloseAfterCommand).
+    fatal_tag: Option<String>,
+    cut: bool,
+    cut_during: Option<String>,
 }
 
 pub struct FaultProxy {
     port: u16,
     stopping: Arc<AtomicBool>,
     connections: Arc<AtomicUsize>,
-    cuts: Arc<AtomicUsize>,
+    first: Arc<Mutex<FirstConnection>>,
     open: Arc<Mutex<Vec<TcpStream>>>,
     acceptor: Option<JoinHandle<()>>,
 }
@@ -35,13 +80,13 @@ impl FaultProxy {
         let port = listener.local_addr().unwrap().port();
         let stopping = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(AtomicUsize::new(0));
-        let cuts = Arc::new(AtomicUsize::new(0));
+        let first = Arc::new(Mutex::new(FirstConnection::default()));
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
         let acceptor = {
-            let (stopping, connections, cuts, open) = (
+            let (stopping, connections, first, open) = (
                 stopping.clone(),
                 connections.clone(),
-                cuts.clone(),
+                first.clone(),
                 open.clone(),
             );
             std::thread::spawn(move || {
@@ -54,24 +99,29 @@ impl FaultProxy {
                         continue;
                     };
                     let number = connections.fetch_add(1, Ordering::SeqCst);
-                    let limit = match fault {
-                        Fault::CutAfter(bytes) if number == 0 => Some(bytes),
-                        _ => None,
-                    };
                     {
                         let mut open = open.lock().unwrap();
                         open.push(client.try_clone().unwrap());
                         open.push(server.try_clone().unwrap());
                     }
+                    let watched = (number == 0).then(|| first.clone());
+                    let rules = Rules::for_connection(fault, number);
                     let (client_in, server_out) =
                         (client.try_clone().unwrap(), server.try_clone().unwrap());
-                    std::thread::spawn(move || pump(client_in, server_out, None));
-                    let cuts = cuts.clone();
-                    std::thread::spawn(move || {
-                        if pump(server, client, limit) {
-                            cuts.fetch_add(1, Ordering::SeqCst);
-                        }
-                    });
+                    let upstream = Pump {
+                        direction: Direction::ClientToServer,
+                        rules,
+                        watched: watched.clone(),
+                        stopping: stopping.clone(),
+                    };
+                    std::thread::spawn(move || upstream.run(client_in, server_out));
+                    let downstream = Pump {
+                        direction: Direction::ServerToClient,
+                        rules,
+                        watched,
+                        stopping: stopping.clone(),
+                    };
+                    std::thread::spawn(move || downstream.run(server, client));
                 }
             })
         };
@@ -79,7 +129,7 @@ impl FaultProxy {
             port,
             stopping,
             connections,
-            cuts,
+            first,
             open,
             acceptor: Some(acceptor),
         }
@@ -95,40 +145,310 @@ impl FaultProxy {
         self.connections.load(Ordering::SeqCst)
     }
 
-    /// How many connections the fault cut.
+    /// How many connections the fault cut (0 or 1: only the first is cut).
     pub fn cuts(&self) -> usize {
-        self.cuts.load(Ordering::SeqCst)
+        usize::from(self.first.lock().unwrap().cut)
+    }
+
+    /// The verb of the last command the client had sent on the first
+    /// connection when the fault cut it (`None`: before any command, i.e.
+    /// during the greeting, or no cut).
+    pub fn cut_during(&self) -> Option<String> {
+        self.first.lock().unwrap().cut_during.clone()
+    }
+
+    /// The commands seen on the first connection, in order.
+    pub fn commands(&self) -> Vec<Command> {
+        self.first.lock().unwrap().commands.clone()
+    }
+
+    /// Bytes (client to server, server to client) on the first connection.
+    pub fn first_connection_bytes(&self) -> (usize, usize) {
+        let first = self.first.lock().unwrap();
+        (first.client_bytes, first.server_bytes)
     }
 }
 
-/// Copies `from` to `to` until either side closes or `limit` bytes went
-/// through; then closes both. Returns whether the limit cut it.
-fn pump(mut from: TcpStream, mut to: TcpStream, limit: Option<usize>) -> bool {
-    let mut buffer = [0u8; 16 * 1024];
-    let mut total = 0usize;
-    let mut cut = false;
-    loop {
-        let want = match limit {
-            Some(limit) if total >= limit => {
-                cut = true;
-                break;
-            }
-            Some(limit) => buffer.len().min(limit - total),
-            None => buffer.len(),
-        };
-        match from.read(&mut buffer[..want]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if to.write_all(&buffer[..n]).is_err() {
-                    break;
-                }
-                total += n;
-            }
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    ClientToServer,
+    ServerToClient,
+}
+
+/// The fault as it applies to one connection and direction.
+#[derive(Debug, Clone, Copy)]
+struct Rules {
+    fault: Fault,
+    /// Whether the one-shot faults apply (first connection only).
+    first: bool,
+}
+
+impl Rules {
+    fn for_connection(fault: Fault, number: usize) -> Rules {
+        Rules {
+            fault,
+            first: number == 0,
         }
     }
-    let _ = from.shutdown(Shutdown::Both);
-    let _ = to.shutdown(Shutdown::Both);
-    cut
+
+    /// Bytes this direction may forward in all before it is cut (`Cut`)
+    /// or stalls (`Stall`).
+    fn limit(&self, direction: Direction) -> Option<(usize, Limit)> {
+        if !self.first {
+            return None;
+        }
+        match (self.fault, direction) {
+            (Fault::CutAfter(n), Direction::ServerToClient) => Some((n, Limit::Cut)),
+            (Fault::CutClientAfter(n), Direction::ClientToServer) => Some((n, Limit::Cut)),
+            (Fault::StallAfter(n), Direction::ServerToClient) => Some((n, Limit::Stall)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    Cut,
+    Stall,
+}
+
+/// One direction of one connection.
+struct Pump {
+    direction: Direction,
+    rules: Rules,
+    /// The first connection's shared record; `None` on later connections.
+    watched: Option<Arc<Mutex<FirstConnection>>>,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Pump {
+    /// Copies `from` to `to` until either side closes or the fault strikes;
+    /// then closes both (a stall leaves them open for the client to give up).
+    fn run(self, mut from: TcpStream, mut to: TcpStream) {
+        let mut buffer = vec![0u8; 16 * 1024];
+        let mut total = 0usize;
+        let mut reader = CommandReader::default();
+        // The end of what was forwarded, to find a tagged line that spans
+        // two reads.
+        let mut recent: Vec<u8> = Vec::new();
+        let limit = self.rules.limit(self.direction);
+        loop {
+            let mut want = buffer.len();
+            if let Some((limit, kind)) = limit {
+                if total >= limit {
+                    match kind {
+                        Limit::Cut => self.record_cut(),
+                        Limit::Stall => {
+                            // Silent but open until the client gives up or
+                            // the proxy stops.
+                            self.record_cut();
+                            while !self.stopping.load(Ordering::SeqCst) && peer_open(&to) {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                        }
+                    }
+                    break;
+                }
+                want = want.min(limit - total);
+            }
+            if let Fault::Trickle { chunk, .. } = self.rules.fault {
+                if self.direction == Direction::ServerToClient {
+                    want = want.min(chunk.max(1));
+                }
+            }
+            let n = match from.read(&mut buffer[..want]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let mut data = &buffer[..n];
+            let mut fatal_answer = false;
+            if let Some(watched) = &self.watched {
+                let mut first = watched.lock().unwrap();
+                match self.direction {
+                    Direction::ClientToServer => {
+                        for (offset, command) in reader.feed(data) {
+                            let server_offset = first.server_bytes;
+                            if let Fault::CloseAfterCommand { verb, nth } = self.rules.fault {
+                                let seen = first.commands.iter().filter(|c| c.verb == verb).count();
+                                if command.verb == verb && seen + 1 == nth {
+                                    first.fatal_tag = Some(command.tag.clone());
+                                }
+                            }
+                            first.commands.push(Command {
+                                verb: command.verb,
+                                client_offset: offset,
+                                server_offset,
+                            });
+                        }
+                        first.client_bytes += n;
+                    }
+                    Direction::ServerToClient => {
+                        if let Some(tag) = first.fatal_tag.clone() {
+                            if let Some(at) = find_tagged_line(&recent, data, &tag) {
+                                data = &data[..at];
+                                fatal_answer = true;
+                            }
+                        }
+                        first.server_bytes += data.len();
+                    }
+                }
+            }
+            if to.write_all(data).is_err() {
+                break;
+            }
+            total += data.len();
+            if fatal_answer {
+                self.record_cut();
+                break;
+            }
+            if self.watched.is_some() && self.direction == Direction::ServerToClient {
+                recent.extend_from_slice(data);
+                let keep = recent.len().saturating_sub(256);
+                recent.drain(..keep);
+            }
+            if let Fault::Trickle { pause, .. } = self.rules.fault {
+                if self.direction == Direction::ServerToClient {
+                    std::thread::sleep(pause);
+                }
+            }
+        }
+        let _ = from.shutdown(Shutdown::Both);
+        let _ = to.shutdown(Shutdown::Both);
+    }
+
+    fn record_cut(&self) {
+        if let Some(watched) = &self.watched {
+            let mut first = watched.lock().unwrap();
+            first.cut = true;
+            first.cut_during = first.commands.last().map(|c| c.verb.clone());
+        }
+    }
+}
+
+/// Whether the client still holds its end: a stalled pump waits on it.
+fn peer_open(client: &TcpStream) -> bool {
+    // A closed peer (or our other pump's shutdown) makes the socket read 0
+    // bytes; peeking leaves anything else for that pump.
+    let mut probe = [0u8; 1];
+    let _ = client.set_nonblocking(true);
+    let open = !matches!(client.peek(&mut probe), Ok(0));
+    let _ = client.set_nonblocking(false);
+    open
+}
+
+/// Where in `data` the server's tagged answer for `tag` begins, if a line
+/// starting `tag ` begins in it (looking back into `recent` for the line
+/// start of a line that began at the very start of `data`).
+fn find_tagged_line(recent: &[u8], data: &[u8], tag: &str) -> Option<usize> {
+    let needle = format!("{tag} ");
+    let needle = needle.as_bytes();
+    let mut joined = Vec::with_capacity(recent.len() + data.len());
+    joined.extend_from_slice(recent);
+    joined.extend_from_slice(data);
+    let start_of_data = recent.len();
+    (0..joined.len())
+        .find_map(|i| {
+            let line_start = i == 0 || joined[i - 1] == b'\n';
+            if line_start && joined[i..].starts_with(needle) {
+                // A line that began before `data` was already forwarded in part:
+                // cut at the start of `data` then.
+                Some(i.saturating_sub(start_of_data))
+            } else {
+                None
+            }
+        })
+        .filter(|_| !data.is_empty())
+}
+
+/// A command's tag and verb as read from the client's bytes.
+struct SeenCommand {
+    tag: String,
+    verb: String,
+}
+
+/// Splits the client's bytes into IMAP command lines, skipping literals
+/// (an APPEND's message), and names each command.
+#[derive(Default)]
+struct CommandReader {
+    line: Vec<u8>,
+    /// Offset (in all bytes fed) where the current line began.
+    line_start: usize,
+    /// Bytes of a literal still to skip.
+    literal_left: usize,
+    /// Whether the current line continues a command after a literal.
+    continuation: bool,
+    fed: usize,
+}
+
+impl CommandReader {
+    /// Returns (offset, command) for every command line that ends in
+    /// `data`; the offset counts every byte fed before the line began.
+    fn feed(&mut self, data: &[u8]) -> Vec<(usize, SeenCommand)> {
+        let base = self.fed;
+        self.fed += data.len();
+        let mut found = Vec::new();
+        let mut i = 0;
+        while i < data.len() {
+            if self.literal_left > 0 {
+                let skip = self.literal_left.min(data.len() - i);
+                self.literal_left -= skip;
+                i += skip;
+                continue;
+            }
+            if self.line.is_empty() {
+                self.line_start = base + i;
+            }
+            let byte = data[i];
+            self.line.push(byte);
+            i += 1;
+            if byte != b'\n' {
+                continue;
+            }
+            let line = std::mem::take(&mut self.line);
+            if !self.continuation {
+                if let Some(command) = name_command(&line) {
+                    found.push((self.line_start, command));
+                }
+            }
+            match literal_length(&line) {
+                Some(length) => {
+                    self.literal_left = length;
+                    self.continuation = true;
+                }
+                None => self.continuation = false,
+            }
+        }
+        found
+    }
+}
+
+/// `a12 UID FETCH 1:* ...` → tag `a12`, verb `UID FETCH`. AUTHENTICATE
+/// continuation lines and the like have no verb of letters and are skipped.
+fn name_command(line: &[u8]) -> Option<SeenCommand> {
+    let text = String::from_utf8_lossy(line);
+    let mut words = text.split_ascii_whitespace();
+    let tag = words.next()?.to_string();
+    let first = words.next()?.to_ascii_uppercase();
+    if !first.chars().all(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let verb = if first == "UID" {
+        format!("UID {}", words.next()?.to_ascii_uppercase())
+    } else {
+        first
+    };
+    Some(SeenCommand { tag, verb })
+}
+
+/// The length of the literal announced at the end of a line (`{123}` or
+/// `{123+}`).
+fn literal_length(line: &[u8]) -> Option<usize> {
+    let text = std::str::from_utf8(line)
+        .ok()?
+        .trim_end_matches(['\r', '\n']);
+    let inner = text.strip_suffix('}')?;
+    let open = inner.rfind('{')?;
+    inner[open + 1..].trim_end_matches('+').parse().ok()
 }
 
 impl Drop for FaultProxy {

@@ -99,9 +99,13 @@ impl ImapStore {
             // Whether anything arrived is unknown: the pending entries
             // make the next sync look.
             Err(Upload::Failed(err)) => {
+                // The first message carries the error itself, so that a
+                // lost connection is recognised as one.
                 let reason = format!("{err:#}");
+                let mut error = Some(err);
                 for (ticket, _) in batch {
-                    self.uploads.sent.push((ticket, Err(anyhow!("{reason}"))));
+                    let outcome = error.take().unwrap_or_else(|| anyhow!("{reason}"));
+                    self.uploads.sent.push((ticket, Err(outcome)));
                 }
             }
         }

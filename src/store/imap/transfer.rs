@@ -97,11 +97,13 @@ impl ImapStore {
             self.session.uid_fetch(&set, items)
         })
         .map_err(|e| imap_err(e, format!("fetching from folder {folder:?} failed")))?;
-        let wanted: HashSet<u32> = uids.iter().copied().collect();
+        // Only what was asked for, once: a server that answers a UID twice
+        // must not make a message be stored twice. The first answer counts.
+        let mut wanted: HashSet<u32> = uids.iter().copied().collect();
         for fetch in fetches.iter() {
             // Unsolicited FETCH responses (flag changes of other messages)
             // carry no body and are not asked for.
-            let Some(uid) = fetch.uid.filter(|uid| wanted.contains(uid)) else {
+            let Some(uid) = fetch.uid.filter(|uid| wanted.remove(uid)) else {
                 continue;
             };
             let Some(body) = fetch.body() else {
