@@ -262,14 +262,18 @@ fn run_copies(
                 )))
             }
             Err(err) => {
-                report.failures.push(format!(
+                let reason = format!(
                     "copying {} message {source_id} to the {target} side: {err:#}",
                     target.other()
-                ));
+                );
                 consecutive_failures += 1;
                 if consecutive_failures >= MAX_CONSECUTIVE_FAILURES {
-                    anyhow::bail!("{consecutive_failures} copies in a row failed; giving up on this folder for now");
+                    anyhow::bail!(
+                        "{consecutive_failures} copies in a row failed, the last {reason}; \
+                         giving up on this folder for now"
+                    );
                 }
+                report.failures.push(reason);
             }
         }
         Ok(())
