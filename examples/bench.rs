@@ -161,9 +161,9 @@ fn main() -> Result<()> {
         Some(one_way) => {
             let proxy = DelayProxy::start(port, one_way)?;
             println!(
-                "Latency: {} ms round trip through a delaying TCP proxy on 127.0.0.1:{} \
+                "Latency: {:.1} ms round trip through a delaying TCP proxy on 127.0.0.1:{} \
                  ({})",
-                one_way.as_millis() * 2,
+                one_way.as_secs_f64() * 2000.0,
                 proxy.port,
                 netem_note()
             );
