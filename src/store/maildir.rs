@@ -98,15 +98,14 @@ impl MessageFile {
     }
 
     /// The synchronised flags, and the other info letters (keywords) that a
-    /// rename must keep. Files in `new/` have no flags yet.
+    /// rename must keep. Files in `new/` normally carry no info, but some
+    /// tools (mbsync) file unread flagged mail as `new/x:2,F`: the letters
+    /// count wherever they are.
     fn flags(&self) -> (Flags, String) {
-        let info = match self.subdir {
-            Subdir::New => None,
-            Subdir::Cur => self
-                .file_name
-                .split_once(':')
-                .and_then(|(_, info)| info.strip_prefix("2,")),
-        };
+        let info = self
+            .file_name
+            .split_once(':')
+            .and_then(|(_, info)| info.strip_prefix("2,"));
         match info {
             Some(letters) => Flags::from_maildir_letters(letters),
             None => (Flags::EMPTY, String::new()),
