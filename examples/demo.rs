@@ -7,6 +7,8 @@ mod support;
 
 use anyhow::{bail, Context, Result};
 use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::dovecot::Dovecot;
@@ -196,7 +198,14 @@ channels:
         maildir = demo_dir.join("Maildir").display(),
     );
     let config_path = demo_dir.join("config.yaml");
-    fs::write(&config_path, config)
+    // The config holds a password: private, as mailferry asks of such files.
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&config_path)
+        .and_then(|mut file| file.write_all(config.as_bytes()))
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     Ok(config_path)
 }
