@@ -32,10 +32,11 @@ package_installed() {
 # Dovecot with IMAP and POP3 (the tests start their own instances),
 # openssl (the tests make their own certificates), mbsync (package isync:
 # the adopt tests start from a Maildir it made) and the mail readers the
-# adopt tests compare with the server (notmuch, mutt under tmux).
+# adopt tests compare with the server (notmuch, mutt under tmux), and GNU
+# time (the hostile-server tests read peak memory from it).
 install_system_packages() {
     local missing=()
-    for package in dovecot-imapd dovecot-pop3d openssl isync notmuch mutt tmux; do
+    for package in dovecot-imapd dovecot-pop3d openssl isync notmuch mutt tmux time; do
         if ! package_installed "$package"; then
             missing+=("$package")
         fi

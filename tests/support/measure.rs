@@ -1,8 +1,14 @@
 //! Runs a child process and reports how it ended (exit code or signal)
-//! with its peak memory (the kernel's ru_maxrss from wait4), so tests can
-//! check that a hostile server cannot make mailferry allocate without bound.
+//! with its peak memory, so tests can check that a hostile server cannot
+//! make mailferry allocate without bound.
+//!
+//! The peak comes from GNU time (`/usr/bin/time -f %M`), not from our own
+//! wait4: the kernel's ru_maxrss of a child spawned from this process
+//! starts at this (large, multi-threaded test) process's resident size,
+//! because the child shares our memory until it execs and the maximum
+//! survives exec. GNU time is a small process, so the figure it reports
+//! for its own child is mailferry's alone.
 
-use std::io::Read;
 use std::process::{Command, Stdio};
 
 #[derive(Debug)]
@@ -12,47 +18,52 @@ pub struct Measured {
     pub signal: Option<i32>,
     pub stdout: String,
     pub stderr: String,
-    /// Peak resident memory, KiB.
     pub max_rss_kib: u64,
 }
 
-/// Runs `command` to its end, capturing stdout and stderr.
-// The child is reaped by wait4 below, which std's Child cannot see.
-#[allow(clippy::zombie_processes)]
-pub fn run_measured(mut command: Command) -> Measured {
-    command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stdout.read_to_end(&mut bytes);
-        bytes
-    });
-    let err = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stderr.read_to_end(&mut bytes);
-        bytes
-    });
-    let pid = child.id() as libc::pid_t;
-    let mut status: libc::c_int = 0;
-    // SAFETY: rusage is plain old data; wait4 fills it and the status for
-    // our own child, which std has not reaped (Child never waits on drop).
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4 failed");
-    let (code, signal) = if libc::WIFEXITED(status) {
-        (Some(libc::WEXITSTATUS(status)), None)
-    } else if libc::WIFSIGNALED(status) {
-        (None, Some(libc::WTERMSIG(status)))
-    } else {
-        (None, None)
-    };
+/// Runs `command` under GNU time and waits for it.
+pub fn run_measured(command: Command) -> Measured {
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut timed = Command::new("/usr/bin/time");
+    timed
+        .args(["-f", "%M", "-o"])
+        .arg(report.path())
+        .arg(command.get_program())
+        .args(command.get_args())
+        .stdin(Stdio::null());
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => timed.env(name, value),
+            None => timed.env_remove(name),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        timed.current_dir(dir);
+    }
+    let output = timed
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run /usr/bin/time (package `time`): {e}"));
+    let text = std::fs::read_to_string(report.path()).unwrap();
+    // GNU time writes "Command terminated by signal N" (or "... exited
+    // with non-zero status N") before the figure.
+    let signal = text
+        .lines()
+        .find_map(|line| line.strip_prefix("Command terminated by signal "))
+        .and_then(|n| n.trim().parse().ok());
+    let max_rss_kib = text
+        .lines()
+        .last()
+        .and_then(|line| line.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory in GNU time's report: {text:?}"));
     Measured {
-        code,
+        code: if signal.is_some() {
+            None
+        } else {
+            output.status.code()
+        },
         signal,
-        stdout: String::from_utf8_lossy(&out.join().unwrap()).into_owned(),
-        stderr: String::from_utf8_lossy(&err.join().unwrap()).into_owned(),
-        max_rss_kib: usage.ru_maxrss as u64,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        max_rss_kib,
     }
 }
