@@ -10,6 +10,7 @@
 //! uidvalidity far 1700000000
 //! uidvalidity near -
 //! modseq far 1234
+//! settled <far-version> <near-version> <policy>
 //! pair <far-id> <near-id> <flags>
 //! pending <target-side> <source-id> <ticket> <size> <sha256> <flags>
 //! ```
@@ -30,7 +31,7 @@
 //! empty string, and `%XX` for a byte that could otherwise break the line.
 
 use super::journal::{self, apply};
-use super::{FolderState, Pair, PendingCopy, Record, Side};
+use super::{FolderState, Pair, PendingCopy, Record, Settled, Side};
 use crate::flags::Flags;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -50,6 +51,7 @@ pub(super) const PENDING_USAGE: &str = "pending TARGET SOURCE TICKET SIZE SHA256
 const UIDVALIDITY_USAGE: &str = "uidvalidity SIDE NUMBER-OR-DASH";
 const MODSEQ_USAGE: &str = "modseq far NUMBER-OR-DASH";
 const GENERATION_USAGE: &str = "generation NUMBER";
+const SETTLED_USAGE: &str = "settled FAR-VERSION NEAR-VERSION POLICY";
 
 /// A state or journal file that cannot be read or is not what mailferry
 /// wrote. Loading never returns part of a state: it is this error instead.
@@ -140,6 +142,22 @@ impl StateFile {
             Err(err) => return Err(StateError::io(&journal_path, "cannot read journal", err)),
         }
         Ok(state)
+    }
+
+    /// The `settled` line of the state file, read from its first lines
+    /// alone (it comes before the records): what a run needs to tell
+    /// whether a folder can be skipped. `None` when there is none or the
+    /// file cannot be read; [`StateFile::load`] then reports any problem.
+    pub fn load_settled(&self) -> Option<Settled> {
+        use std::io::BufRead;
+        let reader = io::BufReader::new(File::open(&self.path).ok()?);
+        for line in reader.lines().take(HEADER_LINES_BEFORE_RECORDS) {
+            if let Some(fields) = line.ok()?.strip_prefix("settled ") {
+                let args: Vec<&str> = fields.split(' ').collect();
+                return parse_settled(&args).ok();
+            }
+        }
+        None
     }
 
     /// Opens the journal of `state` (the state just loaded) for appending.
@@ -645,6 +663,14 @@ impl StateParser {
                 self.modseq_line = Some(line_number);
                 self.state.far_highest_modseq = value;
             }
+            "settled" => {
+                if self.state.settled.is_some() {
+                    return Err("settled given twice".to_string());
+                }
+                let settled =
+                    parse_settled(args).map_err(|detail| malformed(SETTLED_USAGE, &detail))?;
+                self.state.settled = Some(settled);
+            }
             "pair" => {
                 let record = parse_record(args).map_err(|detail| malformed(PAIR_USAGE, &detail))?;
                 if record.ids.0.iter().all(Option::is_none) {
@@ -679,7 +705,7 @@ impl StateParser {
             }
             other => {
                 return Err(format!(
-                    "unknown keyword `{}`: expected uidvalidity, modseq, pair or pending \
+                    "unknown keyword `{}`: expected uidvalidity, modseq, settled, pair or pending \
                      (or generation, on line 2 only)",
                     other.escape_debug()
                 ))
@@ -710,6 +736,22 @@ pub(super) fn parse_uidvalidity(args: &[&str]) -> Result<(Side, Option<u32>), St
     Ok((parse_side(side)?, parse_optional_number(value, "NUMBER")?))
 }
 
+/// The lines [`format_state`] writes before the records: header,
+/// generation, two uidvalidity lines, modseq, settled.
+const HEADER_LINES_BEFORE_RECORDS: usize = 6;
+
+/// Parses the fields after `settled`.
+fn parse_settled(args: &[&str]) -> Result<Settled, String> {
+    let [far, near, policy] = expect_count(args)?;
+    Ok(Settled {
+        versions: Pair::new(
+            parse_required(far, "FAR-VERSION")?,
+            parse_required(near, "NEAR-VERSION")?,
+        ),
+        policy: parse_required(policy, "POLICY")?,
+    })
+}
+
 /// Parses the fields after `modseq`: only the far side has one.
 pub(super) fn parse_modseq(args: &[&str]) -> Result<Option<u64>, String> {
     let [side, value] = expect_count(args)?;
@@ -728,6 +770,15 @@ fn format_state(state: &FolderState, generation: u64) -> String {
     }
     let modseq = format_optional_number(state.far_highest_modseq);
     let _ = writeln!(out, "modseq far {modseq}");
+    if let Some(settled) = &state.settled {
+        let _ = writeln!(
+            out,
+            "settled {} {} {}",
+            escape(&settled.versions[Side::Far]),
+            escape(&settled.versions[Side::Near]),
+            escape(&settled.policy)
+        );
+    }
     for record in &state.records {
         out.push_str(&format_record(record));
         out.push('\n');
@@ -840,6 +891,10 @@ mod tests {
             generation: 41,
             uidvalidity: Pair::new(Some(1_700_000_000), None),
             far_highest_modseq: Some(u64::MAX),
+            settled: Some(Settled {
+                versions: Pair::new("1.2 3".to_string(), "-".to_string()),
+                policy: "%\n".to_string(),
+            }),
             records: vec![
                 record(Some("1"), Some("with space"), Flags::SEEN),
                 record(Some("%"), Some("-"), Flags::EMPTY),
@@ -866,6 +921,31 @@ mod tests {
     }
 
     #[test]
+    fn the_settled_line_is_read_from_the_first_lines_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("folder.state"));
+        assert_eq!(file.load_settled(), None, "no file");
+        let state = odd_state();
+        file.save(&state).unwrap();
+        assert_eq!(file.load_settled(), state.settled);
+        let unsettled = FolderState {
+            settled: None,
+            ..state
+        };
+        file.save(&as_saved(&unsettled)).unwrap();
+        assert_eq!(file.load_settled(), None);
+        // A `settled` line among the records is not what mailferry writes:
+        // the fast read does not look that far (the full load refuses it
+        // only if given twice).
+        let late = write_state_file(
+            dir.path(),
+            "mailferry-state 1\ngeneration 1\nuidvalidity far 1\nuidvalidity near -\n\
+             modseq far -\npair 1 a S\nsettled x y z\n",
+        );
+        assert_eq!(late.load_settled(), None);
+    }
+
+    #[test]
     fn odd_ids_round_trip_through_save_and_load() {
         let dir = tempfile::tempdir().unwrap();
         let file = StateFile::new(dir.path().join("folder.state"));
@@ -874,7 +954,7 @@ mod tests {
         assert_eq!(file.load().unwrap(), as_saved(&state));
         // One line per item: no id broke a line.
         let text = fs::read_to_string(file.path()).unwrap();
-        assert_eq!(text.lines().count(), 1 + 1 + 3 + 6 + 1);
+        assert_eq!(text.lines().count(), 1 + 1 + 4 + 6 + 1);
     }
 
     #[test]

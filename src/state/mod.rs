@@ -109,6 +109,17 @@ pub struct PendingCopy {
     pub flags: Flags,
 }
 
+/// Both sides of a folder pair as a sync that changed nothing found them
+/// (see [`crate::sync::settled`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Settled {
+    /// Each side's [`crate::store::Store::folder_version`].
+    pub versions: Pair<String>,
+    /// What the channel's policy (and mailferry's version) was: the same
+    /// folders planned under another policy could need work.
+    pub policy: String,
+}
+
 /// The state of one folder pair.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct FolderState {
@@ -120,6 +131,10 @@ pub struct FolderState {
     pub uidvalidity: Pair<Option<u32>>,
     /// The far side's HIGHESTMODSEQ at the last sync (CONDSTORE).
     pub far_highest_modseq: Option<u64>,
+    /// Set when the last sync found the folder already in sync and left
+    /// both sides as they were: their versions then, so the next run can
+    /// skip the folder while neither changed.
+    pub settled: Option<Settled>,
     pub records: Vec<Record>,
     pub pending: Vec<PendingCopy>,
 }

@@ -13,6 +13,8 @@
 //! cannot make sense of (non-UTF-8 names, two files with one unique name)
 //! are reported as warnings and left alone, never deleted.
 
+mod version;
+
 use super::{folder_name, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Staged, Store};
 use crate::config::Layout;
 use crate::flags::Flags;
@@ -693,6 +695,13 @@ impl Store for MaildirStore {
             highest_modseq: None,
             exists,
         })
+    }
+
+    fn folder_version(&mut self, name: &str) -> Result<Option<String>> {
+        let dir = self
+            .root
+            .join(folder_name::relative_path(name, self.layout)?);
+        Ok(version::maildir_version(&dir))
     }
 
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>> {

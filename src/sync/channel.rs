@@ -14,6 +14,7 @@ use super::identity::Identity;
 use super::patterns::selects;
 use super::plan::Policy;
 use super::retry::RetryPolicy;
+use super::settled;
 use crate::config::{ChannelConfig, Config, Direction, StoreConfig};
 use crate::state::{state_path, ChannelLock, FolderList, StateFile};
 use crate::state::{Pair, Side};
@@ -297,7 +298,6 @@ pub fn sync_stores_with_workers(
         }
     }
 
-    let names: Vec<&str> = to_sync.iter().map(|item| item.name.as_str()).collect();
     let context = FolderContext {
         state_dir,
         channel,
@@ -305,14 +305,33 @@ pub fn sync_stores_with_workers(
         policy: &run.policy,
         options,
     };
-    let outcomes = match workers {
+    // Unchanged folders are skipped here, before any worker connects: a
+    // resync with nothing to do then needs no second connection.
+    let skipped: Vec<Option<FolderResult>> = to_sync
+        .iter()
+        .map(|item| context.skip_if_unchanged(&mut run.stores, &item.name))
+        .collect();
+    let names: Vec<&str> = to_sync
+        .iter()
+        .zip(&skipped)
+        .filter(|(_, skipped)| skipped.is_none())
+        .map(|(item, _)| item.name.as_str())
+        .collect();
+    let mut outcomes = match workers {
         Some(workers) => sync_in_parallel(&mut run.stores, workers, &context, &names),
         None => names
             .iter()
             .map(|name| context.sync(&mut run.stores, name))
             .collect(),
-    };
-    for (item, outcome) in to_sync.into_iter().zip(outcomes) {
+    }
+    .into_iter();
+    for (item, skipped) in to_sync.into_iter().zip(skipped) {
+        let outcome = match skipped {
+            Some(result) => Ok(result),
+            None => outcomes
+                .next()
+                .unwrap_or_else(|| Err(anyhow::anyhow!("folder {} was not synced", item.name))),
+        };
         match outcome {
             Ok(folder) => {
                 run.result.folders.push(folder);
@@ -350,6 +369,15 @@ struct FolderContext<'a> {
 }
 
 impl FolderContext<'_> {
+    /// The empty result of a folder that did not change since it was last
+    /// left settled, told without opening it (see [`super::settled`]).
+    fn skip_if_unchanged(&self, stores: &mut Stores<'_>, name: &str) -> Option<FolderResult> {
+        let far_name = self.names.on(Side::Far, name);
+        let versions = settled::versions_of(stores, Pair::new(far_name.as_str(), name)).ok()?;
+        let state_file = StateFile::new(state_path(self.state_dir, &self.channel.name, name));
+        settled::skip_if_unchanged(&state_file, &versions, self.policy, name)
+    }
+
     /// Syncs a folder pair; after a transient failure (a dropped or timed
     /// out connection, throttling) it reconnects and tries again, as
     /// [`RetryPolicy`] allows. Safe at any point: the next attempt replays

@@ -7,6 +7,7 @@ use super::incremental::far_listing;
 use super::ledger::{Interrupt, Ledger};
 use super::plan::{plan, Plan, Policy};
 use super::progress::Progress;
+use super::settled;
 use crate::state::StateFile;
 use crate::state::{Pair, Side};
 use crate::store::{FolderStatus, MessageInfo, MsgId};
@@ -61,17 +62,24 @@ pub fn sync_folder(
     policy: &Policy,
     options: &RunOptions,
 ) -> Result<FolderResult> {
+    let name = names[Side::Near];
+    let far_status = stores
+        .far
+        .open_folder(names[Side::Far])
+        .with_context(|| format!("opening far folder {}", names[Side::Far]))?;
+    // Read before either side is listed: a change made after this is
+    // either in the listings or makes the next run's versions differ.
+    let versions = settled::versions_of(stores, names)?;
+    if let Some(skipped) = settled::skip_if_unchanged(state_file, &versions, policy, name) {
+        return Ok(skipped);
+    }
     let status = Pair::new(
-        stores
-            .far
-            .open_folder(names[Side::Far])
-            .with_context(|| format!("opening far folder {}", names[Side::Far]))?,
+        far_status,
         stores
             .near
             .open_folder(names[Side::Near])
             .with_context(|| format!("opening near folder {}", names[Side::Near]))?,
     );
-    let name = names[Side::Near];
     let state = state_file.load()?;
     // A journal left by an interrupted run is folded into the state file
     // even when this run changes nothing.
@@ -161,7 +169,14 @@ pub fn sync_folder(
         .then_some(status[Side::Far].highest_modseq)
         .flatten();
         ledger.set_far_highest_modseq(modseq)?;
-        if ledger.changed() || unsaved_journal {
+        for side in Side::BOTH {
+            report.failures.extend(stores.side(side).take_warnings());
+        }
+        let clean =
+            report.failures.is_empty() && found.ambiguous == 0 && ledger.state().pending.is_empty();
+        let settled_changed =
+            ledger.set_settled(settled::settled_after(&versions, &plan, clean, &policy));
+        if ledger.changed() || unsaved_journal || settled_changed {
             state_file.save(ledger.state())?;
         }
     }
