@@ -193,12 +193,10 @@ impl StateFile {
             &self.new_path(),
             format_state(state, generation).as_bytes(),
         )?;
-        let dir = parent_dir(&self.path);
-        let journal_path = self.journal_path();
-        remove_if_present(&journal_path)?;
-        // Make the removal durable too: a journal that came back after a
-        // power loss would be replayed onto the state that already has it.
-        sync_dir(dir)
+        // The removal needs no fsync of its own: a journal that comes back
+        // after a power loss names the previous generation, and loading
+        // ignores it (see the module's comment).
+        remove_if_present(&self.journal_path())
     }
 }
 

@@ -388,10 +388,12 @@ impl MaildirStore {
 
     /// The message's file as it is now: the cached one if it is still
     /// there, else whatever `new/` and `cur/` hold under its unique name.
-    fn current_file(&mut self, id: &str) -> Result<Option<MessageFile>> {
+    /// With `trust_cache` the cached name is returned unchecked: for an
+    /// operation that fails with "not found" on a stale name anyway.
+    fn current_file(&mut self, id: &str, trust_cache: bool) -> Result<Option<MessageFile>> {
         let folder = self.folder()?;
         if let Some(file) = folder.messages.get(id) {
-            if fs::symlink_metadata(file.path(&folder.dir)).is_ok() {
+            if trust_cache || fs::symlink_metadata(file.path(&folder.dir)).is_ok() {
                 return Ok(Some(file.clone()));
             }
         }
@@ -406,14 +408,15 @@ impl MaildirStore {
 
     /// Runs `operation` on the message's current file, and again on its
     /// new file if a mail reader renamed it in between. `None` when the
-    /// message is gone.
+    /// message is gone. The first try takes the name the last listing saw
+    /// on trust: a stale one fails "not found" like a rename in between.
     fn on_current_file<T>(
         &mut self,
         id: &str,
         mut operation: impl FnMut(&Path, &MessageFile) -> io::Result<T>,
     ) -> Result<Option<T>> {
-        for _ in 0..RENAME_RACE_ATTEMPTS {
-            let Some(file) = self.current_file(id)? else {
+        for attempt in 0..RENAME_RACE_ATTEMPTS {
+            let Some(file) = self.current_file(id, attempt == 0)? else {
                 return Ok(None);
             };
             let folder = self.folder()?;
@@ -435,6 +438,33 @@ impl MaildirStore {
              (a mail reader is busy with it?); try again",
             self.folder()?.name
         )
+    }
+
+    /// Renames a message's file to carry its new flags (the caller has
+    /// checked the folder for symbolic links).
+    fn rename_with_flags(&mut self, id: &MsgId, add: Flags, remove: Flags) -> Result<()> {
+        let renamed = self.on_current_file(id, |dir, file| {
+            let (flags, kept_letters) = file.flags();
+            let target =
+                MessageFile::with_flags(id, flags.union(add).difference(remove), &kept_letters);
+            if target == *file {
+                return Ok(target);
+            }
+            rename_without_replacing(&file.path(dir), &target.path(dir))?;
+            Ok(target)
+        })?;
+        let folder = self.folder_mut()?;
+        match renamed {
+            Some(file) => {
+                folder.messages.insert(id.clone(), file);
+                Ok(())
+            }
+            None => bail!(
+                "cannot set flags on message {id} in folder {:?}: it is no longer in {}",
+                folder.name,
+                folder.dir.display()
+            ),
+        }
     }
 
     fn list_verbatim_folders(
@@ -844,39 +874,16 @@ impl Store for MaildirStore {
 
     fn set_flags(&mut self, id: &MsgId, add: Flags, remove: Flags) -> Result<()> {
         self.writable_folder()?;
-        let renamed = self.on_current_file(id, |dir, file| {
-            let (flags, kept_letters) = file.flags();
-            let target =
-                MessageFile::with_flags(id, flags.union(add).difference(remove), &kept_letters);
-            if target == *file {
-                return Ok(target);
-            }
-            let target_path = target.path(dir);
-            if fs::symlink_metadata(&target_path).is_ok() {
-                return Err(io::Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!(
-                        "cannot rename to {}: it already exists, and mailferry never overwrites \
-                         a message",
-                        target_path.display()
-                    ),
-                ));
-            }
-            fs::rename(file.path(dir), &target_path)?;
-            Ok(target)
-        })?;
-        let folder = self.folder_mut()?;
-        match renamed {
-            Some(file) => {
-                folder.messages.insert(id.clone(), file);
-                Ok(())
-            }
-            None => bail!(
-                "cannot set flags on message {id} in folder {:?}: it is no longer in {}",
-                folder.name,
-                folder.dir.display()
-            ),
+        self.rename_with_flags(id, add, remove)
+    }
+
+    /// The folder is checked for symbolic links once for the whole batch.
+    fn set_flags_many(&mut self, ids: &[MsgId], add: Flags, remove: Flags) -> Result<()> {
+        self.writable_folder()?;
+        for id in ids {
+            self.rename_with_flags(id, add, remove)?;
         }
+        Ok(())
     }
 
     fn delete_messages(&mut self, ids: &[MsgId]) -> Result<()> {
@@ -895,6 +902,51 @@ impl Store for MaildirStore {
 }
 
 /// A directory with cur/, new/ and tmp/ directories.
+/// Renames `from` to `to` unless `to` exists: mailferry never overwrites a
+/// message. One system call where the kernel and file system can refuse
+/// to replace (renameat2 with RENAME_NOREPLACE), else a check first.
+fn rename_without_replacing(from: &Path, to: &Path) -> io::Result<()> {
+    let exists = || {
+        io::Error::new(
+            ErrorKind::AlreadyExists,
+            format!(
+                "cannot rename to {}: it already exists, and mailferry never overwrites a message",
+                to.display()
+            ),
+        )
+    };
+    let (Ok(c_from), Ok(c_to)) = (
+        std::ffi::CString::new(from.as_os_str().as_bytes()),
+        std::ffi::CString::new(to.as_os_str().as_bytes()),
+    ) else {
+        return Err(io::Error::new(ErrorKind::InvalidInput, "NUL in a path"));
+    };
+    // SAFETY: both pointers are valid NUL-terminated strings for the call.
+    let status = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            c_from.as_ptr(),
+            libc::AT_FDCWD,
+            c_to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if status == 0 {
+        return Ok(());
+    }
+    let error = io::Error::last_os_error();
+    match error.raw_os_error() {
+        Some(libc::EEXIST) => Err(exists()),
+        Some(libc::EINVAL | libc::ENOSYS | libc::ENOTSUP) => {
+            if fs::symlink_metadata(to).is_ok() {
+                return Err(exists());
+            }
+            fs::rename(from, to)
+        }
+        _ => Err(error),
+    }
+}
+
 fn is_maildir(dir: &Path) -> bool {
     MAILDIR_SUBDIRS
         .iter()
@@ -1541,6 +1593,40 @@ mod tests {
             })
             .unwrap();
         assert_eq!(fetched, [(kept, b"kept".to_vec())]);
+    }
+
+    #[test]
+    fn set_flags_never_replaces_a_file_already_named_like_the_target() {
+        let (_temp, mut store, dir) = inbox_store();
+        fs::write(dir.join("cur/300.host:2,S"), b"the message").unwrap();
+        store.list_messages().unwrap();
+        // A second file under the target name appears after the listing.
+        fs::write(dir.join("cur/300.host:2,FS"), b"another file").unwrap();
+        let error = store
+            .set_flags_many(&["300.host".to_owned()], Flags::FLAGGED, Flags::EMPTY)
+            .unwrap_err();
+        assert!(format!("{error:#}").contains("already exists"), "{error:#}");
+        assert_eq!(
+            fs::read(dir.join("cur/300.host:2,S")).unwrap(),
+            b"the message"
+        );
+        assert_eq!(
+            fs::read(dir.join("cur/300.host:2,FS")).unwrap(),
+            b"another file"
+        );
+    }
+
+    #[test]
+    fn set_flags_follows_a_file_renamed_since_the_listing() {
+        let (_temp, mut store, dir) = inbox_store();
+        fs::write(dir.join("cur/400.host:2,"), b"x").unwrap();
+        store.list_messages().unwrap();
+        // A mail reader marks it read meanwhile.
+        fs::rename(dir.join("cur/400.host:2,"), dir.join("cur/400.host:2,S")).unwrap();
+        store
+            .set_flags_many(&["400.host".to_owned()], Flags::FLAGGED, Flags::EMPTY)
+            .unwrap();
+        assert_eq!(file_names(&dir.join("cur")), ["400.host:2,FS"]);
     }
 
     #[test]
