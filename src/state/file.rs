@@ -343,27 +343,47 @@ fn push_escaped(out: &mut String, c: char) {
 /// `%`, space, every byte below 0x21 and DEL become `%XX`; `-` on its own
 /// becomes `%2D` (a lone `-` means "absent"); the empty string becomes `%`.
 pub(super) fn escape(value: &str) -> String {
-    if value.is_empty() {
-        return "%".to_string();
-    }
-    if value == "-" {
-        return "%2D".to_string();
-    }
     let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if c == '%' || is_control_or_space(c) {
-            push_escaped(&mut out, c);
-        } else {
-            out.push(c);
+    push_field(&mut out, value);
+    out
+}
+
+/// Appends [`escape`]`(value)` to `out`.
+fn push_field(out: &mut String, value: &str) {
+    if value.is_empty() {
+        out.push('%');
+    } else if value == "-" {
+        out.push_str("%2D");
+    } else if !value.chars().any(|c| c == '%' || is_control_or_space(c)) {
+        // Most fields have nothing to escape.
+        out.push_str(value);
+    } else {
+        for c in value.chars() {
+            if c == '%' || is_control_or_space(c) {
+                push_escaped(out, c);
+            } else {
+                out.push(c);
+            }
         }
     }
-    out
+}
+
+/// Appends an optional id as a field: `-` when absent.
+fn push_id(out: &mut String, id: Option<&str>) {
+    match id {
+        Some(id) => push_field(out, id),
+        None => out.push('-'),
+    }
 }
 
 /// Reverses [`escape`]. The caller handles a lone `-`.
 pub(super) fn unescape(field: &str) -> Result<String, String> {
     if field == "%" {
         return Ok(String::new());
+    }
+    // Most fields have nothing escaped.
+    if !field.bytes().any(|b| b == b'%' || b < 0x21 || b == 0x7f) {
+        return Ok(field.to_owned());
     }
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -501,12 +521,23 @@ pub(super) fn parse_record(args: &[&str]) -> Result<Record, String> {
 }
 
 pub(super) fn format_record(record: &Record) -> String {
-    format!(
-        "pair {} {} {}",
-        format_id(record.ids[Side::Far].as_deref()),
-        format_id(record.ids[Side::Near].as_deref()),
-        record.flags
-    )
+    let mut line = String::new();
+    push_record(&mut line, record);
+    line
+}
+
+/// Appends [`format_record`]`(record)` to `out`.
+fn push_record(out: &mut String, record: &Record) {
+    out.push_str("pair ");
+    push_id(out, record.ids[Side::Far].as_deref());
+    out.push(' ');
+    push_id(out, record.ids[Side::Near].as_deref());
+    out.push(' ');
+    if record.flags.is_empty() {
+        out.push('-');
+    } else {
+        out.push_str(&record.flags.to_maildir_letters());
+    }
 }
 
 /// Parses the fields after `pending`.
@@ -617,21 +648,52 @@ fn parse_state(path: &Path, bytes: &[u8]) -> Result<FolderState, StateError> {
             .and_then(|text| parser.parse_line(text, line_number))
             .map_err(|message| StateError::at_line(path, line_number, message))?;
     }
+    parser
+        .check_ids_paired_once()
+        .map_err(|(line, message)| StateError::at_line(path, line, message))?;
     Ok(parser.state)
 }
 
-/// Builds a state line by line, remembering where each id was seen so that
-/// a duplicate is reported with both lines.
+/// Builds a state line by line, remembering where each record and pending
+/// copy was, so that a duplicate is reported with both lines.
 #[derive(Default)]
 struct StateParser {
     state: FolderState,
     uidvalidity_line: Pair<Option<usize>>,
     modseq_line: Option<usize>,
-    id_lines: HashMap<(Side, String), usize>,
+    /// The line of each record, in order.
+    record_lines: Vec<usize>,
     pending_lines: HashMap<(Side, String), usize>,
 }
 
 impl StateParser {
+    /// Every id is paired at most once; else the line of the second pair
+    /// and what is wrong. Checked once all records are read, so the ids
+    /// are looked at where they are, without a copy.
+    fn check_ids_paired_once(&self) -> Result<(), (usize, String)> {
+        let mut first_lines: foldhash::HashMap<(Side, &str), usize> =
+            foldhash::HashMap::with_capacity_and_hasher(
+                2 * self.state.records.len(),
+                Default::default(),
+            );
+        for (record, &line) in self.state.records.iter().zip(&self.record_lines) {
+            for side in Side::BOTH {
+                if let Some(id) = &record.ids[side] {
+                    if let Some(first) = first_lines.insert((side, id.as_str()), line) {
+                        return Err((
+                            line,
+                            format!(
+                                "{side} id `{}` is already paired on line {first}",
+                                id.escape_debug()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn parse_line(&mut self, line: &str, line_number: usize) -> Result<(), String> {
         let fields = split_fields(line)?;
         let (keyword, args) = fields
@@ -674,18 +736,8 @@ impl StateParser {
                 if record.ids.0.iter().all(Option::is_none) {
                     return Err(malformed(PAIR_USAGE, "FAR and NEAR are both `-`"));
                 }
-                for side in Side::BOTH {
-                    if let Some(id) = &record.ids[side] {
-                        let key = (side, id.clone());
-                        if let Some(first) = self.id_lines.insert(key, line_number) {
-                            return Err(format!(
-                                "{side} id `{}` is already paired on line {first}",
-                                id.escape_debug()
-                            ));
-                        }
-                    }
-                }
                 self.state.records.push(record);
+                self.record_lines.push(line_number);
             }
             "pending" => {
                 let copy =
@@ -777,8 +829,9 @@ fn format_state(state: &FolderState, generation: u64) -> String {
             escape(&settled.policy)
         );
     }
+    out.reserve(state.records.len() * 64);
     for record in &state.records {
-        out.push_str(&format_record(record));
+        push_record(&mut out, record);
         out.push('\n');
     }
     for copy in &state.pending {
@@ -792,14 +845,15 @@ fn format_state(state: &FolderState, generation: u64) -> String {
 /// replaces a good one: an id paired twice on one side, a record without
 /// ids, the same copy pending twice.
 fn check_ids_unique(state: &FolderState) -> anyhow::Result<()> {
-    let mut seen_ids = std::collections::HashSet::new();
+    let mut seen_ids: foldhash::HashSet<(Side, &str)> =
+        foldhash::HashSet::with_capacity_and_hasher(2 * state.records.len(), Default::default());
     for record in &state.records {
         if record.ids.0.iter().all(Option::is_none) {
             anyhow::bail!("a record has neither a far nor a near id");
         }
         for side in Side::BOTH {
             if let Some(id) = &record.ids[side] {
-                if !seen_ids.insert((side, id)) {
+                if !seen_ids.insert((side, id.as_str())) {
                     anyhow::bail!("{side} id {id:?} is paired twice");
                 }
             }

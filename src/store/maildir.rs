@@ -19,7 +19,6 @@ use super::{folder_name, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, 
 use crate::config::Layout;
 use crate::flags::Flags;
 use anyhow::{anyhow, bail, Context, Result};
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
@@ -161,7 +160,7 @@ struct OpenFolder {
     relative: PathBuf,
     dir: PathBuf,
     /// Where each message was last seen; a hint, checked before use.
-    messages: HashMap<MsgId, MessageFile>,
+    messages: foldhash::HashMap<MsgId, MessageFile>,
 }
 
 /// What a store holds between calls besides the open folder; boxed, as it
@@ -711,7 +710,7 @@ impl Store for MaildirStore {
             name: name.to_owned(),
             relative,
             dir,
-            messages: HashMap::new(),
+            messages: foldhash::HashMap::default(),
         });
         let began = SystemTime::now();
         let listed = self.rescan()?;
@@ -1058,26 +1057,28 @@ fn scan_folder(
     let mut files = read_message_entries(dir, warnings)?;
     files.sort_by(|a, b| a.0.cmp(&b.0));
     let mut listed: Vec<(MessageFile, u64)> = Vec::with_capacity(files.len());
-    let mut seen: HashMap<String, PathBuf> = HashMap::with_capacity(files.len());
+    // Where in `listed` each unique name is.
+    let mut seen: foldhash::HashMap<String, usize> =
+        foldhash::HashMap::with_capacity_and_hasher(files.len(), Default::default());
     for (mut file, entry) in files {
         let unique_name = file.unique_name().to_owned();
-        let path = file.path(dir);
         if unique_name.is_empty() {
             warnings.push(format!(
                 "skipping {} in folder {folder:?}: it has no unique name before the \":\"",
-                path.display()
+                file.path(dir).display()
             ));
             continue;
         }
-        if let Some(kept) = seen.get(&unique_name) {
-            // The same path twice happens when a renamed file was looked
+        if let Some(&kept) = seen.get(&unique_name) {
+            // The same file twice happens when a renamed file was looked
             // up again below; that is no duplicate.
-            if *kept != path {
+            let kept = &listed[kept].0;
+            if *kept != file {
                 warnings.push(format!(
                     "skipping {} in folder {folder:?}: {} has the same unique name; \
                      mailferry syncs only that one and leaves this one alone",
-                    path.display(),
-                    kept.display()
+                    file.path(dir).display(),
+                    kept.path(dir).display()
                 ));
             }
             continue;
@@ -1087,7 +1088,7 @@ fn scan_folder(
         let named_size = size_from_unique_name(&unique_name);
         let plain_file = entry.file_type().is_ok_and(|t| t.is_file());
         if let (Some(size), true) = (named_size, plain_file) {
-            seen.insert(unique_name, path);
+            seen.insert(unique_name, listed.len());
             listed.push((file, size));
             continue;
         }
@@ -1110,13 +1111,13 @@ fn scan_folder(
             Err(error) => {
                 warnings.push(format!(
                     "skipping {} in folder {folder:?}: {error}",
-                    path.display()
+                    file.path(dir).display()
                 ));
                 continue;
             }
         };
         let size = size_from_unique_name(&unique_name).unwrap_or(metadata.len());
-        seen.insert(unique_name, file.path(dir));
+        seen.insert(unique_name, listed.len());
         listed.push((file, size));
     }
     Ok(listed)

@@ -208,7 +208,7 @@ fn highest_modseq_to_keep(
     if !state.pending.is_empty() {
         return false;
     }
-    let recorded: std::collections::HashSet<&str> = state
+    let recorded: foldhash::HashSet<&str> = state
         .records
         .iter()
         .filter_map(|r| r.ids[Side::Far].as_deref())
