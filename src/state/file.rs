@@ -115,7 +115,7 @@ impl StateFile {
     }
 
     /// `<state>.new`: the next state while it is being written.
-    fn new_path(&self) -> PathBuf {
+    pub(super) fn new_path(&self) -> PathBuf {
         with_suffix(&self.path, ".new")
     }
 
@@ -200,6 +200,23 @@ impl StateFile {
     }
 }
 
+/// Writes `contents` to a new file `temporary` (0600, in a private
+/// directory), not yet made durable. A temporary file left by a crash is
+/// stale: it is replaced, so the new one gets our mode.
+pub(super) fn write_new(temporary: &Path, contents: &[u8]) -> anyhow::Result<File> {
+    create_private_dir(parent_dir(temporary))?;
+    remove_if_present(temporary)?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(temporary)
+        .with_context(|| format!("cannot create {}", temporary.display()))?;
+    file.write_all(contents)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    Ok(file)
+}
+
 /// Replaces `path` with `contents` so that a crash leaves either the old
 /// file or the new one, never a mix: write `temporary` (0600), fsync it,
 /// rename it over `path`, fsync the directory.
@@ -209,20 +226,9 @@ pub(super) fn write_atomically(
     contents: &[u8],
 ) -> anyhow::Result<()> {
     let dir = parent_dir(path);
-    create_private_dir(dir)?;
-    // A temporary file left by a crash is stale; start afresh so it gets
-    // our mode.
-    remove_if_present(temporary)?;
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(temporary)
-        .with_context(|| format!("cannot create {}", temporary.display()))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
+    write_new(temporary, contents)?
+        .sync_all()
         .with_context(|| format!("cannot write {}", temporary.display()))?;
-    drop(file);
     fs::rename(temporary, path).with_context(|| {
         format!(
             "cannot rename {} to {}",
@@ -812,7 +818,7 @@ pub(super) fn parse_modseq(args: &[&str]) -> Result<Option<u64>, String> {
 }
 
 /// The state file text of `state`, saved as generation `generation`.
-fn format_state(state: &FolderState, generation: u64) -> String {
+pub(super) fn format_state(state: &FolderState, generation: u64) -> String {
     let mut out = format!("{STATE_MAGIC} {STATE_VERSION}\ngeneration {generation}\n");
     for side in Side::BOTH {
         let value = format_optional_number(state.uidvalidity[side]);
@@ -844,7 +850,7 @@ fn format_state(state: &FolderState, generation: u64) -> String {
 /// What loading would reject, checked before saving so a bad state never
 /// replaces a good one: an id paired twice on one side, a record without
 /// ids, the same copy pending twice.
-fn check_ids_unique(state: &FolderState) -> anyhow::Result<()> {
+pub(super) fn check_ids_unique(state: &FolderState) -> anyhow::Result<()> {
     let mut seen_ids: foldhash::HashSet<(Side, &str)> =
         foldhash::HashSet::with_capacity_and_hasher(2 * state.records.len(), Default::default());
     for record in &state.records {

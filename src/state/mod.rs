@@ -5,11 +5,13 @@
 //! The types here are the in-memory state; the file format, the journal and
 //! the channel lock live in the submodules.
 
+mod batch;
 mod file;
 mod folders;
 mod journal;
 mod lock;
 
+pub use batch::{SaveNow, SaveState, StateBatch};
 pub use file::{state_path, StateError, StateFile};
 pub use folders::FolderList;
 pub use journal::{apply, Journal, JournalEntry};

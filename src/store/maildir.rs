@@ -811,7 +811,7 @@ impl Store for MaildirStore {
             return Ok(Vec::new());
         }
         let flushed = if self.fsync {
-            flush_together(staged.iter().map(|file| file.tmp_path.as_path()))
+            crate::flush::flush_together(staged.iter().map(|file| file.tmp_path.as_path()))
         } else {
             staged.iter().map(|_| Ok(())).collect()
         };
@@ -1172,35 +1172,6 @@ fn write_new_file(path: &Path, message: &Message, fsync: bool, mode: u32) -> io:
         file.sync_all()?;
     }
     Ok(())
-}
-
-/// Makes a batch of written files durable at about the cost of one: the
-/// writeback of every file is started first (`sync_file_range`), so the
-/// disk writes them together and the file system allocates them in one
-/// journal transaction; the fsync of the first then commits that
-/// transaction and the fsyncs of the others find little left to do.
-/// Files are reopened rather than kept open, so a batch needs no file
-/// descriptors; fsync flushes a file whichever descriptor asks. Returns
-/// each file's outcome, in order.
-fn flush_together<'a>(paths: impl Iterator<Item = &'a Path> + Clone) -> Vec<Result<()>> {
-    use std::os::fd::AsRawFd;
-    for path in paths.clone() {
-        if let Ok(file) = File::open(path) {
-            // SAFETY: the descriptor is open for the duration of the call;
-            // the call only starts writeback. Failure is harmless: the fsync
-            // below does the whole work then.
-            unsafe {
-                libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-            }
-        }
-    }
-    paths
-        .map(|path| {
-            File::open(path)
-                .and_then(|opened| opened.sync_all())
-                .with_context(|| format!("cannot flush {} to disk", path.display()))
-        })
-        .collect()
 }
 
 fn sync_directory(dir: &Path) -> Result<()> {

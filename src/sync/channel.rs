@@ -6,7 +6,7 @@
 //! [`retry`]: super::retry
 
 use super::exec::Stores;
-use super::folder::{sync_folder, FolderResult, RunOptions};
+use super::folder::{sync_folder_with, FolderResult, RunOptions};
 use super::folders::{
     check_folder_guard, plan_folders, FolderAction, FolderPlanItem, FolderPolicy,
 };
@@ -16,7 +16,7 @@ use super::plan::Policy;
 use super::retry::RetryPolicy;
 use super::settled;
 use crate::config::{ChannelConfig, Config, Direction, StoreConfig};
-use crate::state::{state_path, ChannelLock, FolderList, StateFile};
+use crate::state::{state_path, ChannelLock, FolderList, StateBatch, StateFile};
 use crate::state::{Pair, Side};
 use crate::store::{self, MsgId, Store};
 use anyhow::{Context, Result};
@@ -298,12 +298,15 @@ pub fn sync_stores_with_workers(
         }
     }
 
+    // The folders' new states are committed together once all are synced.
+    let states = StateBatch::new();
     let context = FolderContext {
         state_dir,
         channel,
         names: &run.names,
         policy: &run.policy,
         options,
+        states: &states,
     };
     // Unchanged folders are skipped here, before any worker connects: a
     // resync with nothing to do then needs no second connection.
@@ -340,6 +343,12 @@ pub fn sync_stores_with_workers(
             Err(err) => run.folder_failed(item, err, &mut known_all),
         }
     }
+    if let Err(err) = states.commit() {
+        run.result.errors.push(format!(
+            "{err:#}: the folders whose state could not be saved are synced, and the next run \
+             replays what this run did to them from their journals"
+        ));
+    }
     if !options.dry_run && known_all != known_before {
         folder_list.save(&known_all)?;
     }
@@ -366,6 +375,7 @@ struct FolderContext<'a> {
     names: &'a FolderNames<'a>,
     policy: &'a Policy,
     options: &'a RunOptions,
+    states: &'a StateBatch,
 }
 
 impl FolderContext<'_> {
@@ -388,7 +398,17 @@ impl FolderContext<'_> {
         let state_file = StateFile::new(state_path(self.state_dir, &self.channel.name, name));
         let folders = Pair::new(far_name.as_str(), name);
         let retry = RetryPolicy::default();
-        let mut outcome = sync_folder(stores, folders, &state_file, self.policy, self.options);
+        let sync = |stores: &mut Stores<'_>| {
+            sync_folder_with(
+                stores,
+                folders,
+                &state_file,
+                self.policy,
+                self.options,
+                self.states,
+            )
+        };
+        let mut outcome = sync(stores);
         let mut retries = 0;
         while let Err(err) = &outcome {
             retries += 1;
@@ -402,9 +422,7 @@ impl FolderContext<'_> {
                 retry.retries
             );
             std::thread::sleep(delay);
-            outcome = reconnect(stores).and_then(|()| {
-                sync_folder(stores, folders, &state_file, self.policy, self.options)
-            });
+            outcome = reconnect(stores).and_then(|()| sync(stores));
         }
         let result = outcome?;
         let report = &result.report;

@@ -8,8 +8,8 @@ use super::ledger::{Interrupt, Ledger};
 use super::plan::{plan, Plan, Policy};
 use super::progress::Progress;
 use super::settled;
-use crate::state::StateFile;
 use crate::state::{Pair, Side};
+use crate::state::{SaveNow, SaveState, StateFile};
 use crate::store::{FolderStatus, MessageInfo, MsgId};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -54,13 +54,27 @@ pub struct FolderResult {
 
 /// Syncs one folder pair, which must exist on both sides. `names` are the
 /// folder's names on each side (they differ where the channel maps them);
-/// the near name is the one reported.
+/// the near name is the one reported. The new state is saved before it
+/// returns.
 pub fn sync_folder(
     stores: &mut Stores<'_>,
     names: Pair<&str>,
     state_file: &StateFile,
     policy: &Policy,
     options: &RunOptions,
+) -> Result<FolderResult> {
+    sync_folder_with(stores, names, state_file, policy, options, &SaveNow)
+}
+
+/// [`sync_folder`], handing the new state to `saver` (which may put off
+/// making it durable, to commit several folders' states together).
+pub fn sync_folder_with(
+    stores: &mut Stores<'_>,
+    names: Pair<&str>,
+    state_file: &StateFile,
+    policy: &Policy,
+    options: &RunOptions,
+    saver: &dyn SaveState,
 ) -> Result<FolderResult> {
     let name = names[Side::Near];
     let far_status = stores
@@ -177,7 +191,7 @@ pub fn sync_folder(
         let settled_changed =
             ledger.set_settled(settled::settled_after(&versions, &plan, clean, &policy));
         if ledger.changed() || unsaved_journal || settled_changed {
-            state_file.save(ledger.state())?;
+            saver.save(state_file, ledger.state())?;
         }
     }
     for side in Side::BOTH {
