@@ -10,7 +10,7 @@
 //! uidvalidity far 1700000000
 //! uidvalidity near -
 //! modseq far 1234
-//! settled <far-version> <near-version> <policy>
+//! settled <far-version> <near-version> <policy> <listed-as-recorded>
 //! pair <far-id> <near-id> <flags>
 //! pending <target-side> <source-id> <ticket> <size> <sha256> <flags>
 //! ```
@@ -51,7 +51,7 @@ pub(super) const PENDING_USAGE: &str = "pending TARGET SOURCE TICKET SIZE SHA256
 const UIDVALIDITY_USAGE: &str = "uidvalidity SIDE NUMBER-OR-DASH";
 const MODSEQ_USAGE: &str = "modseq far NUMBER-OR-DASH";
 const GENERATION_USAGE: &str = "generation NUMBER";
-const SETTLED_USAGE: &str = "settled FAR-VERSION NEAR-VERSION POLICY";
+const SETTLED_USAGE: &str = "settled FAR-VERSION NEAR-VERSION POLICY none|far|near|both";
 
 /// A state or journal file that cannot be read or is not what mailferry
 /// wrote. Loading never returns part of a state: it is this error instead.
@@ -798,13 +798,21 @@ const HEADER_LINES_BEFORE_RECORDS: usize = 6;
 
 /// Parses the fields after `settled`.
 fn parse_settled(args: &[&str]) -> Result<Settled, String> {
-    let [far, near, policy] = expect_count(args)?;
+    let [far, near, policy, listed] = expect_count(args)?;
+    let listed_as_recorded = match listed {
+        "none" => Pair::new(false, false),
+        "far" => Pair::new(true, false),
+        "near" => Pair::new(false, true),
+        "both" => Pair::new(true, true),
+        other => return Err(format!("`{other}`: expected none, far, near or both")),
+    };
     Ok(Settled {
         versions: Pair::new(
             parse_required(far, "FAR-VERSION")?,
             parse_required(near, "NEAR-VERSION")?,
         ),
         policy: parse_required(policy, "POLICY")?,
+        listed_as_recorded,
     })
 }
 
@@ -829,10 +837,16 @@ pub(super) fn format_state(state: &FolderState, generation: u64) -> String {
     if let Some(settled) = &state.settled {
         let _ = writeln!(
             out,
-            "settled {} {} {}",
+            "settled {} {} {} {}",
             escape(&settled.versions[Side::Far]),
             escape(&settled.versions[Side::Near]),
-            escape(&settled.policy)
+            escape(&settled.policy),
+            match settled.listed_as_recorded.0 {
+                [false, false] => "none",
+                [true, false] => "far",
+                [false, true] => "near",
+                [true, true] => "both",
+            }
         );
     }
     out.reserve(state.records.len() * 64);
@@ -952,6 +966,7 @@ mod tests {
             settled: Some(Settled {
                 versions: Pair::new("1.2 3".to_string(), "-".to_string()),
                 policy: "%\n".to_string(),
+                listed_as_recorded: Pair::new(false, true),
             }),
             records: vec![
                 record(Some("1"), Some("with space"), Flags::SEEN),
@@ -998,7 +1013,7 @@ mod tests {
         let late = write_state_file(
             dir.path(),
             "mailferry-state 1\ngeneration 1\nuidvalidity far 1\nuidvalidity near -\n\
-             modseq far -\npair 1 a S\nsettled x y z\n",
+             modseq far -\npair 1 a S\nsettled x y z both\n",
         );
         assert_eq!(late.load_settled(), None);
     }

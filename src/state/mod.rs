@@ -117,6 +117,10 @@ pub struct PendingCopy {
 pub struct Settled {
     /// Each side's [`crate::store::Store::folder_version`].
     pub versions: Pair<String>,
+    /// Whether the side listed exactly the records' ids of that side, each
+    /// with the record's flags: then, while its version holds, the records
+    /// are its listing and it need not be read again.
+    pub listed_as_recorded: Pair<bool>,
     /// What the channel's policy (and mailferry's version) was: the same
     /// folders planned under another policy could need work.
     pub policy: String,

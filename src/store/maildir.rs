@@ -130,6 +130,19 @@ impl MessageFile {
     }
 }
 
+/// Where mailferry puts a message with these flags: unflagged mail in new/
+/// under its unique name, the rest in cur/ with its letters.
+fn likely_file(unique_name: &str, flags: Flags) -> MessageFile {
+    if flags.is_empty() {
+        MessageFile {
+            subdir: Subdir::New,
+            file_name: unique_name.to_owned(),
+        }
+    } else {
+        MessageFile::with_flags(unique_name, flags, "")
+    }
+}
+
 fn unique_name_of(file_name: &str) -> &str {
     file_name
         .split_once(':')
@@ -161,6 +174,9 @@ struct OpenFolder {
     dir: PathBuf,
     /// Where each message was last seen; a hint, checked before use.
     messages: foldhash::HashMap<MsgId, MessageFile>,
+    /// The names in `messages` were guessed from a listing the caller gave
+    /// (see `open_folder_as_listed`), not read from the directories.
+    guessed: bool,
 }
 
 /// What a store holds between calls besides the open folder; boxed, as it
@@ -249,14 +265,7 @@ impl MaildirStore {
         check_ticket(ticket)?;
         let unique = unique_name_for(ticket, message.content.len() as u64);
         let folder = self.writable_folder()?;
-        let target = if message.flags.is_empty() {
-            MessageFile {
-                subdir: Subdir::New,
-                file_name: unique.clone(),
-            }
-        } else {
-            MessageFile::with_flags(&unique, message.flags, "")
-        };
+        let target = likely_file(&unique, message.flags);
         let target_path = target.path(&folder.dir);
         let already_there =
             folder.messages.contains_key(&unique) || fs::symlink_metadata(&target_path).is_ok();
@@ -395,6 +404,14 @@ impl MaildirStore {
             if trust_cache || fs::symlink_metadata(file.path(&folder.dir)).is_ok() {
                 return Ok(Some(file.clone()));
             }
+        }
+        if folder.guessed {
+            // A guessed name was wrong (a keyword letter, an unread message
+            // in cur/): one listing puts every name right.
+            self.rescan()?;
+            let folder = self.folder_mut()?;
+            folder.guessed = false;
+            return Ok(folder.messages.get(id).cloned());
         }
         let found = find_by_unique_name(&folder.dir, id)?;
         let folder = self.folder_mut()?;
@@ -711,6 +728,7 @@ impl Store for MaildirStore {
             relative,
             dir,
             messages: foldhash::HashMap::default(),
+            guessed: false,
         });
         let began = SystemTime::now();
         let listed = self.rescan()?;
@@ -724,6 +742,41 @@ impl Store for MaildirStore {
             highest_modseq: None,
             exists,
         })
+    }
+
+    /// The files' names are guessed as mailferry writes them (unflagged
+    /// mail in new/, the rest in cur/ with its letters): no directory is
+    /// read unless a guess proves wrong.
+    fn open_folder_as_listed(
+        &mut self,
+        name: &str,
+        listing: &[MessageInfo],
+    ) -> Result<Option<FolderStatus>> {
+        self.open = None;
+        self.held.scanned = None;
+        self.held.staged.clear();
+        let relative = folder_name::relative_path(name, self.layout)?;
+        let dir = self.root.join(&relative);
+        if !is_maildir(&dir) {
+            return Ok(None);
+        }
+        let messages = listing
+            .iter()
+            .map(|message| (message.id.clone(), likely_file(&message.id, message.flags)))
+            .collect();
+        self.open = Some(OpenFolder {
+            name: name.to_owned(),
+            relative,
+            dir,
+            messages,
+            guessed: true,
+        });
+        Ok(Some(FolderStatus {
+            uidvalidity: None,
+            uidnext: None,
+            highest_modseq: None,
+            exists: u32::try_from(listing.len()).unwrap_or(u32::MAX),
+        }))
     }
 
     fn folder_version(&mut self, name: &str) -> Result<Option<String>> {
@@ -1599,6 +1652,49 @@ mod tests {
             .set_flags_many(&["400.host".to_owned()], Flags::FLAGGED, Flags::EMPTY)
             .unwrap();
         assert_eq!(file_names(&dir.join("cur")), ["400.host:2,FS"]);
+    }
+
+    #[test]
+    fn a_folder_opened_as_listed_reads_no_directory_until_a_guess_is_wrong() {
+        let (_temp, mut store, dir) = inbox_store();
+        // As mailferry writes them: unread in new/, read in cur/. One more
+        // carries a keyword letter its listing does not show.
+        fs::write(dir.join("new/1.host"), b"one").unwrap();
+        fs::write(dir.join("cur/2.host:2,S"), b"two").unwrap();
+        fs::write(dir.join("cur/3.host:2,Sa"), b"three").unwrap();
+        let listing = [
+            MessageInfo {
+                id: "1.host".into(),
+                flags: Flags::EMPTY,
+                size: 0,
+            },
+            MessageInfo {
+                id: "2.host".into(),
+                flags: Flags::SEEN,
+                size: 0,
+            },
+            MessageInfo {
+                id: "3.host".into(),
+                flags: Flags::SEEN,
+                size: 0,
+            },
+        ];
+        let status = store
+            .open_folder_as_listed("INBOX", &listing)
+            .unwrap()
+            .expect("a maildir");
+        assert_eq!(status.exists, 3);
+        for id in ["1.host", "2.host", "3.host"] {
+            store
+                .set_flags_many(&[id.to_owned()], Flags::FLAGGED, Flags::EMPTY)
+                .unwrap();
+        }
+        assert_eq!(
+            file_names(&dir.join("cur")),
+            ["1.host:2,F", "2.host:2,FS", "3.host:2,FSa"]
+        );
+        assert!(file_names(&dir.join("new")).is_empty());
+        assert_eq!(fetch_one(&mut store, "3.host").unwrap().content, b"three");
     }
 
     #[test]

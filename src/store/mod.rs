@@ -136,6 +136,20 @@ pub trait Store: Send {
     /// Opens a folder for the message operations below.
     fn open_folder(&mut self, name: &str) -> Result<FolderStatus>;
 
+    /// Opens a folder whose messages the caller knows to be exactly
+    /// `listing` (its version did not change since it listed them), without
+    /// reading them again. `None` when the store cannot; the caller then
+    /// opens and lists it as usual. Operations on a message the store
+    /// finds elsewhere than the listing suggests must still act on the
+    /// right file, or fail as for a message that is gone.
+    fn open_folder_as_listed(
+        &mut self,
+        _name: &str,
+        _listing: &[MessageInfo],
+    ) -> Result<Option<FolderStatus>> {
+        Ok(None)
+    }
+
     /// The folder's version: a short text that is the same at two moments
     /// only if no message was added to, removed from or changed flags in
     /// the folder between them. `None` when the store cannot tell that

@@ -16,6 +16,10 @@ use serde::Serialize;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+/// Logged (-v) when the near side's listing is taken from the state.
+pub const NEAR_AS_RECORDED: &str = "the near side did not change since the last sync: its \
+    messages are the state's";
+
 /// How a run behaves beyond the channel's policy.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -87,17 +91,32 @@ pub fn sync_folder_with(
     if let Some(skipped) = settled::skip_if_unchanged(state_file, &versions, policy, name) {
         return Ok(skipped);
     }
-    let status = Pair::new(
-        far_status,
-        stores
-            .near
-            .open_folder(names[Side::Near])
-            .with_context(|| format!("opening near folder {}", names[Side::Near]))?,
-    );
     let state = state_file.load()?;
+    let journal_left = state_file.journal_path().exists();
+    // A near side unchanged since it listed exactly the records is not
+    // read again: the records are its listing (see `settled`). The journal
+    // of an interrupted run would have changed the records since.
+    let near_as_recorded =
+        settled::near_listing_from_state(&state, &versions, policy).filter(|_| !journal_left);
+    let near_opened_as_recorded = match &near_as_recorded {
+        Some(listing) => stores
+            .near
+            .open_folder_as_listed(names[Side::Near], listing)?,
+        None => None,
+    };
+    let (near_status, near_listing) = match near_opened_as_recorded {
+        Some(status) => {
+            log::info!("folder {name}: {NEAR_AS_RECORDED}");
+            (Ok(status), near_as_recorded)
+        }
+        None => (stores.near.open_folder(names[Side::Near]), None),
+    };
+    let near_status =
+        near_status.with_context(|| format!("opening near folder {}", names[Side::Near]))?;
+    let status = Pair::new(far_status, near_status);
     // A journal left by an interrupted run is folded into the state file
     // even when this run changes nothing.
-    let unsaved_journal = !options.dry_run && state_file.journal_path().exists();
+    let unsaved_journal = !options.dry_run && journal_left;
     let mut ledger = if options.dry_run {
         Ledger::new(state, None)
     } else {
@@ -118,7 +137,10 @@ pub fn sync_folder_with(
 
     let mut listings: Pair<Vec<MessageInfo>> = Pair::new(
         far_listing(&mut *stores.far, ledger.state(), &status[Side::Far], policy)?,
-        stores.near.list_messages()?,
+        match near_listing {
+            Some(listing) => listing,
+            None => stores.near.list_messages()?,
+        },
     );
     log::info!(
         "folder {name}: {} message(s) on the far side, {} on the near side",
@@ -188,8 +210,15 @@ pub fn sync_folder_with(
         }
         let clean =
             report.failures.is_empty() && found.ambiguous == 0 && ledger.state().pending.is_empty();
-        let settled_changed =
-            ledger.set_settled(settled::settled_after(&versions, &plan, clean, &policy));
+        let settled = settled::settled_after(
+            &versions,
+            &plan,
+            clean,
+            &policy,
+            ledger.state(),
+            Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
+        );
+        let settled_changed = ledger.set_settled(settled);
         if ledger.changed() || unsaved_journal || settled_changed {
             saver.save(state_file, ledger.state())?;
         }

@@ -17,6 +17,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 const SKIPPED: &str = "unchanged since the last sync, skipped";
+use mailferry::sync::folder::NEAR_AS_RECORDED;
 
 struct Device {
     env: TestEnv,
@@ -171,6 +172,60 @@ fn without_condstore_nothing_is_skipped_and_changes_are_seen() {
         modseq: Modseq::Neither,
         connections: 4,
     });
+}
+
+/// After a sync that settled, a flag change on the server reaches a
+/// maildir whose files are named otherwise than mailferry names them (an
+/// unread message moved to cur/, a keyword letter): the near side is not
+/// read (its messages are the state's) until a guessed name proves wrong.
+#[test]
+fn server_changes_reach_files_named_otherwise_without_reading_an_unchanged_maildir() {
+    let dovecot = Dovecot::start();
+    let mut server = dovecot.client("alice");
+    let unread = server.append("INBOX", &sample_message(1), &[], Some(sample_date(1)));
+    let read = server.append(
+        "INBOX",
+        &sample_message(2),
+        &["\\Seen"],
+        Some(sample_date(2)),
+    );
+    let plain = server.append(
+        "INBOX",
+        &sample_message(3),
+        &["\\Seen"],
+        Some(sample_date(3)),
+    );
+    let mut env = env();
+    let maildir = env.maildir();
+    write_config(&mut env, &dovecot, "alice", &maildir, "");
+    let device = Device { env, maildir };
+    device.sync_and_settle();
+    let inbox = device.folder("INBOX");
+    let first = by_seed(&inbox, 1);
+    assert_eq!(first.subdir, "new");
+    fs::rename(
+        &first.path,
+        inbox.join("cur").join(format!("{}:2,", first.unique)),
+    )
+    .unwrap();
+    let second = by_seed(&inbox, 2);
+    set_letters(&second, "Sa");
+    device.sync_and_settle();
+
+    for uid in [unread, read, plain] {
+        server.add_flags("INBOX", uid, &["\\Flagged"]);
+    }
+    let log = device.sync();
+    assert!(log.contains(NEAR_AS_RECORDED), "{log}");
+    let letters: Vec<String> = server_view(&mut server, "INBOX")
+        .into_iter()
+        .map(|(_, letters)| letters)
+        .collect();
+    assert_eq!(letters, ["F", "FS", "FS"], "the server keeps no keyword");
+    assert_eq!(by_seed(&inbox, 1).letters, "F");
+    assert_eq!(by_seed(&inbox, 2).letters, "FSa", "the keyword is kept");
+    assert_eq!(by_seed(&inbox, 3).letters, "FS");
+    assert!(read_folder(&inbox).iter().all(|m| m.subdir == "cur"));
 }
 
 /// A server that lists folders without their status (no LIST-STATUS):
