@@ -50,7 +50,7 @@ impl ImapStore {
         drop(lines);
         if self.delimiter.is_none() {
             if let Some(first) = listed.first() {
-                self.delimiter = Some(first.delimiter);
+                self.learn_delimiter(first.delimiter);
             }
         }
         self.listed_versions.clear();
