@@ -11,6 +11,7 @@ pub mod config;
 pub mod dedupe;
 pub mod error;
 pub mod flags;
+pub mod flush;
 pub mod import;
 pub mod logging;
 pub mod migrate;

@@ -10,6 +10,7 @@
 //! uidvalidity far 1700000000
 //! uidvalidity near -
 //! modseq far 1234
+//! settled <far-version> <near-version> <policy> <listed-as-recorded>
 //! pair <far-id> <near-id> <flags>
 //! pending <target-side> <source-id> <ticket> <size> <sha256> <flags>
 //! ```
@@ -30,7 +31,7 @@
 //! empty string, and `%XX` for a byte that could otherwise break the line.
 
 use super::journal::{self, apply};
-use super::{FolderState, Pair, PendingCopy, Record, Side};
+use super::{FolderState, Pair, PendingCopy, Record, Settled, Side};
 use crate::flags::Flags;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -50,6 +51,7 @@ pub(super) const PENDING_USAGE: &str = "pending TARGET SOURCE TICKET SIZE SHA256
 const UIDVALIDITY_USAGE: &str = "uidvalidity SIDE NUMBER-OR-DASH";
 const MODSEQ_USAGE: &str = "modseq far NUMBER-OR-DASH";
 const GENERATION_USAGE: &str = "generation NUMBER";
+const SETTLED_USAGE: &str = "settled FAR-VERSION NEAR-VERSION POLICY none|far|near|both";
 
 /// A state or journal file that cannot be read or is not what mailferry
 /// wrote. Loading never returns part of a state: it is this error instead.
@@ -113,7 +115,7 @@ impl StateFile {
     }
 
     /// `<state>.new`: the next state while it is being written.
-    fn new_path(&self) -> PathBuf {
+    pub(super) fn new_path(&self) -> PathBuf {
         with_suffix(&self.path, ".new")
     }
 
@@ -140,6 +142,22 @@ impl StateFile {
             Err(err) => return Err(StateError::io(&journal_path, "cannot read journal", err)),
         }
         Ok(state)
+    }
+
+    /// The `settled` line of the state file, read from its first lines
+    /// alone (it comes before the records): what a run needs to tell
+    /// whether a folder can be skipped. `None` when there is none or the
+    /// file cannot be read; [`StateFile::load`] then reports any problem.
+    pub fn load_settled(&self) -> Option<Settled> {
+        use std::io::BufRead;
+        let reader = io::BufReader::new(File::open(&self.path).ok()?);
+        for line in reader.lines().take(HEADER_LINES_BEFORE_RECORDS) {
+            if let Some(fields) = line.ok()?.strip_prefix("settled ") {
+                let args: Vec<&str> = fields.split(' ').collect();
+                return parse_settled(&args).ok();
+            }
+        }
+        None
     }
 
     /// Opens the journal of `state` (the state just loaded) for appending.
@@ -175,13 +193,28 @@ impl StateFile {
             &self.new_path(),
             format_state(state, generation).as_bytes(),
         )?;
-        let dir = parent_dir(&self.path);
-        let journal_path = self.journal_path();
-        remove_if_present(&journal_path)?;
-        // Make the removal durable too: a journal that came back after a
-        // power loss would be replayed onto the state that already has it.
-        sync_dir(dir)
+        // The removal needs no fsync of its own: a journal that comes back
+        // after a power loss names the previous generation, and loading
+        // ignores it (see the module's comment).
+        remove_if_present(&self.journal_path())
     }
+}
+
+/// Writes `contents` to a new file `temporary` (0600, in a private
+/// directory), not yet made durable. A temporary file left by a crash is
+/// stale: it is replaced, so the new one gets our mode.
+pub(super) fn write_new(temporary: &Path, contents: &[u8]) -> anyhow::Result<File> {
+    create_private_dir(parent_dir(temporary))?;
+    remove_if_present(temporary)?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(temporary)
+        .with_context(|| format!("cannot create {}", temporary.display()))?;
+    file.write_all(contents)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    Ok(file)
 }
 
 /// Replaces `path` with `contents` so that a crash leaves either the old
@@ -193,20 +226,9 @@ pub(super) fn write_atomically(
     contents: &[u8],
 ) -> anyhow::Result<()> {
     let dir = parent_dir(path);
-    create_private_dir(dir)?;
-    // A temporary file left by a crash is stale; start afresh so it gets
-    // our mode.
-    remove_if_present(temporary)?;
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(temporary)
-        .with_context(|| format!("cannot create {}", temporary.display()))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
+    write_new(temporary, contents)?
+        .sync_all()
         .with_context(|| format!("cannot write {}", temporary.display()))?;
-    drop(file);
     fs::rename(temporary, path).with_context(|| {
         format!(
             "cannot rename {} to {}",
@@ -327,27 +349,47 @@ fn push_escaped(out: &mut String, c: char) {
 /// `%`, space, every byte below 0x21 and DEL become `%XX`; `-` on its own
 /// becomes `%2D` (a lone `-` means "absent"); the empty string becomes `%`.
 pub(super) fn escape(value: &str) -> String {
-    if value.is_empty() {
-        return "%".to_string();
-    }
-    if value == "-" {
-        return "%2D".to_string();
-    }
     let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if c == '%' || is_control_or_space(c) {
-            push_escaped(&mut out, c);
-        } else {
-            out.push(c);
+    push_field(&mut out, value);
+    out
+}
+
+/// Appends [`escape`]`(value)` to `out`.
+fn push_field(out: &mut String, value: &str) {
+    if value.is_empty() {
+        out.push('%');
+    } else if value == "-" {
+        out.push_str("%2D");
+    } else if !value.chars().any(|c| c == '%' || is_control_or_space(c)) {
+        // Most fields have nothing to escape.
+        out.push_str(value);
+    } else {
+        for c in value.chars() {
+            if c == '%' || is_control_or_space(c) {
+                push_escaped(out, c);
+            } else {
+                out.push(c);
+            }
         }
     }
-    out
+}
+
+/// Appends an optional id as a field: `-` when absent.
+fn push_id(out: &mut String, id: Option<&str>) {
+    match id {
+        Some(id) => push_field(out, id),
+        None => out.push('-'),
+    }
 }
 
 /// Reverses [`escape`]. The caller handles a lone `-`.
 pub(super) fn unescape(field: &str) -> Result<String, String> {
     if field == "%" {
         return Ok(String::new());
+    }
+    // Most fields have nothing escaped.
+    if !field.bytes().any(|b| b == b'%' || b < 0x21 || b == 0x7f) {
+        return Ok(field.to_owned());
     }
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -485,12 +527,23 @@ pub(super) fn parse_record(args: &[&str]) -> Result<Record, String> {
 }
 
 pub(super) fn format_record(record: &Record) -> String {
-    format!(
-        "pair {} {} {}",
-        format_id(record.ids[Side::Far].as_deref()),
-        format_id(record.ids[Side::Near].as_deref()),
-        record.flags
-    )
+    let mut line = String::new();
+    push_record(&mut line, record);
+    line
+}
+
+/// Appends [`format_record`]`(record)` to `out`.
+fn push_record(out: &mut String, record: &Record) {
+    out.push_str("pair ");
+    push_id(out, record.ids[Side::Far].as_deref());
+    out.push(' ');
+    push_id(out, record.ids[Side::Near].as_deref());
+    out.push(' ');
+    if record.flags.is_empty() {
+        out.push('-');
+    } else {
+        out.push_str(&record.flags.to_maildir_letters());
+    }
 }
 
 /// Parses the fields after `pending`.
@@ -601,21 +654,52 @@ fn parse_state(path: &Path, bytes: &[u8]) -> Result<FolderState, StateError> {
             .and_then(|text| parser.parse_line(text, line_number))
             .map_err(|message| StateError::at_line(path, line_number, message))?;
     }
+    parser
+        .check_ids_paired_once()
+        .map_err(|(line, message)| StateError::at_line(path, line, message))?;
     Ok(parser.state)
 }
 
-/// Builds a state line by line, remembering where each id was seen so that
-/// a duplicate is reported with both lines.
+/// Builds a state line by line, remembering where each record and pending
+/// copy was, so that a duplicate is reported with both lines.
 #[derive(Default)]
 struct StateParser {
     state: FolderState,
     uidvalidity_line: Pair<Option<usize>>,
     modseq_line: Option<usize>,
-    id_lines: HashMap<(Side, String), usize>,
+    /// The line of each record, in order.
+    record_lines: Vec<usize>,
     pending_lines: HashMap<(Side, String), usize>,
 }
 
 impl StateParser {
+    /// Every id is paired at most once; else the line of the second pair
+    /// and what is wrong. Checked once all records are read, so the ids
+    /// are looked at where they are, without a copy.
+    fn check_ids_paired_once(&self) -> Result<(), (usize, String)> {
+        let mut first_lines: foldhash::HashMap<(Side, &str), usize> =
+            foldhash::HashMap::with_capacity_and_hasher(
+                2 * self.state.records.len(),
+                Default::default(),
+            );
+        for (record, &line) in self.state.records.iter().zip(&self.record_lines) {
+            for side in Side::BOTH {
+                if let Some(id) = &record.ids[side] {
+                    if let Some(first) = first_lines.insert((side, id.as_str()), line) {
+                        return Err((
+                            line,
+                            format!(
+                                "{side} id `{}` is already paired on line {first}",
+                                id.escape_debug()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn parse_line(&mut self, line: &str, line_number: usize) -> Result<(), String> {
         let fields = split_fields(line)?;
         let (keyword, args) = fields
@@ -645,23 +729,21 @@ impl StateParser {
                 self.modseq_line = Some(line_number);
                 self.state.far_highest_modseq = value;
             }
+            "settled" => {
+                if self.state.settled.is_some() {
+                    return Err("settled given twice".to_string());
+                }
+                let settled =
+                    parse_settled(args).map_err(|detail| malformed(SETTLED_USAGE, &detail))?;
+                self.state.settled = Some(settled);
+            }
             "pair" => {
                 let record = parse_record(args).map_err(|detail| malformed(PAIR_USAGE, &detail))?;
                 if record.ids.0.iter().all(Option::is_none) {
                     return Err(malformed(PAIR_USAGE, "FAR and NEAR are both `-`"));
                 }
-                for side in Side::BOTH {
-                    if let Some(id) = &record.ids[side] {
-                        let key = (side, id.clone());
-                        if let Some(first) = self.id_lines.insert(key, line_number) {
-                            return Err(format!(
-                                "{side} id `{}` is already paired on line {first}",
-                                id.escape_debug()
-                            ));
-                        }
-                    }
-                }
                 self.state.records.push(record);
+                self.record_lines.push(line_number);
             }
             "pending" => {
                 let copy =
@@ -679,7 +761,7 @@ impl StateParser {
             }
             other => {
                 return Err(format!(
-                    "unknown keyword `{}`: expected uidvalidity, modseq, pair or pending \
+                    "unknown keyword `{}`: expected uidvalidity, modseq, settled, pair or pending \
                      (or generation, on line 2 only)",
                     other.escape_debug()
                 ))
@@ -710,6 +792,30 @@ pub(super) fn parse_uidvalidity(args: &[&str]) -> Result<(Side, Option<u32>), St
     Ok((parse_side(side)?, parse_optional_number(value, "NUMBER")?))
 }
 
+/// The lines [`format_state`] writes before the records: header,
+/// generation, two uidvalidity lines, modseq, settled.
+const HEADER_LINES_BEFORE_RECORDS: usize = 6;
+
+/// Parses the fields after `settled`.
+fn parse_settled(args: &[&str]) -> Result<Settled, String> {
+    let [far, near, policy, listed] = expect_count(args)?;
+    let listed_as_recorded = match listed {
+        "none" => Pair::new(false, false),
+        "far" => Pair::new(true, false),
+        "near" => Pair::new(false, true),
+        "both" => Pair::new(true, true),
+        other => return Err(format!("`{other}`: expected none, far, near or both")),
+    };
+    Ok(Settled {
+        versions: Pair::new(
+            parse_required(far, "FAR-VERSION")?,
+            parse_required(near, "NEAR-VERSION")?,
+        ),
+        policy: parse_required(policy, "POLICY")?,
+        listed_as_recorded,
+    })
+}
+
 /// Parses the fields after `modseq`: only the far side has one.
 pub(super) fn parse_modseq(args: &[&str]) -> Result<Option<u64>, String> {
     let [side, value] = expect_count(args)?;
@@ -720,7 +826,7 @@ pub(super) fn parse_modseq(args: &[&str]) -> Result<Option<u64>, String> {
 }
 
 /// The state file text of `state`, saved as generation `generation`.
-fn format_state(state: &FolderState, generation: u64) -> String {
+pub(super) fn format_state(state: &FolderState, generation: u64) -> String {
     let mut out = format!("{STATE_MAGIC} {STATE_VERSION}\ngeneration {generation}\n");
     for side in Side::BOTH {
         let value = format_optional_number(state.uidvalidity[side]);
@@ -728,8 +834,24 @@ fn format_state(state: &FolderState, generation: u64) -> String {
     }
     let modseq = format_optional_number(state.far_highest_modseq);
     let _ = writeln!(out, "modseq far {modseq}");
+    if let Some(settled) = &state.settled {
+        let _ = writeln!(
+            out,
+            "settled {} {} {} {}",
+            escape(&settled.versions[Side::Far]),
+            escape(&settled.versions[Side::Near]),
+            escape(&settled.policy),
+            match settled.listed_as_recorded.0 {
+                [false, false] => "none",
+                [true, false] => "far",
+                [false, true] => "near",
+                [true, true] => "both",
+            }
+        );
+    }
+    out.reserve(state.records.len() * 64);
     for record in &state.records {
-        out.push_str(&format_record(record));
+        push_record(&mut out, record);
         out.push('\n');
     }
     for copy in &state.pending {
@@ -742,15 +864,16 @@ fn format_state(state: &FolderState, generation: u64) -> String {
 /// What loading would reject, checked before saving so a bad state never
 /// replaces a good one: an id paired twice on one side, a record without
 /// ids, the same copy pending twice.
-fn check_ids_unique(state: &FolderState) -> anyhow::Result<()> {
-    let mut seen_ids = std::collections::HashSet::new();
+pub(super) fn check_ids_unique(state: &FolderState) -> anyhow::Result<()> {
+    let mut seen_ids: foldhash::HashSet<(Side, &str)> =
+        foldhash::HashSet::with_capacity_and_hasher(2 * state.records.len(), Default::default());
     for record in &state.records {
         if record.ids.0.iter().all(Option::is_none) {
             anyhow::bail!("a record has neither a far nor a near id");
         }
         for side in Side::BOTH {
             if let Some(id) = &record.ids[side] {
-                if !seen_ids.insert((side, id)) {
+                if !seen_ids.insert((side, id.as_str())) {
                     anyhow::bail!("{side} id {id:?} is paired twice");
                 }
             }
@@ -840,6 +963,11 @@ mod tests {
             generation: 41,
             uidvalidity: Pair::new(Some(1_700_000_000), None),
             far_highest_modseq: Some(u64::MAX),
+            settled: Some(Settled {
+                versions: Pair::new("1.2 3".to_string(), "-".to_string()),
+                policy: "%\n".to_string(),
+                listed_as_recorded: Pair::new(false, true),
+            }),
             records: vec![
                 record(Some("1"), Some("with space"), Flags::SEEN),
                 record(Some("%"), Some("-"), Flags::EMPTY),
@@ -866,6 +994,31 @@ mod tests {
     }
 
     #[test]
+    fn the_settled_line_is_read_from_the_first_lines_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("folder.state"));
+        assert_eq!(file.load_settled(), None, "no file");
+        let state = odd_state();
+        file.save(&state).unwrap();
+        assert_eq!(file.load_settled(), state.settled);
+        let unsettled = FolderState {
+            settled: None,
+            ..state
+        };
+        file.save(&as_saved(&unsettled)).unwrap();
+        assert_eq!(file.load_settled(), None);
+        // A `settled` line among the records is not what mailferry writes:
+        // the fast read does not look that far (the full load refuses it
+        // only if given twice).
+        let late = write_state_file(
+            dir.path(),
+            "mailferry-state 1\ngeneration 1\nuidvalidity far 1\nuidvalidity near -\n\
+             modseq far -\npair 1 a S\nsettled x y z both\n",
+        );
+        assert_eq!(late.load_settled(), None);
+    }
+
+    #[test]
     fn odd_ids_round_trip_through_save_and_load() {
         let dir = tempfile::tempdir().unwrap();
         let file = StateFile::new(dir.path().join("folder.state"));
@@ -874,7 +1027,7 @@ mod tests {
         assert_eq!(file.load().unwrap(), as_saved(&state));
         // One line per item: no id broke a line.
         let text = fs::read_to_string(file.path()).unwrap();
-        assert_eq!(text.lines().count(), 1 + 1 + 3 + 6 + 1);
+        assert_eq!(text.lines().count(), 1 + 1 + 4 + 6 + 1);
     }
 
     #[test]

@@ -5,11 +5,13 @@
 //! The types here are the in-memory state; the file format, the journal and
 //! the channel lock live in the submodules.
 
+mod batch;
 mod file;
 mod folders;
 mod journal;
 mod lock;
 
+pub use batch::{SaveNow, SaveState, StateBatch};
 pub use file::{state_path, StateError, StateFile};
 pub use folders::FolderList;
 pub use journal::{apply, Journal, JournalEntry};
@@ -109,6 +111,21 @@ pub struct PendingCopy {
     pub flags: Flags,
 }
 
+/// Both sides of a folder pair as a sync that changed nothing found them
+/// (see [`crate::sync::settled`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Settled {
+    /// Each side's [`crate::store::Store::folder_version`].
+    pub versions: Pair<String>,
+    /// Whether the side listed exactly the records' ids of that side, each
+    /// with the record's flags: then, while its version holds, the records
+    /// are its listing and it need not be read again.
+    pub listed_as_recorded: Pair<bool>,
+    /// What the channel's policy (and mailferry's version) was: the same
+    /// folders planned under another policy could need work.
+    pub policy: String,
+}
+
 /// The state of one folder pair.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct FolderState {
@@ -120,6 +137,10 @@ pub struct FolderState {
     pub uidvalidity: Pair<Option<u32>>,
     /// The far side's HIGHESTMODSEQ at the last sync (CONDSTORE).
     pub far_highest_modseq: Option<u64>,
+    /// Set when the last sync found the folder already in sync and left
+    /// both sides as they were: their versions then, so the next run can
+    /// skip the folder while neither changed.
+    pub settled: Option<Settled>,
     pub records: Vec<Record>,
     pub pending: Vec<PendingCopy>,
 }

@@ -11,6 +11,7 @@
 //! are logged with the secret replaced by `<hidden>`.
 
 pub mod condstore;
+mod folder_list;
 mod identity;
 pub mod idle;
 mod listing;
@@ -30,7 +31,6 @@ use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, FixedOffset};
 use imap::types::{Flag, UnsolicitedResponse};
 use imap_proto::Capability;
-use imap_proto::NameAttribute;
 use protocol::{parse_uid, quote, uid_set};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -49,8 +49,10 @@ pub struct ImapStore {
     host: String,
     user: String,
     capabilities: Vec<String>,
-    /// Hierarchy delimiter from `LIST "" ""`; `None` for a flat server.
-    delimiter: Option<char>,
+    /// Hierarchy delimiter, once known (from a folder listing, else from
+    /// `LIST "" ""` when a name must be sent first); inside, `None` for a
+    /// flat server.
+    delimiter: Option<Option<char>>,
     /// The personal namespace's prefix (e.g. `INBOX.` on Courier-style
     /// servers), in the server's spelling: added to every folder name but
     /// INBOX, so a folder made locally as `Projects` lands where the
@@ -62,6 +64,12 @@ pub struct ImapStore {
     warnings: Vec<String>,
     /// QRESYNC is enabled on this connection (see [`condstore`]).
     qresync: bool,
+    /// ENABLE was sent (or is not needed): it is put off until the first
+    /// SELECT, so a run that opens no folder does without the round trip.
+    enabled: bool,
+    /// Each folder's version as the last folder listing reported it
+    /// (LIST-STATUS), by canonical name: see [`Store::folder_version`].
+    listed_versions: HashMap<String, String>,
     /// Messages staged for a batched upload (see [`multiappend`]).
     uploads: Box<multiappend::Uploads>,
 }
@@ -73,6 +81,8 @@ struct OpenFolder {
     /// Name as the server spells it.
     server_name: String,
     uidnext: Option<u32>,
+    /// The folder's version as SELECT reported it.
+    version: Option<String>,
     /// Message count, from SELECT then EXISTS and EXPUNGE responses.
     exists: u32,
     /// RFC822.SIZE by UID from the last listing, to size fetch batches.
@@ -398,11 +408,11 @@ impl ImapStore {
             open: None,
             warnings: Vec::new(),
             qresync: false,
+            enabled: false,
+            listed_versions: HashMap::new(),
             uploads: Box::default(),
         };
         store.read_capabilities()?;
-        store.read_delimiter()?;
-        store.enable_qresync()?;
         Ok(store)
     }
 
@@ -436,28 +446,34 @@ impl ImapStore {
         Ok(())
     }
 
-    /// `LIST "" ""` names the hierarchy delimiter.
-    fn read_delimiter(&mut self) -> Result<()> {
+    /// The hierarchy delimiter; asks `LIST "" ""` when no folder listing
+    /// told it yet.
+    fn delimiter(&mut self) -> Result<Option<char>> {
+        if let Some(known) = self.delimiter {
+            return Ok(known);
+        }
         let names = logged(r#"LIST "" """#, || {
             self.session.list(Some(""), Some("\"\""))
         })
         .map_err(|e| imap_err(e, format!("LIST on {} failed", self.host)))?;
-        self.delimiter = names
+        let delimiter = names
             .iter()
             .find_map(|name| name.delimiter())
             .and_then(|d| protocol::unescape_quoted(d).chars().next());
+        drop(names);
+        self.delimiter = Some(delimiter);
         self.drain_unsolicited();
-        Ok(())
+        Ok(delimiter)
     }
 
     /// The canonical name of a folder the server lists, without the
     /// personal prefix.
-    fn canonical_name(&self, raw: &str) -> Result<String> {
+    fn canonical_name(&self, raw: &str, delimiter: Option<char>) -> Result<String> {
         let unprefixed = match raw.strip_prefix(self.prefix.as_str()) {
             Some(rest) if !self.prefix.is_empty() && !rest.is_empty() => rest,
             _ => raw,
         };
-        protocol::from_server_name(unprefixed, self.delimiter)
+        protocol::from_server_name(unprefixed, delimiter)
     }
 
     /// Unsolicited responses (flag changes by others and the like) are not
@@ -484,8 +500,13 @@ impl ImapStore {
         }
     }
 
-    fn server_name(&self, canonical: &str) -> Result<String> {
-        let name = protocol::to_server_name(canonical, self.delimiter)?;
+    fn server_name(&mut self, canonical: &str) -> Result<String> {
+        let delimiter = self.delimiter()?;
+        self.server_name_with(canonical, delimiter)
+    }
+
+    fn server_name_with(&self, canonical: &str, delimiter: Option<char>) -> Result<String> {
+        let name = protocol::to_server_name(canonical, delimiter)?;
         if name == "INBOX" {
             return Ok(name);
         }
@@ -588,46 +609,7 @@ impl Store for ImapStore {
     }
 
     fn list_folders(&mut self) -> Result<Vec<FolderInfo>> {
-        let names = logged(r#"LIST "" "*""#, || {
-            self.session.list(Some(""), Some("\"*\""))
-        })
-        .map_err(|e| imap_err(e, format!("listing folders on {} failed", self.host)))?;
-        let mut folders = Vec::new();
-        let mut warnings = Vec::new();
-        for name in names.iter() {
-            let attributes = name.attributes();
-            let unselectable = attributes.iter().any(|a| match a {
-                NameAttribute::NoSelect => true,
-                NameAttribute::Extension(ext) => ext.eq_ignore_ascii_case("\\NonExistent"),
-                _ => false,
-            });
-            if unselectable {
-                continue;
-            }
-            let special_use = attributes.iter().find_map(|a| match a {
-                NameAttribute::All => Some("\\All"),
-                NameAttribute::Archive => Some("\\Archive"),
-                NameAttribute::Drafts => Some("\\Drafts"),
-                NameAttribute::Flagged => Some("\\Flagged"),
-                NameAttribute::Junk => Some("\\Junk"),
-                NameAttribute::Sent => Some("\\Sent"),
-                NameAttribute::Trash => Some("\\Trash"),
-                _ => None,
-            });
-            let raw = protocol::unescape_quoted(name.name());
-            match self.canonical_name(&raw) {
-                Ok(canonical) => folders.push(FolderInfo {
-                    name: canonical,
-                    special_use: special_use.map(str::to_string),
-                }),
-                Err(e) => warnings.push(format!("{}: skipping folder: {e:#}", self.host)),
-            }
-        }
-        drop(names);
-        self.warnings.extend(warnings);
-        self.drain_unsolicited();
-        folders.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(folders)
+        self.list_all_folders()
     }
 
     fn create_folder(&mut self, name: &str) -> Result<()> {
@@ -654,7 +636,10 @@ impl Store for ImapStore {
     }
 
     fn native_name(&self, name: &str) -> Option<String> {
-        self.server_name(name).ok().filter(|native| native != name)
+        let delimiter = self.delimiter.unwrap_or_default();
+        self.server_name_with(name, delimiter)
+            .ok()
+            .filter(|native| native != name)
     }
 
     fn delete_folder(&mut self, name: &str) -> Result<()> {
@@ -707,6 +692,7 @@ impl Store for ImapStore {
 
     fn open_folder(&mut self, name: &str) -> Result<FolderStatus> {
         let server_name = self.server_name(name)?;
+        self.enable_qresync()?;
         self.open = None;
         self.drop_uploads();
         let command = format!("SELECT {}", quote(&server_name)?);
@@ -729,10 +715,17 @@ impl Store for ImapStore {
                 self.host
             );
         }
+        let version = protocol::folder_version(
+            data.uidvalidity,
+            data.uidnext,
+            Some(data.exists),
+            data.highest_modseq,
+        );
         self.open = Some(OpenFolder {
             name: name.to_string(),
             server_name,
             uidnext: data.uidnext,
+            version,
             exists: data.exists,
             sizes: HashMap::new(),
         });
@@ -742,6 +735,13 @@ impl Store for ImapStore {
             highest_modseq: data.highest_modseq,
             exists: data.exists,
         })
+    }
+
+    fn folder_version(&mut self, name: &str) -> Result<Option<String>> {
+        if let Some(open) = self.open.as_ref().filter(|open| open.name == name) {
+            return Ok(open.version.clone());
+        }
+        Ok(self.listed_versions.get(name).cloned())
     }
 
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>> {
@@ -936,10 +936,10 @@ impl Store for ImapStore {
         self.open = None;
         self.session = open_session(&self.config, &self.secret)?;
         self.read_capabilities()?;
-        self.read_delimiter()?;
         self.drop_uploads();
         self.qresync = false;
-        self.enable_qresync()
+        self.enabled = false;
+        Ok(())
     }
 
     fn take_warnings(&mut self) -> Vec<String> {

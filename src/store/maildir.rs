@@ -13,11 +13,12 @@
 //! cannot make sense of (non-UTF-8 names, two files with one unique name)
 //! are reported as warnings and left alone, never deleted.
 
+mod version;
+
 use super::{folder_name, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Staged, Store};
 use crate::config::Layout;
 use crate::flags::Flags;
 use anyhow::{anyhow, bail, Context, Result};
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
@@ -129,6 +130,19 @@ impl MessageFile {
     }
 }
 
+/// Where mailferry puts a message with these flags: unflagged mail in new/
+/// under its unique name, the rest in cur/ with its letters.
+fn likely_file(unique_name: &str, flags: Flags) -> MessageFile {
+    if flags.is_empty() {
+        MessageFile {
+            subdir: Subdir::New,
+            file_name: unique_name.to_owned(),
+        }
+    } else {
+        MessageFile::with_flags(unique_name, flags, "")
+    }
+}
+
 fn unique_name_of(file_name: &str) -> &str {
     file_name
         .split_once(':')
@@ -159,7 +173,10 @@ struct OpenFolder {
     relative: PathBuf,
     dir: PathBuf,
     /// Where each message was last seen; a hint, checked before use.
-    messages: HashMap<MsgId, MessageFile>,
+    messages: foldhash::HashMap<MsgId, MessageFile>,
+    /// The names in `messages` were guessed from a listing the caller gave
+    /// (see `open_folder_as_listed`), not read from the directories.
+    guessed: bool,
 }
 
 /// What a store holds between calls besides the open folder; boxed, as it
@@ -248,14 +265,7 @@ impl MaildirStore {
         check_ticket(ticket)?;
         let unique = unique_name_for(ticket, message.content.len() as u64);
         let folder = self.writable_folder()?;
-        let target = if message.flags.is_empty() {
-            MessageFile {
-                subdir: Subdir::New,
-                file_name: unique.clone(),
-            }
-        } else {
-            MessageFile::with_flags(&unique, message.flags, "")
-        };
+        let target = likely_file(&unique, message.flags);
         let target_path = target.path(&folder.dir);
         let already_there =
             folder.messages.contains_key(&unique) || fs::symlink_metadata(&target_path).is_ok();
@@ -386,12 +396,22 @@ impl MaildirStore {
 
     /// The message's file as it is now: the cached one if it is still
     /// there, else whatever `new/` and `cur/` hold under its unique name.
-    fn current_file(&mut self, id: &str) -> Result<Option<MessageFile>> {
+    /// With `trust_cache` the cached name is returned unchecked: for an
+    /// operation that fails with "not found" on a stale name anyway.
+    fn current_file(&mut self, id: &str, trust_cache: bool) -> Result<Option<MessageFile>> {
         let folder = self.folder()?;
         if let Some(file) = folder.messages.get(id) {
-            if fs::symlink_metadata(file.path(&folder.dir)).is_ok() {
+            if trust_cache || fs::symlink_metadata(file.path(&folder.dir)).is_ok() {
                 return Ok(Some(file.clone()));
             }
+        }
+        if folder.guessed {
+            // A guessed name was wrong (a keyword letter, an unread message
+            // in cur/): one listing puts every name right.
+            self.rescan()?;
+            let folder = self.folder_mut()?;
+            folder.guessed = false;
+            return Ok(folder.messages.get(id).cloned());
         }
         let found = find_by_unique_name(&folder.dir, id)?;
         let folder = self.folder_mut()?;
@@ -404,14 +424,15 @@ impl MaildirStore {
 
     /// Runs `operation` on the message's current file, and again on its
     /// new file if a mail reader renamed it in between. `None` when the
-    /// message is gone.
+    /// message is gone. The first try takes the name the last listing saw
+    /// on trust: a stale one fails "not found" like a rename in between.
     fn on_current_file<T>(
         &mut self,
         id: &str,
         mut operation: impl FnMut(&Path, &MessageFile) -> io::Result<T>,
     ) -> Result<Option<T>> {
-        for _ in 0..RENAME_RACE_ATTEMPTS {
-            let Some(file) = self.current_file(id)? else {
+        for attempt in 0..RENAME_RACE_ATTEMPTS {
+            let Some(file) = self.current_file(id, attempt == 0)? else {
                 return Ok(None);
             };
             let folder = self.folder()?;
@@ -433,6 +454,33 @@ impl MaildirStore {
              (a mail reader is busy with it?); try again",
             self.folder()?.name
         )
+    }
+
+    /// Renames a message's file to carry its new flags (the caller has
+    /// checked the folder for symbolic links).
+    fn rename_with_flags(&mut self, id: &MsgId, add: Flags, remove: Flags) -> Result<()> {
+        let renamed = self.on_current_file(id, |dir, file| {
+            let (flags, kept_letters) = file.flags();
+            let target =
+                MessageFile::with_flags(id, flags.union(add).difference(remove), &kept_letters);
+            if target == *file {
+                return Ok(target);
+            }
+            rename_without_replacing(&file.path(dir), &target.path(dir))?;
+            Ok(target)
+        })?;
+        let folder = self.folder_mut()?;
+        match renamed {
+            Some(file) => {
+                folder.messages.insert(id.clone(), file);
+                Ok(())
+            }
+            None => bail!(
+                "cannot set flags on message {id} in folder {:?}: it is no longer in {}",
+                folder.name,
+                folder.dir.display()
+            ),
+        }
     }
 
     fn list_verbatim_folders(
@@ -679,7 +727,8 @@ impl Store for MaildirStore {
             name: name.to_owned(),
             relative,
             dir,
-            messages: HashMap::new(),
+            messages: foldhash::HashMap::default(),
+            guessed: false,
         });
         let began = SystemTime::now();
         let listed = self.rescan()?;
@@ -693,6 +742,48 @@ impl Store for MaildirStore {
             highest_modseq: None,
             exists,
         })
+    }
+
+    /// The files' names are guessed as mailferry writes them (unflagged
+    /// mail in new/, the rest in cur/ with its letters): no directory is
+    /// read unless a guess proves wrong.
+    fn open_folder_as_listed(
+        &mut self,
+        name: &str,
+        listing: &[MessageInfo],
+    ) -> Result<Option<FolderStatus>> {
+        self.open = None;
+        self.held.scanned = None;
+        self.held.staged.clear();
+        let relative = folder_name::relative_path(name, self.layout)?;
+        let dir = self.root.join(&relative);
+        if !is_maildir(&dir) {
+            return Ok(None);
+        }
+        let messages = listing
+            .iter()
+            .map(|message| (message.id.clone(), likely_file(&message.id, message.flags)))
+            .collect();
+        self.open = Some(OpenFolder {
+            name: name.to_owned(),
+            relative,
+            dir,
+            messages,
+            guessed: true,
+        });
+        Ok(Some(FolderStatus {
+            uidvalidity: None,
+            uidnext: None,
+            highest_modseq: None,
+            exists: u32::try_from(listing.len()).unwrap_or(u32::MAX),
+        }))
+    }
+
+    fn folder_version(&mut self, name: &str) -> Result<Option<String>> {
+        let dir = self
+            .root
+            .join(folder_name::relative_path(name, self.layout)?);
+        Ok(version::maildir_version(&dir))
     }
 
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>> {
@@ -773,7 +864,7 @@ impl Store for MaildirStore {
             return Ok(Vec::new());
         }
         let flushed = if self.fsync {
-            flush_together(staged.iter().map(|file| file.tmp_path.as_path()))
+            crate::flush::flush_together(staged.iter().map(|file| file.tmp_path.as_path()))
         } else {
             staged.iter().map(|_| Ok(())).collect()
         };
@@ -835,39 +926,16 @@ impl Store for MaildirStore {
 
     fn set_flags(&mut self, id: &MsgId, add: Flags, remove: Flags) -> Result<()> {
         self.writable_folder()?;
-        let renamed = self.on_current_file(id, |dir, file| {
-            let (flags, kept_letters) = file.flags();
-            let target =
-                MessageFile::with_flags(id, flags.union(add).difference(remove), &kept_letters);
-            if target == *file {
-                return Ok(target);
-            }
-            let target_path = target.path(dir);
-            if fs::symlink_metadata(&target_path).is_ok() {
-                return Err(io::Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!(
-                        "cannot rename to {}: it already exists, and mailferry never overwrites \
-                         a message",
-                        target_path.display()
-                    ),
-                ));
-            }
-            fs::rename(file.path(dir), &target_path)?;
-            Ok(target)
-        })?;
-        let folder = self.folder_mut()?;
-        match renamed {
-            Some(file) => {
-                folder.messages.insert(id.clone(), file);
-                Ok(())
-            }
-            None => bail!(
-                "cannot set flags on message {id} in folder {:?}: it is no longer in {}",
-                folder.name,
-                folder.dir.display()
-            ),
+        self.rename_with_flags(id, add, remove)
+    }
+
+    /// The folder is checked for symbolic links once for the whole batch.
+    fn set_flags_many(&mut self, ids: &[MsgId], add: Flags, remove: Flags) -> Result<()> {
+        self.writable_folder()?;
+        for id in ids {
+            self.rename_with_flags(id, add, remove)?;
         }
+        Ok(())
     }
 
     fn delete_messages(&mut self, ids: &[MsgId]) -> Result<()> {
@@ -886,6 +954,51 @@ impl Store for MaildirStore {
 }
 
 /// A directory with cur/, new/ and tmp/ directories.
+/// Renames `from` to `to` unless `to` exists: mailferry never overwrites a
+/// message. One system call where the kernel and file system can refuse
+/// to replace (renameat2 with RENAME_NOREPLACE), else a check first.
+fn rename_without_replacing(from: &Path, to: &Path) -> io::Result<()> {
+    let exists = || {
+        io::Error::new(
+            ErrorKind::AlreadyExists,
+            format!(
+                "cannot rename to {}: it already exists, and mailferry never overwrites a message",
+                to.display()
+            ),
+        )
+    };
+    let (Ok(c_from), Ok(c_to)) = (
+        std::ffi::CString::new(from.as_os_str().as_bytes()),
+        std::ffi::CString::new(to.as_os_str().as_bytes()),
+    ) else {
+        return Err(io::Error::new(ErrorKind::InvalidInput, "NUL in a path"));
+    };
+    // SAFETY: both pointers are valid NUL-terminated strings for the call.
+    let status = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            c_from.as_ptr(),
+            libc::AT_FDCWD,
+            c_to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if status == 0 {
+        return Ok(());
+    }
+    let error = io::Error::last_os_error();
+    match error.raw_os_error() {
+        Some(libc::EEXIST) => Err(exists()),
+        Some(libc::EINVAL | libc::ENOSYS | libc::ENOTSUP) => {
+            if fs::symlink_metadata(to).is_ok() {
+                return Err(exists());
+            }
+            fs::rename(from, to)
+        }
+        _ => Err(error),
+    }
+}
+
 fn is_maildir(dir: &Path) -> bool {
     MAILDIR_SUBDIRS
         .iter()
@@ -997,26 +1110,28 @@ fn scan_folder(
     let mut files = read_message_entries(dir, warnings)?;
     files.sort_by(|a, b| a.0.cmp(&b.0));
     let mut listed: Vec<(MessageFile, u64)> = Vec::with_capacity(files.len());
-    let mut seen: HashMap<String, PathBuf> = HashMap::with_capacity(files.len());
+    // Where in `listed` each unique name is.
+    let mut seen: foldhash::HashMap<String, usize> =
+        foldhash::HashMap::with_capacity_and_hasher(files.len(), Default::default());
     for (mut file, entry) in files {
         let unique_name = file.unique_name().to_owned();
-        let path = file.path(dir);
         if unique_name.is_empty() {
             warnings.push(format!(
                 "skipping {} in folder {folder:?}: it has no unique name before the \":\"",
-                path.display()
+                file.path(dir).display()
             ));
             continue;
         }
-        if let Some(kept) = seen.get(&unique_name) {
-            // The same path twice happens when a renamed file was looked
+        if let Some(&kept) = seen.get(&unique_name) {
+            // The same file twice happens when a renamed file was looked
             // up again below; that is no duplicate.
-            if *kept != path {
+            let kept = &listed[kept].0;
+            if *kept != file {
                 warnings.push(format!(
                     "skipping {} in folder {folder:?}: {} has the same unique name; \
                      mailferry syncs only that one and leaves this one alone",
-                    path.display(),
-                    kept.display()
+                    file.path(dir).display(),
+                    kept.path(dir).display()
                 ));
             }
             continue;
@@ -1026,7 +1141,7 @@ fn scan_folder(
         let named_size = size_from_unique_name(&unique_name);
         let plain_file = entry.file_type().is_ok_and(|t| t.is_file());
         if let (Some(size), true) = (named_size, plain_file) {
-            seen.insert(unique_name, path);
+            seen.insert(unique_name, listed.len());
             listed.push((file, size));
             continue;
         }
@@ -1049,13 +1164,13 @@ fn scan_folder(
             Err(error) => {
                 warnings.push(format!(
                     "skipping {} in folder {folder:?}: {error}",
-                    path.display()
+                    file.path(dir).display()
                 ));
                 continue;
             }
         };
         let size = size_from_unique_name(&unique_name).unwrap_or(metadata.len());
-        seen.insert(unique_name, file.path(dir));
+        seen.insert(unique_name, listed.len());
         listed.push((file, size));
     }
     Ok(listed)
@@ -1110,35 +1225,6 @@ fn write_new_file(path: &Path, message: &Message, fsync: bool, mode: u32) -> io:
         file.sync_all()?;
     }
     Ok(())
-}
-
-/// Makes a batch of written files durable at about the cost of one: the
-/// writeback of every file is started first (`sync_file_range`), so the
-/// disk writes them together and the file system allocates them in one
-/// journal transaction; the fsync of the first then commits that
-/// transaction and the fsyncs of the others find little left to do.
-/// Files are reopened rather than kept open, so a batch needs no file
-/// descriptors; fsync flushes a file whichever descriptor asks. Returns
-/// each file's outcome, in order.
-fn flush_together<'a>(paths: impl Iterator<Item = &'a Path> + Clone) -> Vec<Result<()>> {
-    use std::os::fd::AsRawFd;
-    for path in paths.clone() {
-        if let Ok(file) = File::open(path) {
-            // SAFETY: the descriptor is open for the duration of the call;
-            // the call only starts writeback. Failure is harmless: the fsync
-            // below does the whole work then.
-            unsafe {
-                libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-            }
-        }
-    }
-    paths
-        .map(|path| {
-            File::open(path)
-                .and_then(|opened| opened.sync_all())
-                .with_context(|| format!("cannot flush {} to disk", path.display()))
-        })
-        .collect()
 }
 
 fn sync_directory(dir: &Path) -> Result<()> {
@@ -1532,6 +1618,83 @@ mod tests {
             })
             .unwrap();
         assert_eq!(fetched, [(kept, b"kept".to_vec())]);
+    }
+
+    #[test]
+    fn set_flags_never_replaces_a_file_already_named_like_the_target() {
+        let (_temp, mut store, dir) = inbox_store();
+        fs::write(dir.join("cur/300.host:2,S"), b"the message").unwrap();
+        store.list_messages().unwrap();
+        // A second file under the target name appears after the listing.
+        fs::write(dir.join("cur/300.host:2,FS"), b"another file").unwrap();
+        let error = store
+            .set_flags_many(&["300.host".to_owned()], Flags::FLAGGED, Flags::EMPTY)
+            .unwrap_err();
+        assert!(format!("{error:#}").contains("already exists"), "{error:#}");
+        assert_eq!(
+            fs::read(dir.join("cur/300.host:2,S")).unwrap(),
+            b"the message"
+        );
+        assert_eq!(
+            fs::read(dir.join("cur/300.host:2,FS")).unwrap(),
+            b"another file"
+        );
+    }
+
+    #[test]
+    fn set_flags_follows_a_file_renamed_since_the_listing() {
+        let (_temp, mut store, dir) = inbox_store();
+        fs::write(dir.join("cur/400.host:2,"), b"x").unwrap();
+        store.list_messages().unwrap();
+        // A mail reader marks it read meanwhile.
+        fs::rename(dir.join("cur/400.host:2,"), dir.join("cur/400.host:2,S")).unwrap();
+        store
+            .set_flags_many(&["400.host".to_owned()], Flags::FLAGGED, Flags::EMPTY)
+            .unwrap();
+        assert_eq!(file_names(&dir.join("cur")), ["400.host:2,FS"]);
+    }
+
+    #[test]
+    fn a_folder_opened_as_listed_reads_no_directory_until_a_guess_is_wrong() {
+        let (_temp, mut store, dir) = inbox_store();
+        // As mailferry writes them: unread in new/, read in cur/. One more
+        // carries a keyword letter its listing does not show.
+        fs::write(dir.join("new/1.host"), b"one").unwrap();
+        fs::write(dir.join("cur/2.host:2,S"), b"two").unwrap();
+        fs::write(dir.join("cur/3.host:2,Sa"), b"three").unwrap();
+        let listing = [
+            MessageInfo {
+                id: "1.host".into(),
+                flags: Flags::EMPTY,
+                size: 0,
+            },
+            MessageInfo {
+                id: "2.host".into(),
+                flags: Flags::SEEN,
+                size: 0,
+            },
+            MessageInfo {
+                id: "3.host".into(),
+                flags: Flags::SEEN,
+                size: 0,
+            },
+        ];
+        let status = store
+            .open_folder_as_listed("INBOX", &listing)
+            .unwrap()
+            .expect("a maildir");
+        assert_eq!(status.exists, 3);
+        for id in ["1.host", "2.host", "3.host"] {
+            store
+                .set_flags_many(&[id.to_owned()], Flags::FLAGGED, Flags::EMPTY)
+                .unwrap();
+        }
+        assert_eq!(
+            file_names(&dir.join("cur")),
+            ["1.host:2,F", "2.host:2,FS", "3.host:2,FSa"]
+        );
+        assert!(file_names(&dir.join("new")).is_empty());
+        assert_eq!(fetch_one(&mut store, "3.host").unwrap().content, b"three");
     }
 
     #[test]

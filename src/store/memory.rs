@@ -165,6 +165,19 @@ impl Store for MemoryStore {
         Ok(status)
     }
 
+    /// The folder's UIDVALIDITY, UIDNEXT and every UID with its flags: as
+    /// exact as a version can be, which suits tests.
+    fn folder_version(&mut self, name: &str) -> Result<Option<String>> {
+        let data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
+        Ok(data.folders.get(name).map(|folder| {
+            let mut version = format!("{}.{}", folder.uidvalidity, folder.uidnext);
+            for (uid, message) in &folder.messages {
+                version.push_str(&format!(" {uid}:{}", message.flags.to_maildir_letters()));
+            }
+            version
+        }))
+    }
+
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>> {
         self.with_folder(|folder| {
             Ok(folder

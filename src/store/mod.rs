@@ -136,6 +136,36 @@ pub trait Store: Send {
     /// Opens a folder for the message operations below.
     fn open_folder(&mut self, name: &str) -> Result<FolderStatus>;
 
+    /// Opens a folder whose messages the caller knows to be exactly
+    /// `listing` (its version did not change since it listed them), without
+    /// reading them again. `None` when the store cannot; the caller then
+    /// opens and lists it as usual. Operations on a message the store
+    /// finds elsewhere than the listing suggests must still act on the
+    /// right file, or fail as for a message that is gone.
+    fn open_folder_as_listed(
+        &mut self,
+        _name: &str,
+        _listing: &[MessageInfo],
+    ) -> Result<Option<FolderStatus>> {
+        Ok(None)
+    }
+
+    /// The folder's version: a short text that is the same at two moments
+    /// only if no message was added to, removed from or changed flags in
+    /// the folder between them. `None` when the store cannot tell that
+    /// cheaply (without listing the messages), or not reliably just now;
+    /// the caller then reads the folder in full.
+    ///
+    /// It may be asked of a folder that is not open (an IMAP store answers
+    /// from what its last folder listing reported, where the server gave
+    /// each folder's status with it) and of the open folder (then as of
+    /// its opening). A sync compares it with the version recorded by the
+    /// last run that left the folder settled, to skip a folder that did
+    /// not change without reading it (see [`crate::sync::settled`]).
+    fn folder_version(&mut self, _name: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
+
     /// Lists every message of the open folder.
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>>;
 

@@ -6,7 +6,7 @@
 //! [`retry`]: super::retry
 
 use super::exec::Stores;
-use super::folder::{sync_folder, FolderResult, RunOptions};
+use super::folder::{sync_folder_with, FolderResult, RunOptions};
 use super::folders::{
     check_folder_guard, plan_folders, FolderAction, FolderPlanItem, FolderPolicy,
 };
@@ -14,8 +14,9 @@ use super::identity::Identity;
 use super::patterns::selects;
 use super::plan::Policy;
 use super::retry::RetryPolicy;
+use super::settled;
 use crate::config::{ChannelConfig, Config, Direction, StoreConfig};
-use crate::state::{state_path, ChannelLock, FolderList, StateFile};
+use crate::state::{state_path, ChannelLock, FolderList, StateBatch, StateFile};
 use crate::state::{Pair, Side};
 use crate::store::{self, MsgId, Store};
 use anyhow::{Context, Result};
@@ -297,22 +298,43 @@ pub fn sync_stores_with_workers(
         }
     }
 
-    let names: Vec<&str> = to_sync.iter().map(|item| item.name.as_str()).collect();
+    // The folders' new states are committed together once all are synced.
+    let states = StateBatch::new();
     let context = FolderContext {
         state_dir,
         channel,
         names: &run.names,
         policy: &run.policy,
         options,
+        states: &states,
     };
-    let outcomes = match workers {
+    // Unchanged folders are skipped here, before any worker connects: a
+    // resync with nothing to do then needs no second connection.
+    let skipped: Vec<Option<FolderResult>> = to_sync
+        .iter()
+        .map(|item| context.skip_if_unchanged(&mut run.stores, &item.name))
+        .collect();
+    let names: Vec<&str> = to_sync
+        .iter()
+        .zip(&skipped)
+        .filter(|(_, skipped)| skipped.is_none())
+        .map(|(item, _)| item.name.as_str())
+        .collect();
+    let mut outcomes = match workers {
         Some(workers) => sync_in_parallel(&mut run.stores, workers, &context, &names),
         None => names
             .iter()
             .map(|name| context.sync(&mut run.stores, name))
             .collect(),
-    };
-    for (item, outcome) in to_sync.into_iter().zip(outcomes) {
+    }
+    .into_iter();
+    for (item, skipped) in to_sync.into_iter().zip(skipped) {
+        let outcome = match skipped {
+            Some(result) => Ok(result),
+            None => outcomes
+                .next()
+                .unwrap_or_else(|| Err(anyhow::anyhow!("folder {} was not synced", item.name))),
+        };
         match outcome {
             Ok(folder) => {
                 run.result.folders.push(folder);
@@ -320,6 +342,12 @@ pub fn sync_stores_with_workers(
             }
             Err(err) => run.folder_failed(item, err, &mut known_all),
         }
+    }
+    if let Err(err) = states.commit() {
+        run.result.errors.push(format!(
+            "{err:#}: the folders whose state could not be saved are synced, and the next run \
+             replays what this run did to them from their journals"
+        ));
     }
     if !options.dry_run && known_all != known_before {
         folder_list.save(&known_all)?;
@@ -347,9 +375,19 @@ struct FolderContext<'a> {
     names: &'a FolderNames<'a>,
     policy: &'a Policy,
     options: &'a RunOptions,
+    states: &'a StateBatch,
 }
 
 impl FolderContext<'_> {
+    /// The empty result of a folder that did not change since it was last
+    /// left settled, told without opening it (see [`super::settled`]).
+    fn skip_if_unchanged(&self, stores: &mut Stores<'_>, name: &str) -> Option<FolderResult> {
+        let far_name = self.names.on(Side::Far, name);
+        let versions = settled::versions_of(stores, Pair::new(far_name.as_str(), name)).ok()?;
+        let state_file = StateFile::new(state_path(self.state_dir, &self.channel.name, name));
+        settled::skip_if_unchanged(&state_file, &versions, self.policy, name)
+    }
+
     /// Syncs a folder pair; after a transient failure (a dropped or timed
     /// out connection, throttling) it reconnects and tries again, as
     /// [`RetryPolicy`] allows. Safe at any point: the next attempt replays
@@ -360,7 +398,17 @@ impl FolderContext<'_> {
         let state_file = StateFile::new(state_path(self.state_dir, &self.channel.name, name));
         let folders = Pair::new(far_name.as_str(), name);
         let retry = RetryPolicy::default();
-        let mut outcome = sync_folder(stores, folders, &state_file, self.policy, self.options);
+        let sync = |stores: &mut Stores<'_>| {
+            sync_folder_with(
+                stores,
+                folders,
+                &state_file,
+                self.policy,
+                self.options,
+                self.states,
+            )
+        };
+        let mut outcome = sync(stores);
         let mut retries = 0;
         while let Err(err) = &outcome {
             retries += 1;
@@ -374,9 +422,7 @@ impl FolderContext<'_> {
                 retry.retries
             );
             std::thread::sleep(delay);
-            outcome = reconnect(stores).and_then(|()| {
-                sync_folder(stores, folders, &state_file, self.policy, self.options)
-            });
+            outcome = reconnect(stores).and_then(|()| sync(stores));
         }
         let result = outcome?;
         let report = &result.report;

@@ -7,13 +7,18 @@ use super::incremental::far_listing;
 use super::ledger::{Interrupt, Ledger};
 use super::plan::{plan, Plan, Policy};
 use super::progress::Progress;
-use crate::state::StateFile;
+use super::settled;
 use crate::state::{Pair, Side};
+use crate::state::{SaveNow, SaveState, StateFile};
 use crate::store::{FolderStatus, MessageInfo, MsgId};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::sync::Arc;
+
+/// Logged (-v) when the near side's listing is taken from the state.
+pub const NEAR_AS_RECORDED: &str = "the near side did not change since the last sync: its \
+    messages are the state's";
 
 /// How a run behaves beyond the channel's policy.
 #[derive(Debug, Clone)]
@@ -59,7 +64,8 @@ pub struct FolderResult {
 
 /// Syncs one folder pair, which must exist on both sides. `names` are the
 /// folder's names on each side (they differ where the channel maps them);
-/// the near name is the one reported.
+/// the near name is the one reported. The new state is saved before it
+/// returns.
 pub fn sync_folder(
     stores: &mut Stores<'_>,
     names: Pair<&str>,
@@ -67,21 +73,56 @@ pub fn sync_folder(
     policy: &Policy,
     options: &RunOptions,
 ) -> Result<FolderResult> {
-    let status = Pair::new(
-        stores
-            .far
-            .open_folder(names[Side::Far])
-            .with_context(|| format!("opening far folder {}", names[Side::Far]))?,
-        stores
-            .near
-            .open_folder(names[Side::Near])
-            .with_context(|| format!("opening near folder {}", names[Side::Near]))?,
-    );
+    sync_folder_with(stores, names, state_file, policy, options, &SaveNow)
+}
+
+/// [`sync_folder`], handing the new state to `saver` (which may put off
+/// making it durable, to commit several folders' states together).
+pub fn sync_folder_with(
+    stores: &mut Stores<'_>,
+    names: Pair<&str>,
+    state_file: &StateFile,
+    policy: &Policy,
+    options: &RunOptions,
+    saver: &dyn SaveState,
+) -> Result<FolderResult> {
     let name = names[Side::Near];
+    let far_status = stores
+        .far
+        .open_folder(names[Side::Far])
+        .with_context(|| format!("opening far folder {}", names[Side::Far]))?;
+    // Read before either side is listed: a change made after this is
+    // either in the listings or makes the next run's versions differ.
+    let versions = settled::versions_of(stores, names)?;
+    if let Some(skipped) = settled::skip_if_unchanged(state_file, &versions, policy, name) {
+        return Ok(skipped);
+    }
     let state = state_file.load()?;
+    let journal_left = state_file.journal_path().exists();
+    // A near side unchanged since it listed exactly the records is not
+    // read again: the records are its listing (see `settled`). The journal
+    // of an interrupted run would have changed the records since.
+    let near_as_recorded =
+        settled::near_listing_from_state(&state, &versions, policy).filter(|_| !journal_left);
+    let near_opened_as_recorded = match &near_as_recorded {
+        Some(listing) => stores
+            .near
+            .open_folder_as_listed(names[Side::Near], listing)?,
+        None => None,
+    };
+    let (near_status, near_listing) = match near_opened_as_recorded {
+        Some(status) => {
+            log::info!("folder {name}: {NEAR_AS_RECORDED}");
+            (Ok(status), near_as_recorded)
+        }
+        None => (stores.near.open_folder(names[Side::Near]), None),
+    };
+    let near_status =
+        near_status.with_context(|| format!("opening near folder {}", names[Side::Near]))?;
+    let status = Pair::new(far_status, near_status);
     // A journal left by an interrupted run is folded into the state file
     // even when this run changes nothing.
-    let unsaved_journal = !options.dry_run && state_file.journal_path().exists();
+    let unsaved_journal = !options.dry_run && journal_left;
     let mut ledger = if options.dry_run {
         Ledger::new(state, None)
     } else {
@@ -102,7 +143,10 @@ pub fn sync_folder(
 
     let mut listings: Pair<Vec<MessageInfo>> = Pair::new(
         far_listing(&mut *stores.far, ledger.state(), &status[Side::Far], policy)?,
-        stores.near.list_messages()?,
+        match near_listing {
+            Some(listing) => listing,
+            None => stores.near.list_messages()?,
+        },
     );
     log::info!(
         "folder {name}: {} message(s) on the far side, {} on the near side",
@@ -167,8 +211,22 @@ pub fn sync_folder(
         .then_some(status[Side::Far].highest_modseq)
         .flatten();
         ledger.set_far_highest_modseq(modseq)?;
-        if ledger.changed() || unsaved_journal {
-            state_file.save(ledger.state())?;
+        for side in Side::BOTH {
+            report.failures.extend(stores.side(side).take_warnings());
+        }
+        let clean =
+            report.failures.is_empty() && found.ambiguous == 0 && ledger.state().pending.is_empty();
+        let settled = settled::settled_after(
+            &versions,
+            &plan,
+            clean,
+            &policy,
+            ledger.state(),
+            Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
+        );
+        let settled_changed = ledger.set_settled(settled);
+        if ledger.changed() || unsaved_journal || settled_changed {
+            saver.save(state_file, ledger.state())?;
         }
     }
     for side in Side::BOTH {
@@ -203,7 +261,7 @@ fn highest_modseq_to_keep(
     if !state.pending.is_empty() {
         return false;
     }
-    let recorded: std::collections::HashSet<&str> = state
+    let recorded: foldhash::HashSet<&str> = state
         .records
         .iter()
         .filter_map(|r| r.ids[Side::Far].as_deref())

@@ -29,7 +29,7 @@
 use crate::state::{FolderState, Pair, Record, Side};
 use crate::store::{sha256_hex, MessageInfo, MsgId, Store};
 use anyhow::Result;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::Range;
 
 /// The header field that a tool adds to its own copies and that is no
@@ -208,7 +208,7 @@ fn unrecorded<'a>(
     side: Side,
     listing: &'a [MessageInfo],
 ) -> Vec<&'a MessageInfo> {
-    let recorded: HashSet<&str> = state
+    let recorded: foldhash::HashSet<&str> = state
         .records
         .iter()
         .filter_map(|r| r.ids[side].as_deref())

@@ -4,7 +4,7 @@
 
 use crate::flags::Flags;
 use crate::state::{apply, Journal, JournalEntry, StateFile};
-use crate::state::{FolderState, Pair, PendingCopy, Record, Side};
+use crate::state::{FolderState, Pair, PendingCopy, Record, Settled, Side};
 use crate::store::MsgId;
 use anyhow::Result;
 use std::collections::HashSet;
@@ -179,6 +179,16 @@ impl Ledger {
             self.record(JournalEntry::FarHighestModseq(value))?;
         }
         Ok(())
+    }
+
+    /// Sets what the next save records as the folder's settled versions
+    /// (see [`super::settled`]). Not journaled: it only means something in
+    /// a state saved whole, and a journal on disk keeps the next run from
+    /// skipping anyway. Returns whether it changed.
+    pub fn set_settled(&mut self, settled: Option<Settled>) -> bool {
+        let changed = self.state.settled != settled;
+        self.state.settled = settled;
+        changed
     }
 
     /// Remembers a side's UIDVALIDITY for the next run.

@@ -26,6 +26,7 @@ pub mod plan;
 pub mod pop3;
 pub mod progress;
 pub mod retry;
+pub mod settled;
 
 #[cfg(test)]
 mod engine_tests;

@@ -11,8 +11,8 @@
 use crate::flags::Flags;
 use crate::state::{FolderState, Pair, Record, Side};
 use crate::store::{MessageInfo, MsgId};
+use foldhash::{HashMap, HashSet, HashSetExt};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 /// What the channel allows, per side. `copy_new[Near]` means "messages new
@@ -171,7 +171,11 @@ pub fn plan(
 ) -> Result<Plan, DeletionGuard> {
     let index = Pair::new(by_id(listings[Side::Far]), by_id(listings[Side::Near]));
     let mut plan = Plan::default();
-    let mut recorded: Pair<HashSet<&str>> = Pair::default();
+    let capacity = state.records.len();
+    let mut recorded: Pair<HashSet<&str>> = Pair::new(
+        HashSet::with_capacity(capacity),
+        HashSet::with_capacity(capacity),
+    );
 
     for record in &state.records {
         // A state never pairs one message twice; if it does, the first

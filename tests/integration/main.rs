@@ -27,6 +27,7 @@ mod retry;
 mod scenario;
 mod search;
 mod security;
+mod settled;
 mod tls;
 mod two_way;
 mod watch;

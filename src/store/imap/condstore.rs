@@ -19,6 +19,10 @@ impl ImapStore {
     /// that SELECT reports HIGHESTMODSEQ). With CONDSTORE alone expunges
     /// are not reported; the caller finds them by counting.
     pub(super) fn enable_qresync(&mut self) -> Result<()> {
+        if self.enabled {
+            return Ok(());
+        }
+        self.enabled = true;
         if !self.has_capability("ENABLE") {
             return Ok(());
         }

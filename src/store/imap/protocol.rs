@@ -167,6 +167,23 @@ pub fn parse_select(mut lines: &[u8]) -> Result<SelectData> {
     Ok(data)
 }
 
+/// A folder's version (see [`crate::store::Store::folder_version`]) from
+/// what SELECT or STATUS reports: any message added or expunged changes
+/// UIDNEXT or the count, any flag change HIGHESTMODSEQ, renumbering
+/// UIDVALIDITY. Without HIGHESTMODSEQ (no CONDSTORE) flag changes would go
+/// unseen, so there is no version.
+pub fn folder_version(
+    uidvalidity: Option<u32>,
+    uidnext: Option<u32>,
+    exists: Option<u32>,
+    highest_modseq: Option<u64>,
+) -> Option<String> {
+    Some(format!(
+        "{}.{}.{}.{}",
+        uidvalidity?, uidnext?, exists?, highest_modseq?
+    ))
+}
+
 /// The start of some server bytes, for an error message.
 pub fn snippet(bytes: &[u8]) -> String {
     const LIMIT: usize = 200;

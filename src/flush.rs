@@ -1,0 +1,35 @@
+//! Making several newly written files durable at about the cost of one:
+//! the group commit that both the Maildir store and the state files use.
+
+use anyhow::{Context, Result};
+use std::fs::File;
+use std::path::Path;
+
+/// Makes a batch of written files durable at about the cost of one: the
+/// writeback of every file is started first (`sync_file_range`), so the
+/// disk writes them together and the file system allocates them in one
+/// journal transaction; the fsync of the first then commits that
+/// transaction and the fsyncs of the others find little left to do.
+/// Files are reopened rather than kept open, so a batch needs no file
+/// descriptors; fsync flushes a file whichever descriptor asks. Returns
+/// each file's outcome, in order.
+pub fn flush_together<'a>(paths: impl Iterator<Item = &'a Path> + Clone) -> Vec<Result<()>> {
+    use std::os::fd::AsRawFd;
+    for path in paths.clone() {
+        if let Ok(file) = File::open(path) {
+            // SAFETY: the descriptor is open for the duration of the call;
+            // the call only starts writeback. Failure is harmless: the fsync
+            // below does the whole work then.
+            unsafe {
+                libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+            }
+        }
+    }
+    paths
+        .map(|path| {
+            File::open(path)
+                .and_then(|opened| opened.sync_all())
+                .with_context(|| format!("cannot flush {} to disk", path.display()))
+        })
+        .collect()
+}

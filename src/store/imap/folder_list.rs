@@ -1,0 +1,198 @@
+//! Listing the server's folders, each with its status in the same answer
+//! where the server offers LIST-STATUS (RFC 5819) and CONDSTORE: then one
+//! round trip tells which folders changed since the last sync, and an
+//! unchanged folder is never selected.
+//!
+//! The command goes through `run()` and its answer is parsed here with
+//! imap-proto, as the imap crate has no call for LIST's RETURN options.
+
+use super::{imap_err, logged, protocol, ImapStore};
+use crate::store::FolderInfo;
+use anyhow::{bail, Result};
+use imap_proto::{MailboxDatum, NameAttribute, Response, StatusAttribute};
+use std::collections::HashMap;
+
+/// One folder of a LIST answer, with its STATUS when asked for.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Listed {
+    /// The name as the server spells it, unescaped.
+    pub raw_name: String,
+    pub delimiter: Option<char>,
+    pub selectable: bool,
+    pub special_use: Option<&'static str>,
+    /// From the STATUS answer that came with it: a version when every
+    /// part of one was given.
+    pub version: Option<String>,
+}
+
+impl ImapStore {
+    /// Lists every folder; with LIST-STATUS and CONDSTORE also notes each
+    /// one's version for [`crate::store::Store::folder_version`].
+    pub(super) fn list_all_folders(&mut self) -> Result<Vec<FolderInfo>> {
+        let with_status = self.has_capability("LIST-STATUS") && self.has_capability("CONDSTORE");
+        // With RETURN options a server gives the special-use attributes
+        // only when they are asked for too (RFC 6154).
+        let special_use = if self.has_capability("SPECIAL-USE") {
+            "SPECIAL-USE "
+        } else {
+            ""
+        };
+        let command = if with_status {
+            format!(
+                r#"LIST "" "*" RETURN ({special_use}STATUS (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ))"#
+            )
+        } else {
+            r#"LIST "" "*""#.to_string()
+        };
+        let (lines, _) = logged(&command, || self.session.run(&command))
+            .map_err(|e| imap_err(e, format!("listing folders on {} failed", self.host)))?;
+        let listed = parse_list(&lines)?;
+        drop(lines);
+        if self.delimiter.is_none() {
+            if let Some(first) = listed.first() {
+                self.delimiter = Some(first.delimiter);
+            }
+        }
+        self.listed_versions.clear();
+        let mut folders = Vec::new();
+        for entry in listed {
+            if !entry.selectable {
+                continue;
+            }
+            match self.canonical_name(&entry.raw_name, entry.delimiter) {
+                Ok(name) => {
+                    if let Some(version) = entry.version {
+                        self.listed_versions.insert(name.clone(), version);
+                    }
+                    folders.push(FolderInfo {
+                        name,
+                        special_use: entry.special_use.map(str::to_string),
+                    });
+                }
+                Err(e) => self
+                    .warnings
+                    .push(format!("{}: skipping folder: {e:#}", self.host)),
+            }
+        }
+        self.drain_unsolicited();
+        folders.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(folders)
+    }
+}
+
+/// Reads the LIST (and STATUS) responses of a folder listing, in the
+/// order given. Other untagged data is ignored; bytes that do not parse
+/// are an error.
+pub fn parse_list(mut lines: &[u8]) -> Result<Vec<Listed>> {
+    let mut listed: Vec<Listed> = Vec::new();
+    let mut statuses: HashMap<String, Vec<StatusAttribute>> = HashMap::new();
+    while !lines.is_empty() {
+        let Ok((rest, response)) = imap_proto::parser::parse_response(lines) else {
+            bail!(
+                "the server's folder list cannot be parsed: {}",
+                protocol::snippet(lines)
+            );
+        };
+        lines = rest;
+        match response {
+            Response::MailboxData(MailboxDatum::List {
+                name_attributes,
+                delimiter,
+                name,
+            }) => listed.push(Listed {
+                raw_name: protocol::unescape_quoted(&name),
+                delimiter: delimiter.and_then(|d| protocol::unescape_quoted(&d).chars().next()),
+                selectable: name_attributes.iter().all(|a| match a {
+                    NameAttribute::NoSelect => false,
+                    NameAttribute::Extension(ext) => !ext.eq_ignore_ascii_case("\\NonExistent"),
+                    _ => true,
+                }),
+                special_use: name_attributes.iter().find_map(special_use),
+                version: None,
+            }),
+            Response::MailboxData(MailboxDatum::Status { mailbox, status }) => {
+                statuses.insert(protocol::unescape_quoted(&mailbox), status);
+            }
+            _ => {}
+        }
+    }
+    for entry in &mut listed {
+        if let Some(status) = statuses.get(&entry.raw_name) {
+            entry.version = version_of(status);
+        }
+    }
+    Ok(listed)
+}
+
+fn special_use(attribute: &NameAttribute<'_>) -> Option<&'static str> {
+    match attribute {
+        NameAttribute::All => Some("\\All"),
+        NameAttribute::Archive => Some("\\Archive"),
+        NameAttribute::Drafts => Some("\\Drafts"),
+        NameAttribute::Flagged => Some("\\Flagged"),
+        NameAttribute::Junk => Some("\\Junk"),
+        NameAttribute::Sent => Some("\\Sent"),
+        NameAttribute::Trash => Some("\\Trash"),
+        _ => None,
+    }
+}
+
+fn version_of(status: &[StatusAttribute]) -> Option<String> {
+    let (mut messages, mut uidnext, mut uidvalidity, mut modseq) = (None, None, None, None);
+    for attribute in status {
+        match attribute {
+            StatusAttribute::Messages(n) => messages = Some(*n),
+            StatusAttribute::UidNext(n) => uidnext = Some(*n),
+            StatusAttribute::UidValidity(n) => uidvalidity = Some(*n),
+            StatusAttribute::HighestModSeq(n) => modseq = Some(*n),
+            _ => {}
+        }
+    }
+    protocol::folder_version(uidvalidity, uidnext, messages, modseq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_come_with_their_status_and_attributes() {
+        let answer = b"* LIST (\\HasNoChildren) \"/\" INBOX\r\n\
+            * STATUS INBOX (MESSAGES 3 UIDNEXT 7 UIDVALIDITY 1700 HIGHESTMODSEQ 12)\r\n\
+            * LIST (\\HasNoChildren \\Sent) \"/\" \"Sent Mail\"\r\n\
+            * STATUS \"Sent Mail\" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 1701 HIGHESTMODSEQ 1)\r\n\
+            * LIST (\\Noselect \\HasChildren) \"/\" Archive\r\n\
+            * LIST (\\HasNoChildren) \"/\" \"Quote\\\"d\"\r\n\
+            a3 OK List completed\r\n";
+        let listed = parse_list(answer).unwrap();
+        assert_eq!(listed.len(), 4);
+        assert_eq!(listed[0].raw_name, "INBOX");
+        assert_eq!(listed[0].delimiter, Some('/'));
+        assert_eq!(listed[0].version.as_deref(), Some("1700.7.3.12"));
+        assert_eq!(listed[1].raw_name, "Sent Mail");
+        assert_eq!(listed[1].special_use, Some("\\Sent"));
+        assert_eq!(listed[1].version.as_deref(), Some("1701.1.0.1"));
+        assert!(!listed[2].selectable, "\\Noselect");
+        assert_eq!(listed[3].raw_name, "Quote\"d");
+        assert_eq!(listed[3].version, None, "no STATUS came with it");
+    }
+
+    #[test]
+    fn a_status_without_highestmodseq_gives_no_version() {
+        let answer = b"* LIST () \"/\" INBOX\r\n\
+            * STATUS INBOX (MESSAGES 3 UIDNEXT 7 UIDVALIDITY 1700)\r\n\
+            a3 OK done\r\n";
+        assert_eq!(parse_list(answer).unwrap()[0].version, None);
+    }
+
+    #[test]
+    fn a_flat_server_has_no_delimiter() {
+        let listed = parse_list(b"* LIST () NIL INBOX\r\na1 OK done\r\n").unwrap();
+        assert_eq!(listed[0].delimiter, None);
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(parse_list(b"* LIST (((\r\na1 OK\r\n").is_err());
+    }
+}
