@@ -57,14 +57,18 @@ impl ImapStore {
         }
         let folder = open.name.clone();
         let slices = uid_slices(open.exists, open.uidnext);
-        let mut messages = Vec::with_capacity(open.exists as usize);
-        let mut sizes = HashMap::with_capacity(open.exists as usize);
+        // Grown as answers come, not sized by the EXISTS count, which a
+        // hostile server can make as large as it likes.
+        let mut messages = Vec::new();
+        let mut sizes = HashMap::new();
         for slice in &slices {
             let items = "(UID FLAGS RFC822.SIZE)";
             let fetches = logged(&format!("UID FETCH {slice} {items}"), || {
                 self.session.uid_fetch(slice, items)
             })
             .map_err(|e| imap_err(e, format!("listing messages of folder {folder:?} failed")))?;
+            messages.reserve(fetches.len());
+            sizes.reserve(fetches.len());
             for fetch in fetches.iter() {
                 let Some(uid) = fetch.uid else { continue };
                 let mut flags = Flags::EMPTY;
