@@ -33,6 +33,7 @@ use imap::types::{Flag, UnsolicitedResponse};
 use imap_proto::Capability;
 use protocol::{parse_uid, quote, uid_set};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 type Session = imap::Session<NetStream>;
@@ -72,7 +73,22 @@ pub struct ImapStore {
     listed_versions: HashMap<String, String>,
     /// Messages staged for a batched upload (see [`multiappend`]).
     uploads: Box<multiappend::Uploads>,
+    /// Shared with the other connections to the same store.
+    facts: SharedFacts,
 }
+
+/// What one connection learned about the server that the other
+/// connections of a run can take without asking it again: the capabilities
+/// after login and the hierarchy delimiter. Each worker's connection then
+/// needs only its login before its first SELECT.
+#[derive(Debug, Default)]
+pub struct ServerFacts {
+    capabilities: Option<Vec<String>>,
+    delimiter: Option<Option<char>>,
+}
+
+/// [`ServerFacts`] shared by the connections to one store.
+pub type SharedFacts = Arc<Mutex<ServerFacts>>;
 
 /// The folder selected for the message operations.
 struct OpenFolder {
@@ -395,6 +411,16 @@ impl ImapStore {
     /// Connects, secures, logs in, reads capabilities. `password` (or the
     /// OAuth2 token) comes already resolved.
     pub fn connect(config: &ImapConfig, password: &Secret) -> Result<ImapStore> {
+        ImapStore::connect_sharing(config, password, SharedFacts::default())
+    }
+
+    /// [`ImapStore::connect`], taking what another connection to the same
+    /// store already learned (and sharing what this one learns).
+    pub fn connect_sharing(
+        config: &ImapConfig,
+        password: &Secret,
+        facts: SharedFacts,
+    ) -> Result<ImapStore> {
         let session = open_session(config, password)?;
         let mut store = ImapStore {
             session,
@@ -411,6 +437,7 @@ impl ImapStore {
             enabled: false,
             listed_versions: HashMap::new(),
             uploads: Box::default(),
+            facts,
         };
         store.read_capabilities()?;
         Ok(store)
@@ -435,21 +462,47 @@ impl ImapStore {
             .map_err(|e| imap_err(e, format!("LOGOUT from {server} failed")))
     }
 
-    /// Servers change their capabilities after login, so they are read again.
+    /// Servers change their capabilities after login, so they are read again
+    /// (unless another connection to the store already did).
     fn read_capabilities(&mut self) -> Result<()> {
+        if let Some(known) = self.shared_facts(|facts| facts.capabilities.clone()) {
+            self.capabilities = known;
+            return Ok(());
+        }
         let capabilities = logged("CAPABILITY", || self.session.capabilities())
             .map_err(|e| imap_err(e, format!("CAPABILITY on {} failed", self.host)))?;
         let mut names: Vec<String> = capabilities.iter().map(capability_name).collect();
         names.sort();
-        self.capabilities = names;
+        self.capabilities = names.clone();
+        self.share_facts(|facts| facts.capabilities = Some(names));
         self.drain_unsolicited();
         Ok(())
+    }
+
+    fn shared_facts<T>(&self, read: impl FnOnce(&ServerFacts) -> Option<T>) -> Option<T> {
+        self.facts.lock().ok().and_then(|facts| read(&facts))
+    }
+
+    fn share_facts(&self, write: impl FnOnce(&mut ServerFacts)) {
+        if let Ok(mut facts) = self.facts.lock() {
+            write(&mut facts);
+        }
+    }
+
+    /// Notes the hierarchy delimiter, for this connection and the others.
+    fn learn_delimiter(&mut self, delimiter: Option<char>) {
+        self.delimiter = Some(delimiter);
+        self.share_facts(|facts| facts.delimiter = Some(delimiter));
     }
 
     /// The hierarchy delimiter; asks `LIST "" ""` when no folder listing
     /// told it yet.
     fn delimiter(&mut self) -> Result<Option<char>> {
         if let Some(known) = self.delimiter {
+            return Ok(known);
+        }
+        if let Some(known) = self.shared_facts(|facts| facts.delimiter) {
+            self.delimiter = Some(known);
             return Ok(known);
         }
         let names = logged(r#"LIST "" """#, || {
@@ -461,7 +514,7 @@ impl ImapStore {
             .find_map(|name| name.delimiter())
             .and_then(|d| protocol::unescape_quoted(d).chars().next());
         drop(names);
-        self.delimiter = Some(delimiter);
+        self.learn_delimiter(delimiter);
         self.drain_unsolicited();
         Ok(delimiter)
     }

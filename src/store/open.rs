@@ -1,7 +1,7 @@
 //! Opens the store a configuration names: the one place that knows which
 //! implementation serves which `type:`.
 
-use super::imap::ImapStore;
+use super::imap::{ImapStore, SharedFacts};
 use super::maildir::MaildirStore;
 use super::pop3::Pop3Store;
 use super::Store;
@@ -50,8 +50,13 @@ pub fn factory(config: &Config, name: &str) -> Result<StoreFactory> {
         StoreConfig::Imap(imap) => {
             let password = imap.password.resolve()?;
             let imap = imap.clone();
+            // What the first connection learns, the others need not ask.
+            let facts = SharedFacts::default();
             Ok(Box::new(move || {
-                Ok(Box::new(ImapStore::connect(&imap, &password)?) as Box<dyn Store>)
+                Ok(
+                    Box::new(ImapStore::connect_sharing(&imap, &password, facts.clone())?)
+                        as Box<dyn Store>,
+                )
             }))
         }
         StoreConfig::Maildir(maildir) => {

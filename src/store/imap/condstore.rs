@@ -11,7 +11,7 @@
 use super::{imap_err, logged, protocol, ImapStore};
 use crate::flags::Flags;
 use crate::store::{Changes, MessageInfo};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use imap_proto::{AttributeValue, MailboxDatum, Response};
 
 impl ImapStore {
@@ -79,17 +79,10 @@ impl ImapStore {
 
 /// Reads the FETCH and VANISHED responses of a CHANGEDSINCE fetch. Other
 /// untagged data is ignored; bytes that do not parse are an error.
-pub fn parse_changes(mut lines: &[u8]) -> Result<Changes> {
+pub fn parse_changes(lines: &[u8]) -> Result<Changes> {
     let mut changes = Changes::default();
-    while !lines.is_empty() {
-        let Ok((rest, response)) = imap_proto::parser::parse_response(lines) else {
-            bail!(
-                "the server's list of changes cannot be parsed: {}",
-                protocol::snippet(lines)
-            );
-        };
-        lines = rest;
-        match response {
+    for response in protocol::responses(lines, "list of changes") {
+        match response? {
             Response::Fetch(_, attributes) => {
                 let mut uid = None;
                 let mut flags = Flags::EMPTY;

@@ -8,7 +8,7 @@
 
 use super::{imap_err, logged, protocol, ImapStore};
 use crate::store::FolderInfo;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use imap_proto::{MailboxDatum, NameAttribute, Response, StatusAttribute};
 use std::collections::HashMap;
 
@@ -50,7 +50,7 @@ impl ImapStore {
         drop(lines);
         if self.delimiter.is_none() {
             if let Some(first) = listed.first() {
-                self.delimiter = Some(first.delimiter);
+                self.learn_delimiter(first.delimiter);
             }
         }
         self.listed_versions.clear();
@@ -83,18 +83,11 @@ impl ImapStore {
 /// Reads the LIST (and STATUS) responses of a folder listing, in the
 /// order given. Other untagged data is ignored; bytes that do not parse
 /// are an error.
-pub fn parse_list(mut lines: &[u8]) -> Result<Vec<Listed>> {
+pub fn parse_list(lines: &[u8]) -> Result<Vec<Listed>> {
     let mut listed: Vec<Listed> = Vec::new();
     let mut statuses: HashMap<String, Vec<StatusAttribute>> = HashMap::new();
-    while !lines.is_empty() {
-        let Ok((rest, response)) = imap_proto::parser::parse_response(lines) else {
-            bail!(
-                "the server's folder list cannot be parsed: {}",
-                protocol::snippet(lines)
-            );
-        };
-        lines = rest;
-        match response {
+    for response in protocol::responses(lines, "folder list") {
+        match response? {
             Response::MailboxData(MailboxDatum::List {
                 name_attributes,
                 delimiter,

@@ -10,7 +10,7 @@
 //! uploaded alone by the crate's APPEND. Without MULTIAPPEND, LITERAL+ or
 //! UIDPLUS every message is uploaded alone.
 
-use super::protocol::{escape_quoted, snippet};
+use super::protocol::{escape_quoted, responses};
 use super::{flag_list, imap_err, internal_date, logged, ImapStore};
 use crate::store::{Message, MsgId, Staged, Store};
 use anyhow::{anyhow, bail, Result};
@@ -166,16 +166,10 @@ impl ImapStore {
 
 /// The UIDs of an APPENDUID response code, in the order of the messages,
 /// and the message count of the last EXISTS response, if any.
-fn appended_uids(mut lines: &[u8]) -> Result<(Vec<u32>, Option<u32>)> {
+fn appended_uids(lines: &[u8]) -> Result<(Vec<u32>, Option<u32>)> {
     let mut exists = None;
-    while !lines.is_empty() {
-        let Ok((rest, response)) = imap_proto::parser::parse_response(lines) else {
-            bail!(
-                "the server's answer to APPEND cannot be parsed: {}",
-                snippet(lines)
-            );
-        };
-        lines = rest;
+    for response in responses(lines, "answer to APPEND") {
+        let response = response?;
         if let Response::MailboxData(MailboxDatum::Exists(count)) = response {
             exists = Some(count);
             continue;

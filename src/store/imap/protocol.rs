@@ -139,21 +139,51 @@ pub struct SelectData {
     pub highest_modseq: Option<u64>,
 }
 
+/// The responses in the bytes of a server's answer, one by one; bytes that
+/// do not parse end it with an error naming `what` ("answer to SELECT").
+pub fn responses<'a>(lines: &'a [u8], what: &'static str) -> Responses<'a> {
+    Responses { lines, what }
+}
+
+/// See [`responses`].
+pub struct Responses<'a> {
+    lines: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Iterator for Responses<'a> {
+    type Item = Result<Response<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.lines.is_empty() {
+            return None;
+        }
+        match imap_proto::parser::parse_response(self.lines) {
+            Ok((rest, response)) => {
+                self.lines = rest;
+                Some(Ok(response))
+            }
+            Err(_) => {
+                let error = anyhow::anyhow!(
+                    "the server's {} cannot be parsed: {}",
+                    self.what,
+                    snippet(self.lines)
+                );
+                self.lines = &[];
+                Some(Err(error))
+            }
+        }
+    }
+}
+
 /// Reads the response lines of a SELECT (untagged data and the tagged
 /// completion). Unknown untagged data is ignored; bytes that do not parse
 /// are an error. We parse this ourselves because the imap crate panics on an
 /// untagged NO or BAD during SELECT.
-pub fn parse_select(mut lines: &[u8]) -> Result<SelectData> {
+pub fn parse_select(lines: &[u8]) -> Result<SelectData> {
     let mut data = SelectData::default();
-    while !lines.is_empty() {
-        let Ok((rest, response)) = imap_proto::parser::parse_response(lines) else {
-            bail!(
-                "the server's answer to SELECT cannot be parsed: {}",
-                snippet(lines)
-            );
-        };
-        lines = rest;
-        match response {
+    for response in responses(lines, "answer to SELECT") {
+        match response? {
             Response::Data { code, .. } | Response::Done { code, .. } => match code {
                 Some(ResponseCode::UidValidity(v)) => data.uidvalidity = Some(v),
                 Some(ResponseCode::UidNext(v)) => data.uidnext = Some(v),
