@@ -5,6 +5,7 @@
 //! [`sync`] detects, plans, executes and commits. [`cli`] is the command line.
 
 pub mod adopt;
+pub mod allocator;
 pub mod cli;
 pub mod config;
 pub mod dedupe;

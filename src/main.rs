@@ -5,6 +5,7 @@ use mailferry::cli::{run, Cli};
 use mailferry::error::exit_status;
 
 fn main() {
+    mailferry::allocator::tune();
     let cli = Cli::parse();
     let status = match run(cli) {
         Ok(status) => status,

@@ -271,6 +271,7 @@ fn migrate_folder(
         wait_for_lock: false,
         interrupt: request.interrupt,
         progress: request.progress.clone(),
+        keep_plans: true,
     };
     let mut stores = Stores {
         far: &mut source_view,

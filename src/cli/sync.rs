@@ -78,6 +78,8 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
         } else {
             crate::sync::progress::silent()
         },
+        // Only printed with these.
+        keep_plans: args.json || args.dry_run,
     };
 
     let mut status = exit::OK;

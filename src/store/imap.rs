@@ -14,6 +14,7 @@ pub mod condstore;
 mod folder_list;
 mod identity;
 pub mod idle;
+mod listing;
 mod multiappend;
 pub mod protocol;
 pub mod sasl;
@@ -797,42 +798,7 @@ impl Store for ImapStore {
     }
 
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>> {
-        let open = self.open_folder_state()?;
-        // Some servers answer "1:*" in an empty folder with BAD; the count
-        // is kept current from EXISTS and EXPUNGE responses.
-        if open.exists == 0 {
-            open.sizes.clear();
-            return Ok(Vec::new());
-        }
-        let folder = open.name.clone();
-        let fetches = logged("UID FETCH 1:* (UID FLAGS RFC822.SIZE)", || {
-            self.session.uid_fetch("1:*", "(UID FLAGS RFC822.SIZE)")
-        })
-        .map_err(|e| imap_err(e, format!("listing messages of folder {folder:?} failed")))?;
-        let mut messages = Vec::with_capacity(fetches.len());
-        let mut sizes = HashMap::with_capacity(fetches.len());
-        for fetch in fetches.iter() {
-            let Some(uid) = fetch.uid else { continue };
-            let mut flags = Flags::EMPTY;
-            for flag in fetch.flags() {
-                if let Some(f) = Flags::from_imap_name(&flag.to_string()) {
-                    flags = flags.union(f);
-                }
-            }
-            let size = fetch.size.map(u64::from).unwrap_or(0);
-            sizes.insert(uid, size);
-            messages.push(MessageInfo {
-                id: uid.to_string(),
-                flags,
-                size,
-            });
-        }
-        drop(fetches);
-        self.drain_unsolicited();
-        messages.sort_by_key(|m| parse_uid(&m.id).unwrap_or(0));
-        messages.dedup_by(|a, b| a.id == b.id);
-        self.open_folder_state()?.sizes = sizes;
-        Ok(messages)
+        self.list_in_slices()
     }
 
     fn fetch_messages(

@@ -147,6 +147,67 @@ fn dry_run_changes_nothing() {
 }
 
 #[test]
+fn a_run_that_keeps_no_plans_still_reports_what_it_did() {
+    let mut world = World::new();
+    world.deliver(Side::Far, Flags::SEEN);
+    world.deliver(Side::Near, Flags::EMPTY);
+    let options = RunOptions {
+        keep_plans: false,
+        ..RunOptions::default()
+    };
+    let result = world.sync_with(&options, &Policy::default()).unwrap();
+    assert!(result.plan.is_empty(), "{}", result.plan);
+    assert_eq!(result.report.copied, Pair::new(1, 1));
+    world.assert_converged();
+    // A dry run's plan is its only output: it is kept whatever is asked.
+    world.deliver(Side::Far, Flags::EMPTY);
+    let dry = RunOptions {
+        dry_run: true,
+        ..options
+    };
+    let result = world.sync_with(&dry, &Policy::default()).unwrap();
+    assert_eq!(result.plan.copies.len(), 1);
+}
+
+#[test]
+fn a_message_gone_before_its_copy_is_counted_as_vanished() {
+    use super::exec::execute;
+    use super::ledger::Ledger;
+    use super::plan::{Copy, Plan};
+    let mut world = World::new();
+    world.deliver(Side::Far, Flags::SEEN);
+    let mut far = world.client(Side::Far);
+    let mut near = world.client(Side::Near);
+    let listed = far.list_messages().unwrap();
+    let copy = |source: &str| Copy {
+        to: Side::Near,
+        source: source.to_string(),
+        flags: Flags::SEEN,
+        size: 10,
+    };
+    let plan = Plan {
+        copies: vec![copy(&listed[0].id), copy("999999")],
+        ..Plan::default()
+    };
+    let mut ledger = Ledger::new(world.state_file().load().unwrap(), None);
+    let report = execute(
+        &plan,
+        &mut Stores {
+            far: &mut far,
+            near: &mut near,
+        },
+        &mut ledger,
+        super::progress::silent().as_ref(),
+    )
+    .unwrap();
+    assert_eq!(report.copied, Pair::new(0, 1));
+    assert_eq!(
+        report.failures,
+        ["1 message(s) vanished from the far side before they could be copied"]
+    );
+}
+
+#[test]
 fn upload_without_uidplus_is_found_again_by_content() {
     let mut world = World::new();
     world.deliver(Side::Near, Flags::SEEN);

@@ -229,10 +229,12 @@ fn run_copies(
     let ids: Vec<MsgId> = copies.iter().map(|c| c.source.clone()).collect();
     let (to, from) = stores.target_and_source(target);
     let mut consecutive_failures = 0;
-    let mut handed_over: HashSet<MsgId> = HashSet::new();
+    // Ids not yet handed over, borrowed from `ids`: a second copy of every
+    // id of a big folder would cost as much as the list itself.
+    let mut not_handed_over: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let mut group = GroupCommit::default();
     from.fetch_messages(&ids, &mut |source_id, message| {
-        handed_over.insert(source_id.clone());
+        not_handed_over.remove(source_id.as_str());
         // A ledger error (the journal cannot be written) stops the folder
         // at once; a store error fails this message only.
         let outcome = match store_copy(target, source_id, &message, to, ledger)? {
@@ -281,7 +283,7 @@ fn run_copies(
     group.commit(to, ledger, progress, report)?;
     // A message that vanished between listing and fetching is simply not
     // copied; the next run sees it gone.
-    let vanished = ids.iter().filter(|id| !handed_over.contains(*id)).count();
+    let vanished = not_handed_over.len();
     if vanished > 0 {
         report.failures.push(format!(
             "{vanished} message(s) vanished from the {} side before they could be copied",

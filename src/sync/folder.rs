@@ -33,6 +33,11 @@ pub struct RunOptions {
     pub interrupt: Option<(usize, Interrupt)>,
     /// Where progress is reported (progress bars on a terminal).
     pub progress: Arc<dyn Progress>,
+    /// Whether each folder's result keeps its plan once it is carried out
+    /// (for `--json` and `--dry-run`); without it only the report is kept,
+    /// as a channel's results live until its last folder is done and the
+    /// plans of a big first pull hold every message's id.
+    pub keep_plans: bool,
 }
 
 impl Default for RunOptions {
@@ -43,6 +48,7 @@ impl Default for RunOptions {
             wait_for_lock: false,
             interrupt: None,
             progress: super::progress::silent(),
+            keep_plans: true,
         }
     }
 }
@@ -228,7 +234,11 @@ pub fn sync_folder_with(
     }
     Ok(FolderResult {
         folder: name.to_string(),
-        plan,
+        plan: if options.keep_plans || options.dry_run {
+            plan
+        } else {
+            Plan::default()
+        },
         report,
     })
 }

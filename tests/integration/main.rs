@@ -6,6 +6,7 @@ mod support;
 
 mod adopt;
 mod auth;
+mod big_folders;
 mod common;
 mod corrupt_state;
 mod crash;
