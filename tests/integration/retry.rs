@@ -8,9 +8,10 @@ use crate::support::dovecot::Dovecot;
 use crate::support::mail::{sample_date, sample_message};
 use crate::support::proxy::{Fault, FaultProxy};
 
-/// More than one fetch batch (100 messages), so the first attempt stores
-/// some messages before the cut and the retry must not copy them again.
-const MESSAGES: u64 = 150;
+/// More than one fetch batch (at most 400 messages or 2 MB; these average
+/// about 11 KB), so the first attempt stores some messages before the cut
+/// and the retry must not copy them again.
+const MESSAGES: u64 = 450;
 
 #[test]
 fn dropped_connection_mid_fetch_is_retried_and_the_sync_converges() {
