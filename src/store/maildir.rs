@@ -406,8 +406,27 @@ impl MaildirStore {
             }
         }
         if folder.guessed {
-            // A guessed name was wrong (a keyword letter, an unread message
-            // in cur/): one listing puts every name right.
+            // A guessed name was wrong. The usual reason is a message with
+            // no flags that was read once (or flagged and unflagged): it
+            // stays in cur/ as `<id>:2,`. Else (a keyword letter, say) one
+            // listing puts every name right.
+            if let Some(cached) = folder.messages.get(id) {
+                let (flags, _) = cached.flags();
+                for other in [
+                    MessageFile::with_flags(id, flags, ""),
+                    MessageFile {
+                        subdir: Subdir::New,
+                        file_name: id.to_owned(),
+                    },
+                ] {
+                    if other != *cached && fs::symlink_metadata(other.path(&folder.dir)).is_ok() {
+                        self.folder_mut()?
+                            .messages
+                            .insert(id.to_owned(), other.clone());
+                        return Ok(Some(other));
+                    }
+                }
+            }
             self.rescan()?;
             let folder = self.folder_mut()?;
             folder.guessed = false;
@@ -1662,6 +1681,8 @@ mod tests {
         fs::write(dir.join("new/1.host"), b"one").unwrap();
         fs::write(dir.join("cur/2.host:2,S"), b"two").unwrap();
         fs::write(dir.join("cur/3.host:2,Sa"), b"three").unwrap();
+        // Read once, then marked unread: no flags, but in cur/.
+        fs::write(dir.join("cur/4.host:2,"), b"four").unwrap();
         let listing = [
             MessageInfo {
                 id: "1.host".into(),
@@ -1678,20 +1699,25 @@ mod tests {
                 flags: Flags::SEEN,
                 size: 0,
             },
+            MessageInfo {
+                id: "4.host".into(),
+                flags: Flags::EMPTY,
+                size: 0,
+            },
         ];
         let status = store
             .open_folder_as_listed("INBOX", &listing)
             .unwrap()
             .expect("a maildir");
-        assert_eq!(status.exists, 3);
-        for id in ["1.host", "2.host", "3.host"] {
+        assert_eq!(status.exists, 4);
+        for id in ["1.host", "2.host", "4.host", "3.host"] {
             store
                 .set_flags_many(&[id.to_owned()], Flags::FLAGGED, Flags::EMPTY)
                 .unwrap();
         }
         assert_eq!(
             file_names(&dir.join("cur")),
-            ["1.host:2,F", "2.host:2,FS", "3.host:2,FSa"]
+            ["1.host:2,F", "2.host:2,FS", "3.host:2,FSa", "4.host:2,F"]
         );
         assert!(file_names(&dir.join("new")).is_empty());
         assert_eq!(fetch_one(&mut store, "3.host").unwrap().content, b"three");
