@@ -654,9 +654,11 @@ impl Bench<'_> {
                 };
                 for folder in &bench.folders {
                     // UIDs start at 1 in the order the files were indexed;
-                    // every fifth message gets the change.
+                    // every fifth message gets the change, one further on
+                    // each time round the folder, so that no run repeats an
+                    // earlier run's change (which would change nothing).
                     let uids: Vec<String> = (start..end)
-                        .map(|n| ((n * 5) % in_folder + 1).to_string())
+                        .map(|n| ((n * 5 + n * 5 / in_folder) % in_folder + 1).to_string())
                         .collect();
                     let uids = uids.join(",");
                     doveadm(
