@@ -4,7 +4,7 @@
 
 use crate::support::dovecot::Dovecot;
 use crate::support::mail::sample_message;
-use mailferry::config::{AuthMethod, ImapConfig, PasswordSource, Secret, TlsMode, TlsVersion};
+use mailferry::config::{Secret, TlsMode};
 use mailferry::flags::Flags;
 use mailferry::store::imap::ImapStore;
 use mailferry::store::{MsgId, Store};
@@ -39,20 +39,7 @@ fn fill_inbox(dovecot: &Dovecot, count: usize) {
 }
 
 fn connect(dovecot: &Dovecot) -> ImapStore {
-    let config = ImapConfig {
-        host: "localhost".to_string(),
-        port: dovecot.imap_port(),
-        tls: TlsMode::None,
-        ca_file: None,
-        tls_fingerprint: None,
-        tls_min_version: TlsVersion::V1_2,
-        user: USER.to_string(),
-        auth: AuthMethod::Login,
-        password: PasswordSource::Plain(Secret::new(dovecot.password(USER))),
-        timeout_secs: 10,
-        connections: 1,
-        namespace: String::new(),
-    };
+    let config = super::imap_store::config(dovecot, TlsMode::None);
     ImapStore::connect(&config, &Secret::new(dovecot.password(USER))).unwrap()
 }
 
