@@ -53,6 +53,14 @@ const MODSEQ_USAGE: &str = "modseq far NUMBER-OR-DASH";
 const GENERATION_USAGE: &str = "generation NUMBER";
 const SETTLED_USAGE: &str = "settled FAR-VERSION NEAR-VERSION POLICY none|far|near|both";
 
+/// The first lines of a state file (see [`StateFile::load_head`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateHead {
+    pub far_uidvalidity: Option<u32>,
+    pub far_highest_modseq: Option<u64>,
+    pub settled: Option<Settled>,
+}
+
 /// A state or journal file that cannot be read or is not what mailferry
 /// wrote. Loading never returns part of a state: it is this error instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,15 +157,35 @@ impl StateFile {
     /// whether a folder can be skipped. `None` when there is none or the
     /// file cannot be read; [`StateFile::load`] then reports any problem.
     pub fn load_settled(&self) -> Option<Settled> {
+        self.load_head().and_then(|head| head.settled)
+    }
+
+    /// What the state file's first lines say (before the records): enough
+    /// to open a folder knowing what the last sync saw. `None` when the
+    /// file is missing or cannot be read; [`StateFile::load`] then reports
+    /// any problem.
+    pub fn load_head(&self) -> Option<StateHead> {
         use std::io::BufRead;
         let reader = io::BufReader::new(File::open(&self.path).ok()?);
+        let mut head = StateHead::default();
         for line in reader.lines().take(HEADER_LINES_BEFORE_RECORDS) {
-            if let Some(fields) = line.ok()?.strip_prefix("settled ") {
-                let args: Vec<&str> = fields.split(' ').collect();
-                return parse_settled(&args).ok();
+            let line = line.ok()?;
+            let Some((keyword, fields)) = line.split_once(' ') else {
+                continue;
+            };
+            let args: Vec<&str> = fields.split(' ').collect();
+            match keyword {
+                "settled" => head.settled = parse_settled(&args).ok(),
+                "modseq" => head.far_highest_modseq = parse_modseq(&args).ok().flatten(),
+                "uidvalidity" => {
+                    if let Ok((Side::Far, value)) = parse_uidvalidity(&args) {
+                        head.far_uidvalidity = value;
+                    }
+                }
+                _ => {}
             }
         }
-        None
+        Some(head)
     }
 
     /// Opens the journal of `state` (the state just loaded) for appending.

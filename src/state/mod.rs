@@ -12,7 +12,7 @@ mod journal;
 mod lock;
 
 pub use batch::{SaveNow, SaveState, StateBatch};
-pub use file::{state_path, StateError, StateFile};
+pub use file::{state_path, StateError, StateFile, StateHead};
 pub use folders::FolderList;
 pub use journal::{apply, Journal, JournalEntry};
 pub use lock::ChannelLock;

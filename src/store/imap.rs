@@ -103,6 +103,9 @@ struct OpenFolder {
     exists: u32,
     /// RFC822.SIZE by UID from the last listing, to size fetch batches.
     sizes: HashMap<u32, u64>,
+    /// The changes a SELECT with QRESYNC parameters reported, with the
+    /// HIGHESTMODSEQ they are since (see `open_folder_knowing`).
+    changes_at_open: Option<(u64, Changes)>,
 }
 
 /// Says what went wrong in words a user can act on. Never includes what we
@@ -495,6 +498,74 @@ impl ImapStore {
         self.share_facts(|facts| facts.delimiter = Some(delimiter));
     }
 
+    /// SELECT, with QRESYNC parameters when `known` (UIDVALIDITY and
+    /// HIGHESTMODSEQ of the last sync) is given and QRESYNC is on.
+    fn select(&mut self, name: &str, known: Option<(u32, u64)>) -> Result<FolderStatus> {
+        let server_name = self.server_name(name)?;
+        self.enable_qresync()?;
+        self.open = None;
+        self.drop_uploads();
+        let command = match known {
+            Some((uidvalidity, since)) => format!(
+                "SELECT {} (QRESYNC ({uidvalidity} {since}))",
+                quote(&server_name)?
+            ),
+            None => format!("SELECT {}", quote(&server_name)?),
+        };
+        let (lines, _) = logged(&command, || self.session.run(&command)).map_err(|e| match e {
+            imap::Error::No(no) => anyhow!(
+                "cannot open folder {name:?} on {}: {}",
+                self.host,
+                no.information
+            ),
+            other => imap_err(other, format!("cannot open folder {name:?}")),
+        })?;
+        let data = protocol::parse_select(&lines)
+            .with_context(|| format!("opening folder {name:?} on {}", self.host))?;
+        if data.uidvalidity == Some(0) {
+            // RFC 3501 makes it a nonzero number; 0 says the server keeps no
+            // UIDs from one session to the next, so none can be recorded.
+            bail!(
+                "cannot sync folder {name:?} on {}: the server reports UIDVALIDITY 0, which \
+                 IMAP does not allow, so its UIDs cannot be trusted from one run to the next",
+                self.host
+            );
+        }
+        // The changes come only if the server took the UIDVALIDITY given
+        // as the folder's: else it reports none, which must not be taken
+        // for "nothing changed".
+        let changes_at_open = match known {
+            Some((uidvalidity, since)) if data.uidvalidity == Some(uidvalidity) => {
+                let mut changes = condstore::parse_changes(&lines, false)
+                    .with_context(|| format!("opening folder {name:?} on {}", self.host))?;
+                changes.vanished_known = true;
+                Some((since, changes))
+            }
+            _ => None,
+        };
+        let version = protocol::folder_version(
+            data.uidvalidity,
+            data.uidnext,
+            Some(data.exists),
+            data.highest_modseq,
+        );
+        self.open = Some(OpenFolder {
+            name: name.to_string(),
+            server_name,
+            uidnext: data.uidnext,
+            version,
+            exists: data.exists,
+            sizes: HashMap::new(),
+            changes_at_open,
+        });
+        Ok(FolderStatus {
+            uidvalidity: data.uidvalidity,
+            uidnext: data.uidnext,
+            highest_modseq: data.highest_modseq,
+            exists: data.exists,
+        })
+    }
+
     /// The hierarchy delimiter; asks `LIST "" ""` when no folder listing
     /// told it yet.
     fn delimiter(&mut self) -> Result<Option<char>> {
@@ -744,50 +815,34 @@ impl Store for ImapStore {
     }
 
     fn open_folder(&mut self, name: &str) -> Result<FolderStatus> {
-        let server_name = self.server_name(name)?;
+        self.select(name, None)
+    }
+
+    /// With QRESYNC, the SELECT carries what the last sync saw, and the
+    /// server answers it with the flag changes and expunges since then:
+    /// one round trip instead of two for a folder that changed.
+    fn open_folder_knowing(
+        &mut self,
+        name: &str,
+        known: Option<(u32, u64)>,
+    ) -> Result<FolderStatus> {
         self.enable_qresync()?;
-        self.open = None;
-        self.drop_uploads();
-        let command = format!("SELECT {}", quote(&server_name)?);
-        let (lines, _) = logged(&command, || self.session.run(&command)).map_err(|e| match e {
-            imap::Error::No(no) => anyhow!(
-                "cannot open folder {name:?} on {}: {}",
-                self.host,
-                no.information
-            ),
-            other => imap_err(other, format!("cannot open folder {name:?}")),
-        })?;
-        let data = protocol::parse_select(&lines)
-            .with_context(|| format!("opening folder {name:?} on {}", self.host))?;
-        if data.uidvalidity == Some(0) {
-            // RFC 3501 makes it a nonzero number; 0 says the server keeps no
-            // UIDs from one session to the next, so none can be recorded.
-            bail!(
-                "cannot sync folder {name:?} on {}: the server reports UIDVALIDITY 0, which \
-                 IMAP does not allow, so its UIDs cannot be trusted from one run to the next",
-                self.host
-            );
+        match known.filter(|_| self.qresync) {
+            // A server that refuses the parameters (a HIGHESTMODSEQ it no
+            // longer knows, say) is asked plainly.
+            Some(known) => self
+                .select(name, Some(known))
+                .or_else(|_| self.select(name, None)),
+            None => self.select(name, None),
         }
-        let version = protocol::folder_version(
-            data.uidvalidity,
-            data.uidnext,
-            Some(data.exists),
-            data.highest_modseq,
-        );
-        self.open = Some(OpenFolder {
-            name: name.to_string(),
-            server_name,
-            uidnext: data.uidnext,
-            version,
-            exists: data.exists,
-            sizes: HashMap::new(),
-        });
-        Ok(FolderStatus {
-            uidvalidity: data.uidvalidity,
-            uidnext: data.uidnext,
-            highest_modseq: data.highest_modseq,
-            exists: data.exists,
-        })
+    }
+
+    fn changes_at_open(&mut self, since: u64) -> Option<Changes> {
+        let open = self.open.as_mut()?;
+        match open.changes_at_open.take() {
+            Some((at, changes)) if at == since => Some(changes),
+            _ => None,
+        }
     }
 
     fn folder_version(&mut self, name: &str) -> Result<Option<String>> {

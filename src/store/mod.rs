@@ -136,6 +136,25 @@ pub trait Store: Send {
     /// Opens a folder for the message operations below.
     fn open_folder(&mut self, name: &str) -> Result<FolderStatus>;
 
+    /// Opens a folder like [`Store::open_folder`], told the UIDVALIDITY
+    /// and HIGHESTMODSEQ the last sync saw, so that a store that can may
+    /// learn what changed since then in the same round trip (IMAP QRESYNC);
+    /// [`Store::changes_at_open`] hands that over.
+    fn open_folder_knowing(
+        &mut self,
+        name: &str,
+        _known: Option<(u32, u64)>,
+    ) -> Result<FolderStatus> {
+        self.open_folder(name)
+    }
+
+    /// What the open folder's opening learned had changed since `since`
+    /// (see [`Store::open_folder_knowing`]), once: like
+    /// [`Store::list_changes`], except that the sizes are not known (0).
+    fn changes_at_open(&mut self, _since: u64) -> Option<Changes> {
+        None
+    }
+
     /// Opens a folder whose messages the caller knows to be exactly
     /// `listing` (its version did not change since it listed them), without
     /// reading them again. `None` when the store cannot; the caller then

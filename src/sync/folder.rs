@@ -87,9 +87,14 @@ pub fn sync_folder_with(
     saver: &dyn SaveState,
 ) -> Result<FolderResult> {
     let name = names[Side::Near];
+    // What the last sync saw of the far folder, so that its changes since
+    // can come with the SELECT.
+    let known = state_file
+        .load_head()
+        .and_then(|head| Some((head.far_uidvalidity?, head.far_highest_modseq?)));
     let far_status = stores
         .far
-        .open_folder(names[Side::Far])
+        .open_folder_knowing(names[Side::Far], known)
         .with_context(|| format!("opening far folder {}", names[Side::Far]))?;
     // Read before either side is listed: a change made after this is
     // either in the listings or makes the next run's versions differ.

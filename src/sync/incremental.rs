@@ -4,6 +4,10 @@
 //! sync saw, minus the UIDs it reports expunged. An unchanged folder then
 //! costs the SELECT alone.
 //!
+//! Where the server offers QRESYNC the changes come with the SELECT (see
+//! [`crate::store::Store::open_folder_knowing`]), so a changed folder costs
+//! one round trip, unless new messages need their sizes listed.
+//!
 //! When it is safe to use, in plain words:
 //! - the last sync recorded a HIGHESTMODSEQ, which it does only when it left
 //!   every far message recorded with the far side's flags (no failure, no
@@ -71,8 +75,23 @@ fn from_changes(
         );
     }
     if now > known {
-        let Some(changes) = far.list_changes(known)? else {
-            return Ok(None);
+        // The changes the SELECT brought (QRESYNC) serve when they name no
+        // message new since then: those need their sizes, which only the
+        // listing of changes gives.
+        let at_open = far.changes_at_open(known).filter(|changes| {
+            changes.changed.iter().all(|message| {
+                message
+                    .id
+                    .parse::<u32>()
+                    .is_ok_and(|uid| listing.contains_key(&uid))
+            })
+        });
+        let changes = match at_open {
+            Some(changes) => changes,
+            None => match far.list_changes(known)? {
+                Some(changes) => changes,
+                None => return Ok(None),
+            },
         };
         for message in changes.changed {
             let Ok(uid) = message.id.parse::<u32>() else {

@@ -60,7 +60,7 @@ impl ImapStore {
         let command = format!("UID FETCH 1:* (UID FLAGS RFC822.SIZE) {modifiers}");
         let (lines, _) = logged(&command, || self.session.run(&command))
             .map_err(|e| imap_err(e, format!("listing changes of folder {folder:?} failed")))?;
-        let mut changes = parse_changes(&lines)?;
+        let mut changes = parse_changes(&lines, true)?;
         changes.vanished_known = self.qresync;
         let open = self.open_folder_state()?;
         if let Some(exists) = last_exists(&lines) {
@@ -77,9 +77,11 @@ impl ImapStore {
     }
 }
 
-/// Reads the FETCH and VANISHED responses of a CHANGEDSINCE fetch. Other
-/// untagged data is ignored; bytes that do not parse are an error.
-pub fn parse_changes(lines: &[u8]) -> Result<Changes> {
+/// Reads the FETCH and VANISHED responses of a CHANGEDSINCE fetch (with
+/// `with_sizes`) or of a SELECT with QRESYNC parameters (which gives UID,
+/// FLAGS and MODSEQ: sizes are left 0). Other untagged data is ignored;
+/// bytes that do not parse are an error.
+pub fn parse_changes(lines: &[u8], with_sizes: bool) -> Result<Changes> {
     let mut changes = Changes::default();
     for response in protocol::responses(lines, "list of changes") {
         match response? {
@@ -87,11 +89,13 @@ pub fn parse_changes(lines: &[u8]) -> Result<Changes> {
                 let mut uid = None;
                 let mut flags = Flags::EMPTY;
                 let mut size = None;
+                let mut has_flags = false;
                 for attribute in attributes {
                     match attribute {
                         AttributeValue::Uid(value) => uid = Some(value),
                         AttributeValue::Rfc822Size(value) => size = Some(u64::from(value)),
                         AttributeValue::Flags(names) => {
+                            has_flags = true;
                             for name in names {
                                 if let Some(flag) = Flags::from_imap_name(&name) {
                                     flags = flags.union(flag);
@@ -101,8 +105,14 @@ pub fn parse_changes(lines: &[u8]) -> Result<Changes> {
                         _ => {}
                     }
                 }
-                // A FETCH without UID or size is another client's flag
-                // change reported in passing; a later sync sees it.
+                // A FETCH without UID or size (or, at a SELECT, flags) is
+                // another client's flag change reported in passing; a
+                // later sync sees it.
+                let size = if with_sizes {
+                    size
+                } else {
+                    has_flags.then_some(0)
+                };
                 if let (Some(uid), Some(size)) = (uid, size) {
                     changes.changed.push(MessageInfo {
                         id: uid.to_string(),
@@ -143,7 +153,7 @@ mod tests {
             * 1 FETCH (UID 2 FLAGS (\\Seen \\Flagged) RFC822.SIZE 120 MODSEQ (17))\r\n\
             * 4 FETCH (UID 12 FLAGS () RFC822.SIZE 99 MODSEQ (18))\r\n\
             a7 OK Fetch completed.\r\n";
-        let changes = parse_changes(lines).unwrap();
+        let changes = parse_changes(lines, true).unwrap();
         assert_eq!(
             changes.changed,
             vec![
@@ -165,11 +175,30 @@ mod tests {
     #[test]
     fn a_flag_update_without_uid_is_not_taken_for_a_message() {
         let lines = b"* 3 FETCH (FLAGS (\\Seen) MODSEQ (20))\r\na1 OK done\r\n";
-        assert!(parse_changes(lines).unwrap().changed.is_empty());
+        assert!(parse_changes(lines, true).unwrap().changed.is_empty());
+    }
+
+    #[test]
+    fn a_select_with_qresync_gives_flags_and_vanished_without_sizes() {
+        let lines = b"* OK [UIDVALIDITY 7] Ok\r\n\
+            * VANISHED (EARLIER) 3:4\r\n\
+            * 1 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (12))\r\n\
+            * 2 FETCH (UID 5 MODSEQ (13))\r\n\
+            a5 OK [READ-WRITE] Select completed\r\n";
+        let changes = parse_changes(lines, false).unwrap();
+        assert_eq!(
+            changes.changed,
+            vec![MessageInfo {
+                id: "2".to_string(),
+                flags: Flags::SEEN,
+                size: 0,
+            }]
+        );
+        assert_eq!(changes.vanished, vec![3..=4]);
     }
 
     #[test]
     fn garbage_is_an_error() {
-        assert!(parse_changes(b"* 1 FETCH (UID\r\n))\r\n").is_err());
+        assert!(parse_changes(b"* 1 FETCH (UID\r\n))\r\n", true).is_err());
     }
 }
