@@ -152,16 +152,9 @@ impl StateFile {
         Ok(state)
     }
 
-    /// The `settled` line of the state file, read from its first lines
-    /// alone (it comes before the records): what a run needs to tell
-    /// whether a folder can be skipped. `None` when there is none or the
-    /// file cannot be read; [`StateFile::load`] then reports any problem.
-    pub fn load_settled(&self) -> Option<Settled> {
-        self.load_head().and_then(|head| head.settled)
-    }
-
     /// What the state file's first lines say (before the records): enough
-    /// to open a folder knowing what the last sync saw. `None` when the
+    /// to tell whether a folder can be skipped and to open it knowing what
+    /// the last sync saw, without reading the records. `None` when the
     /// file is missing or cannot be read; [`StateFile::load`] then reports
     /// any problem.
     pub fn load_head(&self) -> Option<StateHead> {
@@ -1025,16 +1018,23 @@ mod tests {
     fn the_settled_line_is_read_from_the_first_lines_alone() {
         let dir = tempfile::tempdir().unwrap();
         let file = StateFile::new(dir.path().join("folder.state"));
-        assert_eq!(file.load_settled(), None, "no file");
+        assert_eq!(
+            file.load_head().and_then(|head| head.settled),
+            None,
+            "no file"
+        );
         let state = odd_state();
         file.save(&state).unwrap();
-        assert_eq!(file.load_settled(), state.settled);
+        assert_eq!(
+            file.load_head().and_then(|head| head.settled),
+            state.settled
+        );
         let unsettled = FolderState {
             settled: None,
             ..state
         };
         file.save(&as_saved(&unsettled)).unwrap();
-        assert_eq!(file.load_settled(), None);
+        assert_eq!(file.load_head().and_then(|head| head.settled), None);
         // A `settled` line among the records is not what mailferry writes:
         // the fast read does not look that far (the full load refuses it
         // only if given twice).
@@ -1043,7 +1043,7 @@ mod tests {
             "mailferry-state 1\ngeneration 1\nuidvalidity far 1\nuidvalidity near -\n\
              modseq far -\npair 1 a S\nsettled x y z both\n",
         );
-        assert_eq!(late.load_settled(), None);
+        assert_eq!(late.load_head().and_then(|head| head.settled), None);
     }
 
     #[test]

@@ -385,7 +385,8 @@ impl FolderContext<'_> {
         let far_name = self.names.on(Side::Far, name);
         let versions = settled::versions_of(stores, Pair::new(far_name.as_str(), name)).ok()?;
         let state_file = StateFile::new(state_path(self.state_dir, &self.channel.name, name));
-        settled::skip_if_unchanged(&state_file, &versions, self.policy, name)
+        let head = state_file.load_head();
+        settled::skip_if_unchanged(&state_file, head.as_ref(), &versions, self.policy, name)
     }
 
     /// Syncs a folder pair; after a transient failure (a dropped or timed

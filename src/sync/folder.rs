@@ -89,8 +89,9 @@ pub fn sync_folder_with(
     let name = names[Side::Near];
     // What the last sync saw of the far folder, so that its changes since
     // can come with the SELECT.
-    let known = state_file
-        .load_head()
+    let head = state_file.load_head();
+    let known = head
+        .as_ref()
         .and_then(|head| Some((head.far_uidvalidity?, head.far_highest_modseq?)));
     let far_status = stores
         .far
@@ -99,7 +100,9 @@ pub fn sync_folder_with(
     // Read before either side is listed: a change made after this is
     // either in the listings or makes the next run's versions differ.
     let versions = settled::versions_of(stores, names)?;
-    if let Some(skipped) = settled::skip_if_unchanged(state_file, &versions, policy, name) {
+    if let Some(skipped) =
+        settled::skip_if_unchanged(state_file, head.as_ref(), &versions, policy, name)
+    {
         return Ok(skipped);
     }
     let state = state_file.load()?;

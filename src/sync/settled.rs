@@ -21,14 +21,16 @@ use super::exec::Stores;
 use super::folder::FolderResult;
 use super::plan::{Plan, Policy};
 use crate::flags::Flags;
-use crate::state::{FolderState, Pair, Settled, Side, StateFile};
+use crate::state::{FolderState, Pair, Settled, Side, StateFile, StateHead};
 use crate::store::MessageInfo;
 use anyhow::Result;
 
 /// The empty result of a folder skipped as unchanged, when it is one.
-/// `versions` are the sides' versions now, when known.
+/// `head` is what the state file's first lines say (see
+/// [`StateFile::load_head`]), `versions` the sides' versions now.
 pub fn skip_if_unchanged(
     state_file: &StateFile,
+    head: Option<&StateHead>,
     versions: &Pair<Option<String>>,
     policy: &Policy,
     near_name: &str,
@@ -36,7 +38,7 @@ pub fn skip_if_unchanged(
     let (Some(far), Some(near)) = (&versions[Side::Far], &versions[Side::Near]) else {
         return None;
     };
-    let settled = state_file.load_settled()?;
+    let settled = head?.settled.as_ref()?;
     let unchanged = settled.versions[Side::Far] == *far
         && settled.versions[Side::Near] == *near
         && settled.policy == policy_digest(policy)

@@ -198,7 +198,7 @@ fn serve(stream: TcpStream, greeting: &str, script: &Script, requests: &Mutex<Ve
         let mut text = String::from_utf8_lossy(&line).trim_end().to_string();
         // A synchronizing literal (an APPEND's message): invite it, read it
         // and the rest of the command.
-        while let Some(length) = literal_length(&text) {
+        while let Some(length) = super::proxy::literal_length(text.as_bytes()) {
             if writer.write_all(b"+ go ahead\r\n").is_err() {
                 return;
             }
@@ -236,12 +236,6 @@ fn serve(stream: TcpStream, greeting: &str, script: &Script, requests: &Mutex<Ve
             return;
         }
     }
-}
-
-fn literal_length(line: &str) -> Option<usize> {
-    let inner = line.strip_suffix('}')?;
-    let open = inner.rfind('{')?;
-    inner[open + 1..].trim_end_matches('+').parse().ok()
 }
 
 impl Drop for FakeImap {

@@ -442,7 +442,7 @@ fn name_command(line: &[u8]) -> Option<SeenCommand> {
 
 /// The length of the literal announced at the end of a line (`{123}` or
 /// `{123+}`).
-fn literal_length(line: &[u8]) -> Option<usize> {
+pub fn literal_length(line: &[u8]) -> Option<usize> {
     let text = std::str::from_utf8(line)
         .ok()?
         .trim_end_matches(['\r', '\n']);
