@@ -61,6 +61,14 @@ pub struct StateHead {
     pub settled: Option<Settled>,
 }
 
+impl StateHead {
+    /// What the last sync saw of the far folder (UIDVALIDITY and
+    /// HIGHESTMODSEQ), for a SELECT that asks what changed since.
+    pub fn far_known(&self) -> Option<(u32, u64)> {
+        Some((self.far_uidvalidity?, self.far_highest_modseq?))
+    }
+}
+
 /// A state or journal file that cannot be read or is not what mailferry
 /// wrote. Loading never returns part of a state: it is this error instead.
 #[derive(Debug, Clone, PartialEq, Eq)]

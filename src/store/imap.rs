@@ -21,6 +21,7 @@ pub mod sasl;
 pub mod search;
 mod store_flags;
 mod transfer;
+mod wire;
 
 use crate::config::{AuthMethod, ImapConfig, Secret, TlsMode};
 use crate::flags::Flags;
@@ -35,8 +36,9 @@ use protocol::{parse_uid, quote, uid_set};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use wire::Wire;
 
-type Session = imap::Session<NetStream>;
+type Session = imap::Session<Wire>;
 
 /// Most messages fetched in one UID FETCH.
 const FETCH_BATCH_COUNT: usize = 100;
@@ -44,6 +46,12 @@ const FETCH_BATCH_COUNT: usize = 100;
 /// An IMAP account, logged in.
 pub struct ImapStore {
     session: Session,
+    /// The session's connection, for a SELECT sent ahead.
+    wire: Wire,
+    /// The SELECT sent ahead and not yet answered (see [`Store::open_ahead`]).
+    ahead: Option<SentAhead>,
+    /// How many commands were sent ahead: their tags are `m1`, `m2`, ...
+    sent_ahead: u32,
     /// Kept to connect again after a dropped connection.
     config: ImapConfig,
     secret: Secret,
@@ -75,6 +83,14 @@ pub struct ImapStore {
     uploads: Box<multiappend::Uploads>,
     /// Shared with the other connections to the same store.
     facts: SharedFacts,
+}
+
+/// A SELECT sent ahead of its folder's turn.
+#[derive(Debug)]
+struct SentAhead {
+    name: String,
+    known: Option<(u32, u64)>,
+    tag: String,
 }
 
 /// What one connection learned about the server that the other
@@ -176,6 +192,17 @@ fn logged<R>(shown: &str, run: impl FnOnce() -> imap::Result<R>) -> imap::Result
     result
 }
 
+/// `SELECT name`, with QRESYNC parameters when `known` is given.
+fn select_command(server_name: &str, known: Option<(u32, u64)>) -> Result<String> {
+    Ok(match known {
+        Some((uidvalidity, since)) => format!(
+            "SELECT {} (QRESYNC ({uidvalidity} {since}))",
+            quote(server_name)?
+        ),
+        None => format!("SELECT {}", quote(server_name)?),
+    })
+}
+
 /// `OK`, `NO <text>`, ... of a finished command, for the log.
 fn response_status<R>(result: &imap::Result<R>) -> String {
     match result {
@@ -211,7 +238,7 @@ fn capability_name(capability: &Capability<'_>) -> String {
 }
 
 /// Reads the server greeting; a BYE greeting is a refusal.
-fn read_greeting(client: &mut imap::Client<NetStream>, server: &str) -> Result<()> {
+fn read_greeting(client: &mut imap::Client<Wire>, server: &str) -> Result<()> {
     let greeting = client
         .read_greeting()
         .map_err(|e| imap_err(e, format!("no greeting from {server}")))?;
@@ -222,11 +249,7 @@ fn read_greeting(client: &mut imap::Client<NetStream>, server: &str) -> Result<(
 ///
 /// The imap crate offers no way to send STARTTLS on an unauthenticated
 /// client, so this short exchange is done by hand, line by line.
-fn starttls(
-    tcp: std::net::TcpStream,
-    config: &ImapConfig,
-    server: &str,
-) -> Result<imap::Client<NetStream>> {
+fn starttls(tcp: std::net::TcpStream, config: &ImapConfig, server: &str) -> Result<NetStream> {
     let mut reader = std::io::BufReader::new(&tcp);
     let greeting = read_line(&mut reader, server)?;
     check_greeting(&greeting, server)?;
@@ -245,9 +268,8 @@ fn starttls(
     // Whatever the server sent after its OK stays in the dropped buffer:
     // bytes that arrived in clear must not be read as if they came over TLS.
     drop(reader);
-    let stream = tls::secure(&tls_policy(config), &config.host, config.port, tcp)?;
     // There is no second greeting after STARTTLS.
-    Ok(imap::Client::new(stream))
+    tls::secure(&tls_policy(config), &config.host, config.port, tcp)
 }
 
 /// Reads one line (with its CRLF) from the not yet encrypted connection.
@@ -326,8 +348,9 @@ fn check_greeting(greeting: &[u8], server: &str) -> Result<()> {
     }
 }
 
-/// Connects, secures and logs in.
-fn open_session(config: &ImapConfig, secret: &Secret) -> Result<Session> {
+/// Connects, secures and logs in; the wire is the session's connection,
+/// for commands sent ahead (see [`wire`]).
+fn open_session(config: &ImapConfig, secret: &Secret) -> Result<(Session, Wire)> {
     let server = format!("{}:{}", config.host, config.port);
     let timeout = Duration::from_secs(config.timeout_secs.max(1));
     log::info!("connecting to {server} as {}", config.user);
@@ -338,27 +361,26 @@ fn open_session(config: &ImapConfig, secret: &Secret) -> Result<Session> {
             throttled: false,
         })
     })?;
-    let client = match config.tls {
-        TlsMode::Implicit => {
-            let stream = tls::secure(&tls_policy(config), &config.host, config.port, tcp)?;
-            let mut client = imap::Client::new(stream);
-            read_greeting(&mut client, &server)?;
-            client
-        }
-        TlsMode::Starttls => starttls(tcp, config, &server)?,
-        TlsMode::None => {
-            let mut client = imap::Client::new(NetStream::Plain(tcp));
-            read_greeting(&mut client, &server)?;
-            client
-        }
+    let (stream, greeted) = match config.tls {
+        TlsMode::Implicit => (
+            tls::secure(&tls_policy(config), &config.host, config.port, tcp)?,
+            false,
+        ),
+        TlsMode::Starttls => (starttls(tcp, config, &server)?, true),
+        TlsMode::None => (NetStream::Plain(tcp), false),
     };
-    authenticate(client, config, secret)
+    let wire = Wire::new(stream);
+    let mut client = imap::Client::new(wire.clone());
+    if !greeted {
+        read_greeting(&mut client, &server)?;
+    }
+    Ok((authenticate(client, config, secret)?, wire))
 }
 
 /// Logs in as the config says, with the secret never in a log line or an
 /// error message.
 fn authenticate(
-    mut client: imap::Client<NetStream>,
+    mut client: imap::Client<Wire>,
     config: &ImapConfig,
     secret: &Secret,
 ) -> Result<Session> {
@@ -424,9 +446,12 @@ impl ImapStore {
         password: &Secret,
         facts: SharedFacts,
     ) -> Result<ImapStore> {
-        let session = open_session(config, password)?;
+        let (session, wire) = open_session(config, password)?;
         let mut store = ImapStore {
             session,
+            wire,
+            ahead: None,
+            sent_ahead: 0,
             config: config.clone(),
             secret: password.clone(),
             host: config.host.clone(),
@@ -503,23 +528,25 @@ impl ImapStore {
     fn select(&mut self, name: &str, known: Option<(u32, u64)>) -> Result<FolderStatus> {
         let server_name = self.server_name(name)?;
         self.enable_qresync()?;
+        let answered = self.answer_sent_ahead(name, known)?;
         self.open = None;
         self.drop_uploads();
-        let command = match known {
-            Some((uidvalidity, since)) => format!(
-                "SELECT {} (QRESYNC ({uidvalidity} {since}))",
-                quote(&server_name)?
-            ),
-            None => format!("SELECT {}", quote(&server_name)?),
+        let lines = match answered {
+            Some(lines) => lines,
+            None => {
+                let command = select_command(&server_name, known)?;
+                logged(&command, || self.session.run(&command))
+                    .map_err(|e| match e {
+                        imap::Error::No(no) => anyhow!(
+                            "cannot open folder {name:?} on {}: {}",
+                            self.host,
+                            no.information
+                        ),
+                        other => imap_err(other, format!("cannot open folder {name:?}")),
+                    })?
+                    .0
+            }
         };
-        let (lines, _) = logged(&command, || self.session.run(&command)).map_err(|e| match e {
-            imap::Error::No(no) => anyhow!(
-                "cannot open folder {name:?} on {}: {}",
-                self.host,
-                no.information
-            ),
-            other => imap_err(other, format!("cannot open folder {name:?}")),
-        })?;
         let data = protocol::parse_select(&lines)
             .with_context(|| format!("opening folder {name:?} on {}", self.host))?;
         if data.uidvalidity == Some(0) {
@@ -564,6 +591,32 @@ impl ImapStore {
             highest_modseq: data.highest_modseq,
             exists: data.exists,
         })
+    }
+
+    /// The answer to the SELECT sent ahead, when it was for this folder and
+    /// these parameters (else it is dropped, and the caller selects).
+    fn answer_sent_ahead(
+        &mut self,
+        name: &str,
+        known: Option<(u32, u64)>,
+    ) -> Result<Option<Vec<u8>>> {
+        let Some(ahead) = self.ahead.take() else {
+            return Ok(None);
+        };
+        let answer = self
+            .wire
+            .take_answer(&ahead.tag)
+            .map_err(|e| imap_err(imap::Error::Io(e), format!("cannot open folder {name:?}")))?;
+        let Some(answer) = answer.filter(|_| ahead.name == name && ahead.known == known) else {
+            return Ok(None);
+        };
+        let status = protocol::tagged_status(&answer, &ahead.tag);
+        log::debug!("S: {status} (the SELECT sent ahead)");
+        if status.starts_with("OK") {
+            Ok(Some(answer))
+        } else {
+            bail!("cannot open folder {name:?} on {}: {status}", self.host)
+        }
     }
 
     /// The hierarchy delimiter; asks `LIST "" ""` when no folder listing
@@ -837,6 +890,38 @@ impl Store for ImapStore {
         }
     }
 
+    /// Sends the next folder's SELECT now (after ENABLE, so it is the
+    /// same command the opening would send); the open folder is closed to
+    /// further use at once, so nothing meant for it can reach the next.
+    fn open_ahead(&mut self, name: &str, known: Option<(u32, u64)>) {
+        if !self.enabled || self.ahead.is_some() {
+            return;
+        }
+        let known = known.filter(|_| self.qresync);
+        let Ok(command) = self
+            .server_name(name)
+            .and_then(|server_name| select_command(&server_name, known))
+        else {
+            return;
+        };
+        self.open = None;
+        self.drop_uploads();
+        self.sent_ahead += 1;
+        let tag = format!("m{}", self.sent_ahead);
+        log::debug!("C: {tag} {command} (sent ahead)");
+        match self.wire.send_ahead(&tag, &command) {
+            Ok(()) => {
+                self.ahead = Some(SentAhead {
+                    name: name.to_string(),
+                    known,
+                    tag,
+                })
+            }
+            // The next command finds the connection broken and says so.
+            Err(e) => log::debug!("sending ahead failed: {e}"),
+        }
+    }
+
     fn changes_at_open(&mut self, since: u64) -> Option<Changes> {
         let open = self.open.as_mut()?;
         match open.changes_at_open.take() {
@@ -1042,7 +1127,8 @@ impl Store for ImapStore {
         }
         log::info!("reconnecting to {}", self.host);
         self.open = None;
-        self.session = open_session(&self.config, &self.secret)?;
+        (self.session, self.wire) = open_session(&self.config, &self.secret)?;
+        self.ahead = None;
         self.read_capabilities()?;
         self.drop_uploads();
         self.qresync = false;

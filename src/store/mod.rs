@@ -148,6 +148,15 @@ pub trait Store: Send {
         self.open_folder(name)
     }
 
+    /// Told that `name` is the next folder to be opened, with `known` as
+    /// [`Store::open_folder_knowing`] will be given it, and that the open
+    /// folder needs nothing more from this store: a server store may send
+    /// the opening command now and read its answer when the folder is
+    /// opened, so the server works while the caller finishes the folder
+    /// before. The open folder must not be used after this. Doing nothing
+    /// is always right.
+    fn open_ahead(&mut self, _name: &str, _known: Option<(u32, u64)>) {}
+
     /// What the open folder's opening learned had changed since `since`
     /// (see [`Store::open_folder_knowing`]), once: like
     /// [`Store::list_changes`], except that the sizes are not known (0).

@@ -6,7 +6,7 @@
 //! [`retry`]: super::retry
 
 use super::exec::Stores;
-use super::folder::{sync_folder_with, FolderResult, RunOptions};
+use super::folder::{sync_folder_with, FolderResult, NextFolder, RunOptions, TakeNext};
 use super::folders::{
     check_folder_guard, plan_folders, FolderAction, FolderPlanItem, FolderPolicy,
 };
@@ -21,6 +21,7 @@ use crate::state::{Pair, Side};
 use crate::store::{self, MsgId, Store};
 use anyhow::{Context, Result};
 use serde::Serialize;
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -322,10 +323,7 @@ pub fn sync_stores_with_workers(
         .collect();
     let mut outcomes = match workers {
         Some(workers) => sync_in_parallel(&mut run.stores, workers, &context, &names),
-        None => names
-            .iter()
-            .map(|name| context.sync(&mut run.stores, name))
-            .collect(),
+        None => context.sync_in_turn(&mut run.stores, &names),
     }
     .into_iter();
     for (item, skipped) in to_sync.into_iter().zip(skipped) {
@@ -389,11 +387,35 @@ impl FolderContext<'_> {
         settled::skip_if_unchanged(&state_file, head.as_ref(), &versions, self.policy, name)
     }
 
+    /// Syncs the folders one after the other on `stores`.
+    fn sync_in_turn(&self, stores: &mut Stores<'_>, names: &[&str]) -> Vec<Result<FolderResult>> {
+        let mut outcomes = Vec::with_capacity(names.len());
+        for (index, name) in names.iter().enumerate() {
+            let next = || names.get(index + 1).map(|next| self.next_folder(next));
+            outcomes.push(self.sync(stores, name, &next));
+        }
+        outcomes
+    }
+
+    /// What opening `name` ahead needs (see [`TakeNext`]).
+    fn next_folder(&self, name: &str) -> NextFolder {
+        NextFolder {
+            far_name: self.names.on(Side::Far, name),
+            state_file: StateFile::new(state_path(self.state_dir, &self.channel.name, name)),
+        }
+    }
+
     /// Syncs a folder pair; after a transient failure (a dropped or timed
     /// out connection, throttling) it reconnects and tries again, as
     /// [`RetryPolicy`] allows. Safe at any point: the next attempt replays
-    /// the journal of the failed one.
-    fn sync(&self, stores: &mut Stores<'_>, name: &str) -> Result<FolderResult> {
+    /// the journal of the failed one. `next` is the worker's next folder,
+    /// opened ahead when this one is done with the far store.
+    fn sync(
+        &self,
+        stores: &mut Stores<'_>,
+        name: &str,
+        next: TakeNext<'_>,
+    ) -> Result<FolderResult> {
         log::info!("{}: folder {name}", self.channel.name);
         let far_name = self.names.on(Side::Far, name);
         let state_file = StateFile::new(state_path(self.state_dir, &self.channel.name, name));
@@ -407,6 +429,7 @@ impl FolderContext<'_> {
                 self.policy,
                 self.options,
                 self.states,
+                next,
             )
         };
         let mut outcome = sync(stores);
@@ -468,7 +491,7 @@ fn sync_in_parallel(
 ) -> Vec<Result<FolderResult>> {
     let count = workers.connections.clamp(1, names.len().max(1));
     if count == 1 {
-        return names.iter().map(|name| context.sync(main, name)).collect();
+        return context.sync_in_turn(main, names);
     }
     let next = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
@@ -480,7 +503,7 @@ fn sync_in_parallel(
     // Set once every folder has been taken: a worker still waiting to
     // connect then has nothing to do.
     let all_taken = (Mutex::new(false), Condvar::new());
-    let work = |stores: &mut Stores<'_>| loop {
+    let take = || {
         let index = next.fetch_add(1, Ordering::Relaxed);
         if index + 1 >= names.len() {
             if let Ok(mut taken) = all_taken.0.lock() {
@@ -488,11 +511,11 @@ fn sync_in_parallel(
             }
             all_taken.1.notify_all();
         }
-        let Some(name) = names.get(index) else {
-            break;
-        };
+        index
+    };
+    let sync_one = |stores: &mut Stores<'_>, index: usize, name: &str, next: TakeNext<'_>| {
         let (wall, cpu) = (Instant::now(), thread_cpu_time());
-        let outcome = context.sync(stores, name);
+        let outcome = context.sync(stores, name, next);
         let waited = wall
             .elapsed()
             .saturating_sub(thread_cpu_time().saturating_sub(cpu));
@@ -501,6 +524,20 @@ fn sync_in_parallel(
         }
         waiting_nanos.fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
         finished.fetch_add(1, Ordering::Relaxed);
+    };
+    let work = |stores: &mut Stores<'_>| {
+        let mut index = take();
+        while let Some(name) = names.get(index) {
+            // Taken early by the folder in hand when it opens it ahead.
+            let taken_early: Cell<Option<usize>> = Cell::new(None);
+            let take_next = || {
+                let following = taken_early.get().unwrap_or_else(take);
+                taken_early.set(Some(following));
+                names.get(following).map(|name| context.next_folder(name))
+            };
+            sync_one(stores, index, name, &take_next);
+            index = taken_early.get().unwrap_or_else(take);
+        }
     };
     // A new connection costs about as long as the first one took, and a
     // server process. Against a distant server (a slow first connection)

@@ -9,7 +9,7 @@ use super::plan::{plan, Plan, Policy};
 use super::progress::Progress;
 use super::settled;
 use crate::state::{Pair, Side};
-use crate::state::{SaveNow, SaveState, StateFile};
+use crate::state::{SaveNow, SaveState, StateFile, StateHead};
 use crate::store::{FolderStatus, MessageInfo, MsgId};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -73,11 +73,33 @@ pub fn sync_folder(
     policy: &Policy,
     options: &RunOptions,
 ) -> Result<FolderResult> {
-    sync_folder_with(stores, names, state_file, policy, options, &SaveNow)
+    sync_folder_with(
+        stores,
+        names,
+        state_file,
+        policy,
+        options,
+        &SaveNow,
+        &|| None,
+    )
 }
 
+/// The folder a worker syncs after the one in hand, with the state file
+/// that tells what its far side's SELECT may ask.
+pub struct NextFolder {
+    pub far_name: String,
+    pub state_file: StateFile,
+}
+
+/// Asked for the worker's next folder once the folder in hand needs
+/// nothing more from the far store: that folder is then opened ahead
+/// (see [`crate::store::Store::open_ahead`]). Asked again, it must name the
+/// same folder.
+pub type TakeNext<'a> = &'a dyn Fn() -> Option<NextFolder>;
+
 /// [`sync_folder`], handing the new state to `saver` (which may put off
-/// making it durable, to commit several folders' states together).
+/// making it durable, to commit several folders' states together), and
+/// opening the far side of the folder `next` gives ahead when it can.
 pub fn sync_folder_with(
     stores: &mut Stores<'_>,
     names: Pair<&str>,
@@ -85,14 +107,13 @@ pub fn sync_folder_with(
     policy: &Policy,
     options: &RunOptions,
     saver: &dyn SaveState,
+    next: TakeNext<'_>,
 ) -> Result<FolderResult> {
     let name = names[Side::Near];
     // What the last sync saw of the far folder, so that its changes since
     // can come with the SELECT.
     let head = state_file.load_head();
-    let known = head
-        .as_ref()
-        .and_then(|head| Some((head.far_uidvalidity?, head.far_highest_modseq?)));
+    let known = head.as_ref().and_then(StateHead::far_known);
     let far_status = stores
         .far
         .open_folder_knowing(names[Side::Far], known)
@@ -196,6 +217,18 @@ pub fn sync_folder_with(
     )
     .with_context(|| format!("folder {name}"))?;
 
+    // The far side's part is over: the server may open the next folder
+    // while this one's changes are made here.
+    if !plan.uses(Side::Far) {
+        if let Some(next) = next() {
+            let known = next
+                .state_file
+                .load_head()
+                .as_ref()
+                .and_then(StateHead::far_known);
+            stores.far.open_ahead(&next.far_name, known);
+        }
+    }
     let mut report = Report {
         notes,
         ..Report::default()

@@ -153,6 +153,13 @@ impl Plan {
         self.updates.is_empty() && self.copies.is_empty()
     }
 
+    /// Whether carrying the plan out needs the store of `side`: a copy
+    /// reads one side and writes the other, an update acts on the sides
+    /// it has an operation for.
+    pub fn uses(&self, side: Side) -> bool {
+        !self.copies.is_empty() || self.updates.iter().any(|u| u.ops[side].is_some())
+    }
+
     /// How many messages the plan removes for good from a side.
     pub fn deletions_on(&self, side: Side) -> usize {
         self.updates

@@ -21,6 +21,7 @@ mod imap_store;
 mod import_mbsyncrc;
 mod kills;
 mod migrate;
+mod open_ahead;
 mod pop3;
 mod pull;
 mod retry;

@@ -197,6 +197,23 @@ pub fn parse_select(lines: &[u8]) -> Result<SelectData> {
     Ok(data)
 }
 
+/// The status and text of the tagged line that ends `answer` (`OK ...`,
+/// `NO ...`), as sent; empty when the last line is not tagged `tag`.
+pub fn tagged_status(answer: &[u8], tag: &str) -> String {
+    let body = answer.strip_suffix(b"\n").unwrap_or(answer);
+    let last = match body.iter().rposition(|&b| b == b'\n') {
+        Some(newline) => &answer[newline + 1..],
+        None => answer,
+    };
+    match last
+        .strip_prefix(tag.as_bytes())
+        .and_then(|rest| rest.strip_prefix(b" "))
+    {
+        Some(rest) => String::from_utf8_lossy(rest).trim_end().to_string(),
+        None => String::new(),
+    }
+}
+
 /// A folder's version (see [`crate::store::Store::folder_version`]) from
 /// what SELECT or STATUS reports: any message added or expunged changes
 /// UIDNEXT or the count, any flag change HIGHESTMODSEQ, renumbering
@@ -229,6 +246,17 @@ pub fn snippet(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tagged_status_is_the_last_line_of_the_answer() {
+        let answer = b"* 3 EXISTS\r\nm1 NO [NONEXISTENT] Mailbox doesn't exist\r\n";
+        assert_eq!(
+            tagged_status(answer, "m1"),
+            "NO [NONEXISTENT] Mailbox doesn't exist"
+        );
+        assert_eq!(tagged_status(b"m2 OK done\r\n", "m2"), "OK done");
+        assert_eq!(tagged_status(b"* 3 EXISTS\r\n", "m1"), "");
+    }
 
     #[test]
     fn quote_escapes_backslash_and_double_quote() {

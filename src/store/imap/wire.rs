@@ -1,0 +1,230 @@
+//! The connection as the imap crate and the store share it: one command may
+//! be sent ahead, outside the crate (which reads only the answer of its own
+//! last command), and its answer read back later, so that the server works
+//! on it while this side does something else.
+//!
+//! Every read or write the crate makes first finishes reading an answer
+//! still on its way: the conversation stays in order whatever the store
+//! does next. An answer the crate's traffic overtook is thrown away, since
+//! the command the crate sent may have changed what it meant (another
+//! SELECT, say); the store then asks again the ordinary way.
+
+use super::super::tls::NetStream;
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// A cloneable handle on one connection; see the module.
+#[derive(Debug, Clone)]
+pub struct Wire(Arc<Mutex<Inner>>);
+
+#[derive(Debug)]
+struct Inner {
+    stream: NetStream,
+    ahead: Ahead,
+    /// Bytes read past the end of an answer sent ahead; served to the
+    /// crate before the stream (servers do not send them, but a reader
+    /// must not lose them if one does).
+    unread: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+enum Ahead {
+    #[default]
+    None,
+    /// Sent with this tag; `answer` holds what has come of it so far.
+    Pending { tag: String, answer: Vec<u8> },
+    /// The whole answer, tagged line included.
+    Answered { tag: String, answer: Vec<u8> },
+}
+
+impl Wire {
+    pub fn new(stream: NetStream) -> Wire {
+        Wire(Arc::new(Mutex::new(Inner {
+            stream,
+            ahead: Ahead::None,
+            unread: Vec::new(),
+        })))
+    }
+
+    fn inner(&self) -> io::Result<MutexGuard<'_, Inner>> {
+        self.0
+            .lock()
+            .map_err(|_| io::Error::other("the connection was left broken by a panic"))
+    }
+
+    /// Sends `command` under `tag` without waiting for its answer. An
+    /// answer still unread from an earlier command sent ahead is thrown
+    /// away first.
+    pub fn send_ahead(&self, tag: &str, command: &str) -> io::Result<()> {
+        let mut inner = self.inner()?;
+        inner.finish_answer()?;
+        inner.ahead = Ahead::None;
+        inner
+            .stream
+            .write_all(format!("{tag} {command}\r\n").as_bytes())?;
+        inner.stream.flush()?;
+        inner.ahead = Ahead::Pending {
+            tag: tag.to_string(),
+            answer: Vec::new(),
+        };
+        Ok(())
+    }
+
+    /// The whole answer (untagged lines and the tagged one) to the command
+    /// sent ahead under `tag`, waiting for it if needed; `None` when no
+    /// such answer is to be had (never sent, or overtaken by the crate's
+    /// traffic).
+    pub fn take_answer(&self, tag: &str) -> io::Result<Option<Vec<u8>>> {
+        let mut inner = self.inner()?;
+        inner.finish_answer()?;
+        match std::mem::take(&mut inner.ahead) {
+            Ahead::Answered { tag: sent, answer } if sent == tag => Ok(Some(answer)),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl Inner {
+    /// Reads the rest of an answer on its way, if any.
+    fn finish_answer(&mut self) -> io::Result<()> {
+        let Ahead::Pending { tag, answer } = &mut self.ahead else {
+            return Ok(());
+        };
+        let mut buffer = [0u8; 16 * 1024];
+        loop {
+            if let Some(end) = answer_end(answer, tag) {
+                self.unread = answer.split_off(end);
+                break;
+            }
+            let read = self.stream.read(&mut buffer)?;
+            if read == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                ));
+            }
+            answer.extend_from_slice(&buffer[..read]);
+        }
+        if let Ahead::Pending { tag, answer } = std::mem::take(&mut self.ahead) {
+            self.ahead = Ahead::Answered { tag, answer };
+        }
+        Ok(())
+    }
+
+    /// Called before the crate touches the connection: an answer on its
+    /// way is read, and thrown away since the crate's command comes after.
+    fn before_crate(&mut self) -> io::Result<()> {
+        if matches!(self.ahead, Ahead::None) {
+            return Ok(());
+        }
+        self.finish_answer()?;
+        self.ahead = Ahead::None;
+        Ok(())
+    }
+}
+
+/// Where the answer to `tag` ends in `bytes` (just past its tagged line),
+/// once it is all there. Literals (`{n}` at a line's end, then n bytes)
+/// are stepped over, so their content is never taken for a tagged line.
+fn answer_end(bytes: &[u8], tag: &str) -> Option<usize> {
+    let mut line_start = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        let newline = at + bytes[at..].iter().position(|&b| b == b'\n')?;
+        let line_end = newline + 1;
+        if let Some(literal) = literal_length(&bytes[line_start..line_end]) {
+            // The literal's bytes belong to this line, which goes on after them.
+            at = line_end.checked_add(literal)?;
+            if at > bytes.len() {
+                return None;
+            }
+            continue;
+        }
+        let line = &bytes[line_start..line_end];
+        if line.len() > tag.len() && line.starts_with(tag.as_bytes()) && line[tag.len()] == b' ' {
+            return Some(line_end);
+        }
+        line_start = line_end;
+        at = line_end;
+    }
+    None
+}
+
+/// `n` when a line ends with a literal's announcement `{n}` or `{n+}`.
+fn literal_length(line: &[u8]) -> Option<usize> {
+    let line = line.strip_suffix(b"\n")?;
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let inside = line.strip_suffix(b"}")?;
+    let open = inside.iter().rposition(|&b| b == b'{')?;
+    let digits = &inside[open + 1..];
+    let digits = digits.strip_suffix(b"+").unwrap_or(digits);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+impl Read for Wire {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut inner = self.inner()?;
+        inner.before_crate()?;
+        if !inner.unread.is_empty() {
+            let count = buf.len().min(inner.unread.len());
+            buf[..count].copy_from_slice(&inner.unread[..count]);
+            inner.unread.drain(..count);
+            return Ok(count);
+        }
+        inner.stream.read(buf)
+    }
+}
+
+impl Write for Wire {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut inner = self.inner()?;
+        inner.before_crate()?;
+        inner.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner()?.stream.flush()
+    }
+}
+
+impl imap::extensions::idle::SetReadTimeout for Wire {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> imap::Result<()> {
+        let mut inner = self.inner().map_err(imap::Error::Io)?;
+        imap::extensions::idle::SetReadTimeout::set_read_timeout(&mut inner.stream, timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_answer_ends_after_its_tagged_line() {
+        let answer = b"* 1 EXISTS\r\nm1 OK done\r\n* 2 EXISTS\r\n";
+        assert_eq!(answer_end(answer, "m1"), Some(24));
+        assert_eq!(answer_end(b"* 1 EXISTS\r\nm1 OK do", "m1"), None);
+        // Another tag that starts like ours is not ours.
+        assert_eq!(answer_end(b"m10 OK x\r\n", "m1"), None);
+    }
+
+    #[test]
+    fn a_tagged_line_inside_a_literal_is_not_the_end() {
+        let answer = b"* 1 FETCH (BODY[] {12}\r\nm1 OK fake\r\n)\r\nm1 OK real\r\n";
+        let end = answer_end(answer, "m1").unwrap();
+        assert_eq!(&answer[end - 12..end], b"m1 OK real\r\n");
+        // Cut inside the literal: not complete yet.
+        assert_eq!(answer_end(&answer[..30], "m1"), None);
+    }
+
+    #[test]
+    fn literal_announcements_are_read_with_and_without_plus() {
+        assert_eq!(literal_length(b"* X {12}\r\n"), Some(12));
+        assert_eq!(literal_length(b"* X {7+}\r\n"), Some(7));
+        assert_eq!(literal_length(b"* X {}\r\n"), None);
+        assert_eq!(literal_length(b"* X (a b)\r\n"), None);
+    }
+}
