@@ -583,6 +583,19 @@ impl Store for MaildirStore {
         format!("maildir:{}", self.root.display())
     }
 
+    fn detach_open(&mut self) -> Option<Box<dyn Store>> {
+        let open = self.open.take()?;
+        Some(Box::new(MaildirStore {
+            root: self.root.clone(),
+            layout: self.layout,
+            fsync: self.fsync,
+            held: std::mem::take(&mut self.held),
+            hostname: self.hostname.clone(),
+            open: Some(open),
+            warnings: std::mem::take(&mut self.warnings),
+        }))
+    }
+
     fn list_folders(&mut self) -> Result<Vec<FolderInfo>> {
         match fs::metadata(&self.root) {
             Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Vec::new()),

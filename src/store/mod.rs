@@ -12,6 +12,7 @@ pub mod opener;
 pub mod pop3;
 pub mod tls;
 pub mod transient;
+pub mod unavailable;
 
 pub use open::{connection_limit, factory, open, probe, StoreFactory};
 
@@ -146,6 +147,14 @@ pub trait Store: Send {
         _known: Option<(u32, u64)>,
     ) -> Result<FolderStatus> {
         self.open_folder(name)
+    }
+
+    /// Moves the open folder into a new store of the same kind, which can
+    /// carry out the rest of that folder's changes on another thread; this
+    /// store is left with no folder open. `None` when the store cannot (a
+    /// server connection cannot be split).
+    fn detach_open(&mut self) -> Option<Box<dyn Store>> {
+        None
     }
 
     /// Told that `name` is the next folder to be opened, with `known` as

@@ -6,27 +6,24 @@
 //! [`retry`]: super::retry
 
 use super::exec::Stores;
-use super::folder::{sync_folder_with, FolderResult, NextFolder, RunOptions, TakeNext};
+use super::folder::{FolderResult, RunOptions};
 use super::folders::{
     check_folder_guard, plan_folders, FolderAction, FolderPlanItem, FolderPolicy,
 };
 use super::identity::Identity;
 use super::patterns::selects;
 use super::plan::Policy;
-use super::retry::RetryPolicy;
-use super::settled;
+use super::workers::{sync_folders, FolderContext};
+pub use super::workers::{OpenStore, Workers};
 use crate::config::{ChannelConfig, Config, Direction, StoreConfig};
 use crate::state::{state_path, ChannelLock, FolderList, StateBatch, StateFile};
 use crate::state::{Pair, Side};
 use crate::store::{self, MsgId, Store};
 use anyhow::{Context, Result};
 use serde::Serialize;
-use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// What happened to a channel.
 #[derive(Debug, Clone, Serialize)]
@@ -136,23 +133,6 @@ pub fn sync_channel(
 
 /// Workers for a channel between stores without a connection limit.
 const DEFAULT_WORKERS: usize = 4;
-
-/// A first connection slower than this means a distant server: extra
-/// workers connect at once (see `sync_in_parallel`).
-const DISTANT_SERVER: Duration = Duration::from_millis(20);
-
-/// Opens a new connection to one side of a channel (a new handle on a
-/// Maildir): one per worker.
-pub type OpenStore<'a> = &'a (dyn Fn() -> Result<Box<dyn Store>> + Sync);
-
-/// How folders may be spread over connections.
-pub struct Workers<'a> {
-    pub open: Pair<OpenStore<'a>>,
-    /// The most connections (pairs of stores) at once.
-    pub connections: usize,
-    /// How long the first pair took to open.
-    pub connect_cost: Duration,
-}
 
 /// Folder names on each side: the channel speaks of folders by their near
 /// names; `folder_map` gives the far name where it differs.
@@ -301,10 +281,11 @@ pub fn sync_stores_with_workers(
 
     // The folders' new states are committed together once all are synced.
     let states = StateBatch::new();
+    let far_name = |name: &str| run.names.on(Side::Far, name);
     let context = FolderContext {
         state_dir,
         channel,
-        names: &run.names,
+        far_name: &far_name,
         policy: &run.policy,
         options,
         states: &states,
@@ -321,11 +302,7 @@ pub fn sync_stores_with_workers(
         .filter(|(_, skipped)| skipped.is_none())
         .map(|(item, _)| item.name.as_str())
         .collect();
-    let mut outcomes = match workers {
-        Some(workers) => sync_in_parallel(&mut run.stores, workers, &context, &names),
-        None => context.sync_in_turn(&mut run.stores, &names),
-    }
-    .into_iter();
+    let mut outcomes = sync_folders(&mut run.stores, workers, &context, &names).into_iter();
     for (item, skipped) in to_sync.into_iter().zip(skipped) {
         let outcome = match skipped {
             Some(result) => Ok(result),
@@ -365,245 +342,6 @@ fn update_known(known_all: &mut BTreeSet<String>, name: &str, known: Known) {
     }
 }
 
-/// What a folder's message sync needs besides its stores; shared by the
-/// workers.
-struct FolderContext<'a> {
-    state_dir: &'a Path,
-    channel: &'a ChannelConfig,
-    names: &'a FolderNames<'a>,
-    policy: &'a Policy,
-    options: &'a RunOptions,
-    states: &'a StateBatch,
-}
-
-impl FolderContext<'_> {
-    /// The empty result of a folder that did not change since it was last
-    /// left settled, told without opening it (see [`super::settled`]).
-    fn skip_if_unchanged(&self, stores: &mut Stores<'_>, name: &str) -> Option<FolderResult> {
-        let far_name = self.names.on(Side::Far, name);
-        let versions = settled::versions_of(stores, Pair::new(far_name.as_str(), name)).ok()?;
-        let state_file = StateFile::new(state_path(self.state_dir, &self.channel.name, name));
-        let head = state_file.load_head();
-        settled::skip_if_unchanged(&state_file, head.as_ref(), &versions, self.policy, name)
-    }
-
-    /// Syncs the folders one after the other on `stores`.
-    fn sync_in_turn(&self, stores: &mut Stores<'_>, names: &[&str]) -> Vec<Result<FolderResult>> {
-        let mut outcomes = Vec::with_capacity(names.len());
-        for (index, name) in names.iter().enumerate() {
-            let next = || names.get(index + 1).map(|next| self.next_folder(next));
-            outcomes.push(self.sync(stores, name, &next));
-        }
-        outcomes
-    }
-
-    /// What opening `name` ahead needs (see [`TakeNext`]).
-    fn next_folder(&self, name: &str) -> NextFolder {
-        NextFolder {
-            far_name: self.names.on(Side::Far, name),
-            state_file: StateFile::new(state_path(self.state_dir, &self.channel.name, name)),
-        }
-    }
-
-    /// Syncs a folder pair; after a transient failure (a dropped or timed
-    /// out connection, throttling) it reconnects and tries again, as
-    /// [`RetryPolicy`] allows. Safe at any point: the next attempt replays
-    /// the journal of the failed one. `next` is the worker's next folder,
-    /// opened ahead when this one is done with the far store.
-    fn sync(
-        &self,
-        stores: &mut Stores<'_>,
-        name: &str,
-        next: TakeNext<'_>,
-    ) -> Result<FolderResult> {
-        log::info!("{}: folder {name}", self.channel.name);
-        let far_name = self.names.on(Side::Far, name);
-        let state_file = StateFile::new(state_path(self.state_dir, &self.channel.name, name));
-        let folders = Pair::new(far_name.as_str(), name);
-        let retry = RetryPolicy::default();
-        let sync = |stores: &mut Stores<'_>| {
-            sync_folder_with(
-                stores,
-                folders,
-                &state_file,
-                self.policy,
-                self.options,
-                self.states,
-                next,
-            )
-        };
-        let mut outcome = sync(stores);
-        let mut retries = 0;
-        while let Err(err) = &outcome {
-            retries += 1;
-            let Some(delay) = retry.delay(retries, err) else {
-                break;
-            };
-            log::info!(
-                "{}: folder {name}: {err:#}; trying again in {} s ({retries} of {})",
-                self.channel.name,
-                delay.as_secs_f32(),
-                retry.retries
-            );
-            std::thread::sleep(delay);
-            outcome = reconnect(stores).and_then(|()| sync(stores));
-        }
-        let result = outcome?;
-        let report = &result.report;
-        log::info!(
-            "{}: folder {name}: {} new to far, {} new to near, {} flag changes, {} deletions",
-            self.channel.name,
-            report.copied[Side::Far],
-            report.copied[Side::Near],
-            report.flagged[Side::Far] + report.flagged[Side::Near],
-            report.deleted[Side::Far] + report.deleted[Side::Near],
-        );
-        Ok(result)
-    }
-}
-
-/// The CPU time the calling thread has used.
-fn thread_cpu_time() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec through the valid pointer.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    if status != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(
-        now.tv_sec.max(0) as u64,
-        now.tv_nsec.clamp(0, 999_999_999) as u32,
-    )
-}
-
-/// Syncs the folders `names` with up to `workers.connections` workers: the
-/// first uses `main`, each other opens its own pair of stores. A worker
-/// whose connection cannot be made simply does not start; the others take
-/// its folders. Returns the outcomes in the order of `names`.
-fn sync_in_parallel(
-    main: &mut Stores<'_>,
-    workers: &Workers<'_>,
-    context: &FolderContext<'_>,
-    names: &[&str],
-) -> Vec<Result<FolderResult>> {
-    let count = workers.connections.clamp(1, names.len().max(1));
-    if count == 1 {
-        return context.sync_in_turn(main, names);
-    }
-    let next = AtomicUsize::new(0);
-    let finished = AtomicUsize::new(0);
-    // Time the finished folders spent waiting (for the server, the disk)
-    // rather than computing: only that part is gained by more connections.
-    let waiting_nanos = AtomicU64::new(0);
-    let slots: Vec<Mutex<Option<Result<FolderResult>>>> =
-        names.iter().map(|_| Mutex::new(None)).collect();
-    // Set once every folder has been taken: a worker still waiting to
-    // connect then has nothing to do.
-    let all_taken = (Mutex::new(false), Condvar::new());
-    let take = || {
-        let index = next.fetch_add(1, Ordering::Relaxed);
-        if index + 1 >= names.len() {
-            if let Ok(mut taken) = all_taken.0.lock() {
-                *taken = true;
-            }
-            all_taken.1.notify_all();
-        }
-        index
-    };
-    let sync_one = |stores: &mut Stores<'_>, index: usize, name: &str, next: TakeNext<'_>| {
-        let (wall, cpu) = (Instant::now(), thread_cpu_time());
-        let outcome = context.sync(stores, name, next);
-        let waited = wall
-            .elapsed()
-            .saturating_sub(thread_cpu_time().saturating_sub(cpu));
-        if let Ok(mut slot) = slots[index].lock() {
-            *slot = Some(outcome);
-        }
-        waiting_nanos.fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
-        finished.fetch_add(1, Ordering::Relaxed);
-    };
-    let work = |stores: &mut Stores<'_>| {
-        let mut index = take();
-        while let Some(name) = names.get(index) {
-            // Taken early by the folder in hand when it opens it ahead.
-            let taken_early: Cell<Option<usize>> = Cell::new(None);
-            let take_next = || {
-                let following = taken_early.get().unwrap_or_else(take);
-                taken_early.set(Some(following));
-                names.get(following).map(|name| context.next_folder(name))
-            };
-            sync_one(stores, index, name, &take_next);
-            index = taken_early.get().unwrap_or_else(take);
-        }
-    };
-    // A new connection costs about as long as the first one took, and a
-    // server process. Against a distant server (a slow first connection)
-    // the workers connect at once: every folder then waits on round trips.
-    // Nearby, a worker first waits that long, then connects only if the
-    // waiting the untaken folders look like they will do (judged by the
-    // folders finished so far; none finished means they are slow) is worth
-    // more than two connections. A resync with little to do then stays on
-    // one connection, and a machine with few cores is not made to serve
-    // connections that would only compete for them.
-    let join_when_needed = || {
-        if workers.connect_cost < DISTANT_SERVER {
-            if let Ok(taken) = all_taken.0.lock() {
-                let waited = all_taken
-                    .1
-                    .wait_timeout_while(taken, workers.connect_cost, |taken| !*taken);
-                if waited.map_or(true, |(taken, _)| *taken) {
-                    return;
-                }
-            }
-            let done = finished.load(Ordering::Relaxed) as u64;
-            let untaken = names.len().saturating_sub(next.load(Ordering::Relaxed)) as u64;
-            let waiting = waiting_nanos.load(Ordering::Relaxed);
-            if untaken == 0
-                || (done > 0
-                    && waiting / done * untaken < 2 * workers.connect_cost.as_nanos() as u64)
-            {
-                return;
-            }
-        }
-        let (Ok(mut far), Ok(mut near)) = (workers.open[Side::Far](), workers.open[Side::Near]())
-        else {
-            return;
-        };
-        work(&mut Stores {
-            far: &mut *far,
-            near: &mut *near,
-        });
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(count)
-        .thread_name(|n| format!("mailferry-worker-{n}"))
-        .build();
-    match pool {
-        Ok(pool) => pool.scope(|scope| {
-            for _ in 1..count {
-                scope.spawn(|_| join_when_needed());
-            }
-            work(main);
-        }),
-        // No threads to be had: one worker, as without parallelism.
-        Err(_) => work(main),
-    }
-    slots
-        .into_iter()
-        .zip(names)
-        .map(|(slot, name)| {
-            slot.into_inner().ok().flatten().unwrap_or_else(|| {
-                Err(anyhow::anyhow!(
-                    "folder {name} was not synced: its worker stopped"
-                ))
-            })
-        })
-        .collect()
-}
-
 /// How many messages of a folder that appeared are compared with one that
 /// vanished to tell a rename.
 const RENAME_SAMPLE: usize = 20;
@@ -616,19 +354,6 @@ fn identities_of(store: &mut dyn Store, ids: &[MsgId]) -> Result<Vec<Identity>> 
         .into_iter()
         .map(|(_, identity)| identity)
         .collect())
-}
-
-/// New connections for both sides (a Maildir has none to renew). A failure
-/// here is the attempt's failure, retried or not like any other.
-fn reconnect(stores: &mut Stores<'_>) -> Result<()> {
-    for side in Side::BOTH {
-        let store = stores.side(side);
-        let description = store.describe();
-        store
-            .reconnect()
-            .with_context(|| format!("reconnecting to {description}"))?;
-    }
-    Ok(())
 }
 
 /// Whether a folder is on the synced list after its action.
@@ -962,7 +687,7 @@ mod tests {
             open: Pair::new(&open_far, &open_near),
             connections: 4,
             // As from a distant server: every worker connects at once.
-            connect_cost: DISTANT_SERVER,
+            connect_cost: crate::sync::workers::DISTANT_SERVER,
         };
         let (mut far, mut near) = (open_far().unwrap(), open_near().unwrap());
         let result = sync_stores_with_workers(

@@ -10,7 +10,8 @@ use super::progress::Progress;
 use super::settled;
 use crate::state::{Pair, Side};
 use crate::state::{SaveNow, SaveState, StateFile, StateHead};
-use crate::store::{FolderStatus, MessageInfo, MsgId};
+use crate::store::unavailable::Unavailable;
+use crate::store::{FolderStatus, MessageInfo, MsgId, Store};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -73,15 +74,12 @@ pub fn sync_folder(
     policy: &Policy,
     options: &RunOptions,
 ) -> Result<FolderResult> {
-    sync_folder_with(
-        stores,
-        names,
-        state_file,
-        policy,
-        options,
-        &SaveNow,
-        &|| None,
-    )
+    let worker = Worker {
+        saver: &SaveNow,
+        next: &|| None,
+        hand_off: false,
+    };
+    sync_folder_with(stores, names, state_file, policy, options, &worker)?.finish(options, &SaveNow)
 }
 
 /// The folder a worker syncs after the one in hand, with the state file
@@ -97,18 +95,87 @@ pub struct NextFolder {
 /// same folder.
 pub type TakeNext<'a> = &'a dyn Fn() -> Option<NextFolder>;
 
-/// [`sync_folder`], handing the new state to `saver` (which may put off
-/// making it durable, to commit several folders' states together), and
-/// opening the far side of the folder `next` gives ahead when it can.
+/// What a worker gives each folder's sync besides its stores.
+pub struct Worker<'a> {
+    /// Takes the new state (and may put off making it durable, to commit
+    /// several folders' states together).
+    pub saver: &'a dyn SaveState,
+    /// The worker's next folder, opened ahead once this one is done with
+    /// the far store.
+    pub next: TakeNext<'a>,
+    /// Whether a plan that needs only the near store is handed back to be
+    /// carried out apart (see [`Synced::NearOnly`]).
+    pub hand_off: bool,
+}
+
+/// How far [`sync_folder_with`] went.
+pub enum Synced {
+    /// The folder is synced and its state saved.
+    Done(FolderResult),
+    /// Planned, with nothing left for the far store: the rest needs only
+    /// the near store, which comes with it, so it may be carried out on
+    /// another thread while the far store goes on with the next folder.
+    NearOnly(Box<NearWork>),
+}
+
+impl Synced {
+    /// The folder's result, carrying out what is left here.
+    pub fn finish(self, options: &RunOptions, saver: &dyn SaveState) -> Result<FolderResult> {
+        match self {
+            Synced::Done(result) => Ok(result),
+            Synced::NearOnly(work) => work.finish(options, saver),
+        }
+    }
+}
+
+/// A folder's plan that needs only the near store, with that store.
+pub struct NearWork {
+    near: Box<dyn Store>,
+    state_file: StateFile,
+    planned: Planned,
+}
+
+impl NearWork {
+    /// Carries the plan out and saves the state through `saver`.
+    pub fn finish(mut self, options: &RunOptions, saver: &dyn SaveState) -> Result<FolderResult> {
+        // The far side's part is over: nothing reaches for it.
+        let mut far = Unavailable;
+        let mut stores = Stores {
+            far: &mut far,
+            near: &mut *self.near,
+        };
+        self.planned
+            .carry_out(&mut stores, &self.state_file, options, saver)
+    }
+}
+
+/// A folder between planning and carrying the plan out.
+struct Planned {
+    name: String,
+    plan: Plan,
+    ledger: Ledger,
+    policy: Policy,
+    status: Pair<FolderStatus>,
+    versions: Pair<Option<String>>,
+    listings: Pair<Vec<MessageInfo>>,
+    /// Messages left out of the listings as held more than once.
+    ambiguous: usize,
+    /// A journal of an interrupted run, to be folded into the state.
+    unsaved_journal: bool,
+    report: Report,
+}
+
+/// [`sync_folder`] for a worker (see [`Worker`]): the state goes to its
+/// saver, its next folder is opened ahead when it can be, and with
+/// `hand_off` a plan that needs only the near store comes back unfinished.
 pub fn sync_folder_with(
     stores: &mut Stores<'_>,
     names: Pair<&str>,
     state_file: &StateFile,
     policy: &Policy,
     options: &RunOptions,
-    saver: &dyn SaveState,
-    next: TakeNext<'_>,
-) -> Result<FolderResult> {
+    worker: &Worker<'_>,
+) -> Result<Synced> {
     let name = names[Side::Near];
     // What the last sync saw of the far folder, so that its changes since
     // can come with the SELECT.
@@ -124,7 +191,7 @@ pub fn sync_folder_with(
     if let Some(skipped) =
         settled::skip_if_unchanged(state_file, head.as_ref(), &versions, policy, name)
     {
-        return Ok(skipped);
+        return Ok(Synced::Done(skipped));
     }
     let state = state_file.load()?;
     let journal_left = state_file.journal_path().exists();
@@ -219,8 +286,9 @@ pub fn sync_folder_with(
 
     // The far side's part is over: the server may open the next folder
     // while this one's changes are made here.
-    if !plan.uses(Side::Far) {
-        if let Some(next) = next() {
+    let far_done = !plan.uses(Side::Far);
+    if far_done {
+        if let Some(next) = (worker.next)() {
             let known = next
                 .state_file
                 .load_head()
@@ -233,55 +301,105 @@ pub fn sync_folder_with(
         notes,
         ..Report::default()
     };
-    if !options.dry_run {
-        let bytes = plan.copies.iter().map(|c| c.size).sum();
-        options
-            .progress
-            .folder_started(name, plan.copies.len(), bytes);
-        let done = execute(&plan, stores, &mut ledger, options.progress.as_ref());
-        options.progress.folder_finished(name);
-        let done = done?;
-        report.add(&done);
-        for side in Side::BOTH {
-            ledger.set_uidvalidity(side, status[side].uidvalidity)?;
+    report.failures.extend(stores.far.take_warnings());
+    let planned = Planned {
+        name: name.to_string(),
+        plan,
+        ledger,
+        policy,
+        status,
+        versions,
+        listings,
+        ambiguous: found.ambiguous,
+        unsaved_journal,
+        report,
+    };
+    if worker.hand_off && far_done && !options.dry_run && !planned.plan.is_empty() {
+        if let Some(near) = stores.near.detach_open() {
+            return Ok(Synced::NearOnly(Box::new(NearWork {
+                near,
+                state_file: state_file.clone(),
+                planned,
+            })));
         }
-        // Messages left out as ambiguous are in no record: the next run
-        // must list them again.
-        let modseq = (found.ambiguous == 0
-            && highest_modseq_to_keep(&ledger, &listings[Side::Far], &done, &policy))
-        .then_some(status[Side::Far].highest_modseq)
-        .flatten();
-        ledger.set_far_highest_modseq(modseq)?;
+    }
+    planned
+        .carry_out(stores, state_file, options, worker.saver)
+        .map(Synced::Done)
+}
+
+impl Planned {
+    /// Carries the plan out (unless --dry-run), records what was done and
+    /// saves the new state through `saver`.
+    fn carry_out(
+        self,
+        stores: &mut Stores<'_>,
+        state_file: &StateFile,
+        options: &RunOptions,
+        saver: &dyn SaveState,
+    ) -> Result<FolderResult> {
+        let Planned {
+            name,
+            plan,
+            mut ledger,
+            policy,
+            status,
+            versions,
+            listings,
+            ambiguous,
+            unsaved_journal,
+            mut report,
+        } = self;
+        if !options.dry_run {
+            let bytes = plan.copies.iter().map(|c| c.size).sum();
+            options
+                .progress
+                .folder_started(&name, plan.copies.len(), bytes);
+            let done = execute(&plan, stores, &mut ledger, options.progress.as_ref());
+            options.progress.folder_finished(&name);
+            let done = done?;
+            report.add(&done);
+            for side in Side::BOTH {
+                ledger.set_uidvalidity(side, status[side].uidvalidity)?;
+            }
+            // Messages left out as ambiguous are in no record: the next run
+            // must list them again.
+            let modseq = (ambiguous == 0
+                && highest_modseq_to_keep(&ledger, &listings[Side::Far], &done, &policy))
+            .then_some(status[Side::Far].highest_modseq)
+            .flatten();
+            ledger.set_far_highest_modseq(modseq)?;
+            for side in Side::BOTH {
+                report.failures.extend(stores.side(side).take_warnings());
+            }
+            let clean =
+                report.failures.is_empty() && ambiguous == 0 && ledger.state().pending.is_empty();
+            let settled = settled::settled_after(
+                &versions,
+                &plan,
+                clean,
+                &policy,
+                ledger.state(),
+                Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
+            );
+            let settled_changed = ledger.set_settled(settled);
+            if ledger.changed() || unsaved_journal || settled_changed {
+                saver.save(state_file, ledger.state())?;
+            }
+        }
         for side in Side::BOTH {
             report.failures.extend(stores.side(side).take_warnings());
         }
-        let clean =
-            report.failures.is_empty() && found.ambiguous == 0 && ledger.state().pending.is_empty();
-        let settled = settled::settled_after(
-            &versions,
-            &plan,
-            clean,
-            &policy,
-            ledger.state(),
-            Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
-        );
-        let settled_changed = ledger.set_settled(settled);
-        if ledger.changed() || unsaved_journal || settled_changed {
-            saver.save(state_file, ledger.state())?;
-        }
+        Ok(FolderResult {
+            folder: name,
+            plan: if options.keep_plans || options.dry_run {
+                plan
+            } else {
+                Plan::default()
+            },
+            report,
+        })
     }
-    for side in Side::BOTH {
-        report.failures.extend(stores.side(side).take_warnings());
-    }
-    Ok(FolderResult {
-        folder: name.to_string(),
-        plan: if options.keep_plans || options.dry_run {
-            plan
-        } else {
-            Plan::default()
-        },
-        report,
-    })
 }
 
 /// Whether the next run may list the far side from the state plus the

@@ -27,6 +27,7 @@ pub mod pop3;
 pub mod progress;
 pub mod retry;
 pub mod settled;
+pub mod workers;
 
 #[cfg(test)]
 mod engine_tests;

@@ -1,7 +1,9 @@
 //! Crash safety against the real server: a two-way sync with copies, flag
 //! changes and deletions on both sides is aborted (as by `kill -9`) after
 //! its k-th journaled step, for every k, then run again. Every time, the
-//! result equals the uninterrupted one: nothing lost, nothing twice.
+//! result equals the uninterrupted one: nothing lost, nothing twice. The
+//! same for a sync of changes made on the server alone, whose plans need
+//! only the Maildir and are carried out by the worker's helper thread.
 
 use super::common::{
     assert_no_duplicates, env, local_view, run_ok, server_view, write_config_for, Modseq, Variant,
@@ -85,6 +87,35 @@ fn scenario(dovecot: &Dovecot, user: &str, variant: Variant) -> (TestEnv, PathBu
     (env, maildir, server)
 }
 
+/// Like [`scenario`], with changes made on the server alone after the
+/// first sync: flags set, a message expunged. Each folder's plan then
+/// needs nothing from the server (the Maildir's side is carried out apart,
+/// while the next folder is opened ahead).
+fn server_changes_only(
+    dovecot: &Dovecot,
+    user: &str,
+    variant: Variant,
+) -> (TestEnv, PathBuf, ImapTestClient) {
+    let mut server = dovecot.client(user);
+    server.create("Archive");
+    let mut uids = Vec::new();
+    for seed in 0..6 {
+        uids.push(server.append("INBOX", &sample_message(seed), &[], Some(sample_date(seed))));
+    }
+    let archived = server.append("Archive", &sample_message(50), &[], Some(sample_date(50)));
+    let mut env = env();
+    let maildir = env.maildir();
+    write_config_for(&mut env, dovecot, user, &maildir, variant);
+    run_ok(&env, &["sync", "mail"]);
+
+    for &uid in &uids[..3] {
+        server.add_flags("INBOX", uid, &["\\Answered"]);
+    }
+    server.add_flags("Archive", archived, &["\\Seen"]);
+    server.expunge_uid("INBOX", uids[4]);
+    (env, maildir, server)
+}
+
 fn views(maildir: &std::path::Path, server: &mut ImapTestClient) -> Vec<Vec<(String, String)>> {
     let mut all = Vec::new();
     for folder in FOLDERS {
@@ -137,9 +168,54 @@ fn aborted_syncs_resume_without_condstore_or_qresync_on_one_connection() {
     });
 }
 
+#[test]
+fn aborted_syncs_of_server_changes_carried_out_apart_resume() {
+    for modseq in [Modseq::Qresync, Modseq::Neither] {
+        let variant = Variant {
+            modseq,
+            connections: 1,
+        };
+        let points = resume_after_every_step(variant, server_changes_only, |expected| {
+            // 6 - 1 expunged in the INBOX, three of them answered.
+            assert_eq!(expected[0].len(), 5, "{:?}", expected[0]);
+            let answered = expected[0].iter().filter(|(_, flags)| flags.contains('R'));
+            assert_eq!(answered.count(), 3, "{:?}", expected[0]);
+            assert_eq!(expected[1].len(), 1, "{:?}", expected[1]);
+        });
+        assert!(points >= 3, "{modseq:?}: only {points} interruption points");
+    }
+}
+
 /// Aborts the scenario's second sync after each step in turn and checks
 /// that a plain sync then reaches the uninterrupted result.
 fn aborted_syncs_resume(variant: Variant) {
+    let points = resume_after_every_step(variant, scenario, |expected| {
+        // The scenario's changes are all there: 6 - 1 deleted - 1 flagged
+        // deleted - 1 expunged + 3 new + 1 local in the INBOX.
+        assert_eq!(expected[0].len(), 7, "{:?}", expected[0]);
+        assert_eq!(expected[1].len(), 2, "{:?}", expected[1]);
+    });
+    assert!(
+        points >= 10,
+        "only {points} interruption points were reached"
+    );
+    eprintln!(
+        "crash test ({variant:?}): {points} interruption points, each resumed to the same result"
+    );
+}
+
+/// The environment, Maildir and server client of a scenario for a user.
+type Scenario = fn(&Dovecot, &str, Variant) -> (TestEnv, PathBuf, ImapTestClient);
+
+/// Runs `scenario`'s second sync aborted after its k-th step, for each k
+/// until a run gets through, checking each time that a plain sync then
+/// reaches the uninterrupted result (which `check` looks at first).
+/// Returns how many steps were aborted after.
+fn resume_after_every_step(
+    variant: Variant,
+    scenario: Scenario,
+    check: impl Fn(&[Vec<(String, String)>]),
+) -> usize {
     let users: Vec<(String, String)> = std::iter::once("reference".to_string())
         .chain((0..MAX_POINTS).map(|k| format!("k{k}")))
         .map(|user| (user.clone(), format!("{user}-pw")))
@@ -152,10 +228,7 @@ fn aborted_syncs_resume(variant: Variant) {
     let (env, maildir, mut server) = scenario(&dovecot, "reference", variant);
     run_ok(&env, &["sync", "mail"]);
     let expected = views(&maildir, &mut server);
-    // The scenario's changes are all there: 6 - 1 deleted - 1 flagged
-    // deleted - 1 expunged + 3 new + 1 local in the INBOX.
-    assert_eq!(expected[0].len(), 7, "{:?}", expected[0]);
-    assert_eq!(expected[1].len(), 2, "{:?}", expected[1]);
+    check(&expected);
 
     let mut points = 0;
     for k in 0..MAX_POINTS {
@@ -183,14 +256,8 @@ fn aborted_syncs_resume(variant: Variant) {
         );
     }
     assert!(
-        points >= 10,
-        "only {points} interruption points were reached"
-    );
-    assert!(
         points < MAX_POINTS,
         "the scenario has more steps than users: raise MAX_POINTS"
     );
-    eprintln!(
-        "crash test ({variant:?}): {points} interruption points, each resumed to the same result"
-    );
+    points
 }
