@@ -33,7 +33,7 @@ use chrono::{DateTime, FixedOffset};
 use imap::types::{Flag, UnsolicitedResponse};
 use imap_proto::Capability;
 use protocol::{parse_uid, quote, uid_set};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wire::Wire;
@@ -46,10 +46,11 @@ const FETCH_BATCH_COUNT: usize = 100;
 /// An IMAP account, logged in.
 pub struct ImapStore {
     session: Session,
-    /// The session's connection, for a SELECT sent ahead.
+    /// The session's connection, for SELECTs sent ahead.
     wire: Wire,
-    /// The SELECT sent ahead and not yet answered (see [`Store::open_ahead`]).
-    ahead: Option<SentAhead>,
+    /// The SELECTs sent ahead and not yet answered, oldest first (see
+    /// [`Store::open_ahead`]).
+    ahead: VecDeque<SentAhead>,
     /// How many commands were sent ahead: their tags are `m1`, `m2`, ...
     sent_ahead: u32,
     /// Kept to connect again after a dropped connection.
@@ -84,6 +85,10 @@ pub struct ImapStore {
     /// Shared with the other connections to the same store.
     facts: SharedFacts,
 }
+
+/// The most SELECTs sent ahead and not yet answered: enough to keep the
+/// server busy while the folders before them are carried out here.
+const MAX_AHEAD: usize = 4;
 
 /// A SELECT sent ahead of its folder's turn.
 #[derive(Debug)]
@@ -122,6 +127,10 @@ struct OpenFolder {
     /// The changes a SELECT with QRESYNC parameters reported, with the
     /// HIGHESTMODSEQ they are since (see `open_folder_knowing`).
     changes_at_open: Option<(u64, Changes)>,
+    uidvalidity: Option<u32>,
+    /// A SELECT sent ahead after this folder's left the server on another
+    /// folder: the next operation selects this one again.
+    selected_elsewhere: bool,
 }
 
 /// Says what went wrong in words a user can act on. Never includes what we
@@ -450,7 +459,7 @@ impl ImapStore {
         let mut store = ImapStore {
             session,
             wire,
-            ahead: None,
+            ahead: VecDeque::new(),
             sent_ahead: 0,
             config: config.clone(),
             secret: password.clone(),
@@ -584,6 +593,9 @@ impl ImapStore {
             exists: data.exists,
             sizes: HashMap::new(),
             changes_at_open,
+            uidvalidity: data.uidvalidity,
+            // SELECTs sent ahead after this one are still to be answered.
+            selected_elsewhere: !self.ahead.is_empty(),
         });
         Ok(FolderStatus {
             uidvalidity: data.uidvalidity,
@@ -593,21 +605,30 @@ impl ImapStore {
         })
     }
 
-    /// The answer to the SELECT sent ahead, when it was for this folder and
-    /// these parameters (else it is dropped, and the caller selects).
+    /// The answer to a SELECT sent ahead for this folder with these
+    /// parameters; the answers to those sent before it are dropped. `None`
+    /// when there is none (all were dropped: the caller selects).
     fn answer_sent_ahead(
         &mut self,
         name: &str,
         known: Option<(u32, u64)>,
     ) -> Result<Option<Vec<u8>>> {
-        let Some(ahead) = self.ahead.take() else {
+        let Some(position) = self
+            .ahead
+            .iter()
+            .position(|ahead| ahead.name == name && ahead.known == known)
+        else {
+            self.ahead.clear();
+            return Ok(None);
+        };
+        let Some(ahead) = self.ahead.drain(..=position).next_back() else {
             return Ok(None);
         };
         let answer = self
             .wire
             .take_answer(&ahead.tag)
             .map_err(|e| imap_err(imap::Error::Io(e), format!("cannot open folder {name:?}")))?;
-        let Some(answer) = answer.filter(|_| ahead.name == name && ahead.known == known) else {
+        let Some(answer) = answer else {
             return Ok(None);
         };
         let status = protocol::tagged_status(&answer, &ahead.tag);
@@ -690,10 +711,48 @@ impl ImapStore {
         Ok(format!("{}{name}", self.prefix))
     }
 
+    /// The open folder, selected on the server for the operation to come.
     fn open_folder_state(&mut self) -> Result<&mut OpenFolder> {
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|open| open.selected_elsewhere)
+        {
+            self.reselect()?;
+        }
         self.open
             .as_mut()
             .ok_or_else(|| anyhow!("no folder is open on {}", self.host))
+    }
+
+    /// Selects the open folder again, after SELECTs sent ahead of later
+    /// folders left the server on another one. Their answers are dropped
+    /// (the SELECT overtakes them; those folders are selected afresh when
+    /// opened). A folder renumbered meanwhile is not this folder any more.
+    fn reselect(&mut self) -> Result<()> {
+        let Some(open) = self.open.as_ref() else {
+            return Ok(());
+        };
+        let (name, expected) = (open.name.clone(), open.uidvalidity);
+        let command = format!("SELECT {}", quote(&open.server_name)?);
+        self.ahead.clear();
+        let (lines, _) = logged(&command, || self.session.run(&command))
+            .map_err(|e| imap_err(e, format!("cannot open folder {name:?} again")))?;
+        let data = protocol::parse_select(&lines)
+            .with_context(|| format!("opening folder {name:?} on {} again", self.host))?;
+        if data.uidvalidity != expected {
+            self.open = None;
+            bail!(
+                "folder {name:?} on {} was renumbered (its UIDVALIDITY changed) during the \
+                 sync; the next sync pairs its messages again",
+                self.host
+            );
+        }
+        if let Some(open) = self.open.as_mut() {
+            open.selected_elsewhere = false;
+            open.exists = data.exists;
+        }
+        Ok(())
     }
 
     fn open_name(&self) -> String {
@@ -890,11 +949,15 @@ impl Store for ImapStore {
         }
     }
 
-    /// Sends the next folder's SELECT now (after ENABLE, so it is the
-    /// same command the opening would send); the open folder is closed to
-    /// further use at once, so nothing meant for it can reach the next.
+    /// Sends a later folder's SELECT now (after ENABLE, so it is the same
+    /// command the opening would send), behind any sent before; the open
+    /// folder is selected again before its next operation, so nothing
+    /// meant for it can reach another.
     fn open_ahead(&mut self, name: &str, known: Option<(u32, u64)>) {
-        if !self.enabled || self.ahead.is_some() {
+        if !self.enabled
+            || self.ahead.len() >= MAX_AHEAD
+            || self.ahead.iter().any(|ahead| ahead.name == name)
+        {
             return;
         }
         let known = known.filter(|_| self.qresync);
@@ -904,22 +967,27 @@ impl Store for ImapStore {
         else {
             return;
         };
-        self.open = None;
-        self.drop_uploads();
         self.sent_ahead += 1;
         let tag = format!("m{}", self.sent_ahead);
         log::debug!("C: {tag} {command} (sent ahead)");
         match self.wire.send_ahead(&tag, &command) {
             Ok(()) => {
-                self.ahead = Some(SentAhead {
+                if let Some(open) = self.open.as_mut() {
+                    open.selected_elsewhere = true;
+                }
+                self.ahead.push_back(SentAhead {
                     name: name.to_string(),
                     known,
                     tag,
-                })
+                });
             }
             // The next command finds the connection broken and says so.
             Err(e) => log::debug!("sending ahead failed: {e}"),
         }
+    }
+
+    fn nothing_added_between(&self, before: &str, now: &str) -> bool {
+        protocol::nothing_added_between(before, now)
     }
 
     fn changes_at_open(&mut self, since: u64) -> Option<Changes> {
@@ -1128,7 +1196,7 @@ impl Store for ImapStore {
         log::info!("reconnecting to {}", self.host);
         self.open = None;
         (self.session, self.wire) = open_session(&self.config, &self.secret)?;
-        self.ahead = None;
+        self.ahead.clear();
         self.read_capabilities()?;
         self.drop_uploads();
         self.qresync = false;

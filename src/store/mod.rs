@@ -149,6 +149,13 @@ pub trait Store: Send {
         self.open_folder(name)
     }
 
+    /// Whether between two versions of a folder (see
+    /// [`Store::folder_version`]) messages were at most changed or removed,
+    /// none added. `false` when the store cannot tell.
+    fn nothing_added_between(&self, _before: &str, _now: &str) -> bool {
+        false
+    }
+
     /// Moves the open folder into a new store of the same kind, which can
     /// carry out the rest of that folder's changes on another thread; this
     /// store is left with no folder open. `None` when the store cannot (a

@@ -13,7 +13,7 @@ use super::folders::{
 use super::identity::Identity;
 use super::patterns::selects;
 use super::plan::Policy;
-use super::workers::{sync_folders, FolderContext};
+use super::workers::{sync_folders, BeforeSync, FolderContext, ToSync};
 pub use super::workers::{OpenStore, Workers};
 use crate::config::{ChannelConfig, Config, Direction, StoreConfig};
 use crate::state::{state_path, ChannelLock, FolderList, StateBatch, StateFile};
@@ -292,17 +292,21 @@ pub fn sync_stores_with_workers(
     };
     // Unchanged folders are skipped here, before any worker connects: a
     // resync with nothing to do then needs no second connection.
-    let skipped: Vec<Option<FolderResult>> = to_sync
-        .iter()
-        .map(|item| context.skip_if_unchanged(&mut run.stores, &item.name))
-        .collect();
-    let names: Vec<&str> = to_sync
-        .iter()
-        .zip(&skipped)
-        .filter(|(_, skipped)| skipped.is_none())
-        .map(|(item, _)| item.name.as_str())
-        .collect();
-    let mut outcomes = sync_folders(&mut run.stores, workers, &context, &names).into_iter();
+    let mut skipped: Vec<Option<FolderResult>> = Vec::with_capacity(to_sync.len());
+    let mut folders = Vec::new();
+    for item in &to_sync {
+        match context.before_sync(&mut run.stores, &item.name) {
+            BeforeSync::Skipped(result) => skipped.push(Some(result)),
+            BeforeSync::ToSync { far_changes_only } => {
+                skipped.push(None);
+                folders.push(ToSync {
+                    name: &item.name,
+                    far_changes_only,
+                });
+            }
+        }
+    }
+    let mut outcomes = sync_folders(&mut run.stores, workers, &context, &folders).into_iter();
     for (item, skipped) in to_sync.into_iter().zip(skipped) {
         let outcome = match skipped {
             Some(result) => Ok(result),

@@ -76,33 +76,36 @@ pub fn sync_folder(
 ) -> Result<FolderResult> {
     let worker = Worker {
         saver: &SaveNow,
-        next: &|| None,
+        ahead: &|_| Vec::new(),
         hand_off: false,
     };
     sync_folder_with(stores, names, state_file, policy, options, &worker)?.finish(options, &SaveNow)
 }
 
-/// The folder a worker syncs after the one in hand, with the state file
+/// A folder a worker syncs after the one in hand, with the state file
 /// that tells what its far side's SELECT may ask.
 pub struct NextFolder {
     pub far_name: String,
     pub state_file: StateFile,
 }
 
-/// Asked for the worker's next folder once the folder in hand needs
-/// nothing more from the far store: that folder is then opened ahead
-/// (see [`crate::store::Store::open_ahead`]). Asked again, it must name the
-/// same folder.
-pub type TakeNext<'a> = &'a dyn Fn() -> Option<NextFolder>;
+/// The worker's later folders to open ahead (see
+/// [`crate::store::Store::open_ahead`]), in the order it will sync them,
+/// each given once. Asked once the folder in hand is open on the far side
+/// (with `false`: folders the worker expects to need nothing but their
+/// opening from the far store, when it expects that of this one too), and
+/// again when its plan turned out to need nothing more from the far store
+/// (`true`: at least the next folder).
+pub type OpenAhead<'a> = &'a dyn Fn(bool) -> Vec<NextFolder>;
 
 /// What a worker gives each folder's sync besides its stores.
 pub struct Worker<'a> {
     /// Takes the new state (and may put off making it durable, to commit
     /// several folders' states together).
     pub saver: &'a dyn SaveState,
-    /// The worker's next folder, opened ahead once this one is done with
-    /// the far store.
-    pub next: TakeNext<'a>,
+    /// The worker's later folders, opened ahead once this one is done
+    /// with the far store (or is expected to be).
+    pub ahead: OpenAhead<'a>,
     /// Whether a plan that needs only the near store is handed back to be
     /// carried out apart (see [`Synced::NearOnly`]).
     pub hand_off: bool,
@@ -249,6 +252,9 @@ pub fn sync_folder_with(
         listings[Side::Far].len(),
         listings[Side::Near].len()
     );
+    // The far side is listed: if this folder looks done with the far store
+    // (see `settled::far_changes_only`), the server may open the next ones.
+    open_ahead(stores, (worker.ahead)(false));
     let first_sync = ledger.state().generation == 0 && ledger.state().records.is_empty();
     let found = pair_unrecorded(
         ledger.state(),
@@ -288,14 +294,7 @@ pub fn sync_folder_with(
     // while this one's changes are made here.
     let far_done = !plan.uses(Side::Far);
     if far_done {
-        if let Some(next) = (worker.next)() {
-            let known = next
-                .state_file
-                .load_head()
-                .as_ref()
-                .and_then(StateHead::far_known);
-            stores.far.open_ahead(&next.far_name, known);
-        }
+        open_ahead(stores, (worker.ahead)(true));
     }
     let mut report = Report {
         notes,
@@ -326,6 +325,19 @@ pub fn sync_folder_with(
     planned
         .carry_out(stores, state_file, options, worker.saver)
         .map(Synced::Done)
+}
+
+/// Sends the SELECTs of `folders` ahead, with what their states say the
+/// last sync saw.
+fn open_ahead(stores: &mut Stores<'_>, folders: Vec<NextFolder>) {
+    for next in folders {
+        let known = next
+            .state_file
+            .load_head()
+            .as_ref()
+            .and_then(StateHead::far_known);
+        stores.far.open_ahead(&next.far_name, known);
+    }
 }
 
 impl Planned {

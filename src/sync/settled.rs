@@ -22,7 +22,7 @@ use super::folder::FolderResult;
 use super::plan::{Plan, Policy};
 use crate::flags::Flags;
 use crate::state::{FolderState, Pair, Settled, Side, StateFile, StateHead};
-use crate::store::MessageInfo;
+use crate::store::{MessageInfo, Store};
 use anyhow::Result;
 
 /// The empty result of a folder skipped as unchanged, when it is one.
@@ -52,6 +52,28 @@ pub fn skip_if_unchanged(
         plan: Plan::default(),
         report: Default::default(),
     })
+}
+
+/// Whether a folder that is not skipped looks changed on the far side
+/// alone, with no message added there: its near side is as a settled sync
+/// left it. Its plan will then most likely need nothing from the far store
+/// but what the folder's opening reports (flag changes, expunges), so the
+/// folders after it may be opened ahead at once. A guess: when wrong, the
+/// folder is selected a second time.
+pub fn far_changes_only(
+    head: Option<&StateHead>,
+    versions: &Pair<Option<String>>,
+    far: &dyn Store,
+) -> bool {
+    let (Some(settled), Some(far_now), Some(near_now)) = (
+        head.and_then(|head| head.settled.as_ref()),
+        &versions[Side::Far],
+        &versions[Side::Near],
+    ) else {
+        return false;
+    };
+    settled.versions[Side::Near] == *near_now
+        && far.nothing_added_between(&settled.versions[Side::Far], far_now)
 }
 
 /// Both sides' versions now, for the folder `names` (far, near names).

@@ -2,10 +2,15 @@
 //! each on its own pair of stores, taking whole folders in turn from one
 //! queue. Each worker has a helper thread that carries out the plans that
 //! need only the near store (see [`Synced::NearOnly`]) while the worker goes
-//! on with its next folder, whose far side it has opened ahead.
+//! on with its next folders, whose far sides it has opened ahead: the next
+//! one once a plan needs nothing more from the far store, and, when the
+//! folders look changed on the far side alone (flags, expunges), several at
+//! once, so the server opens them while this side works.
 
 use super::exec::Stores;
-use super::folder::{sync_folder_with, FolderResult, NextFolder, RunOptions, Synced, Worker};
+use super::folder::{
+    sync_folder_with, FolderResult, NextFolder, OpenAhead, RunOptions, Synced, Worker,
+};
 use super::plan::Policy;
 use super::retry::RetryPolicy;
 use super::settled;
@@ -13,7 +18,8 @@ use crate::config::ChannelConfig;
 use crate::state::{state_path, Pair, Side, StateBatch, StateFile};
 use crate::store::Store;
 use anyhow::{Context, Result};
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -54,14 +60,25 @@ impl FolderContext<'_> {
         StateFile::new(state_path(self.state_dir, &self.channel.name, name))
     }
 
-    /// The empty result of a folder that did not change since it was last
-    /// left settled, told without opening it (see [`super::settled`]).
-    pub fn skip_if_unchanged(&self, stores: &mut Stores<'_>, name: &str) -> Option<FolderResult> {
+    /// What is known of a folder before any worker starts: whether it can
+    /// be skipped as unchanged since it was last left settled (told
+    /// without opening it, see [`super::settled`]), else whether it looks
+    /// changed on the far side alone.
+    pub fn before_sync(&self, stores: &mut Stores<'_>, name: &str) -> BeforeSync {
         let far_name = (self.far_name)(name);
-        let versions = settled::versions_of(stores, Pair::new(far_name.as_str(), name)).ok()?;
+        let Ok(versions) = settled::versions_of(stores, Pair::new(far_name.as_str(), name)) else {
+            return BeforeSync::ToSync {
+                far_changes_only: false,
+            };
+        };
         let state_file = self.state_file(name);
         let head = state_file.load_head();
-        settled::skip_if_unchanged(&state_file, head.as_ref(), &versions, self.policy, name)
+        match settled::skip_if_unchanged(&state_file, head.as_ref(), &versions, self.policy, name) {
+            Some(skipped) => BeforeSync::Skipped(skipped),
+            None => BeforeSync::ToSync {
+                far_changes_only: settled::far_changes_only(head.as_ref(), &versions, &*stores.far),
+            },
+        }
     }
 
     /// What opening `name` ahead needs.
@@ -78,12 +95,7 @@ impl FolderContext<'_> {
     /// [`RetryPolicy`] allows. Safe at any point: the next attempt replays
     /// the journal of the failed one. `next` gives the worker's next
     /// folder, opened ahead when this one is done with the far store.
-    fn sync(
-        &self,
-        stores: &mut Stores<'_>,
-        name: &str,
-        next: &dyn Fn() -> Option<NextFolder>,
-    ) -> Result<Synced> {
+    fn sync(&self, stores: &mut Stores<'_>, name: &str, ahead: OpenAhead<'_>) -> Result<Synced> {
         log::info!("{}: folder {name}", self.channel.name);
         let far_name = (self.far_name)(name);
         let state_file = self.state_file(name);
@@ -91,7 +103,7 @@ impl FolderContext<'_> {
         let retry = RetryPolicy::default();
         let worker = Worker {
             saver: self.states,
-            next,
+            ahead,
             hand_off: true,
         };
         let sync = |stores: &mut Stores<'_>| {
@@ -140,9 +152,26 @@ impl FolderContext<'_> {
     }
 }
 
+/// What [`FolderContext::before_sync`] tells of a folder.
+pub(super) enum BeforeSync {
+    Skipped(FolderResult),
+    ToSync { far_changes_only: bool },
+}
+
+/// A folder to sync, with what is expected of it.
+pub(super) struct ToSync<'a> {
+    pub name: &'a str,
+    /// See [`settled::far_changes_only`].
+    pub far_changes_only: bool,
+}
+
+/// The most folders a worker opens ahead on a guess.
+const OPEN_AHEAD_ON_A_GUESS: usize = 4;
+
 /// The folders to sync, handed out one at a time, and their outcomes.
 struct Queue<'a> {
-    names: &'a [&'a str],
+    names: Vec<&'a str>,
+    far_changes_only: Vec<bool>,
     next: AtomicUsize,
     /// Set once every folder has been taken: a worker still waiting to
     /// connect then has nothing to do.
@@ -157,12 +186,13 @@ struct Queue<'a> {
 }
 
 impl<'a> Queue<'a> {
-    fn new(names: &'a [&'a str]) -> Queue<'a> {
+    fn new(folders: &[ToSync<'a>]) -> Queue<'a> {
         Queue {
-            names,
+            names: folders.iter().map(|folder| folder.name).collect(),
+            far_changes_only: folders.iter().map(|f| f.far_changes_only).collect(),
             next: AtomicUsize::new(0),
             all_taken: (Mutex::new(false), Condvar::new()),
-            outcomes: names.iter().map(|_| Mutex::new(None)).collect(),
+            outcomes: folders.iter().map(|_| Mutex::new(None)).collect(),
             finished: AtomicUsize::new(0),
             waiting_nanos: AtomicU64::new(0),
         }
@@ -224,19 +254,43 @@ fn work(context: &FolderContext<'_>, queue: &Queue<'_>, stores: &mut Stores<'_>)
                 queue.put(index, context.finish(Ok(synced)));
             }
         });
+        // Folders this worker took before their turn, to open them ahead,
+        // in order; with whether their SELECT was sent.
+        let mine: RefCell<VecDeque<(usize, bool)>> = RefCell::new(VecDeque::new());
         while let Some(name) = queue.names.get(index) {
-            // Taken early by this folder when it opens it ahead.
-            let taken_early: Cell<Option<usize>> = Cell::new(None);
-            let take_next = || {
-                let following = taken_early.get().unwrap_or_else(|| queue.take());
-                taken_early.set(Some(following));
-                queue
-                    .names
-                    .get(following)
-                    .map(|name| context.next_folder(name))
+            let current = index;
+            let ahead = |planned: bool| {
+                let mut mine = mine.borrow_mut();
+                let guess = queue.far_changes_only.get(current) == Some(&true);
+                let wanted = match (guess, planned) {
+                    (true, _) => OPEN_AHEAD_ON_A_GUESS,
+                    (false, true) => 1,
+                    (false, false) => 0,
+                };
+                // Taken up to a folder not expected to go the same way:
+                // the ones after it would be opened ahead in vain.
+                while mine.len() < wanted
+                    && mine
+                        .back()
+                        .is_none_or(|&(last, _)| queue.far_changes_only.get(last) == Some(&true))
+                {
+                    let taken = queue.take();
+                    if taken >= queue.names.len() {
+                        break;
+                    }
+                    mine.push_back((taken, false));
+                }
+                let mut folders = Vec::new();
+                for (taken, sent) in mine.iter_mut().take(wanted) {
+                    if let (false, Some(name)) = (*sent, queue.names.get(*taken)) {
+                        *sent = true;
+                        folders.push(context.next_folder(name));
+                    }
+                }
+                folders
             };
             let (wall, cpu) = (Instant::now(), thread_cpu_time());
-            let synced = context.sync(stores, name, &take_next);
+            let synced = context.sync(stores, name, &ahead);
             let waited = wall
                 .elapsed()
                 .saturating_sub(thread_cpu_time().saturating_sub(cpu));
@@ -254,7 +308,8 @@ fn work(context: &FolderContext<'_>, queue: &Queue<'_>, stores: &mut Stores<'_>)
                 }
                 other => queue.put(index, context.finish(other)),
             }
-            index = taken_early.get().unwrap_or_else(|| queue.take());
+            let taken_before = mine.borrow_mut().pop_front();
+            index = taken_before.map_or_else(|| queue.take(), |(taken, _)| taken);
         }
         // The helper ends once it has carried out what it was sent.
         drop(to_helper);
@@ -270,10 +325,10 @@ pub(super) fn sync_folders(
     main: &mut Stores<'_>,
     workers: Option<&Workers<'_>>,
     context: &FolderContext<'_>,
-    names: &[&str],
+    folders: &[ToSync<'_>],
 ) -> Vec<Result<FolderResult>> {
-    let queue = Queue::new(names);
-    let count = workers.map_or(1, |w| w.connections.clamp(1, names.len().max(1)));
+    let queue = Queue::new(folders);
+    let count = workers.map_or(1, |w| w.connections.clamp(1, folders.len().max(1)));
     let Some(workers) = workers.filter(|_| count > 1) else {
         work(context, &queue, main);
         return queue.into_outcomes();

@@ -231,6 +231,17 @@ pub fn folder_version(
     ))
 }
 
+/// Whether between two folder versions (of [`folder_version`]) no message
+/// was added: the same UIDVALIDITY and UIDNEXT (a new message takes a new
+/// UID, so moves UIDNEXT; flag changes and expunges do not).
+pub fn nothing_added_between(before: &str, now: &str) -> bool {
+    let numbering = |version: &str| {
+        let mut parts = version.split('.');
+        Some((parts.next()?.to_string(), parts.next()?.to_string()))
+    };
+    matches!((numbering(before), numbering(now)), (Some(a), Some(b)) if a == b)
+}
+
 /// The start of some server bytes, for an error message.
 pub fn snippet(bytes: &[u8]) -> String {
     const LIMIT: usize = 200;
@@ -246,6 +257,18 @@ pub fn snippet(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_tell_whether_a_message_was_added() {
+        let before = folder_version(Some(7), Some(100), Some(90), Some(500)).unwrap();
+        let flags_and_expunges = folder_version(Some(7), Some(100), Some(85), Some(530)).unwrap();
+        let new_mail = folder_version(Some(7), Some(101), Some(91), Some(531)).unwrap();
+        let renumbered = folder_version(Some(8), Some(100), Some(90), Some(500)).unwrap();
+        assert!(nothing_added_between(&before, &flags_and_expunges));
+        assert!(!nothing_added_between(&before, &new_mail));
+        assert!(!nothing_added_between(&before, &renumbered));
+        assert!(!nothing_added_between("", ""));
+    }
 
     #[test]
     fn tagged_status_is_the_last_line_of_the_answer() {

@@ -1,15 +1,16 @@
-//! The connection as the imap crate and the store share it: one command may
-//! be sent ahead, outside the crate (which reads only the answer of its own
-//! last command), and its answer read back later, so that the server works
-//! on it while this side does something else.
+//! The connection as the imap crate and the store share it: commands may be
+//! sent ahead, outside the crate (which reads only the answer of its own
+//! last command), and their answers read back later, in order, so that the
+//! server works on them while this side does something else.
 //!
-//! Every read or write the crate makes first finishes reading an answer
-//! still on its way: the conversation stays in order whatever the store
-//! does next. An answer the crate's traffic overtook is thrown away, since
-//! the command the crate sent may have changed what it meant (another
+//! Every read or write the crate makes first finishes reading the answers
+//! still on their way: the conversation stays in order whatever the store
+//! does next. Answers the crate's traffic overtook are thrown away, since
+//! the command the crate sent may have changed what they meant (another
 //! SELECT, say); the store then asks again the ordinary way.
 
 use super::super::tls::NetStream;
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -21,28 +22,29 @@ pub struct Wire(Arc<Mutex<Inner>>);
 #[derive(Debug)]
 struct Inner {
     stream: NetStream,
-    ahead: Ahead,
-    /// Bytes read past the end of an answer sent ahead; served to the
-    /// crate before the stream (servers do not send them, but a reader
-    /// must not lose them if one does).
+    /// The commands sent ahead whose answers were not taken, oldest first.
+    ahead: VecDeque<Ahead>,
+    /// Bytes read past the end of the last complete answer: the start of
+    /// the next one, or, when none is awaited, served to the crate before
+    /// the stream (servers do not send such bytes, but a reader must not
+    /// lose them if one does).
     unread: Vec<u8>,
 }
 
-#[derive(Debug, Default)]
-enum Ahead {
-    #[default]
-    None,
-    /// Sent with this tag; `answer` holds what has come of it so far.
-    Pending { tag: String, answer: Vec<u8> },
-    /// The whole answer, tagged line included.
-    Answered { tag: String, answer: Vec<u8> },
+#[derive(Debug)]
+struct Ahead {
+    tag: String,
+    /// What has come of the answer so far; once `complete`, all of it,
+    /// tagged line included.
+    answer: Vec<u8>,
+    complete: bool,
 }
 
 impl Wire {
     pub fn new(stream: NetStream) -> Wire {
         Wire(Arc::new(Mutex::new(Inner {
             stream,
-            ahead: Ahead::None,
+            ahead: VecDeque::new(),
             unread: Vec::new(),
         })))
     }
@@ -53,48 +55,58 @@ impl Wire {
             .map_err(|_| io::Error::other("the connection was left broken by a panic"))
     }
 
-    /// Sends `command` under `tag` without waiting for its answer. An
-    /// answer still unread from an earlier command sent ahead is thrown
-    /// away first.
+    /// Sends `command` under `tag` without waiting for its answer, after
+    /// any sent before.
     pub fn send_ahead(&self, tag: &str, command: &str) -> io::Result<()> {
         let mut inner = self.inner()?;
-        inner.finish_answer()?;
-        inner.ahead = Ahead::None;
         inner
             .stream
             .write_all(format!("{tag} {command}\r\n").as_bytes())?;
         inner.stream.flush()?;
-        inner.ahead = Ahead::Pending {
+        inner.ahead.push_back(Ahead {
             tag: tag.to_string(),
             answer: Vec::new(),
-        };
+            complete: false,
+        });
         Ok(())
     }
 
     /// The whole answer (untagged lines and the tagged one) to the command
-    /// sent ahead under `tag`, waiting for it if needed; `None` when no
-    /// such answer is to be had (never sent, or overtaken by the crate's
+    /// sent ahead under `tag`, waiting for it if needed; the answers to
+    /// commands sent before it are thrown away. `None` when no such
+    /// answer is to be had (never sent, or overtaken by the crate's
     /// traffic).
     pub fn take_answer(&self, tag: &str) -> io::Result<Option<Vec<u8>>> {
         let mut inner = self.inner()?;
-        inner.finish_answer()?;
-        match std::mem::take(&mut inner.ahead) {
-            Ahead::Answered { tag: sent, answer } if sent == tag => Ok(Some(answer)),
-            _ => Ok(None),
+        while !inner.ahead.is_empty() {
+            inner.complete_first()?;
+            if let Some(ahead) = inner.ahead.pop_front() {
+                if ahead.tag == tag {
+                    return Ok(Some(ahead.answer));
+                }
+            }
         }
+        Ok(None)
     }
 }
 
 impl Inner {
-    /// Reads the rest of an answer on its way, if any.
-    fn finish_answer(&mut self) -> io::Result<()> {
-        let Ahead::Pending { tag, answer } = &mut self.ahead else {
+    /// Reads the first answer awaited to its end. Answers come in the
+    /// order of their commands, so the bytes read past the end of one
+    /// start the next.
+    fn complete_first(&mut self) -> io::Result<()> {
+        let Some(first) = self.ahead.front_mut() else {
             return Ok(());
         };
+        if first.complete {
+            return Ok(());
+        }
+        first.answer.append(&mut self.unread);
         let mut buffer = [0u8; 16 * 1024];
         loop {
-            if let Some(end) = answer_end(answer, tag) {
-                self.unread = answer.split_off(end);
+            if let Some(end) = answer_end(&first.answer, &first.tag) {
+                self.unread = first.answer.split_off(end);
+                first.complete = true;
                 break;
             }
             let read = self.stream.read(&mut buffer)?;
@@ -104,22 +116,23 @@ impl Inner {
                     "the server closed the connection",
                 ));
             }
-            answer.extend_from_slice(&buffer[..read]);
+            first.answer.extend_from_slice(&buffer[..read]);
         }
-        if let Ahead::Pending { tag, answer } = std::mem::take(&mut self.ahead) {
-            self.ahead = Ahead::Answered { tag, answer };
+        // The next answer awaited starts with what was read past this one.
+        if let Some(next) = self.ahead.iter_mut().find(|ahead| !ahead.complete) {
+            next.answer.append(&mut self.unread);
         }
         Ok(())
     }
 
-    /// Called before the crate touches the connection: an answer on its
-    /// way is read, and thrown away since the crate's command comes after.
+    /// Called before the crate touches the connection: the answers on
+    /// their way are read, and thrown away since the crate's command comes
+    /// after them.
     fn before_crate(&mut self) -> io::Result<()> {
-        if matches!(self.ahead, Ahead::None) {
-            return Ok(());
+        while !self.ahead.is_empty() {
+            self.complete_first()?;
+            self.ahead.pop_front();
         }
-        self.finish_answer()?;
-        self.ahead = Ahead::None;
         Ok(())
     }
 }
