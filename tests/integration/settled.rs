@@ -288,3 +288,56 @@ fn a_changed_policy_is_not_skipped() {
     assert!(!skipped(&log, "INBOX"), "{log}");
     assert_same(&mut server, &device, "INBOX", "the policy changed");
 }
+
+/// Folders changed on the server alone are opened ahead several at a time
+/// on a guess (their SELECTs sent before their turn); where the guess is
+/// wrong (a message flagged deleted on the server must be expunged there)
+/// the folder is selected again, and every change lands where it belongs.
+#[test]
+fn folders_opened_ahead_on_a_guess_carry_every_change() {
+    let dovecot = Dovecot::start();
+    let mut server = dovecot.client("alice");
+    let folders = ["Alpha", "Beta", "Gamma", "Delta"];
+    let mut uids = Vec::new();
+    for (n, folder) in folders.iter().enumerate() {
+        server.create(folder);
+        let seeds = (10 * n as u64)..(10 * n as u64 + 3);
+        let appended: Vec<u32> = seeds
+            .map(|seed| server.append(folder, &sample_message(seed), &[], Some(sample_date(seed))))
+            .collect();
+        uids.push(appended);
+    }
+    let mut env = env();
+    let maildir = env.maildir();
+    let variant = Variant {
+        modseq: Modseq::Qresync,
+        connections: 1,
+    };
+    write_config_for(&mut env, &dovecot, "alice", &maildir, variant);
+    let device = Device { env, maildir };
+    device.sync_and_settle();
+
+    for (folder, appended) in folders.iter().zip(&uids) {
+        server.add_flags(folder, appended[0], &["\\Flagged"]);
+    }
+    server.add_flags("Beta", uids[1][1], &["\\Deleted"]);
+    let log = stderr(&run_ok(&device.env, &["-vv", "sync", "mail"]));
+    assert!(log.contains("(sent ahead)"), "{log}");
+    // Beta's answer came ahead; its expunge needed it selected again.
+    assert!(log.contains("C: SELECT \"Beta\"\n"), "{log}");
+    for folder in folders {
+        assert_same(&mut server, &device, folder, "flags set on the server");
+        let flagged = server_view(&mut server, folder)
+            .into_iter()
+            .filter(|(_, letters)| letters.contains('F'))
+            .count();
+        assert_eq!(flagged, 1, "{folder}");
+    }
+    assert_eq!(server_view(&mut server, "Beta").len(), 2);
+    assert_eq!(read_folder(&device.folder("Beta")).len(), 2);
+    device.sync();
+    let log = device.sync();
+    for folder in folders {
+        assert!(skipped(&log, folder), "{folder} not settled:\n{log}");
+    }
+}
