@@ -640,6 +640,52 @@ impl ImapStore {
         }
     }
 
+    /// Sends `command` on the wire without waiting for its answer, behind
+    /// any sent before (see [`wire`]); returns its tag, for
+    /// [`ImapStore::wire_answer`].
+    fn wire_send(&mut self, command: &str, doing: &str) -> Result<String> {
+        self.sent_ahead += 1;
+        let tag = format!("m{}", self.sent_ahead);
+        log::debug!("C: {tag} {command}");
+        self.wire
+            .send_ahead(&tag, command)
+            .map_err(|e| imap_err(imap::Error::Io(e), doing))?;
+        Ok(tag)
+    }
+
+    /// The whole answer to the command sent under `tag` by
+    /// [`ImapStore::wire_send`], when the server said OK; otherwise the
+    /// error, told as for the imap crate's commands.
+    fn wire_answer(&mut self, tag: &str, doing: &str) -> Result<Vec<u8>> {
+        let answer = self
+            .wire
+            .take_answer(tag)
+            .map_err(|e| imap_err(imap::Error::Io(e), doing))?
+            .ok_or_else(|| imap_err(imap::Error::ConnectionLost, doing))?;
+        let status = protocol::tagged_status(&answer, tag);
+        log::debug!("S: {status}");
+        let (word, text) = status.split_once(' ').unwrap_or((status.as_str(), ""));
+        let word = word.to_ascii_uppercase();
+        if word == "OK" {
+            return Ok(answer);
+        }
+        // As `imap_err` tells the crate's NO and BAD: the server refused,
+        // which is final unless it says it is throttling; anything else
+        // is a conversation gone wrong, tried again on a new connection.
+        let refused = word == "NO" || word == "BAD";
+        let message = if refused {
+            format!("{doing}: the server said {word}: {text}")
+        } else {
+            format!("{doing}: the server sent a response that cannot be parsed: {status:?}")
+        };
+        let throttled = refused && says_throttled(text);
+        if throttled || !refused {
+            Err(anyhow::Error::new(Transient { message, throttled }))
+        } else {
+            Err(anyhow!(message))
+        }
+    }
+
     /// The hierarchy delimiter; asks `LIST "" ""` when no folder listing
     /// told it yet.
     fn delimiter(&mut self) -> Result<Option<char>> {

@@ -1,6 +1,7 @@
 //! A hostile or broken IMAP server (the scripted fake of
 //! tests/support/fake_imap.rs): malformed responses, absurd literal and
 //! size claims, UIDs out of order or twice, answers for UIDs not asked for,
+//! the answers of two commands interleaved,
 //! a UIDVALIDITY of 0, folder names that try to leave the Maildir, tens of
 //! thousands of folders. For each, mailferry reports an error for that
 //! folder or connection and exits 1, or handles it; it never panics, its
@@ -194,6 +195,36 @@ fn cases() -> Vec<Case> {
                     out.push_str(&body_item(77, &default_body(77)));
                     Reply::text(format!("{out}{} OK fetched\r\n", r.tag))
                 })
+            },
+            expect: Expect::Synced(BOTH),
+        },
+        Case {
+            // Dovecot runs two UID FETCH commands at once when the client
+            // sends the second before reading the first's answer, and the
+            // second's messages may come before the first's tagged OK. The
+            // listing claims sizes that put each message in a batch of its
+            // own (batches hold 1 MB): both batches are then in flight.
+            name: "the answers of two fetches interleaved",
+            script: |r| {
+                if is_listing(r) {
+                    let mut out = String::new();
+                    for uid in requested_uids(&r.line, 2) {
+                        out.push_str(&format!(
+                            "* {uid} FETCH (UID {uid} FLAGS () RFC822.SIZE 900000)\r\n"
+                        ));
+                    }
+                    return text(format!("{out}{} OK listed\r\n", r.tag));
+                }
+                if is_body_fetch(r) {
+                    let mut out = String::new();
+                    if requested_uids(&r.line, 2) == [1] {
+                        for uid in [1, 2] {
+                            out.push_str(&body_item(uid, &default_body(uid)));
+                        }
+                    }
+                    return text(format!("{out}{} OK fetched\r\n", r.tag));
+                }
+                None
             },
             expect: Expect::Synced(BOTH),
         },

@@ -317,10 +317,16 @@ fn many_messages_are_fetched_in_batches() {
     let mut store = connect(&dovecot, TlsMode::None);
     store.open_folder("INBOX").unwrap();
     let ticket = store.prepare_append().unwrap();
-    for n in 0..150 {
-        store
-            .append(&ticket, &message(&format!("n{n}"), Flags::EMPTY, None))
-            .unwrap();
+    // Batches by count (400 small messages) and by bytes (1 MB of large
+    // ones), each sent before the one before it is read (Dovecot may
+    // answer two at once, interleaved: see the hostile server's case).
+    let padding = "0123456789abcdef".repeat(2048);
+    for n in 0..900 {
+        let mut message = message(&format!("n{n}"), Flags::EMPTY, None);
+        if n % 3 == 0 {
+            message.content.extend_from_slice(padding.as_bytes());
+        }
+        store.append(&ticket, &message).unwrap();
     }
     let ids: Vec<MsgId> = store
         .list_messages()
@@ -329,8 +335,21 @@ fn many_messages_are_fetched_in_batches() {
         .map(|m| m.id)
         .collect();
     let fetched = fetch_all(&mut store, &ids);
-    assert_eq!(fetched.len(), 150);
-    assert!(fetched.iter().map(|(id, _)| id).eq(ids.iter()));
+    assert_eq!(fetched.len(), 900);
+    let mut got: Vec<&MsgId> = fetched.iter().map(|(id, _)| id).collect();
+    got.sort_by_key(|id| id.parse::<u32>().unwrap());
+    assert!(got.into_iter().eq(ids.iter()), "each message once");
+    for (_, message) in &fetched {
+        let content = String::from_utf8_lossy(&message.content);
+        assert!(content.contains("Subject: n"));
+        let n: usize = content
+            .split("Subject: n")
+            .nth(1)
+            .and_then(|rest| rest.split("\r\n").next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        assert_eq!(content.ends_with("cdef"), n % 3 == 0, "message {n} intact");
+    }
 }
 
 #[test]
@@ -379,4 +398,45 @@ fn without_uidplus_delete_refuses_when_other_messages_are_marked_deleted() {
     assert!(error.contains("lacks UIDPLUS"), "{error}");
     // Nothing was removed.
     assert_eq!(store.list_messages().unwrap().len(), 2);
+}
+
+#[test]
+fn a_message_larger_than_a_batch_is_fetched_in_pieces_byte_for_byte() {
+    let dovecot = start();
+    let mut store = connect(&dovecot, TlsMode::Implicit);
+    store.open_folder("INBOX").unwrap();
+    // Over 2 MB: fetched alone, in 1 MB pieces, the last one short. Each
+    // line is numbered, so a piece out of place or cut shows.
+    let mut big = message(
+        "big",
+        Flags::SEEN.union(Flags::FLAGGED),
+        Some(1_700_000_000),
+    );
+    let mut line = 0;
+    while big.content.len() < 5 * 1024 * 1024 + 123 {
+        line += 1;
+        big.content
+            .extend_from_slice(format!("line {line} of the big message\r\n").as_bytes());
+    }
+    let small = message("small", Flags::EMPTY, None);
+    let ticket = store.prepare_append().unwrap();
+    for message in [&small, &big, &small] {
+        store.append(&ticket, message).unwrap();
+    }
+    let ids: Vec<MsgId> = store
+        .list_messages()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    let fetched = fetch_all(&mut store, &ids);
+    assert_eq!(fetched.len(), 3);
+    let (_, got) = fetched
+        .iter()
+        .find(|(id, _)| *id == ids[1])
+        .expect("the big message");
+    assert_eq!(got.content.len(), big.content.len());
+    assert!(got.content == big.content, "content differs");
+    assert_eq!(got.flags, big.flags);
+    assert_eq!(got.date, big.date);
 }

@@ -3,22 +3,30 @@
 //! soon as its batch is parsed, and large messages fetched alone in partial
 //! pieces (`BODY.PEEK[]<offset.length>`) into a buffer of their exact size,
 //! so no message is ever held twice.
+//!
+//! Whole batches go on the wire (see [`super::wire`]), one ahead: the server
+//! sends the next batch while this side stores the last, and a round trip
+//! costs nothing but the first. Their answers are read in large blocks and
+//! parsed once; the imap crate would parse each response again for every
+//! line of a message body it reads.
 
-use super::protocol::{parse_uid, uid_set};
-use super::{imap_err, logged, ImapStore};
+use super::protocol::{self, parse_uid, uid_set};
+use super::ImapStore;
 use crate::flags::Flags;
 use crate::store::{Message, MsgId};
 use anyhow::{bail, Result};
+use chrono::DateTime;
+use imap_proto::{AttributeValue, MailboxDatum, Response};
 use std::collections::{HashMap, HashSet};
 
 /// Most messages fetched in one UID FETCH. Mail of typical size (10-20 KB)
 /// fills a batch's bytes first: each batch costs a round trip, so against
 /// a distant server the fewer the better.
 const BATCH_COUNT: usize = 400;
-/// Most bytes (by RFC822.SIZE) fetched in one UID FETCH. The imap crate
-/// reads a whole response before parsing it, so this bounds the memory of
-/// a batch (per connection).
-const BATCH_BYTES: u64 = 2 * 1024 * 1024;
+/// Most bytes (by RFC822.SIZE) fetched in one UID FETCH. A whole answer is
+/// read before it is parsed, and one more batch is on its way meanwhile,
+/// so twice this bounds the memory of the batches of a connection.
+const BATCH_BYTES: u64 = 1024 * 1024;
 /// Messages larger than this are fetched alone, in pieces.
 const LARGE_MESSAGE: u64 = 2 * 1024 * 1024;
 /// The size of one piece of a large message.
@@ -56,14 +64,52 @@ fn plan_batches(uids: &[u32], sizes: &HashMap<u32, u64>) -> Vec<Batch> {
     batches
 }
 
-fn flags_of(fetch: &imap::types::Fetch<'_>) -> Flags {
-    let mut flags = Flags::EMPTY;
-    for flag in fetch.flags() {
-        if let Some(f) = Flags::from_imap_name(&flag.to_string()) {
-            flags = flags.union(f);
+/// What one FETCH response of a batch says of its message.
+struct Fetched {
+    uid: Option<u32>,
+    flags: Flags,
+    /// INTERNALDATE, as seconds since the epoch.
+    date: Option<i64>,
+    body: Option<Vec<u8>>,
+}
+
+impl From<Vec<AttributeValue<'_>>> for Fetched {
+    fn from(attributes: Vec<AttributeValue<'_>>) -> Fetched {
+        let mut fetched = Fetched {
+            uid: None,
+            flags: Flags::EMPTY,
+            date: None,
+            body: None,
+        };
+        for attribute in attributes {
+            match attribute {
+                AttributeValue::Uid(uid) => fetched.uid = Some(uid),
+                AttributeValue::Flags(names) => {
+                    fetched.flags = names
+                        .iter()
+                        .filter_map(|name| Flags::from_imap_name(name))
+                        .fold(Flags::EMPTY, Flags::union);
+                }
+                AttributeValue::InternalDate(date) => fetched.date = internal_date_seconds(&date),
+                AttributeValue::BodySection {
+                    section: None,
+                    data,
+                    ..
+                }
+                | AttributeValue::Rfc822(data) => fetched.body = data.map(|d| d.into_owned()),
+                _ => {}
+            }
         }
+        fetched
     }
-    flags
+}
+
+/// An INTERNALDATE (`17-Jul-1996 02:44:25 -0700`, the day may be padded
+/// with a space) as seconds since the epoch.
+fn internal_date_seconds(date: &str) -> Option<i64> {
+    DateTime::parse_from_str(date, "%d-%b-%Y %H:%M:%S %z")
+        .ok()
+        .map(|date| date.timestamp())
 }
 
 impl ImapStore {
@@ -78,48 +124,90 @@ impl ImapStore {
             .iter()
             .map(|id| parse_uid(id))
             .collect::<Result<Vec<_>>>()?;
+        // The messages asked for and not yet handed on. Dovecot may run
+        // two FETCH commands at once and answer them interleaved, so a
+        // message may come in the answer to the batch before its own.
+        // Only what was asked for, once: a server that answers a UID twice
+        // must not make a message be stored twice. The first answer counts.
+        let mut wanted: HashSet<u32> = HashSet::new();
+        // The batch asked for and not yet read.
+        let mut on_its_way: Option<String> = None;
         for batch in plan_batches(&uids, &open.sizes) {
             match batch {
-                Batch::Whole(uids) => self.fetch_whole(&uids, sink)?,
-                Batch::Large { uid, size } => self.fetch_in_pieces(uid, size, sink)?,
+                Batch::Whole(uids) => {
+                    wanted.extend(&uids);
+                    let tag = self.send_batch(&uids)?;
+                    if let Some(tag) = on_its_way.replace(tag) {
+                        self.receive_batch(&tag, &mut wanted, sink)?;
+                    }
+                }
+                Batch::Large { uid, size } => {
+                    if let Some(tag) = on_its_way.take() {
+                        self.receive_batch(&tag, &mut wanted, sink)?;
+                    }
+                    self.fetch_in_pieces(uid, size, sink)?;
+                }
             }
+        }
+        if let Some(tag) = on_its_way {
+            self.receive_batch(&tag, &mut wanted, sink)?;
         }
         Ok(())
     }
 
-    fn fetch_whole(
+    /// Asks for a batch of whole messages; [`ImapStore::receive_batch`]
+    /// reads the answer.
+    fn send_batch(&mut self, uids: &[u32]) -> Result<String> {
+        let folder = self.open_name();
+        let command = format!(
+            "UID FETCH {} (UID FLAGS INTERNALDATE BODY.PEEK[])",
+            uid_set(uids)
+        );
+        self.wire_send(&command, &format!("fetching from folder {folder:?} failed"))
+    }
+
+    /// Reads the answer to a batch sent under `tag` and hands each message
+    /// still `wanted` in it to `sink` (taking it out of `wanted`).
+    fn receive_batch(
         &mut self,
-        uids: &[u32],
+        tag: &str,
+        wanted: &mut HashSet<u32>,
         sink: &mut dyn FnMut(&MsgId, Message) -> Result<()>,
     ) -> Result<()> {
         let folder = self.open_name();
-        let set = uid_set(uids);
-        let items = "(UID FLAGS INTERNALDATE BODY.PEEK[])";
-        let fetches = logged(&format!("UID FETCH {set} {items}"), || {
-            self.session.uid_fetch(&set, items)
-        })
-        .map_err(|e| imap_err(e, format!("fetching from folder {folder:?} failed")))?;
-        // Only what was asked for, once: a server that answers a UID twice
-        // must not make a message be stored twice. The first answer counts.
-        let mut wanted: HashSet<u32> = uids.iter().copied().collect();
-        for fetch in fetches.iter() {
-            // Unsolicited FETCH responses (flag changes of other messages)
-            // carry no body and are not asked for.
-            let Some(uid) = fetch.uid.filter(|uid| wanted.remove(uid)) else {
-                continue;
-            };
-            let Some(body) = fetch.body() else {
-                bail!("the server sent no content for UID {uid} in folder {folder:?}");
-            };
-            let message = Message {
-                flags: flags_of(fetch),
-                date: fetch.internal_date().map(|d| d.timestamp()),
-                content: body.to_vec(),
-            };
-            sink(&uid.to_string(), message)?;
+        let answer = self.wire_answer(tag, &format!("fetching from folder {folder:?} failed"))?;
+        for response in protocol::responses(&answer, "answer to UID FETCH") {
+            match response? {
+                Response::Fetch(_, attributes) => {
+                    let fetched = Fetched::from(attributes);
+                    // Unsolicited FETCH responses (flag changes of other
+                    // messages) carry no body and are not asked for.
+                    let Some(uid) = fetched.uid.filter(|uid| wanted.remove(uid)) else {
+                        continue;
+                    };
+                    let Some(body) = fetched.body else {
+                        bail!("the server sent no content for UID {uid} in folder {folder:?}");
+                    };
+                    let message = Message {
+                        flags: fetched.flags,
+                        date: fetched.date,
+                        content: body,
+                    };
+                    sink(&uid.to_string(), message)?;
+                }
+                Response::MailboxData(MailboxDatum::Exists(count)) => {
+                    if let Some(open) = self.open.as_mut() {
+                        open.exists = count;
+                    }
+                }
+                Response::Expunge(_) => {
+                    if let Some(open) = self.open.as_mut() {
+                        open.exists = open.exists.saturating_sub(1);
+                    }
+                }
+                _ => {}
+            }
         }
-        drop(fetches);
-        self.drain_unsolicited();
         Ok(())
     }
 
@@ -131,6 +219,7 @@ impl ImapStore {
         sink: &mut dyn FnMut(&MsgId, Message) -> Result<()>,
     ) -> Result<()> {
         let folder = self.open_name();
+        let doing = format!("fetching from folder {folder:?} failed");
         let mut content = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         let mut flags = Flags::EMPTY;
         let mut date = None;
@@ -141,11 +230,18 @@ impl ImapStore {
             } else {
                 format!("(UID BODY.PEEK[]<{offset}.{PIECE}>)")
             };
-            let fetches = logged(&format!("UID FETCH {uid} {items}"), || {
-                self.session.uid_fetch(uid.to_string(), &items)
-            })
-            .map_err(|e| imap_err(e, format!("fetching from folder {folder:?} failed")))?;
-            let Some(fetch) = fetches.iter().find(|f| f.uid == Some(uid)) else {
+            let tag = self.wire_send(&format!("UID FETCH {uid} {items}"), &doing)?;
+            let answer = self.wire_answer(&tag, &doing)?;
+            let mut found = None;
+            for response in protocol::responses(&answer, "answer to UID FETCH") {
+                if let Response::Fetch(_, attributes) = response? {
+                    let fetched = Fetched::from(attributes);
+                    if fetched.uid == Some(uid) && found.is_none() {
+                        found = Some(fetched);
+                    }
+                }
+            }
+            let Some(fetched) = found else {
                 if offset == 0 {
                     // Gone since the listing: the caller notices.
                     return Ok(());
@@ -153,15 +249,12 @@ impl ImapStore {
                 bail!("UID {uid} vanished from folder {folder:?} while it was being fetched");
             };
             if offset == 0 {
-                flags = flags_of(fetch);
-                date = fetch.internal_date().map(|d| d.timestamp());
+                flags = fetched.flags;
+                date = fetched.date;
             }
-            let piece = fetch.body().unwrap_or_default();
-            content.extend_from_slice(piece);
-            let last = piece.len() < PIECE;
-            drop(fetches);
-            self.drain_unsolicited();
-            if last {
+            let piece = fetched.body.unwrap_or_default();
+            content.extend_from_slice(&piece);
+            if piece.len() < PIECE {
                 break;
             }
         }
@@ -193,10 +286,25 @@ mod tests {
             .collect();
         assert_eq!(lengths, vec![400; 3]);
 
-        let sizes: HashMap<u32, u64> = (1..=10).map(|uid| (uid, 1024 * 1024)).collect();
+        let sizes: HashMap<u32, u64> = (1..=10).map(|uid| (uid, 512 * 1024)).collect();
         let batches = plan_batches(&(1..=10).collect::<Vec<_>>(), &sizes);
         assert_eq!(batches.len(), 5, "{batches:?}");
         assert_eq!(batches[0], Batch::Whole(vec![1, 2]));
+    }
+
+    #[test]
+    fn a_fetch_response_gives_uid_flags_date_and_body() {
+        let answer = b"* 3 FETCH (UID 12 FLAGS (\\Seen $Forwarded \\Recent) \
+            INTERNALDATE \" 5-Jan-2024 10:00:00 +0100\" BODY[] {11}\r\nSubject: x\n)\r\n";
+        let Some(Ok(Response::Fetch(_, attributes))) = protocol::responses(answer, "test").next()
+        else {
+            panic!("not a FETCH response");
+        };
+        let fetched = Fetched::from(attributes);
+        assert_eq!(fetched.uid, Some(12));
+        assert_eq!(fetched.flags, Flags::SEEN.union(Flags::FORWARDED));
+        assert_eq!(fetched.date, Some(1_704_445_200));
+        assert_eq!(fetched.body.as_deref(), Some(&b"Subject: x\n"[..]));
     }
 
     #[test]
