@@ -469,6 +469,9 @@ impl Tool {
 
     /// Runs one sync under /usr/bin/time: (seconds, peak KB).
     fn timed_sync(&self) -> Result<Sample> {
+        // mbsync does not create its Maildir root itself; a scenario run
+        // without (a) before it starts from none.
+        fs::create_dir_all(&self.maildir)?;
         settle_clock();
         let time_file = self.root.join("time.out");
         // Wall time measured here (time's %e has 10 ms steps); time gives

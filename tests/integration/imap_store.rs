@@ -88,6 +88,16 @@ fn message(subject: &str, flags: Flags, date: Option<i64>) -> Message {
     }
 }
 
+/// The ids of the open folder's messages, in the listing's order.
+fn listed_ids(store: &mut ImapStore) -> Vec<MsgId> {
+    store
+        .list_messages()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect()
+}
+
 fn fetch_all(store: &mut ImapStore, ids: &[MsgId]) -> Vec<(MsgId, Message)> {
     let mut fetched = Vec::new();
     store
@@ -328,12 +338,7 @@ fn many_messages_are_fetched_in_batches() {
         }
         store.append(&ticket, &message).unwrap();
     }
-    let ids: Vec<MsgId> = store
-        .list_messages()
-        .unwrap()
-        .into_iter()
-        .map(|m| m.id)
-        .collect();
+    let ids = listed_ids(&mut store);
     let fetched = fetch_all(&mut store, &ids);
     assert_eq!(fetched.len(), 900);
     let mut got: Vec<&MsgId> = fetched.iter().map(|(id, _)| id).collect();
@@ -380,12 +385,7 @@ fn without_uidplus_delete_refuses_when_other_messages_are_marked_deleted() {
             .append(&ticket, &message(subject, Flags::EMPTY, None))
             .unwrap();
     }
-    let ids: Vec<MsgId> = store
-        .list_messages()
-        .unwrap()
-        .into_iter()
-        .map(|m| m.id)
-        .collect();
+    let ids = listed_ids(&mut store);
     // Plain EXPUNGE is fine while no other message is marked deleted.
     store.delete_messages(&ids[..1]).unwrap();
     assert_eq!(store.list_messages().unwrap().len(), 2);
@@ -423,12 +423,7 @@ fn a_message_larger_than_a_batch_is_fetched_in_pieces_byte_for_byte() {
     for message in [&small, &big, &small] {
         store.append(&ticket, message).unwrap();
     }
-    let ids: Vec<MsgId> = store
-        .list_messages()
-        .unwrap()
-        .into_iter()
-        .map(|m| m.id)
-        .collect();
+    let ids = listed_ids(&mut store);
     let fetched = fetch_all(&mut store, &ids);
     assert_eq!(fetched.len(), 3);
     let (_, got) = fetched
