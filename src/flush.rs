@@ -14,16 +14,8 @@ use std::path::Path;
 /// descriptors; fsync flushes a file whichever descriptor asks. Returns
 /// each file's outcome, in order.
 pub fn flush_together<'a>(paths: impl Iterator<Item = &'a Path> + Clone) -> Vec<Result<()>> {
-    use std::os::fd::AsRawFd;
     for path in paths.clone() {
-        if let Ok(file) = File::open(path) {
-            // SAFETY: the descriptor is open for the duration of the call;
-            // the call only starts writeback. Failure is harmless: the fsync
-            // below does the whole work then.
-            unsafe {
-                libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-            }
-        }
+        start_writeback(path);
     }
     paths
         .map(|path| {
@@ -32,4 +24,18 @@ pub fn flush_together<'a>(paths: impl Iterator<Item = &'a Path> + Clone) -> Vec<
                 .with_context(|| format!("cannot flush {} to disk", path.display()))
         })
         .collect()
+}
+
+/// Starts writing a file's data to disk without waiting for it, so that a
+/// later fsync (see [`flush_together`]) finds the work done or under way.
+/// Failure is harmless: the fsync then does the whole work.
+pub fn start_writeback(path: &Path) {
+    use std::os::fd::AsRawFd;
+    if let Ok(file) = File::open(path) {
+        // SAFETY: the descriptor is open for the duration of the call; the
+        // call only starts writeback.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
 }

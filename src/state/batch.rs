@@ -38,7 +38,8 @@ pub struct StateBatch {
 }
 
 impl SaveState for StateBatch {
-    /// Writes `<state>.new` (not yet durable) and stages it.
+    /// Writes `<state>.new` (not yet durable, its writeback started) and
+    /// stages it.
     fn save(&self, file: &StateFile, state: &FolderState) -> Result<()> {
         check_ids_unique(state).with_context(|| {
             format!(
@@ -48,6 +49,9 @@ impl SaveState for StateBatch {
         })?;
         let generation = state.generation.wrapping_add(1);
         write_new(&file.new_path(), format_state(state, generation).as_bytes())?;
+        // On its way to the disk while the other folders are synced: the
+        // commit's flush then mostly finds it there.
+        crate::flush::start_writeback(&file.new_path());
         let mut staged = self
             .staged
             .lock()

@@ -38,6 +38,7 @@ struct Ahead {
     /// tagged line included.
     answer: Vec<u8>,
     complete: bool,
+    scan: Scan,
 }
 
 impl Wire {
@@ -67,6 +68,7 @@ impl Wire {
             tag: tag.to_string(),
             answer: Vec::new(),
             complete: false,
+            scan: Scan::default(),
         });
         Ok(())
     }
@@ -104,7 +106,7 @@ impl Inner {
         first.answer.append(&mut self.unread);
         let mut buffer = [0u8; 16 * 1024];
         loop {
-            if let Some(end) = answer_end(&first.answer, &first.tag) {
+            if let Some(end) = answer_end(&first.answer, &first.tag, &mut first.scan) {
                 self.unread = first.answer.split_off(end);
                 first.complete = true;
                 break;
@@ -137,29 +139,46 @@ impl Inner {
     }
 }
 
+/// How far [`answer_end`] read an answer that is not all there yet: the
+/// next call goes on from here instead of from the start.
+#[derive(Debug, Default, Clone, Copy)]
+struct Scan {
+    /// Where the response line being read starts.
+    line_start: usize,
+    /// Where the part of that line after its last literal starts: only
+    /// there can the next literal be announced.
+    segment_start: usize,
+    /// Where to look for the next line end (past the bytes there are, in
+    /// a literal that is not all there).
+    at: usize,
+}
+
 /// Where the answer to `tag` ends in `bytes` (just past its tagged line),
-/// once it is all there. Literals (`{n}` at a line's end, then n bytes)
-/// are stepped over, so their content is never taken for a tagged line.
-fn answer_end(bytes: &[u8], tag: &str) -> Option<usize> {
-    let mut line_start = 0;
-    let mut at = 0;
-    while at < bytes.len() {
-        let newline = at + bytes[at..].iter().position(|&b| b == b'\n')?;
-        let line_end = newline + 1;
-        if let Some(literal) = literal_length(&bytes[line_start..line_end]) {
+/// once it is all there; `scan` keeps the place between calls on a growing
+/// `bytes`. Literals (`{n}` at a line's end, then n bytes) are stepped
+/// over, so their content is never taken for a tagged line.
+fn answer_end(bytes: &[u8], tag: &str, scan: &mut Scan) -> Option<usize> {
+    while scan.at < bytes.len() {
+        let Some(offset) = bytes[scan.at..].iter().position(|&b| b == b'\n') else {
+            scan.at = bytes.len();
+            return None;
+        };
+        let line_end = scan.at + offset + 1;
+        if let Some(literal) = literal_length(&bytes[scan.segment_start..line_end]) {
             // The literal's bytes belong to this line, which goes on after them.
-            at = line_end.checked_add(literal)?;
-            if at > bytes.len() {
-                return None;
-            }
+            scan.at = line_end.checked_add(literal)?;
+            scan.segment_start = scan.at;
             continue;
         }
-        let line = &bytes[line_start..line_end];
+        let line = &bytes[scan.line_start..line_end];
         if line.len() > tag.len() && line.starts_with(tag.as_bytes()) && line[tag.len()] == b' ' {
             return Some(line_end);
         }
-        line_start = line_end;
-        at = line_end;
+        *scan = Scan {
+            line_start: line_end,
+            segment_start: line_end,
+            at: line_end,
+        };
     }
     None
 }
@@ -215,22 +234,49 @@ impl imap::extensions::idle::SetReadTimeout for Wire {
 mod tests {
     use super::*;
 
+    fn end(bytes: &[u8], tag: &str) -> Option<usize> {
+        answer_end(bytes, tag, &mut Scan::default())
+    }
+
     #[test]
     fn the_answer_ends_after_its_tagged_line() {
         let answer = b"* 1 EXISTS\r\nm1 OK done\r\n* 2 EXISTS\r\n";
-        assert_eq!(answer_end(answer, "m1"), Some(24));
-        assert_eq!(answer_end(b"* 1 EXISTS\r\nm1 OK do", "m1"), None);
+        assert_eq!(end(answer, "m1"), Some(24));
+        assert_eq!(end(b"* 1 EXISTS\r\nm1 OK do", "m1"), None);
         // Another tag that starts like ours is not ours.
-        assert_eq!(answer_end(b"m10 OK x\r\n", "m1"), None);
+        assert_eq!(end(b"m10 OK x\r\n", "m1"), None);
+    }
+
+    #[test]
+    fn an_answer_read_piece_by_piece_ends_where_it_does_whole() {
+        let answer: &[u8] = b"* 1 FETCH (BODY[] {12}\r\nm1 OK fake\r\n BODY[HEADER] {3}\r\n{2}\
+            )\r\n* 2 EXISTS\r\nm1 OK real\r\n";
+        let whole = end(answer, "m1");
+        assert_eq!(whole, Some(answer.len()));
+        for step in [1, 2, 5, 7] {
+            let mut scan = Scan::default();
+            let mut found = None;
+            for cut in (0..=answer.len()).step_by(step).chain([answer.len()]) {
+                if let Some(at) = answer_end(&answer[..cut], "m1", &mut scan) {
+                    found = Some(at);
+                    break;
+                }
+            }
+            assert_eq!(found, whole, "read {step} bytes at a time");
+        }
     }
 
     #[test]
     fn a_tagged_line_inside_a_literal_is_not_the_end() {
         let answer = b"* 1 FETCH (BODY[] {12}\r\nm1 OK fake\r\n)\r\nm1 OK real\r\n";
-        let end = answer_end(answer, "m1").unwrap();
-        assert_eq!(&answer[end - 12..end], b"m1 OK real\r\n");
+        let at = end(answer, "m1").unwrap();
+        assert_eq!(&answer[at - 12..at], b"m1 OK real\r\n");
         // Cut inside the literal: not complete yet.
-        assert_eq!(answer_end(&answer[..30], "m1"), None);
+        assert_eq!(end(&answer[..30], "m1"), None);
+        // A literal whose content ends like an announcement announces
+        // nothing: only what follows it on the line can.
+        let listed = b"* LIST () \"/\" {6}\r\nabc{5}\r\nm1 OK done\r\n";
+        assert_eq!(end(listed, "m1"), Some(listed.len()));
     }
 
     #[test]
