@@ -110,6 +110,15 @@ impl Flags {
             .map(|s| Flags(s.bit))
     }
 
+    /// The flags among a server's list of flag names (keywords we do not
+    /// synchronise and `\Recent` are left out).
+    pub fn from_imap_names<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Flags {
+        names
+            .into_iter()
+            .filter_map(|name| Flags::from_imap_name(name.as_ref()))
+            .fold(Flags::EMPTY, Flags::union)
+    }
+
     /// The IMAP names of the flags in this set, e.g. `["\\Seen", "\\Flagged"]`.
     pub fn imap_names(self) -> Vec<&'static str> {
         SPECS

@@ -201,6 +201,33 @@ fn logged<R>(shown: &str, run: impl FnOnce() -> imap::Result<R>) -> imap::Result
     result
 }
 
+/// `answer` (to the command sent on the wire under `tag`) when its tagged
+/// status is OK; otherwise the error, told as `imap_err` tells the imap
+/// crate's: NO and BAD are the server's refusal, final unless it says it is
+/// throttling; anything else is a conversation gone wrong, tried again on
+/// a new connection.
+fn answered_ok(answer: Vec<u8>, tag: &str, doing: &str) -> Result<Vec<u8>> {
+    let status = protocol::tagged_status(&answer, tag);
+    log::debug!("S: {status}");
+    let (word, text) = status.split_once(' ').unwrap_or((status.as_str(), ""));
+    let word = word.to_ascii_uppercase();
+    if word == "OK" {
+        return Ok(answer);
+    }
+    let refused = word == "NO" || word == "BAD";
+    let message = if refused {
+        format!("{doing}: the server said {word}: {text}")
+    } else {
+        format!("{doing}: the server sent a response that cannot be parsed: {status:?}")
+    };
+    let throttled = refused && says_throttled(text);
+    if throttled || !refused {
+        Err(anyhow::Error::new(Transient { message, throttled }))
+    } else {
+        Err(anyhow!(message))
+    }
+}
+
 /// `SELECT name`, with QRESYNC parameters when `known` is given.
 fn select_command(server_name: &str, known: Option<(u32, u64)>) -> Result<String> {
     Ok(match known {
@@ -631,13 +658,8 @@ impl ImapStore {
         let Some(answer) = answer else {
             return Ok(None);
         };
-        let status = protocol::tagged_status(&answer, &ahead.tag);
-        log::debug!("S: {status} (the SELECT sent ahead)");
-        if status.starts_with("OK") {
-            Ok(Some(answer))
-        } else {
-            bail!("cannot open folder {name:?} on {}: {status}", self.host)
-        }
+        let doing = format!("cannot open folder {name:?} on {}", self.host);
+        answered_ok(answer, &ahead.tag, &doing).map(Some)
     }
 
     /// Sends `command` on the wire without waiting for its answer, behind
@@ -646,7 +668,7 @@ impl ImapStore {
     fn wire_send(&mut self, command: &str, doing: &str) -> Result<String> {
         self.sent_ahead += 1;
         let tag = format!("m{}", self.sent_ahead);
-        log::debug!("C: {tag} {command}");
+        log::debug!("C: {tag} {command} (sent ahead)");
         self.wire
             .send_ahead(&tag, command)
             .map_err(|e| imap_err(imap::Error::Io(e), doing))?;
@@ -662,28 +684,7 @@ impl ImapStore {
             .take_answer(tag)
             .map_err(|e| imap_err(imap::Error::Io(e), doing))?
             .ok_or_else(|| imap_err(imap::Error::ConnectionLost, doing))?;
-        let status = protocol::tagged_status(&answer, tag);
-        log::debug!("S: {status}");
-        let (word, text) = status.split_once(' ').unwrap_or((status.as_str(), ""));
-        let word = word.to_ascii_uppercase();
-        if word == "OK" {
-            return Ok(answer);
-        }
-        // As `imap_err` tells the crate's NO and BAD: the server refused,
-        // which is final unless it says it is throttling; anything else
-        // is a conversation gone wrong, tried again on a new connection.
-        let refused = word == "NO" || word == "BAD";
-        let message = if refused {
-            format!("{doing}: the server said {word}: {text}")
-        } else {
-            format!("{doing}: the server sent a response that cannot be parsed: {status:?}")
-        };
-        let throttled = refused && says_throttled(text);
-        if throttled || !refused {
-            Err(anyhow::Error::new(Transient { message, throttled }))
-        } else {
-            Err(anyhow!(message))
-        }
+        answered_ok(answer, tag, doing)
     }
 
     /// The hierarchy delimiter; asks `LIST "" ""` when no folder listing
@@ -780,7 +781,7 @@ impl ImapStore {
             return Ok(());
         };
         let (name, expected) = (open.name.clone(), open.uidvalidity);
-        let command = format!("SELECT {}", quote(&open.server_name)?);
+        let command = select_command(&open.server_name, None)?;
         self.ahead.clear();
         let (lines, _) = logged(&command, || self.session.run(&command))
             .map_err(|e| imap_err(e, format!("cannot open folder {name:?} again")))?;
@@ -1013,11 +1014,8 @@ impl Store for ImapStore {
         else {
             return;
         };
-        self.sent_ahead += 1;
-        let tag = format!("m{}", self.sent_ahead);
-        log::debug!("C: {tag} {command} (sent ahead)");
-        match self.wire.send_ahead(&tag, &command) {
-            Ok(()) => {
+        match self.wire_send(&command, "sending ahead") {
+            Ok(tag) => {
                 if let Some(open) = self.open.as_mut() {
                     open.selected_elsewhere = true;
                 }
@@ -1028,7 +1026,7 @@ impl Store for ImapStore {
                 });
             }
             // The next command finds the connection broken and says so.
-            Err(e) => log::debug!("sending ahead failed: {e}"),
+            Err(e) => log::debug!("{e:#}"),
         }
     }
 

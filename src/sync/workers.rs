@@ -211,6 +211,11 @@ impl<'a> Queue<'a> {
         index
     }
 
+    /// See [`settled::far_changes_only`].
+    fn looks_far_changes_only(&self, index: usize) -> bool {
+        self.far_changes_only.get(index) == Some(&true)
+    }
+
     fn untaken(&self) -> usize {
         self.names
             .len()
@@ -260,34 +265,7 @@ fn work(context: &FolderContext<'_>, queue: &Queue<'_>, stores: &mut Stores<'_>)
         while let Some(name) = queue.names.get(index) {
             let current = index;
             let ahead = |planned: bool| {
-                let mut mine = mine.borrow_mut();
-                let guess = queue.far_changes_only.get(current) == Some(&true);
-                let wanted = match (guess, planned) {
-                    (true, _) => OPEN_AHEAD_ON_A_GUESS,
-                    (false, true) => 1,
-                    (false, false) => 0,
-                };
-                // Taken up to a folder not expected to go the same way:
-                // the ones after it would be opened ahead in vain.
-                while mine.len() < wanted
-                    && mine
-                        .back()
-                        .is_none_or(|&(last, _)| queue.far_changes_only.get(last) == Some(&true))
-                {
-                    let taken = queue.take();
-                    if taken >= queue.names.len() {
-                        break;
-                    }
-                    mine.push_back((taken, false));
-                }
-                let mut folders = Vec::new();
-                for (taken, sent) in mine.iter_mut().take(wanted) {
-                    if let (false, Some(name)) = (*sent, queue.names.get(*taken)) {
-                        *sent = true;
-                        folders.push(context.next_folder(name));
-                    }
-                }
-                folders
+                to_open_ahead(context, queue, &mut mine.borrow_mut(), current, planned)
             };
             let (wall, cpu) = (Instant::now(), thread_cpu_time());
             let synced = context.sync(stores, name, &ahead);
@@ -314,6 +292,44 @@ fn work(context: &FolderContext<'_>, queue: &Queue<'_>, stores: &mut Stores<'_>)
         // The helper ends once it has carried out what it was sent.
         drop(to_helper);
     });
+}
+
+/// The folders to open ahead now (see [`OpenAhead`]) for a worker syncing
+/// the folder `current`, taking them from `queue` into `mine` (the folders
+/// it took before their turn, with whether their SELECT was sent).
+fn to_open_ahead(
+    context: &FolderContext<'_>,
+    queue: &Queue<'_>,
+    mine: &mut VecDeque<(usize, bool)>,
+    current: usize,
+    planned: bool,
+) -> Vec<NextFolder> {
+    let wanted = match (queue.looks_far_changes_only(current), planned) {
+        (true, _) => OPEN_AHEAD_ON_A_GUESS,
+        (false, true) => 1,
+        (false, false) => 0,
+    };
+    // Taken up to a folder not expected to go the same way: the ones after
+    // it would be opened ahead in vain.
+    while mine.len() < wanted
+        && mine
+            .back()
+            .is_none_or(|&(last, _)| queue.looks_far_changes_only(last))
+    {
+        let taken = queue.take();
+        if taken >= queue.names.len() {
+            break;
+        }
+        mine.push_back((taken, false));
+    }
+    let mut folders = Vec::new();
+    for (taken, sent) in mine.iter_mut().take(wanted) {
+        if let (false, Some(name)) = (*sent, queue.names.get(*taken)) {
+            *sent = true;
+            folders.push(context.next_folder(name));
+        }
+    }
+    folders
 }
 
 /// Syncs the folders `names` with up to `workers.connections` workers (one

@@ -96,11 +96,7 @@ pub fn parse_changes(lines: &[u8], with_sizes: bool) -> Result<Changes> {
                         AttributeValue::Rfc822Size(value) => size = Some(u64::from(value)),
                         AttributeValue::Flags(names) => {
                             has_flags = true;
-                            for name in names {
-                                if let Some(flag) = Flags::from_imap_name(&name) {
-                                    flags = flags.union(flag);
-                                }
-                            }
+                            flags = Flags::from_imap_names(names);
                         }
                         _ => {}
                     }

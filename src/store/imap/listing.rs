@@ -71,12 +71,7 @@ impl ImapStore {
             sizes.reserve(fetches.len());
             for fetch in fetches.iter() {
                 let Some(uid) = fetch.uid else { continue };
-                let mut flags = Flags::EMPTY;
-                for flag in fetch.flags() {
-                    if let Some(f) = Flags::from_imap_name(&flag.to_string()) {
-                        flags = flags.union(f);
-                    }
-                }
+                let flags = Flags::from_imap_names(fetch.flags().iter().map(ToString::to_string));
                 let size = fetch.size.map(u64::from).unwrap_or(0);
                 sizes.insert(uid, size);
                 messages.push(MessageInfo {

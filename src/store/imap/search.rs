@@ -67,12 +67,7 @@ impl ImapStore {
                 let Some(uid) = fetch.uid.filter(|uid| batch.contains(uid)) else {
                     continue;
                 };
-                let mut flags = Flags::EMPTY;
-                for flag in fetch.flags() {
-                    if let Some(f) = Flags::from_imap_name(&flag.to_string()) {
-                        flags = flags.union(f);
-                    }
-                }
+                let flags = Flags::from_imap_names(fetch.flags().iter().map(ToString::to_string));
                 envelopes.push(Envelope {
                     uid,
                     flags,

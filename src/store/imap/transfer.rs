@@ -89,12 +89,7 @@ impl From<Vec<AttributeValue<'_>>> for Fetched {
         for attribute in attributes {
             match attribute {
                 AttributeValue::Uid(uid) => fetched.uid = Some(uid),
-                AttributeValue::Flags(names) => {
-                    fetched.flags = names
-                        .iter()
-                        .filter_map(|name| Flags::from_imap_name(name))
-                        .fold(Flags::EMPTY, Flags::union);
-                }
+                AttributeValue::Flags(names) => fetched.flags = Flags::from_imap_names(names),
                 AttributeValue::InternalDate(date) => fetched.date = internal_date_seconds(&date),
                 AttributeValue::BodySection {
                     section: None,
