@@ -13,7 +13,14 @@
 //! settled <far-version> <near-version> <policy> <listed-as-recorded>
 //! pair <far-id> <near-id> <flags>
 //! pending <target-side> <source-id> <ticket> <size> <sha256> <flags>
+//! unconfirmed <target-side> <source-id> <ticket> <size> <sha256> <flags> <since>
 //! ```
+//!
+//! `unconfirmed` lines (uploads not found on their target, see
+//! [`super::UnconfirmedUpload`]) came after version 1 was first written;
+//! the version stays 1 because a reader that does not know them refuses
+//! the line as an unknown keyword, naming file and line: it can never
+//! misread one. Files without them read as before.
 //!
 //! The `generation` line is required and comes right after the header: it
 //! counts the saves of this state (a missing file is generation 0, and each
@@ -31,7 +38,7 @@
 //! empty string, and `%XX` for a byte that could otherwise break the line.
 
 use super::journal::{self, apply};
-use super::{FolderState, Pair, PendingCopy, Record, Settled, Side};
+use super::{FolderState, Pair, PendingCopy, Record, Settled, Side, UnconfirmedUpload};
 use crate::flags::Flags;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -48,6 +55,8 @@ const STATE_VERSION: u32 = 1;
 
 pub(super) const PAIR_USAGE: &str = "pair FAR NEAR FLAGS";
 pub(super) const PENDING_USAGE: &str = "pending TARGET SOURCE TICKET SIZE SHA256 FLAGS";
+pub(super) const UNCONFIRMED_USAGE: &str =
+    "unconfirmed TARGET SOURCE TICKET SIZE SHA256 FLAGS SINCE";
 const UIDVALIDITY_USAGE: &str = "uidvalidity SIDE NUMBER-OR-DASH";
 const MODSEQ_USAGE: &str = "modseq far NUMBER-OR-DASH";
 const GENERATION_USAGE: &str = "generation NUMBER";
@@ -600,6 +609,33 @@ pub(super) fn format_pending(copy: &PendingCopy) -> String {
     )
 }
 
+/// Parses the fields after `unconfirmed`.
+pub(super) fn parse_unconfirmed(args: &[&str]) -> Result<UnconfirmedUpload, String> {
+    let [target, source, ticket, size, sha256, flags, since] = expect_count(args)?;
+    Ok(UnconfirmedUpload {
+        target: parse_side(target)?,
+        source_id: parse_required(source, "SOURCE")?,
+        ticket: parse_required(ticket, "TICKET")?,
+        size: parse_number(size, "SIZE")?,
+        sha256: parse_required(sha256, "SHA256")?,
+        flags: parse_flags(flags)?,
+        since: parse_number(since, "SINCE")?,
+    })
+}
+
+pub(super) fn format_unconfirmed(upload: &UnconfirmedUpload) -> String {
+    format!(
+        "unconfirmed {} {} {} {} {} {} {}",
+        upload.target,
+        escape(&upload.source_id),
+        escape(&upload.ticket),
+        upload.size,
+        escape(&upload.sha256),
+        upload.flags,
+        upload.since
+    )
+}
+
 /// Splits a file into lines. `None` for the last element means the file
 /// does not end with a newline: its last line was cut short.
 pub(super) fn split_lines(bytes: &[u8]) -> (Vec<&[u8]>, Option<&[u8]>) {
@@ -788,10 +824,15 @@ impl StateParser {
                 }
                 self.state.pending.push(copy);
             }
+            "unconfirmed" => {
+                let upload = parse_unconfirmed(args)
+                    .map_err(|detail| malformed(UNCONFIRMED_USAGE, &detail))?;
+                self.state.unconfirmed.push(upload);
+            }
             other => {
                 return Err(format!(
-                    "unknown keyword `{}`: expected uidvalidity, modseq, settled, pair or pending \
-                     (or generation, on line 2 only)",
+                    "unknown keyword `{}`: expected uidvalidity, modseq, settled, pair, pending or \
+                     unconfirmed (or generation, on line 2 only)",
                     other.escape_debug()
                 ))
             }
@@ -885,6 +926,10 @@ pub(super) fn format_state(state: &FolderState, generation: u64) -> String {
     }
     for copy in &state.pending {
         out.push_str(&format_pending(copy));
+        out.push('\n');
+    }
+    for upload in &state.unconfirmed {
+        out.push_str(&format_unconfirmed(upload));
         out.push('\n');
     }
     out
@@ -1013,7 +1058,65 @@ mod tests {
                 sha256: String::new(),
                 flags: Flags::SEEN,
             }],
+            // The same upload twice: each entry accounts for one copy.
+            unconfirmed: vec![odd_upload(), odd_upload()],
         }
+    }
+
+    fn odd_upload() -> UnconfirmedUpload {
+        UnconfirmedUpload {
+            target: Side::Far,
+            source_id: "1700000000.M1P2Q3.host,S=12:2,S".to_string(),
+            ticket: "-".to_string(),
+            size: 12,
+            sha256: "ab %".to_string(),
+            flags: Flags::SEEN.union(Flags::FLAGGED),
+            since: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn a_state_written_before_unconfirmed_uploads_existed_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_state_file(
+            dir.path(),
+            "mailferry-state 1\ngeneration 3\nuidvalidity far 7\nuidvalidity near -\n\
+             modseq far -\npair 1 a S\npending far b 2 10 abc -\n",
+        );
+        let state = file.load().unwrap();
+        assert_eq!(state.records.len(), 1);
+        assert_eq!(state.pending.len(), 1);
+        assert!(state.unconfirmed.is_empty());
+    }
+
+    #[test]
+    fn unconfirmed_uploads_round_trip_and_keep_the_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("folder.state"));
+        let state = odd_state();
+        file.save(&state).unwrap();
+        let text = fs::read_to_string(file.path()).unwrap();
+        assert!(text.starts_with("mailferry-state 1\n"), "{text}");
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("unconfirmed far "))
+                .count(),
+            2,
+            "{text}"
+        );
+        assert_eq!(file.load().unwrap(), as_saved(&state));
+    }
+
+    #[test]
+    fn a_malformed_unconfirmed_line_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_state_file(
+            dir.path(),
+            "mailferry-state 1\ngeneration 3\nunconfirmed far b 2 10 abc - soon\n",
+        );
+        let err = file.load().unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.message.contains("SINCE"), "{err}");
     }
 
     fn write_state_file(dir: &Path, text: &str) -> StateFile {
@@ -1063,7 +1166,7 @@ mod tests {
         assert_eq!(file.load().unwrap(), as_saved(&state));
         // One line per item: no id broke a line.
         let text = fs::read_to_string(file.path()).unwrap();
-        assert_eq!(text.lines().count(), 1 + 1 + 4 + 6 + 1);
+        assert_eq!(text.lines().count(), 1 + 1 + 4 + 6 + 1 + 2);
     }
 
     #[test]

@@ -17,17 +17,20 @@
 //! tombstone <far> <near>        (exactly one of them is `-`)
 //! pending <target> <source> <ticket> <size> <sha256> <flags>
 //! resolved <target> <source>
+//! unconfirmed <target> <source> <ticket> <size> <sha256> <flags> <since>
+//! accounted <target> <source> <ticket>
 //! uidvalidity <side> <n|->
 //! modseq far <n|->
 //! ```
 
 use super::file::{
     self, check_header, expect_count, format_id, format_optional_number, format_pending,
-    format_record, line_text, malformed, parse_flags, parse_id, parse_modseq, parse_number,
-    parse_pending, parse_record, parse_required, parse_side, parse_uidvalidity, split_fields,
-    split_lines, StateError, PAIR_USAGE, PENDING_USAGE,
+    format_record, format_unconfirmed, line_text, malformed, parse_flags, parse_id, parse_modseq,
+    parse_number, parse_pending, parse_record, parse_required, parse_side, parse_uidvalidity,
+    parse_unconfirmed, split_fields, split_lines, StateError, PAIR_USAGE, PENDING_USAGE,
+    UNCONFIRMED_USAGE,
 };
-use super::{FolderState, Pair, PendingCopy, Record, Side};
+use super::{FolderState, Pair, PendingCopy, Record, Side, UnconfirmedUpload};
 use crate::flags::Flags;
 use crate::store::MsgId;
 use anyhow::Context;
@@ -44,6 +47,7 @@ const FLAGS_USAGE: &str = "flags FAR NEAR FLAGS";
 const UNPAIR_USAGE: &str = "unpair FAR NEAR";
 const TOMBSTONE_USAGE: &str = "tombstone FAR NEAR";
 const RESOLVED_USAGE: &str = "resolved TARGET SOURCE";
+const ACCOUNTED_USAGE: &str = "accounted TARGET SOURCE TICKET";
 const UIDVALIDITY_USAGE: &str = "uidvalidity SIDE NUMBER-OR-DASH";
 const MODSEQ_USAGE: &str = "modseq far NUMBER-OR-DASH";
 
@@ -69,6 +73,15 @@ pub enum JournalEntry {
     Pending(PendingCopy),
     /// Removes the pending copy from `source_id` to `target`.
     Resolved { target: Side, source_id: MsgId },
+    /// Adds an upload that was not found on its target.
+    Unconfirmed(UnconfirmedUpload),
+    /// Removes one unconfirmed upload of `source_id` to `target` with this
+    /// ticket: its late copy was dealt with, or it expired.
+    Accounted {
+        target: Side,
+        source_id: MsgId,
+        ticket: String,
+    },
     /// Sets a side's UIDVALIDITY.
     UidValidity { side: Side, value: Option<u32> },
     /// Sets the far side's HIGHESTMODSEQ.
@@ -131,6 +144,22 @@ pub fn apply(state: &mut FolderState, entry: &JournalEntry) {
         JournalEntry::Resolved { target, source_id } => state
             .pending
             .retain(|old| !(old.target == *target && old.source_id == *source_id)),
+        JournalEntry::Unconfirmed(upload) => state.unconfirmed.push(upload.clone()),
+        JournalEntry::Accounted {
+            target,
+            source_id,
+            ticket,
+        } => {
+            // One entry only: the same upload may be listed twice, each
+            // accounting for one copy.
+            if let Some(index) = state
+                .unconfirmed
+                .iter()
+                .position(|upload| upload.same_upload(*target, source_id, ticket))
+            {
+                state.unconfirmed.remove(index);
+            }
+        }
         JournalEntry::UidValidity { side, value } => state.uidvalidity[*side] = *value,
         JournalEntry::FarHighestModseq(value) => state.far_highest_modseq = *value,
     }
@@ -160,6 +189,17 @@ impl fmt::Display for JournalEntry {
             JournalEntry::Resolved { target, source_id } => {
                 write!(f, "resolved {target} {}", file::escape(source_id))
             }
+            JournalEntry::Unconfirmed(upload) => f.write_str(&format_unconfirmed(upload)),
+            JournalEntry::Accounted {
+                target,
+                source_id,
+                ticket,
+            } => write!(
+                f,
+                "accounted {target} {} {}",
+                file::escape(source_id),
+                file::escape(ticket)
+            ),
             JournalEntry::UidValidity { side, value } => {
                 write!(f, "uidvalidity {side} {}", format_optional_number(*value))
             }
@@ -190,6 +230,11 @@ impl JournalEntry {
                 parse_pending(args).map(JournalEntry::Pending),
             ),
             "resolved" => (RESOLVED_USAGE, parse_resolved(args)),
+            "unconfirmed" => (
+                UNCONFIRMED_USAGE,
+                parse_unconfirmed(args).map(JournalEntry::Unconfirmed),
+            ),
+            "accounted" => (ACCOUNTED_USAGE, parse_accounted(args)),
             "uidvalidity" => (
                 UIDVALIDITY_USAGE,
                 parse_uidvalidity(args)
@@ -202,7 +247,7 @@ impl JournalEntry {
             other => {
                 return Err(format!(
                     "unknown keyword `{}`: expected pair, flags, unpair, tombstone, pending, \
-                     resolved, uidvalidity or modseq",
+                     resolved, unconfirmed, accounted, uidvalidity or modseq",
                     other.escape_debug()
                 ))
             }
@@ -243,6 +288,15 @@ fn parse_resolved(args: &[&str]) -> Result<JournalEntry, String> {
     Ok(JournalEntry::Resolved {
         target: parse_side(target)?,
         source_id: parse_required(source, "SOURCE")?,
+    })
+}
+
+fn parse_accounted(args: &[&str]) -> Result<JournalEntry, String> {
+    let [target, source, ticket] = expect_count(args)?;
+    Ok(JournalEntry::Accounted {
+        target: parse_side(target)?,
+        source_id: parse_required(source, "SOURCE")?,
+        ticket: parse_required(ticket, "TICKET")?,
     })
 }
 
@@ -540,6 +594,50 @@ mod tests {
         assert!(state.pending_copy(Side::Far, "7").is_some());
     }
 
+    fn unconfirmed(source: &str, ticket: &str) -> JournalEntry {
+        JournalEntry::Unconfirmed(UnconfirmedUpload {
+            target: Side::Far,
+            source_id: source.to_string(),
+            ticket: ticket.to_string(),
+            size: 10,
+            sha256: "abc".to_string(),
+            flags: Flags::SEEN,
+            since: 1_700_000_000,
+        })
+    }
+
+    fn accounted(source: &str, ticket: &str) -> JournalEntry {
+        JournalEntry::Accounted {
+            target: Side::Far,
+            source_id: source.to_string(),
+            ticket: ticket.to_string(),
+        }
+    }
+
+    #[test]
+    fn each_accounted_entry_removes_one_unconfirmed_upload() {
+        // The same upload found missing twice (its ticket reused by a
+        // second attempt) accounts for two copies.
+        let state = applied(&[
+            unconfirmed("a", "10"),
+            unconfirmed("a", "10"),
+            unconfirmed("b", "10"),
+            accounted("a", "10"),
+        ]);
+        let left: Vec<&str> = state
+            .unconfirmed
+            .iter()
+            .map(|u| u.source_id.as_str())
+            .collect();
+        assert_eq!(left, ["a", "b"]);
+        let state = applied(&[unconfirmed("a", "10"), accounted("a", "11")]);
+        assert_eq!(
+            state.unconfirmed.len(),
+            1,
+            "another ticket is another upload"
+        );
+    }
+
     #[test]
     fn tombstone_line_needs_exactly_one_dash() {
         assert!(JournalEntry::parse("tombstone 1 -").is_ok());
@@ -706,6 +804,16 @@ mod tests {
                 }
             ),
             1 => (side(), id()).prop_map(|(target, source_id)| JournalEntry::Resolved { target, source_id }),
+            1 => (side(), id(), id(), any::<u64>(), id(), flags(), any::<u64>()).prop_map(
+                |(target, source_id, ticket, size, sha256, flags, since)| {
+                    JournalEntry::Unconfirmed(UnconfirmedUpload {
+                        target, source_id, ticket, size, sha256, flags, since,
+                    })
+                }
+            ),
+            1 => (side(), id(), id()).prop_map(|(target, source_id, ticket)| {
+                JournalEntry::Accounted { target, source_id, ticket }
+            }),
             1 => (side(), prop::option::of(any::<u32>()))
                 .prop_map(|(side, value)| JournalEntry::UidValidity { side, value }),
             1 => prop::option::of(any::<u64>()).prop_map(JournalEntry::FarHighestModseq),

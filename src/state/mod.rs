@@ -111,6 +111,53 @@ pub struct PendingCopy {
     pub flags: Flags,
 }
 
+/// An upload that an earlier run sent but that its target did not show
+/// when the next run looked for it (see [`PendingCopy`]). "Not found yet"
+/// is not "never stored": a server may still be committing what a killed
+/// session sent (a MULTIAPPEND batch it had whole), and store it after
+/// the message was uploaded again. Kept for a while so that a copy turning
+/// up late on the target is recognised by its bytes and removed (or
+/// paired, if its source was never paired again) instead of being taken
+/// for new mail (see [`crate::sync::late`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnconfirmedUpload {
+    /// The side the message was uploaded to.
+    pub target: Side,
+    /// The message's id on the other side.
+    pub source_id: MsgId,
+    /// The pending copy's ticket: a late copy was stored after it was
+    /// issued (IMAP: its UID is at least this UIDNEXT).
+    pub ticket: String,
+    pub size: u64,
+    /// SHA-256 of the content uploaded, lower-case hex.
+    pub sha256: String,
+    /// The flags it was uploaded with.
+    pub flags: Flags,
+    /// When it was found missing, in seconds since the Unix epoch.
+    pub since: u64,
+}
+
+impl UnconfirmedUpload {
+    /// The upload that `copy` stood for, found missing at `since`.
+    pub fn of(copy: &PendingCopy, since: u64) -> UnconfirmedUpload {
+        UnconfirmedUpload {
+            target: copy.target,
+            source_id: copy.source_id.clone(),
+            ticket: copy.ticket.clone(),
+            size: copy.size,
+            sha256: copy.sha256.clone(),
+            flags: copy.flags,
+            since,
+        }
+    }
+
+    /// Whether two entries name the same upload (journal entries that
+    /// drop one name it by these fields).
+    pub fn same_upload(&self, target: Side, source_id: &str, ticket: &str) -> bool {
+        self.target == target && self.source_id == source_id && self.ticket == ticket
+    }
+}
+
 /// Both sides of a folder pair as a sync that changed nothing found them
 /// (see [`crate::sync::settled`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -143,6 +190,10 @@ pub struct FolderState {
     pub settled: Option<Settled>,
     pub records: Vec<Record>,
     pub pending: Vec<PendingCopy>,
+    /// Uploads not found on their target, in the order they were found
+    /// missing; the same upload may be listed more than once (each entry
+    /// accounts for at most one copy).
+    pub unconfirmed: Vec<UnconfirmedUpload>,
 }
 
 impl FolderState {
