@@ -27,7 +27,10 @@ use crate::config::{AuthMethod, ImapConfig, Secret, TlsMode};
 use crate::flags::Flags;
 use crate::store::tls::{self, NetStream};
 use crate::store::transient::{says_throttled, Transient};
-use crate::store::{Changes, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Staged, Store};
+use crate::store::{
+    Changes, FolderInfo, FolderStatus, FoundCopy, Message, MessageInfo, MsgId, Removed, Staged,
+    Store,
+};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, FixedOffset};
 use imap::types::{Flag, UnsolicitedResponse};
@@ -855,6 +858,57 @@ impl ImapStore {
         Ok(uids)
     }
 
+    /// UIDs of the open folder from `first` on, those with this
+    /// Message-ID only when one is given.
+    fn uids_since(&mut self, first: u32, message_id: Option<&str>) -> Result<Vec<u32>> {
+        let query = match message_id {
+            Some(id) => format!("UID {first}:* HEADER Message-ID \"{id}\""),
+            None => format!("UID {first}:*"),
+        };
+        // "n:*" also matches the highest UID when it is below n.
+        Ok(self
+            .uid_search(&query)?
+            .into_iter()
+            .filter(|&uid| uid >= first)
+            .collect())
+    }
+
+    /// Those of `uids` whose size is `size`, each with whether its content
+    /// has this SHA-256 (hex).
+    fn same_size_with_hash(
+        &mut self,
+        uids: &[u32],
+        size: u64,
+        sha256: &str,
+    ) -> Result<Vec<(u32, bool)>> {
+        let same_size: Vec<u32> = self
+            .uid_fetch(uids, "(UID RFC822.SIZE)")?
+            .into_iter()
+            .filter(|m| m.size == Some(size))
+            .map(|m| m.uid)
+            .collect();
+        let mut found = Vec::new();
+        for batch in same_size.chunks(FETCH_BATCH_COUNT) {
+            for message in self.uid_fetch(batch, "(UID BODY.PEEK[])")? {
+                let identical = message
+                    .body
+                    .as_deref()
+                    .is_some_and(|body| super::sha256_hex(body).eq_ignore_ascii_case(sha256));
+                found.push((message.uid, identical));
+            }
+        }
+        found.sort_unstable();
+        Ok(found)
+    }
+
+    /// Later tickets can start after messages found stored, so a search
+    /// for the next upload does not read these again.
+    fn note_stored(&mut self, uids: &[u32]) {
+        if let (Some(&last), Some(open)) = (uids.iter().max(), self.open.as_mut()) {
+            open.uidnext = Some(open.uidnext.unwrap_or(0).max(last.saturating_add(1)));
+        }
+    }
+
     fn uid_store(&mut self, set: &str, change: &str) -> Result<()> {
         let folder = self.open_name();
         logged(&format!("UID STORE {set} {change}"), || {
@@ -871,6 +925,11 @@ struct FetchedMessage {
     uid: u32,
     size: Option<u64>,
     body: Option<Vec<u8>>,
+}
+
+/// The UID an append ticket names (the folder's UIDNEXT before it).
+fn ticket_uid(ticket: &str) -> Result<u32> {
+    parse_uid(ticket).with_context(|| format!("append ticket {ticket:?} is not a UID"))
 }
 
 fn imap_flags(flags: Flags) -> Vec<Flag<'static>> {
@@ -1124,34 +1183,89 @@ impl Store for ImapStore {
 
     fn find_appended(&mut self, ticket: &str, size: u64, sha256: &str) -> Result<Vec<MsgId>> {
         self.open_folder_state()?;
-        let first =
-            parse_uid(ticket).with_context(|| format!("append ticket {ticket:?} is not a UID"))?;
-        // "n:*" also matches the highest UID when it is below n.
-        let candidates: Vec<u32> = self
-            .uid_search(&format!("UID {first}:*"))?
+        let first = ticket_uid(ticket)?;
+        let candidates = self.uids_since(first, None)?;
+        let found: Vec<u32> = self
+            .same_size_with_hash(&candidates, size, sha256)?
             .into_iter()
-            .filter(|&uid| uid >= first)
+            .filter(|&(_, identical)| identical)
+            .map(|(uid, _)| uid)
             .collect();
-        let same_size: Vec<u32> = self
-            .uid_fetch(&candidates, "(UID RFC822.SIZE)")?
-            .into_iter()
-            .filter(|m| m.size == Some(size))
-            .map(|m| m.uid)
-            .collect();
-        let mut found = Vec::new();
-        for batch in same_size.chunks(FETCH_BATCH_COUNT) {
-            for message in self.uid_fetch(batch, "(UID BODY.PEEK[])")? {
-                let matches = message
-                    .body
-                    .as_deref()
-                    .is_some_and(|body| super::sha256_hex(body).eq_ignore_ascii_case(sha256));
-                if matches {
-                    found.push(message.uid);
-                }
-            }
-        }
-        found.sort_unstable();
+        self.note_stored(&found);
         Ok(found.into_iter().map(|uid| uid.to_string()).collect())
+    }
+
+    fn find_stored(
+        &mut self,
+        ticket: &str,
+        size: u64,
+        sha256: &str,
+        message_id: Option<&str>,
+    ) -> Result<Vec<FoundCopy>> {
+        self.open_folder_state()?;
+        let first = ticket_uid(ticket)?;
+        // A server may show a message appended in this session to a search
+        // only after a NOOP (Courier does).
+        let folder = self.open_name();
+        logged("NOOP", || self.session.noop())
+            .map_err(|e| imap_err(e, format!("NOOP in folder {folder:?} failed")))?;
+        self.drain_unsolicited();
+        // By Message-ID the server finds it without sending a body but the
+        // candidates'; without one, every new message of the right size is
+        // read.
+        let searchable = message_id
+            .filter(|id| id.bytes().all(|b| b.is_ascii_graphic()) && !id.contains(['"', '\\']));
+        let candidates = self.uids_since(first, searchable)?;
+        let mut found = self.same_size_with_hash(&candidates, size, sha256)?;
+        if searchable.is_none() {
+            found.retain(|&(_, identical)| identical);
+        }
+        // Byte for byte first; a rewritten copy only if there is none.
+        found.sort_by_key(|&(uid, identical)| (!identical, uid));
+        let uids: Vec<u32> = found.iter().map(|&(uid, _)| uid).collect();
+        self.note_stored(&uids);
+        Ok(found
+            .into_iter()
+            .map(|(uid, identical)| FoundCopy {
+                id: uid.to_string(),
+                identical,
+            })
+            .collect())
+    }
+
+    fn appends_may_land_late(&self) -> bool {
+        // A server holding a whole APPEND (or MULTIAPPEND batch) of a
+        // session that died may store it after the next session looked.
+        true
+    }
+
+    fn stored_since(&self, ticket: &str, id: &str) -> bool {
+        match (ticket.parse::<u32>(), id.parse::<u32>()) {
+            (Ok(first), Ok(uid)) => uid >= first,
+            _ => true,
+        }
+    }
+
+    fn remove_own_copies(&mut self, ids: &[MsgId]) -> Result<Removed> {
+        if self.has_capability("UIDPLUS") || ids.is_empty() {
+            return self.delete_messages(ids).map(|()| Removed::Expunged);
+        }
+        self.open_folder_state()?;
+        let uids = ids
+            .iter()
+            .map(|id| parse_uid(id))
+            .collect::<Result<Vec<_>>>()?;
+        let others_deleted = self
+            .uid_search("DELETED")?
+            .into_iter()
+            .any(|uid| !uids.contains(&uid));
+        if !others_deleted {
+            return self.delete_messages(ids).map(|()| Removed::Expunged);
+        }
+        // A plain EXPUNGE would take the other messages flagged deleted
+        // along: flag ours and leave the expunge to whoever expunges them.
+        self.uid_store(&uid_set(&uids), "+FLAGS.SILENT (\\Deleted)")?;
+        Ok(Removed::FlaggedDeleted)
     }
 
     fn list_changes(&mut self, since: u64) -> Result<Option<Changes>> {

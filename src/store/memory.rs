@@ -22,6 +22,27 @@ pub struct MemoryFolder {
 #[derive(Debug, Default)]
 pub struct MemoryData {
     pub folders: BTreeMap<String, MemoryFolder>,
+    /// Appends received but not yet stored, by folder (see
+    /// [`MemoryStore::hold_appends`]).
+    pub held: BTreeMap<String, Vec<Message>>,
+}
+
+impl MemoryData {
+    /// Stores every held append, as a server finishing what a dead
+    /// session sent; returns how many.
+    pub fn land_held(&mut self) -> usize {
+        let mut landed = 0;
+        for (name, messages) in std::mem::take(&mut self.held) {
+            if let Some(folder) = self.folders.get_mut(&name) {
+                for message in messages {
+                    folder.messages.insert(folder.uidnext, message);
+                    folder.uidnext += 1;
+                    landed += 1;
+                }
+            }
+        }
+        landed
+    }
 }
 
 /// A handle on a memory server, like one IMAP connection.
@@ -36,6 +57,13 @@ pub struct MemoryStore {
     /// Like `fail_after`, but the operation is carried out before the
     /// error: the server acted and the reply was lost.
     pub lose_reply_after: Option<usize>,
+    /// Appends may be stored late ([`Store::appends_may_land_late`]), as
+    /// on a server.
+    pub late_appends: bool,
+    /// Appends are received but held back and the reply is lost, as when
+    /// the client dies while the server commits; [`MemoryData::land_held`]
+    /// stores them.
+    pub hold_appends: bool,
 }
 
 impl MemoryStore {
@@ -46,6 +74,8 @@ impl MemoryStore {
             uidplus: true,
             fail_after: None,
             lose_reply_after: None,
+            late_appends: false,
+            hold_appends: false,
         }
     }
 
@@ -213,6 +243,12 @@ impl Store for MemoryStore {
 
     fn append(&mut self, _ticket: &str, message: &Message) -> Result<Option<MsgId>> {
         self.spend()?;
+        if self.hold_appends {
+            let name = self.open.clone().context("no folder open")?;
+            let mut data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
+            data.held.entry(name).or_default().push(message.clone());
+            bail!("simulated connection drop while the server stores the message");
+        }
         let uid = self.with_folder(|folder| {
             let uid = folder.uidnext;
             folder.uidnext += 1;
@@ -233,6 +269,17 @@ impl Store for MemoryStore {
                 .map(|(uid, _)| uid.to_string())
                 .collect())
         })
+    }
+
+    fn appends_may_land_late(&self) -> bool {
+        self.late_appends
+    }
+
+    fn stored_since(&self, ticket: &str, id: &str) -> bool {
+        match (parse_uid(ticket), parse_uid(id)) {
+            (Ok(first), Ok(uid)) => uid >= first,
+            _ => true,
+        }
     }
 
     fn set_flags(&mut self, id: &MsgId, add: Flags, remove: Flags) -> Result<()> {

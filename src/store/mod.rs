@@ -69,6 +69,26 @@ pub enum Staged {
     Deferred,
 }
 
+/// A message that [`Store::find_stored`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundCopy {
+    pub id: MsgId,
+    /// Whether its bytes are the ones sent; `false`: the same Message-ID
+    /// and size but other bytes (the store rewrote some).
+    pub identical: bool,
+}
+
+/// How [`Store::remove_own_copies`] removed messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    /// Gone for good.
+    Expunged,
+    /// Flagged deleted and left for an expunge (by the user, or by a later
+    /// sync that may expunge): expunging now would have removed other
+    /// messages flagged deleted too.
+    FlaggedDeleted,
+}
+
 /// The messages of a folder that changed since a known HIGHESTMODSEQ.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
@@ -249,6 +269,55 @@ pub trait Store: Send {
     /// this size and SHA-256 digest (hex). Used after an append whose id is
     /// unknown; the caller discards ids it has already paired.
     fn find_appended(&mut self, ticket: &str, size: u64, sha256: &str) -> Result<Vec<MsgId>>;
+
+    /// Finds the message just stored by [`Store::append`] (which could not
+    /// name it) in this session: like [`Store::find_appended`], but a
+    /// store may first make its own recent appends visible (IMAP: a NOOP,
+    /// as some servers show an appended message to a search only after
+    /// one), find the message by its Message-ID rather than by reading
+    /// bodies, and report a copy whose bytes the store changed (same
+    /// Message-ID and size, another hash: a server rewriting header bytes).
+    fn find_stored(
+        &mut self,
+        ticket: &str,
+        size: u64,
+        sha256: &str,
+        _message_id: Option<&str>,
+    ) -> Result<Vec<FoundCopy>> {
+        Ok(self
+            .find_appended(ticket, size, sha256)?
+            .into_iter()
+            .map(|id| FoundCopy {
+                id,
+                identical: true,
+            })
+            .collect())
+    }
+
+    /// Whether an append whose outcome was lost may still be stored after
+    /// [`Store::find_appended`] did not find it: a server finishing what a
+    /// dead session sent. `false` for stores this process writes itself
+    /// (Maildir): once the writer is gone (the channel lock says it is),
+    /// what is not there never will be.
+    fn appends_may_land_late(&self) -> bool {
+        false
+    }
+
+    /// Whether message `id` may have been stored after `ticket` was issued
+    /// by [`Store::prepare_append`] (IMAP: its UID is at least the ticket's
+    /// UIDNEXT). `true` when the store cannot tell.
+    fn stored_since(&self, _ticket: &str, _id: &str) -> bool {
+        true
+    }
+
+    /// Removes copies that mailferry itself made twice (see
+    /// [`crate::sync::late`]). Like [`Store::delete_messages`], except that
+    /// a store which could only remove them together with other messages
+    /// (IMAP without UIDPLUS while other messages are flagged deleted)
+    /// flags them deleted and leaves them for an expunge.
+    fn remove_own_copies(&mut self, ids: &[MsgId]) -> Result<Removed> {
+        self.delete_messages(ids).map(|()| Removed::Expunged)
+    }
 
     /// Stores a new message like [`Store::append`], but may leave it
     /// unfinished until [`Store::commit_staged`], so that a whole batch is

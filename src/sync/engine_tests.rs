@@ -257,6 +257,78 @@ fn reply_lost_after_append_does_not_duplicate_on_the_next_run() {
     assert_eq!(world.uids(Side::Far).len(), 2);
 }
 
+/// Syncs with a far store set up by `far_setup`.
+fn sync_with_far(world: &World, far_setup: impl FnOnce(&mut MemoryStore)) -> FolderResult {
+    let mut far = world.client(Side::Far);
+    far_setup(&mut far);
+    let mut near = world.client(Side::Near);
+    let mut stores = Stores {
+        far: &mut far,
+        near: &mut near,
+    };
+    sync_folder(
+        &mut stores,
+        Pair::new(FOLDER, FOLDER),
+        &world.state_file(),
+        &Policy::default(),
+        &RunOptions::default(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn uploads_the_server_stores_late_are_removed_once_uploaded_again() {
+    let mut world = World::new();
+    world.deliver(Side::Near, Flags::SEEN);
+    world.deliver(Side::Near, Flags::EMPTY);
+    // The server receives both uploads whole, the client dies before it
+    // stores them: nothing to find yet.
+    let late_server = |far: &mut MemoryStore| far.late_appends = true;
+    let result = sync_with_far(&world, |far| {
+        far.late_appends = true;
+        far.hold_appends = true;
+    });
+    assert_eq!(result.report.failures.len(), 2, "{:?}", result.report);
+    assert!(world.uids(Side::Far).is_empty());
+    // The next run does not find them and uploads them again ...
+    let result = sync_with_far(&world, late_server);
+    assert_eq!(result.report.copied[Side::Far], 2);
+    // ... then the server stores the first uploads.
+    assert_eq!(world.data[Side::Far].lock().unwrap().land_held(), 2);
+    assert_eq!(world.uids(Side::Far).len(), 4);
+    let result = sync_with_far(&world, late_server);
+    assert_eq!(result.report.deleted[Side::Far], 2, "{:?}", result.report);
+    assert_eq!(result.report.copied, Pair::new(0, 0));
+    assert_eq!(result.report.notes.len(), 1, "{:?}", result.report.notes);
+    world.assert_converged();
+    assert_eq!(world.uids(Side::Far).len(), 2);
+    assert!(sync_with_far(&world, late_server).plan.is_empty());
+    assert!(world.state_file().load().unwrap().unconfirmed.is_empty());
+}
+
+#[test]
+fn an_upload_stored_late_is_paired_when_it_was_not_uploaded_again() {
+    let mut world = World::new();
+    world.deliver(Side::Near, Flags::SEEN);
+    sync_with_far(&world, |far| {
+        far.late_appends = true;
+        far.hold_appends = true;
+    });
+    // The next run's upload fails too (the server stores it late again);
+    // then both land: the first is paired, the second removed.
+    sync_with_far(&world, |far| {
+        far.late_appends = true;
+        far.hold_appends = true;
+    });
+    assert_eq!(world.state_file().load().unwrap().unconfirmed.len(), 1);
+    assert_eq!(world.data[Side::Far].lock().unwrap().land_held(), 2);
+    let result = sync_with_far(&world, |far| far.late_appends = true);
+    assert_eq!(result.report.copied, Pair::new(0, 0), "{:?}", result.report);
+    assert_eq!(result.report.deleted[Side::Far], 1, "{:?}", result.report);
+    world.assert_converged();
+    assert_eq!(world.uids(Side::Far).len(), 1);
+}
+
 #[test]
 fn uidvalidity_change_re_pairs_by_content_without_copying() {
     let mut world = World::new();

@@ -3,12 +3,13 @@
 //! an interrupted run recoverable: a copy is journaled as pending before it
 //! is stored, every other change is journaled once it is done.
 
+use super::identity::{message_id, message_label};
 use super::ledger::Ledger;
 use super::plan::{Copy, Op, Plan, RecordAfter, Update};
 use super::progress::Progress;
 use crate::flags::Flags;
-use crate::state::{Pair, PendingCopy, Side};
-use crate::store::{sha256_hex, Message, MsgId, Staged, Store};
+use crate::state::{Pair, PendingCopy, Side, UnconfirmedUpload};
+use crate::store::{sha256_hex, Message, MsgId, Removed, Staged, Store};
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -77,22 +78,37 @@ impl Stores<'_> {
 
 /// Settles copies that an earlier run started but never recorded: if the
 /// target has the message, the pair is recorded; either way the pending
-/// entry is cleared, so the planner sees the truth.
+/// entry is cleared, so the planner sees the truth. A copy not found on a
+/// target where it may still land (a server finishing a dead session's
+/// upload) is kept as an unconfirmed upload, journaled before the pending
+/// entry is cleared, so that a late copy is recognised (see
+/// [`super::late`]).
 pub fn resolve_pending(stores: &mut Stores<'_>, ledger: &mut Ledger) -> Result<()> {
     let pending: Vec<PendingCopy> = ledger.state().pending.clone();
     for copy in pending {
         let paired = ledger.paired_ids(copy.target);
-        let found = stores
-            .side(copy.target)
+        let target = stores.side(copy.target);
+        let found = target
             .find_appended(&copy.ticket, copy.size, &copy.sha256)?
             .into_iter()
             .find(|id| !paired.contains(id));
-        if let Some(target_id) = found {
-            ledger.pair_copy(&copy, &target_id)?;
+        match found {
+            Some(target_id) => ledger.pair_copy(&copy, &target_id)?,
+            None if target.appends_may_land_late() => {
+                ledger.unconfirmed(&UnconfirmedUpload::of(&copy, unix_now()))?
+            }
+            None => {}
         }
         ledger.resolved(copy.target, &copy.source_id)?;
     }
     Ok(())
+}
+
+/// Seconds since the Unix epoch (0 for a clock set before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
 }
 
 /// Carries out a plan. Store errors on single messages are reported in the
@@ -195,6 +211,7 @@ fn run_updates(
             }
         }
     }
+    remove_late_copies(updates, stores, report, &mut failed)?;
     for (index, update) in updates.iter().enumerate() {
         if failed.contains(&index) {
             continue;
@@ -203,6 +220,58 @@ fn run_updates(
             RecordAfter::Keep { ids, flags } => ledger.keep(&update.ids, ids, *flags)?,
             RecordAfter::Drop => ledger.forget(&update.ids)?,
             RecordAfter::Unpaired => {}
+            RecordAfter::LateCopyRemoved { upload } => ledger.accounted(upload)?,
+        }
+    }
+    Ok(())
+}
+
+/// Removes the second copies of uploads (see [`super::late`]), one batch
+/// per side; the indexes of updates that failed go into `failed`.
+fn remove_late_copies(
+    updates: &[Update],
+    stores: &mut Stores<'_>,
+    report: &mut Report,
+    failed: &mut HashSet<usize>,
+) -> Result<()> {
+    for side in Side::BOTH {
+        let batch: Vec<(usize, MsgId)> = updates
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.ops[side] == Some(Op::DeleteLateCopy))
+            .filter_map(|(index, u)| u.ids[side].clone().map(|id| (index, id)))
+            .collect();
+        if batch.is_empty() {
+            continue;
+        }
+        let ids: Vec<MsgId> = batch.iter().map(|(_, id)| id.clone()).collect();
+        let what = format!(
+            "{} second cop{} of messages uploaded by an interrupted run (stored by the \
+             server after the next run had looked for them and uploaded them again)",
+            ids.len(),
+            if ids.len() == 1 { "y" } else { "ies" }
+        );
+        match stores.side(side).remove_own_copies(&ids) {
+            Ok(Removed::Expunged) => {
+                report.deleted[side] += ids.len();
+                report
+                    .notes
+                    .push(format!("removed from the {side} side: {what}"));
+            }
+            Ok(Removed::FlaggedDeleted) => report.notes.push(format!(
+                "flagged deleted on the {side} side but not expunged: {what}; the server lacks \
+                 UIDPLUS and other messages there are flagged deleted, which an expunge now \
+                 would remove too"
+            )),
+            Err(err) if connection_lost(&err) => {
+                return Err(err.context(format!("removing {what} on the {side} side")))
+            }
+            Err(err) => {
+                report
+                    .failures
+                    .push(format!("removing {what} on the {side} side: {err:#}"));
+                failed.extend(batch.iter().map(|(index, _)| *index));
+            }
         }
     }
     Ok(())
@@ -237,7 +306,7 @@ fn run_copies(
         not_handed_over.remove(source_id.as_str());
         // A ledger error (the journal cannot be written) stops the folder
         // at once; a store error fails this message only.
-        let outcome = match store_copy(target, source_id, &message, to, ledger)? {
+        let outcome = match store_copy(target, source_id, &message, to, ledger, report)? {
             Ok(Some(pending)) => {
                 group.add(pending);
                 if group.is_full() {
@@ -391,16 +460,18 @@ fn connection_lost(err: &anyhow::Error) -> bool {
 }
 
 /// Stores one message on `target`: journal the intent, append, record the
-/// pair. If the store cannot say the new id, it is found again by content.
-/// A store that defers the append (group commit) gets the pending copy
-/// back to finish with its batch. The outer error is the ledger's (fatal),
-/// the inner one the store's.
+/// pair. If the store cannot say the new id, it is found again (by
+/// Message-ID where the message has one, else by content); a copy the
+/// store rewrote is paired with a note. A store that defers the append
+/// (group commit) gets the pending copy back to finish with its batch. The
+/// outer error is the ledger's (fatal), the inner one the store's.
 fn store_copy(
     target: Side,
     source_id: &MsgId,
     message: &Message,
     to: &mut dyn Store,
     ledger: &mut Ledger,
+    report: &mut Report,
 ) -> Result<Result<Option<PendingCopy>>> {
     let ticket = match to.prepare_append() {
         Ok(ticket) => ticket,
@@ -422,15 +493,7 @@ fn store_copy(
     };
     let stored = stored.and_then(|id| match id {
         Some(id) => Ok(id),
-        None => {
-            let paired = ledger.paired_ids(target);
-            to.find_appended(&pending.ticket, pending.size, &pending.sha256)?
-                .into_iter()
-                .find(|id| !paired.contains(id))
-                .ok_or_else(|| {
-                    anyhow::anyhow!("the message was stored but could not be found again")
-                })
-        }
+        None => find_stored(target, &pending, message, to, ledger, report),
     });
     // On a store error the pending entry stays: the next run asks the
     // target whether the message arrived after all.
@@ -441,4 +504,40 @@ fn store_copy(
     ledger.pair_copy(&pending, &new_id)?;
     ledger.resolved(target, source_id)?;
     Ok(Ok(None))
+}
+
+/// The id of a message just stored on `to`, which did not name it.
+fn find_stored(
+    target: Side,
+    pending: &PendingCopy,
+    message: &Message,
+    to: &mut dyn Store,
+    ledger: &Ledger,
+    report: &mut Report,
+) -> Result<MsgId> {
+    let paired = ledger.paired_ids(target);
+    let message_id = message_id(&message.content);
+    let found = to
+        .find_stored(
+            &pending.ticket,
+            pending.size,
+            &pending.sha256,
+            message_id.as_deref(),
+        )?
+        .into_iter()
+        .find(|found| !paired.contains(&found.id))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} was stored but could not be found again",
+                message_label(&message.content)
+            )
+        })?;
+    if !found.identical {
+        report.notes.push(format!(
+            "{} was stored on the {target} side with other bytes than were sent (same \
+             Message-ID and size: the server rewrote part of it); paired with the stored copy",
+            message_label(&message.content)
+        ));
+    }
+    Ok(found.id)
 }

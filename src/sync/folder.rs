@@ -1,11 +1,12 @@
 //! One folder pair from start to end: detect (open both sides, load the
 //! state, list), plan, execute, commit.
 
-use super::exec::{execute, resolve_pending, Report, Stores};
+use super::exec::{execute, resolve_pending, unix_now, Report, Stores};
 use super::identity::{pair_unrecorded, Pairing};
 use super::incremental::far_listing;
+use super::late::{self, Removal};
 use super::ledger::{Interrupt, Ledger};
-use super::plan::{plan, Plan, Policy};
+use super::plan::{plan_with_late_copies, Plan, Policy};
 use super::progress::Progress;
 use super::settled;
 use crate::state::{Pair, Side};
@@ -279,13 +280,15 @@ pub fn sync_folder_with(
             listings[side].retain(|m| !ambiguous.contains(&m.id));
         }
     }
+    let late_copies = settle_late_copies(stores, &mut ledger, &listings, name, &mut notes)?;
     let policy = Policy {
         force: options.force || policy.force,
         ..policy.clone()
     };
-    let plan = plan(
+    let plan = plan_with_late_copies(
         ledger.state(),
         Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
+        &late_copies,
         &policy,
     )
     .with_context(|| format!("folder {name}"))?;
@@ -325,6 +328,48 @@ pub fn sync_folder_with(
     planned
         .carry_out(stores, state_file, options, worker.saver)
         .map(Synced::Done)
+}
+
+/// Looks for late copies of uploads among the messages no record holds
+/// (see [`late`]): pairs those whose source was never paired again,
+/// forgets unconfirmed uploads past their time, and returns the second
+/// copies for the plan to remove.
+fn settle_late_copies(
+    stores: &mut Stores<'_>,
+    ledger: &mut Ledger,
+    listings: &Pair<Vec<MessageInfo>>,
+    folder: &str,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Removal>> {
+    let found = late::find(
+        ledger.state(),
+        Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
+        Pair::new(&mut *stores.far, &mut *stores.near),
+    )?;
+    let settlement = late::settle(ledger.state(), &found, unix_now());
+    for (record, upload) in &settlement.pairs {
+        ledger.pair(record.ids.clone(), record.flags)?;
+        ledger.accounted(upload)?;
+    }
+    if !settlement.pairs.is_empty() {
+        notes.push(format!(
+            "{} message(s) uploaded by an interrupted run were stored by the server late; \
+             paired with their originals",
+            settlement.pairs.len()
+        ));
+    }
+    for upload in &settlement.expired {
+        ledger.accounted(upload)?;
+    }
+    for removal in &settlement.removals {
+        log::info!(
+            "folder {folder}: {} on the {} side is a second copy of an upload made by an \
+             interrupted run; removing it",
+            removal.label,
+            removal.side
+        );
+    }
+    Ok(settlement.removals)
 }
 
 /// Sends the SELECTs of `folders` ahead, with what their states say the

@@ -118,13 +118,31 @@ fn tool_field_size(content: &[u8]) -> u64 {
 }
 
 /// The Message-ID header's value (trimmed, unfolded).
-fn message_id(content: &[u8]) -> Option<String> {
+pub fn message_id(content: &[u8]) -> Option<String> {
+    let value: String = header_field(content, "message-id")?
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("");
+    (!value.is_empty()).then_some(value)
+}
+
+/// A header field's value, unfolded and trimmed (non-UTF-8 bytes replaced).
+fn header_field(content: &[u8], name: &str) -> Option<String> {
     let (_, range) = header_fields(content)
-        .find(|(name, _)| name.trim_ascii().eq_ignore_ascii_case(b"message-id"))?;
+        .find(|(field, _)| field.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))?;
     let field = String::from_utf8_lossy(&content[range]);
     let (_, value) = field.split_once(':')?;
-    let value: String = value.split_whitespace().collect::<Vec<_>>().join("");
-    (!value.is_empty()).then_some(value)
+    Some(value.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// How messages name a message to a user: its Message-ID and subject,
+/// never anything of its body.
+pub fn message_label(content: &[u8]) -> String {
+    let id = message_id(content).unwrap_or_else(|| "without Message-ID".to_string());
+    match header_field(content, "subject").filter(|s| !s.is_empty()) {
+        Some(subject) => format!("message {id} ({subject:?})"),
+        None => format!("message {id}"),
+    }
 }
 
 /// The fields of the header part (which ends at the first empty line;

@@ -4,7 +4,7 @@
 
 use crate::flags::Flags;
 use crate::state::{apply, Journal, JournalEntry, StateFile};
-use crate::state::{FolderState, Pair, PendingCopy, Record, Settled, Side};
+use crate::state::{FolderState, Pair, PendingCopy, Record, Settled, Side, UnconfirmedUpload};
 use crate::store::MsgId;
 use anyhow::Result;
 use std::collections::HashSet;
@@ -122,6 +122,21 @@ impl Ledger {
         self.record(JournalEntry::Resolved {
             target,
             source_id: source_id.clone(),
+        })
+    }
+
+    /// A pending copy was not found on a target where it may still land.
+    pub fn unconfirmed(&mut self, upload: &UnconfirmedUpload) -> Result<()> {
+        self.record(JournalEntry::Unconfirmed(upload.clone()))
+    }
+
+    /// An unconfirmed upload is accounted for: its late copy was paired or
+    /// removed, or it expired.
+    pub fn accounted(&mut self, upload: &UnconfirmedUpload) -> Result<()> {
+        self.record(JournalEntry::Accounted {
+            target: upload.target,
+            source_id: upload.source_id.clone(),
+            ticket: upload.ticket.clone(),
         })
     }
 

@@ -20,6 +20,7 @@ pub mod folder;
 pub mod folders;
 pub mod identity;
 pub mod incremental;
+pub mod late;
 pub mod ledger;
 pub mod patterns;
 pub mod plan;

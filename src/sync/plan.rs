@@ -8,8 +8,9 @@
 //! Every combination is handled by one arm of [`plan_record`] or by
 //! [`plan_unpaired`], each commented with its pattern.
 
+use super::late::Removal;
 use crate::flags::Flags;
-use crate::state::{FolderState, Pair, Record, Side};
+use crate::state::{FolderState, Pair, Record, Side, UnconfirmedUpload};
 use crate::store::{MessageInfo, MsgId};
 use foldhash::{HashMap, HashSet, HashSetExt};
 use serde::Serialize;
@@ -72,8 +73,15 @@ pub struct Copy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
-    SetFlags { add: Flags, remove: Flags },
+    SetFlags {
+        add: Flags,
+        remove: Flags,
+    },
     Delete,
+    /// Remove a second copy that mailferry itself uploaded (see
+    /// [`super::late`]); where that cannot be done alone it is flagged
+    /// deleted instead.
+    DeleteLateCopy,
 }
 
 /// How the record of a message pair changes once its operations succeeded.
@@ -89,6 +97,9 @@ pub enum RecordAfter {
     Drop,
     /// Nothing to record (a message that was never paired).
     Unpaired,
+    /// A late copy is gone: the unconfirmed upload it was a copy of is
+    /// accounted for.
+    LateCopyRemoved { upload: UnconfirmedUpload },
 }
 
 /// Changes to a message that at least one side already has.
@@ -176,6 +187,21 @@ pub fn plan(
     listings: Pair<&[MessageInfo]>,
     policy: &Policy,
 ) -> Result<Plan, DeletionGuard> {
+    plan_with_late_copies(state, listings, &[], policy)
+}
+
+/// [`plan`], told which unrecorded messages are second copies of uploads
+/// mailferry made (see [`super::late`]): those are removed, never copied.
+pub fn plan_with_late_copies(
+    state: &FolderState,
+    listings: Pair<&[MessageInfo]>,
+    late_copies: &[Removal],
+    policy: &Policy,
+) -> Result<Plan, DeletionGuard> {
+    let late: HashMap<(Side, &str), &Removal> = late_copies
+        .iter()
+        .map(|removal| ((removal.side, removal.id.as_str()), removal))
+        .collect();
     let index = Pair::new(by_id(listings[Side::Far]), by_id(listings[Side::Near]));
     let mut plan = Plan::default();
     let capacity = state.records.len();
@@ -213,6 +239,10 @@ pub fn plan(
         let too_old = older_than_newest(listings[side], policy.max_messages);
         for message in listings[side] {
             if recorded[side].contains(message.id.as_str()) {
+                continue;
+            }
+            if let Some(removal) = late.get(&(side, message.id.as_str())) {
+                plan.updates.push(remove_late_copy(removal));
                 continue;
             }
             if too_old.contains(message.id.as_str()) && policy.copy_new[side.other()] {
@@ -469,6 +499,23 @@ fn plan_tombstone(
     None
 }
 
+/// A second copy of an upload: whatever its flags and the policy, it is
+/// mailferry's own mistake to undo, not mail to copy or keep.
+fn remove_late_copy(removal: &Removal) -> Update {
+    let mut ids = Pair::default();
+    ids[removal.side] = Some(removal.id.clone());
+    let mut ops = Pair::default();
+    ops[removal.side] = Some(Op::DeleteLateCopy);
+    Update {
+        ids,
+        ops,
+        after: RecordAfter::LateCopyRemoved {
+            upload: removal.upload.clone(),
+        },
+        reason: "late copy of an interrupted upload; the message was uploaded again",
+    }
+}
+
 /// A message that `side` lists and no record knows: new since the last
 /// sync, to be copied to the other side.
 fn plan_unpaired(side: Side, message: &MessageInfo, policy: &Policy, plan: &mut Plan) {
@@ -528,7 +575,7 @@ impl fmt::Display for Plan {
             for side in Side::BOTH {
                 let id = update.ids[side].as_deref().unwrap_or("-");
                 match &update.ops[side] {
-                    Some(Op::Delete) => {
+                    Some(Op::Delete | Op::DeleteLateCopy) => {
                         writeln!(f, "delete {side} {id} ({})", update.reason)?;
                     }
                     Some(Op::SetFlags { add, remove }) => {
