@@ -193,7 +193,7 @@ fn the_plan_removes_a_late_copy_and_downloads_a_look_alike() {
     let found = find_in(&state, &mut far, &mut near);
     let settlement = settle(&state, &found, NOW);
     let far_listing = listing(&mut far);
-    let near_listing = vec![MessageInfo {
+    let near_listing = [MessageInfo {
         id: "n1".to_string(),
         flags: Flags::SEEN,
         size: content(1).len() as u64,
