@@ -1195,13 +1195,7 @@ impl Store for ImapStore {
         Ok(found.into_iter().map(|uid| uid.to_string()).collect())
     }
 
-    fn find_stored(
-        &mut self,
-        ticket: &str,
-        size: u64,
-        sha256: &str,
-        message_id: Option<&str>,
-    ) -> Result<Vec<FoundCopy>> {
+    fn find_stored(&mut self, ticket: &str, message: &Message) -> Result<Vec<FoundCopy>> {
         self.open_folder_state()?;
         let first = ticket_uid(ticket)?;
         // A server may show a message appended in this session to a search
@@ -1210,13 +1204,17 @@ impl Store for ImapStore {
         logged("NOOP", || self.session.noop())
             .map_err(|e| imap_err(e, format!("NOOP in folder {folder:?} failed")))?;
         self.drain_unsolicited();
+        let held = self.held_form(&message.content);
+        let (size, sha256) = (held.len() as u64, super::sha256_hex(&held));
         // By Message-ID the server finds it without sending a body but the
         // candidates'; without one, every new message of the right size is
         // read.
+        let message_id = crate::sync::identity::message_id(&message.content);
         let searchable = message_id
+            .as_deref()
             .filter(|id| id.bytes().all(|b| b.is_ascii_graphic()) && !id.contains(['"', '\\']));
         let candidates = self.uids_since(first, searchable)?;
-        let mut found = self.same_size_with_hash(&candidates, size, sha256)?;
+        let mut found = self.same_size_with_hash(&candidates, size, &sha256)?;
         if searchable.is_none() {
             found.retain(|&(_, identical)| identical);
         }
@@ -1231,6 +1229,10 @@ impl Store for ImapStore {
                 identical,
             })
             .collect())
+    }
+
+    fn held_form<'a>(&self, content: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        super::with_crlf(content)
     }
 
     fn appends_may_land_late(&self) -> bool {

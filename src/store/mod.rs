@@ -270,28 +270,30 @@ pub trait Store: Send {
     /// unknown; the caller discards ids it has already paired.
     fn find_appended(&mut self, ticket: &str, size: u64, sha256: &str) -> Result<Vec<MsgId>>;
 
-    /// Finds the message just stored by [`Store::append`] (which could not
+    /// Finds `message`, just stored by [`Store::append`] (which could not
     /// name it) in this session: like [`Store::find_appended`], but a
     /// store may first make its own recent appends visible (IMAP: a NOOP,
     /// as some servers show an appended message to a search only after
     /// one), find the message by its Message-ID rather than by reading
-    /// bodies, and report a copy whose bytes the store changed (same
-    /// Message-ID and size, another hash: a server rewriting header bytes).
-    fn find_stored(
-        &mut self,
-        ticket: &str,
-        size: u64,
-        sha256: &str,
-        _message_id: Option<&str>,
-    ) -> Result<Vec<FoundCopy>> {
+    /// bodies, and report a copy whose bytes it changed (same Message-ID
+    /// and size, another hash: a server rewriting header bytes).
+    fn find_stored(&mut self, ticket: &str, message: &Message) -> Result<Vec<FoundCopy>> {
+        let content = &message.content;
         Ok(self
-            .find_appended(ticket, size, sha256)?
+            .find_appended(ticket, content.len() as u64, &sha256_hex(content))?
             .into_iter()
             .map(|id| FoundCopy {
                 id,
                 identical: true,
             })
             .collect())
+    }
+
+    /// A message's bytes as this store will hold them once stored (an IMAP
+    /// server ends every line with CRLF): what its listed size and fetched
+    /// content are compared with.
+    fn held_form<'a>(&self, content: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        std::borrow::Cow::Borrowed(content)
     }
 
     /// Whether an append whose outcome was lost may still be stored after
@@ -376,6 +378,23 @@ pub trait Store: Send {
     fn source_only(&self) -> bool {
         false
     }
+}
+
+/// The message with every bare LF written as CRLF, as IMAP servers hold
+/// it (RFC 5322 form); borrowed when nothing changes.
+pub fn with_crlf(content: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let bare_lf = |(i, &b): (usize, &u8)| b == b'\n' && (i == 0 || content[i - 1] != b'\r');
+    if !content.iter().enumerate().any(bare_lf) {
+        return std::borrow::Cow::Borrowed(content);
+    }
+    let mut out = Vec::with_capacity(content.len() + content.len() / 40);
+    for (i, &b) in content.iter().enumerate() {
+        if bare_lf((i, &b)) {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// SHA-256 of a message's bytes, lower-case hex: the content identity used

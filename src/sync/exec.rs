@@ -3,7 +3,7 @@
 //! an interrupted run recoverable: a copy is journaled as pending before it
 //! is stored, every other change is journaled once it is done.
 
-use super::identity::{message_id, message_label};
+use super::identity::message_label;
 use super::ledger::Ledger;
 use super::plan::{Copy, Op, Plan, RecordAfter, Update};
 use super::progress::Progress;
@@ -87,21 +87,42 @@ pub fn resolve_pending(stores: &mut Stores<'_>, ledger: &mut Ledger) -> Result<(
     let pending: Vec<PendingCopy> = ledger.state().pending.clone();
     for copy in pending {
         let paired = ledger.paired_ids(copy.target);
-        let target = stores.side(copy.target);
-        let found = target
+        let found = stores
+            .side(copy.target)
             .find_appended(&copy.ticket, copy.size, &copy.sha256)?
             .into_iter()
             .find(|id| !paired.contains(id));
         match found {
             Some(target_id) => ledger.pair_copy(&copy, &target_id)?,
-            None if target.appends_may_land_late() => {
-                ledger.unconfirmed(&UnconfirmedUpload::of(&copy, unix_now()))?
+            None if stores.side(copy.target).appends_may_land_late() => {
+                let upload = unconfirmed_upload(stores, &copy)?;
+                ledger.unconfirmed(&upload)?;
             }
             None => {}
         }
         ledger.resolved(copy.target, &copy.source_id)?;
     }
     Ok(())
+}
+
+/// The unconfirmed upload that `copy` stands for, with the size and hash
+/// of the message as its target holds it (line ends and all; see
+/// [`Store::held_form`]), read from the source; as sent if the source is
+/// gone meanwhile.
+fn unconfirmed_upload(stores: &mut Stores<'_>, copy: &PendingCopy) -> Result<UnconfirmedUpload> {
+    let mut upload = UnconfirmedUpload::of(copy, unix_now());
+    let (to, from) = stores.target_and_source(copy.target);
+    from.fetch_messages(std::slice::from_ref(&copy.source_id), &mut |_, message| {
+        if sha256_hex(&message.content) != copy.sha256 {
+            // Not what was sent (it cannot change; be sure anyway).
+            return Ok(());
+        }
+        let held = to.held_form(&message.content);
+        upload.size = held.len() as u64;
+        upload.sha256 = sha256_hex(&held);
+        Ok(())
+    })?;
+    Ok(upload)
 }
 
 /// Seconds since the Unix epoch (0 for a clock set before it).
@@ -516,14 +537,8 @@ fn find_stored(
     report: &mut Report,
 ) -> Result<MsgId> {
     let paired = ledger.paired_ids(target);
-    let message_id = message_id(&message.content);
     let found = to
-        .find_stored(
-            &pending.ticket,
-            pending.size,
-            &pending.sha256,
-            message_id.as_deref(),
-        )?
+        .find_stored(&pending.ticket, message)?
         .into_iter()
         .find(|found| !paired.contains(&found.id))
         .ok_or_else(|| {

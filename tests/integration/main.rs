@@ -31,4 +31,5 @@ mod security;
 mod settled;
 mod tls;
 mod two_way;
+mod uploads;
 mod watch;

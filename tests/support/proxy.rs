@@ -40,6 +40,15 @@ pub enum Fault {
     /// sees it: the server acted, the client cannot know whether it did.
     /// Verbs as in [`Command::verb`] (`APPEND`, `UID STORE`, `UID EXPUNGE`).
     CloseAfterCommand { verb: &'static str, nth: usize },
+    /// Every connection gets the client's bytes `chunk` at a time with
+    /// `pause` between chunks: a slow upload, so that a client killed
+    /// while it sends leaves a batch the server is still receiving.
+    SlowUpload { chunk: usize, pause: Duration },
+    /// On every connection, a message the client appended (its UID read
+    /// from the APPENDUID the server sends, advertised or not) is left out
+    /// of `* SEARCH` answers until the client sends a NOOP: a server that
+    /// shows appended mail to a search late (Courier does).
+    HideAppendsUntilNoop,
 }
 
 /// A command seen on the first connection, with where it began.
@@ -106,6 +115,7 @@ impl FaultProxy {
                     }
                     let watched = (number == 0).then(|| first.clone());
                     let rules = Rules::for_connection(fault, number);
+                    let hidden: Arc<Mutex<Vec<u32>>> = Arc::default();
                     let (client_in, server_out) =
                         (client.try_clone().unwrap(), server.try_clone().unwrap());
                     let upstream = Pump {
@@ -113,6 +123,7 @@ impl FaultProxy {
                         rules,
                         watched: watched.clone(),
                         stopping: stopping.clone(),
+                        hidden: hidden.clone(),
                     };
                     std::thread::spawn(move || upstream.run(client_in, server_out));
                     let downstream = Pump {
@@ -120,6 +131,7 @@ impl FaultProxy {
                         rules,
                         watched,
                         stopping: stopping.clone(),
+                        hidden,
                     };
                     std::thread::spawn(move || downstream.run(server, client));
                 }
@@ -219,6 +231,9 @@ struct Pump {
     /// The first connection's shared record; `None` on later connections.
     watched: Option<Arc<Mutex<FirstConnection>>>,
     stopping: Arc<AtomicBool>,
+    /// UIDs left out of search answers (HideAppendsUntilNoop), shared by
+    /// the connection's two pumps.
+    hidden: Arc<Mutex<Vec<u32>>>,
 }
 
 impl Pump {
@@ -228,6 +243,11 @@ impl Pump {
         let mut buffer = vec![0u8; 16 * 1024];
         let mut total = 0usize;
         let mut reader = CommandReader::default();
+        // HideAppendsUntilNoop: the client's commands, and the server's
+        // lines (held until whole so they can be rewritten).
+        let hiding = self.rules.fault == Fault::HideAppendsUntilNoop;
+        let mut noop_reader = CommandReader::default();
+        let mut server_lines = ServerLines::default();
         // The end of what was forwarded, to find a tagged line that spans
         // two reads.
         let mut recent: Vec<u8> = Vec::new();
@@ -256,11 +276,34 @@ impl Pump {
                     want = want.min(chunk.max(1));
                 }
             }
+            if let Fault::SlowUpload { chunk, .. } = self.rules.fault {
+                if self.direction == Direction::ClientToServer {
+                    want = want.min(chunk.max(1));
+                }
+            }
             let n = match from.read(&mut buffer[..want]) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            let rewritten;
             let mut data = &buffer[..n];
+            if hiding {
+                match self.direction {
+                    Direction::ClientToServer => {
+                        let noop = noop_reader
+                            .feed(data)
+                            .iter()
+                            .any(|(_, command)| command.verb == "NOOP");
+                        if noop {
+                            self.hidden.lock().unwrap().clear();
+                        }
+                    }
+                    Direction::ServerToClient => {
+                        rewritten = server_lines.feed(data, &self.hidden);
+                        data = &rewritten;
+                    }
+                }
+            }
             let mut fatal_answer = false;
             if let Some(watched) = &self.watched {
                 let mut first = watched.lock().unwrap();
@@ -311,6 +354,11 @@ impl Pump {
                     std::thread::sleep(pause);
                 }
             }
+            if let Fault::SlowUpload { pause, .. } = self.rules.fault {
+                if self.direction == Direction::ClientToServer {
+                    std::thread::sleep(pause);
+                }
+            }
         }
         let _ = from.shutdown(Shutdown::Both);
         let _ = to.shutdown(Shutdown::Both);
@@ -323,6 +371,83 @@ impl Pump {
             first.cut_during = first.commands.last().map(|c| c.verb.clone());
         }
     }
+}
+
+/// The server's bytes cut into lines (literals passed through whole), for
+/// [`Fault::HideAppendsUntilNoop`].
+#[derive(Default)]
+struct ServerLines {
+    line: Vec<u8>,
+    /// Bytes of a literal still to pass through.
+    literal_left: usize,
+}
+
+impl ServerLines {
+    /// What to forward of `data` now: whole lines, rewritten, and literal
+    /// bytes; a partial line waits for its end.
+    fn feed(&mut self, data: &[u8], hidden: &Mutex<Vec<u32>>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(data.len());
+        let mut i = 0;
+        while i < data.len() {
+            if self.literal_left > 0 {
+                let take = self.literal_left.min(data.len() - i);
+                out.extend_from_slice(&data[i..i + take]);
+                self.literal_left -= take;
+                i += take;
+                continue;
+            }
+            self.line.push(data[i]);
+            i += 1;
+            if data[i - 1] != b'\n' {
+                continue;
+            }
+            let line = std::mem::take(&mut self.line);
+            self.literal_left = literal_length(&line).unwrap_or(0);
+            out.extend_from_slice(&rewrite_server_line(&line, hidden));
+        }
+        out
+    }
+}
+
+/// Notes the UIDs of an APPENDUID answer as hidden; leaves hidden UIDs out
+/// of a `* SEARCH` answer.
+fn rewrite_server_line(line: &[u8], hidden: &Mutex<Vec<u32>>) -> Vec<u8> {
+    let text = String::from_utf8_lossy(line);
+    if let Some(code) = text.split("[APPENDUID ").nth(1) {
+        // [APPENDUID <uidvalidity> <uid-set>]
+        let set = code.split(']').next().unwrap_or("");
+        let uids = set.split(' ').nth(1).unwrap_or("");
+        let mut hidden = hidden.lock().unwrap();
+        for part in uids.split(',') {
+            match part.split_once(':') {
+                Some((low, high)) => {
+                    if let (Ok(low), Ok(high)) = (low.parse::<u32>(), high.parse::<u32>()) {
+                        hidden.extend(low.min(high)..=low.max(high));
+                    }
+                }
+                None => hidden.extend(part.parse::<u32>()),
+            }
+        }
+        return line.to_vec();
+    }
+    let Some(found) = text.strip_prefix("* SEARCH") else {
+        return line.to_vec();
+    };
+    let hidden = hidden.lock().unwrap();
+    let kept: Vec<&str> = found
+        .split_ascii_whitespace()
+        .filter(|uid| {
+            uid.parse::<u32>()
+                .map_or(true, |uid| !hidden.contains(&uid))
+        })
+        .collect();
+    let mut rewritten = String::from("* SEARCH");
+    for uid in kept {
+        rewritten.push(' ');
+        rewritten.push_str(uid);
+    }
+    rewritten.push_str("\r\n");
+    rewritten.into_bytes()
 }
 
 /// Whether the client still holds its end: a stalled pump waits on it.
