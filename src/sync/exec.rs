@@ -85,15 +85,28 @@ impl Stores<'_> {
 /// [`super::late`]).
 pub fn resolve_pending(stores: &mut Stores<'_>, ledger: &mut Ledger) -> Result<()> {
     let pending: Vec<PendingCopy> = ledger.state().pending.clone();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut paired = Pair::new(ledger.paired_ids(Side::Far), ledger.paired_ids(Side::Near));
     for copy in pending {
-        let paired = ledger.paired_ids(copy.target);
+        // The pair was recorded before the run stopped short of clearing
+        // the pending entry: nothing is in doubt.
+        if paired[copy.target.other()].contains(&copy.source_id) {
+            ledger.resolved(copy.target, &copy.source_id)?;
+            continue;
+        }
         let found = stores
             .side(copy.target)
             .find_appended(&copy.ticket, copy.size, &copy.sha256)?
             .into_iter()
-            .find(|id| !paired.contains(id));
+            .find(|id| !paired[copy.target].contains(id));
         match found {
-            Some(target_id) => ledger.pair_copy(&copy, &target_id)?,
+            Some(target_id) => {
+                ledger.pair_copy(&copy, &target_id)?;
+                paired[copy.target].insert(target_id);
+                paired[copy.target.other()].insert(copy.source_id.clone());
+            }
             None if stores.side(copy.target).appends_may_land_late() => {
                 let upload = unconfirmed_upload(stores, &copy)?;
                 ledger.unconfirmed(&upload)?;

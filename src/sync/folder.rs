@@ -543,6 +543,17 @@ fn forget_renumbered_side(
     for (target, source) in &pending {
         ledger.resolved(*target, source)?;
     }
+    // Their tickets are UIDs of the old numbering: they say nothing now.
+    let unconfirmed: Vec<_> = ledger
+        .state()
+        .unconfirmed
+        .iter()
+        .filter(|upload| upload.target == side)
+        .cloned()
+        .collect();
+    for upload in &unconfirmed {
+        ledger.accounted(upload)?;
+    }
     ledger.set_uidvalidity(side, Some(new))?;
     Ok(Some(format!(
         "UIDVALIDITY of the {side} folder {folder} changed from {old} to {new}: \

@@ -9,10 +9,65 @@
 //! - Every deletion follows from the state: a message is deleted on one
 //!   side only because the record says both sides had it and the other
 //!   side no longer does (or it is flagged deleted where expunge is on).
-//! - An interrupted copy is journaled before it starts, so the next run
-//!   finds the copy again instead of making a second one.
 //! - A missing state means neither side had been synced: nothing is
 //!   deleted on a first run.
+//! - Every message is held once on each side: a copy is never made twice
+//!   as a separate message, or if a second copy reaches a server, the sync
+//!   that sees both removes the one it made (below).
+//!
+//! Why a copy is never doubled, or heals itself, whatever the moment of a
+//! crash (kill -9, Ctrl-C, a dropped connection) and of the next run. A
+//! copy goes: (1) `pending` is journaled with a ticket (IMAP: the folder's
+//! UIDNEXT before the upload; Maildir: the unique name it will get) and the
+//! content's size and SHA-256; (2) the message is sent (one APPEND, or a
+//! MULTIAPPEND batch of up to 64); (3) the target stores it; (4) the run
+//! learns its id (APPENDUID; a search without UIDPLUS, after a NOOP, by
+//! Message-ID); (5) `pair`, then `resolved`, are journaled. The next run
+//! settles every pending copy before it lists anything
+//! ([`exec::resolve_pending`]):
+//! - killed before (1): the source is in no record and no copy exists: it
+//!   is copied once by the next run.
+//! - killed in (2) before the target had the whole command: a server
+//!   stores nothing of an APPEND whose literal never ended (MULTIAPPEND is
+//!   all or nothing); a Maildir has at most a tmp/ file. The pending copy
+//!   is not found (the tmp/ file is removed), the message is copied again:
+//!   once.
+//! - killed after (3), or (4): found by its ticket, size and hash (or, if
+//!   the server changed its line ends or header bytes, paired by content
+//!   identity before the plan, [`identity`]): paired, not copied again.
+//! - killed after `pair` in (5): the source is in a record; the pending
+//!   entry is only cleared.
+//! - killed after the server had the whole command but before it stored
+//!   it: the server stores it at some later moment T, which the next run
+//!   cannot see coming. A Maildir has no such moment: this process writes
+//!   it, and the next run only starts once the channel lock is free, i.e.
+//!   once this process is gone; so "not found" there is final. A server
+//!   (a store whose [`crate::store::Store::appends_may_land_late`]) keeps
+//!   the pending copy as an *unconfirmed upload* (held size and hash), and:
+//!   - T before the next run looks: found, paired (as above);
+//!   - T between its look and its listing: listed, in no record, as is its
+//!     source: paired by content identity (or by [`late`]), not uploaded;
+//!   - T after its listing: the message was uploaded again, so the server
+//!     holds two copies for a while. Every sync checks, before it plans,
+//!     each listed message in no record with the size of an unconfirmed
+//!     upload to that side, stored since its ticket: one whose bytes are
+//!     the upload's, while the upload's source is paired, is removed from
+//!     the server ([`late`]; journaled like any deletion; the entry is
+//!     accounted for only once the removal is done, so a crash there
+//!     repeats the check). It is never downloaded. If the source was never
+//!     paired again, the late copy is paired with it instead of being
+//!     uploaded.
+//!
+//!   A dead session's commit lands within seconds, and an entry expires
+//!   only at a sync whose listing is taken 7 days after it was made (after
+//!   that listing was checked), so the late copy is in a listing the entry
+//!   is checked against. Each entry accounts for one copy, so a message
+//!   uploaded by N killed runs is checked against N entries. Only mailferry's
+//!   own uploads are removed: a copy must match a journaled upload byte for
+//!   byte, have been stored after its ticket, and its source must be paired
+//!   with another message; a look-alike (same size, other bytes) is new mail.
+//!   Without UIDPLUS, where expunging would take other messages flagged
+//!   deleted along, the late copy is flagged deleted and left to an expunge.
 
 pub mod channel;
 pub mod exec;

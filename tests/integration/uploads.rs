@@ -314,12 +314,13 @@ fn a_server_without_uidplus_showing_appends_late_gets_each_upload_once() {
     assert_eq!(read_folder(&inbox).len(), 15, "nothing came back down");
 }
 
+/// The server's and the Maildir's view of INBOX.
 fn snapshot_inbox(
     server: &mut crate::support::imap_client::ImapTestClient,
     inbox: &Path,
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
-    (
+) -> Vec<Vec<(String, String)>> {
+    vec![
         server_view(server, "INBOX"),
         super::common::local_view(inbox),
-    )
+    ]
 }
