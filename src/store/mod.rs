@@ -406,3 +406,17 @@ pub fn sha256_hex(content: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+#[cfg(test)]
+mod held_form_tests {
+    use super::with_crlf;
+    use std::borrow::Cow;
+
+    #[test]
+    fn bare_lfs_become_crlf_and_crlf_content_is_borrowed() {
+        assert_eq!(&*with_crlf(b"a\nb\r\nc\n"), b"a\r\nb\r\nc\r\n");
+        assert_eq!(&*with_crlf(b"\n"), b"\r\n");
+        assert!(matches!(with_crlf(b"a\r\nb"), Cow::Borrowed(_)));
+        assert!(matches!(with_crlf(b""), Cow::Borrowed(_)));
+    }
+}

@@ -324,3 +324,51 @@ fn snapshot_inbox(
         super::common::local_view(inbox),
     ]
 }
+
+#[test]
+fn a_server_without_uidplus_rewriting_header_bytes_gets_a_note_not_an_error() {
+    let without_uidplus =
+        super::common::CAPABILITIES_WITHOUT_MODSEQ.replace(" UIDPLUS", "") + " CONDSTORE";
+    let dovecot = Dovecot::start_with(DovecotOptions {
+        imap_capability: Some(without_uidplus),
+        ..DovecotOptions::default()
+    });
+    let proxy = FaultProxy::start(dovecot.imap_port(), Fault::RewriteEightBitHeaders);
+    let mut device = env();
+    let inbox = device.maildir().join("INBOX");
+    for n in 0..3 {
+        deliver(
+            &inbox,
+            &format!("1700000000.M{n}.laptop"),
+            format!(
+                "From: laptop@mailferry.test\nSubject: caf\u{e9} {n}\n\
+                 Message-ID: <eight.{n}@mailferry.test>\n\nbody {n}\n"
+            )
+            .as_bytes(),
+        );
+    }
+    let yaml = config_yaml(&device, "alice", proxy.port(), None, "");
+    device.write_config(&yaml);
+
+    // Notes are shown with -v (or on a terminal).
+    let output = run_ok(&device, &["-v", "sync", "mail"]);
+    let said = stderr(&output) + &String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        said.matches("with other bytes than were sent").count(),
+        3,
+        "{said}"
+    );
+    assert!(said.contains("<eight.0@mailferry.test>"), "{said}");
+    let mut server = dovecot.client("alice");
+    let messages = server.messages("INBOX");
+    assert_eq!(messages.len(), 3, "each upload once on the server");
+    assert!(
+        messages
+            .iter()
+            .all(|m| !m.content.iter().any(|&b| b >= 0x80)),
+        "the proxy rewrote the 8-bit header bytes"
+    );
+    let before = snapshot_inbox(&mut server, &inbox);
+    run_ok(&device, &["sync", "mail"]);
+    assert_eq!(snapshot_inbox(&mut server, &inbox), before);
+}

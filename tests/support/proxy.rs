@@ -49,6 +49,10 @@ pub enum Fault {
     /// of `* SEARCH` answers until the client sends a NOOP: a server that
     /// shows appended mail to a search late (Courier does).
     HideAppendsUntilNoop,
+    /// On every connection, bytes of 128 and above in the header of an
+    /// uploaded message (a literal after `APPEND`) become `X`: the same
+    /// size, other bytes, as Cyrus stores raw 8-bit header bytes.
+    RewriteEightBitHeaders,
 }
 
 /// A command seen on the first connection, with where it began.
@@ -248,6 +252,9 @@ impl Pump {
         let hiding = self.rules.fault == Fault::HideAppendsUntilNoop;
         let mut noop_reader = CommandReader::default();
         let mut server_lines = ServerLines::default();
+        let rewriting = self.rules.fault == Fault::RewriteEightBitHeaders
+            && self.direction == Direction::ClientToServer;
+        let mut uploads = UploadRewriter::default();
         // The end of what was forwarded, to find a tagged line that spans
         // two reads.
         let mut recent: Vec<u8> = Vec::new();
@@ -286,6 +293,9 @@ impl Pump {
                 Ok(n) => n,
             };
             let rewritten;
+            if rewriting {
+                uploads.feed(&mut buffer[..n]);
+            }
             let mut data = &buffer[..n];
             if hiding {
                 match self.direction {
@@ -369,6 +379,62 @@ impl Pump {
             let mut first = watched.lock().unwrap();
             first.cut = true;
             first.cut_during = first.commands.last().map(|c| c.verb.clone());
+        }
+    }
+}
+
+/// Rewrites the 8-bit header bytes of uploaded messages in place, for
+/// [`Fault::RewriteEightBitHeaders`]: it follows the client's lines and
+/// literals; a literal announced on an `APPEND` line is a message.
+#[derive(Default)]
+struct UploadRewriter {
+    line: Vec<u8>,
+    literal_left: usize,
+    /// Whether the literal being passed is a message whose header is not
+    /// over yet, and the last bytes of it seen (to find the empty line).
+    in_header: bool,
+    recent: Vec<u8>,
+    /// Whether the current command is an APPEND (its later literals are
+    /// messages too, in a MULTIAPPEND).
+    appending: bool,
+}
+
+impl UploadRewriter {
+    fn feed(&mut self, data: &mut [u8]) {
+        for byte in data.iter_mut() {
+            if self.literal_left > 0 {
+                self.literal_left -= 1;
+                if self.in_header {
+                    if *byte >= 0x80 {
+                        *byte = b'X';
+                    }
+                    self.recent.push(*byte);
+                    if self.recent.ends_with(b"\r\n\r\n") || self.recent.ends_with(b"\n\n") {
+                        self.in_header = false;
+                    }
+                    let keep = self.recent.len().saturating_sub(4);
+                    self.recent.drain(..keep);
+                }
+                continue;
+            }
+            self.line.push(*byte);
+            if *byte != b'\n' {
+                continue;
+            }
+            let line = std::mem::take(&mut self.line);
+            let continuing = self.appending;
+            if !continuing {
+                self.appending = name_command(&line).is_some_and(|c| c.verb == "APPEND");
+            }
+            match literal_length(&line) {
+                Some(length) if self.appending => {
+                    self.literal_left = length;
+                    self.in_header = true;
+                    self.recent.clear();
+                }
+                Some(length) => self.literal_left = length,
+                None => self.appending = false,
+            }
         }
     }
 }
