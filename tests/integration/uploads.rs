@@ -2,14 +2,16 @@
 //! to 40 KB in two folders are being uploaded in MULTIAPPEND batches when
 //! the run is killed (SIGKILL or SIGINT) at a seeded random moment, and the
 //! next run is started at once, while Dovecot may still be storing the
-//! batch the dead run sent. After that run every message is on both sides
-//! exactly once, and one more sync changes nothing. The same through a
+//! batch the dead run sent. New server mail is being downloaded at the
+//! same time, so kills also land while the Maildir side has files staged
+//! in tmp/. After that run every message is on both sides exactly once,
+//! tmp/ is empty, and one more sync changes nothing. The same through a
 //! proxy that slows the upload, so that kills land inside a batch. And a
 //! server without UIDPLUS that shows an appended message to a search only
 //! after a NOOP (as Courier does): uploads are found again, none is doubled.
 
 use super::common::{env, run_ok, server_view, stderr};
-use super::scenario::{config_yaml, dovecot, trial_user, Rng, FOLDERS};
+use super::scenario::{config_yaml, dovecot, fill_server_inbox, message, trial_user, Rng, FOLDERS};
 use crate::support::dovecot::{Dovecot, DovecotOptions};
 use crate::support::env::TestEnv;
 use crate::support::local::{deliver, read_folder};
@@ -22,9 +24,15 @@ use std::time::{Duration, Instant};
 
 /// New local messages per folder.
 const PER_FOLDER: usize = 250;
-/// Trials killed on the direct connection, and through the slow proxy.
-const TRIALS: usize = 4;
-const PROXY_TRIALS: usize = 2;
+/// New server messages in INBOX.
+const ON_SERVER: usize = 100;
+/// Trials killed on the direct connection, and through the slow proxy
+/// (where a killed run's last batch reaches the server long after the
+/// next run began: the race that doubled uploads).
+const TRIALS: usize = 2;
+const PROXY_TRIALS: usize = 3;
+/// Where kills of runs through the slow link are drawn from.
+const SLOW_WINDOW: Duration = Duration::from_millis(3000);
 /// Kills per trial, each followed at once by the next run.
 const KILLS_PER_TRIAL: usize = 2;
 
@@ -44,8 +52,8 @@ fn local_message(folder: &str, n: usize) -> Vec<u8> {
 type Expected = BTreeMap<&'static str, BTreeSet<String>>;
 
 /// A device whose Maildir holds the new messages, configured for `user`
-/// through `port`.
-fn device(user: &str, port: u16) -> (TestEnv, Expected) {
+/// through `port`, whose server INBOX holds new messages too.
+fn device(dovecot: &Dovecot, user: &str, port: u16) -> (TestEnv, Expected) {
     let mut device = env();
     let mut expected = Expected::new();
     for folder in FOLDERS {
@@ -60,54 +68,22 @@ fn device(user: &str, port: u16) -> (TestEnv, Expected) {
             ids.insert(format!("<up.{folder}.{n}@mailferry.test>"));
         }
     }
+    let origin = format!("down.{user}");
+    let on_server: Vec<Vec<u8>> = (0..ON_SERVER).map(|n| message(&origin, n)).collect();
+    fill_server_inbox(dovecot, user, &on_server, &origin);
+    if let Some(ids) = expected.get_mut("INBOX") {
+        ids.extend((0..ON_SERVER).map(|n| format!("<{origin}.{n}@mailferry.test>")));
+    }
     let yaml = config_yaml(&device, user, port, None, "");
     device.write_config(&yaml);
     (device, expected)
 }
 
-/// Messages held twice (or more) and messages missing, on both sides.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Tally {
-    duplicates: usize,
-    lost: usize,
-}
+/// What a user compares: per folder, (Message-ID, flags) on the server,
+/// then in the Maildir.
+type Look = Vec<Vec<(String, String)>>;
 
-impl std::ops::AddAssign for Tally {
-    fn add_assign(&mut self, other: Tally) {
-        self.duplicates += other.duplicates;
-        self.lost += other.lost;
-    }
-}
-
-fn tally(dovecot: &Dovecot, user: &str, maildir: &Path, expected: &Expected) -> Tally {
-    let mut total = Tally::default();
-    let mut server = dovecot.client(user);
-    for folder in FOLDERS {
-        let on_server: Vec<String> = server
-            .messages(folder)
-            .into_iter()
-            .map(|m| m.message_id.unwrap_or_default())
-            .collect();
-        let local: Vec<String> = read_folder(&maildir.join(folder))
-            .iter()
-            .map(|m| m.message_id().unwrap_or_default())
-            .collect();
-        for ids in [on_server, local] {
-            let held: BTreeSet<&String> = ids.iter().collect();
-            total.duplicates += ids.len() - held.len();
-            total.lost += expected[folder]
-                .iter()
-                .filter(|id| !held.contains(id))
-                .count();
-        }
-    }
-    server.logout();
-    total
-}
-
-/// What a user compares: each folder's (Message-ID, flags) on the server
-/// and in the Maildir.
-fn snapshot(dovecot: &Dovecot, user: &str, maildir: &Path) -> Vec<Vec<(String, String)>> {
+fn look(dovecot: &Dovecot, user: &str, maildir: &Path) -> Look {
     let mut server = dovecot.client(user);
     let mut all = Vec::new();
     for folder in FOLDERS {
@@ -116,6 +92,41 @@ fn snapshot(dovecot: &Dovecot, user: &str, maildir: &Path) -> Vec<Vec<(String, S
     }
     server.logout();
     all
+}
+
+/// Messages held twice (or more) and messages missing, on both sides, and
+/// files left in the Maildir's tmp/.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Tally {
+    duplicates: usize,
+    lost: usize,
+    left_in_tmp: usize,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, other: Tally) {
+        self.duplicates += other.duplicates;
+        self.lost += other.lost;
+        self.left_in_tmp += other.left_in_tmp;
+    }
+}
+
+fn tally(looked: &Look, maildir: &Path, expected: &Expected) -> Tally {
+    let mut total = Tally::default();
+    for (index, folder) in FOLDERS.iter().enumerate() {
+        for view in &looked[2 * index..2 * index + 2] {
+            let held: BTreeSet<&String> = view.iter().map(|(id, _)| id).collect();
+            total.duplicates += view.len() - held.len();
+            total.lost += expected[folder]
+                .iter()
+                .filter(|id| !held.contains(id))
+                .count();
+        }
+        total.left_in_tmp += fs::read_dir(maildir.join(folder).join("tmp"))
+            .map(|entries| entries.count())
+            .unwrap_or(0);
+    }
+    total
 }
 
 /// Starts `mailferry sync mail` and sends it `signal` after `delay` unless
@@ -151,46 +162,76 @@ fn run_and_signal(device: &TestEnv, delay: Duration, signal: i32) -> bool {
     true
 }
 
-/// One trial: the upload is signalled `KILLS_PER_TRIAL` times, each next
-/// run started at once, then a run that is left to finish; the tally after
-/// it. One more sync must change nothing.
+/// One trial: the sync is signalled at each of `signals` (after a random
+/// delay within `window`), each next run started at once, then a run that
+/// is left to finish. With `slow`, each signalled run goes through a proxy
+/// of its own that hands its uploads on slowly, so that the batch it sent
+/// reaches the server while the next run (direct) is under way; once the
+/// proxies are drained, one more sync sees whatever landed late. Then the
+/// tally, and a further sync that must change nothing.
 fn trial(
     dovecot: &Dovecot,
     user: &str,
-    port: u16,
     rng: &mut Rng,
     window: Duration,
     signals: &[i32],
+    slow: bool,
 ) -> (Tally, usize) {
-    let (device, expected) = device(user, port);
+    let (mut device, expected) = device(dovecot, user, dovecot.imap_port());
+    let direct = config_yaml(&device, user, dovecot.imap_port(), None, "");
+    let mut proxies = Vec::new();
     let mut kills = 0;
     for &signal in signals {
-        let delay = Duration::from_millis(rng.between(5, window.as_millis() as u64));
+        if slow {
+            let proxy = FaultProxy::start(dovecot.imap_port(), slow_upload());
+            device.write_config(&config_yaml(&device, user, proxy.port(), None, ""));
+            proxies.push(proxy);
+        }
+        let window = window.as_millis() as u64;
+        let delay = Duration::from_millis(rng.between(window / 10, window * 9 / 10));
         if run_and_signal(&device, delay, signal) {
             kills += 1;
         }
+        device.write_config(&direct);
     }
     run_ok(&device, &["sync", "mail"]);
-    let found = tally(dovecot, user, &device.maildir(), &expected);
-    let before = snapshot(dovecot, user, &device.maildir());
+    if slow {
+        wait_for(Duration::from_secs(60), "the slow proxies", || {
+            proxies.iter().all(FaultProxy::drained)
+        });
+        run_ok(&device, &["sync", "mail"]);
+    }
+    let before = look(dovecot, user, &device.maildir());
+    let found = tally(&before, &device.maildir(), &expected);
+    eprintln!("killed uploads: {user}: {kills} kill(s): {found:?}");
     run_ok(&device, &["sync", "mail"]);
     assert_eq!(
-        snapshot(dovecot, user, &device.maildir()),
+        look(dovecot, user, &device.maildir()),
         before,
         "a further sync of {user} changed something"
     );
     (found, kills)
 }
 
-/// How long an uninterrupted upload takes through `port` (user `user`),
+/// A link that takes a client's bytes at once and hands them on at about
+/// 1.6 MB/s: a batch of 64 messages takes most of a second to arrive.
+fn slow_upload() -> Fault {
+    Fault::SlowUpload {
+        chunk: 16 * 1024,
+        pause: Duration::from_millis(10),
+    }
+}
+
+/// How long an uninterrupted sync takes through `port` (user `user`),
 /// checked to leave every message once.
 fn uninterrupted(dovecot: &Dovecot, user: &str, port: u16) -> Duration {
-    let (device, expected) = device(user, port);
+    let (device, expected) = device(dovecot, user, port);
     let started = Instant::now();
     run_ok(&device, &["sync", "mail"]);
     let took = started.elapsed();
+    let looked = look(dovecot, user, &device.maildir());
     assert_eq!(
-        tally(dovecot, user, &device.maildir(), &expected),
+        tally(&looked, &device.maildir(), &expected),
         Tally::default()
     );
     took
@@ -200,7 +241,7 @@ fn uninterrupted(dovecot: &Dovecot, user: &str, port: u16) -> Duration {
 fn uploads_killed_at_random_moments_and_resumed_at_once_are_never_doubled() {
     let started = Instant::now();
     let mut rng = Rng::from_env("killed uploads");
-    let dovecot = dovecot(2 + TRIALS + PROXY_TRIALS);
+    let dovecot = dovecot(1 + TRIALS + PROXY_TRIALS);
     let signals = |trial: usize| -> Vec<i32> {
         (0..KILLS_PER_TRIAL)
             .map(|kill| {
@@ -214,54 +255,43 @@ fn uploads_killed_at_random_moments_and_resumed_at_once_are_never_doubled() {
     };
 
     let direct = uninterrupted(&dovecot, &trial_user(0), dovecot.imap_port());
+    // Through the slow link the upload alone takes about 6 s: kills within
+    // its first seconds land in the upload.
+    let slowed = SLOW_WINDOW;
     let (mut total, mut kills) = (Tally::default(), 0);
-    for n in 0..TRIALS {
+    for n in 0..TRIALS + PROXY_TRIALS {
+        let slow = n >= TRIALS;
         let (found, landed) = trial(
             &dovecot,
-            &trial_user(2 + n),
-            dovecot.imap_port(),
+            &trial_user(1 + n),
             &mut rng,
-            direct,
+            if slow { slowed } else { direct },
             &signals(n),
-        );
-        total += found;
-        kills += landed;
-    }
-
-    let proxy = FaultProxy::start(
-        dovecot.imap_port(),
-        Fault::SlowUpload {
-            chunk: 32 * 1024,
-            pause: Duration::from_millis(2),
-        },
-    );
-    let slowed = uninterrupted(&dovecot, &trial_user(1), proxy.port());
-    for n in 0..PROXY_TRIALS {
-        let (found, landed) = trial(
-            &dovecot,
-            &trial_user(2 + TRIALS + n),
-            proxy.port(),
-            &mut rng,
-            slowed,
-            &signals(n),
+            slow,
         );
         total += found;
         kills += landed;
     }
     eprintln!(
-        "killed uploads: {} trials of {} messages (uninterrupted {:.2} s direct, {:.2} s through \
-         the slow proxy), {kills} kills each followed at once by the next run: {} duplicates, {} \
-         lost; {:.1} s in all",
+        "killed uploads: {} trials of {} uploads and {} downloads (uninterrupted {:.2} s direct; \
+         kills within {:.2} s through the slow link), {kills} kills each followed at once by the \
+         next run: {} duplicates, {} lost, {} files left in tmp/; {:.1} s in all",
         TRIALS + PROXY_TRIALS,
         2 * PER_FOLDER,
+        ON_SERVER,
         direct.as_secs_f64(),
         slowed.as_secs_f64(),
         total.duplicates,
         total.lost,
+        total.left_in_tmp,
         started.elapsed().as_secs_f64()
     );
     assert!(kills > 0, "no kill landed during an upload");
-    assert_eq!(total, Tally::default(), "duplicates or lost messages");
+    assert_eq!(
+        total,
+        Tally::default(),
+        "duplicates, lost messages or tmp/ files"
+    );
 }
 
 #[test]
@@ -371,4 +401,72 @@ fn a_server_without_uidplus_rewriting_header_bytes_gets_a_note_not_an_error() {
     let before = snapshot_inbox(&mut server, &inbox);
     run_ok(&device, &["sync", "mail"]);
     assert_eq!(snapshot_inbox(&mut server, &inbox), before);
+}
+
+/// Polls `done` every 10 ms for at most `limit`.
+fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_batch_the_server_stores_after_the_next_run_uploaded_it_again_is_removed() {
+    const MESSAGES: usize = 150;
+    let dovecot = Dovecot::start();
+    let proxy = FaultProxy::start(dovecot.imap_port(), Fault::HoldFirstAppend);
+    let mut device = env();
+    let inbox = device.maildir().join("INBOX");
+    for n in 0..MESSAGES {
+        deliver(
+            &inbox,
+            &format!("1700000000.M{n}.laptop"),
+            &local_message("INBOX", n),
+        );
+    }
+    let yaml = config_yaml(&device, "alice", proxy.port(), None, "");
+    device.write_config(&yaml);
+
+    // The first run sends its first batch whole and is killed waiting for
+    // the answer; the server has not stored the batch yet.
+    let mut killed = device
+        .command()
+        .args(["sync", "mail"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(30), "the first batch", || {
+        proxy.holding_whole_append()
+    });
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    // The next run, started at once, finds nothing and uploads it all.
+    run_ok(&device, &["sync", "mail"]);
+    let mut server = dovecot.client("alice");
+    assert_eq!(server.count("INBOX"), MESSAGES as u32);
+    // Then the server stores the dead run's batch.
+    proxy.release();
+    wait_for(Duration::from_secs(30), "the late batch", || {
+        server.count("INBOX") > MESSAGES as u32
+    });
+    let late = server.count("INBOX") as usize - MESSAGES;
+
+    let output = run_ok(&device, &["-v", "sync", "mail"]);
+    let said = String::from_utf8_lossy(&output.stdout).into_owned() + &stderr(&output);
+    let on_server = server_view(&mut server, "INBOX");
+    let local = super::common::local_view(&inbox);
+    super::common::assert_no_duplicates(&on_server, "the server's INBOX");
+    super::common::assert_no_duplicates(&local, "the local INBOX");
+    assert_eq!(on_server.len(), MESSAGES);
+    assert_eq!(local, on_server);
+    assert!(
+        said.contains(&format!("removed from the far side: {late} second copies")),
+        "{said}"
+    );
+    run_ok(&device, &["sync", "mail"]);
+    assert_eq!(snapshot_inbox(&mut server, &inbox), vec![on_server, local]);
+    eprintln!("late batch: {late} late copies removed, none downloaded");
 }

@@ -40,15 +40,23 @@ pub enum Fault {
     /// sees it: the server acted, the client cannot know whether it did.
     /// Verbs as in [`Command::verb`] (`APPEND`, `UID STORE`, `UID EXPUNGE`).
     CloseAfterCommand { verb: &'static str, nth: usize },
-    /// Every connection gets the client's bytes `chunk` at a time with
-    /// `pause` between chunks: a slow upload, so that a client killed
-    /// while it sends leaves a batch the server is still receiving.
+    /// Every connection's client bytes are taken at once and handed to the
+    /// server `chunk` at a time with `pause` between chunks: a slow link
+    /// (or server). A client killed after it sent a batch leaves the
+    /// server receiving it, and storing it, well after the client is gone.
     SlowUpload { chunk: usize, pause: Duration },
     /// On every connection, a message the client appended (its UID read
     /// from the APPENDUID the server sends, advertised or not) is left out
     /// of `* SEARCH` answers until the client sends a NOOP: a server that
     /// shows appended mail to a search late (Courier does).
     HideAppendsUntilNoop,
+    /// On the first connection, the first APPEND (all of it, a whole
+    /// MULTIAPPEND batch) is kept from the server until
+    /// [`FaultProxy::release`], even after the client is gone; then it is
+    /// handed over and the connection closed, as a dead client's kernel
+    /// would. [`FaultProxy::holding_whole_append`] says when it holds all
+    /// of it: a server that stores what a killed client sent, late.
+    HoldFirstAppend,
     /// On every connection, bytes of 128 and above in the header of an
     /// uploaded message (a literal after `APPEND`) become `X`: the same
     /// size, other bytes, as Cyrus stores raw 8-bit header bytes.
@@ -76,11 +84,17 @@ struct FirstConnection {
     fatal_tag: Option<String>,
     cut: bool,
     cut_during: Option<String>,
+    /// HoldFirstAppend: the whole command is held; it may be handed on.
+    held_whole: bool,
+    released: bool,
 }
 
 pub struct FaultProxy {
     port: u16,
     stopping: Arc<AtomicBool>,
+    /// Connections whose client bytes are still being handed on slowly
+    /// (SlowUpload).
+    slow_in_flight: Arc<AtomicUsize>,
     connections: Arc<AtomicUsize>,
     first: Arc<Mutex<FirstConnection>>,
     open: Arc<Mutex<Vec<TcpStream>>>,
@@ -92,15 +106,17 @@ impl FaultProxy {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let stopping = Arc::new(AtomicBool::new(false));
+        let slow_in_flight = Arc::new(AtomicUsize::new(0));
         let connections = Arc::new(AtomicUsize::new(0));
         let first = Arc::new(Mutex::new(FirstConnection::default()));
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
         let acceptor = {
-            let (stopping, connections, first, open) = (
+            let (stopping, connections, first, open, slow_in_flight) = (
                 stopping.clone(),
                 connections.clone(),
                 first.clone(),
                 open.clone(),
+                slow_in_flight.clone(),
             );
             std::thread::spawn(move || {
                 for client in listener.incoming() {
@@ -128,6 +144,7 @@ impl FaultProxy {
                         watched: watched.clone(),
                         stopping: stopping.clone(),
                         hidden: hidden.clone(),
+                        slow_in_flight: slow_in_flight.clone(),
                     };
                     std::thread::spawn(move || upstream.run(client_in, server_out));
                     let downstream = Pump {
@@ -136,6 +153,7 @@ impl FaultProxy {
                         watched,
                         stopping: stopping.clone(),
                         hidden,
+                        slow_in_flight: slow_in_flight.clone(),
                     };
                     std::thread::spawn(move || downstream.run(server, client));
                 }
@@ -144,6 +162,7 @@ impl FaultProxy {
         FaultProxy {
             port,
             stopping,
+            slow_in_flight,
             connections,
             first,
             open,
@@ -176,6 +195,22 @@ impl FaultProxy {
     /// The commands seen on the first connection, in order.
     pub fn commands(&self) -> Vec<Command> {
         self.first.lock().unwrap().commands.clone()
+    }
+
+    /// Whether every byte a client sent was handed on (SlowUpload) and its
+    /// connection closed: nothing more reaches the server.
+    pub fn drained(&self) -> bool {
+        self.slow_in_flight.load(Ordering::SeqCst) == 0
+    }
+
+    /// Whether the first APPEND is held whole (see [`Fault::HoldFirstAppend`]).
+    pub fn holding_whole_append(&self) -> bool {
+        self.first.lock().unwrap().held_whole
+    }
+
+    /// Hands the held APPEND to the server.
+    pub fn release(&self) {
+        self.first.lock().unwrap().released = true;
     }
 
     /// Bytes (client to server, server to client) on the first connection.
@@ -238,12 +273,27 @@ struct Pump {
     /// UIDs left out of search answers (HideAppendsUntilNoop), shared by
     /// the connection's two pumps.
     hidden: Arc<Mutex<Vec<u32>>>,
+    slow_in_flight: Arc<AtomicUsize>,
 }
 
 impl Pump {
     /// Copies `from` to `to` until either side closes or the fault strikes;
     /// then closes both (a stall leaves them open for the client to give up).
     fn run(self, mut from: TcpStream, mut to: TcpStream) {
+        if let Fault::SlowUpload { chunk, pause } = self.rules.fault {
+            if self.direction == Direction::ClientToServer {
+                self.slow_in_flight.fetch_add(1, Ordering::SeqCst);
+                run_slow_upload(from, to, chunk, pause);
+                self.slow_in_flight.fetch_sub(1, Ordering::SeqCst);
+                return;
+            }
+        }
+        if self.rules.fault == Fault::HoldFirstAppend && self.direction == Direction::ClientToServer
+        {
+            if let Some(first) = self.watched.clone() {
+                return self.run_holding_first_append(from, to, &first);
+            }
+        }
         let mut buffer = vec![0u8; 16 * 1024];
         let mut total = 0usize;
         let mut reader = CommandReader::default();
@@ -283,11 +333,7 @@ impl Pump {
                     want = want.min(chunk.max(1));
                 }
             }
-            if let Fault::SlowUpload { chunk, .. } = self.rules.fault {
-                if self.direction == Direction::ClientToServer {
-                    want = want.min(chunk.max(1));
-                }
-            }
+
             let n = match from.read(&mut buffer[..want]) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
@@ -364,14 +410,57 @@ impl Pump {
                     std::thread::sleep(pause);
                 }
             }
-            if let Fault::SlowUpload { pause, .. } = self.rules.fault {
-                if self.direction == Direction::ClientToServer {
-                    std::thread::sleep(pause);
-                }
-            }
         }
         let _ = from.shutdown(Shutdown::Both);
         let _ = to.shutdown(Shutdown::Both);
+    }
+
+    /// [`Fault::HoldFirstAppend`] on the first connection's upload side.
+    fn run_holding_first_append(
+        &self,
+        mut from: TcpStream,
+        mut to: TcpStream,
+        first: &Mutex<FirstConnection>,
+    ) {
+        let mut buffer = vec![0u8; 64 * 1024];
+        let mut reader = CommandReader::default();
+        let mut held: Option<Vec<u8>> = None;
+        loop {
+            let n = match from.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let data = &buffer[..n];
+            let base = reader.fed;
+            let commands = reader.feed(data);
+            match held.as_mut() {
+                Some(held) => held.extend_from_slice(data),
+                None => {
+                    let append = commands.iter().find(|(_, c)| c.verb == "APPEND");
+                    // The APPEND line may have begun in an earlier read: the
+                    // server then waits for the rest of it.
+                    let split = append.map_or(n, |(offset, _)| offset.saturating_sub(base));
+                    if to.write_all(&data[..split]).is_err() {
+                        break;
+                    }
+                    if append.is_some() {
+                        held = Some(data[split..].to_vec());
+                    }
+                }
+            }
+            if held.is_some() && reader.between_commands() {
+                first.lock().unwrap().held_whole = true;
+            }
+        }
+        let Some(held) = held else {
+            let _ = to.shutdown(Shutdown::Both);
+            return;
+        };
+        while !first.lock().unwrap().released && !self.stopping.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = to.write_all(&held);
+        let _ = to.shutdown(Shutdown::Write);
     }
 
     fn record_cut(&self) {
@@ -381,6 +470,35 @@ impl Pump {
             first.cut_during = first.commands.last().map(|c| c.verb.clone());
         }
     }
+}
+
+/// [`Fault::SlowUpload`] for one connection: a reader takes the client's
+/// bytes as they come, this thread hands them on slowly; everything the
+/// client sent reaches the server, then the server's side is closed.
+fn run_slow_upload(mut from: TcpStream, mut to: TcpStream, chunk: usize, pause: Duration) {
+    let (sender, queue) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            match from.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if sender.send(buffer[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    'forward: for data in queue {
+        for piece in data.chunks(chunk.max(1)) {
+            if to.write_all(piece).is_err() {
+                break 'forward;
+            }
+            std::thread::sleep(pause);
+        }
+    }
+    let _ = to.shutdown(Shutdown::Both);
 }
 
 /// Rewrites the 8-bit header bytes of uploaded messages in place, for
@@ -572,6 +690,12 @@ struct CommandReader {
 }
 
 impl CommandReader {
+    /// Whether everything fed so far ends a command: no partial line, no
+    /// literal or continuation line still to come.
+    fn between_commands(&self) -> bool {
+        self.line.is_empty() && self.literal_left == 0 && !self.continuation
+    }
+
     /// Returns (offset, command) for every command line that ends in
     /// `data`; the offset counts every byte fed before the line began.
     fn feed(&mut self, data: &[u8]) -> Vec<(usize, SeenCommand)> {
