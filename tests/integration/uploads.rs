@@ -30,7 +30,7 @@ const ON_SERVER: usize = 100;
 /// (where a killed run's last batch reaches the server long after the
 /// next run began: the race that doubled uploads).
 const TRIALS: usize = 2;
-const PROXY_TRIALS: usize = 3;
+const PROXY_TRIALS: usize = 2;
 /// Where kills of runs through the slow link are drawn from.
 const SLOW_WINDOW: Duration = Duration::from_millis(3000);
 /// Kills per trial, each followed at once by the next run.
