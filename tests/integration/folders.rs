@@ -14,7 +14,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// A device on `user`'s account with a Maildir in `layout`.
-fn device(dovecot: &Dovecot, user: &str, layout: &str, channel_extra: &str) -> (TestEnv, PathBuf) {
+pub(super) fn device(
+    dovecot: &Dovecot,
+    user: &str,
+    layout: &str,
+    channel_extra: &str,
+) -> (TestEnv, PathBuf) {
     let mut env = env();
     let maildir = env.maildir();
     let yaml = format!(
@@ -30,7 +35,7 @@ fn device(dovecot: &Dovecot, user: &str, layout: &str, channel_extra: &str) -> (
 }
 
 /// The folders a store lists, as `mailferry list` prints them.
-fn listed(env: &TestEnv, store: &str) -> BTreeSet<String> {
+pub(super) fn listed(env: &TestEnv, store: &str) -> BTreeSet<String> {
     let output = run_ok(env, &["list", store]);
     String::from_utf8(output.stdout)
         .unwrap()
@@ -39,12 +44,12 @@ fn listed(env: &TestEnv, store: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn names(list: &[&str]) -> BTreeSet<String> {
+pub(super) fn names(list: &[&str]) -> BTreeSet<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
 /// The directory of a local folder in a layout.
-fn local_dir(maildir: &Path, layout: &str, folder: &str) -> PathBuf {
+pub(super) fn local_dir(maildir: &Path, layout: &str, folder: &str) -> PathBuf {
     match (layout, folder) {
         ("maildir++", "INBOX") => maildir.to_path_buf(),
         ("maildir++", _) => maildir.join(format!(".{}", folder.replace('/', "."))),
@@ -53,7 +58,7 @@ fn local_dir(maildir: &Path, layout: &str, folder: &str) -> PathBuf {
 }
 
 /// The server's spelling of a canonical name (delimiter `/`).
-fn server_name(folder: &str) -> String {
+pub(super) fn server_name(folder: &str) -> String {
     mutf7::encode(folder)
 }
 
@@ -63,7 +68,7 @@ fn server_count(client: &mut ImapTestClient, folder: &str) -> u32 {
 }
 
 /// Whether a further sync would do anything.
-fn assert_nothing_to_do(env: &TestEnv) {
+pub(super) fn assert_nothing_to_do(env: &TestEnv) {
     let output = run_ok(env, &["sync", "mail", "--dry-run"]);
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(

@@ -30,6 +30,7 @@ mod search;
 mod security;
 mod settled;
 mod tls;
+mod tree_renames;
 mod two_way;
 mod uploads;
 mod watch;
