@@ -10,12 +10,14 @@ mod file;
 mod folders;
 mod journal;
 mod lock;
+mod renames;
 
 pub use batch::{SaveNow, SaveState, StateBatch};
 pub use file::{state_path, StateError, StateFile, StateHead};
 pub use folders::FolderList;
 pub use journal::{apply, Journal, JournalEntry};
 pub use lock::ChannelLock;
+pub use renames::{FolderRename, RenameRecord};
 
 use crate::flags::Flags;
 use crate::store::MsgId;

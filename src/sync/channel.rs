@@ -10,15 +10,14 @@ use super::folder::{FolderResult, RunOptions};
 use super::folders::{
     check_folder_guard, plan_folders, FolderAction, FolderPlanItem, FolderPolicy,
 };
-use super::identity::Identity;
 use super::patterns::selects;
 use super::plan::Policy;
 use super::workers::{sync_folders, BeforeSync, FolderContext, ToSync};
 pub use super::workers::{OpenStore, Workers};
 use crate::config::{ChannelConfig, Config, Direction, StoreConfig};
-use crate::state::{state_path, ChannelLock, FolderList, StateBatch, StateFile};
+use crate::state::{state_path, ChannelLock, FolderList, RenameRecord, StateBatch, StateFile};
 use crate::state::{Pair, Side};
-use crate::store::{self, MsgId, Store};
+use crate::store::{self, Store};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -136,7 +135,7 @@ const DEFAULT_WORKERS: usize = 4;
 
 /// Folder names on each side: the channel speaks of folders by their near
 /// names; `folder_map` gives the far name where it differs.
-struct FolderNames<'a> {
+pub(super) struct FolderNames<'a> {
     far_to_near: &'a BTreeMap<String, String>,
     near_to_far: BTreeMap<&'a str, &'a str>,
 }
@@ -157,7 +156,7 @@ impl<'a> FolderNames<'a> {
             .unwrap_or_else(|| far_name.to_string())
     }
 
-    fn on(&self, side: Side, name: &str) -> String {
+    pub(super) fn on(&self, side: Side, name: &str) -> String {
         match side {
             Side::Near => name.to_string(),
             Side::Far => self
@@ -218,26 +217,33 @@ pub fn sync_stores_with_workers(
             folders: Vec::new(),
             errors: Vec::new(),
         },
+        folder_list: FolderList::for_channel(state_dir, &channel.name),
+        renames: RenameRecord::for_channel(state_dir, &channel.name),
+        rename_steps: 0,
     };
     let selected =
         |name: &str| selects(&channel.folders, name) && only_folder.is_none_or(|only| only == name);
 
+    let mut known_all = run.folder_list.load()?;
+    let known_before = known_all.clone();
+    // A folder rename an interrupted run left half done is finished first:
+    // until then the folders' names and their states disagree.
+    if !options.dry_run {
+        if let Some(rename) = run.renames.load()? {
+            run.finish_rename(&rename, &mut known_all)
+                .with_context(|| {
+                    format!(
+                        "finishing the rename of folder {} to {} on the {} side",
+                        rename.from, rename.to, rename.side
+                    )
+                })?;
+        }
+    }
+
     let mut listed: Pair<BTreeSet<String>> = Pair::default();
     for side in Side::BOTH {
-        let store = run.stores.side(side);
-        let description = store.describe();
-        for folder in store
-            .list_folders()
-            .with_context(|| format!("listing folders of {description}"))?
-        {
-            let name = match side {
-                Side::Far => run.names.channel_name_of_far(&folder.name),
-                Side::Near => folder.name,
-            };
-            if selected(&name) {
-                listed[side].insert(name);
-            }
-        }
+        listed[side] = run.list_names(side)?;
+        listed[side].retain(|name| selected(name));
     }
     if run.stores.far.source_only() {
         // A source-only store (POP3: INBOX alone) gets no folder created,
@@ -245,10 +251,7 @@ pub fn sync_stores_with_workers(
         let far_folders = listed[Side::Far].clone();
         listed[Side::Near].retain(|name| far_folders.contains(name));
     }
-    let folder_list = FolderList::for_channel(state_dir, &channel.name);
-    let mut known_all = folder_list.load()?;
-    let known_before = known_all.clone();
-    let known: BTreeSet<String> = known_all.iter().filter(|n| selected(n)).cloned().collect();
+    let mut known: BTreeSet<String> = known_all.iter().filter(|n| selected(n)).cloned().collect();
     if let Some(only) = only_folder {
         if !listed[Side::Far].contains(only)
             && !listed[Side::Near].contains(only)
@@ -261,8 +264,15 @@ pub fn sync_stores_with_workers(
         }
     }
 
-    let mut items = plan_folders(&listed, &known, &folder_policy_for(channel));
-    run.detect_renames(&mut items, &listed, &mut known_all);
+    let folder_policy = folder_policy_for(channel);
+    let mut items = plan_folders(&listed, &known, &folder_policy);
+    run.detect_renames(
+        &mut items,
+        &mut listed,
+        &mut known,
+        &mut known_all,
+        &folder_policy,
+    );
     if !options.force {
         check_folder_guard(&items, known.len())?;
     }
@@ -329,7 +339,7 @@ pub fn sync_stores_with_workers(
         ));
     }
     if !options.dry_run && known_all != known_before {
-        folder_list.save(&known_all)?;
+        run.folder_list.save(&known_all)?;
     }
     Ok(run.result)
 }
@@ -346,20 +356,6 @@ fn update_known(known_all: &mut BTreeSet<String>, name: &str, known: Known) {
     }
 }
 
-/// How many messages of a folder that appeared are compared with one that
-/// vanished to tell a rename.
-const RENAME_SAMPLE: usize = 20;
-
-/// The content identities of some messages of the open folder (from
-/// headers where the store can: no bodies are fetched from a server).
-fn identities_of(store: &mut dyn Store, ids: &[MsgId]) -> Result<Vec<Identity>> {
-    Ok(store
-        .identities(ids)?
-        .into_iter()
-        .map(|(_, identity)| identity)
-        .collect())
-}
-
 /// Whether a folder is on the synced list after its action.
 enum Known {
     Yes,
@@ -374,23 +370,46 @@ enum Next {
     Done(Known),
 }
 
-struct ChannelRun<'a, 's> {
-    state_dir: &'a Path,
-    channel: &'a ChannelConfig,
-    names: FolderNames<'a>,
-    stores: Stores<'s>,
-    options: &'a RunOptions,
-    policy: Policy,
-    result: ChannelResult,
+/// A channel's run: its stores, what it decided and what happened.
+pub(super) struct ChannelRun<'a, 's> {
+    pub(super) state_dir: &'a Path,
+    pub(super) channel: &'a ChannelConfig,
+    pub(super) names: FolderNames<'a>,
+    pub(super) stores: Stores<'s>,
+    pub(super) options: &'a RunOptions,
+    pub(super) policy: Policy,
+    pub(super) result: ChannelResult,
+    /// The channel's list of synced folders.
+    pub(super) folder_list: FolderList,
+    /// The record of a folder rename under way (see [`super::renames`]).
+    pub(super) renames: RenameRecord,
+    /// Steps of folder renames done, for the crash test hook.
+    pub(super) rename_steps: usize,
 }
 
 impl ChannelRun<'_, '_> {
-    fn state_file(&self, name: &str) -> StateFile {
+    pub(super) fn state_file(&self, name: &str) -> StateFile {
         StateFile::new(state_path(self.state_dir, &self.channel.name, name))
     }
 
-    fn note(&mut self, text: String) {
+    pub(super) fn note(&mut self, text: String) {
         self.result.folder_actions.push(text);
+    }
+
+    /// Every folder `side` lists, by its channel name.
+    pub(super) fn list_names(&mut self, side: Side) -> Result<BTreeSet<String>> {
+        let store = self.stores.side(side);
+        let description = store.describe();
+        let folders = store
+            .list_folders()
+            .with_context(|| format!("listing folders of {description}"))?;
+        Ok(folders
+            .into_iter()
+            .map(|folder| match side {
+                Side::Far => self.names.channel_name_of_far(&folder.name),
+                Side::Near => folder.name,
+            })
+            .collect())
     }
 
     /// Records a folder's failure. A folder that exists on both sides
@@ -494,138 +513,10 @@ impl ChannelRun<'_, '_> {
         self.state_file(name).remove()?;
         Ok(Next::Sync)
     }
-
-    /// A folder that vanished from side `d` while a folder new to the
-    /// channel appeared on `d` holding the messages the old one had is a
-    /// rename: rename it on the other side too and carry its state over,
-    /// instead of deleting one folder and copying the other in full.
-    fn detect_renames(
-        &mut self,
-        items: &mut Vec<FolderPlanItem>,
-        listed: &Pair<BTreeSet<String>>,
-        known_all: &mut BTreeSet<String>,
-    ) {
-        let vanished: Vec<(String, Side)> = items
-            .iter()
-            .filter_map(|item| match item.action {
-                FolderAction::Remove { deleted_on } | FolderAction::Recreate { deleted_on } => {
-                    Some((item.name.clone(), deleted_on))
-                }
-                _ => None,
-            })
-            .collect();
-        for (old, side) in vanished {
-            let appeared: Vec<String> = items
-                .iter()
-                .filter(|item| item.action == (FolderAction::Create { side: side.other() }))
-                .map(|item| item.name.clone())
-                .collect();
-            let other = side.other();
-            if !self.channel_allows_rename(other) {
-                continue;
-            }
-            for new in appeared {
-                match self.same_messages(&old, &new, side) {
-                    Ok(true) => {}
-                    Ok(false) => continue,
-                    Err(err) => {
-                        self.result.errors.push(format!(
-                            "{}: checking whether {old} was renamed to {new}: {err:#}",
-                            self.channel.name
-                        ));
-                        continue;
-                    }
-                }
-                self.note(format!(
-                    "rename folder {old} to {new} on the {other} side (renamed on the {side} side)"
-                ));
-                if !self.options.dry_run {
-                    if let Err(err) = self.rename(&old, &new, other, listed) {
-                        self.result.errors.push(format!(
-                            "{}: renaming folder {old} to {new}: {err:#}",
-                            self.channel.name
-                        ));
-                        break;
-                    }
-                    known_all.remove(&old);
-                }
-                items.retain(|item| item.name != old);
-                if let Some(item) = items.iter_mut().find(|item| item.name == new) {
-                    item.action = if self.options.dry_run {
-                        FolderAction::Create { side: other }
-                    } else {
-                        FolderAction::Sync
-                    };
-                }
-                break;
-            }
-        }
-    }
-
-    /// A rename creates the new name and removes the old one on the other
-    /// side, without losing anything: `create` must allow it there.
-    fn channel_allows_rename(&self, side: Side) -> bool {
-        match side {
-            Side::Far => self.channel.create.far(),
-            Side::Near => self.channel.create.near(),
-        }
-    }
-
-    /// Whether folder `new` on `side` holds the messages that folder `old`
-    /// still holds on the other side: most of a sample of `new`'s messages
-    /// must have their content identity in `old`. UIDs cannot tell, as they
-    /// restart in every folder (and servers renumber a renamed folder).
-    fn same_messages(&mut self, old: &str, new: &str, side: Side) -> Result<bool> {
-        let other = side.other();
-        let old_folder = self.names.on(other, old);
-        let new_folder = self.names.on(side, new);
-        let old_store = self.stores.side(other);
-        old_store.open_folder(&old_folder)?;
-        let old_listing = old_store.list_messages()?;
-        let new_store = self.stores.side(side);
-        new_store.open_folder(&new_folder)?;
-        let new_listing = new_store.list_messages()?;
-        if old_listing.is_empty()
-            || new_listing.is_empty()
-            || new_listing.len() * 2 < old_listing.len()
-            || old_listing.len() * 2 < new_listing.len()
-        {
-            return Ok(false);
-        }
-        let sample: Vec<MsgId> = new_listing
-            .iter()
-            .take(RENAME_SAMPLE)
-            .map(|m| m.id.clone())
-            .collect();
-        let sampled = identities_of(self.stores.side(side), &sample)?;
-        let old_ids: Vec<MsgId> = old_listing.iter().map(|m| m.id.clone()).collect();
-        let old_store = self.stores.side(other);
-        old_store.open_folder(&old_folder)?;
-        let known = identities_of(old_store, &old_ids)?;
-        let matched = sampled.iter().filter(|i| known.contains(*i)).count();
-        Ok(matched > 0 && matched * 2 >= sampled.len())
-    }
-
-    fn rename(
-        &mut self,
-        old: &str,
-        new: &str,
-        side: Side,
-        listed: &Pair<BTreeSet<String>>,
-    ) -> Result<()> {
-        if listed[side].contains(old) {
-            let (from, to) = (self.names.on(side, old), self.names.on(side, new));
-            self.stores.side(side).rename_folder(&from, &to)?;
-        } else {
-            let folder = self.names.on(side, new);
-            self.stores.side(side).create_folder(&folder)?;
-        }
-        self.state_file(old).rename_to(&self.state_file(new))
-    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::config::{Direction, Sides};
     use crate::store::maildir::MaildirStore;
@@ -633,7 +524,8 @@ mod tests {
     use crate::store::Message;
     use std::sync::{Arc, Mutex};
 
-    fn channel() -> ChannelConfig {
+    /// A channel `test` syncing everything both ways, `remove: none`.
+    pub(in crate::sync) fn channel() -> ChannelConfig {
         ChannelConfig {
             name: "test".into(),
             far: "far".into(),

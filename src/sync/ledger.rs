@@ -18,6 +18,29 @@ pub enum Interrupt {
     Abort,
 }
 
+/// Test hook: once `steps` steps are done, stop as `interrupt` says
+/// (`None`: never).
+pub fn check_interrupt(interrupt: Option<(usize, Interrupt)>, steps: usize) -> Result<()> {
+    let Some((limit, how)) = interrupt else {
+        return Ok(());
+    };
+    if steps < limit {
+        return Ok(());
+    }
+    match how {
+        Interrupt::Abort => {
+            // SAFETY: kill(2) on our own pid has no memory-safety
+            // preconditions; SIGKILL cannot be caught, so nothing
+            // after this line runs, exactly as under kill -9.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+            std::process::abort()
+        }
+        Interrupt::Error => anyhow::bail!("interrupted by the test hook"),
+    }
+}
+
 pub struct Ledger {
     state: FolderState,
     journal: JournalSlot,
@@ -85,22 +108,7 @@ impl Ledger {
     }
 
     fn record(&mut self, entry: JournalEntry) -> Result<()> {
-        if let Some((limit, how)) = self.interrupt {
-            if self.steps >= limit {
-                match how {
-                    Interrupt::Abort => {
-                        // SAFETY: kill(2) on our own pid has no memory-safety
-                        // preconditions; SIGKILL cannot be caught, so nothing
-                        // after this line runs, exactly as under kill -9.
-                        unsafe {
-                            libc::kill(libc::getpid(), libc::SIGKILL);
-                        }
-                        std::process::abort()
-                    }
-                    Interrupt::Error => anyhow::bail!("interrupted by the test hook"),
-                }
-            }
-        }
+        check_interrupt(self.interrupt, self.steps)?;
         if let JournalSlot::Unopened(state_file) = &self.journal {
             self.journal = JournalSlot::Open(state_file.journal(&self.state)?);
         }

@@ -81,6 +81,7 @@ pub mod patterns;
 pub mod plan;
 pub mod pop3;
 pub mod progress;
+pub mod renames;
 pub mod retry;
 pub mod settled;
 pub mod workers;

@@ -181,6 +181,13 @@ fn renamed_tree(server_layout: ServerLayout, layout: &'static str, rename: fn(&D
     for (user, remove) in [("alice", "none"), ("bob", "both")] {
         let device = synced_tree(&dovecot, user, layout, remove);
         rename(&dovecot, &device);
+        let dry_run = run_ok(&device.env, &["sync", "mail", "--dry-run"]);
+        let planned = String::from_utf8_lossy(&dry_run.stdout);
+        assert!(
+            planned.contains("rename folder Lists to Mailing")
+                && planned.contains("with the 2 folder(s) below it"),
+            "{planned}"
+        );
         run_ok(&device.env, &["sync", "mail"]);
         assert_renamed(&dovecot, &device);
     }
@@ -230,7 +237,8 @@ fn killed_after_every_step(layout: &'static str, rename: fn(&Dovecot, &Synced)) 
         users,
         ..DovecotOptions::default()
     });
-    let mut points = 0;
+    // Run k is killed after k steps; the first run that gets through has
+    // had k kill points before it.
     for k in 0..MAX_POINTS {
         let remove = if k % 2 == 0 { "none" } else { "both" };
         let device = synced_tree(&dovecot, &format!("k{k}"), layout, remove);
@@ -244,14 +252,13 @@ fn killed_after_every_step(layout: &'static str, rename: fn(&Dovecot, &Synced)) 
             .unwrap();
         if output.status.success() {
             assert_renamed(&dovecot, &device);
-            return points;
+            return k;
         }
         assert_eq!(
             output.status.code(),
             None,
             "step {k}: expected a kill, got {output:?}"
         );
-        points += 1;
         run_ok(&device.env, &["sync", "mail"]);
         assert_renamed(&dovecot, &device);
     }
@@ -264,12 +271,14 @@ fn tree_rename_from_the_server_killed_after_every_step_converges() {
         rename_on_server(dovecot, &device.user)
     });
     assert!(points >= 3, "only {points} kill points");
+    eprintln!("tree rename from the server: killed at {points} points, each converged");
 }
 
 #[test]
 fn tree_rename_from_the_maildir_killed_after_every_step_converges() {
     let points = killed_after_every_step("verbatim", |_, device| rename_locally(device));
     assert!(points >= 3, "only {points} kill points");
+    eprintln!("tree rename from the Maildir: killed at {points} points, each converged");
 }
 
 #[test]
@@ -311,7 +320,7 @@ fn tree_rename_refused_by_the_server_is_reported_and_the_rest_syncs() {
                 "server {folder}"
             );
             let renamed =
-                Path::new("Mail.ing").join(&folder["Lists".len()..].trim_start_matches('/'));
+                Path::new("Mail.ing").join(folder["Lists".len()..].trim_start_matches('/'));
             let local: Vec<String> = read_folder(&device.maildir.join(renamed))
                 .into_iter()
                 .map(|m| m.unique)
