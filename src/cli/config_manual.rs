@@ -351,13 +351,17 @@ pub const CHANNEL: Part = Part {
             "create",
             "both | far | near | none",
             "both",
-            "Where a folder that exists only on the other side may be created.",
+            "Where a folder that exists only on the other side may be created. A folder \
+             renamed on one side, with the folders below it, is renamed on the other where this \
+             allows creating folders (the messages are not copied again).",
         ),
         key(
             "remove",
             "both | far | near | none",
             "none",
-            "Where a folder deleted on the other side may be deleted too.",
+            "Where a folder deleted on the other side may be deleted too, provided it holds \
+             nothing the other side never saw; elsewhere it is created again on the side that \
+             deleted it. A rename is not a deletion: it is followed under every setting.",
         ),
         key(
             "max_messages",
