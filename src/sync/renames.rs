@@ -9,21 +9,22 @@
 //! (`P` with every `P/…`) when all of this holds:
 //! - the shape fits: every folder `o` has under `P` either moved along
 //!   (`d` lists its new name `Q/…`, not its old one) or is gone from `d`
-//!   (or new on `o`) — renaming `P` on `o` must move no folder `d` kept —,
-//!   and `o` has nothing under `Q` yet, nor is one tree inside the other,
-//!   nor either the INBOX;
-//! - the contents fit: for each folder that moved, compared with its old
-//!   self on `o`, either side is empty (no evidence either way), or the two
-//!   hold about as many messages (within a factor of two) and at least half
-//!   of a sample of up to [`RENAME_SAMPLE`] messages of the new folder
-//!   have their content identity (Message-ID, size, ...) in the old one.
-//!   At least one folder of the tree must be alike in that way, and none
-//!   unlike; or all of them empty on both sides (then no message is at
+//!   (or new on `o`) — renaming `P` on `o` must move no folder `d` kept —;
+//!   `o` has nothing under `Q` yet; neither tree is inside the other;
+//!   neither is the INBOX. Of the new names `P` could have got, only those
+//!   that most of its tree moved along with are kept. Parents are tried
+//!   before their children: once a tree is renamed, its children are no
+//!   longer planned apart (if it is not, each child may be on its own).
+//! - the contents fit: each folder that moved is compared with its old
+//!   self on `o`. When one of the two is empty that tells nothing; else
+//!   they are alike when they hold about as many messages (within a factor
+//!   of two) and at least half of a sample of up to [`RENAME_SAMPLE`]
+//!   messages of the new folder have their content identity (Message-ID,
+//!   size, ...) in the old one, and unlike otherwise. UIDs cannot tell, as
+//!   they restart in every folder (and servers may renumber a renamed
+//!   folder). At least one folder of the tree must be alike and none
+//!   unlike; or every folder of both trees is empty (no message is at
 //!   stake) and no other candidate has the same old or new name.
-//! - of the new names a folder could have got, only those that most of
-//!   its tree moved along with are candidates (parents are tried first:
-//!   once a tree is renamed, its children are no longer planned apart). UIDs cannot tell, as they restart in every folder (and
-//!   servers may renumber a renamed folder).
 //! - `create` allows making folders on `o` (a rename makes new names).
 //!
 //! What is not recognised is planned as what it looks like: `P` deleted on
@@ -32,7 +33,8 @@
 //! messages copied. At worst a copy, never a loss.
 //!
 //! # Carrying one out, and crash safety
-//! 1. the rename is recorded ([`RenameRecord`](crate::state::RenameRecord)), durably;
+//! 1. the rename is recorded, durably
+//!    ([`RenameRecord`](crate::state::RenameRecord));
 //! 2. the tree is renamed on `o` in one call (an IMAP RENAME moves the
 //!    children; a Maildir moves its directory, or in Maildir++ each dotted
 //!    directory);

@@ -333,3 +333,61 @@ fn tree_rename_refused_by_the_server_is_reported_and_the_rest_syncs() {
             .any(|f| f.starts_with("Mail.ing")));
     }
 }
+
+/// The Message-IDs of sample messages.
+fn ids_of(seeds: &[u64]) -> BTreeSet<String> {
+    seeds
+        .iter()
+        .map(|&seed| {
+            crate::support::imap_client::header_value(&sample_message(seed), "Message-ID").unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn tree_renamed_and_emptied_and_refilled_is_not_taken_for_a_rename_and_nothing_is_lost() {
+    let dovecot = Dovecot::start();
+    for (user, remove) in [("alice", "none"), ("bob", "both")] {
+        let device = synced_tree(&dovecot, user, "verbatim", remove);
+        rename_on_server(&dovecot, user);
+        // The renamed parent now holds other mail than `Lists` did.
+        let mut client = dovecot.client(user);
+        for uid in device.before[0].uids.clone() {
+            client.expunge_uid("Mailing", uid);
+        }
+        for seed in [40, 41, 42] {
+            client.append(
+                "Mailing",
+                &sample_message(seed),
+                &[],
+                Some(sample_date(seed)),
+            );
+        }
+        run_ok(&device.env, &["sync", "mail"]);
+
+        // `Lists` was deleted on the server and `Mailing` made there: under
+        // `remove: none` the old folder comes back with its mail, under
+        // `both` it goes. The children were renamed one by one.
+        let mut expected: Vec<(&str, BTreeSet<String>)> = vec![
+            ("Mailing", ids_of(&[40, 41, 42])),
+            ("Mailing/debian", ids_of(&[10, 11])),
+            ("Mailing/rust", ids_of(&[20, 21])),
+            ("Other", ids_of(&[30])),
+        ];
+        if remove == "none" {
+            expected.push(("Lists", ids_of(&[0, 1, 2])));
+        }
+        let mut folders: Vec<&str> = expected.iter().map(|(folder, _)| *folder).collect();
+        folders.push("INBOX");
+        for _pass in 0..2 {
+            assert_eq!(listed(&device.env, "server"), names(&folders), "{remove}");
+            assert_eq!(listed(&device.env, "local"), names(&folders), "{remove}");
+            for (folder, ids) in &expected {
+                let held = held(&dovecot, user, &device.maildir, "verbatim", folder);
+                assert_eq!(&held.ids, ids, "{remove}: {folder}");
+            }
+            assert_nothing_to_do(&device.env);
+            run_ok(&device.env, &["sync", "mail"]);
+        }
+    }
+}
