@@ -28,14 +28,14 @@ const KILLS: usize = 12;
 const KILLS_SIMPLE: usize = 8;
 
 /// How a run that was not killed ended, or that it was.
-enum RunEnd {
+pub(super) enum RunEnd {
     Killed,
     Finished,
 }
 
 /// Starts `mailferry ARGS` and SIGKILLs it after `delay` unless it ended
 /// first; a run that ends by itself must succeed.
-fn run_and_kill(device: &TestEnv, args: &[&str], delay: Duration) -> RunEnd {
+pub(super) fn run_and_kill(device: &TestEnv, args: &[&str], delay: Duration) -> RunEnd {
     let log = device.root().join("run.log");
     let mut child = device
         .command()

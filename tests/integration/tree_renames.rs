@@ -3,12 +3,15 @@
 //! locally by renaming the directories (both Maildir layouts), under
 //! `remove: none` and `remove: both`. The next sync makes the same rename
 //! on the other side: every message once on each side under the new names,
-//! nothing left or brought back under the old ones, nothing copied again,
-//! and a further sync has nothing to do. Also when that sync is killed
+//! nothing left or brought back under the old ones, nothing copied again, a
+//! message deleted after the rename deleted on both sides (the folders'
+//! states followed them), and a further sync has nothing to do. Also when that sync is killed
 //! half-way, and when the server refuses the rename.
 
 use super::common::{run_ok, stderr};
 use super::folders::{assert_nothing_to_do, device, listed, local_dir, names};
+use super::kills::{run_and_kill, RunEnd};
+use super::scenario::{soak_factor, Rng};
 use crate::support::dovecot::{Dovecot, DovecotOptions, ServerLayout};
 use crate::support::env::TestEnv;
 use crate::support::local::read_folder;
@@ -16,6 +19,7 @@ use crate::support::mail::{sample_date, sample_message};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The synced tree and the messages of each folder, by seed.
 const TREE: [(&str, &[u64]); 4] = [
@@ -144,6 +148,51 @@ fn rename_locally(device: &Synced) {
     }
 }
 
+/// Which side the user renames the tree on.
+#[derive(Debug, Clone, Copy)]
+enum RenamedOn {
+    Server,
+    Maildir,
+}
+
+/// The message of `Lists/rust` the user deletes after the rename, on the
+/// side that renamed: only the state carried over tells the next sync to
+/// delete it on the other side too (without it, it would be copied back).
+const DELETED_AFTER: u64 = 21;
+
+/// The user renames the tree on one side, then deletes a message in
+/// `Mailing/rust` there. `device.before` becomes what is expected after.
+fn rename_and_delete(dovecot: &Dovecot, device: &mut Synced, on: RenamedOn) {
+    let id = ids_of(&[DELETED_AFTER]).into_iter().next().unwrap();
+    let (server_folder, local_folder) = match on {
+        RenamedOn::Server => ("Mailing/rust", "Lists/rust"),
+        RenamedOn::Maildir => ("Lists/rust", "Mailing/rust"),
+    };
+    match on {
+        RenamedOn::Server => rename_on_server(dovecot, &device.user),
+        RenamedOn::Maildir => rename_locally(device),
+    }
+    let mut client = dovecot.client(&device.user);
+    let uid = client
+        .messages(server_folder)
+        .into_iter()
+        .find(|m| m.message_id.as_deref() == Some(id.as_str()))
+        .unwrap()
+        .uid;
+    let local = read_folder(&local_dir(&device.maildir, device.layout, local_folder))
+        .into_iter()
+        .find(|m| m.message_id().as_deref() == Some(id.as_str()))
+        .unwrap();
+    match on {
+        RenamedOn::Server => client.expunge_uid(server_folder, uid),
+        RenamedOn::Maildir => fs::remove_file(&local.path).unwrap(),
+    }
+    let expected = &mut device.before[2];
+    expected.uids.retain(|&u| u != uid);
+    expected.uniques.retain(|u| *u != local.unique);
+    expected.ids.remove(&id);
+}
+
 /// Both sides list the new tree and not the old one; each renamed folder
 /// holds the messages it held before, once, without a copy made again;
 /// a further sync has nothing to do and changes nothing.
@@ -173,14 +222,14 @@ fn assert_renamed(dovecot: &Dovecot, device: &Synced) {
 
 /// A server in `server_layout` with one user per remove policy, the tree
 /// renamed on one side by `rename`, then synced.
-fn renamed_tree(server_layout: ServerLayout, layout: &'static str, rename: fn(&Dovecot, &Synced)) {
+fn renamed_tree(server_layout: ServerLayout, layout: &'static str, on: RenamedOn) {
     let dovecot = Dovecot::start_with(DovecotOptions {
         layout: server_layout,
         ..DovecotOptions::default()
     });
     for (user, remove) in [("alice", "none"), ("bob", "both")] {
-        let device = synced_tree(&dovecot, user, layout, remove);
-        rename(&dovecot, &device);
+        let mut device = synced_tree(&dovecot, user, layout, remove);
+        rename_and_delete(&dovecot, &mut device, on);
         let dry_run = run_ok(&device.env, &["sync", "mail", "--dry-run"]);
         let planned = String::from_utf8_lossy(&dry_run.stdout);
         assert!(
@@ -195,9 +244,7 @@ fn renamed_tree(server_layout: ServerLayout, layout: &'static str, rename: fn(&D
 
 #[test]
 fn tree_renamed_on_the_server_is_renamed_in_a_verbatim_maildir() {
-    renamed_tree(ServerLayout::Fs, "verbatim", |dovecot, device| {
-        rename_on_server(dovecot, &device.user)
-    });
+    renamed_tree(ServerLayout::Fs, "verbatim", RenamedOn::Server);
 }
 
 #[test]
@@ -205,22 +252,18 @@ fn tree_renamed_on_a_maildirpp_server_is_renamed_in_a_maildirpp_maildir() {
     renamed_tree(
         ServerLayout::MaildirPlusPlus,
         "maildir++",
-        |dovecot, device| rename_on_server(dovecot, &device.user),
+        RenamedOn::Server,
     );
 }
 
 #[test]
 fn tree_renamed_in_a_verbatim_maildir_is_renamed_on_the_server() {
-    renamed_tree(ServerLayout::Fs, "verbatim", |_, device| {
-        rename_locally(device)
-    });
+    renamed_tree(ServerLayout::Fs, "verbatim", RenamedOn::Maildir);
 }
 
 #[test]
 fn tree_renamed_in_a_maildirpp_maildir_is_renamed_on_the_server() {
-    renamed_tree(ServerLayout::Fs, "maildir++", |_, device| {
-        rename_locally(device)
-    });
+    renamed_tree(ServerLayout::Fs, "maildir++", RenamedOn::Maildir);
 }
 
 /// The environment variable of mailferry's crash hook (see crash.rs).
@@ -229,7 +272,7 @@ const MAX_POINTS: usize = 12;
 
 /// The sync after the rename, killed (SIGKILL) after each of its steps in
 /// turn, then run again: the same end as without the kill.
-fn killed_after_every_step(layout: &'static str, rename: fn(&Dovecot, &Synced)) -> usize {
+fn killed_after_every_step(layout: &'static str, on: RenamedOn) -> usize {
     let users: Vec<(String, String)> = (0..MAX_POINTS)
         .map(|k| (format!("k{k}"), format!("k{k}-pw")))
         .collect();
@@ -241,8 +284,8 @@ fn killed_after_every_step(layout: &'static str, rename: fn(&Dovecot, &Synced)) 
     // had k kill points before it.
     for k in 0..MAX_POINTS {
         let remove = if k % 2 == 0 { "none" } else { "both" };
-        let device = synced_tree(&dovecot, &format!("k{k}"), layout, remove);
-        rename(&dovecot, &device);
+        let mut device = synced_tree(&dovecot, &format!("k{k}"), layout, remove);
+        rename_and_delete(&dovecot, &mut device, on);
         let output = device
             .env
             .command()
@@ -267,18 +310,70 @@ fn killed_after_every_step(layout: &'static str, rename: fn(&Dovecot, &Synced)) 
 
 #[test]
 fn tree_rename_from_the_server_killed_after_every_step_converges() {
-    let points = killed_after_every_step("maildir++", |dovecot, device| {
-        rename_on_server(dovecot, &device.user)
-    });
+    let points = killed_after_every_step("maildir++", RenamedOn::Server);
     assert!(points >= 3, "only {points} kill points");
     eprintln!("tree rename from the server: killed at {points} points, each converged");
 }
 
 #[test]
 fn tree_rename_from_the_maildir_killed_after_every_step_converges() {
-    let points = killed_after_every_step("verbatim", |_, device| rename_locally(device));
+    let points = killed_after_every_step("verbatim", RenamedOn::Maildir);
     assert!(points >= 3, "only {points} kill points");
     eprintln!("tree rename from the Maildir: killed at {points} points, each converged");
+}
+
+/// Trials of [`killed_at_random_moments`] (times MAILFERRY_SOAK).
+const RANDOM_KILLS: usize = 6;
+
+/// The sync after the rename, killed with SIGKILL at a random moment (the
+/// seed is printed; replay with MAILFERRY_SOAK_SEED), then run again: the
+/// same end as without the kill. The kill lands in the rename or in the
+/// message sync after it.
+fn killed_at_random_moments(layout: &'static str, on: RenamedOn) {
+    let trials = RANDOM_KILLS * soak_factor();
+    let users: Vec<(String, String)> = (0..=trials)
+        .map(|n| (format!("r{n}"), format!("r{n}-pw")))
+        .collect();
+    let dovecot = Dovecot::start_with(DovecotOptions {
+        users,
+        ..DovecotOptions::default()
+    });
+    // How long the sync after the rename takes when nothing stops it.
+    let mut reference = synced_tree(&dovecot, "r0", layout, "none");
+    rename_and_delete(&dovecot, &mut reference, on);
+    let timer = Instant::now();
+    run_ok(&reference.env, &["sync", "mail"]);
+    let uninterrupted = timer.elapsed();
+    assert_renamed(&dovecot, &reference);
+
+    let mut rng = Rng::from_env("kill -9 after a tree rename");
+    let mut kills = 0;
+    for trial in 1..=trials {
+        let remove = if trial % 2 == 0 { "none" } else { "both" };
+        let mut device = synced_tree(&dovecot, &format!("r{trial}"), layout, remove);
+        rename_and_delete(&dovecot, &mut device, on);
+        let delay = Duration::from_millis(rng.between(2, uninterrupted.as_millis() as u64 + 2));
+        if let RunEnd::Killed = run_and_kill(&device.env, &["sync", "mail"], delay) {
+            kills += 1;
+        }
+        run_ok(&device.env, &["sync", "mail"]);
+        assert_renamed(&dovecot, &device);
+    }
+    eprintln!(
+        "tree rename ({on:?}, {layout}): {kills} of {trials} syncs killed at random moments \
+         (uninterrupted {} ms), each converged",
+        uninterrupted.as_millis()
+    );
+}
+
+#[test]
+fn tree_rename_from_the_server_killed_at_random_moments_converges() {
+    killed_at_random_moments("verbatim", RenamedOn::Server);
+}
+
+#[test]
+fn tree_rename_from_a_maildirpp_maildir_killed_at_random_moments_converges() {
+    killed_at_random_moments("maildir++", RenamedOn::Maildir);
 }
 
 #[test]
