@@ -2,8 +2,9 @@
 //! which folders each side lists now and which folders were synced before
 //! decides what to create, sync, remove, recreate or forget.
 //!
-//! Renames are recognised later, by the channel, because telling a rename
-//! from a delete plus a create needs the folders' contents.
+//! Renames are recognised afterwards, whole trees at a time, by
+//! [`super::renames`], because telling a rename from a delete plus a create
+//! needs the folders' contents.
 
 use crate::state::{Pair, Side};
 use serde::Serialize;

@@ -14,6 +14,10 @@
 //! - Every message is held once on each side: a copy is never made twice
 //!   as a separate message, or if a second copy reaches a server, the sync
 //!   that sees both removes the one it made (below).
+//! - A folder's state follows the folder through a rename (of it or of a
+//!   folder above it); the rename is recorded before it is made, so a run
+//!   killed half-way finishes it instead of pairing afresh (see
+//!   [`renames`]).
 //!
 //! Why a copy is never doubled, or heals itself, whatever the moment of a
 //! crash (kill -9, Ctrl-C, a dropped connection) and of the next run. A
