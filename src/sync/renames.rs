@@ -24,7 +24,8 @@
 //!   they restart in every folder (and servers may renumber a renamed
 //!   folder). At least one folder of the tree must be alike and none
 //!   unlike; or every folder of both trees is empty (no message is at
-//!   stake) and no other candidate has the same old or new name.
+//!   stake) and no other candidate has the same old name, or the same new
+//!   name with as much of a tree moved along.
 //! - `create` allows making folders on `o` (a rename makes new names).
 //!
 //! What is not recognised is planned as what it looks like: `P` deleted on
@@ -274,10 +275,13 @@ impl ChannelRun<'_, '_> {
             if !tried.insert(key) || !self.channel_allows_rename(candidate.rename.side) {
                 continue;
             }
-            let alone = |c: &Candidate| {
-                c.rename.from == candidate.rename.from || c.rename.to == candidate.rename.to
+            // Another way to explain the same folders, as good as this one.
+            let rival = |c: &Candidate| {
+                c.rename.from == candidate.rename.from
+                    || (c.rename.to == candidate.rename.to
+                        && c.compare.len() >= candidate.compare.len())
             };
-            let unambiguous = all.iter().filter(|c| alone(c)).count() == 1;
+            let unambiguous = all.iter().filter(|c| rival(c)).count() == 1;
             match self.contents_fit(&candidate, unambiguous) {
                 Ok(true) => return Some(candidate),
                 Ok(false) => {}
@@ -547,20 +551,14 @@ mod tests {
         assert_eq!(plan(&["INBOX"], &["Inbox2"], &["INBOX"]), Vec::new());
     }
 
-    #[test]
-    fn a_maildirpp_rename_interrupted_half_way_is_finished_without_copying() {
-        use super::super::channel::{sync_stores, tests::channel};
-        use super::super::folder::RunOptions;
-        use crate::state::{FolderList, RenameRecord};
-        use crate::store::maildir::MaildirStore;
+    /// A memory server holding `folders` with that many messages each.
+    fn memory_tree(folders: &[(&str, usize)]) -> crate::store::memory::MemoryStore {
         use crate::store::memory::{MemoryData, MemoryStore};
         use crate::store::Message;
         use std::sync::{Arc, Mutex};
 
-        let dir = tempfile::tempdir().unwrap();
-        let (root, state) = (dir.path().join("mail"), dir.path().join("state"));
         let mut far = MemoryStore::new(Arc::new(Mutex::new(MemoryData::default())));
-        for (folder, count) in [("Lists", 3), ("Lists/debian", 2), ("Lists/rust", 2)] {
+        for &(folder, count) in folders {
             far.create_folder(folder).unwrap();
             far.open_folder(folder).unwrap();
             for n in 0..count {
@@ -574,11 +572,60 @@ mod tests {
                 far.append(&ticket, &message).unwrap();
             }
         }
+        far
+    }
+
+    /// One sync of the test channel between the two stores.
+    fn sync_once(
+        state: &std::path::Path,
+        far: &mut dyn Store,
+        near: &mut dyn Store,
+    ) -> super::super::channel::ChannelResult {
+        use super::super::channel::{sync_stores, tests::channel};
+        use super::super::folder::RunOptions;
+        sync_stores(state, &channel(), far, near, None, &RunOptions::default()).unwrap()
+    }
+
+    /// The folders a store lists.
+    fn folders_of(store: &mut dyn Store) -> BTreeSet<String> {
+        let folders = store.list_folders().unwrap();
+        folders.into_iter().map(|f| f.name).collect()
+    }
+
+    #[test]
+    fn an_empty_tree_renamed_on_the_server_is_renamed_and_not_recreated() {
+        use crate::store::maildir::MaildirStore;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (root, state) = (dir.path().join("mail"), dir.path().join("state"));
+        let mut far = memory_tree(&[("Lists", 0), ("Lists/debian", 0), ("Lists/rust", 0)]);
+        let mut near = MaildirStore::new(root, crate::config::Layout::Verbatim);
+        sync_once(&state, &mut far, &mut near);
+        far.rename_folder("Lists", "Mailing").unwrap();
+        let result = sync_once(&state, &mut far, &mut near);
+        assert_eq!(result.errors, Vec::<String>::new());
+        assert_eq!(
+            result.folder_actions,
+            vec![
+                "rename folder Lists to Mailing on the near side (renamed on the far side), \
+                 with the 2 folder(s) below it"
+                    .to_string()
+            ]
+        );
+        assert_eq!(folders_of(&mut near), set(&RENAMED));
+        assert_eq!(folders_of(&mut far), set(&RENAMED));
+    }
+
+    #[test]
+    fn a_maildirpp_rename_interrupted_half_way_is_finished_without_copying() {
+        use crate::state::{FolderList, RenameRecord};
+        use crate::store::maildir::MaildirStore;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (root, state) = (dir.path().join("mail"), dir.path().join("state"));
+        let mut far = memory_tree(&[("Lists", 3), ("Lists/debian", 2), ("Lists/rust", 2)]);
         let mut near = MaildirStore::new(root.clone(), crate::config::Layout::MaildirPlusPlus);
-        let sync = |far: &mut MemoryStore, near: &mut MaildirStore| {
-            sync_stores(&state, &channel(), far, near, None, &RunOptions::default()).unwrap()
-        };
-        sync(&mut far, &mut near);
+        sync_once(&state, &mut far, &mut near);
         // The server renamed the tree; the run renaming it locally was
         // killed after moving `.Lists` alone.
         far.rename_folder("Lists", "Mailing").unwrap();
@@ -592,7 +639,7 @@ mod tests {
             .unwrap();
         std::fs::rename(root.join(".Lists"), root.join(".Mailing")).unwrap();
 
-        let result = sync(&mut far, &mut near);
+        let result = sync_once(&state, &mut far, &mut near);
         assert_eq!(result.errors, Vec::<String>::new());
         assert!(
             result.folder_actions[0].contains("finish renaming folder Lists to Mailing"),
@@ -625,7 +672,7 @@ mod tests {
         let known = FolderList::for_channel(&state, "test").load().unwrap();
         assert_eq!(known, set(&RENAMED));
         assert_eq!(record.load().unwrap(), None);
-        let again = sync(&mut far, &mut near);
+        let again = sync_once(&state, &mut far, &mut near);
         assert!(
             again.folder_actions.is_empty(),
             "{:?}",
