@@ -52,7 +52,8 @@ pub struct SyncArgs {
 }
 
 /// Environment variable of the crash test hook: abort the process after
-/// this many journaled steps of each folder, as `kill -9` would.
+/// this many journaled steps of each folder (or of a folder rename), as
+/// `kill -9` would.
 pub(crate) const CRASH_HOOK: &str = "MAILFERRY_TEST_ABORT_AFTER_STEPS";
 
 pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {

@@ -31,7 +31,8 @@ pub struct RunOptions {
     pub force: bool,
     /// Wait for another run's lock instead of failing.
     pub wait_for_lock: bool,
-    /// Test hook: stop after this many journaled steps.
+    /// Test hook: stop after this many journaled steps (of each folder,
+    /// and of a folder rename).
     pub interrupt: Option<(usize, Interrupt)>,
     /// Where progress is reported (progress bars on a terminal).
     pub progress: Arc<dyn Progress>,

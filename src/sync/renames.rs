@@ -251,8 +251,7 @@ impl ChannelRun<'_, '_> {
                 Err(err) => {
                     self.result.errors.push(format!(
                         "{}: folder {from} was renamed to {to} on the {} side, but renaming it \
-                         on the {side} side failed, so both are left as they are until it can \
-                         be done: {err:#}",
+                         on the {side} side failed: {err:#}; neither is synced in this run",
                         self.channel.name, candidate.renamed_on
                     ));
                     leave_alone(items);
@@ -386,7 +385,10 @@ impl ChannelRun<'_, '_> {
             }
             return Err(err);
         }
-        self.follow_rename(rename, known_all)
+        self.follow_rename(rename, known_all).context(
+            "the folders were renamed, but what mailferry keeps of them was not all moved \
+             (the next run finishes it)",
+        )
     }
 
     /// Whether `side` lists a folder named `root` or below it.
