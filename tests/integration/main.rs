@@ -20,6 +20,7 @@ mod hostile;
 mod imap_store;
 mod import_mbsyncrc;
 mod kills;
+mod matrix;
 mod migrate;
 mod open_ahead;
 mod pop3;

@@ -569,7 +569,7 @@ impl Drop for Dovecot {
     }
 }
 
-fn signal(pid: u32, signal: libc::c_int) {
+pub fn signal(pid: u32, signal: libc::c_int) {
     if let Ok(pid) = libc::pid_t::try_from(pid) {
         // SAFETY: a plain syscall; at worst the pid no longer exists.
         unsafe {
@@ -578,7 +578,7 @@ fn signal(pid: u32, signal: libc::c_int) {
     }
 }
 
-fn process_exists(pid: u32) -> bool {
+pub fn process_exists(pid: u32) -> bool {
     // A zombie still has a /proc entry but its state is Z; init reaps it.
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !matches!(stat_fields(&stat).first(), Some(&"Z")),
@@ -612,17 +612,17 @@ fn stat_fields(stat: &str) -> Vec<&str> {
 }
 
 /// Four distinct free ports on 127.0.0.1, held until the caller drops them.
-fn reserve_ports() -> Vec<TcpListener> {
+pub fn reserve_ports() -> Vec<TcpListener> {
     (0..4)
         .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap())
         .collect()
 }
 
-fn port_of(listener: &TcpListener) -> u16 {
+pub fn port_of(listener: &TcpListener) -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-fn make_self_signed_certificate(cert: &Path, key: &Path) {
+pub fn make_self_signed_certificate(cert: &Path, key: &Path) {
     let output = Command::new("openssl")
         .args([
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
@@ -648,7 +648,7 @@ fn make_self_signed_certificate(cert: &Path, key: &Path) {
 
 /// The program in PATH, or in the sbin directories a normal user's PATH
 /// often lacks (Debian installs `dovecot` in /usr/sbin).
-fn find_program(name: &str) -> Option<PathBuf> {
+pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin"].map(PathBuf::from))

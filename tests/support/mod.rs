@@ -16,4 +16,5 @@ pub mod mbsync;
 pub mod measure;
 pub mod proxy;
 pub mod readers;
+pub mod servers;
 pub mod traffic;
