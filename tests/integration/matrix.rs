@@ -4,12 +4,19 @@
 //! matrix stays quick. Where a server legitimately behaves differently the
 //! suite says why where it branches.
 
-use super::common::{env, run_ok};
+use super::common::{assert_no_duplicates, env, local_view, run_ok, server_view};
+use super::search::{content, planted, search_json, set, subjects, CASES};
+use super::watch::{local_has, message_id_of, wait_for, Watcher};
 use crate::support::env::TestEnv;
-use crate::support::mail::{sample_date, sample_message};
+use crate::support::imap_client::{header_value, ImapTestClient};
+use crate::support::local::{deliver, read_folder, set_letters, LocalMessage};
+use crate::support::mail::{message_with, sample_date, sample_message};
 use crate::support::servers::process::processes_in;
 use crate::support::servers::{MailServer, ServerKind};
+use chrono::{DateTime, FixedOffset};
+use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// One `#[test]` per server for a suite `fn suite(kind: ServerKind)`, in a
 /// module named after the suite: `matrix::smoke::cyrus`. A server entry may
@@ -129,4 +136,542 @@ fn smoke(kind: ServerKind) {
     if let Some(namespace) = namespace {
         assert_eq!(processes_in(&namespace), Vec::<u32>::new(), "left behind");
     }
+}
+
+impl Device {
+    /// Whether a further sync would do anything.
+    pub fn assert_nothing_to_do(&self, server: &MailServer) {
+        let output = run_ok(&self.env, &["sync", "mail", "--dry-run"]);
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            text.lines().all(|l| l.ends_with("nothing to do")),
+            "{}: a further sync would still act:\n{text}",
+            server.kind()
+        );
+    }
+
+    /// The folders `mailferry list STORE` shows, by the names it gives them.
+    pub fn listed(&self, store: &str) -> Vec<String> {
+        let output = run_ok(&self.env, &["list", store]);
+        let mut names: Vec<String> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| line.split('\t').next().unwrap_or_default().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// The server and the device hold the same messages with the same flags in
+/// each of `folders` (names as the user sees them), and nothing twice.
+fn assert_in_step(server: &MailServer, device: &Device, folders: &[&str]) {
+    let mut client = server.client("alice");
+    for folder in folders {
+        let on_server = server_view(&mut client, &server.folder(folder));
+        assert_no_duplicates(&on_server, &format!("{} {folder}", server.kind()));
+        assert_eq!(
+            local_view(&device.folder(folder)),
+            on_server,
+            "{}: {folder} differs between the Maildir and the server",
+            server.kind()
+        );
+    }
+}
+
+/// Appends sample messages `seeds` to a folder (created first unless it is
+/// INBOX), each with `flags`.
+fn fill(
+    server: &MailServer,
+    client: &mut ImapTestClient,
+    folder: &str,
+    seeds: &[u64],
+    flags: &[&str],
+) {
+    let name = server.folder(folder);
+    if folder != "INBOX" && !client.folders().contains(&name) {
+        client.create(&name);
+    }
+    for &seed in seeds {
+        client.append(&name, &sample_message(seed), flags, Some(sample_date(seed)));
+    }
+}
+
+/// The local copy of sample message `seed`.
+fn by_seed(dir: &Path, seed: u64) -> LocalMessage {
+    let id = format!("<sample.{seed}@mailferry.test>");
+    read_folder(dir)
+        .into_iter()
+        .find(|m| m.message_id().as_deref() == Some(id.as_str()))
+        .unwrap_or_else(|| panic!("no sample {seed} in {}", dir.display()))
+}
+
+fn first_pull_verbatim(kind: ServerKind) {
+    first_pull(kind, "verbatim");
+}
+
+fn first_pull_maildirpp(kind: ServerKind) {
+    first_pull(kind, "maildir++");
+}
+
+matrix!(first_pull_verbatim {
+    dovecot => Dovecot;
+    dovecot_minimal => DovecotMinimal;
+    cyrus => Cyrus, ignore = "needs NAMESPACE detection (issue 16, client side)";
+    courier => Courier, ignore = "needs NAMESPACE detection (issue 16, client side)";
+});
+matrix!(first_pull_maildirpp {
+    dovecot => Dovecot;
+    dovecot_minimal => DovecotMinimal;
+    cyrus => Cyrus, ignore = "needs NAMESPACE detection (issue 16, client side)";
+    courier => Courier, ignore = "needs NAMESPACE detection (issue 16, client side)";
+});
+
+/// A first pull of a small tree with every flag brings each folder under
+/// the name the user knows (`Work`, not `INBOX.Work`), and a second sync
+/// has nothing to do.
+fn first_pull(kind: ServerKind, layout: &'static str) {
+    let server = MailServer::start(kind);
+    let mut client = server.client("alice");
+    fill(&server, &mut client, "INBOX", &[1, 2], &[]);
+    fill(
+        &server,
+        &mut client,
+        "INBOX",
+        &[3],
+        &["\\Seen", "$Forwarded"],
+    );
+    fill(
+        &server,
+        &mut client,
+        "INBOX",
+        &[4],
+        &["\\Flagged", "\\Answered"],
+    );
+    fill(&server, &mut client, "INBOX", &[5], &["\\Draft"]);
+    fill(&server, &mut client, "Work", &[6, 7], &["\\Seen"]);
+    fill(&server, &mut client, "Work/Projects", &[8], &[]);
+    let device = Device::new(&server, "alice", layout, "");
+    device.sync();
+
+    let folders = ["INBOX", "Work", "Work/Projects"];
+    assert_in_step(&server, &device, &folders);
+    assert_eq!(read_folder(&device.folder("INBOX")).len(), 5);
+    assert_eq!(by_seed(&device.folder("INBOX"), 3).letters, "PS");
+    assert_eq!(by_seed(&device.folder("INBOX"), 4).letters, "FR");
+    assert_eq!(
+        device.listed("local"),
+        set(&folders).into_iter().collect::<Vec<_>>()
+    );
+    device.assert_nothing_to_do(&server);
+}
+
+matrix!(two_way);
+
+/// Two devices and another client change the INBOX between syncs: in the
+/// end all three hold the same messages with the same flags, nothing twice.
+fn two_way(kind: ServerKind) {
+    let server = MailServer::start(kind);
+    let mut client = server.client("alice");
+    fill(
+        &server,
+        &mut client,
+        "INBOX",
+        &[100, 101, 102, 103, 104, 105],
+        &[],
+    );
+    let laptop = Device::new(&server, "alice", "verbatim", "");
+    let desktop = Device::new(&server, "alice", "maildir++", "");
+    laptop.sync();
+    desktop.sync();
+
+    // The laptop reads one, deletes one and writes one.
+    set_letters(&by_seed(&laptop.folder("INBOX"), 100), "S");
+    fs::remove_file(by_seed(&laptop.folder("INBOX"), 101).path).unwrap();
+    let written = message_with("written on the laptop", "draft from the train");
+    deliver(&laptop.folder("INBOX"), "1700000000.laptop1.host", &written);
+    // The desktop flags one and files one.
+    set_letters(&by_seed(&desktop.folder("INBOX"), 102), "F");
+    let filed = message_with("filed on the desktop", "notes");
+    deliver(&desktop.folder("INBOX"), "1700000001.desktop1.host", &filed);
+    // Another client: new mail, an expunge, a flag.
+    client.append("INBOX", &sample_message(300), &[], Some(sample_date(300)));
+    let uids: Vec<u32> = client.messages("INBOX").iter().map(|m| m.uid).collect();
+    let by_id = |client: &mut ImapTestClient, seed: u64| {
+        let id = format!("<sample.{seed}@mailferry.test>");
+        client
+            .messages("INBOX")
+            .into_iter()
+            .find(|m| m.message_id.as_deref() == Some(id.as_str()))
+            .map(|m| m.uid)
+            .unwrap_or_else(|| panic!("{kind}: no sample {seed} on the server ({uids:?})"))
+    };
+    let expunged = by_id(&mut client, 103);
+    client.expunge_uid("INBOX", expunged);
+    let answered = by_id(&mut client, 104);
+    client.add_flags("INBOX", answered, &["\\Answered"]);
+
+    laptop.sync();
+    desktop.sync();
+    laptop.sync();
+
+    assert_in_step(&server, &laptop, &["INBOX"]);
+    assert_in_step(&server, &desktop, &["INBOX"]);
+    let inbox = server_view(&mut client, "INBOX");
+    // 6 - 1 deleted on the laptop - 1 expunged + 1 laptop + 1 desktop + 1 server.
+    assert_eq!(inbox.len(), 7, "{kind}: {inbox:?}");
+    let letters = |id: &str| {
+        inbox
+            .iter()
+            .find(|(mid, _)| mid == id)
+            .map(|(_, letters)| letters.clone())
+    };
+    assert_eq!(letters("<sample.100@mailferry.test>").as_deref(), Some("S"));
+    assert_eq!(letters("<sample.102@mailferry.test>").as_deref(), Some("F"));
+    assert_eq!(letters("<sample.104@mailferry.test>").as_deref(), Some("R"));
+    for message in [&written, &filed] {
+        let id = header_value(message, "Message-ID").unwrap();
+        assert!(
+            letters(&id).is_some(),
+            "{kind}: {id} not uploaded: {inbox:?}"
+        );
+    }
+    laptop.assert_nothing_to_do(&server);
+    desktop.assert_nothing_to_do(&server);
+}
+
+matrix!(lf_upload {
+    dovecot => Dovecot;
+    dovecot_minimal => DovecotMinimal;
+    cyrus => Cyrus, ignore = "needs LF to CRLF on upload (issue 16, client side)";
+    courier => Courier;
+});
+
+/// A message a mail delivery agent wrote with LF line ends (as most do)
+/// reaches the server once, and the next sync has nothing to do. Cyrus
+/// refuses bare LF (`NO Message contains bare newlines`): the client must
+/// send CRLF.
+fn lf_upload(kind: ServerKind) {
+    let server = MailServer::start(kind);
+    let device = Device::new(&server, "alice", "verbatim", "");
+    device.sync();
+    let message = b"From: Procmail <mda@example.org>\nTo: alice@example.org\n\
+        Subject: delivered with LF\nMessage-ID: <lf.1@mailferry.test>\n\n\
+        line one\nline two\n";
+    deliver(&device.folder("INBOX"), "1700000002.mda.host", message);
+    device.sync();
+    let mut client = server.client("alice");
+    let on_server = client.messages("INBOX");
+    assert_eq!(on_server.len(), 1, "{kind}: {on_server:?}");
+    assert!(
+        String::from_utf8_lossy(&on_server[0].content).contains("line one\r\nline two\r\n"),
+        "{kind}: the server holds CRLF line ends"
+    );
+    assert_in_step(&server, &device, &["INBOX"]);
+    device.assert_nothing_to_do(&server);
+}
+
+matrix!(folders {
+    dovecot => Dovecot;
+    dovecot_minimal => DovecotMinimal;
+    cyrus => Cyrus, ignore = "needs NAMESPACE detection (issue 16, client side)";
+    courier => Courier, ignore = "needs NAMESPACE detection (issue 16, client side)";
+});
+
+/// With `remove: both`, folders created, deleted and renamed on either
+/// side (a nested one locally too) end up the same on both sides.
+fn folders(kind: ServerKind) {
+    let server = MailServer::start(kind);
+    let mut client = server.client("alice");
+    for (i, folder) in ["A", "B", "C", "D"].iter().enumerate() {
+        fill(&server, &mut client, folder, &[i as u64 * 10], &[]);
+    }
+    let device = Device::new(&server, "alice", "verbatim", "    remove: both\n");
+    device.sync();
+
+    // Locally: a new folder with a new one below it, A deleted, B renamed.
+    deliver(
+        &device.folder("Local"),
+        "1700000003.local.host",
+        &message_with("a new local folder", "x"),
+    );
+    deliver(
+        &device.folder("Local/Nested"),
+        "1700000004.local.host",
+        &message_with("a new nested folder", "y"),
+    );
+    fs::remove_dir_all(device.folder("A")).unwrap();
+    fs::rename(device.folder("B"), device.folder("B2")).unwrap();
+    // On the server: a new folder, C deleted, D renamed.
+    fill(&server, &mut client, "Remote", &[50], &[]);
+    client.session().delete(server.folder("C")).unwrap();
+    client
+        .session()
+        .rename(server.folder("D"), server.folder("D2"))
+        .unwrap();
+
+    device.sync();
+    let expected = ["B2", "D2", "INBOX", "Local", "Local/Nested", "Remote"];
+    assert_eq!(device.listed("local"), expected, "{kind}: local folders");
+    assert_eq!(device.listed("server"), expected, "{kind}: server folders");
+    assert_in_step(&server, &device, &expected);
+    device.assert_nothing_to_do(&server);
+}
+
+matrix!(flags);
+
+/// Flags both ways, the keyword `$Forwarded` as the Maildir letter P, and a
+/// keyword with no letter left alone on the server.
+fn flags(kind: ServerKind) {
+    let server = MailServer::start(kind);
+    let mut client = server.client("alice");
+    fill(&server, &mut client, "INBOX", &[1], &[]);
+    fill(
+        &server,
+        &mut client,
+        "INBOX",
+        &[2],
+        &["\\Seen", "$Forwarded"],
+    );
+    fill(
+        &server,
+        &mut client,
+        "INBOX",
+        &[3],
+        &["\\Flagged", "\\Answered"],
+    );
+    fill(&server, &mut client, "INBOX", &[4], &["\\Draft"]);
+    fill(&server, &mut client, "INBOX", &[5], &["\\Seen", "$Label1"]);
+    let device = Device::new(&server, "alice", "verbatim", "");
+    device.sync();
+    let inbox = device.folder("INBOX");
+    let letters: Vec<String> = (1..=5).map(|seed| by_seed(&inbox, seed).letters).collect();
+    assert_eq!(
+        letters,
+        ["", "PS", "FR", "D", "S"],
+        "{kind}: pulled letters"
+    );
+
+    // Locally: answered and read, forwarded taken back, flagged.
+    set_letters(&by_seed(&inbox, 1), "RS");
+    set_letters(&by_seed(&inbox, 2), "S");
+    set_letters(&by_seed(&inbox, 5), "FS");
+    // On the server: unflagged and forwarded, read.
+    let uid_of = |client: &mut ImapTestClient, seed: u64| {
+        let id = format!("<sample.{seed}@mailferry.test>");
+        client
+            .messages("INBOX")
+            .into_iter()
+            .find(|m| m.message_id.as_deref() == Some(id.as_str()))
+            .unwrap()
+            .uid
+    };
+    let third = uid_of(&mut client, 3);
+    client.remove_flags("INBOX", third, &["\\Flagged"]);
+    client.add_flags("INBOX", third, &["$Forwarded"]);
+    let fourth = uid_of(&mut client, 4);
+    client.add_flags("INBOX", fourth, &["\\Seen"]);
+    device.sync();
+
+    assert_in_step(&server, &device, &["INBOX"]);
+    let letters: Vec<String> = (1..=5).map(|seed| by_seed(&inbox, seed).letters).collect();
+    assert_eq!(
+        letters,
+        ["RS", "S", "PR", "DS", "FS"],
+        "{kind}: letters after"
+    );
+    let fifth = client
+        .messages("INBOX")
+        .into_iter()
+        .find(|m| m.message_id.as_deref() == Some("<sample.5@mailferry.test>"))
+        .unwrap();
+    assert!(
+        fifth.has_flag("$Label1") && fifth.has_flag("\\Flagged"),
+        "{kind}: {:?}",
+        fifth.flags
+    );
+    device.assert_nothing_to_do(&server);
+}
+
+/// The environment variable of mailferry's crash hook: the process aborts
+/// after this many journaled steps of a folder, as `kill -9` would stop it
+/// (no clean-up, connections dropped mid-command).
+const ABORT_AFTER: &str = "MAILFERRY_TEST_ABORT_AFTER_STEPS";
+/// Steps after which each round's sync is killed.
+const KILL_POINTS: [usize; 3] = [0, 2, 5];
+/// Messages moved in each round.
+const ROUND_SIZE: u64 = 8;
+
+/// Runs a sync killed after `steps` steps, then one to the end at once.
+/// Returns whether the kill landed (a run with fewer steps just finishes).
+fn killed_then_resumed(server: &MailServer, device: &Device, steps: usize) -> bool {
+    let output = device
+        .env
+        .command()
+        .env(ABORT_AFTER, steps.to_string())
+        .args(["sync", "mail"])
+        .output()
+        .unwrap();
+    let killed = !output.status.success();
+    assert!(
+        output.status.success() || output.status.code().is_none(),
+        "{}: the run failed instead of being killed: {output:?}",
+        server.kind()
+    );
+    device.sync();
+    killed
+}
+
+matrix!(kill_during_download);
+
+/// Downloads killed at several points and resumed at once: every message
+/// arrives once.
+fn kill_during_download(kind: ServerKind) {
+    let server = MailServer::start(kind);
+    let mut client = server.client("alice");
+    let device = Device::new(&server, "alice", "verbatim", "");
+    let mut killed = 0;
+    for (round, steps) in KILL_POINTS.into_iter().enumerate() {
+        let first = round as u64 * 100;
+        let seeds: Vec<u64> = (first..first + ROUND_SIZE).collect();
+        fill(&server, &mut client, "INBOX", &seeds, &[]);
+        killed += usize::from(killed_then_resumed(&server, &device, steps));
+        assert_in_step(&server, &device, &["INBOX"]);
+    }
+    assert_eq!(
+        read_folder(&device.folder("INBOX")).len(),
+        3 * ROUND_SIZE as usize
+    );
+    assert!(killed >= 2, "{kind}: only {killed} of the runs were killed");
+    device.assert_nothing_to_do(&server);
+}
+
+matrix!(kill_during_upload);
+
+/// Uploads killed at several points and resumed at once: every message
+/// reaches the server once.
+fn kill_during_upload(kind: ServerKind) {
+    let server = MailServer::start(kind);
+    let device = Device::new(&server, "alice", "verbatim", "");
+    device.sync();
+    let mut killed = 0;
+    for (round, steps) in KILL_POINTS.into_iter().enumerate() {
+        for n in 0..ROUND_SIZE {
+            let number = round as u64 * 100 + n;
+            let message = format!(
+                "From: laptop@mailferry.test\r\nMessage-ID: <local.{number}@mailferry.test>\r\n\
+                 Subject: written locally {number}\r\n\r\nbody {number}\r\n"
+            );
+            deliver(
+                &device.folder("INBOX"),
+                &format!("1700000000.local{number}.host"),
+                message.as_bytes(),
+            );
+        }
+        killed += usize::from(killed_then_resumed(&server, &device, steps));
+        assert_in_step(&server, &device, &["INBOX"]);
+    }
+    let count = server.client("alice").count("INBOX");
+    assert_eq!(count, 3 * ROUND_SIZE as u32, "{kind}");
+    assert!(killed >= 2, "{kind}: only {killed} of the runs were killed");
+    device.assert_nothing_to_do(&server);
+}
+
+matrix!(search);
+
+/// The queries of search.rs asked of each server: one per kind of SEARCH
+/// key (UTF-8 in headers and body, addresses, dates, size, flags, OR and
+/// NOT), not all of them, for time.
+const SERVER_QUERIES: [&str; 12] = [
+    "from:bäcker",
+    "to:team",
+    "subject:köln",
+    "subject:\"GRÜSSE\"",
+    "body:käsekuchen",
+    "text:erin",
+    "since:2024-05-01",
+    "before:2024-01-01",
+    "larger:100k",
+    "answered",
+    "(from:alice or from:carol) larger:100k",
+    "not (unseen or flagged)",
+];
+
+/// `mailferry search` on the server store (the server's SEARCH, UTF-8
+/// criteria included) finds the planted messages and only them.
+fn search(kind: ServerKind) {
+    let server = MailServer::start(kind);
+    let mut client = server.client("alice");
+    client.create(&server.folder("Work"));
+    for p in planted() {
+        let date: DateTime<FixedOffset> = DateTime::parse_from_rfc3339(p.date).unwrap();
+        client.append(&server.folder(p.folder), &content(&p), p.flags, Some(date));
+    }
+    // The Maildir side of search is the same on every server: search.rs
+    // tests it; here only the server's SEARCH is asked.
+    let device = Device::new(&server, "alice", "verbatim", "");
+    let mut asked = 0;
+    for (query, expected) in CASES
+        .iter()
+        .filter(|(query, _)| SERVER_QUERIES.contains(query))
+    {
+        let found = search_json(&device.env, &["server"], query);
+        assert_eq!(subjects(&found), set(expected), "{kind}: query {query:?}");
+        asked += 1;
+    }
+    assert_eq!(asked, SERVER_QUERIES.len(), "a query is not in search.rs");
+}
+
+matrix!(watch);
+
+/// `mailferry watch` pulls a message another client appends and pushes a
+/// flag a mail reader sets, then stops cleanly on SIGTERM with both sides
+/// alike. Without IDLE (the minimal Dovecot) new mail waits for a poll:
+/// the test sets the shortest full-sync interval, 10 s.
+fn watch(kind: ServerKind) {
+    let server = MailServer::start(kind);
+    let mut client = server.client("alice");
+    let first = message_with("before the watch", "hello");
+    client.append("INBOX", &first, &[], None);
+    let (extra, limit) = if kind.has_idle() {
+        ("", Duration::from_secs(10))
+    } else {
+        ("    interval: 10s\n", Duration::from_secs(30))
+    };
+    let device = Device::new(&server, "alice", "verbatim", extra);
+    let inbox = device.folder("INBOX");
+    let mut watcher = Watcher::start(&device.env, &["mail"]);
+    wait_for(&watcher, Duration::from_secs(10), "first sync", || {
+        local_has(&inbox, &message_id_of(&first))
+    });
+
+    let arrived = message_with("arrived during the watch", "new mail");
+    client.append("INBOX", &arrived, &[], None);
+    wait_for(&watcher, limit, "new INBOX mail pulled", || {
+        local_has(&inbox, &message_id_of(&arrived))
+    });
+
+    let target = read_folder(&inbox)
+        .into_iter()
+        .find(|m| m.message_id() == Some(message_id_of(&first)))
+        .unwrap();
+    set_letters(&target, "FS");
+    wait_for(
+        &watcher,
+        Duration::from_secs(10),
+        "local flags pushed",
+        || {
+            client
+                .messages("INBOX")
+                .iter()
+                .any(|m| m.message_id == Some(message_id_of(&first)) && m.has_flag("\\Flagged"))
+        },
+    );
+
+    assert_eq!(
+        watcher.terminate(Duration::from_secs(10)),
+        Some(0),
+        "{kind}: {}",
+        watcher.logs()
+    );
+    assert_in_step(&server, &device, &["INBOX"]);
 }

@@ -11,20 +11,20 @@ use std::collections::BTreeSet;
 
 /// A planted message: where, its subject (the identity the tests compare),
 /// and how it is built.
-struct Planted {
-    folder: &'static str,
-    from: &'static str,
-    to: &'static str,
+pub(super) struct Planted {
+    pub(super) folder: &'static str,
+    pub(super) from: &'static str,
+    pub(super) to: &'static str,
     /// As written in the header (RFC 2047 where non-ASCII).
-    subject_header: &'static str,
+    pub(super) subject_header: &'static str,
     /// As a search result shows it, decoded.
-    subject: &'static str,
-    body: String,
-    flags: &'static [&'static str],
-    date: &'static str,
+    pub(super) subject: &'static str,
+    pub(super) body: String,
+    pub(super) flags: &'static [&'static str],
+    pub(super) date: &'static str,
 }
 
-fn planted() -> Vec<Planted> {
+pub(super) fn planted() -> Vec<Planted> {
     vec![
         Planted {
             folder: "INBOX",
@@ -79,7 +79,7 @@ fn planted() -> Vec<Planted> {
     ]
 }
 
-fn content(p: &Planted) -> Vec<u8> {
+pub(super) fn content(p: &Planted) -> Vec<u8> {
     let charset = if p.body.is_ascii() {
         "us-ascii"
     } else {
@@ -117,7 +117,7 @@ fn setup() -> (Dovecot, TestEnv) {
     (dovecot, env)
 }
 
-fn search_json(env: &TestEnv, targets: &[&str], query: &str) -> Vec<serde_json::Value> {
+pub(super) fn search_json(env: &TestEnv, targets: &[&str], query: &str) -> Vec<serde_json::Value> {
     let mut args = vec!["search", "--json"];
     args.extend_from_slice(targets);
     args.push(query);
@@ -125,19 +125,19 @@ fn search_json(env: &TestEnv, targets: &[&str], query: &str) -> Vec<serde_json::
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-fn subjects(found: &[serde_json::Value]) -> BTreeSet<String> {
+pub(super) fn subjects(found: &[serde_json::Value]) -> BTreeSet<String> {
     found
         .iter()
         .map(|m| m["subject"].as_str().unwrap().to_string())
         .collect()
 }
 
-fn set(items: &[&str]) -> BTreeSet<String> {
+pub(super) fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
 /// Each criterion, its combinations, and the subjects it must find.
-const CASES: &[(&str, &[&str])] = &[
+pub(super) const CASES: &[(&str, &[&str])] = &[
     ("from:alice", &["Invoice March"]),
     ("from:bäcker", &["Grüße aus Köln"]),
     ("to:team", &["Invoice April"]),

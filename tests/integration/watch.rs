@@ -14,13 +14,13 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// The watch process; killed if a test fails before stopping it.
-struct Watcher {
+pub(super) struct Watcher {
     child: Child,
     log_dir: std::path::PathBuf,
 }
 
 impl Watcher {
-    fn start(env: &TestEnv, args: &[&str]) -> Watcher {
+    pub(super) fn start(env: &TestEnv, args: &[&str]) -> Watcher {
         let log_dir = env.root().to_path_buf();
         let child = env
             .command()
@@ -38,7 +38,7 @@ impl Watcher {
         Watcher { child, log_dir }
     }
 
-    fn logs(&self) -> String {
+    pub(super) fn logs(&self) -> String {
         let read =
             |name: &str| std::fs::read_to_string(self.log_dir.join(name)).unwrap_or_default();
         format!(
@@ -49,7 +49,7 @@ impl Watcher {
     }
 
     /// Sends SIGTERM and waits (up to `limit`) for the exit status.
-    fn terminate(&mut self, limit: Duration) -> Option<i32> {
+    pub(super) fn terminate(&mut self, limit: Duration) -> Option<i32> {
         // SAFETY: kill only sends a signal to our own child's pid.
         let sent = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         assert_eq!(sent, 0, "kill failed");
@@ -79,7 +79,12 @@ impl Drop for Watcher {
 
 /// Polls `condition` until it holds; fails with `what` and the watch logs
 /// after `limit`.
-fn wait_for(watcher: &Watcher, limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+pub(super) fn wait_for(
+    watcher: &Watcher,
+    limit: Duration,
+    what: &str,
+    mut condition: impl FnMut() -> bool,
+) {
     let deadline = Instant::now() + limit;
     while !condition() {
         assert!(
@@ -91,13 +96,13 @@ fn wait_for(watcher: &Watcher, limit: Duration, what: &str, mut condition: impl 
     }
 }
 
-fn local_has(dir: &Path, message_id: &str) -> bool {
+pub(super) fn local_has(dir: &Path, message_id: &str) -> bool {
     read_folder(dir)
         .iter()
         .any(|m| m.message_id().as_deref() == Some(message_id))
 }
 
-fn message_id_of(content: &[u8]) -> String {
+pub(super) fn message_id_of(content: &[u8]) -> String {
     crate::support::imap_client::header_value(content, "Message-ID").unwrap()
 }
 
