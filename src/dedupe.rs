@@ -117,6 +117,8 @@ pub fn dedupe_folder(store: &mut dyn Store, folder: &str, apply: bool) -> Result
     let ids: Vec<MsgId> = listing.iter().map(|m| m.id.clone()).collect();
     let mut identities = HashMap::new();
     store.fetch_messages(&ids, &mut |id, message| {
+        // Nothing is removed before every body is read: a signal stops here.
+        crate::interrupt::check()?;
         identities.insert(id.clone(), Identity::of(&message.content));
         Ok(())
     })?;

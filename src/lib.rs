@@ -13,6 +13,7 @@ pub mod error;
 pub mod flags;
 pub mod flush;
 pub mod import;
+pub mod interrupt;
 pub mod logging;
 pub mod migrate;
 #[cfg(test)]

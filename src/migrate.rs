@@ -180,6 +180,10 @@ pub fn migrate(config: &Config, request: &MigrateRequest) -> Result<Migration> {
     request.progress.channel_started("migrate", pairs.len());
     let mut migration = Migration::default();
     for (source_folder, target_folder) in pairs {
+        if crate::interrupt::requested() {
+            // A signal came: the folders not begun are left for the next run.
+            break;
+        }
         let outcome = migrate_folder(
             config,
             request,
@@ -190,6 +194,8 @@ pub fn migrate(config: &Config, request: &MigrateRequest) -> Result<Migration> {
         );
         match outcome {
             Ok(folder) => migration.folders.push(folder),
+            // Not a failure: the caller reports the signal.
+            Err(error) if crate::interrupt::is_interrupted(&error) => break,
             Err(error) => migration
                 .errors
                 .push(format!("folder {source_folder}: {error:#}")),
@@ -270,6 +276,7 @@ fn migrate_folder(
         force: false,
         wait_for_lock: false,
         interrupt: request.interrupt,
+        stop_on_signal: true,
         progress: request.progress.clone(),
         keep_plans: true,
     };

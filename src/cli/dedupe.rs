@@ -92,6 +92,10 @@ pub fn cmd_dedupe(cli: &Cli, args: &DedupeArgs, out: &Output) -> Result<i32> {
             },
         };
         for folder in folders {
+            if crate::interrupt::requested() {
+                // A signal came: the folders not begun are left as they are.
+                break;
+            }
             match dedupe_folder(&mut *store, &folder, args.apply) {
                 Ok(result) => {
                     if !args.json {
@@ -99,6 +103,7 @@ pub fn cmd_dedupe(cli: &Cli, args: &DedupeArgs, out: &Output) -> Result<i32> {
                     }
                     results.push(result);
                 }
+                Err(error) if crate::interrupt::is_interrupted(&error) => break,
                 Err(error) => {
                     status = exit::FAILED;
                     out.error(&format!("{name}:{folder}: {error:#}"));

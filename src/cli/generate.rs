@@ -180,6 +180,8 @@ mod tests {
             crate::error::exit::FAILED,
             crate::error::exit::USAGE,
             crate::error::exit::LOCKED,
+            crate::interrupt::SIGINT_STATUS,
+            crate::interrupt::SIGTERM_STATUS,
         ] {
             assert!(
                 section.contains(&format!(".TP\n\\fB{status}\\fR\n")),

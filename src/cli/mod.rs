@@ -23,7 +23,9 @@ Exit status:
   0  everything asked for was done
   1  some folders or messages failed (the others were synced)
   2  usage or configuration error
-  3  another run holds the lock of a channel";
+  3  another run holds the lock of a channel
+  130  stopped by SIGINT (Ctrl-C): what was done is saved, the next run goes on
+  143  stopped by SIGTERM: the same";
 
 /// Keeps IMAP mailboxes and a local Maildir in step, in both directions.
 ///
@@ -68,17 +70,41 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let out = output::Output::new(cli.quiet, cli.verbose);
     crate::logging::init(cli.verbose);
     match &cli.command {
-        Command::Sync(args) => sync::cmd_sync(&cli, args, &out),
+        Command::Sync(args) => stoppable(&out, || sync::cmd_sync(&cli, args, &out)),
         Command::Adopt(args) => adopt::cmd_adopt(&cli, args, &out),
         Command::List(args) => list::cmd_list(&cli, args, &out),
         Command::Check(args) => check::cmd_check(&cli, args, &out),
-        Command::Migrate(args) => migrate::cmd_migrate(&cli, args, &out),
-        Command::Dedupe(args) => dedupe::cmd_dedupe(&cli, args, &out),
+        Command::Migrate(args) => stoppable(&out, || migrate::cmd_migrate(&cli, args, &out)),
+        Command::Dedupe(args) => stoppable(&out, || dedupe::cmd_dedupe(&cli, args, &out)),
         Command::Generate(args) => generate::cmd_generate(args),
         Command::Search(args) => search::cmd_search(&cli, args, &out),
         Command::Watch(args) => watch::cmd_watch(&cli, args, &out),
         Command::ImportMbsyncrc(args) => import_mbsyncrc::cmd_import_mbsyncrc(&cli, args),
     }
+}
+
+/// Runs a command that SIGINT and SIGTERM stop at its next safe point
+/// (see [`crate::interrupt`]); after such a signal the status says so,
+/// whatever the command made of being stopped.
+fn stoppable(
+    out: &output::Output,
+    command: impl FnOnce() -> anyhow::Result<i32>,
+) -> anyhow::Result<i32> {
+    crate::interrupt::install()?;
+    let outcome = command();
+    let Some(status) = crate::interrupt::exit_status() else {
+        return outcome;
+    };
+    if let Err(error) = &outcome {
+        if !crate::interrupt::is_interrupted(error) {
+            out.error(&format!("{error:#}"));
+        }
+    }
+    out.error(&format!(
+        "stopped by {}; what was done is saved, and the next run goes on from there",
+        crate::interrupt::signal_name()
+    ));
+    Ok(status)
 }
 
 #[cfg(test)]

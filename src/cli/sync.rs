@@ -74,6 +74,7 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
             .ok()
             .and_then(|v| v.parse().ok())
             .map(|steps| (steps, Interrupt::Abort)),
+        stop_on_signal: true,
         progress: if out.shows_progress() && !args.json && !args.dry_run {
             Arc::new(TerminalProgress::new())
         } else {

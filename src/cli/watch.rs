@@ -6,10 +6,8 @@ use crate::config::Config;
 use crate::error::{exit, UsageError};
 use crate::state::ChannelLock;
 use crate::watch::watch_channel;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 /// Syncs channels, then keeps them in step as changes happen.
 ///
@@ -70,13 +68,9 @@ pub fn cmd_watch(cli: &Cli, args: &WatchArgs, out: &Output) -> Result<i32> {
         )?);
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal while the first is being honoured exits at once.
-        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
-            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
-            .context("cannot install the SIGINT/SIGTERM handlers")?;
-    }
+    // A second signal while the first is being honoured exits at once.
+    crate::interrupt::install()?;
+    let stop = crate::interrupt::stop_flag();
 
     let mut status = exit::OK;
     std::thread::scope(|scope| {

@@ -282,6 +282,9 @@ pub fn sync_stores_with_workers(
     // folders that need a message sync are collected for later.
     let mut to_sync: Vec<&FolderPlanItem> = Vec::new();
     for item in &items {
+        if options.stop_on_signal && crate::interrupt::requested() {
+            break;
+        }
         match run.carry_out(item) {
             Ok(Next::Sync) => to_sync.push(item),
             Ok(Next::Done(known)) => update_known(&mut known_all, &item.name, known),
@@ -423,6 +426,11 @@ impl ChannelRun<'_, '_> {
     ) {
         if matches!(item.action, FolderAction::Sync) {
             known_all.insert(item.name.clone());
+        }
+        if crate::interrupt::is_interrupted(&err) {
+            // Not a failure: the caller reports the signal once.
+            log::info!("{}: folder {}: {err:#}", self.channel.name, item.name);
+            return;
         }
         self.result.errors.push(format!(
             "{}: folder {}: {err:#}",

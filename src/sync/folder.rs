@@ -34,6 +34,11 @@ pub struct RunOptions {
     /// Test hook: stop after this many journaled steps (of each folder,
     /// and of a folder rename).
     pub interrupt: Option<(usize, Interrupt)>,
+    /// Whether a SIGINT or SIGTERM (see [`crate::interrupt`]) stops the
+    /// run at its next journal step and before its next folder, with
+    /// every folder's state saved; without it (`watch`) the caller looks
+    /// at the signal between folders.
+    pub stop_on_signal: bool,
     /// Where progress is reported (progress bars on a terminal).
     pub progress: Arc<dyn Progress>,
     /// Whether each folder's result keeps its plan once it is carried out
@@ -50,6 +55,7 @@ impl Default for RunOptions {
             force: false,
             wait_for_lock: false,
             interrupt: None,
+            stop_on_signal: false,
             progress: super::progress::silent(),
             keep_plans: true,
         }
@@ -231,6 +237,9 @@ pub fn sync_folder_with(
     };
     if let Some((steps, how)) = options.interrupt {
         ledger.interrupt_after(steps, how);
+    }
+    if options.stop_on_signal {
+        ledger.stop_on_signal();
     }
     let mut notes = Vec::new();
     for side in Side::BOTH {
@@ -415,7 +424,17 @@ impl Planned {
                 .folder_started(&name, plan.copies.len(), bytes);
             let done = execute(&plan, stores, &mut ledger, options.progress.as_ref());
             options.progress.folder_finished(&name);
-            let done = done?;
+            let done = match done {
+                Ok(done) => done,
+                Err(err) if crate::interrupt::is_interrupted(&err) => {
+                    // Stopped by a signal between two steps: what was done
+                    // is saved now rather than replayed from the journal
+                    // by the next run.
+                    saver.save(state_file, ledger.state())?;
+                    return Err(err);
+                }
+                Err(err) => return Err(err),
+            };
             report.add(&done);
             for side in Side::BOTH {
                 ledger.set_uidvalidity(side, status[side].uidvalidity)?;

@@ -46,6 +46,8 @@ pub struct Ledger {
     journal: JournalSlot,
     steps: usize,
     interrupt: Option<(usize, Interrupt)>,
+    /// Whether a SIGINT or SIGTERM stops the run before its next step.
+    stop_on_signal: bool,
 }
 
 /// Where the ledger's entries go.
@@ -66,6 +68,7 @@ impl Ledger {
             journal: journal.map_or(JournalSlot::Off, JournalSlot::Open),
             steps: 0,
             interrupt: None,
+            stop_on_signal: false,
         }
     }
 
@@ -77,6 +80,7 @@ impl Ledger {
             journal: JournalSlot::Unopened(state_file.clone()),
             steps: 0,
             interrupt: None,
+            stop_on_signal: false,
         }
     }
 
@@ -88,6 +92,14 @@ impl Ledger {
     /// Test hook: stop after `steps` journal entries, as a crash would.
     pub fn interrupt_after(&mut self, steps: usize, how: Interrupt) {
         self.interrupt = Some((steps, how));
+    }
+
+    /// Makes a SIGINT or SIGTERM (see [`crate::interrupt`]) stop the run
+    /// before its next journal step, with an [`crate::interrupt::Interrupted`]
+    /// error: every step done so far is in the journal, and none is half
+    /// recorded, so the next run goes on from there.
+    pub fn stop_on_signal(&mut self) {
+        self.stop_on_signal = true;
     }
 
     pub fn state(&self) -> &FolderState {
@@ -109,6 +121,9 @@ impl Ledger {
 
     fn record(&mut self, entry: JournalEntry) -> Result<()> {
         check_interrupt(self.interrupt, self.steps)?;
+        if self.stop_on_signal {
+            crate::interrupt::check()?;
+        }
         if let JournalSlot::Unopened(state_file) = &self.journal {
             self.journal = JournalSlot::Open(state_file.journal(&self.state)?);
         }

@@ -18,6 +18,10 @@
 //!   folder above it); the rename is recorded before it is made, so a run
 //!   killed half-way finishes it instead of pairing afresh (see
 //!   [`renames`]).
+//! - A signal (Ctrl-C, SIGTERM; see [`crate::interrupt`]) stops a run only
+//!   between two journal steps and before a folder is begun: what it
+//!   leaves is what a crash at that step would leave (every case below),
+//!   with the state saved, so the next run goes on from there.
 //!
 //! Why a copy is never doubled, or heals itself, whatever the moment of a
 //! crash (kill -9, Ctrl-C, a dropped connection) and of the next run. A

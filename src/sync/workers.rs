@@ -96,6 +96,10 @@ impl FolderContext<'_> {
     /// the journal of the failed one. `next` gives the worker's next
     /// folder, opened ahead when this one is done with the far store.
     fn sync(&self, stores: &mut Stores<'_>, name: &str, ahead: OpenAhead<'_>) -> Result<Synced> {
+        if self.options.stop_on_signal {
+            // A signal came: the folders not begun are left as they are.
+            crate::interrupt::check()?;
+        }
         log::info!("{}: folder {name}", self.channel.name);
         let far_name = (self.far_name)(name);
         let state_file = self.state_file(name);
@@ -123,6 +127,9 @@ impl FolderContext<'_> {
             let Some(delay) = retry.delay(retries, err) else {
                 break;
             };
+            if self.options.stop_on_signal && crate::interrupt::requested() {
+                break;
+            }
             log::info!(
                 "{}: folder {name}: {err:#}; trying again in {} s ({retries} of {})",
                 self.channel.name,

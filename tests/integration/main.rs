@@ -19,6 +19,7 @@ mod harness_smoke;
 mod hostile;
 mod imap_store;
 mod import_mbsyncrc;
+mod interrupts;
 mod kills;
 mod matrix;
 mod migrate;
