@@ -217,7 +217,7 @@ fn adopt_folder(
         let in_new = files_in_new(&folder_dir)?;
         let (records, notes) = records_from_known(&known, &listings, &in_new);
         adoption.notes.extend(notes);
-        state.records = records;
+        state.records = records.into();
     }
 
     let found = pair_unrecorded(
@@ -501,7 +501,7 @@ mod tests {
         assert_eq!(notes.len(), 2, "{notes:?}");
 
         let state = FolderState {
-            records,
+            records: records.into(),
             ..FolderState::default()
         };
         let mut adoption = FolderAdoption::default();

@@ -191,7 +191,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = StateFile::new(dir.path().join("a.state"));
         let batch = StateBatch::new();
-        assert!(batch.save(&file, &state_with(&["1", "1"])).is_err());
+        let mut inconsistent = state_with(&["1"]);
+        let copy = crate::state::PendingCopy {
+            target: crate::state::Side::Near,
+            source_id: "2".to_string(),
+            ticket: "t".to_string(),
+            size: 1,
+            sha256: "ab".repeat(32),
+            flags: Flags::EMPTY,
+        };
+        inconsistent.pending = vec![copy.clone(), copy];
+        assert!(batch.save(&file, &inconsistent).is_err());
         batch.commit().unwrap();
         assert!(!file.path().exists());
     }

@@ -719,9 +719,6 @@ fn parse_state(path: &Path, bytes: &[u8]) -> Result<FolderState, StateError> {
             .and_then(|text| parser.parse_line(text, line_number))
             .map_err(|message| StateError::at_line(path, line_number, message))?;
     }
-    parser
-        .check_ids_paired_once()
-        .map_err(|(line, message)| StateError::at_line(path, line, message))?;
     Ok(parser.state)
 }
 
@@ -738,33 +735,6 @@ struct StateParser {
 }
 
 impl StateParser {
-    /// Every id is paired at most once; else the line of the second pair
-    /// and what is wrong. Checked once all records are read, so the ids
-    /// are looked at where they are, without a copy.
-    fn check_ids_paired_once(&self) -> Result<(), (usize, String)> {
-        let mut first_lines: foldhash::HashMap<(Side, &str), usize> =
-            foldhash::HashMap::with_capacity_and_hasher(
-                2 * self.state.records.len(),
-                Default::default(),
-            );
-        for (record, &line) in self.state.records.iter().zip(&self.record_lines) {
-            for side in Side::BOTH {
-                if let Some(id) = &record.ids[side] {
-                    if let Some(first) = first_lines.insert((side, id.as_str()), line) {
-                        return Err((
-                            line,
-                            format!(
-                                "{side} id `{}` is already paired on line {first}",
-                                id.escape_debug()
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
     fn parse_line(&mut self, line: &str, line_number: usize) -> Result<(), String> {
         let fields = split_fields(line)?;
         let (keyword, args) = fields
@@ -807,7 +777,22 @@ impl StateParser {
                 if record.ids.0.iter().all(Option::is_none) {
                     return Err(malformed(PAIR_USAGE, "FAR and NEAR are both `-`"));
                 }
-                self.state.records.push(record);
+                // Every id is paired at most once: the second pair names
+                // the line of the first.
+                if let Err(paired) = self.state.records.add(record) {
+                    let (side, first) = (paired.side, self.record_lines[paired.position]);
+                    let id = self
+                        .state
+                        .records
+                        .iter()
+                        .nth(paired.position)
+                        .and_then(|held| held.ids[side].as_deref())
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "{side} id `{}` is already paired on line {first}",
+                        id.escape_debug()
+                    ));
+                }
                 self.record_lines.push(line_number);
             }
             "pending" => {
@@ -936,23 +921,9 @@ pub(super) fn format_state(state: &FolderState, generation: u64) -> String {
 }
 
 /// What loading would reject, checked before saving so a bad state never
-/// replaces a good one: an id paired twice on one side, a record without
-/// ids, the same copy pending twice.
+/// replaces a good one: the same copy pending twice. (Records cannot pair
+/// an id twice or hold no id: [`super::Records`] keeps them so.)
 pub(super) fn check_ids_unique(state: &FolderState) -> anyhow::Result<()> {
-    let mut seen_ids: foldhash::HashSet<(Side, &str)> =
-        foldhash::HashSet::with_capacity_and_hasher(2 * state.records.len(), Default::default());
-    for record in &state.records {
-        if record.ids.0.iter().all(Option::is_none) {
-            anyhow::bail!("a record has neither a far nor a near id");
-        }
-        for side in Side::BOTH {
-            if let Some(id) = &record.ids[side] {
-                if !seen_ids.insert((side, id.as_str())) {
-                    anyhow::bail!("{side} id {id:?} is paired twice");
-                }
-            }
-        }
-    }
     let mut seen_pending = std::collections::HashSet::new();
     for copy in &state.pending {
         if !seen_pending.insert((copy.target, &copy.source_id)) {
@@ -1049,7 +1020,8 @@ mod tests {
                 record(Some("é✉"), Some(""), Flags::DELETED),
                 record(Some("%2D"), None, Flags::DRAFT.union(Flags::ANSWERED)),
                 record(None, Some("-x-"), Flags::FORWARDED),
-            ],
+            ]
+            .into(),
             pending: vec![PendingCopy {
                 target: Side::Near,
                 source_id: "-".to_string(),
@@ -1172,7 +1144,7 @@ mod tests {
     #[test]
     fn empty_id_and_absent_id_are_written_differently() {
         let state = FolderState {
-            records: vec![record(Some("7"), Some(""), Flags::EMPTY)],
+            records: vec![record(Some("7"), Some(""), Flags::EMPTY)].into(),
             ..FolderState::default()
         };
         let text = format_state(&state, 1);
@@ -1372,13 +1344,10 @@ mod tests {
         let file = StateFile::new(dir.path().join("folder.state"));
         file.save(&odd_state()).unwrap();
         let mut bad = odd_state();
-        bad.records
-            .push(record(Some("1"), Some("other"), Flags::EMPTY));
+        let again = bad.pending[0].clone();
+        bad.pending.push(again);
         let err = file.save(&bad).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("far id \"1\" is paired twice"),
-            "{err:#}"
-        );
+        assert!(format!("{err:#}").contains("is pending twice"), "{err:#}");
         assert_eq!(file.load().unwrap(), as_saved(&odd_state()));
     }
 
@@ -1447,7 +1416,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = StateFile::new(dir.path().join("folder.state"));
         let initial = FolderState {
-            records: vec![record(Some("17"), Some("a"), Flags::SEEN)],
+            records: vec![record(Some("17"), Some("a"), Flags::SEEN)].into(),
             ..FolderState::default()
         };
         file.save(&initial).unwrap();
@@ -1460,7 +1429,10 @@ mod tests {
             apply(&mut live, entry);
         }
         drop(journal);
-        assert_eq!(live.records, vec![record(None, Some("a"), Flags::SEEN)]);
+        assert_eq!(
+            live.records.iter().cloned().collect::<Vec<_>>(),
+            vec![record(None, Some("a"), Flags::SEEN)]
+        );
         // Replaying these entries twice loses the tombstone: the second
         // `unpair - a` finds it.
         let mut replayed_twice = live.clone();
@@ -1475,7 +1447,10 @@ mod tests {
 
         let loaded = file.load().unwrap();
         assert_eq!(loaded, as_saved(&live));
-        assert_eq!(loaded.records, vec![record(None, Some("a"), Flags::SEEN)]);
+        assert_eq!(
+            loaded.records.iter().cloned().collect::<Vec<_>>(),
+            vec![record(None, Some("a"), Flags::SEEN)]
+        );
     }
 
     #[test]
@@ -1535,7 +1510,12 @@ mod tests {
             "mailferry-journal 1 3\npair 1 b -\n"
         );
         assert_eq!(
-            file.load().unwrap().records,
+            file.load()
+                .unwrap()
+                .records
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>(),
             vec![record(Some("1"), Some("b"), Flags::EMPTY)]
         );
     }

@@ -10,6 +10,7 @@ mod file;
 mod folders;
 mod journal;
 mod lock;
+mod records;
 mod renames;
 
 pub use batch::{SaveNow, SaveState, StateBatch};
@@ -17,6 +18,9 @@ pub use file::{state_path, StateError, StateFile, StateHead};
 pub use folders::FolderList;
 pub use journal::{apply, Journal, JournalEntry};
 pub use lock::ChannelLock;
+#[cfg(test)]
+pub(crate) use records::visits;
+pub use records::{AlreadyPaired, Records};
 pub use renames::{FolderRename, RenameRecord};
 
 use crate::flags::Flags;
@@ -190,7 +194,7 @@ pub struct FolderState {
     /// both sides as they were: their versions then, so the next run can
     /// skip the folder while neither changed.
     pub settled: Option<Settled>,
-    pub records: Vec<Record>,
+    pub records: Records,
     pub pending: Vec<PendingCopy>,
     /// Uploads not found on their target, in the order they were found
     /// missing; the same upload may be listed more than once (each entry
@@ -201,9 +205,10 @@ pub struct FolderState {
 impl FolderState {
     /// The record holding `id` on `side`, tombstones included.
     pub fn record_by_id(&self, side: Side, id: &str) -> Option<&Record> {
-        self.records
-            .iter()
-            .find(|record| record.ids[side].as_deref() == Some(id))
+        self.records.iter().find(|record| {
+            records::visits::visit();
+            record.ids[side].as_deref() == Some(id)
+        })
     }
 
     /// The pending copy of `source_id` to `target`.

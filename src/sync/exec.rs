@@ -88,11 +88,10 @@ pub fn resolve_pending(stores: &mut Stores<'_>, ledger: &mut Ledger) -> Result<(
     if pending.is_empty() {
         return Ok(());
     }
-    let mut paired = Pair::new(ledger.paired_ids(Side::Far), ledger.paired_ids(Side::Near));
     for copy in pending {
         // The pair was recorded before the run stopped short of clearing
         // the pending entry: nothing is in doubt.
-        if paired[copy.target.other()].contains(&copy.source_id) {
+        if ledger.is_paired(copy.target.other(), &copy.source_id) {
             ledger.resolved(copy.target, &copy.source_id)?;
             continue;
         }
@@ -100,13 +99,9 @@ pub fn resolve_pending(stores: &mut Stores<'_>, ledger: &mut Ledger) -> Result<(
             .side(copy.target)
             .find_appended(&copy.ticket, copy.size, &copy.sha256)?
             .into_iter()
-            .find(|id| !paired[copy.target].contains(id));
+            .find(|id| !ledger.is_paired(copy.target, id));
         match found {
-            Some(target_id) => {
-                ledger.pair_copy(&copy, &target_id)?;
-                paired[copy.target].insert(target_id);
-                paired[copy.target.other()].insert(copy.source_id.clone());
-            }
+            Some(target_id) => ledger.pair_copy(&copy, &target_id)?,
             None if stores.side(copy.target).appends_may_land_late() => {
                 let upload = unconfirmed_upload(stores, &copy)?;
                 ledger.unconfirmed(&upload)?;
@@ -549,11 +544,10 @@ fn find_stored(
     ledger: &Ledger,
     report: &mut Report,
 ) -> Result<MsgId> {
-    let paired = ledger.paired_ids(target);
     let found = to
         .find_stored(&pending.ticket, message)?
         .into_iter()
-        .find(|found| !paired.contains(&found.id))
+        .find(|found| !ledger.is_paired(target, &found.id))
         .ok_or_else(|| {
             anyhow::anyhow!(
                 "{} was stored but could not be found again",

@@ -84,7 +84,7 @@ fn a_byte_identical_late_copy_is_found_and_a_look_alike_is_not() {
     // upload, 3: another message of the same size.
     let (mut far, mut near) = stores(&[content(1), content(1), look_alike(1)]);
     let state = FolderState {
-        records: vec![pair("1", "n1")],
+        records: vec![pair("1", "n1")].into(),
         unconfirmed: vec![upload("n1", 1, &content(1))],
         ..FolderState::default()
     };
@@ -98,7 +98,7 @@ fn a_byte_identical_late_copy_is_found_and_a_look_alike_is_not() {
 fn a_message_stored_before_the_ticket_is_no_late_copy() {
     let (mut far, mut near) = stores(&[content(1), content(1)]);
     let state = FolderState {
-        records: vec![pair("2", "n1")],
+        records: vec![pair("2", "n1")].into(),
         unconfirmed: vec![upload("n1", 2, &content(1))],
         ..FolderState::default()
     };
@@ -109,7 +109,7 @@ fn a_message_stored_before_the_ticket_is_no_late_copy() {
 fn each_unconfirmed_upload_accounts_for_one_copy() {
     let (mut far, mut near) = stores(&[content(1), content(1), content(1)]);
     let state = FolderState {
-        records: vec![pair("1", "n1")],
+        records: vec![pair("1", "n1")].into(),
         unconfirmed: vec![upload("n1", 1, &content(1))],
         ..FolderState::default()
     };
@@ -134,7 +134,7 @@ fn late(id: &str, upload: usize) -> LateCopy {
 #[test]
 fn a_late_copy_of_a_source_paired_again_is_removed() {
     let state = FolderState {
-        records: vec![pair("1", "n1")],
+        records: vec![pair("1", "n1")].into(),
         unconfirmed: vec![upload("n1", 1, &content(1))],
         ..FolderState::default()
     };
@@ -173,7 +173,7 @@ fn unconfirmed_uploads_expire_after_their_time_unless_a_copy_turned_up() {
     old_with_copy.since = NOW - UNCONFIRMED_FOR - 1;
     let recent = upload("n3", 1, &content(3));
     let state = FolderState {
-        records: vec![pair("1", "n2")],
+        records: vec![pair("1", "n2")].into(),
         unconfirmed: vec![old.clone(), old_with_copy, recent],
         ..FolderState::default()
     };
@@ -186,7 +186,7 @@ fn unconfirmed_uploads_expire_after_their_time_unless_a_copy_turned_up() {
 fn the_plan_removes_a_late_copy_and_downloads_a_look_alike() {
     let (mut far, mut near) = stores(&[content(1), content(1), look_alike(1)]);
     let state = FolderState {
-        records: vec![pair("1", "n1")],
+        records: vec![pair("1", "n1")].into(),
         unconfirmed: vec![upload("n1", 1, &content(1))],
         ..FolderState::default()
     };

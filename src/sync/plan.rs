@@ -204,28 +204,9 @@ pub fn plan_with_late_copies(
         .collect();
     let index = Pair::new(by_id(listings[Side::Far]), by_id(listings[Side::Near]));
     let mut plan = Plan::default();
-    let capacity = state.records.len();
-    let mut recorded: Pair<HashSet<&str>> = Pair::new(
-        HashSet::with_capacity(capacity),
-        HashSet::with_capacity(capacity),
-    );
-
+    // The records pair an id at most once, and know which ids they hold:
+    // a listed message is new where no record holds its id.
     for record in &state.records {
-        // A state never pairs one message twice; if it does, the first
-        // record wins and the rest are ignored rather than acted on.
-        let duplicate = Side::BOTH.iter().any(|&side| {
-            record.ids[side]
-                .as_deref()
-                .is_some_and(|id| recorded[side].contains(id))
-        });
-        if duplicate {
-            continue;
-        }
-        for side in Side::BOTH {
-            if let Some(id) = &record.ids[side] {
-                recorded[side].insert(id.as_str());
-            }
-        }
         let present = Pair::new(
             present_in(&index[Side::Far], &record.ids[Side::Far]),
             present_in(&index[Side::Near], &record.ids[Side::Near]),
@@ -238,7 +219,7 @@ pub fn plan_with_late_copies(
     for side in Side::BOTH {
         let too_old = older_than_newest(listings[side], policy.max_messages);
         for message in listings[side] {
-            if recorded[side].contains(message.id.as_str()) {
+            if state.records.holds(side, &message.id) {
                 continue;
             }
             if let Some(removal) = late.get(&(side, message.id.as_str())) {

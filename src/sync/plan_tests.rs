@@ -30,7 +30,7 @@ fn ids(far: Option<&str>, near: Option<&str>) -> Pair<Option<MsgId>> {
 
 fn state(records: Vec<Record>) -> FolderState {
     FolderState {
-        records,
+        records: records.into(),
         ..FolderState::default()
     }
 }
@@ -300,21 +300,6 @@ fn message_over_max_size_is_skipped_with_a_reason() {
     assert!(plan.copies.is_empty());
     assert_eq!(plan.skipped.len(), 1);
     assert!(plan.skipped[0].reason.contains("max_size"));
-}
-
-#[test]
-fn duplicate_record_for_one_message_is_ignored_not_acted_on() {
-    let st = state(vec![pair("1", "a", S), pair("1", "b", S)]);
-    let plan = run(
-        &st,
-        &[msg("1", S)],
-        &[msg("a", S), msg("b", S)],
-        &Policy::default(),
-    );
-    // "b" is not paired by the ignored record, so it counts as new.
-    assert!(plan.updates.is_empty());
-    assert_eq!(plan.copies.len(), 1);
-    assert_eq!(plan.copies[0].source, "b");
 }
 
 fn many(prefix: &str, n: usize) -> Vec<MessageInfo> {

@@ -174,7 +174,8 @@ mod tests {
                 record(Some("thrown-away"), None),
                 record(Some("gone-from-server"), Some("1.x.host")),
                 record(None, Some("2.y.host")),
-            ],
+            ]
+            .into(),
             ..FolderState::default()
         }
     }

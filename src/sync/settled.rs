@@ -284,7 +284,8 @@ mod tests {
             records: vec![
                 record("1", "a", Flags::SEEN),
                 record("2", "b", Flags::EMPTY),
-            ],
+            ]
+            .into(),
             ..FolderState::default()
         };
         let near = vec![info("a", Flags::SEEN), info("b", Flags::EMPTY)];
