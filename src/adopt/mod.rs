@@ -16,10 +16,11 @@
 pub mod mbsync;
 pub mod offlineimap;
 
-use crate::config::{ChannelConfig, Config, Layout, StoreConfig};
+use crate::config::{ChannelConfig, Config, StoreConfig};
 use crate::flags::Flags;
 use crate::state::{state_path, ChannelLock, FolderState, Pair, Record, Side, StateFile};
-use crate::store::{self, folder_name, FolderStatus, MessageInfo, MsgId, Store};
+use crate::store::maildir::MaildirTree;
+use crate::store::{self, FolderStatus, MessageInfo, MsgId, Store};
 use crate::sync::identity::pair_unrecorded;
 use crate::sync::patterns::selects;
 use anyhow::{anyhow, bail, Context, Result};
@@ -151,11 +152,11 @@ pub fn adopt_channel(
     Ok(result)
 }
 
-/// The near store's Maildir root and layout: adopting reads the Maildir's
+/// The near store's Maildir tree: adopting reads the Maildir's
 /// directories for what its file names say.
-fn near_maildir(config: &Config, channel: &ChannelConfig) -> Result<(PathBuf, Layout)> {
+fn near_maildir(config: &Config, channel: &ChannelConfig) -> Result<MaildirTree> {
     match config.stores.get(&channel.near) {
-        Some(StoreConfig::Maildir(maildir)) => Ok((maildir.path.clone(), maildir.layout)),
+        Some(StoreConfig::Maildir(maildir)) => Ok(MaildirTree::of(maildir)),
         _ => bail!(
             "channel {}: adopt needs the near store ({}) to be a Maildir",
             channel.name,
@@ -179,7 +180,7 @@ fn folder_names(store: &mut dyn Store) -> Result<BTreeSet<String>> {
 fn adopt_folder(
     names: Pair<&str>,
     (far, near): (&mut dyn Store, &mut dyn Store),
-    (root, layout): &(PathBuf, Layout),
+    tree: &MaildirTree,
     source: &Source,
     state_file: &StateFile,
     dry_run: bool,
@@ -200,7 +201,7 @@ fn adopt_folder(
             .with_context(|| format!("opening near folder {name}"))?,
     );
     let listings = Pair::new(far.list_messages()?, near.list_messages()?);
-    let folder_dir = root.join(folder_name::relative_path(name, *layout)?);
+    let folder_dir = tree.folder_dir(name)?;
 
     let mut adoption = FolderAdoption {
         folder: name.to_string(),

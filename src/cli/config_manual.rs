@@ -205,12 +205,22 @@ pub const MAILDIR_STORE: Part = Part {
         ),
         key(
             "layout",
-            "verbatim | maildir++",
+            "verbatim | maildir++ | flatten",
             "verbatim",
             "How folders nest. verbatim: the folder Work/Projects is the directory \
              PATH/Work/Projects and INBOX is PATH/INBOX. maildir++: Work/Projects is \
-             PATH/.Work.Projects and INBOX is PATH itself (Dovecot's and Courier's layout); folder \
-             names may then not contain dots.",
+             PATH/.Work.Projects and INBOX is PATH itself (Dovecot's and Courier's layout). \
+             flatten: Work/Projects is PATH/Work.Projects and INBOX is PATH/INBOX (mbsync's \
+             Flatten .). With maildir++ and flatten, folder names may not contain dots.",
+        ),
+        key(
+            "inbox",
+            "directory",
+            "where the layout puts it",
+            "Where the INBOX lives, as mbsync's Inbox: a directory inside PATH under any name \
+             (PATH/INBOX, PATH/inbox), PATH itself (then the other folders are below it), or a \
+             directory elsewhere. That directory is only ever the INBOX: it is not listed as a \
+             folder of its own name, and no other folder may map to it.",
         ),
     ],
 };

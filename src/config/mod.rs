@@ -220,6 +220,9 @@ pub enum Layout {
     /// `Work/Projects` is `.Work.Projects/` at the root; INBOX is the root.
     #[serde(rename = "maildir++")]
     MaildirPlusPlus,
+    /// `Work/Projects` is `Work.Projects/` at the root, without Maildir++'s
+    /// leading dot (mbsync's `Flatten .`); INBOX is `INBOX/`.
+    Flatten,
 }
 
 #[derive(Debug, Clone)]
@@ -227,6 +230,9 @@ pub struct MaildirConfig {
     /// `~` already expanded.
     pub path: PathBuf,
     pub layout: Layout,
+    /// Where the INBOX lives when not where the layout puts it (mbsync's
+    /// `Inbox`): inside the root, the root itself, or elsewhere.
+    pub inbox: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]

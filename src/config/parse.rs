@@ -82,7 +82,7 @@ const IMAP_KEYS: &[&str] = &[
     "connections",
     "namespace",
 ];
-const MAILDIR_KEYS: &[&str] = &["type", "path", "layout"];
+const MAILDIR_KEYS: &[&str] = &["type", "path", "layout", "inbox"];
 const POP3_KEYS: &[&str] = &[
     "type",
     "host",
@@ -156,6 +156,7 @@ struct RawStore {
     namespace: Option<String>,
     path: Option<String>,
     layout: Option<Layout>,
+    inbox: Option<String>,
     leave_on_server: Option<bool>,
     delete_after_days: Option<u32>,
     uidl: Option<Pop3Identity>,
@@ -194,6 +195,7 @@ impl RawStore {
             ("namespace", self.namespace.is_some()),
             ("path", self.path.is_some()),
             ("layout", self.layout.is_some()),
+            ("inbox", self.inbox.is_some()),
             ("leave_on_server", self.leave_on_server.is_some()),
             ("delete_after_days", self.delete_after_days.is_some()),
             ("uidl", self.uidl.is_some()),
@@ -493,7 +495,7 @@ fn enum_choices(path: &KeyPath) -> &'static str {
         Some("tls") => "implicit, starttls, none",
         Some("auth") => "login, plain, xoauth2, oauthbearer (imap); user, plain, apop (pop3)",
         Some("uidl") => "server, content-hash",
-        Some("layout") => "verbatim, maildir++",
+        Some("layout") => "verbatim, maildir++, flatten",
         Some("direction") => "both, pull, push",
         Some("sync") => "new, flags, delete",
         Some("expunge" | "create" | "remove") => "both, far, near, none",
@@ -725,8 +727,9 @@ impl Validator<'_> {
             )
         })?;
         Ok(MaildirConfig {
-            path: self.path(here.key("path"), path)?,
+            path: self.path(here.clone().key("path"), path)?,
             layout: raw.layout.unwrap_or(Layout::Verbatim),
+            inbox: self.optional_path(&here, "inbox", raw.inbox)?,
         })
     }
 
@@ -1315,6 +1318,18 @@ channels:
             panic!()
         };
         assert_eq!(m.layout, Layout::MaildirPlusPlus);
+        assert_eq!(m.inbox, None);
+    }
+
+    #[test]
+    fn flatten_layout_and_inbox_are_read() {
+        let text = "stores:\n  m:\n    type: maildir\n    path: /m/x/\n    layout: flatten\n    \
+                    inbox: /m/x/INBOX\n";
+        let Some(StoreConfig::Maildir(m)) = parse(text).unwrap().store("m").cloned() else {
+            panic!()
+        };
+        assert_eq!(m.layout, Layout::Flatten);
+        assert_eq!(m.inbox, Some(PathBuf::from("/m/x/INBOX")));
     }
 
     #[test]
@@ -1373,7 +1388,10 @@ channels:
         let (line, key, message) = fail(&text);
         assert_eq!(line, Some(5));
         assert_eq!(key.as_deref(), Some("stores.laptop.tsl"));
-        assert_eq!(message, "unknown key, expected one of type, path, layout");
+        assert_eq!(
+            message,
+            "unknown key, expected one of type, path, layout, inbox"
+        );
     }
 
     /// An IMAP store `w` with the given extra lines (indented 4).

@@ -172,7 +172,7 @@ fn open_searcher(opener: &StoreOpener) -> Result<Searcher> {
         return Ok(Searcher::Imap(Box::new(imap?)));
     }
     match opener.maildir() {
-        Some(maildir) => Ok(Searcher::Maildir(maildir)),
+        Some(maildir) => Ok(Searcher::Maildir(Box::new(maildir))),
         None => bail!("store {} is neither IMAP nor Maildir", opener.name()),
     }
 }
@@ -180,7 +180,7 @@ fn open_searcher(opener: &StoreOpener) -> Result<Searcher> {
 /// One worker's connection.
 enum Searcher {
     Imap(Box<ImapStore>),
-    Maildir(MaildirStore),
+    Maildir(Box<MaildirStore>),
 }
 
 impl Searcher {
@@ -251,7 +251,7 @@ impl Searcher {
                     }
                     Ok(())
                 })?;
-                store
+                &mut **store
             }
         };
         if let Some(target) = fetch_store {

@@ -25,12 +25,16 @@ pub enum Problem {
     Backslash,
     /// A component named `cur`, `new` or `tmp`.
     MaildirSubdirectory,
-    /// Maildir++ only: a component containing a dot, the Maildir++ separator.
+    /// Maildir++ and flatten only: a component containing a dot, the
+    /// separator of those layouts.
     DotInComponent,
     /// A component starting with a dot: Maildir++ would read it as a
     /// separator, and the Verbatim listing skips hidden directories, so the
     /// folder would vanish from the next listing.
     LeadingDot,
+    /// Not the INBOX, yet its directory is the one the store's `inbox:`
+    /// names: two folders would share one maildir.
+    InboxDirectory,
 }
 
 impl fmt::Display for Problem {
@@ -49,10 +53,14 @@ impl fmt::Display for Problem {
                 "it has a component named \"cur\", \"new\" or \"tmp\", which Maildir reserves"
             }
             Problem::DotInComponent => {
-                "a component contains \".\", which the Maildir++ layout uses between levels"
+                "a component contains \".\", which the Maildir++ and flatten layouts use \
+                 between levels"
             }
             Problem::LeadingDot => {
                 "a component starts with \".\", which would hide it from folder listings"
+            }
+            Problem::InboxDirectory => {
+                "its directory is the store's inbox directory, which holds the INBOX"
             }
         })
     }
@@ -121,17 +129,24 @@ pub fn relative_path(name: &str, layout: Layout) -> Result<PathBuf, FolderNameEr
     if name.split('/').any(|component| component.starts_with('.')) {
         return refuse(Problem::LeadingDot);
     }
+    let dotted = || {
+        if name.split('/').any(|component| component.contains('.')) {
+            return Err(FolderNameError {
+                name: name.to_owned(),
+                problem: Problem::DotInComponent,
+            });
+        }
+        Ok(name.replace('/', "."))
+    };
     match layout {
         Layout::Verbatim => Ok(PathBuf::from(name)),
         Layout::MaildirPlusPlus => {
             if name == INBOX {
                 return Ok(PathBuf::new());
             }
-            if name.split('/').any(|component| component.contains('.')) {
-                return refuse(Problem::DotInComponent);
-            }
-            Ok(PathBuf::from(format!(".{}", name.replace('/', "."))))
+            Ok(PathBuf::from(format!(".{}", dotted()?)))
         }
+        Layout::Flatten => Ok(PathBuf::from(dotted()?)),
     }
 }
 
@@ -146,6 +161,17 @@ pub fn from_maildirpp_dir(dir_name: &str) -> Option<String> {
         return None;
     }
     match relative_path(&name, Layout::MaildirPlusPlus) {
+        Ok(path) if path.as_os_str() == dir_name => Some(name),
+        _ => None,
+    }
+}
+
+/// The canonical name of a flatten folder directory (`Work.Projects` ->
+/// `Work/Projects`), or `None` when the directory name is not a folder name
+/// that [`relative_path`] could have produced.
+pub fn from_flatten_dir(dir_name: &str) -> Option<String> {
+    let name = dir_name.replace('.', "/");
+    match relative_path(&name, Layout::Flatten) {
         Ok(path) if path.as_os_str() == dir_name => Some(name),
         _ => None,
     }
@@ -240,7 +266,7 @@ mod tests {
 
     #[test]
     fn leading_dots_are_refused_in_both_layouts() {
-        for layout in [Layout::Verbatim, Layout::MaildirPlusPlus] {
+        for layout in [Layout::Verbatim, Layout::MaildirPlusPlus, Layout::Flatten] {
             let error = relative_path("a/.hidden", layout).unwrap_err();
             assert_eq!(error.problem, Problem::LeadingDot);
         }
@@ -258,6 +284,46 @@ mod tests {
             let path = relative_path(name, Layout::MaildirPlusPlus).unwrap();
             let dir_name = path.to_str().unwrap();
             assert_eq!(from_maildirpp_dir(dir_name).as_deref(), Some(name));
+        }
+    }
+
+    #[test]
+    fn flatten_paths_are_dotted_without_a_leading_dot() {
+        let layout = Layout::Flatten;
+        assert_eq!(relative_path("INBOX", layout), Ok(PathBuf::from("INBOX")));
+        assert_eq!(
+            relative_path("Work/Projects", layout),
+            Ok(PathBuf::from("Work.Projects"))
+        );
+        let error = relative_path("v1.2/notes", layout).unwrap_err();
+        assert_eq!(error.problem, Problem::DotInComponent);
+        let error = relative_path("../etc", layout).unwrap_err();
+        assert_eq!(error.problem, Problem::DotDotComponent);
+    }
+
+    #[test]
+    fn flatten_names_round_trip() {
+        for name in [
+            "INBOX",
+            "Work",
+            "Work/Projects",
+            "INBOX/Sub",
+            "Ünïcode ✉/x y",
+        ] {
+            let path = relative_path(name, Layout::Flatten).unwrap();
+            let dir_name = path.to_str().unwrap();
+            assert_eq!(from_flatten_dir(dir_name).as_deref(), Some(name));
+        }
+    }
+
+    #[test]
+    fn flatten_directories_that_are_not_folders_map_to_none() {
+        // `..` would become the name `/`, `.notmuch` a hidden directory,
+        // `a..b` an empty level: none of them is a folder.
+        for dir_name in [
+            "", ".", "..", ".notmuch", "Work.", "a..b", "cur", "a.tmp", "a\\b", "a\nb",
+        ] {
+            assert_eq!(from_flatten_dir(dir_name), None, "{dir_name:?}");
         }
     }
 

@@ -1,22 +1,27 @@
 //! The Maildir store: a local tree of maildirs, in the Verbatim layout
-//! (`Work/Projects/cur`) or the Maildir++ layout (`.Work.Projects/cur`),
-//! seen through the [`Store`] trait.
+//! (`Work/Projects/cur`), the Maildir++ layout (`.Work.Projects/cur`) or
+//! the flatten layout (`Work.Projects/cur`), its INBOX possibly at a path of
+//! its own (see [`tree`]), seen through the [`Store`] trait.
 //!
 //! A message's id is its unique name, the file name up to the first `:`.
 //! Mail readers rename files to change flags (`cur/x:2,S`) or move them from
 //! `new/` to `cur/`; the unique name survives both, so the store finds a
 //! message again by rescanning when its cached path has gone.
 //!
-//! Safety: every folder path comes from [`folder_name::relative_path`], so
-//! no name can reach outside the root, and no write goes through a symbolic
+//! Safety: every folder path comes from [`MaildirTree::locate`], so no name
+//! can reach outside the root, and no write goes through a symbolic
 //! link inside the root. Files are never overwritten, and files the store
 //! cannot make sense of (non-UTF-8 names, two files with one unique name)
 //! are reported as warnings and left alone, never deleted.
 
+mod tree;
 mod version;
 
+use tree::FolderDir;
+pub use tree::MaildirTree;
+
 use super::{folder_name, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Staged, Store};
-use crate::config::Layout;
+use crate::config::{Layout, MaildirConfig};
 use crate::flags::Flags;
 use anyhow::{anyhow, bail, Context, Result};
 use std::ffi::OsStr;
@@ -168,8 +173,9 @@ fn size_from_unique_name(unique_name: &str) -> Option<u64> {
 /// The folder the message operations act on, and what we last saw in it.
 struct OpenFolder {
     name: String,
-    /// Relative to the root; every level is checked for symlinks before a
-    /// write.
+    /// Relative to `base` (the root or the configured inbox); every level
+    /// is checked for symlinks before a write.
+    base: PathBuf,
     relative: PathBuf,
     dir: PathBuf,
     /// Where each message was last seen; a hint, checked before use.
@@ -229,8 +235,8 @@ struct StagedFile {
 
 /// A tree of maildirs under one root directory.
 pub struct MaildirStore {
-    root: PathBuf,
-    layout: Layout,
+    /// Shared with the stores `detach_open` makes, and small to move.
+    tree: std::sync::Arc<MaildirTree>,
     fsync: bool,
     held: Box<Held>,
     /// Part of every unique name we make, made safe for a file name.
@@ -240,11 +246,20 @@ pub struct MaildirStore {
 }
 
 impl MaildirStore {
-    /// A store rooted at `root`. Nothing is read or created until used.
+    /// A store rooted at `root`, its INBOX where the layout puts it.
+    /// Nothing is read or created until used.
     pub fn new(root: PathBuf, layout: Layout) -> MaildirStore {
+        MaildirStore::in_tree(MaildirTree::new(root, layout))
+    }
+
+    /// The store a configuration describes.
+    pub fn from_config(config: &MaildirConfig) -> MaildirStore {
+        MaildirStore::in_tree(MaildirTree::of(config))
+    }
+
+    pub fn in_tree(tree: MaildirTree) -> MaildirStore {
         MaildirStore {
-            root,
-            layout,
+            tree: std::sync::Arc::new(tree),
             fsync: true,
             held: Box::default(),
             hostname: unique_name_hostname(),
@@ -278,7 +293,7 @@ impl MaildirStore {
             );
         }
         let tmp_path = folder.dir.join("tmp").join(&unique);
-        let file_mode = modes_under(&self.root).1;
+        let file_mode = modes_under(self.tree.root()).1;
         match write_new_file(&tmp_path, message, fsync, file_mode) {
             Ok(()) => Ok(StagedFile {
                 ticket: ticket.to_owned(),
@@ -346,7 +361,7 @@ impl MaildirStore {
     /// link that a write could follow out of the root.
     fn writable_folder(&self) -> Result<&OpenFolder> {
         let folder = self.folder()?;
-        let mut path = self.root.clone();
+        let mut path = folder.base.clone();
         for component in folder.relative.components() {
             path.push(component);
             refuse_symlink(&path, &folder.name)?;
@@ -360,9 +375,9 @@ impl MaildirStore {
     /// The directory of folder `name`, after checking that no level of it
     /// is a symbolic link that a change could follow out of the root.
     fn checked_folder_path(&self, name: &str) -> Result<PathBuf> {
-        let relative = folder_name::relative_path(name, self.layout)?;
-        let mut path = self.root.clone();
-        for component in relative.components() {
+        let located = self.tree.locate(name)?;
+        let mut path = located.base;
+        for component in located.relative.components() {
             path.push(component);
             refuse_symlink(&path, name)?;
         }
@@ -501,93 +516,17 @@ impl MaildirStore {
             ),
         }
     }
-
-    fn list_verbatim_folders(
-        &mut self,
-        dir: &Path,
-        prefix: &str,
-        names: &mut Vec<String>,
-    ) -> Result<()> {
-        let entries = fs::read_dir(dir)
-            .with_context(|| format!("cannot list the folders in {}", dir.display()))?;
-        for entry in entries {
-            let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-            let path = entry.path();
-            // file_type() does not follow symlinks: linked folders are skipped.
-            let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
-            let os_name = entry.file_name();
-            if !is_dir || os_name.as_bytes().starts_with(b".") {
-                continue;
-            }
-            let Some(component) = os_name.to_str() else {
-                self.warn(format!(
-                    "skipping {}: its name is not UTF-8",
-                    path.display()
-                ));
-                continue;
-            };
-            if MAILDIR_SUBDIRS.contains(&component) {
-                continue;
-            }
-            let name = if prefix.is_empty() {
-                component.to_owned()
-            } else {
-                format!("{prefix}/{component}")
-            };
-            if let Err(error) = folder_name::validate(&name) {
-                self.warn(format!("skipping {}: {error}", path.display()));
-                continue;
-            }
-            if is_maildir(&path) {
-                names.push(name.clone());
-            }
-            self.list_verbatim_folders(&path, &name, names)?;
-        }
-        Ok(())
-    }
-
-    fn list_maildirpp_folders(&mut self, names: &mut Vec<String>) -> Result<()> {
-        if is_maildir(&self.root) {
-            names.push(folder_name::INBOX.to_owned());
-        }
-        let entries = fs::read_dir(&self.root)
-            .with_context(|| format!("cannot list the folders in {}", self.root.display()))?;
-        for entry in entries {
-            let entry = entry.with_context(|| format!("cannot list {}", self.root.display()))?;
-            let path = entry.path();
-            let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
-            let os_name = entry.file_name();
-            // Maildir++ folders are the dot directories that are maildirs;
-            // others (`.notmuch`, `.git`) are none of our business.
-            if !is_dir || !os_name.as_bytes().starts_with(b".") || !is_maildir(&path) {
-                continue;
-            }
-            match os_name.to_str().map(folder_name::from_maildirpp_dir) {
-                Some(Some(name)) => names.push(name),
-                Some(None) => self.warn(format!(
-                    "skipping {}: its name is not a folder name mailferry can use safely",
-                    path.display()
-                )),
-                None => self.warn(format!(
-                    "skipping {}: its name is not UTF-8",
-                    path.display()
-                )),
-            }
-        }
-        Ok(())
-    }
 }
 
 impl Store for MaildirStore {
     fn describe(&self) -> String {
-        format!("maildir:{}", self.root.display())
+        format!("maildir:{}", self.tree.root().display())
     }
 
     fn detach_open(&mut self) -> Option<Box<dyn Store>> {
         let open = self.open.take()?;
         Some(Box::new(MaildirStore {
-            root: self.root.clone(),
-            layout: self.layout,
+            tree: self.tree.clone(),
             fsync: self.fsync,
             held: std::mem::take(&mut self.held),
             hostname: self.hostname.clone(),
@@ -597,30 +536,11 @@ impl Store for MaildirStore {
     }
 
     fn list_folders(&mut self) -> Result<Vec<FolderInfo>> {
-        match fs::metadata(&self.root) {
-            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(error) => {
-                return Err(error)
-                    .with_context(|| format!("cannot read Maildir root {}", self.root.display()))
-            }
-            Ok(_) => {}
+        let mut warnings = Vec::new();
+        let names = self.tree.folder_names(&mut warnings)?;
+        for warning in warnings {
+            self.warn(warning);
         }
-        let mut names = Vec::new();
-        match self.layout {
-            Layout::Verbatim => {
-                if is_maildir(&self.root) {
-                    self.warn(format!(
-                        "{} is itself a maildir, but the verbatim layout keeps the inbox in \
-                         INBOX/; its messages are not synced (did you mean layout: maildir++?)",
-                        self.root.display()
-                    ));
-                }
-                let root = self.root.clone();
-                self.list_verbatim_folders(&root, "", &mut names)?;
-            }
-            Layout::MaildirPlusPlus => self.list_maildirpp_folders(&mut names)?,
-        }
-        names.sort();
         Ok(names
             .into_iter()
             .map(|name| FolderInfo {
@@ -670,9 +590,10 @@ impl Store for MaildirStore {
         }
         self.open = None;
         let mut moves = vec![(from.to_string(), to.to_string())];
-        if self.layout == Layout::MaildirPlusPlus {
-            // Maildir++ keeps subfolders beside their parent (.A.B next to
-            // .A): they move one by one, as a nested directory would.
+        if self.tree.layout() != Layout::Verbatim {
+            // Maildir++ and flatten keep subfolders beside their parent
+            // (.A.B next to .A): they move one by one, as a nested
+            // directory would.
             let prefix = format!("{from}/");
             for folder in self.list_folders()? {
                 if let Some(rest) = folder.name.strip_prefix(&prefix) {
@@ -692,7 +613,7 @@ impl Store for MaildirStore {
             if let Some(parent) = new_path.parent() {
                 DirBuilder::new()
                     .recursive(true)
-                    .mode(modes_under(&self.root).0)
+                    .mode(modes_under(self.tree.root()).0)
                     .create(parent)
                     .with_context(|| format!("cannot create {}", parent.display()))?;
             }
@@ -708,14 +629,15 @@ impl Store for MaildirStore {
     }
 
     fn create_folder(&mut self, name: &str) -> Result<()> {
-        let relative = folder_name::relative_path(name, self.layout)?;
+        let FolderDir { base, relative } = self.tree.locate(name)?;
+        // The root, or a configured inbox: made as `mkdir -p` would.
         DirBuilder::new()
             .recursive(true)
             .mode(DIR_MODE)
-            .create(&self.root)
-            .with_context(|| format!("cannot create Maildir root {}", self.root.display()))?;
-        let (dir_mode, file_mode) = modes_under(&self.root);
-        let mut path = self.root.clone();
+            .create(&base)
+            .with_context(|| format!("cannot create Maildir directory {}", base.display()))?;
+        let (dir_mode, file_mode) = modes_under(self.tree.root());
+        let mut path = base;
         for component in relative.components() {
             path.push(component);
             create_real_dir(&path, name, dir_mode)?;
@@ -723,7 +645,7 @@ impl Store for MaildirStore {
         for subdir in MAILDIR_SUBDIRS {
             create_real_dir(&path.join(subdir), name, dir_mode)?;
         }
-        if self.layout == Layout::MaildirPlusPlus && !relative.as_os_str().is_empty() {
+        if self.tree.layout() == Layout::MaildirPlusPlus && !relative.as_os_str().is_empty() {
             // Courier and Dovecot mark Maildir++ subfolders with this empty
             // file (their quota code looks for it).
             let marker = path.join("maildirfolder");
@@ -746,8 +668,8 @@ impl Store for MaildirStore {
         // failed; their pending entries make the next sync look for them
         // (and remove their tmp/ files).
         self.held.staged.clear();
-        let relative = folder_name::relative_path(name, self.layout)?;
-        let dir = self.root.join(&relative);
+        let FolderDir { base, relative } = self.tree.locate(name)?;
+        let dir = base.join(&relative);
         if !is_maildir(&dir) {
             bail!(
                 "folder {name:?} does not exist in {}: {} has no cur/, new/ and tmp/ directories",
@@ -757,6 +679,7 @@ impl Store for MaildirStore {
         }
         self.open = Some(OpenFolder {
             name: name.to_owned(),
+            base,
             relative,
             dir,
             messages: foldhash::HashMap::default(),
@@ -787,8 +710,8 @@ impl Store for MaildirStore {
         self.open = None;
         self.held.scanned = None;
         self.held.staged.clear();
-        let relative = folder_name::relative_path(name, self.layout)?;
-        let dir = self.root.join(&relative);
+        let FolderDir { base, relative } = self.tree.locate(name)?;
+        let dir = base.join(&relative);
         if !is_maildir(&dir) {
             return Ok(None);
         }
@@ -798,6 +721,7 @@ impl Store for MaildirStore {
             .collect();
         self.open = Some(OpenFolder {
             name: name.to_owned(),
+            base,
             relative,
             dir,
             messages,
@@ -812,10 +736,7 @@ impl Store for MaildirStore {
     }
 
     fn folder_version(&mut self, name: &str) -> Result<Option<String>> {
-        let dir = self
-            .root
-            .join(folder_name::relative_path(name, self.layout)?);
-        Ok(version::maildir_version(&dir))
+        Ok(version::maildir_version(&self.tree.folder_dir(name)?))
     }
 
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>> {

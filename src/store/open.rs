@@ -27,10 +27,7 @@ pub fn open(config: &Config, name: &str) -> Result<Box<dyn Store>> {
             let password = imap.password.resolve()?;
             Ok(Box::new(ImapStore::connect(imap, &password)?))
         }
-        StoreConfig::Maildir(maildir) => Ok(Box::new(MaildirStore::new(
-            maildir.path.clone(),
-            maildir.layout,
-        ))),
+        StoreConfig::Maildir(maildir) => Ok(Box::new(MaildirStore::from_config(maildir))),
         StoreConfig::Pop3(pop3) => {
             let password = pop3.password.resolve()?;
             Ok(Box::new(Pop3Store::connect(pop3, &password)?))
@@ -62,10 +59,7 @@ pub fn factory(config: &Config, name: &str) -> Result<StoreFactory> {
         StoreConfig::Maildir(maildir) => {
             let maildir = maildir.clone();
             Ok(Box::new(move || {
-                Ok(
-                    Box::new(MaildirStore::new(maildir.path.clone(), maildir.layout))
-                        as Box<dyn Store>,
-                )
+                Ok(Box::new(MaildirStore::from_config(&maildir)) as Box<dyn Store>)
             }))
         }
         StoreConfig::Pop3(pop3) => {
@@ -105,7 +99,7 @@ pub fn probe(config: &Config, name: &str) -> Result<String> {
             Ok(description)
         }
         StoreConfig::Maildir(maildir) => {
-            let mut store = MaildirStore::new(maildir.path.clone(), maildir.layout);
+            let mut store = MaildirStore::from_config(maildir);
             let folders = store.list_folders()?;
             Ok(format!(
                 "Maildir {} with {} folder(s)",

@@ -79,9 +79,7 @@ impl StoreOpener {
     /// The Maildir store; `None` for IMAP.
     pub fn maildir(&self) -> Option<MaildirStore> {
         match self {
-            StoreOpener::Maildir { config, .. } => {
-                Some(MaildirStore::new(config.path.clone(), config.layout))
-            }
+            StoreOpener::Maildir { config, .. } => Some(MaildirStore::from_config(config)),
             StoreOpener::Imap { .. } => None,
         }
     }
@@ -92,10 +90,7 @@ impl StoreOpener {
             StoreOpener::Imap {
                 config, password, ..
             } => Ok(Box::new(ImapStore::connect(config, password)?)),
-            StoreOpener::Maildir { config, .. } => Ok(Box::new(MaildirStore::new(
-                config.path.clone(),
-                config.layout,
-            ))),
+            StoreOpener::Maildir { config, .. } => Ok(Box::new(MaildirStore::from_config(config))),
         }
     }
 }

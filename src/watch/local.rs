@@ -10,12 +10,8 @@
 //! whole seconds a second change within the same second is seen at the next
 //! change or full sync.
 
-use crate::config::Layout;
-use crate::store::folder_name;
-use crate::store::maildir::MaildirStore;
-use crate::store::Store;
+use crate::store::maildir::MaildirTree;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::SystemTime;
 
 /// Times of `cur/` and `new/`; `None` where a directory cannot be read.
@@ -23,17 +19,15 @@ type Stamp = [Option<SystemTime>; 2];
 
 /// The last seen times of every folder of one Maildir tree.
 pub struct MaildirPoller {
-    root: PathBuf,
-    layout: Layout,
+    tree: MaildirTree,
     seen: BTreeMap<String, Stamp>,
 }
 
 impl MaildirPoller {
     /// Starts from the tree as it is now: only later changes are reported.
-    pub fn new(root: PathBuf, layout: Layout) -> MaildirPoller {
+    pub fn new(tree: MaildirTree) -> MaildirPoller {
         let mut poller = MaildirPoller {
-            root,
-            layout,
+            tree,
             seen: BTreeMap::new(),
         };
         poller.seen = poller.scan();
@@ -59,20 +53,19 @@ impl MaildirPoller {
     }
 
     fn scan(&self) -> BTreeMap<String, Stamp> {
-        let mut store = MaildirStore::new(self.root.clone(), self.layout);
-        // An unreadable root reads as empty; the sync reports why.
-        let folders = store.list_folders().unwrap_or_default();
+        // An unreadable root reads as empty, and what the listing warns
+        // about is for the sync to report.
+        let folders = self.tree.folder_names(&mut Vec::new()).unwrap_or_default();
         folders
             .into_iter()
-            .filter_map(|folder| {
-                let relative = folder_name::relative_path(&folder.name, self.layout).ok()?;
-                let dir = self.root.join(relative);
+            .filter_map(|name| {
+                let dir = self.tree.folder_dir(&name).ok()?;
                 let time = |sub: &str| {
                     std::fs::metadata(dir.join(sub))
                         .and_then(|m| m.modified())
                         .ok()
                 };
-                Some((folder.name, [time("cur"), time("new")]))
+                Some((name, [time("cur"), time("new")]))
             })
             .collect()
     }
@@ -81,6 +74,7 @@ impl MaildirPoller {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Layout;
 
     fn deliver(dir: &std::path::Path, name: &str) {
         for sub in ["cur", "new", "tmp"] {
@@ -95,7 +89,7 @@ mod tests {
         let root = dir.path().to_path_buf();
         deliver(&root.join("INBOX"), "1");
         deliver(&root.join("Work"), "2");
-        let mut poller = MaildirPoller::new(root.clone(), Layout::Verbatim);
+        let mut poller = MaildirPoller::new(MaildirTree::new(root.clone(), Layout::Verbatim));
         assert!(poller.changed().is_empty());
 
         deliver(&root.join("Work"), "3");

@@ -23,6 +23,7 @@ pub mod server;
 use crate::cli::output::Output;
 use crate::config::{ChannelConfig, Config};
 use crate::state::Side;
+use crate::store::maildir::MaildirTree;
 use crate::store::opener::StoreOpener;
 use crate::sync::channel::sync_stores;
 use crate::sync::exec::Report;
@@ -88,10 +89,7 @@ pub fn watch_channel(
         match opener {
             StoreOpener::Maildir {
                 config: maildir, ..
-            } => pollers.push((
-                side,
-                MaildirPoller::new(maildir.path.clone(), maildir.layout),
-            )),
+            } => pollers.push((side, MaildirPoller::new(MaildirTree::of(maildir)))),
             StoreOpener::Imap { .. } => {
                 for folder in watched_folders(channel, out) {
                     let on_server = name_on(channel, side, &folder);

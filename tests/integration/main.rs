@@ -22,6 +22,7 @@ mod import_mbsyncrc;
 mod interrupts;
 mod kills;
 mod matrix;
+mod mbsync_trees;
 mod migrate;
 mod open_ahead;
 mod pop3;

@@ -22,6 +22,23 @@ impl Mbsync {
     /// `maildir/INBOX`), with the sync state in each folder
     /// (`.mbsyncstate`). Creates `maildir`, as mbsync does not.
     pub fn new(dovecot: &Dovecot, user: &str, maildir: &Path, dir: &Path) -> Mbsync {
+        let store = format!(
+            "Path {maildir}/\nInbox {maildir}/INBOX\nSubFolders Verbatim\n",
+            maildir = maildir.display()
+        );
+        Mbsync::with_maildir_store(dovecot, user, maildir, &store, dir)
+    }
+
+    /// As [`Mbsync::new`], with the MaildirStore's own lines (`Path`,
+    /// `Inbox`, `SubFolders` or `Flatten`) as given: the layouts mbsync
+    /// users have.
+    pub fn with_maildir_store(
+        dovecot: &Dovecot,
+        user: &str,
+        maildir: &Path,
+        store_lines: &str,
+        dir: &Path,
+    ) -> Mbsync {
         fs::create_dir_all(maildir).unwrap();
         let rc = dir.join("mbsyncrc");
         let text = format!(
@@ -37,9 +54,7 @@ impl Mbsync {
              Account server\n\
              \n\
              MaildirStore local\n\
-             Path {maildir}/\n\
-             Inbox {maildir}/INBOX\n\
-             SubFolders Verbatim\n\
+             {store_lines}\
              \n\
              Channel mail\n\
              Far :server:\n\
@@ -51,7 +66,6 @@ impl Mbsync {
             port = dovecot.imaps_port(),
             ca = dovecot.ca_path().display(),
             password = dovecot.password(user),
-            maildir = maildir.display(),
         );
         fs::write(&rc, text).unwrap();
         Mbsync {
