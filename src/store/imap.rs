@@ -556,6 +556,38 @@ impl ImapStore {
         }
     }
 
+    /// Leaves the selected folder when it is `server_name` or below it:
+    /// servers refuse to delete or rename an open folder (Courier: "Can't
+    /// RENAME the currently-open folder"). Nothing is expunged: UNSELECT
+    /// where offered, else the folder is opened read-only and closed, and
+    /// CLOSE removes nothing from a read-only folder (RFC 3501 6.4.2).
+    fn leave_if_open_within(&mut self, server_name: &str) -> Result<()> {
+        let delimiter = self.delimiter.flatten();
+        let Some(open) = self.open.as_ref().map(|open| open.server_name.clone()) else {
+            return Ok(());
+        };
+        let below = |d: char| {
+            open.strip_prefix(server_name)
+                .is_some_and(|rest| rest.starts_with(d))
+        };
+        if open != server_name && !delimiter.is_some_and(below) {
+            return Ok(());
+        }
+        self.open = None;
+        let commands = if self.has_capability("UNSELECT") {
+            vec!["UNSELECT".to_string()]
+        } else {
+            vec![format!("EXAMINE {}", quote(&open)?), "CLOSE".to_string()]
+        };
+        for command in commands {
+            self.session
+                .run_command_and_check_ok(&command)
+                .map_err(|e| imap_err(e, format!("cannot leave folder {open:?}")))?;
+        }
+        self.drain_unsolicited();
+        Ok(())
+    }
+
     /// Notes the hierarchy delimiter, for this connection and the others.
     fn learn_delimiter(&mut self, delimiter: Option<char>) {
         self.delimiter = Some(delimiter);
@@ -989,18 +1021,7 @@ impl Store for ImapStore {
             bail!("refusing to delete the INBOX of {}", self.host);
         }
         let server_name = self.server_name(name)?;
-        if self
-            .open
-            .as_ref()
-            .is_some_and(|f| f.server_name == server_name)
-        {
-            // A server may refuse to delete the selected folder.
-            self.session
-                .run_command_and_check_ok("UNSELECT")
-                .or_else(|_| self.session.run_command_and_check_ok("CLOSE"))
-                .map_err(|e| imap_err(e, format!("cannot close folder {name:?}")))?;
-            self.open = None;
-        }
+        self.leave_if_open_within(&server_name)?;
         let command = format!("DELETE {}", quote(&server_name)?);
         self.session
             .run_command_and_check_ok(&command)
@@ -1014,9 +1035,11 @@ impl Store for ImapStore {
             // RENAME INBOX moves its messages, not the folder: never wanted.
             bail!("refusing to rename the INBOX of {}", self.host);
         }
+        let from_server_name = self.server_name(from)?;
+        self.leave_if_open_within(&from_server_name)?;
         let command = format!(
             "RENAME {} {}",
-            quote(&self.server_name(from)?)?,
+            quote(&from_server_name)?,
             quote(&self.server_name(to)?)?
         );
         self.open = None;

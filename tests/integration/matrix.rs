@@ -58,10 +58,22 @@ impl Device {
         layout: &'static str,
         channel_extra: &str,
     ) -> Device {
+        Device::with_store_extra(server, user, layout, "", channel_extra)
+    }
+
+    /// [`Device::new`] with `store_extra` (indented keys) added to the
+    /// server's store.
+    pub fn with_store_extra(
+        server: &MailServer,
+        user: &str,
+        layout: &'static str,
+        store_extra: &str,
+        channel_extra: &str,
+    ) -> Device {
         let mut env = env();
         let maildir = env.maildir();
         let yaml = format!(
-            "stores:\n{server}  local:\n    type: maildir\n    path: {maildir}\n    \
+            "stores:\n{server}{store_extra}  local:\n    type: maildir\n    path: {maildir}\n    \
              layout: {layout}\nchannels:\n  mail:\n    far: server\n    near: local\n\
              {channel_extra}state_dir: {state}\n",
             server = server.imap_store_yaml("server", user),
@@ -377,15 +389,39 @@ matrix!(folders {
     courier => Courier, ignore = "needs NAMESPACE detection (issue 16, client side)";
 });
 
+fn folders(kind: ServerKind) {
+    folders_with(kind, "");
+}
+
+matrix!(folders_with_namespace_key {
+    cyrus => Cyrus;
+    courier => Courier;
+});
+
+/// The folder suite with the personal namespace given in the config
+/// (`namespace: INBOX.`), the override that stays when the server's own
+/// NAMESPACE is read. On Courier it caught a RENAME of the folder still
+/// selected, which Courier refuses ("Can't RENAME the currently-open
+/// folder").
+fn folders_with_namespace_key(kind: ServerKind) {
+    folders_with(kind, "    namespace: INBOX.\n");
+}
+
 /// With `remove: both`, folders created, deleted and renamed on either
 /// side (a nested one locally too) end up the same on both sides.
-fn folders(kind: ServerKind) {
+fn folders_with(kind: ServerKind, store_extra: &str) {
     let server = MailServer::start(kind);
     let mut client = server.client("alice");
     for (i, folder) in ["A", "B", "C", "D"].iter().enumerate() {
         fill(&server, &mut client, folder, &[i as u64 * 10], &[]);
     }
-    let device = Device::new(&server, "alice", "verbatim", "    remove: both\n");
+    let device = Device::with_store_extra(
+        &server,
+        "alice",
+        "verbatim",
+        store_extra,
+        "    remove: both\n",
+    );
     device.sync();
 
     // Locally: a new folder with a new one below it, A deleted, B renamed.
