@@ -7,6 +7,7 @@
 pub mod adopt;
 pub mod allocator;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod dedupe;
 pub mod error;

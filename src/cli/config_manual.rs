@@ -167,6 +167,16 @@ pub const IMAP_STORE: Part = Part {
              connection; the token is never printed.",
         ),
         key(
+            "command_timeout",
+            "seconds",
+            "60",
+            "How long password_command or oauth2_token_command may run. A command still running \
+             then (waiting for a pinentry, a locked keyring) is stopped together with every \
+             process it started (it runs in a process group of its own), and the run fails with \
+             an error naming the command, never what it printed; the same happens when mailferry \
+             is stopped by a signal while it waits.",
+        ),
+        key(
             "timeout",
             "seconds",
             "60",
@@ -276,6 +286,7 @@ pub const POP3_STORE: Part = Part {
             "none; one of the three is required",
             "As for IMAP.",
         ),
+        key("command_timeout", "seconds", "60", "As for IMAP."),
         key(
             "auth",
             "user | plain | apop",

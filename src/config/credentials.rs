@@ -10,28 +10,42 @@
 //! works as the user wrote it. Either way stdin is closed and the first line
 //! of standard output is the secret.
 //!
+//! The command runs in a process group of its own, for at most the
+//! store's `command_timeout` (default 60 s): a command that waits for a
+//! pinentry or a locked keyring is then stopped with every process it
+//! started (see [`crate::command`]), as it is when a signal stops mailferry.
+//!
 //! Errors name the variable or the command and quote the command's error
 //! output, never its standard output (that is where the password would be).
 
 use super::files::{process_env, Env};
 use super::{PasswordSource, Secret};
+use crate::command::{run_bounded, Failure};
+use crate::interrupt::Interrupted;
 use anyhow::{bail, Context};
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
 
 impl PasswordSource {
     /// The password or token. `Plain`: the value; `Env`: the variable, which
     /// must be set and non-empty; `Command` and `TokenCommand`: see the
-    /// module documentation.
-    pub fn resolve(&self) -> anyhow::Result<Secret> {
-        self.resolve_with(&process_env)
+    /// module documentation (`command_timeout` bounds the command).
+    pub fn resolve(&self, command_timeout: Duration) -> anyhow::Result<Secret> {
+        self.resolve_with(&process_env, command_timeout)
     }
 
-    pub(crate) fn resolve_with(&self, env: Env) -> anyhow::Result<Secret> {
+    pub(crate) fn resolve_with(
+        &self,
+        env: Env,
+        command_timeout: Duration,
+    ) -> anyhow::Result<Secret> {
         match self {
             PasswordSource::Plain(secret) => Ok(secret.clone()),
             PasswordSource::Env(variable) => from_env(variable, env),
-            PasswordSource::Command(command) => from_command(command, "password"),
-            PasswordSource::TokenCommand(command) => from_command(command, "OAuth2 token"),
+            PasswordSource::Command(command) => from_command(command, "password", command_timeout),
+            PasswordSource::TokenCommand(command) => {
+                from_command(command, "OAuth2 token", command_timeout)
+            }
         }
     }
 }
@@ -79,13 +93,24 @@ fn command_for(command: &str, what: &str) -> anyhow::Result<Command> {
     Ok(direct)
 }
 
-fn from_command(command: &str, what: &str) -> anyhow::Result<Secret> {
-    let output = command_for(command, what)?
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .with_context(|| format!("cannot run the {what} command `{command}`"))?;
+fn from_command(command: &str, what: &str, limit: Duration) -> anyhow::Result<Secret> {
+    let output = match run_bounded(command_for(command, what)?, limit) {
+        Ok(output) => output,
+        Err(Failure::Start(error)) => {
+            return Err(anyhow::Error::new(error)
+                .context(format!("cannot run the {what} command `{command}`")))
+        }
+        Err(Failure::TimedOut(limit)) => bail!(
+            "the {what} command `{command}` did not finish within {} s and was stopped, with \
+             every process it started; it must not wait for input (a pinentry, a locked \
+             keyring), and if it is only slow, raise command_timeout in the store",
+            limit.as_secs()
+        ),
+        Err(Failure::Interrupted) => {
+            return Err(anyhow::Error::new(Interrupted)
+                .context(format!("the {what} command `{command}` was stopped")))
+        }
+    };
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stderr = stderr.trim();
     let said = if stderr.is_empty() {
@@ -119,6 +144,8 @@ mod tests {
     use super::*;
     use std::ffi::OsString;
 
+    const LIMIT: Duration = Duration::from_secs(60);
+
     fn no_env(_: &str) -> Option<OsString> {
         None
     }
@@ -126,13 +153,13 @@ mod tests {
     #[test]
     fn command_password_is_first_line_without_line_ending() {
         let source = PasswordSource::Command("printf 'hunter2\\r\\nsecond line\\n'".into());
-        assert_eq!(source.resolve().unwrap().expose(), "hunter2");
+        assert_eq!(source.resolve(LIMIT).unwrap().expose(), "hunter2");
     }
 
     #[test]
     fn command_without_final_newline_still_works() {
         let source = PasswordSource::Command("printf s3cret".into());
-        assert_eq!(source.resolve().unwrap().expose(), "s3cret");
+        assert_eq!(source.resolve(LIMIT).unwrap().expose(), "s3cret");
     }
 
     #[test]
@@ -140,7 +167,7 @@ mod tests {
         let source = PasswordSource::Command(
             "printf 'leaked-%s' secret; echo 'no such entry' >&2; exit 3".into(),
         );
-        let message = format!("{:#}", source.resolve().unwrap_err());
+        let message = format!("{:#}", source.resolve(LIMIT).unwrap_err());
         assert!(message.contains("no such entry"), "{message}");
         assert!(message.contains("exit status: 3"), "{message}");
         assert!(!message.contains("leaked-secret"), "{message}");
@@ -149,7 +176,7 @@ mod tests {
     #[test]
     fn empty_output_is_an_error() {
         let source = PasswordSource::Command("true".into());
-        let message = source.resolve().unwrap_err().to_string();
+        let message = source.resolve(LIMIT).unwrap_err().to_string();
         assert!(message.contains("printed no password"), "{message}");
     }
 
@@ -160,7 +187,7 @@ mod tests {
         let args: Vec<_> = command.get_args().collect();
         assert_eq!(args, ["show", "mail work", "x\"y", "a b"]);
         let source = PasswordSource::Command(r#"printf '%s-%s' "a b" 'c d'"#.into());
-        assert_eq!(source.resolve().unwrap().expose(), "a b-c d");
+        assert_eq!(source.resolve(LIMIT).unwrap().expose(), "a b-c d");
     }
 
     #[test]
@@ -172,9 +199,9 @@ mod tests {
     #[test]
     fn command_with_shell_syntax_runs_through_sh() {
         let source = PasswordSource::Command("printf 'one\ntwo\n' | tail -n 1".into());
-        assert_eq!(source.resolve().unwrap().expose(), "two");
+        assert_eq!(source.resolve(LIMIT).unwrap().expose(), "two");
         let source = PasswordSource::Command("X=fromvar; printf %s \"$X\"".into());
-        assert_eq!(source.resolve().unwrap().expose(), "fromvar");
+        assert_eq!(source.resolve(LIMIT).unwrap().expose(), "fromvar");
     }
 
     #[test]
@@ -206,7 +233,7 @@ mod tests {
     #[test]
     fn missing_program_is_named_without_a_shell_message() {
         let source = PasswordSource::Command("no-such-program-mailferry arg".into());
-        let message = format!("{:#}", source.resolve().unwrap_err());
+        let message = format!("{:#}", source.resolve(LIMIT).unwrap_err());
         assert!(
             message.starts_with("cannot run the password command `no-such-program-mailferry arg`"),
             "{message}"
@@ -216,7 +243,7 @@ mod tests {
     #[test]
     fn unbalanced_quote_is_an_error_naming_the_command() {
         let source = PasswordSource::Command("pass show 'mail".into());
-        let message = format!("{:#}", source.resolve().unwrap_err());
+        let message = format!("{:#}", source.resolve(LIMIT).unwrap_err());
         assert!(
             message.starts_with("cannot read the password command `pass show 'mail`"),
             "{message}"
@@ -226,32 +253,51 @@ mod tests {
     #[test]
     fn token_command_errors_say_token() {
         let source = PasswordSource::TokenCommand("sh -c 'echo expired >&2; exit 1'".into());
-        let message = format!("{:#}", source.resolve().unwrap_err());
+        let message = format!("{:#}", source.resolve(LIMIT).unwrap_err());
         assert!(message.contains("the OAuth2 token command"), "{message}");
         assert!(message.contains("it said: expired"), "{message}");
+    }
+
+    #[test]
+    fn a_hanging_command_is_stopped_and_named_without_its_output() {
+        let source =
+            PasswordSource::Command("printf 'leaked-%s' secret; sleep 1000 & sleep 1000".into());
+        let message = format!(
+            "{:#}",
+            source.resolve(Duration::from_millis(200)).unwrap_err()
+        );
+        assert!(
+            message.starts_with("the password command `printf"),
+            "{message}"
+        );
+        assert!(message.contains("did not finish within"), "{message}");
+        assert!(!message.contains("leaked-secret"), "{message}");
     }
 
     #[test]
     fn env_password_reads_the_variable() {
         let env = |name: &str| (name == "MY_PW").then(|| OsString::from("pw"));
         let source = PasswordSource::Env("MY_PW".into());
-        assert_eq!(source.resolve_with(&env).unwrap().expose(), "pw");
+        assert_eq!(source.resolve_with(&env, LIMIT).unwrap().expose(), "pw");
     }
 
     #[test]
     fn missing_or_empty_env_variable_is_named() {
         let source = PasswordSource::Env("OLD_POP_PASSWORD".into());
-        let message = source.resolve_with(&no_env).unwrap_err().to_string();
+        let message = source.resolve_with(&no_env, LIMIT).unwrap_err().to_string();
         assert_eq!(message, "the password variable OLD_POP_PASSWORD is not set");
 
         let empty = |_: &str| Some(OsString::new());
-        let message = source.resolve_with(&empty).unwrap_err().to_string();
+        let message = source.resolve_with(&empty, LIMIT).unwrap_err().to_string();
         assert_eq!(message, "the password variable OLD_POP_PASSWORD is empty");
     }
 
     #[test]
     fn plain_password_is_returned_as_written() {
         let source = PasswordSource::Plain(Secret::new("written"));
-        assert_eq!(source.resolve_with(&no_env).unwrap().expose(), "written");
+        assert_eq!(
+            source.resolve_with(&no_env, LIMIT).unwrap().expose(),
+            "written"
+        );
     }
 }

@@ -200,6 +200,8 @@ pub struct ImapConfig {
     pub user: String,
     pub auth: AuthMethod,
     pub password: PasswordSource,
+    /// Longest a password or token command may run, seconds. Default 60.
+    pub command_timeout_secs: u64,
     /// Connect and read timeout, seconds. Default 60.
     pub timeout_secs: u64,
     /// Worker connections for parallel folders. Default 4.
@@ -209,6 +211,13 @@ pub struct ImapConfig {
     /// INBOX. Default empty. Added to folder names sent to the server and
     /// removed from names it lists.
     pub namespace: String,
+}
+
+impl ImapConfig {
+    /// How long a password or token command may run.
+    pub fn command_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.command_timeout_secs)
+    }
 }
 
 /// How folders nest on disk.
@@ -246,6 +255,8 @@ pub struct Pop3Config {
     pub tls_min_version: TlsVersion,
     pub user: String,
     pub password: PasswordSource,
+    /// Longest a password command may run, seconds. Default 60.
+    pub command_timeout_secs: u64,
     pub timeout_secs: u64,
     /// How to log in; None: the best the server offers (see `auth:`).
     pub auth: Option<Pop3Auth>,
@@ -254,6 +265,13 @@ pub struct Pop3Config {
     /// Default true.
     pub leave_on_server: bool,
     pub delete_after_days: Option<u32>,
+}
+
+impl Pop3Config {
+    /// How long a password command may run.
+    pub fn command_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.command_timeout_secs)
+    }
 }
 
 /// How a POP3 store logs in (`auth: user | plain | apop`).

@@ -78,6 +78,7 @@ const IMAP_KEYS: &[&str] = &[
     "password_command",
     "password_env",
     "oauth2_token_command",
+    "command_timeout",
     "timeout",
     "connections",
     "namespace",
@@ -95,6 +96,7 @@ const POP3_KEYS: &[&str] = &[
     "password",
     "password_command",
     "password_env",
+    "command_timeout",
     "timeout",
     "auth",
     "uidl",
@@ -151,6 +153,7 @@ struct RawStore {
     password_command: Option<String>,
     password_env: Option<String>,
     oauth2_token_command: Option<String>,
+    command_timeout: Option<u64>,
     timeout: Option<u64>,
     connections: Option<usize>,
     namespace: Option<String>,
@@ -190,6 +193,7 @@ impl RawStore {
             ("password_command", self.password_command.is_some()),
             ("password_env", self.password_env.is_some()),
             ("oauth2_token_command", self.oauth2_token_command.is_some()),
+            ("command_timeout", self.command_timeout.is_some()),
             ("timeout", self.timeout.is_some()),
             ("connections", self.connections.is_some()),
             ("namespace", self.namespace.is_some()),
@@ -704,6 +708,7 @@ impl Validator<'_> {
             user: self.required_text(&here, "user", raw.user, StoreKind::Imap)?,
             auth,
             password,
+            command_timeout_secs: self.seconds(&here, "command_timeout", raw.command_timeout)?,
             timeout_secs: self.timeout(&here, raw.timeout)?,
             connections: match raw.connections {
                 None => 4,
@@ -752,6 +757,7 @@ impl Validator<'_> {
             tls_min_version: raw.tls_min_version.map(|v| v.0).unwrap_or_default(),
             user: self.required_text(&here, "user", raw.user, StoreKind::Pop3)?,
             password: self.password(&here, raw.password, raw.password_command, raw.password_env)?,
+            command_timeout_secs: self.seconds(&here, "command_timeout", raw.command_timeout)?,
             timeout_secs: self.timeout(&here, raw.timeout)?,
             auth: match raw.auth {
                 None => None,
@@ -802,9 +808,14 @@ impl Validator<'_> {
     }
 
     fn timeout(&self, here: &KeyPath, timeout: Option<u64>) -> Result<u64, ConfigError> {
-        match timeout {
+        self.seconds(here, "timeout", timeout)
+    }
+
+    /// A number of seconds under `key`: at least 1, default 60.
+    fn seconds(&self, here: &KeyPath, key: &str, value: Option<u64>) -> Result<u64, ConfigError> {
+        match value {
             None => Ok(60),
-            Some(0) => Err(self.error(here.clone().key("timeout"), "must be at least 1 (seconds)")),
+            Some(0) => Err(self.error(here.clone().key(key), "must be at least 1 (seconds)")),
             Some(seconds) => Ok(seconds),
         }
     }
@@ -1156,6 +1167,7 @@ groups:
             PasswordSource::Command("pass show mail/work".into())
         );
         assert_eq!(work.timeout_secs, 60);
+        assert_eq!(work.command_timeout_secs, 60);
         assert_eq!(work.connections, 4);
 
         let Some(StoreConfig::Maildir(laptop)) = config.store("laptop") else {
@@ -1244,6 +1256,7 @@ stores:
     password: p
     auth: plain
     timeout: 5
+    command_timeout: 7
     connections: 32
 channels:
   c:
@@ -1268,6 +1281,7 @@ channels:
             (far.auth, far.timeout_secs, far.connections),
             (AuthMethod::Plain, 5, 32)
         );
+        assert_eq!(far.command_timeout_secs, 7);
         let c = config.channel("c").unwrap();
         assert_eq!(c.direction, Direction::Pull);
         assert!(c.sync_new && !c.sync_flags && c.sync_delete);
@@ -1503,6 +1517,18 @@ channels:
     fn unknown_auth_lists_the_oauth2_methods() {
         let (_, _, message) = fail(&imap_with("    password: p\n    auth: cram\n"));
         assert!(message.contains("xoauth2, oauthbearer"), "{message}");
+    }
+
+    #[test]
+    fn a_command_timeout_of_zero_is_refused_with_its_key() {
+        let text = format!(
+            "stores:\n{LAPTOP}  far:\n    type: pop3\n    host: h\n    user: u\n    \
+             password_command: pass x\n    command_timeout: 0\nchannels:\n  c:\n    far: far\n    \
+             near: laptop\n"
+        );
+        let (_, key, message) = fail(&text);
+        assert_eq!(key.as_deref(), Some("stores.far.command_timeout"));
+        assert_eq!(message, "must be at least 1 (seconds)");
     }
 
     #[test]

@@ -1374,7 +1374,10 @@ impl Store for ImapStore {
     fn reconnect(&mut self) -> Result<()> {
         // An OAuth2 token may have expired meanwhile: ask for a fresh one.
         if self.config.auth.uses_oauth2() {
-            self.secret = self.config.password.resolve()?;
+            self.secret = self
+                .config
+                .password
+                .resolve(self.config.command_timeout())?;
         }
         log::info!("reconnecting to {}", self.host);
         self.open = None;

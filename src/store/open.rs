@@ -24,12 +24,12 @@ fn store_config<'a>(config: &'a Config, name: &str) -> Result<&'a StoreConfig> {
 pub fn open(config: &Config, name: &str) -> Result<Box<dyn Store>> {
     match store_config(config, name)? {
         StoreConfig::Imap(imap) => {
-            let password = imap.password.resolve()?;
+            let password = imap.password.resolve(imap.command_timeout())?;
             Ok(Box::new(ImapStore::connect(imap, &password)?))
         }
         StoreConfig::Maildir(maildir) => Ok(Box::new(MaildirStore::from_config(maildir))),
         StoreConfig::Pop3(pop3) => {
-            let password = pop3.password.resolve()?;
+            let password = pop3.password.resolve(pop3.command_timeout())?;
             Ok(Box::new(Pop3Store::connect(pop3, &password)?))
         }
     }
@@ -45,7 +45,7 @@ pub type StoreFactory = Box<dyn Fn() -> Result<Box<dyn Store>> + Send + Sync>;
 pub fn factory(config: &Config, name: &str) -> Result<StoreFactory> {
     match store_config(config, name)? {
         StoreConfig::Imap(imap) => {
-            let password = imap.password.resolve()?;
+            let password = imap.password.resolve(imap.command_timeout())?;
             let imap = imap.clone();
             // What the first connection learns, the others need not ask.
             let facts = SharedFacts::default();
@@ -63,7 +63,7 @@ pub fn factory(config: &Config, name: &str) -> Result<StoreFactory> {
             }))
         }
         StoreConfig::Pop3(pop3) => {
-            let password = pop3.password.resolve()?;
+            let password = pop3.password.resolve(pop3.command_timeout())?;
             let pop3 = pop3.clone();
             Ok(Box::new(move || {
                 Ok(Box::new(Pop3Store::connect(&pop3, &password)?) as Box<dyn Store>)
@@ -87,7 +87,7 @@ pub fn connection_limit(config: &Config, name: &str) -> Option<usize> {
 pub fn probe(config: &Config, name: &str) -> Result<String> {
     match store_config(config, name)? {
         StoreConfig::Imap(imap) => {
-            let password = imap.password.resolve()?;
+            let password = imap.password.resolve(imap.command_timeout())?;
             let store = ImapStore::connect(imap, &password)?;
             let description = format!(
                 "{} as {}, capabilities: {}",
@@ -108,7 +108,7 @@ pub fn probe(config: &Config, name: &str) -> Result<String> {
             ))
         }
         StoreConfig::Pop3(pop3) => {
-            let password = pop3.password.resolve()?;
+            let password = pop3.password.resolve(pop3.command_timeout())?;
             let mut store = Pop3Store::connect(pop3, &password)?;
             store.open_folder(super::pop3::store::INBOX)?;
             let count = store.list_messages()?.len();

@@ -38,7 +38,7 @@ impl StoreOpener {
             Some(StoreConfig::Imap(imap)) => Ok(StoreOpener::Imap {
                 name: name.to_string(),
                 config: imap.clone(),
-                password: imap.password.resolve()?,
+                password: imap.password.resolve(imap.command_timeout())?,
             }),
             Some(StoreConfig::Maildir(maildir)) => Ok(StoreOpener::Maildir {
                 name: name.to_string(),

@@ -144,6 +144,7 @@ mod tests {
             tls_min_version: Default::default(),
             user: "u".into(),
             password: PasswordSource::Env("P".into()),
+            command_timeout_secs: 60,
             timeout_secs: 60,
             auth: None,
             uidl: Pop3Identity::Server,

@@ -63,6 +63,7 @@ pub fn config(dovecot: &Dovecot, tls: TlsMode) -> ImapConfig {
         user: USER.to_string(),
         auth: AuthMethod::Login,
         password: PasswordSource::Plain(Secret::new(dovecot.password(USER))),
+        command_timeout_secs: 60,
         timeout_secs: 10,
         connections: 1,
         namespace: String::new(),

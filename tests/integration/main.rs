@@ -25,6 +25,7 @@ mod matrix;
 mod mbsync_trees;
 mod migrate;
 mod open_ahead;
+mod password_commands;
 mod pop3;
 mod pull;
 mod retry;
