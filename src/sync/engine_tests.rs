@@ -330,6 +330,57 @@ fn an_upload_stored_late_is_paired_when_it_was_not_uploaded_again() {
 }
 
 #[test]
+fn two_held_batches_landing_after_an_interrupted_run_leave_one_copy_each() {
+    let mut world = World::new();
+    for _ in 0..3 {
+        world.deliver(Side::Near, Flags::SEEN);
+    }
+    let held = |far: &mut MemoryStore| {
+        far.late_appends = true;
+        far.hold_appends = true;
+    };
+    // Two runs in a row whose batches the server receives but stores only
+    // later: each leaves the uploads unconfirmed.
+    sync_with_far(&world, held);
+    sync_with_far(&world, held);
+    // A third run is cut off once it has settled the second run's pending
+    // copies (an unconfirmed and a resolved entry each), before it uploads
+    // anything again.
+    let mut far = world.client(Side::Far);
+    far.late_appends = true;
+    let mut near = world.client(Side::Near);
+    let interrupted = sync_folder(
+        &mut Stores {
+            far: &mut far,
+            near: &mut near,
+        },
+        Pair::new(FOLDER, FOLDER),
+        &world.state_file(),
+        &Policy::default(),
+        &RunOptions {
+            interrupt: Some((6, Interrupt::Error)),
+            ..RunOptions::default()
+        },
+    );
+    assert!(interrupted.is_err());
+    let state = world.state_file().load().unwrap();
+    assert_eq!(state.unconfirmed.len(), 6, "{state:?}");
+    assert!(state.pending.is_empty(), "{state:?}");
+    // Both held batches land: each message is on the server twice, and no
+    // record holds either copy.
+    assert_eq!(world.data[Side::Far].lock().unwrap().land_held(), 6);
+    let result = sync_with_far(&world, |far| far.late_appends = true);
+    assert_eq!(result.report.copied, Pair::new(0, 0), "{}", result.plan);
+    assert_eq!(result.report.deleted[Side::Far], 3, "{:?}", result.report);
+    world.assert_converged();
+    assert_eq!(world.uids(Side::Far).len(), 3);
+    assert!(sync_with_far(&world, |far| far.late_appends = true)
+        .plan
+        .is_empty());
+    assert!(world.state_file().load().unwrap().unconfirmed.is_empty());
+}
+
+#[test]
 fn uidvalidity_change_re_pairs_by_content_without_copying() {
     let mut world = World::new();
     for _ in 0..5 {
@@ -359,6 +410,137 @@ fn uidvalidity_change_re_pairs_by_content_without_copying() {
         .iter()
         .any(|n| n.contains("UIDVALIDITY")));
     world.assert_converged();
+    assert!(world.sync().plan.is_empty());
+}
+
+/// Gives the far folder new UIDs and a new UIDVALIDITY, same messages and
+/// flags (as a server migration does).
+fn renumber_far(world: &World) {
+    let mut data = world.data[Side::Far].lock().unwrap();
+    let folder = data.folders.get_mut(FOLDER).unwrap();
+    let messages: Vec<Message> = folder.messages.values().cloned().collect();
+    folder.messages.clear();
+    folder.uidvalidity += 1;
+    for message in messages.into_iter().rev() {
+        folder.uidnext += 3;
+        folder.messages.insert(folder.uidnext, message);
+    }
+}
+
+/// The near message whose content contains `text`, and its UID.
+fn near_uid_of(world: &World, text: &str) -> u32 {
+    let data = world.data[Side::Near].lock().unwrap();
+    let (uid, _) = data.folders[FOLDER]
+        .messages
+        .iter()
+        .find(|(_, m)| String::from_utf8_lossy(&m.content).contains(text))
+        .expect("no such message");
+    *uid
+}
+
+#[test]
+fn local_flag_changes_made_before_a_uidvalidity_change_reach_the_server() {
+    let mut world = World::new();
+    for _ in 0..4 {
+        world.deliver(Side::Far, Flags::SEEN);
+    }
+    world.sync();
+    // Locally: message 1 flagged, message 2 marked unread; then the
+    // server renumbers the folder before the next sync.
+    let mut near = world.client(Side::Near);
+    near.set_flags(
+        &near_uid_of(&world, "message 1\r").to_string(),
+        Flags::FLAGGED,
+        Flags::EMPTY,
+    )
+    .unwrap();
+    near.set_flags(
+        &near_uid_of(&world, "message 2\r").to_string(),
+        Flags::EMPTY,
+        Flags::SEEN,
+    )
+    .unwrap();
+    renumber_far(&world);
+    let result = world.sync();
+    assert_eq!(result.report.copied, Pair::new(0, 0), "{}", result.plan);
+    assert_eq!(result.report.flagged[Side::Far], 2, "{}", result.plan);
+    assert!(
+        result.report.notes.iter().any(|n| n.contains("UIDVALIDITY")
+            && n.contains("4 pair(s) re-established by content")),
+        "{:?}",
+        result.report.notes
+    );
+    world.assert_converged();
+    let far = world.contents(Side::Far);
+    let flags_of = |n: usize| {
+        far.iter()
+            .find(|(content, _)| content.contains(&format!("message {n}\r")))
+            .map(|(_, flags)| *flags)
+    };
+    assert_eq!(flags_of(1), Some(Flags::SEEN.union(Flags::FLAGGED)));
+    assert_eq!(flags_of(2), Some(Flags::EMPTY));
+    assert_eq!(flags_of(3), Some(Flags::SEEN));
+    assert!(world.sync().plan.is_empty());
+}
+
+#[test]
+fn a_uidvalidity_change_interrupted_while_re_pairing_is_finished_by_the_next_run() {
+    for steps in 0..6 {
+        let mut world = World::new();
+        for _ in 0..3 {
+            world.deliver(Side::Far, Flags::SEEN);
+        }
+        world.sync();
+        let mut near = world.client(Side::Near);
+        near.set_flags(
+            &near_uid_of(&world, "message 3\r").to_string(),
+            Flags::FLAGGED,
+            Flags::EMPTY,
+        )
+        .unwrap();
+        renumber_far(&world);
+        let options = RunOptions {
+            interrupt: Some((steps, Interrupt::Error)),
+            ..RunOptions::default()
+        };
+        let _ = world.sync_with(&options, &Policy::default());
+        let result = world.sync();
+        assert_eq!(result.report.copied, Pair::new(0, 0), "after {steps} steps");
+        world.assert_converged();
+        assert_eq!(world.uids(Side::Far).len(), 3, "after {steps} steps");
+        assert!(world.sync().plan.is_empty(), "after {steps} steps");
+    }
+}
+
+#[test]
+fn look_alike_twins_are_adopted_each_with_its_own_and_new_twins_copied_both() {
+    let world = World::new();
+    // One Message-ID, one size, other codes: on both sides already, and a
+    // second pair of twins only on the near side.
+    let twin = |mid: &str, code: u32| Message {
+        flags: Flags::SEEN,
+        date: None,
+        content: format!(
+            "Message-ID: <{mid}@bank>\r\nSubject: code\r\n\r\nYour code is {code}\r\n"
+        )
+        .into_bytes(),
+    };
+    let mut far = world.client(Side::Far);
+    let mut near = world.client(Side::Near);
+    for (store, order) in [(&mut far, [771204, 482913]), (&mut near, [482913, 771204])] {
+        for code in order {
+            let ticket = store.prepare_append().unwrap();
+            store.append(&ticket, &twin("otp", code)).unwrap();
+        }
+    }
+    for code in [111111, 222222] {
+        let ticket = near.prepare_append().unwrap();
+        near.append(&ticket, &twin("new-otp", code)).unwrap();
+    }
+    let result = world.sync();
+    assert_eq!(result.report.copied, Pair::new(2, 0), "{}", result.plan);
+    world.assert_converged();
+    assert_eq!(world.uids(Side::Far).len(), 4);
     assert!(world.sync().plan.is_empty());
 }
 

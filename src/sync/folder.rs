@@ -8,6 +8,7 @@ use super::late::{self, Removal};
 use super::ledger::{Interrupt, Ledger};
 use super::plan::{plan_with_late_copies, Plan, Policy};
 use super::progress::Progress;
+use super::renumbered::{self, re_pair, uidls_renumbered, Renumbering};
 use super::settled;
 use crate::state::{Pair, Side};
 use crate::state::{SaveNow, SaveState, StateFile, StateHead};
@@ -15,6 +16,7 @@ use crate::store::unavailable::Unavailable;
 use crate::store::{FolderStatus, MessageInfo, MsgId, Store};
 use anyhow::{Context, Result};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -242,10 +244,9 @@ pub fn sync_folder_with(
         ledger.stop_on_signal();
     }
     let mut notes = Vec::new();
+    let mut renumbered: Pair<Option<Renumbering>> = Pair::default();
     for side in Side::BOTH {
-        if let Some(note) = forget_renumbered_side(&mut ledger, side, name, &status[side])? {
-            notes.push(note);
-        }
+        renumbered[side] = uidvalidity_change(&mut ledger, side, &status[side])?;
     }
     if !options.dry_run {
         resolve_pending(stores, &mut ledger)?;
@@ -267,11 +268,44 @@ pub fn sync_folder_with(
     // (see `settled::far_changes_only`), the server may open the next ones.
     open_ahead(stores, (worker.ahead)(false));
     let first_sync = ledger.state().generation == 0 && ledger.state().records.is_empty();
-    let found = pair_unrecorded(
-        ledger.state(),
-        Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
-        Pair::new(&mut *stores.far, &mut *stores.near),
-    )?;
+    if renumbered[Side::Far].is_none()
+        && status[Side::Far].uidvalidity.is_none()
+        && uidls_renumbered(&ledger.state().records, &listings[Side::Far])
+    {
+        renumbered[Side::Far] = Some(Renumbering::Uidls);
+    }
+    let mut left_out: Pair<Vec<MsgId>> = Pair::default();
+    for side in Side::BOTH {
+        let Some(how) = renumbered[side] else {
+            continue;
+        };
+        let done = re_pair(
+            &mut ledger,
+            side,
+            how,
+            Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
+            Pair::new(&mut *stores.far, &mut *stores.near),
+        )?;
+        notes.push(renumbered::note(name, side, how, &done));
+        for each in Side::BOTH {
+            left_out[each].extend(done.ambiguous_ids[each].iter().cloned());
+        }
+    }
+    // Late copies are settled before content identity pairs anything: a
+    // message uploaded by two interrupted runs whose batches both landed
+    // is on the server twice, byte for byte, which content identity can
+    // only call ambiguous and leave; the journal knows both copies are
+    // mailferry's own, so one is paired and the other removed here.
+    let late_copies = settle_late_copies(stores, &mut ledger, &listings, name, &mut notes)?;
+    let found = {
+        let unsettled =
+            Side::BOTH.map(|side| without(&listings[side], &late_copies_on(&late_copies, side)));
+        pair_unrecorded(
+            ledger.state(),
+            Pair::new(&unsettled[0][..], &unsettled[1][..]),
+            Pair::new(&mut *stores.far, &mut *stores.near),
+        )?
+    };
     for record in &found.pairs {
         ledger.pair(record.ids.clone(), record.flags)?;
     }
@@ -284,13 +318,18 @@ pub fn sync_folder_with(
              they are left untouched (neither copied nor deleted) until only one copy is left",
             found.ambiguous
         ));
+    }
+    for side in Side::BOTH {
+        left_out[side].extend(found.ambiguous_ids[side].iter().cloned());
+    }
+    let ambiguous = left_out[Side::Far].len() + left_out[Side::Near].len();
+    if ambiguous > 0 {
         // Out of the listings, the planner neither copies nor deletes them.
         for side in Side::BOTH {
-            let ambiguous: HashSet<&MsgId> = found.ambiguous_ids[side].iter().collect();
+            let ambiguous: HashSet<&MsgId> = left_out[side].iter().collect();
             listings[side].retain(|m| !ambiguous.contains(&m.id));
         }
     }
-    let late_copies = settle_late_copies(stores, &mut ledger, &listings, name, &mut notes)?;
     let policy = Policy {
         force: options.force || policy.force,
         ..policy.clone()
@@ -322,7 +361,7 @@ pub fn sync_folder_with(
         status,
         versions,
         listings,
-        ambiguous: found.ambiguous,
+        ambiguous,
         unsaved_journal,
         report,
     };
@@ -380,6 +419,30 @@ fn settle_late_copies(
         );
     }
     Ok(settlement.removals)
+}
+
+/// The ids of the late copies to remove from `side`.
+fn late_copies_on(removals: &[Removal], side: Side) -> HashSet<&MsgId> {
+    removals
+        .iter()
+        .filter(|removal| removal.side == side)
+        .map(|removal| &removal.id)
+        .collect()
+}
+
+/// A listing without the messages `left_out` (borrowed when there are
+/// none, as in almost every sync).
+fn without<'a>(listing: &'a [MessageInfo], left_out: &HashSet<&MsgId>) -> Cow<'a, [MessageInfo]> {
+    if left_out.is_empty() {
+        return Cow::Borrowed(listing);
+    }
+    Cow::Owned(
+        listing
+            .iter()
+            .filter(|m| !left_out.contains(&m.id))
+            .cloned()
+            .collect(),
+    )
 }
 
 /// Sends the SELECTs of `folders` ahead, with what their states say the
@@ -525,30 +588,22 @@ fn adopting_note(folder: &str, listings: &Pair<Vec<MessageInfo>>, found: &Pairin
 }
 
 /// A changed UIDVALIDITY means every UID of that side now names another
-/// message (or none): acting on the old pairs could delete the wrong mail.
-/// The side's pairs and copies in flight are forgotten; content identity
-/// pairs the messages again before anything is planned, so nothing is
-/// copied twice and nothing is deleted on the strength of a stale UID.
-fn forget_renumbered_side(
+/// message (or none): acting on the old ids could delete the wrong mail.
+/// The side's copies in flight are settled as not made and its HIGHESTMODSEQ
+/// forgotten here; the records keep what the other side held and the flags
+/// of the last sync, and only this side's ids are established again by
+/// content once both sides are listed ([`renumbered`]). The new
+/// UIDVALIDITY is recorded only then, so a run killed before does it again.
+fn uidvalidity_change(
     ledger: &mut Ledger,
     side: Side,
-    folder: &str,
     status: &FolderStatus,
-) -> Result<Option<String>> {
+) -> Result<Option<Renumbering>> {
     let (Some(old), Some(new)) = (ledger.state().uidvalidity[side], status.uidvalidity) else {
         return Ok(None);
     };
     if old == new {
         return Ok(None);
-    }
-    let records: Vec<_> = ledger
-        .state()
-        .records
-        .iter()
-        .map(|r| r.ids.clone())
-        .collect();
-    for ids in &records {
-        ledger.forget(ids)?;
     }
     if side == Side::Far {
         // Changes since a HIGHESTMODSEQ of the old numbering mean nothing.
@@ -563,21 +618,11 @@ fn forget_renumbered_side(
     for (target, source) in &pending {
         ledger.resolved(*target, source)?;
     }
-    // Their tickets are UIDs of the old numbering: they say nothing now.
-    let unconfirmed: Vec<_> = ledger
-        .state()
-        .unconfirmed
-        .iter()
-        .filter(|upload| upload.target == side)
-        .cloned()
-        .collect();
+    // Their tickets (uploads to this side) or their sources (uploads from
+    // it) are UIDs of the old numbering: they say nothing now.
+    let unconfirmed: Vec<_> = ledger.state().unconfirmed.clone();
     for upload in &unconfirmed {
         ledger.accounted(upload)?;
     }
-    ledger.set_uidvalidity(side, Some(new))?;
-    Ok(Some(format!(
-        "UIDVALIDITY of the {side} folder {folder} changed from {old} to {new}: \
-         its {} pair(s) were re-established by content",
-        records.len()
-    )))
+    Ok(Some(Renumbering::UidValidity { old, new }))
 }

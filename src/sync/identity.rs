@@ -26,6 +26,7 @@
 //! and left untouched, neither paired nor copied, as guessing wrong would
 //! pair a message with the other copy's flags or upload a duplicate.
 
+use crate::flags::Flags;
 use crate::state::{FolderState, Pair, Record, Side};
 use crate::store::{sha256_hex, MessageInfo, MsgId, Store};
 use anyhow::Result;
@@ -187,15 +188,19 @@ fn header_fields(content: &[u8]) -> impl Iterator<Item = (&[u8], Range<usize>)> 
 pub struct Pairing {
     /// New records: messages found on both sides.
     pub pairs: Vec<Record>,
-    /// Identities held by more than one unpaired message on a side while
-    /// the other side also has them: not paired, and not to be copied.
+    /// Messages held more than once on a side, byte for byte (line ends
+    /// aside), while the other side also has them: not paired, and not to
+    /// be copied. Counted once per content.
     pub ambiguous: usize,
-    /// The messages of those identities, per side: the caller leaves them
+    /// The messages of those contents, per side: the caller leaves them
     /// out of the plan so that they are neither copied nor deleted.
     pub ambiguous_ids: Pair<Vec<MsgId>>,
     /// Per side, how many messages had no Message-ID and so were
     /// identified by a hash of their whole content (on IMAP: fetched).
     pub hashed: Pair<usize>,
+    /// Per side, how many messages shared their Message-ID and size with
+    /// another and were read whole to tell them apart.
+    pub compared: Pair<usize>,
 }
 
 /// Pairs the messages that each side lists but no record holds, by
@@ -206,26 +211,42 @@ pub fn pair_unrecorded(
     listings: Pair<&[MessageInfo]>,
     stores: Pair<&mut dyn Store>,
 ) -> Result<Pairing> {
-    let Pair([far_store, near_store]) = stores;
     let unpaired = Pair::new(
         unrecorded(state, Side::Far, listings[Side::Far]),
         unrecorded(state, Side::Near, listings[Side::Near]),
     );
-    if unpaired[Side::Far].is_empty() || unpaired[Side::Near].is_empty() {
-        return Ok(Pairing::default());
-    }
-    let identities = Pair::new(
-        identities(far_store, &unpaired[Side::Far])?,
-        identities(near_store, &unpaired[Side::Near])?,
-    );
-    Ok(match_identities(&identities, &unpaired))
+    let matched = match_by_content(
+        Pair::new(&unpaired[Side::Far], &unpaired[Side::Near]),
+        stores,
+    )?;
+    let near_flags: HashMap<&str, Flags> = listings[Side::Near]
+        .iter()
+        .map(|m| (m.id.as_str(), m.flags))
+        .collect();
+    // The record's flags are the near side's: the far side's differences
+    // then show as far-side changes and win, as the server is the shared
+    // truth when nothing else is known.
+    let pairs = matched
+        .pairs
+        .into_iter()
+        .map(|Pair([far, near])| Record {
+            flags: near_flags
+                .get(near.as_str())
+                .copied()
+                .unwrap_or(Flags::EMPTY),
+            ids: Pair::new(Some(far), Some(near)),
+        })
+        .collect();
+    Ok(Pairing {
+        pairs,
+        ambiguous: matched.ambiguous,
+        ambiguous_ids: matched.ambiguous_ids,
+        hashed: matched.hashed,
+        compared: matched.compared,
+    })
 }
 
-fn unrecorded<'a>(
-    state: &FolderState,
-    side: Side,
-    listing: &'a [MessageInfo],
-) -> Vec<&'a MessageInfo> {
+fn unrecorded(state: &FolderState, side: Side, listing: &[MessageInfo]) -> Vec<MsgId> {
     let recorded: foldhash::HashSet<&str> = state
         .records
         .iter()
@@ -234,63 +255,195 @@ fn unrecorded<'a>(
     listing
         .iter()
         .filter(|m| !recorded.contains(m.id.as_str()))
+        .map(|m| m.id.clone())
         .collect()
 }
 
-fn identities(
-    store: &mut dyn Store,
-    messages: &[&MessageInfo],
-) -> Result<HashMap<MsgId, Identity>> {
-    let ids: Vec<MsgId> = messages.iter().map(|m| m.id.clone()).collect();
-    Ok(store.identities(&ids)?.into_iter().collect())
+/// Which messages of two sides are one message, as content identity
+/// decides it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Matching {
+    /// (far id, near id) of each message found on both sides.
+    pub pairs: Vec<Pair<MsgId>>,
+    /// Contents held more than once on a side while the other side holds
+    /// them too (see [`Pairing::ambiguous`]).
+    pub ambiguous: usize,
+    pub ambiguous_ids: Pair<Vec<MsgId>>,
+    pub hashed: Pair<usize>,
+    pub compared: Pair<usize>,
 }
 
-/// Pairs identities that occur exactly once on each side.
-fn match_identities(
+/// Pairs `candidates` of one side with those of the other by content
+/// identity: the identity (Message-ID and size, from headers where the
+/// store can) decides where it occurs once on each side; where it occurs
+/// more than once on a side, the messages that share it are read whole on
+/// both sides and compared by [`content_digest`] (line ends aside), and
+/// only a content held once on each side pairs. Two look-alikes (one
+/// Message-ID and size, other bytes) are never taken for one message.
+/// Nothing is read unless both sides have candidates.
+pub fn match_by_content(
+    candidates: Pair<&[MsgId]>,
+    stores: Pair<&mut dyn Store>,
+) -> Result<Matching> {
+    if candidates[Side::Far].is_empty() || candidates[Side::Near].is_empty() {
+        return Ok(Matching::default());
+    }
+    let Pair([far_store, near_store]) = stores;
+    let identities = Pair::new(
+        far_store
+            .identities(candidates[Side::Far])?
+            .into_iter()
+            .collect(),
+        near_store
+            .identities(candidates[Side::Near])?
+            .into_iter()
+            .collect(),
+    );
+    let to_compare = needing_content(&identities, candidates);
+    let digests = Pair::new(
+        digests(far_store, &to_compare[Side::Far])?,
+        digests(near_store, &to_compare[Side::Near])?,
+    );
+    Ok(match_identities(&identities, &digests, candidates))
+}
+
+/// The [`content_digest`] of each of `ids` that still exists.
+fn digests(store: &mut dyn Store, ids: &[MsgId]) -> Result<HashMap<MsgId, String>> {
+    let mut found = HashMap::new();
+    if ids.is_empty() {
+        return Ok(found);
+    }
+    store.fetch_messages(ids, &mut |id, message| {
+        found.insert(id.clone(), content_digest(&message.content));
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// What two messages' contents are compared by: a SHA-256 (hex) of the
+/// content with line ends normalised (every CR removed) and without
+/// `X-TUID` fields. Two messages with the same digest are copies of one
+/// message; with the same Message-ID and size but other digests, they are
+/// look-alikes.
+pub fn content_digest(content: &[u8]) -> String {
+    content_hash(content)
+}
+
+/// The candidates whose identity occurs more than once on a side while
+/// the other side has it too: they must be compared by content.
+fn needing_content(
     identities: &Pair<HashMap<MsgId, Identity>>,
-    unpaired: &Pair<Vec<&MessageInfo>>,
-) -> Pairing {
-    let mut pairing = Pairing::default();
-    let mut by_identity: Pair<HashMap<&Identity, Vec<&MessageInfo>>> = Pair::default();
+    candidates: Pair<&[MsgId]>,
+) -> Pair<Vec<MsgId>> {
+    let groups = group_by_identity(identities, candidates);
+    let mut needed: Pair<Vec<MsgId>> = Pair::default();
+    for (identity, far) in &groups[Side::Far] {
+        let Some(near) = groups[Side::Near].get(identity) else {
+            continue;
+        };
+        // A hash identity is the content already.
+        if (far.len() > 1 || near.len() > 1) && !identity.is_content_hash() {
+            needed[Side::Far].extend(far.iter().map(|id| (*id).clone()));
+            needed[Side::Near].extend(near.iter().map(|id| (*id).clone()));
+        }
+    }
+    needed
+}
+
+/// Candidates by identity, per side, in the candidates' order.
+fn group_by_identity<'a>(
+    identities: &'a Pair<HashMap<MsgId, Identity>>,
+    candidates: Pair<&'a [MsgId]>,
+) -> Pair<HashMap<&'a Identity, Vec<&'a MsgId>>> {
+    let mut groups: Pair<HashMap<&Identity, Vec<&MsgId>>> = Pair::default();
     for side in Side::BOTH {
-        for message in &unpaired[side] {
-            if let Some(identity) = identities[side].get(&message.id) {
-                by_identity[side].entry(identity).or_default().push(message);
-                if identity.is_content_hash() {
-                    pairing.hashed[side] += 1;
-                }
+        for id in candidates[side] {
+            if let Some(identity) = identities[side].get(id) {
+                groups[side].entry(identity).or_default().push(id);
             }
         }
     }
-    for (identity, far) in &by_identity[Side::Far] {
-        let Some(near) = by_identity[Side::Near].get(identity) else {
+    groups
+}
+
+/// Pairs what occurs once on each side: identities, and where an identity
+/// occurs more than once on a side, contents (by `digests`; a message
+/// without a digest, vanished meanwhile, leaves its identity ambiguous).
+fn match_identities(
+    identities: &Pair<HashMap<MsgId, Identity>>,
+    digests: &Pair<HashMap<MsgId, String>>,
+    candidates: Pair<&[MsgId]>,
+) -> Matching {
+    let mut matching = Matching::default();
+    for side in Side::BOTH {
+        matching.hashed[side] = candidates[side]
+            .iter()
+            .filter(|id| {
+                identities[side]
+                    .get(*id)
+                    .is_some_and(Identity::is_content_hash)
+            })
+            .count();
+        matching.compared[side] = digests[side].len();
+    }
+    let groups = group_by_identity(identities, candidates);
+    for (identity, far) in &groups[Side::Far] {
+        let Some(near) = groups[Side::Near].get(identity) else {
             continue;
         };
-        if far.len() != 1 || near.len() != 1 {
-            pairing.ambiguous += 1;
-            pairing.ambiguous_ids[Side::Far].extend(far.iter().map(|m| m.id.clone()));
-            pairing.ambiguous_ids[Side::Near].extend(near.iter().map(|m| m.id.clone()));
+        if far.len() == 1 && near.len() == 1 {
+            matching
+                .pairs
+                .push(Pair::new(far[0].clone(), near[0].clone()));
             continue;
         }
-        // The record's flags are the near side's: the far side's
-        // differences then show as far-side changes and win, as the server
-        // is the shared truth when nothing else is known.
-        pairing.pairs.push(Record {
-            ids: Pair::new(Some(far[0].id.clone()), Some(near[0].id.clone())),
-            flags: near[0].flags,
-        });
+        let (Some(far_contents), Some(near_contents)) = (
+            by_digest(far, &digests[Side::Far]),
+            by_digest(near, &digests[Side::Near]),
+        ) else {
+            matching.ambiguous += 1;
+            matching.ambiguous_ids[Side::Far].extend(far.iter().map(|id| (*id).clone()));
+            matching.ambiguous_ids[Side::Near].extend(near.iter().map(|id| (*id).clone()));
+            continue;
+        };
+        for (digest, far) in &far_contents {
+            let Some(near) = near_contents.get(digest) else {
+                continue;
+            };
+            if far.len() == 1 && near.len() == 1 {
+                matching
+                    .pairs
+                    .push(Pair::new(far[0].clone(), near[0].clone()));
+            } else {
+                matching.ambiguous += 1;
+                matching.ambiguous_ids[Side::Far].extend(far.iter().map(|id| (*id).clone()));
+                matching.ambiguous_ids[Side::Near].extend(near.iter().map(|id| (*id).clone()));
+            }
+        }
     }
-    pairing.pairs.sort_by(|a, b| a.ids.0.cmp(&b.ids.0));
+    matching.pairs.sort_by(|a, b| a.0.cmp(&b.0));
     for side in Side::BOTH {
-        pairing.ambiguous_ids[side].sort();
+        matching.ambiguous_ids[side].sort();
     }
-    pairing
+    matching
+}
+
+/// The messages of one identity by content digest; `None` when one of
+/// them has none.
+fn by_digest<'a>(
+    ids: &[&'a MsgId],
+    digests: &'a HashMap<MsgId, String>,
+) -> Option<HashMap<&'a String, Vec<&'a MsgId>>> {
+    let mut groups: HashMap<&String, Vec<&MsgId>> = HashMap::new();
+    for id in ids {
+        groups.entry(digests.get(*id)?).or_default().push(id);
+    }
+    Some(groups)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flags::Flags;
 
     #[test]
     fn line_endings_do_not_change_identity() {
@@ -379,46 +532,136 @@ mod tests {
         );
     }
 
-    fn info(id: &str) -> MessageInfo {
-        MessageInfo {
-            id: id.into(),
-            flags: Flags::SEEN,
-            size: 10,
+    fn ids(ids: &[&str]) -> Vec<MsgId> {
+        ids.iter().map(|id| id.to_string()).collect()
+    }
+
+    fn identities_of(pairs: &[(&str, Identity)]) -> HashMap<MsgId, Identity> {
+        pairs
+            .iter()
+            .map(|(id, identity)| (id.to_string(), identity.clone()))
+            .collect()
+    }
+
+    fn same_id_and_size() -> Identity {
+        Identity::MessageId {
+            id: "<code@bank>".into(),
+            crlf_size: 60,
         }
     }
 
     #[test]
-    fn unique_identities_pair_and_duplicates_stay_unpaired() {
-        let far = [info("1"), info("2"), info("3")];
-        let near = [info("a"), info("b"), info("c")];
+    fn unique_identities_pair_and_copies_held_twice_stay_unpaired() {
+        let far = ids(&["1", "2", "3"]);
+        let near = ids(&["a", "b", "c"]);
         let same = Identity::Content("same".into());
         let identities = Pair::new(
+            identities_of(&[
+                ("1", Identity::Content("one".into())),
+                ("2", same.clone()),
+                ("3", same.clone()),
+            ]),
+            identities_of(&[
+                ("a", Identity::Content("one".into())),
+                ("b", same),
+                ("c", Identity::Content("other".into())),
+            ]),
+        );
+        let candidates = Pair::new(&far[..], &near[..]);
+        assert_eq!(needing_content(&identities, candidates), Pair::default());
+        let matching = match_identities(&identities, &Pair::default(), candidates);
+        assert_eq!(matching.pairs, [Pair::new("1".into(), "a".into())]);
+        assert_eq!(matching.ambiguous, 1);
+        assert_eq!(
+            matching.ambiguous_ids,
+            Pair::new(ids(&["2", "3"]), ids(&["b"]))
+        );
+        assert_eq!(matching.hashed, Pair::new(3, 3));
+    }
+
+    #[test]
+    fn look_alikes_are_told_apart_by_content_and_each_pairs_with_its_own() {
+        // Two one-time-code mails with one Message-ID and size on each
+        // side, listed in another order.
+        let far = ids(&["1", "2"]);
+        let near = ids(&["a", "b"]);
+        let identities = Pair::new(
+            identities_of(&[("1", same_id_and_size()), ("2", same_id_and_size())]),
+            identities_of(&[("a", same_id_and_size()), ("b", same_id_and_size())]),
+        );
+        let candidates = Pair::new(&far[..], &near[..]);
+        let needed = needing_content(&identities, candidates);
+        assert_eq!(needed, Pair::new(ids(&["1", "2"]), ids(&["a", "b"])));
+        let digest = |text: &str| content_digest(text.as_bytes());
+        let digests = Pair::new(
             HashMap::from([
-                ("1".to_string(), Identity::Content("one".into())),
-                ("2".to_string(), same.clone()),
-                ("3".to_string(), same.clone()),
+                ("1".to_string(), digest("Your code is 771204")),
+                ("2".to_string(), digest("Your code is 482913")),
             ]),
             HashMap::from([
-                ("a".to_string(), Identity::Content("one".into())),
-                ("b".to_string(), same),
-                ("c".to_string(), Identity::Content("other".into())),
+                ("a".to_string(), digest("Your code is 482913")),
+                ("b".to_string(), digest("Your code is 771204")),
             ]),
         );
-        let unpaired = Pair::new(far.iter().collect(), near.iter().collect());
-        let pairing = match_identities(&identities, &unpaired);
-        assert_eq!(pairing.pairs.len(), 1);
+        let matching = match_identities(&identities, &digests, candidates);
         assert_eq!(
-            pairing.pairs[0].ids,
-            Pair::new(Some("1".into()), Some("a".into()))
+            matching.pairs,
+            [
+                Pair::new("1".into(), "b".into()),
+                Pair::new("2".into(), "a".into())
+            ]
         );
-        assert_eq!(pairing.ambiguous, 1);
+        assert_eq!(matching.ambiguous, 0);
+        assert_eq!(matching.compared, Pair::new(2, 2));
+    }
+
+    #[test]
+    fn a_look_alike_only_one_side_has_is_left_to_be_copied_and_true_copies_stay_ambiguous() {
+        // Far: the twin 771204 and two true copies of 482913; near: one
+        // copy of 482913 and nothing else.
+        let far = ids(&["1", "2", "3"]);
+        let near = ids(&["a"]);
+        let identities = Pair::new(
+            identities_of(&[
+                ("1", same_id_and_size()),
+                ("2", same_id_and_size()),
+                ("3", same_id_and_size()),
+            ]),
+            identities_of(&[("a", same_id_and_size())]),
+        );
+        let digest = |text: &str| content_digest(text.as_bytes());
+        let digests = Pair::new(
+            HashMap::from([
+                ("1".to_string(), digest("Your code is 771204")),
+                ("2".to_string(), digest("Your code is 482913\r\n")),
+                ("3".to_string(), digest("Your code is 482913\n")),
+            ]),
+            HashMap::from([("a".to_string(), digest("Your code is 482913\n"))]),
+        );
+        let matching = match_identities(&identities, &digests, Pair::new(&far[..], &near[..]));
+        assert!(matching.pairs.is_empty());
+        assert_eq!(matching.ambiguous, 1);
+        // The twin "1" is in neither list: it is new to the near side.
         assert_eq!(
-            pairing.ambiguous_ids,
-            Pair::new(
-                vec!["2".to_string(), "3".to_string()],
-                vec!["b".to_string()]
-            )
+            matching.ambiguous_ids,
+            Pair::new(ids(&["2", "3"]), ids(&["a"]))
         );
-        assert_eq!(pairing.hashed, Pair::new(3, 3));
+    }
+
+    #[test]
+    fn a_message_that_vanished_before_it_was_compared_leaves_its_identity_ambiguous() {
+        let far = ids(&["1", "2"]);
+        let near = ids(&["a"]);
+        let identities = Pair::new(
+            identities_of(&[("1", same_id_and_size()), ("2", same_id_and_size())]),
+            identities_of(&[("a", same_id_and_size())]),
+        );
+        let digests = Pair::new(
+            HashMap::from([("1".to_string(), content_digest(b"x"))]),
+            HashMap::from([("a".to_string(), content_digest(b"x"))]),
+        );
+        let matching = match_identities(&identities, &digests, Pair::new(&far[..], &near[..]));
+        assert!(matching.pairs.is_empty());
+        assert_eq!(matching.ambiguous, 1);
     }
 }

@@ -18,6 +18,12 @@
 //! - if its source is in no record (it was never uploaded again), it is
 //!   the upload: it is paired with its source.
 //!
+//! This runs before content identity ([`super::identity`]) pairs the
+//! messages no record holds: when several killed runs' batches all land,
+//! the server holds byte-identical copies of one message, which content
+//! identity can only call ambiguous and leave untouched for good, while
+//! the entries here say they are mailferry's own copies (one per entry).
+//!
 //! A look-alike (same size, other bytes) is left to the planner as new
 //! mail. Each unconfirmed upload accounts for at most one copy, and it is
 //! forgotten after [`UNCONFIRMED_FOR`]: a dead session's commit lands

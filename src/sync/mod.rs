@@ -14,6 +14,15 @@
 //! - Every message is held once on each side: a copy is never made twice
 //!   as a separate message, or if a second copy reaches a server, the sync
 //!   that sees both removes the one it made (below).
+//! - Two messages are one message only if their content is: the same
+//!   Message-ID and size decide where they occur once on each side; where
+//!   they occur more than once, the bytes are compared (line ends aside),
+//!   and what is still ambiguous is neither paired, copied nor deleted
+//!   ([`identity`]).
+//! - A side whose ids were renumbered (a new UIDVALIDITY, POP3 UIDLs that
+//!   changed) keeps its records: only its ids are established again, by
+//!   content, so the flags of the last sync stay the baseline of the
+//!   three-way merge ([`renumbered`]).
 //! - A folder's state follows the folder through a rename (of it or of a
 //!   folder above it); the rename is recorded before it is made, so a run
 //!   killed half-way finishes it instead of pairing afresh (see
@@ -65,6 +74,14 @@
 //!     repeats the check). It is never downloaded. If the source was never
 //!     paired again, the late copy is paired with it instead of being
 //!     uploaded.
+//!   - two or more runs killed in a row, each after its batch was whole
+//!     on the server, and all batches landing late: the server holds the
+//!     message several times byte for byte, its source in no record.
+//!     Content identity can only call that ambiguous and leave every copy
+//!     (for good: each sync would find the same). So late copies are
+//!     settled *before* content identity pairs anything: the first copy
+//!     is paired with its source by the first entry, each further one is
+//!     removed by the next, and content identity only sees what is left.
 //!
 //!   A dead session's commit lands within seconds, and an entry expires
 //!   only at a sync whose listing is taken 7 days after it was made (after
@@ -90,6 +107,7 @@ pub mod plan;
 pub mod pop3;
 pub mod progress;
 pub mod renames;
+pub mod renumbered;
 pub mod retry;
 pub mod settled;
 pub mod workers;
