@@ -2,9 +2,13 @@
 //! leftovers of POP3 on one device and IMAP on another) and, when asked,
 //! removes all copies but one.
 //!
-//! Two messages are the same when their content identity is
-//! ([`Identity`]: the same Message-ID and size, or the same content when
-//! there is no Message-ID, line ends aside). Of each group the copy kept
+//! Two messages are copies of one message when their content identity is
+//! the same ([`Identity`]: the same Message-ID and size, or the same
+//! content when there is no Message-ID) *and* their content is
+//! ([`content_digest`]: the bytes, line ends aside). Two messages with one
+//! Message-ID and size but other bytes are look-alikes (one-time-code
+//! mails, automated alerts): they are reported as such and both kept, as
+//! neither is a copy of the other. Of each group the copy kept
 //! is the one not flagged deleted with the most flags (the first listed
 //! among equals: the oldest UID, or the oldest Maildir name); it is given
 //! the flags the removed copies had, so that a reply mark or a flag set on
@@ -13,7 +17,7 @@
 
 use crate::flags::Flags;
 use crate::store::{MessageInfo, MsgId, Store};
-use crate::sync::identity::Identity;
+use crate::sync::identity::{content_digest, Identity};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -30,6 +34,26 @@ pub struct DuplicateGroup {
     pub remove: Vec<MsgId>,
 }
 
+/// Messages that share a Message-ID and size but not their content:
+/// look-alikes, none of which is removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LookAlikes {
+    /// The Message-ID they share.
+    pub identity: String,
+    /// One id per distinct content (the first listed of each), in listing
+    /// order.
+    pub messages: Vec<MsgId>,
+}
+
+/// What identifies a message's copies: its content identity and the
+/// digest of its content.
+pub type Content = (Identity, String);
+
+/// The [`Content`] of a whole message.
+pub fn content_of(message: &[u8]) -> Content {
+    (Identity::of(message), content_digest(message))
+}
+
 /// What was found (and done) in one folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FolderDedupe {
@@ -37,6 +61,8 @@ pub struct FolderDedupe {
     pub folder: String,
     pub messages: usize,
     pub groups: Vec<DuplicateGroup>,
+    /// Look-alikes found (kept).
+    pub look_alikes: Vec<LookAlikes>,
     /// Copies removed (0 without --apply).
     pub removed: usize,
 }
@@ -48,33 +74,17 @@ impl FolderDedupe {
     }
 }
 
-/// Groups the messages of a listing by identity and decides, for each
-/// identity held more than once, which copy stays. Pure: `identities`
-/// maps listed ids to their identity (messages without one are left out).
+/// Groups the messages of a listing by content and decides, for each
+/// content held more than once, which copy stays. Pure: `contents` maps
+/// listed ids to their [`Content`] (messages without one are left out).
 pub fn find_duplicates(
     listing: &[MessageInfo],
-    identities: &HashMap<MsgId, Identity>,
+    contents: &HashMap<MsgId, Content>,
 ) -> Vec<DuplicateGroup> {
-    let mut order: Vec<&MessageInfo> = listing.iter().collect();
-    order.sort_by(|a, b| listing_order(&a.id, &b.id));
-    let mut groups: Vec<(&Identity, Vec<&MessageInfo>)> = Vec::new();
-    let mut index: HashMap<&Identity, usize> = HashMap::new();
-    for message in order {
-        let Some(identity) = identities.get(&message.id) else {
-            continue;
-        };
-        match index.get(identity) {
-            Some(&at) => groups[at].1.push(message),
-            None => {
-                index.insert(identity, groups.len());
-                groups.push((identity, vec![message]));
-            }
-        }
-    }
-    groups
+    group_in_listing_order(listing, contents, |content| content)
         .into_iter()
         .filter(|(_, copies)| copies.len() > 1)
-        .map(|(identity, copies)| {
+        .map(|((identity, _), copies)| {
             let keep = copies
                 .iter()
                 .enumerate()
@@ -104,6 +114,59 @@ pub fn find_duplicates(
         .collect()
 }
 
+/// The look-alikes of a listing: identities held with more than one
+/// content. Pure, as [`find_duplicates`].
+pub fn find_look_alikes(
+    listing: &[MessageInfo],
+    contents: &HashMap<MsgId, Content>,
+) -> Vec<LookAlikes> {
+    group_in_listing_order(listing, contents, |(identity, _)| identity)
+        .into_iter()
+        .filter_map(|(identity, messages)| {
+            let mut seen: HashSet<&String> = HashSet::new();
+            let distinct: Vec<MsgId> = messages
+                .iter()
+                .filter(|m| {
+                    contents
+                        .get(&m.id)
+                        .is_some_and(|(_, digest)| seen.insert(digest))
+                })
+                .map(|m| m.id.clone())
+                .collect();
+            (distinct.len() > 1).then(|| LookAlikes {
+                identity: describe_identity(identity),
+                messages: distinct,
+            })
+        })
+        .collect()
+}
+
+/// The listed messages with a content, grouped by `key` of it, groups and
+/// members in listing order.
+fn group_in_listing_order<'a, K: Eq + std::hash::Hash>(
+    listing: &'a [MessageInfo],
+    contents: &'a HashMap<MsgId, Content>,
+    key: impl Fn(&'a Content) -> K,
+) -> Vec<(K, Vec<&'a MessageInfo>)> {
+    let mut order: Vec<&MessageInfo> = listing.iter().collect();
+    order.sort_by(|a, b| listing_order(&a.id, &b.id));
+    let mut groups: Vec<(K, Vec<&MessageInfo>)> = Vec::new();
+    let mut index: HashMap<K, usize> = HashMap::new();
+    for message in order {
+        let Some(content) = contents.get(&message.id) else {
+            continue;
+        };
+        match index.get(&key(content)) {
+            Some(&at) => groups[at].1.push(message),
+            None => {
+                index.insert(key(content), groups.len());
+                groups.push((key(content), vec![message]));
+            }
+        }
+    }
+    groups
+}
+
 /// Finds the duplicates of one folder and, with `apply`, removes them.
 pub fn dedupe_folder(store: &mut dyn Store, folder: &str, apply: bool) -> Result<FolderDedupe> {
     let description = store.describe();
@@ -115,19 +178,19 @@ pub fn dedupe_folder(store: &mut dyn Store, folder: &str, apply: bool) -> Result
         .with_context(|| format!("opening folder {folder} of {description}"))?;
     let listing = store.list_messages()?;
     let ids: Vec<MsgId> = listing.iter().map(|m| m.id.clone()).collect();
-    let mut identities = HashMap::new();
+    let mut contents = HashMap::new();
     store.fetch_messages(&ids, &mut |id, message| {
         // Nothing is removed before every body is read: a signal stops here.
         crate::interrupt::check()?;
-        identities.insert(id.clone(), Identity::of(&message.content));
+        contents.insert(id.clone(), content_of(&message.content));
         Ok(())
     })?;
-    let groups = find_duplicates(&listing, &identities);
     let mut result = FolderDedupe {
         store: description,
         folder: folder.to_string(),
         messages: listing.len(),
-        groups,
+        groups: find_duplicates(&listing, &contents),
+        look_alikes: find_look_alikes(&listing, &contents),
         removed: 0,
     };
     if apply && !result.groups.is_empty() {
@@ -198,11 +261,19 @@ mod tests {
         }
     }
 
-    fn same(name: &str) -> Identity {
-        Identity::MessageId {
-            id: name.into(),
-            crlf_size: 10,
-        }
+    /// A message with Message-ID `name`, size 10 and body `body`.
+    fn with_body(name: &str, body: &str) -> Content {
+        (
+            Identity::MessageId {
+                id: name.into(),
+                crlf_size: 10,
+            },
+            content_digest(body.as_bytes()),
+        )
+    }
+
+    fn same(name: &str) -> Content {
+        with_body(name, "the same body")
     }
 
     #[test]
@@ -237,10 +308,8 @@ mod tests {
     #[test]
     fn among_equals_the_first_listed_stays() {
         let listing = [info("9", Flags::SEEN), info("4", Flags::SEEN)];
-        let identities = HashMap::from([
-            ("9".to_string(), Identity::Content("abc".into())),
-            ("4".to_string(), Identity::Content("abc".into())),
-        ]);
+        let hashed = || (Identity::Content("abc".into()), "abc".to_string());
+        let identities = HashMap::from([("9".to_string(), hashed()), ("4".to_string(), hashed())]);
         let groups = find_duplicates(&listing, &identities);
         assert_eq!(groups[0].keep, "4");
         assert_eq!(groups[0].remove, ["9"]);
@@ -267,5 +336,47 @@ mod tests {
         let listing = [info("1", Flags::EMPTY), info("2", Flags::EMPTY)];
         let identities = HashMap::from([("1".to_string(), same("<a>"))]);
         assert!(find_duplicates(&listing, &identities).is_empty());
+    }
+
+    #[test]
+    fn look_alikes_are_no_copies_and_are_reported_while_true_copies_are_removed() {
+        // One-time-code mails: one Message-ID and size, other codes; and
+        // a true copy of the first.
+        let listing = [
+            info("1", Flags::SEEN),
+            info("2", Flags::SEEN),
+            info("3", Flags::EMPTY),
+            info("4", Flags::EMPTY),
+        ];
+        let contents = HashMap::from([
+            ("1".to_string(), with_body("<otp>", "Your code is 771204")),
+            ("2".to_string(), with_body("<otp>", "Your code is 482913")),
+            ("3".to_string(), with_body("<otp>", "Your code is 771204")),
+            ("4".to_string(), with_body("<other>", "hello")),
+        ]);
+        let groups = find_duplicates(&listing, &contents);
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        assert_eq!(
+            (groups[0].keep.as_str(), &groups[0].remove[..]),
+            ("1", &["3".to_string()][..])
+        );
+        assert_eq!(
+            find_look_alikes(&listing, &contents),
+            [LookAlikes {
+                identity: "<otp>".into(),
+                messages: vec!["1".into(), "2".into()],
+            }]
+        );
+    }
+
+    #[test]
+    fn line_ends_do_not_make_a_look_alike() {
+        let crlf = content_of(b"Message-ID: <a@b>\r\n\r\nbody\r\n");
+        let lf = content_of(b"Message-ID: <a@b>\n\nbody\n");
+        assert_eq!(crlf, lf);
+        let listing = [info("1", Flags::EMPTY), info("2", Flags::EMPTY)];
+        let contents = HashMap::from([("1".to_string(), crlf), ("2".to_string(), lf)]);
+        assert_eq!(find_duplicates(&listing, &contents).len(), 1);
+        assert!(find_look_alikes(&listing, &contents).is_empty());
     }
 }

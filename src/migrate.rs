@@ -86,6 +86,9 @@ pub struct FolderMigration {
     pub would_copy: Vec<(MsgId, u64)>,
     /// Deleted from the source with --delete-source.
     pub deleted_from_source: usize,
+    /// What the sync engine noted (messages paired by content, a source
+    /// that renumbered its ids, ...).
+    pub notes: Vec<String>,
 }
 
 /// What happened to a whole migration.
@@ -322,6 +325,7 @@ fn migrate_folder(
         }
     }
     result.failed = synced.report.failures.clone();
+    result.notes = synced.report.notes.clone();
     if request.dry_run {
         result.copied = plan.copies.len();
         result.would_copy = plan

@@ -13,10 +13,13 @@ use std::collections::BTreeMap;
 /// Finds messages held more than once in a folder and, with --apply,
 /// removes all copies but one.
 ///
-/// Two messages are the same when they have the same Message-ID and size,
-/// or the same content when they have no Message-ID. Of each group the
-/// copy with the most flags stays and is given the flags of the others;
-/// the last copy of a message is never removed. Without --apply nothing
+/// Two messages are copies of one message when they have the same
+/// Message-ID, the same size and the same content (bytes compared, line
+/// ends aside), or the same content when they have no Message-ID. Of each
+/// group the copy with the most flags stays and is given the flags of the
+/// others; the last copy of a message is never removed. Look-alikes (one
+/// Message-ID and size, other content, as one-time-code mails can be) are
+/// reported and kept. Without --apply nothing
 /// is changed. Works on IMAP and Maildir stores; without :FOLDER every
 /// folder of the store is looked at.
 ///
@@ -134,6 +137,16 @@ pub fn cmd_dedupe(cli: &Cli, args: &DedupeArgs, out: &Output) -> Result<i32> {
 }
 
 fn show(store: &str, result: &FolderDedupe, apply: bool, out: &Output) {
+    for look_alikes in &result.look_alikes {
+        out.result(&format!(
+            "{store}:{}: {} ({} messages): look-alikes (same Message-ID and size, other \
+             content), kept: {}",
+            result.folder,
+            look_alikes.identity,
+            look_alikes.messages.len(),
+            look_alikes.messages.join(" ")
+        ));
+    }
     if result.groups.is_empty() {
         return;
     }

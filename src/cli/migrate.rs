@@ -116,6 +116,9 @@ pub fn cmd_migrate(cli: &Cli, args: &MigrateArgs, out: &Output) -> Result<i32> {
         out.error(error);
     }
     for folder in &migration.folders {
+        for note in &folder.notes {
+            out.summary(&format!("folder {}: {note}", folder.source_folder));
+        }
         for failure in &folder.failed {
             out.error(&format!("folder {}: {failure}", folder.source_folder));
         }

@@ -152,3 +152,85 @@ fn duplicates_in_a_maildir_are_removed_and_the_last_copy_always_stays() {
     );
     assert_eq!(crate::support::local::read_folder(&pair).len(), 1);
 }
+
+/// A one-time-code mail: every code gives the same Message-ID and size.
+fn code_mail(code: &str) -> Vec<u8> {
+    format!(
+        "From: bank@example.org\r\nMessage-ID: <otp@bank.example>\r\nSubject: Your code\r\n\
+         \r\nYour code is {code}\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn look_alikes_on_imap_are_reported_and_kept_while_true_copies_go() {
+    let dovecot = Dovecot::start();
+    let mut client = dovecot.client("alice");
+    // Two look-alike twins, the first also as a true copy, and sample 1
+    // twice: 5 messages, 2 copies to remove.
+    client.append("INBOX", &code_mail("771204"), &[], None);
+    client.append("INBOX", &code_mail("482913"), &["\\Seen"], None);
+    client.append("INBOX", &code_mail("771204"), &["\\Flagged"], None);
+    client.append("INBOX", &sample_message(1), &[], None);
+    client.append("INBOX", &sample_message(1), &[], None);
+    let mut env = env();
+    write_config(&mut env, &dovecot);
+
+    let report = stdout(&env, &["dedupe", "server:INBOX"]);
+    assert!(
+        report.contains("server:INBOX: 5 message(s), 2 duplicate(s) of 2 message(s)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("<otp@bank.example> (2 messages): look-alikes"),
+        "{report}"
+    );
+    let applied = stdout(&env, &["dedupe", "server:INBOX", "--apply"]);
+    assert!(
+        applied.contains("2 duplicate(s) in 1 folder(s), 2 removed"),
+        "{applied}"
+    );
+    let mut left: Vec<String> = client
+        .messages("INBOX")
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.content).into_owned())
+        .collect();
+    left.sort();
+    let mut expected: Vec<String> = [code_mail("482913"), code_mail("771204"), sample_message(1)]
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect();
+    expected.sort();
+    assert_eq!(left, expected, "both twins stay, one copy of each");
+    let again = stdout(&env, &["dedupe", "server:INBOX", "--apply"]);
+    assert!(again.contains("0 removed"), "{again}");
+    assert_eq!(client.count("INBOX"), 3);
+}
+
+#[test]
+fn look_alikes_in_a_maildir_are_kept_while_true_copies_go() {
+    let dovecot = Dovecot::start();
+    let mut env = env();
+    write_config(&mut env, &dovecot);
+    let inbox = env.maildir().join("INBOX");
+    deliver(&inbox, "1700000001.a.test", &code_mail("771204"));
+    deliver(&inbox, "1700000002.b.test", &code_mail("482913"));
+    // A true copy of the second twin, with LF line ends.
+    let lf = String::from_utf8(code_mail("482913"))
+        .unwrap()
+        .replace("\r\n", "\n");
+    deliver(&inbox, "1700000003.c.test", lf.as_bytes());
+
+    let applied = stdout(&env, &["dedupe", "local:INBOX", "--apply"]);
+    assert!(
+        applied.contains("1 duplicate(s) in 1 folder(s), 1 removed"),
+        "{applied}"
+    );
+    assert!(applied.contains("look-alikes"), "{applied}");
+    let mut left: Vec<String> = crate::support::local::read_folder(&inbox)
+        .iter()
+        .map(|m| m.unique.clone())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["1700000001.a.test", "1700000002.b.test"]);
+}
