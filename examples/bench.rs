@@ -9,7 +9,14 @@
 //! (c) resync after 500 flag changes made on the server;
 //! (d) resync after 500 flag changes made in the tool's own Maildir;
 //! (e) push of 1,000 new local messages;
-//! (f) first pull of a single large message (`--big-mb`), for memory.
+//! (f) first pull of a single large message (`--big-mb`), for memory;
+//! (g) resync after 1 new message and 1 flag change on the server;
+//! (h) resync after 1 new message and 1 flag change in the tool's own
+//!     Maildir.
+//!
+//! (g) and (h) change the first folder only: the everyday resync of a big
+//! folder, which should cost what changed rather than what the folder
+//! holds (`--folders 1 --messages 100000`).
 //!
 //! Run it through `scripts/bench`, which installs mbsync and time and builds
 //! the release binary first; `--help` lists the options.
@@ -38,6 +45,8 @@ const FLAG_CHANGES: usize = 500;
 const PUSHED: usize = 1000;
 /// The header that marks pushed messages, so they can be expunged again.
 const PUSH_MARK: &str = "X-Bench-Push";
+/// The header of the new messages of scenarios (g) and (h).
+const SMALL_CHANGE_MARK: &str = "X-Bench-Small-Change";
 
 /// What the command line asks for.
 #[derive(Debug, Clone)]
@@ -60,7 +69,7 @@ struct Options {
 }
 
 fn usage() -> &'static str {
-    "usage: bench [--messages N] [--folders N] [--runs N] [--scenarios abcdef] \
+    "usage: bench [--messages N] [--folders N] [--runs N] [--scenarios abcdefgh] \
      [--latency 25ms] [--connections N] [--big-mb N] [--tools mailferry,mbsync] \
      [--mailferry PATH] [--mbsync PATH] [--out FILE] [--hold 600s]"
 }
@@ -198,7 +207,9 @@ fn main() -> Result<()> {
             'd' => bench.local_flags()?,
             'e' => bench.push()?,
             'f' => bench.big_message(work.path(), port)?,
-            other => bail!("unknown scenario {other:?} (a-f)"),
+            'g' => bench.server_small_change()?,
+            'h' => bench.local_small_change()?,
+            other => bail!("unknown scenario {other:?} (a-h)"),
         }
     }
     let table = bench.table();
@@ -711,6 +722,79 @@ impl Bench<'_> {
                     }
                     toggle_letter(path, 'R')?;
                 }
+                Ok(())
+            },
+            |bench, tool, _| {
+                for (other, t) in bench.tools.iter().enumerate() {
+                    if other != tool {
+                        t.sync()?;
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Before each run (both tools see the same changes): one new message
+    /// in the first folder on the server, and \\Flagged added to the one
+    /// that came the run before, so the flag change is always a change.
+    /// As in (c), each tool first syncs once untimed with nothing to do.
+    fn server_small_change(&mut self) -> Result<()> {
+        let folder = self.folders[0].clone();
+        let append = move |bench: &Bench<'_>, n: usize| {
+            let mut content = format!("{SMALL_CHANGE_MARK}: server {n}\r\n").into_bytes();
+            content.extend(sample_message(800_000_000 + n as u64));
+            let mut client = bench.dovecot.client(USER);
+            let uid = client.append(&folder, &content, &[], None);
+            client.logout();
+            uid
+        };
+        let mut last_new = append(self, 0);
+        let folder = self.folders[0].clone();
+        self.measure(
+            "(g) resync after 1 new message and 1 flag change on the server".to_string(),
+            |bench, tool, run| {
+                if tool != bench.order(run)[0] {
+                    return Ok(());
+                }
+                for at_rest in &bench.tools {
+                    at_rest.sync()?;
+                }
+                let new = append(bench, run + 1);
+                let mut client = bench.dovecot.client(USER);
+                client.add_flags(&folder, last_new, &["\\Flagged"]);
+                client.logout();
+                last_new = new;
+                Ok(())
+            },
+            |_, _, _| Ok(()),
+        )
+    }
+
+    /// Before each tool's run: one new message in the first folder of its
+    /// Maildir and the F flag toggled on another message there; after it,
+    /// the other tools catch up (untimed), as in (d).
+    fn local_small_change(&mut self) -> Result<()> {
+        let folder = self.folders[0].clone();
+        self.measure(
+            "(h) resync after 1 new message and 1 flag change in the Maildir".to_string(),
+            |bench, tool, run| {
+                let dir = bench.tools[tool].folder_dir(&folder);
+                let mut files: Vec<PathBuf> = fs::read_dir(dir.join("cur"))?
+                    .map(|entry| entry.map(|e| e.path()))
+                    .collect::<std::io::Result<_>>()?;
+                if files.is_empty() {
+                    bail!("no message in {}", dir.display());
+                }
+                files.sort();
+                toggle_letter(&files[(run * 7919) % files.len()], 'F')?;
+                let mut content =
+                    format!("{SMALL_CHANGE_MARK}: {} {run}\r\n", bench.tools[tool].name)
+                        .into_bytes();
+                let seed = 810_000_000 + (run * bench.tools.len() + tool) as u64;
+                content.extend(sample_message(seed));
+                let name = format!("{}.R{run}T{tool}.small", 1_700_000_000 + run);
+                fs::write(dir.join("new").join(name), content)?;
                 Ok(())
             },
             |bench, tool, _| {
