@@ -185,11 +185,15 @@ pub const IMAP_STORE: Part = Part {
         key(
             "namespace",
             "prefix",
-            "none",
+            "the server's",
             "The prefix the server puts before every folder name, in the server's own spelling, \
-             such as INBOX. on Courier-style servers that keep all folders below the inbox. It is \
+             such as INBOX. on Cyrus and Courier, which keep all folders below the inbox. It is \
              added to the names sent to the server and removed from the names it lists, so that \
-             INBOX.Sent is the folder Sent.",
+             INBOX.Sent is the folder Sent. By default it is read from the server's NAMESPACE \
+             answer (none on a server without NAMESPACE); set it to override that, \"\" for no \
+             prefix. check and list show the namespace in use. Folders outside the personal \
+             namespace (other users', shared) are synced only when a channel's folders: names \
+             them.",
         ),
         key(
             "connections",
@@ -338,7 +342,11 @@ pub const CHANNEL: Part = Part {
             "[\"*\"]",
             "Which folders to sync, from the names both sides have: * matches any characters, \
              % any but the level separator /, a leading ! excludes, and the last pattern that \
-             matches a folder decides. Example: [\"*\", \"!Junk\", \"!Archive/*\"].",
+             matches a folder decides. Example: [\"*\", \"!Junk\", \"!Archive/*\"]. Two kinds \
+             of server folder are synced only when a pattern names them exactly (no wildcard): \
+             folders outside the personal namespace (other users', shared), and a folder marked \
+             \\All, such as Gmail's [Gmail]/All Mail, which holds a second copy of every message \
+             of every other folder. mailferry list and sync -v say which were left out.",
         ),
         key(
             "folder_map",

@@ -39,7 +39,24 @@ pub fn cmd_list(cli: &Cli, args: &ListArgs, out: &Output) -> Result<i32> {
     }
     let mut store = crate::store::open(&config, &args.store)?;
     let mut status = exit::OK;
-    for folder in store.list_folders()? {
+    let folders = store.list_folders()?;
+    if let Some(namespace) = store.namespace_in_use()? {
+        out.warning(&format!("store {}: {namespace}", args.store));
+    }
+    let left_out: Vec<String> = folders
+        .iter()
+        .filter_map(|folder| {
+            let reason = folder.only_if_named.as_deref()?;
+            Some(format!("{} ({reason})", folder.name))
+        })
+        .collect();
+    if !left_out.is_empty() {
+        out.warning(&format!(
+            "not synced unless a channel's folders: name them: {}",
+            left_out.join(", ")
+        ));
+    }
+    for folder in folders {
         let count = match store.open_folder(&folder.name) {
             Ok(opened) => opened.exists.to_string(),
             Err(err) => {

@@ -208,9 +208,10 @@ pub struct ImapConfig {
     pub connections: usize,
     /// The personal namespace prefix in the server's spelling, e.g.
     /// `INBOX.` on Courier-style servers that keep every folder below the
-    /// INBOX. Default empty. Added to folder names sent to the server and
-    /// removed from names it lists.
-    pub namespace: String,
+    /// INBOX: added to folder names sent to the server and removed from
+    /// names it lists. `None`: the server's NAMESPACE answer says (no
+    /// prefix on a server without NAMESPACE); given, it overrides that.
+    pub namespace: Option<String>,
 }
 
 impl ImapConfig {

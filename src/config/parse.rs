@@ -720,7 +720,7 @@ impl Validator<'_> {
                     ))
                 }
             },
-            namespace: raw.namespace.unwrap_or_default(),
+            namespace: raw.namespace,
         })
     }
 

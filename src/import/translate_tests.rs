@@ -180,7 +180,7 @@ fn imap_path_becomes_the_namespace() {
     let StoreConfig::Imap(imap) = &config.stores["remote"] else {
         panic!()
     };
-    assert_eq!(imap.namespace, "INBOX.");
+    assert_eq!(imap.namespace.as_deref(), Some("INBOX."));
 }
 
 #[test]

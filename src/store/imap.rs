@@ -16,6 +16,7 @@ mod identity;
 pub mod idle;
 mod listing;
 mod multiappend;
+pub mod namespace;
 pub mod protocol;
 pub mod sasl;
 pub mod search;
@@ -36,7 +37,7 @@ use chrono::{DateTime, FixedOffset};
 use imap::types::{Flag, UnsolicitedResponse};
 use imap_proto::Capability;
 use protocol::{parse_uid, quote, uid_set};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wire::Wire;
@@ -69,10 +70,15 @@ pub struct ImapStore {
     /// The personal namespace's prefix (e.g. `INBOX.` on Courier-style
     /// servers), in the server's spelling: added to every folder name but
     /// INBOX, so a folder made locally as `Projects` lands where the
-    /// server keeps personal folders. It comes from the config: the imap
-    /// crate cannot parse a NAMESPACE response (and loses its place in the
-    /// conversation on one), so it is not asked.
-    prefix: String,
+    /// server keeps personal folders. From the config's `namespace:` when
+    /// given, else from the server's NAMESPACE answer (see
+    /// [`ImapStore::settle_namespace`]); `None` until settled.
+    prefix: Option<String>,
+    /// The server's NAMESPACE answer, once read.
+    namespaces: Option<namespace::Namespaces>,
+    /// Folders listed outside the personal namespace (other users',
+    /// shared), by canonical name: their server names carry no prefix.
+    outside: HashSet<String>,
     open: Option<OpenFolder>,
     warnings: Vec<String>,
     /// QRESYNC is enabled on this connection (see [`condstore`]).
@@ -109,6 +115,10 @@ struct SentAhead {
 pub struct ServerFacts {
     capabilities: Option<Vec<String>>,
     delimiter: Option<Option<char>>,
+    /// The personal prefix and the NAMESPACE answer it came from.
+    namespace: Option<(String, Option<namespace::Namespaces>)>,
+    /// See [`ImapStore::outside`].
+    outside: HashSet<String>,
 }
 
 /// [`ServerFacts`] shared by the connections to one store.
@@ -498,6 +508,8 @@ impl ImapStore {
             capabilities: Vec::new(),
             delimiter: None,
             prefix: config.namespace.clone(),
+            namespaces: None,
+            outside: HashSet::new(),
             open: None,
             warnings: Vec::new(),
             qresync: false,
@@ -747,13 +759,159 @@ impl ImapStore {
     }
 
     /// The canonical name of a folder the server lists, without the
-    /// personal prefix.
-    fn canonical_name(&self, raw: &str, delimiter: Option<char>) -> Result<String> {
-        let unprefixed = match raw.strip_prefix(self.prefix.as_str()) {
-            Some(rest) if !self.prefix.is_empty() && !rest.is_empty() => rest,
-            _ => raw,
+    /// personal prefix, and whether the folder lies outside the personal
+    /// namespace (not below the prefix, or below another namespace's).
+    fn canonical_name(&self, raw: &str, delimiter: Option<char>) -> Result<(String, bool)> {
+        if raw.eq_ignore_ascii_case("INBOX") {
+            return Ok(("INBOX".to_string(), false));
+        }
+        if self.under_other_namespace(raw) {
+            return Ok((protocol::from_server_name(raw, delimiter)?, true));
+        }
+        let prefix = self.prefix.as_deref().unwrap_or("");
+        let (unprefixed, outside) = match raw.strip_prefix(prefix) {
+            Some(rest) if !rest.is_empty() => (rest, false),
+            _ => (raw, true),
         };
-        protocol::from_server_name(unprefixed, delimiter)
+        Ok((protocol::from_server_name(unprefixed, delimiter)?, outside))
+    }
+
+    /// Whether a server name starts with the (non-empty) prefix of an
+    /// other users' or shared namespace, which is not the personal one.
+    fn under_other_namespace(&self, server_name: &str) -> bool {
+        let Some(namespaces) = &self.namespaces else {
+            return false;
+        };
+        let personal = self.prefix.as_deref().unwrap_or("");
+        namespaces
+            .other_users
+            .iter()
+            .chain(&namespaces.shared)
+            .any(|ns| {
+                !ns.prefix.is_empty()
+                    && !personal.starts_with(ns.prefix.as_str())
+                    && server_name.starts_with(ns.prefix.as_str())
+            })
+    }
+
+    /// Whether a canonical name (spelled `unprefixed` on the server) names
+    /// a folder outside the personal namespace, which takes no prefix.
+    fn is_outside(&self, canonical: &str, unprefixed: &str) -> bool {
+        self.outside.contains(canonical) || self.under_other_namespace(unprefixed)
+    }
+
+    /// Settles the personal prefix: the config's `namespace:` when given,
+    /// else what another connection learned, else the server's NAMESPACE
+    /// answer (asked once per connection at most, and only when no folder
+    /// listing asked it first), else none.
+    fn settle_namespace(&mut self) -> Result<()> {
+        if self.prefix.is_some() {
+            return Ok(());
+        }
+        if let Some((prefix, namespaces)) = self.shared_facts(|facts| facts.namespace.clone()) {
+            self.prefix = Some(prefix);
+            self.namespaces = namespaces;
+            self.outside = self
+                .shared_facts(|facts| Some(facts.outside.clone()))
+                .unwrap_or_default();
+            return Ok(());
+        }
+        if !self.has_capability("NAMESPACE") {
+            self.learn_namespace(None);
+            return Ok(());
+        }
+        let tag = self.wire_send("NAMESPACE", "asking for the namespaces")?;
+        let answer = self.namespace_answer(&tag)?;
+        self.learn_namespace(answer);
+        Ok(())
+    }
+
+    /// Whether a folder listing should ask NAMESPACE along with its LIST.
+    fn namespace_unsettled(&self) -> bool {
+        self.prefix.is_none()
+            && self.shared_facts(|facts| facts.namespace.clone()).is_none()
+            && self.has_capability("NAMESPACE")
+    }
+
+    /// The NAMESPACE answer sent under `tag`. A server that refuses it (or
+    /// answers what cannot be read) is taken to have no namespace, with a
+    /// warning; a broken connection is an error.
+    fn namespace_answer(&mut self, tag: &str) -> Result<Option<namespace::Namespaces>> {
+        let doing = format!("asking {} for its namespaces", self.host);
+        let answer = match self.wire_answer(tag, &doing) {
+            Ok(answer) => answer,
+            Err(e) if e.downcast_ref::<Transient>().is_some() => return Err(e),
+            Err(e) => {
+                self.warnings
+                    .push(format!("{e:#}; folder names are taken without a prefix"));
+                return Ok(None);
+            }
+        };
+        match namespace::parse_namespace_answer(&answer) {
+            Ok(found) => Ok(found),
+            Err(e) => {
+                self.warnings.push(format!(
+                    "{}: {e:#}; folder names are taken without a prefix",
+                    self.host
+                ));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Takes the personal prefix from a NAMESPACE answer (or none without
+    /// one), for this connection and the others; its delimiter too, when
+    /// no listing told it yet.
+    fn learn_namespace(&mut self, namespaces: Option<namespace::Namespaces>) {
+        let personal = namespaces
+            .as_ref()
+            .and_then(namespace::Namespaces::main_personal)
+            .cloned();
+        let prefix = personal
+            .as_ref()
+            .map(|ns| ns.prefix.clone())
+            .unwrap_or_default();
+        if let Some(personal) = &personal {
+            log::info!(
+                "{}: personal namespace {:?} with delimiter {:?}",
+                self.host,
+                personal.prefix,
+                personal.delimiter
+            );
+            if self.delimiter.is_none() && self.shared_facts(|f| f.delimiter).is_none() {
+                self.learn_delimiter(personal.delimiter);
+            }
+        }
+        self.prefix = Some(prefix.clone());
+        self.namespaces = namespaces.clone();
+        self.share_facts(|facts| facts.namespace = Some((prefix, namespaces)));
+    }
+
+    /// The namespace in use, in words, for `check` and `list`.
+    pub fn describe_namespace(&mut self) -> Result<String> {
+        self.settle_namespace()?;
+        let prefix = self.prefix.clone().unwrap_or_default();
+        let delimiter = self.delimiter()?;
+        let delimiter = match delimiter {
+            Some(d) => format!("{:?}", d.to_string()),
+            None => "none".to_string(),
+        };
+        let prefix_words = if prefix.is_empty() {
+            "no prefix".to_string()
+        } else {
+            format!("prefix {prefix:?}")
+        };
+        let source = if self.config.namespace.is_some() {
+            "from the config's namespace:".to_string()
+        } else {
+            match &self.namespaces {
+                Some(namespaces) => format!("NAMESPACE {}", namespaces.describe()),
+                None => "the server has no NAMESPACE".to_string(),
+            }
+        };
+        Ok(format!(
+            "personal folders at {prefix_words}, delimiter {delimiter} ({source})"
+        ))
     }
 
     /// Unsolicited responses (flag changes by others and the like) are not
@@ -781,16 +939,17 @@ impl ImapStore {
     }
 
     fn server_name(&mut self, canonical: &str) -> Result<String> {
+        self.settle_namespace()?;
         let delimiter = self.delimiter()?;
         self.server_name_with(canonical, delimiter)
     }
 
     fn server_name_with(&self, canonical: &str, delimiter: Option<char>) -> Result<String> {
         let name = protocol::to_server_name(canonical, delimiter)?;
-        if name == "INBOX" {
+        if name == "INBOX" || self.is_outside(canonical, &name) {
             return Ok(name);
         }
-        Ok(format!("{}{name}", self.prefix))
+        Ok(format!("{}{name}", self.prefix.as_deref().unwrap_or("")))
     }
 
     /// The open folder, selected on the server for the operation to come.
@@ -1007,6 +1166,10 @@ impl Store for ImapStore {
         }
         self.drain_unsolicited();
         Ok(())
+    }
+
+    fn namespace_in_use(&mut self) -> Result<Option<String>> {
+        self.describe_namespace().map(Some)
     }
 
     fn native_name(&self, name: &str) -> Option<String> {

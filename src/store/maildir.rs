@@ -541,13 +541,7 @@ impl Store for MaildirStore {
         for warning in warnings {
             self.warn(warning);
         }
-        Ok(names
-            .into_iter()
-            .map(|name| FolderInfo {
-                name,
-                special_use: None,
-            })
-            .collect())
+        Ok(names.into_iter().map(FolderInfo::new).collect())
     }
 
     fn delete_folder(&mut self, name: &str) -> Result<()> {

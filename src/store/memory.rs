@@ -129,10 +129,7 @@ impl Store for MemoryStore {
         Ok(data
             .folders
             .keys()
-            .map(|name| FolderInfo {
-                name: name.clone(),
-                special_use: None,
-            })
+            .map(|name| FolderInfo::new(name.clone()))
             .collect())
     }
 

@@ -110,6 +110,50 @@ pub struct FolderInfo {
     pub name: String,
     /// SPECIAL-USE role (`\Sent`, `\Trash`, ...), when the server gives one.
     pub special_use: Option<String>,
+    /// Why a channel syncs this folder only when its `folders:` name it
+    /// (see [`FolderInfo::only_if_named`]), in words; `None` for an
+    /// ordinary folder.
+    pub only_if_named: Option<String>,
+}
+
+impl FolderInfo {
+    /// An ordinary folder.
+    pub fn new(name: impl Into<String>) -> FolderInfo {
+        FolderInfo {
+            name: name.into(),
+            special_use: None,
+            only_if_named: None,
+        }
+    }
+
+    /// Why the folder is left out unless named: it lies outside the
+    /// personal namespace (other users', shared), or it is a `\All`
+    /// folder (Gmail's All Mail), a second copy of every message of every
+    /// other folder.
+    pub fn only_if_named(
+        name: String,
+        special_use: Option<String>,
+        outside_namespace: bool,
+    ) -> FolderInfo {
+        let reason = if outside_namespace {
+            Some("it lies outside the personal namespace".to_string())
+        } else if special_use
+            .as_deref()
+            .is_some_and(|role| role.eq_ignore_ascii_case("\\All"))
+        {
+            Some(
+                "it is marked \\All (like Gmail's All Mail: a second copy of every message)"
+                    .to_string(),
+            )
+        } else {
+            None
+        };
+        FolderInfo {
+            name,
+            special_use,
+            only_if_named: reason,
+        }
+    }
 }
 
 /// One side of a sync. A store has at most one folder open at a time; the
@@ -130,6 +174,13 @@ pub trait Store: Send {
     /// namespace prefix). For `mailferry list`.
     fn native_name(&self, _name: &str) -> Option<String> {
         None
+    }
+
+    /// Where the store keeps the user's own folders, in words (IMAP: the
+    /// personal namespace's prefix and delimiter and where they came
+    /// from), for `check` and `list`; `None` where there is nothing to say.
+    fn namespace_in_use(&mut self) -> Result<Option<String>> {
+        Ok(None)
     }
 
     /// Creates a folder (and any missing parents). Creating one that exists

@@ -88,9 +88,10 @@ pub fn probe(config: &Config, name: &str) -> Result<String> {
     match store_config(config, name)? {
         StoreConfig::Imap(imap) => {
             let password = imap.password.resolve(imap.command_timeout())?;
-            let store = ImapStore::connect(imap, &password)?;
+            let mut store = ImapStore::connect(imap, &password)?;
+            let namespace = store.describe_namespace()?;
             let description = format!(
-                "{} as {}, capabilities: {}",
+                "{} as {}, capabilities: {}; {namespace}",
                 imap.host,
                 imap.user,
                 store.capabilities().join(" ")

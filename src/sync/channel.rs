@@ -10,7 +10,7 @@ use super::folder::{FolderResult, RunOptions};
 use super::folders::{
     check_folder_guard, plan_folders, FolderAction, FolderPlanItem, FolderPolicy,
 };
-use super::patterns::selects;
+use super::patterns::{names_explicitly, selects};
 use super::plan::Policy;
 use super::workers::{sync_folders, BeforeSync, FolderContext, ToSync};
 pub use super::workers::{OpenStore, Workers};
@@ -221,9 +221,6 @@ pub fn sync_stores_with_workers(
         renames: RenameRecord::for_channel(state_dir, &channel.name),
         rename_steps: 0,
     };
-    let selected =
-        |name: &str| selects(&channel.folders, name) && only_folder.is_none_or(|only| only == name);
-
     let mut known_all = run.folder_list.load()?;
     let known_before = known_all.clone();
     // A folder rename an interrupted run left half done is finished first:
@@ -241,8 +238,27 @@ pub fn sync_stores_with_workers(
     }
 
     let mut listed: Pair<BTreeSet<String>> = Pair::default();
+    let mut left_out = BTreeMap::new();
     for side in Side::BOTH {
-        listed[side] = run.list_names(side)?;
+        let (names, unnamed) = run.list_names(side)?;
+        listed[side] = names;
+        left_out.extend(unnamed);
+    }
+    for (name, reason) in &left_out {
+        log::info!(
+            "{}: folder {name} is not synced, as {reason}; name it in the channel's folders: to \
+             sync it",
+            channel.name
+        );
+    }
+    // A folder left out is not synced on either side, and is not taken
+    // for deleted on the side that lists it while the other does not.
+    let selected = |name: &str| {
+        !left_out.contains_key(name)
+            && selects(&channel.folders, name)
+            && only_folder.is_none_or(|only| only == name)
+    };
+    for side in Side::BOTH {
         listed[side].retain(|name| selected(name));
     }
     if run.stores.far.source_only() {
@@ -399,20 +415,35 @@ impl ChannelRun<'_, '_> {
         self.result.folder_actions.push(text);
     }
 
-    /// Every folder `side` lists, by its channel name.
-    pub(super) fn list_names(&mut self, side: Side) -> Result<BTreeSet<String>> {
+    /// Every folder `side` lists, by its channel name; apart, those the
+    /// channel syncs only when its `folders:` name them and do not (see
+    /// [`store::FolderInfo::only_if_named`]), each with the reason.
+    pub(super) fn list_names(
+        &mut self,
+        side: Side,
+    ) -> Result<(BTreeSet<String>, BTreeMap<String, String>)> {
         let store = self.stores.side(side);
         let description = store.describe();
         let folders = store
             .list_folders()
             .with_context(|| format!("listing folders of {description}"))?;
-        Ok(folders
-            .into_iter()
-            .map(|folder| match side {
+        let mut names = BTreeSet::new();
+        let mut left_out = BTreeMap::new();
+        for folder in folders {
+            let name = match side {
                 Side::Far => self.names.channel_name_of_far(&folder.name),
                 Side::Near => folder.name,
-            })
-            .collect())
+            };
+            match folder.only_if_named {
+                Some(reason) if !names_explicitly(&self.channel.folders, &name) => {
+                    left_out.insert(name, reason);
+                }
+                _ => {
+                    names.insert(name);
+                }
+            }
+        }
+        Ok((names, left_out))
     }
 
     /// Records a folder's failure. A folder that exists on both sides

@@ -17,6 +17,13 @@ pub fn selects(patterns: &[String], folder: &str) -> bool {
     selected
 }
 
+/// Whether `patterns` select `folder` by its very name (a pattern without
+/// wildcards), not only through a glob: for folders synced only when named
+/// (see [`crate::store::FolderInfo::only_if_named`]).
+pub fn names_explicitly(patterns: &[String], folder: &str) -> bool {
+    selects(patterns, folder) && patterns.iter().any(|pattern| pattern == folder)
+}
+
 /// Glob match by dynamic programming over (pattern position, name
 /// position): quadratic at worst, no recursion, so no outside input can make
 /// it slow or deep.
@@ -75,6 +82,14 @@ mod tests {
         assert!(!selects(&p, "Junk"));
         assert!(!selects(&p, "Archive/2020"));
         assert!(selects(&p, "Archive/Keep"));
+    }
+
+    #[test]
+    fn only_a_literal_pattern_names_a_folder() {
+        assert!(!names_explicitly(&pats(&["*"]), "All Mail"));
+        assert!(names_explicitly(&pats(&["*", "All Mail"]), "All Mail"));
+        assert!(!names_explicitly(&pats(&["All Mail", "!All*"]), "All Mail"));
+        assert!(!names_explicitly(&pats(&["!All Mail"]), "All Mail"));
     }
 
     #[test]

@@ -395,6 +395,7 @@ impl ChannelRun<'_, '_> {
     fn lists_below(&mut self, side: Side, root: &str) -> Result<bool> {
         Ok(self
             .list_names(side)?
+            .0
             .iter()
             .any(|name| below(name, root).is_some()))
     }
@@ -447,10 +448,10 @@ impl ChannelRun<'_, '_> {
         ));
         // What is still under the old name moves, parents first (a move
         // takes the folders below along where the store can).
-        let mut left = self.list_names(*side)?.len();
+        let mut left = self.list_names(*side)?.0.len();
         while left > 0 {
             left -= 1;
-            let listed = self.list_names(*side)?;
+            let (listed, _) = self.list_names(*side)?;
             let next = listed.iter().find_map(|name| {
                 let new = moved(name, from, to)?;
                 (!listed.contains(&new)).then(|| (name.clone(), new))

@@ -66,7 +66,7 @@ pub fn config(dovecot: &Dovecot, tls: TlsMode) -> ImapConfig {
         command_timeout_secs: 60,
         timeout_secs: 10,
         connections: 1,
-        namespace: String::new(),
+        namespace: None,
     }
 }
 

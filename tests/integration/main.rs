@@ -25,6 +25,7 @@ mod kills;
 mod matrix;
 mod mbsync_trees;
 mod migrate;
+mod namespaces;
 mod open_ahead;
 mod password_commands;
 mod pop3;

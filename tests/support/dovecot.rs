@@ -54,6 +54,10 @@ pub struct DovecotOptions {
     /// On by default. Off: `ssl = no`, no STARTTLS and no IMAPS/POP3S ports
     /// (their accessors return 0), to test what a client does without TLS.
     pub tls: bool,
+    /// The personal namespace's prefix and separator, as Cyrus and Courier
+    /// have it (`INBOX.` and `.`: every folder below INBOX). None: no
+    /// prefix, separator `/`.
+    pub personal_namespace: Option<(String, char)>,
     /// Appended verbatim to dovecot.conf, for settings no option covers.
     pub extra_config: String,
 }
@@ -69,6 +73,7 @@ impl Default for DovecotOptions {
             imap_capability: None,
             fsync: false,
             tls: true,
+            personal_namespace: None,
             extra_config: String::new(),
         }
     }
@@ -418,7 +423,8 @@ default_login_user = {login_user}
 default_internal_user = {internal_user}
 namespace inbox {{
   inbox = yes
-  separator = /
+  prefix = {prefix}
+  separator = {separator}
 }}
 passdb {{
   driver = passwd-file
@@ -454,6 +460,16 @@ service anvil {{
 }}
 "#,
             ssl = if self.options.tls { "yes" } else { "no" },
+            prefix = self
+                .options
+                .personal_namespace
+                .as_ref()
+                .map_or("", |(prefix, _)| prefix.as_str()),
+            separator = self
+                .options
+                .personal_namespace
+                .as_ref()
+                .map_or('/', |&(_, separator)| separator),
             login_user = accounts.login_user,
             internal_user = accounts.internal_user,
         );

@@ -6,11 +6,11 @@
 //! The command goes through `run()` and its answer is parsed here with
 //! imap-proto, as the imap crate has no call for LIST's RETURN options.
 
-use super::{imap_err, logged, protocol, ImapStore};
+use super::{protocol, ImapStore};
 use crate::store::FolderInfo;
 use anyhow::Result;
 use imap_proto::{MailboxDatum, NameAttribute, Response, StatusAttribute};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// One folder of a LIST answer, with its STATUS when asked for.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -44,8 +44,23 @@ impl ImapStore {
         } else {
             r#"LIST "" "*""#.to_string()
         };
-        let (lines, _) = logged(&command, || self.session.run(&command))
-            .map_err(|e| imap_err(e, format!("listing folders on {} failed", self.host)))?;
+        // The personal namespace is asked in the same round trip, so the
+        // names below can be read without its prefix.
+        let namespace_tag = if self.namespace_unsettled() {
+            Some(self.wire_send("NAMESPACE", "asking for the namespaces")?)
+        } else {
+            None
+        };
+        let doing = format!("listing folders on {}", self.host);
+        let list_tag = self.wire_send(&command, &doing)?;
+        match namespace_tag {
+            Some(tag) => {
+                let namespaces = self.namespace_answer(&tag)?;
+                self.learn_namespace(namespaces);
+            }
+            None => self.settle_namespace()?,
+        }
+        let lines = self.wire_answer(&list_tag, &doing)?;
         let listed = parse_list(&lines)?;
         drop(lines);
         if self.delimiter.is_none() {
@@ -54,26 +69,50 @@ impl ImapStore {
             }
         }
         self.listed_versions.clear();
-        let mut folders = Vec::new();
+        let mut entries = Vec::new();
         for entry in listed {
             if !entry.selectable {
                 continue;
             }
             match self.canonical_name(&entry.raw_name, entry.delimiter) {
-                Ok(name) => {
-                    if let Some(version) = entry.version {
-                        self.listed_versions.insert(name.clone(), version);
-                    }
-                    folders.push(FolderInfo {
-                        name,
-                        special_use: entry.special_use.map(str::to_string),
-                    });
-                }
+                Ok((name, is_outside)) => entries.push((name, is_outside, entry)),
                 Err(e) => self
                     .warnings
                     .push(format!("{}: skipping folder: {e:#}", self.host)),
             }
         }
+        let personal: HashSet<String> = entries
+            .iter()
+            .filter(|(_, is_outside, _)| !is_outside)
+            .map(|(name, _, _)| name.clone())
+            .collect();
+        let mut outside = HashSet::new();
+        let mut folders = Vec::new();
+        for (name, is_outside, entry) in entries {
+            if is_outside {
+                // Cyrus' shared folders sit at the top, beside INBOX: one
+                // may have the name a personal folder has here.
+                if personal.contains(&name) {
+                    self.warnings.push(format!(
+                        "{}: skipping folder {:?}: it lies outside the personal namespace and \
+                         has the name of a personal folder",
+                        self.host, entry.raw_name
+                    ));
+                    continue;
+                }
+                outside.insert(name.clone());
+            }
+            if let Some(version) = entry.version {
+                self.listed_versions.insert(name.clone(), version);
+            }
+            folders.push(FolderInfo::only_if_named(
+                name,
+                entry.special_use.map(str::to_string),
+                is_outside,
+            ));
+        }
+        self.outside.clone_from(&outside);
+        self.share_facts(|facts| facts.outside = outside);
         self.drain_unsolicited();
         folders.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(folders)

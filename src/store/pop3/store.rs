@@ -192,10 +192,7 @@ impl Store for Pop3Store {
     }
 
     fn list_folders(&mut self) -> Result<Vec<FolderInfo>> {
-        Ok(vec![FolderInfo {
-            name: INBOX.to_string(),
-            special_use: None,
-        }])
+        Ok(vec![FolderInfo::new(INBOX)])
     }
 
     fn create_folder(&mut self, name: &str) -> Result<()> {
