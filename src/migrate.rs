@@ -23,6 +23,7 @@ use crate::state::{state_path, ChannelLock, Pair, Side, StateFile};
 use crate::store::{self, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Store};
 use crate::sync::exec::Stores;
 use crate::sync::folder::{sync_folder, RunOptions};
+use crate::sync::identity::Identity;
 use crate::sync::ledger::Interrupt;
 use crate::sync::plan::Policy;
 use crate::sync::progress::Progress;
@@ -419,6 +420,11 @@ impl Store for SourceView<'_> {
         sink: &mut dyn FnMut(&MsgId, Message) -> Result<()>,
     ) -> Result<()> {
         self.inner.fetch_messages(ids, sink)
+    }
+    fn identities(&mut self, ids: &[MsgId]) -> Result<Vec<(MsgId, Identity)>> {
+        // The source's own way (headers only, on IMAP and POP3), not the
+        // default that reads every message whole.
+        self.inner.identities(ids)
     }
     fn prepare_append(&mut self) -> Result<String> {
         self.inner.prepare_append()

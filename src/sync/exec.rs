@@ -9,7 +9,7 @@ use super::plan::{Copy, Op, Plan, RecordAfter, Update};
 use super::progress::Progress;
 use crate::flags::Flags;
 use crate::state::{Pair, PendingCopy, Side, UnconfirmedUpload};
-use crate::store::{sha256_hex, Message, MsgId, Removed, Staged, Store};
+use crate::store::{sha256_hex, FoundCopy, Message, MsgId, Removed, Staged, Store};
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -544,10 +544,18 @@ fn find_stored(
     ledger: &Ledger,
     report: &mut Report,
 ) -> Result<MsgId> {
-    let found = to
+    // A copy with the bytes sent comes first: a look-alike uploaded in the
+    // same batch (one Message-ID and size, other bytes) is found too.
+    let candidates: Vec<FoundCopy> = to
         .find_stored(&pending.ticket, message)?
         .into_iter()
-        .find(|found| !ledger.is_paired(target, &found.id))
+        .filter(|found| !ledger.is_paired(target, &found.id))
+        .collect();
+    let found = candidates
+        .iter()
+        .find(|found| found.identical)
+        .or(candidates.first())
+        .cloned()
         .ok_or_else(|| {
             anyhow::anyhow!(
                 "{} was stored but could not be found again",

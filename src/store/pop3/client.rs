@@ -223,9 +223,22 @@ impl<S: Read + Write> Pop3Client<S> {
     /// RETR: the message's bytes, dot-unstuffed, line ends as sent.
     pub fn retr(&mut self, number: u32) -> Result<Vec<u8>> {
         self.command_ok(&format!("RETR {number}"))?;
+        self.read_message(number, "a message (RETR)")
+    }
+
+    /// TOP n 0: the message's header and the empty line that ends it,
+    /// dot-unstuffed (RFC 1939's optional TOP; CAPA says whether the
+    /// server has it).
+    pub fn top_header(&mut self, number: u32) -> Result<Vec<u8>> {
+        self.command_ok(&format!("TOP {number} 0"))?;
+        self.read_message(number, "a message header (TOP)")
+    }
+
+    /// The lines of a message up to the terminating dot.
+    fn read_message(&mut self, number: u32, what: &str) -> Result<Vec<u8>> {
         let mut content = Vec::new();
         loop {
-            let line = self.read_line(MAX_MESSAGE_LINE, "a message (RETR)")?;
+            let line = self.read_line(MAX_MESSAGE_LINE, what)?;
             if is_terminator(&line) {
                 return Ok(content);
             }
@@ -705,6 +718,16 @@ mod tests {
             b".hidden dot\r\nbare lf\n\x00\xff binary\r\n..\r\n"
         );
         assert_eq!(written(&c), "RETR 1\r\n");
+    }
+
+    #[test]
+    fn top_reads_the_header_dot_unstuffed() {
+        let mut c = client(b"+OK\r\nMessage-ID: <a@b>\r\n..X: dot\r\n\r\n.\r\n");
+        assert_eq!(
+            c.top_header(3).unwrap(),
+            b"Message-ID: <a@b>\r\n.X: dot\r\n\r\n"
+        );
+        assert_eq!(written(&c), "TOP 3 0\r\n");
     }
 
     #[test]

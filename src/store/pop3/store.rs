@@ -18,6 +18,7 @@ use crate::flags::Flags;
 use crate::store::tls;
 use crate::store::tls::NetStream;
 use crate::store::{sha256_hex, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Store};
+use crate::sync::identity::Identity;
 use anyhow::{anyhow, bail, Result};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -252,6 +253,40 @@ impl Store for Pop3Store {
             sink(id, message)?;
         }
         Ok(())
+    }
+
+    /// From `TOP n 0` and the LIST size (POP3 sizes count CRLF line ends,
+    /// as the identity's size does) where the server has TOP, so that only
+    /// headers travel; a message without a Message-ID, or a server
+    /// without TOP, is read whole.
+    fn identities(&mut self, ids: &[MsgId]) -> Result<Vec<(MsgId, Identity)>> {
+        let has_top = self.capabilities.as_ref().is_some_and(|c| c.has("TOP"));
+        let listed: HashMap<MsgId, (u32, u64)> = self
+            .entries()?
+            .iter()
+            .map(|e| (e.info.id.clone(), (e.number, e.info.size)))
+            .collect();
+        let mut found = Vec::with_capacity(ids.len());
+        let mut whole = Vec::new();
+        for id in ids {
+            let Some(&(number, size)) = listed.get(id) else {
+                continue;
+            };
+            let from_header = if has_top {
+                Identity::from_header(&self.session()?.top_header(number)?, size)
+            } else {
+                None
+            };
+            match from_header {
+                Some(identity) => found.push((id.clone(), identity)),
+                None => whole.push(id.clone()),
+            }
+        }
+        self.fetch_messages(&whole, &mut |id, message| {
+            found.push((id.clone(), Identity::of(&message.content)));
+            Ok(())
+        })?;
+        Ok(found)
     }
 
     fn prepare_append(&mut self) -> Result<String> {
