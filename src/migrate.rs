@@ -325,6 +325,9 @@ fn migrate_folder(
             });
         }
     }
+    for note in &synced.report.notes {
+        log::info!("folder {source_folder}: {note}");
+    }
     result.failed = synced.report.failures.clone();
     result.notes = synced.report.notes.clone();
     if request.dry_run {

@@ -711,7 +711,7 @@ impl ImapStore {
 
     /// Sends `command` on the wire without waiting for its answer, behind
     /// any sent before (see [`wire`]); returns its tag, for
-    /// [`ImapStore::wire_answer`].
+    /// [`ImapStore::wire_fetch_answer`].
     fn wire_send(&mut self, command: &str, doing: &str) -> Result<String> {
         self.sent_ahead += 1;
         let tag = format!("m{}", self.sent_ahead);
@@ -726,12 +726,32 @@ impl ImapStore {
     /// [`ImapStore::wire_send`], when the server said OK; otherwise the
     /// error, told as for the imap crate's commands.
     fn wire_answer(&mut self, tag: &str, doing: &str) -> Result<Vec<u8>> {
-        let answer = self
-            .wire
+        let answer = self.wire_answer_any(tag, doing)?;
+        answered_ok(answer, tag, doing)
+    }
+
+    /// The whole answer to the FETCH sent under `tag` by
+    /// [`ImapStore::wire_send`], when the server said OK, or `NO
+    /// [EXPUNGEISSUED]` (RFC 5530): another client expunged some of the
+    /// messages asked for, whose content then comes as NIL or not at all,
+    /// while the others come as usual. Otherwise the error, told as for the
+    /// imap crate's commands.
+    fn wire_fetch_answer(&mut self, tag: &str, doing: &str) -> Result<Vec<u8>> {
+        let answer = self.wire_answer_any(tag, doing)?;
+        let status = protocol::tagged_status(&answer, tag);
+        let upper = status.to_ascii_uppercase();
+        if upper.starts_with("NO ") && upper.contains("[EXPUNGEISSUED]") {
+            log::debug!("S: {status}");
+            return Ok(answer);
+        }
+        answered_ok(answer, tag, doing)
+    }
+
+    fn wire_answer_any(&mut self, tag: &str, doing: &str) -> Result<Vec<u8>> {
+        self.wire
             .take_answer(tag)
             .map_err(|e| imap_err(imap::Error::Io(e), doing))?
-            .ok_or_else(|| imap_err(imap::Error::ConnectionLost, doing))?;
-        answered_ok(answer, tag, doing)
+            .ok_or_else(|| imap_err(imap::Error::ConnectionLost, doing))
     }
 
     /// The hierarchy delimiter; asks `LIST "" ""` when no folder listing

@@ -379,16 +379,42 @@ fn run_copies(
         Ok(())
     })?;
     group.commit(to, ledger, progress, report)?;
-    // A message that vanished between listing and fetching is simply not
-    // copied; the next run sees it gone.
-    let vanished = not_handed_over.len();
-    if vanished > 0 {
-        report.failures.push(format!(
-            "{vanished} message(s) vanished from the {} side before they could be copied",
-            target.other()
-        ));
+    // A message that vanished between listing and fetching (another
+    // client expunged it) is simply not copied, and nothing is recorded of
+    // it, so nothing can be deleted because of it: the next run sees it
+    // gone. Not a failure: concurrent clients are normal.
+    if !not_handed_over.is_empty() {
+        report
+            .notes
+            .push(vanished_note(target.other(), &not_handed_over));
     }
     Ok(())
+}
+
+/// Most ids a note names one by one.
+const IDS_NAMED: usize = 10;
+
+/// The note on messages of `side` that vanished before they could be
+/// copied, naming them by id (their content, and so their Message-ID, is
+/// gone with them).
+fn vanished_note(side: Side, ids: &HashSet<&str>) -> String {
+    let mut ids: Vec<&str> = ids.iter().copied().collect();
+    ids.sort_by_key(|id| (id.len(), *id));
+    let mut named = ids
+        .iter()
+        .take(IDS_NAMED)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ids.len() > IDS_NAMED {
+        named.push_str(&format!(" and {} more", ids.len() - IDS_NAMED));
+    }
+    format!(
+        "{} message(s) vanished from the {side} side between listing and fetching (removed by \
+         another client meanwhile), so they were not copied; the next run sees them gone: id(s) \
+         {named}",
+        ids.len()
+    )
 }
 
 /// Copies staged on the target and journaled as pending, waiting to be

@@ -27,6 +27,11 @@
 //!   folder above it); the rename is recorded before it is made, so a run
 //!   killed half-way finishes it instead of pairing afresh (see
 //!   [`renames`]).
+//! - A message that vanishes between listing and fetching (another client
+//!   expunged it: IMAP `BODY[] NIL` or `[EXPUNGEISSUED]`, or no answer for
+//!   it; POP3 `-ERR` on RETR) is not copied and nothing is recorded of it,
+//!   so no deletion can follow from it; the run notes it and goes on, and
+//!   the next run sees it gone. Concurrent clients are normal, not errors.
 //! - A signal (Ctrl-C, SIGTERM; see [`crate::interrupt`]) stops a run only
 //!   between two journal steps and before a folder is begun: what it
 //!   leaves is what a crash at that step would leave (every case below),

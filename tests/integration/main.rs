@@ -8,6 +8,7 @@ mod adopt;
 mod auth;
 mod big_folders;
 mod common;
+mod concurrent_expunges;
 mod content_identity;
 mod corrupt_state;
 mod crash;

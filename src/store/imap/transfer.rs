@@ -14,7 +14,7 @@ use super::protocol::{self, parse_uid, uid_set};
 use super::ImapStore;
 use crate::flags::Flags;
 use crate::store::{Message, MsgId};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use chrono::DateTime;
 use imap_proto::{AttributeValue, MailboxDatum, Response};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -177,7 +177,8 @@ impl ImapStore {
         sink: &mut dyn FnMut(&MsgId, Message) -> Result<()>,
     ) -> Result<()> {
         let folder = self.open_name();
-        let answer = self.wire_answer(tag, &format!("fetching from folder {folder:?} failed"))?;
+        let answer =
+            self.wire_fetch_answer(tag, &format!("fetching from folder {folder:?} failed"))?;
         for response in protocol::responses(&answer, "answer to UID FETCH") {
             match response? {
                 Response::Fetch(_, attributes) => {
@@ -187,8 +188,14 @@ impl ImapStore {
                     let Some(uid) = fetched.uid.filter(|uid| wanted.remove(uid)) else {
                         continue;
                     };
+                    // Expunged by another client since it was listed
+                    // (`BODY[] NIL`, with `[EXPUNGEISSUED]`): not handed
+                    // on; the caller notes it and the next run sees it gone.
                     let Some(body) = fetched.body else {
-                        bail!("the server sent no content for UID {uid} in folder {folder:?}");
+                        log::debug!(
+                            "UID {uid} in folder {folder:?} came without content: expunged"
+                        );
+                        continue;
                     };
                     let message = Message {
                         flags: fetched.flags,
@@ -233,7 +240,7 @@ impl ImapStore {
                 format!("(UID BODY.PEEK[]<{offset}.{PIECE}>)")
             };
             let tag = self.wire_send(&format!("UID FETCH {uid} {items}"), &doing)?;
-            let answer = self.wire_answer(&tag, &doing)?;
+            let answer = self.wire_fetch_answer(&tag, &doing)?;
             let mut found = None;
             for response in protocol::responses(&answer, "answer to UID FETCH") {
                 if let Response::Fetch(_, attributes) = response? {
@@ -243,18 +250,23 @@ impl ImapStore {
                     }
                 }
             }
-            let Some(fetched) = found else {
-                if offset == 0 {
-                    // Gone since the listing: the caller notices.
-                    return Ok(());
-                }
-                bail!("UID {uid} vanished from folder {folder:?} while it was being fetched");
+            // Gone since the listing, or expunged by another client while
+            // its pieces were being fetched: what came of it is dropped,
+            // and the caller notices it was not handed on.
+            let Some(Fetched {
+                flags: piece_flags,
+                date: piece_date,
+                body: Some(piece),
+                ..
+            }) = found
+            else {
+                log::debug!("UID {uid} vanished from folder {folder:?} while it was being fetched");
+                return Ok(());
             };
             if offset == 0 {
-                flags = fetched.flags;
-                date = fetched.date;
+                flags = piece_flags;
+                date = piece_date;
             }
-            let piece = fetched.body.unwrap_or_default();
             content.extend_from_slice(&piece);
             if piece.len() < PIECE {
                 break;

@@ -10,6 +10,7 @@
 
 use crate::config::{Secret, TlsMode};
 use crate::store::tls::{self, NetStream};
+use crate::store::transient::Transient;
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::time::Duration;
@@ -222,8 +223,26 @@ impl<S: Read + Write> Pop3Client<S> {
 
     /// RETR: the message's bytes, dot-unstuffed, line ends as sent.
     pub fn retr(&mut self, number: u32) -> Result<Vec<u8>> {
-        self.command_ok(&format!("RETR {number}"))?;
+        match self.retr_unless_gone(number)? {
+            Retrieved::Message(content) => Ok(content),
+            Retrieved::Gone(text) => Err(self.refused("RETR", &text)),
+        }
+    }
+
+    /// RETR, telling a message that another client deleted since this
+    /// session listed it (the server refuses RETR saying so) from other
+    /// refusals, which are errors.
+    pub fn retr_unless_gone(&mut self, number: u32) -> Result<Retrieved> {
+        let command = format!("RETR {number}");
+        check_argument(&command, "RETR")?;
+        self.send(&command)?;
+        match self.status("RETR")? {
+            Status::Ok(_) => {}
+            Status::Err(text) if says_gone(&text) => return Ok(Retrieved::Gone(text)),
+            Status::Err(text) => return Err(self.refused("RETR", &text)),
+        }
         self.read_message(number, "a message (RETR)")
+            .map(Retrieved::Message)
     }
 
     /// TOP n 0: the message's header and the empty line that ends it,
@@ -275,8 +294,13 @@ impl<S: Read + Write> Pop3Client<S> {
 
     fn send(&mut self, command: &str) -> Result<()> {
         let verb = command.split(' ').next().unwrap_or(command).to_string();
-        self.write_line(command)
-            .with_context(|| format!("sending {verb} to {}", self.server))
+        self.write_line(command).map_err(|error| {
+            connection_lost(format!(
+                "sending {verb} to {}: {}",
+                self.server,
+                tls::describe_io_error(&error)
+            ))
+        })
     }
 
     /// Sends a line holding a secret: an error never includes the line.
@@ -345,18 +369,18 @@ impl<S: Read + Write> Pop3Client<S> {
                 Ok(available) => available,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {
-                    return Err(anyhow!(
+                    return Err(connection_lost(format!(
                         "reading {what} from {}: {}",
                         self.server,
                         tls::describe_io_error(&error)
-                    ))
+                    )))
                 }
             };
             if available.is_empty() {
-                bail!(
+                return Err(connection_lost(format!(
                     "{} closed the connection in the middle of {what}",
                     self.server
-                );
+                )));
             }
             let (taken, complete) = match available.iter().position(|&b| b == b'\n') {
                 Some(end) => (end + 1, true),
@@ -464,6 +488,40 @@ pub fn choose_login(
         _ if plain => Login::Plain,
         _ => Login::UserPass,
     }
+}
+
+/// What RETR gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retrieved {
+    /// The message's bytes.
+    Message(Vec<u8>),
+    /// The server refused it as deleted since the listing, with its words.
+    Gone(String),
+}
+
+/// A dropped or timed-out connection: a retry on a new session may cure
+/// it (see [`crate::sync::retry`]).
+fn connection_lost(message: String) -> anyhow::Error {
+    anyhow::Error::new(Transient {
+        message,
+        throttled: false,
+    })
+}
+
+/// Whether the text of a RETR's -ERR says the message is gone: deleted by
+/// another session since this one listed it (Dovecot: `Message 40
+/// expunged.`).
+fn says_gone(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    [
+        "expunged",
+        "deleted",
+        "no such message",
+        "does not exist",
+        "no longer exist",
+    ]
+    .iter()
+    .any(|words| text.contains(words))
 }
 
 /// A status line: `+OK text` or `-ERR text`.
@@ -741,6 +799,25 @@ mod tests {
         let mut c = client(b"+OK\r\nSubject: x\r\n\r\nbody");
         let error = c.retr(1).unwrap_err().to_string();
         assert!(error.contains("closed the connection"), "{error}");
+    }
+
+    #[test]
+    fn retr_cut_off_is_a_transient_failure_that_a_retry_may_cure() {
+        let mut c = client(b"+OK\r\nSubject: x\r\n\r\nbody");
+        let error = c.retr_unless_gone(1).unwrap_err();
+        assert!(crate::store::transient::transient_cause(&error).is_some());
+    }
+
+    #[test]
+    fn retr_of_a_message_deleted_by_another_session_is_gone_not_an_error() {
+        let mut c = client(b"-ERR Message 40 expunged.\r\n");
+        assert_eq!(
+            c.retr_unless_gone(40).unwrap(),
+            Retrieved::Gone("Message 40 expunged.".to_string())
+        );
+        let mut c = client(b"-ERR [SYS/TEMP] try later\r\n");
+        let error = c.retr_unless_gone(1).unwrap_err();
+        assert!(crate::store::transient::transient_cause(&error).is_none());
     }
 
     #[test]

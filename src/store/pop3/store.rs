@@ -11,7 +11,9 @@
 //! takes effect. Dropping the store ends an open session with QUIT too,
 //! which then commits nothing, as no marks are ever left pending.
 
-use super::client::{connect, Capabilities, ConnectOptions, Login, Pop3Client};
+use super::client::{
+    connect, explain_error, Capabilities, ConnectOptions, Login, Pop3Client, Retrieved,
+};
 use super::date::date_header_seconds;
 use crate::config::{Pop3Auth, Pop3Config, Pop3Identity, Secret};
 use crate::flags::Flags;
@@ -243,7 +245,19 @@ impl Store for Pop3Store {
             let Some(&number) = numbers.get(id) else {
                 continue;
             };
-            let content = self.session()?.retr(number)?;
+            let content = match self.session()?.retr_unless_gone(number)? {
+                Retrieved::Message(content) => content,
+                Retrieved::Gone(text) => {
+                    // Deleted by another client since this session listed
+                    // it: not handed on, which the caller notes.
+                    log::debug!(
+                        "{}: message {id} is gone: {}",
+                        self.describe(),
+                        explain_error(&text)
+                    );
+                    continue;
+                }
+            };
             let message = Message {
                 flags: Flags::EMPTY,
                 // POP3 has no arrival time: the Date header stands in.
@@ -344,6 +358,15 @@ impl Store for Pop3Store {
 
     fn source_only(&self) -> bool {
         true
+    }
+
+    /// Drops the session without QUIT (no DELE is ever left pending, see
+    /// the module doc) and opens a new one, which lists the maildrop again.
+    fn reconnect(&mut self) -> Result<()> {
+        self.session = None;
+        self.entries = None;
+        self.session()?;
+        Ok(())
     }
 }
 
