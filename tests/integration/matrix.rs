@@ -533,13 +533,21 @@ fn flags(kind: ServerKind) {
 /// (no clean-up, connections dropped mid-command).
 const ABORT_AFTER: &str = "MAILFERRY_TEST_ABORT_AFTER_STEPS";
 /// Steps after which each round's sync is killed.
-const KILL_POINTS: [usize; 3] = [0, 2, 5];
+const KILL_POINTS: [usize; 3] = [1, 8, 11];
 /// Messages moved in each round.
 const ROUND_SIZE: u64 = 8;
 
-/// Runs a sync killed after `steps` steps, then one to the end at once.
-/// Returns whether the kill landed (a run with fewer steps just finishes).
-fn killed_then_resumed(server: &MailServer, device: &Device, steps: usize) -> bool {
+/// Runs a sync killed after `steps` steps; another client then appends a
+/// message to the INBOX, and a sync to the end starts at once (while the
+/// server may still be finishing the killed session's commands). Returns
+/// whether the kill landed (a run with fewer steps just finishes).
+fn killed_then_resumed(
+    server: &MailServer,
+    client: &mut ImapTestClient,
+    device: &Device,
+    steps: usize,
+    meanwhile_seed: u64,
+) -> bool {
     let output = device
         .env
         .command()
@@ -553,9 +561,19 @@ fn killed_then_resumed(server: &MailServer, device: &Device, steps: usize) -> bo
         "{}: the run failed instead of being killed: {output:?}",
         server.kind()
     );
+    client.append(
+        "INBOX",
+        &sample_message(meanwhile_seed),
+        &[],
+        Some(sample_date(meanwhile_seed)),
+    );
     device.sync();
     killed
 }
+
+/// Messages in the INBOX after the kill suites' three rounds: each round's
+/// and the one another client appends in each.
+const AFTER_ROUNDS: usize = 3 * (ROUND_SIZE as usize + 1);
 
 matrix!(kill_during_download);
 
@@ -570,13 +588,11 @@ fn kill_during_download(kind: ServerKind) {
         let first = round as u64 * 100;
         let seeds: Vec<u64> = (first..first + ROUND_SIZE).collect();
         fill(&server, &mut client, "INBOX", &seeds, &[]);
-        killed += usize::from(killed_then_resumed(&server, &device, steps));
+        let resumed = killed_then_resumed(&server, &mut client, &device, steps, first + 50);
+        killed += usize::from(resumed);
         assert_in_step(&server, &device, &["INBOX"]);
     }
-    assert_eq!(
-        read_folder(&device.folder("INBOX")).len(),
-        3 * ROUND_SIZE as usize
-    );
+    assert_eq!(read_folder(&device.folder("INBOX")).len(), AFTER_ROUNDS);
     assert!(killed >= 2, "{kind}: only {killed} of the runs were killed");
     device.assert_nothing_to_do(&server);
 }
@@ -587,12 +603,13 @@ matrix!(kill_during_upload);
 /// reaches the server once.
 fn kill_during_upload(kind: ServerKind) {
     let server = MailServer::start(kind);
+    let mut client = server.client("alice");
     let device = Device::new(&server, "alice", "verbatim", "");
     device.sync();
     let mut killed = 0;
     for (round, steps) in KILL_POINTS.into_iter().enumerate() {
-        for n in 0..ROUND_SIZE {
-            let number = round as u64 * 100 + n;
+        let first = round as u64 * 100;
+        for number in first..first + ROUND_SIZE {
             let message = format!(
                 "From: laptop@mailferry.test\r\nMessage-ID: <local.{number}@mailferry.test>\r\n\
                  Subject: written locally {number}\r\n\r\nbody {number}\r\n"
@@ -603,11 +620,11 @@ fn kill_during_upload(kind: ServerKind) {
                 message.as_bytes(),
             );
         }
-        killed += usize::from(killed_then_resumed(&server, &device, steps));
+        let resumed = killed_then_resumed(&server, &mut client, &device, steps, first + 50);
+        killed += usize::from(resumed);
         assert_in_step(&server, &device, &["INBOX"]);
     }
-    let count = server.client("alice").count("INBOX");
-    assert_eq!(count, 3 * ROUND_SIZE as u32, "{kind}");
+    assert_eq!(client.count("INBOX") as usize, AFTER_ROUNDS, "{kind}");
     assert!(killed >= 2, "{kind}: only {killed} of the runs were killed");
     device.assert_nothing_to_do(&server);
 }

@@ -38,18 +38,24 @@ pub struct ImapTestClient {
 impl ImapTestClient {
     /// Logs in with LOGIN on the plain port of 127.0.0.1.
     pub fn login(port: u16, user: &str, password: &str) -> ImapTestClient {
+        ImapTestClient::try_login(port, user, password).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`ImapTestClient::login`], saying what failed instead of panicking.
+    pub fn try_login(port: u16, user: &str, password: &str) -> Result<ImapTestClient, String> {
         let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
-            .unwrap_or_else(|e| panic!("cannot connect to IMAP port {port}: {e}"));
+            .map_err(|e| format!("cannot connect to IMAP port {port}: {e}"))?;
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
         let mut client = imap::Client::new(stream);
-        client.read_greeting().unwrap();
+        client
+            .read_greeting()
+            .map_err(|e| format!("no greeting on port {port}: {e}"))?;
         let session = client
             .login(user, password)
-            .map_err(|(e, _)| e)
-            .unwrap_or_else(|e| panic!("LOGIN {user} on port {port} failed: {e}"));
-        ImapTestClient { session }
+            .map_err(|(e, _)| format!("LOGIN {user} on port {port} failed: {e}"))?;
+        Ok(ImapTestClient { session })
     }
 
     /// The underlying session, for commands this client does not wrap.

@@ -33,7 +33,6 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use tempfile::TempDir;
 
 /// Courier's compiled-in directories: empty on the host, bind-mounted in
@@ -49,9 +48,8 @@ pub struct Courier {
     dir: TempDir,
     imap: u16,
     imaps: u16,
-    /// Declared before the syslog: the server stops before its log closes.
     process: Option<Namespaced>,
-    syslog: Arc<Syslog>,
+    syslog: &'static Syslog,
 }
 
 impl Courier {

@@ -32,16 +32,14 @@ use super::{
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use tempfile::TempDir;
 
 pub struct Cyrus {
     dir: TempDir,
     imap: u16,
     imaps: u16,
-    /// Declared before the syslog: the server stops before its log closes.
     process: Option<Namespaced>,
-    syslog: Arc<Syslog>,
+    syslog: &'static Syslog,
 }
 
 impl Cyrus {

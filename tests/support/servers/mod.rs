@@ -142,7 +142,14 @@ impl MailServer {
 
     /// A client logged in as `user` on the plain IMAP port.
     pub fn client(&self, user: &str) -> ImapTestClient {
-        ImapTestClient::login(self.imap_port(), user, self.password(user))
+        ImapTestClient::try_login(self.imap_port(), user, self.password(user)).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}\n--- {} log ---\n{}",
+                self.kind,
+                self.kind,
+                self.log_tail()
+            )
+        })
     }
 
     /// The server's name of a folder a user sees as `name` (levels separated

@@ -1,49 +1,43 @@
 //! A syslog socket for the servers that log only through syslog (Cyrus,
 //! Courier): a unix datagram socket whose messages are kept in memory, with
-//! `/dev/log` linked to it while any server holds it. Without it their
-//! start-up errors are invisible on a machine with no syslog daemon.
+//! `/dev/log` linked to it. Without it their start-up errors are invisible
+//! on a machine with no syslog daemon.
 //!
-//! A real `/dev/log` is never replaced: then the messages go to the system's
-//! log and [`Syslog::tail`] says so.
+//! One socket serves the whole test process and is read until the process
+//! ends: a server's syslog(3) blocks once a few messages wait unread, so
+//! the reader never stops early. `/dev/log` is linked whenever a server
+//! starts and finds none (or a link left by a test process that is gone)
+//! and unlinked when the process exits. A real `/dev/log`, or another live
+//! test process's link, is never replaced.
 
 use std::collections::VecDeque;
 use std::fs;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::Duration;
+use std::sync::{Mutex, OnceLock};
 
 const DEV_LOG: &str = "/dev/log";
-/// Our sockets are named with this prefix; a `/dev/log` link to one of them
-/// that no process serves any more was left by a killed test run.
+/// Our sockets are named with this prefix and the test process's pid.
 const SOCKET_PREFIX: &str = "/tmp/mailferry-syslog-";
 /// Lines kept for failure messages.
 const KEPT_LINES: usize = 4000;
 
-/// The process-wide socket while some server holds it.
-fn current() -> &'static Mutex<Weak<Syslog>> {
-    static CURRENT: OnceLock<Mutex<Weak<Syslog>>> = OnceLock::new();
-    CURRENT.get_or_init(|| Mutex::new(Weak::new()))
-}
+/// What the servers of this process logged, oldest first.
+static LINES: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
 
-/// The socket; dropping the last handle stops it and removes the link.
 pub struct Syslog {
     socket_path: PathBuf,
-    /// Whether `/dev/log` is our link (else a real syslog was there).
-    linked: bool,
-    lines: Arc<Mutex<VecDeque<String>>>,
-    socket: UnixDatagram,
+    /// Serialises the checks and changes of `/dev/log`.
+    linking: Mutex<()>,
 }
 
 impl Syslog {
-    /// The shared socket, started on first use.
-    pub fn acquire() -> Arc<Syslog> {
-        let mut current = current().lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(syslog) = current.upgrade() {
-            return syslog;
-        }
-        let syslog = Arc::new(Syslog::start());
-        *current = Arc::downgrade(&syslog);
+    /// The process's socket, started on first use, with `/dev/log` linked
+    /// to it if there is none that works.
+    pub fn acquire() -> &'static Syslog {
+        static SYSLOG: OnceLock<Syslog> = OnceLock::new();
+        let syslog = SYSLOG.get_or_init(Syslog::start);
+        syslog.link_dev_log();
         syslog
     }
 
@@ -58,80 +52,84 @@ impl Syslog {
             std::os::unix::fs::PermissionsExt::from_mode(0o666),
         )
         .unwrap();
-        let linked = link_dev_log(&socket_path);
-        let lines = Arc::new(Mutex::new(VecDeque::new()));
-        let reader = socket.try_clone().unwrap();
-        // Wakes up now and then to notice that the socket was dropped.
-        reader
-            .set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        let kept = Arc::clone(&lines);
-        std::thread::spawn(move || read_messages(reader, kept));
+        std::thread::spawn(move || read_messages(socket));
+        // SAFETY: registers a plain extern "C" function with no arguments.
+        unsafe {
+            libc::atexit(unlink_at_exit);
+        }
         Syslog {
             socket_path,
-            linked,
-            lines,
-            socket,
+            linking: Mutex::new(()),
         }
+    }
+
+    /// Links `/dev/log` to our socket unless a working one exists.
+    fn link_dev_log(&self) {
+        let _linking = self.linking.lock().unwrap_or_else(|e| e.into_inner());
+        match fs::symlink_metadata(DEV_LOG) {
+            Err(_) => {}
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                let target = fs::read_link(DEV_LOG).unwrap_or_default();
+                if target == self.socket_path || !left_by_a_gone_test(&target) {
+                    return;
+                }
+                let _ = fs::remove_file(DEV_LOG);
+                let _ = fs::remove_file(&target);
+            }
+            // A real syslog socket.
+            Ok(_) => return,
+        }
+        let _ = std::os::unix::fs::symlink(&self.socket_path, DEV_LOG);
     }
 
     /// The last `count` lines logged with `tag` in them (a server's syslog
     /// ident), by any server of this test process.
     pub fn tail_matching(&self, tag: &str, count: usize) -> String {
-        if !self.linked {
-            return "(/dev/log belongs to another process: the servers' syslog lines went there)\n"
-                .to_string();
+        let mut tail = String::new();
+        if fs::read_link(DEV_LOG).ok().as_deref() != Some(self.socket_path.as_path()) {
+            tail.push_str(
+                "(/dev/log is not this test process's: some syslog lines went elsewhere)\n",
+            );
         }
-        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        let lines = LINES.lock().unwrap_or_else(|e| e.into_inner());
         let matching: Vec<&String> = lines.iter().filter(|line| line.contains(tag)).collect();
         let start = matching.len().saturating_sub(count);
-        matching[start..]
-            .iter()
-            .fold(String::new(), |mut all, line| {
-                all.push_str(line);
-                all.push('\n');
-                all
-            })
-    }
-}
-
-impl Drop for Syslog {
-    fn drop(&mut self) {
-        if self.linked && fs::read_link(DEV_LOG).ok().as_deref() == Some(&self.socket_path) {
-            let _ = fs::remove_file(DEV_LOG);
+        for line in &matching[start..] {
+            tail.push_str(line);
+            tail.push('\n');
         }
-        let _ = fs::remove_file(&self.socket_path);
-        // The reader thread ends at its next timeout: its socket's peer
-        // address is gone and `Arc::strong_count` of the lines drops to one.
-        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+        tail
     }
 }
 
-/// Links `/dev/log` to `socket` unless a real one exists. A link to a
-/// socket of ours that is gone (a killed test run) is replaced.
-fn link_dev_log(socket: &Path) -> bool {
-    match fs::symlink_metadata(DEV_LOG) {
-        Err(_) => {}
-        Ok(metadata) if metadata.file_type().is_symlink() => {
-            let target = fs::read_link(DEV_LOG).unwrap_or_default();
-            let ours = target.to_string_lossy().starts_with(SOCKET_PREFIX);
-            if !(ours && (!target.exists() || target == socket)) {
-                return false;
-            }
-            let _ = fs::remove_file(DEV_LOG);
-        }
-        Ok(_) => return false,
+/// Whether `target` is a socket of ours that no process serves any more
+/// (its test process was killed before it could unlink it).
+fn left_by_a_gone_test(target: &Path) -> bool {
+    if !target.to_string_lossy().starts_with(SOCKET_PREFIX) {
+        return false;
     }
-    std::os::unix::fs::symlink(socket, DEV_LOG).is_ok()
+    let Ok(probe) = UnixDatagram::unbound() else {
+        return false;
+    };
+    probe.connect(target).is_err()
 }
 
-fn read_messages(socket: UnixDatagram, lines: Arc<Mutex<VecDeque<String>>>) {
-    let mut buffer = vec![0u8; 8192];
+extern "C" fn unlink_at_exit() {
+    let socket_path = PathBuf::from(format!("{SOCKET_PREFIX}{}", std::process::id()));
+    if fs::read_link(DEV_LOG).ok().as_deref() == Some(socket_path.as_path()) {
+        let _ = fs::remove_file(DEV_LOG);
+    }
+    let _ = fs::remove_file(&socket_path);
+}
+
+/// Reads until the process ends; the lines go to the process's [`Syslog`].
+fn read_messages(socket: UnixDatagram) {
+    let mut buffer = vec![0u8; 16384];
     loop {
         match socket.recv(&mut buffer) {
             Ok(length) => {
                 let message = String::from_utf8_lossy(&buffer[..length]);
-                let mut kept = lines.lock().unwrap_or_else(|e| e.into_inner());
+                let mut kept = LINES.lock().unwrap_or_else(|e| e.into_inner());
                 for line in message.lines() {
                     kept.push_back(without_priority(line).to_string());
                 }
@@ -139,18 +137,7 @@ fn read_messages(socket: UnixDatagram, lines: Arc<Mutex<VecDeque<String>>>) {
                     kept.pop_front();
                 }
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                // Only the thread holds the lines: the syslog was dropped.
-                if Arc::strong_count(&lines) == 1 {
-                    return;
-                }
-            }
-            Err(_) => return,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
         }
     }
 }
