@@ -5,6 +5,9 @@
 //! to finish ends with every message exactly once on both sides; one more
 //! sync then changes nothing.
 //!
+//! A POP3-to-IMAP migration is stopped the same way, and ends with every
+//! message on the target once.
+//!
 //! The points are not moments but amounts of work: a signal goes out once
 //! the channel's journals hold so many lines (one per step done), so each
 //! lands inside the upload or the download whatever the machine's speed.
@@ -63,17 +66,26 @@ fn device(dovecot: &Dovecot, user: &str) -> (TestEnv, BTreeMap<&'static str, BTr
     (device, expected)
 }
 
-/// Lines in the channel's journals: the steps recorded and not yet folded
-/// into a saved state.
-fn journal_lines(state_dir: &Path) -> usize {
-    let Ok(entries) = fs::read_dir(state_dir.join("mail")) else {
+/// Lines in the journals under `dir` (a channel's or a migration's
+/// state): the steps recorded and not yet folded into a saved state.
+fn journal_lines(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
         return 0;
     };
     entries
         .flatten()
-        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".journal"))
-        .filter_map(|entry| fs::read(entry.path()).ok())
-        .map(|bytes| bytes.iter().filter(|&&b| b == b'\n').count())
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                journal_lines(&path)
+            } else if entry.file_name().to_string_lossy().ends_with(".journal") {
+                fs::read(&path)
+                    .map(|bytes| bytes.iter().filter(|&&b| b == b'\n').count())
+                    .unwrap_or(0)
+            } else {
+                0
+            }
+        })
         .sum()
 }
 
@@ -89,10 +101,22 @@ enum Ended {
 /// Starts `mailferry sync mail` and sends `signal` (`twice`: two in a row)
 /// once its journals hold `lines` lines.
 fn sync_signalled_at(device: &TestEnv, lines: usize, signal: i32, twice: bool) -> Ended {
+    run_signalled_at(device, &["sync", "mail"], lines, signal, twice)
+}
+
+/// Starts `mailferry ARGS` and sends `signal` (`twice`: two in a row) once
+/// the journals of its state hold `lines` lines.
+fn run_signalled_at(
+    device: &TestEnv,
+    args: &[&str],
+    lines: usize,
+    signal: i32,
+    twice: bool,
+) -> Ended {
     let log = device.root().join("signalled-run.log");
     let mut child = device
         .command()
-        .args(["sync", "mail"])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(fs::File::create(&log).unwrap())
         .spawn()
@@ -196,4 +220,51 @@ fn sigint_and_sigterm_during_a_sync_exit_130_and_143_and_the_next_run_converges(
         FOLDERS.len() * LOCAL_PER_FOLDER
     );
     assert!(signalled >= 4, "only {signalled} signals landed in a run");
+}
+
+#[test]
+fn sigint_and_sigterm_during_a_migration_exit_130_and_143_and_the_next_run_copies_each_once() {
+    const MESSAGES: usize = 400;
+    let dovecot = dovecot(2);
+    let (source, target) = (trial_user(0), trial_user(1));
+    let messages: Vec<Vec<u8>> = (0..MESSAGES).map(|n| message("mig", n)).collect();
+    fill_server_inbox(&dovecot, &source, &messages, "mig");
+    let expected: BTreeSet<String> = (0..MESSAGES)
+        .map(|n| format!("<mig.{n}@mailferry.test>"))
+        .collect();
+    let mut device = env();
+    let yaml = format!(
+        "stores:\n{pop}  server:\n    type: imap\n    host: 127.0.0.1\n    port: {port}\n    \
+         tls: none\n    user: {target}\n    password: {target}-pw\nstate_dir: {state}\n",
+        pop = super::pop3::pop3_store_yaml(&dovecot, "pop", &source, "none", ""),
+        port = dovecot.imap_port(),
+        state = device.root().join("state").display(),
+    );
+    device.write_config(&yaml);
+
+    let mut signalled = 0;
+    for (lines, signal) in [
+        (30, libc::SIGTERM),
+        (250, libc::SIGINT),
+        (600, libc::SIGTERM),
+    ] {
+        if let Ended::Signalled(code) =
+            run_signalled_at(&device, &["migrate", "pop", "server"], lines, signal, false)
+        {
+            signalled += 1;
+            assert_eq!(code, Some(128 + signal), "signal {signal} at {lines} lines");
+        }
+    }
+    run_ok(&device, &["migrate", "pop", "server"]);
+    let mut client = dovecot.client(&target);
+    let view = super::common::server_view(&mut client, "INBOX");
+    client.logout();
+    super::common::assert_no_duplicates(&view, "the target INBOX");
+    let held: BTreeSet<String> = view.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(held, expected, "lost or extra messages on the target");
+    eprintln!(
+        "signals: {signalled} migrations of {MESSAGES} messages stopped by SIGINT or SIGTERM, \
+         each followed at once by the next run: lost 0, duplicated 0"
+    );
+    assert!(signalled >= 2, "only {signalled} signals landed in a run");
 }

@@ -131,8 +131,9 @@ fn tally(looked: &Look, maildir: &Path, expected: &Expected) -> Tally {
 
 /// Starts `mailferry sync mail` and sends it `signal` after `delay` unless
 /// it ended first (then it must have succeeded). Returns whether the
-/// signal was sent. How the signalled run ends is not checked: until
-/// `sync` stops cleanly on SIGINT, SIGINT kills it outright.
+/// signal was sent. How the signalled run ends is not checked here (a
+/// SIGINT stops it at its next journal step with status 130; see
+/// interrupts.rs).
 fn run_and_signal(device: &TestEnv, delay: Duration, signal: i32) -> bool {
     let log = device.root().join("killed-run.log");
     let mut child = device

@@ -249,8 +249,26 @@ impl<S: Read + Write> Pop3Client<S> {
     /// dot-unstuffed (RFC 1939's optional TOP; CAPA says whether the
     /// server has it).
     pub fn top_header(&mut self, number: u32) -> Result<Vec<u8>> {
-        self.command_ok(&format!("TOP {number} 0"))?;
+        match self.top_header_unless_gone(number)? {
+            Retrieved::Message(header) => Ok(header),
+            Retrieved::Gone(text) => Err(self.refused("TOP", &text)),
+        }
+    }
+
+    /// [`Pop3Client::top_header`], telling a message deleted by another
+    /// client since this session listed it from other refusals, as
+    /// [`Pop3Client::retr_unless_gone`] does.
+    pub fn top_header_unless_gone(&mut self, number: u32) -> Result<Retrieved> {
+        let command = format!("TOP {number} 0");
+        check_argument(&command, "TOP")?;
+        self.send(&command)?;
+        match self.status("TOP")? {
+            Status::Ok(_) => {}
+            Status::Err(text) if says_gone(&text) => return Ok(Retrieved::Gone(text)),
+            Status::Err(text) => return Err(self.refused("TOP", &text)),
+        }
         self.read_message(number, "a message header (TOP)")
+            .map(Retrieved::Message)
     }
 
     /// The lines of a message up to the terminating dot.

@@ -287,7 +287,12 @@ impl Store for Pop3Store {
                 continue;
             };
             let from_header = if has_top {
-                Identity::from_header(&self.session()?.top_header(number)?, size)
+                match self.session()?.top_header_unless_gone(number)? {
+                    Retrieved::Message(header) => Identity::from_header(&header, size),
+                    // Deleted by another client since the listing: it has
+                    // no identity to pair by, and is not fetched either.
+                    Retrieved::Gone(_) => continue,
+                }
             } else {
                 None
             };
