@@ -225,18 +225,8 @@ fn first_pull_maildirpp(kind: ServerKind) {
     first_pull(kind, "maildir++");
 }
 
-matrix!(first_pull_verbatim {
-    dovecot => Dovecot;
-    dovecot_minimal => DovecotMinimal;
-    cyrus => Cyrus, ignore = "needs NAMESPACE detection (issue 16, client side)";
-    courier => Courier, ignore = "needs NAMESPACE detection (issue 16, client side)";
-});
-matrix!(first_pull_maildirpp {
-    dovecot => Dovecot;
-    dovecot_minimal => DovecotMinimal;
-    cyrus => Cyrus, ignore = "needs NAMESPACE detection (issue 16, client side)";
-    courier => Courier, ignore = "needs NAMESPACE detection (issue 16, client side)";
-});
+matrix!(first_pull_verbatim);
+matrix!(first_pull_maildirpp);
 
 /// A first pull of a small tree with every flag brings each folder under
 /// the name the user knows (`Work`, not `INBOX.Work`), and a second sync
@@ -382,12 +372,7 @@ fn lf_upload(kind: ServerKind) {
     device.assert_nothing_to_do(&server);
 }
 
-matrix!(folders {
-    dovecot => Dovecot;
-    dovecot_minimal => DovecotMinimal;
-    cyrus => Cyrus, ignore = "needs NAMESPACE detection (issue 16, client side)";
-    courier => Courier, ignore = "needs NAMESPACE detection (issue 16, client side)";
-});
+matrix!(folders);
 
 fn folders(kind: ServerKind) {
     folders_with(kind, "");

@@ -3,10 +3,19 @@
 //! ports, users alice and bob with passwords, a self-signed certificate for
 //! implicit TLS), and stopped on drop with no process left behind.
 //!
-//! - `Dovecot`: Dovecot 2.3 as the other tests run it.
+//! - `Dovecot`: Dovecot 2.3 as the other tests run it. Seen after login:
+//!   `* CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT
+//!   SORT=DISPLAY THREAD=REFERENCES THREAD=REFS THREAD=ORDEREDSUBJECT
+//!   MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS
+//!   LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES
+//!   WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY
+//!   PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY` and
+//!   `* NAMESPACE (("" "/")) NIL NIL`.
 //! - `DovecotMinimal`: the same Dovecot advertising a bare `IMAP4rev1` (no
 //!   UIDPLUS, CONDSTORE, QRESYNC, LITERAL+, MULTIAPPEND, LIST-STATUS,
-//!   SPECIAL-USE, IDLE): every fallback of the client.
+//!   SPECIAL-USE, IDLE, nor NAMESPACE): every fallback of the client.
+//!   `* CAPABILITY IMAP4rev1` after login; the commands still work if sent
+//!   (NAMESPACE answers as above), so only what is advertised is honest.
 //! - `Cyrus`: Debian 12's Cyrus IMAP 3.6 (see cyrus.rs).
 //! - `Courier`: Debian 12's Courier-IMAP 5.0 (see courier.rs).
 //!
