@@ -161,3 +161,35 @@ fn a_pop3_download_while_another_client_deletes_exits_0_and_keeps_each_message_o
     // Those deleted before the session listed the maildrop were never seen.
     assert!(local.len() + skipped <= MESSAGES);
 }
+
+/// The same while a first sync adopts a Maildir that already holds half of
+/// the messages: the server's headers are fetched to pair them by content
+/// while the other client expunges.
+#[test]
+fn adopting_a_maildir_while_another_client_expunges_exits_0_and_the_next_sync_matches_the_server() {
+    let dovecot = Dovecot::start();
+    let mut device = env();
+    fill(&dovecot, "adopt");
+    let inbox = device.maildir().join("INBOX");
+    for n in 0..MESSAGES / 2 {
+        crate::support::local::deliver(
+            &inbox,
+            &format!("1700000000.M{n}.laptop"),
+            &message("adopt", n),
+        );
+    }
+    let maildir = device.maildir();
+    super::common::write_config(&mut device, &dovecot, "alice", &maildir, "");
+
+    let (output, expunged) = sync_while_expunging(&device, &dovecot, "expunges during adoption");
+    assert_succeeded(&output, "the adopting sync");
+    eprintln!("concurrent expunges, adoption: {expunged} expunged during the first sync");
+
+    run_ok(&device, &["sync", "mail"]);
+    let mut server = dovecot.client("alice");
+    let on_server = server_view(&mut server, "INBOX");
+    server.logout();
+    let local = local_view(&inbox);
+    super::common::assert_no_duplicates(&local, "the Maildir");
+    assert_eq!(local, on_server, "the Maildir differs from the server");
+}
