@@ -672,7 +672,7 @@ impl Bench<'_> {
                 }
                 let start = (run * per_folder) % in_folder;
                 let end = (start + per_folder).min(in_folder);
-                let verb = if (run * per_folder / in_folder) % 2 == 0 {
+                let verb = if (run * per_folder / in_folder).is_multiple_of(2) {
                     "add"
                 } else {
                     "remove"

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::Path;
 
 /// Makes a batch of written files durable at about the cost of one: the
-/// writeback of every file is started first (`sync_file_range`), so the
+/// writeback of every file is started first (`sync_file_range` on Linux), so the
 /// disk writes them together and the file system allocates them in one
 /// journal transaction; the fsync of the first then commits that
 /// transaction and the fsyncs of the others find little left to do.
@@ -27,15 +27,8 @@ pub fn flush_together<'a>(paths: impl Iterator<Item = &'a Path> + Clone) -> Vec<
 }
 
 /// Starts writing a file's data to disk without waiting for it, so that a
-/// later fsync (see [`flush_together`]) finds the work done or under way.
-/// Failure is harmless: the fsync then does the whole work.
+/// later fsync (see [`flush_together`]) finds the work done or under way;
+/// on Linux only (see [`crate::portable::start_writeback`]).
 pub fn start_writeback(path: &Path) {
-    use std::os::fd::AsRawFd;
-    if let Ok(file) = File::open(path) {
-        // SAFETY: the descriptor is open for the duration of the call; the
-        // call only starts writeback.
-        unsafe {
-            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-        }
-    }
+    crate::portable::start_writeback(path);
 }

@@ -19,6 +19,7 @@ pub mod logging;
 pub mod migrate;
 #[cfg(test)]
 mod parser_props;
+pub mod portable;
 pub mod search;
 pub mod state;
 pub mod store;

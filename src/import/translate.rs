@@ -1357,9 +1357,9 @@ fn parse_mbsync_size(text: &str) -> Option<u64> {
 
 /// A size as mailferry writes it: `10M`, `512k` or bytes.
 fn size_text(bytes: u64) -> String {
-    if bytes % (1 << 20) == 0 {
+    if bytes.is_multiple_of(1 << 20) {
         format!("{}M", bytes >> 20)
-    } else if bytes % (1 << 10) == 0 {
+    } else if bytes.is_multiple_of(1 << 10) {
         format!("{}k", bytes >> 10)
     } else {
         bytes.to_string()

@@ -900,12 +900,13 @@ impl Store for MaildirStore {
     }
 }
 
-/// A directory with cur/, new/ and tmp/ directories.
 /// Renames `from` to `to` unless `to` exists: mailferry never overwrites a
-/// message. One system call where the kernel and file system can refuse
-/// to replace (renameat2 with RENAME_NOREPLACE), else a check first.
+/// message (see [`crate::portable::rename_no_replace`] for how, per OS).
 fn rename_without_replacing(from: &Path, to: &Path) -> io::Result<()> {
-    let exists = || {
+    crate::portable::rename_no_replace(from, to).map_err(|error| {
+        if error.kind() != ErrorKind::AlreadyExists {
+            return error;
+        }
         io::Error::new(
             ErrorKind::AlreadyExists,
             format!(
@@ -913,39 +914,10 @@ fn rename_without_replacing(from: &Path, to: &Path) -> io::Result<()> {
                 to.display()
             ),
         )
-    };
-    let (Ok(c_from), Ok(c_to)) = (
-        std::ffi::CString::new(from.as_os_str().as_bytes()),
-        std::ffi::CString::new(to.as_os_str().as_bytes()),
-    ) else {
-        return Err(io::Error::new(ErrorKind::InvalidInput, "NUL in a path"));
-    };
-    // SAFETY: both pointers are valid NUL-terminated strings for the call.
-    let status = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            c_from.as_ptr(),
-            libc::AT_FDCWD,
-            c_to.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if status == 0 {
-        return Ok(());
-    }
-    let error = io::Error::last_os_error();
-    match error.raw_os_error() {
-        Some(libc::EEXIST) => Err(exists()),
-        Some(libc::EINVAL | libc::ENOSYS | libc::ENOTSUP) => {
-            if fs::symlink_metadata(to).is_ok() {
-                return Err(exists());
-            }
-            fs::rename(from, to)
-        }
-        _ => Err(error),
-    }
+    })
 }
 
+/// A directory with cur/, new/ and tmp/ directories.
 fn is_maildir(dir: &Path) -> bool {
     MAILDIR_SUBDIRS
         .iter()

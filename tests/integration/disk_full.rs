@@ -67,7 +67,7 @@ impl Drop for Tmpfs {
 enum Limit {
     Tmpfs(Tmpfs),
     /// Largest file, bytes.
-    FileSize(u64),
+    FileSize(libc::rlim_t),
 }
 
 /// Runs mailferry, under RLIMIT_FSIZE if that is the limit in force.

@@ -218,7 +218,7 @@ fn base64_plain(user: &str, password: &str) -> String {
             );
         }
     }
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push('=');
     }
     out

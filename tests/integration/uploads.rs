@@ -246,7 +246,7 @@ fn uploads_killed_at_random_moments_and_resumed_at_once_are_never_doubled() {
     let signals = |trial: usize| -> Vec<i32> {
         (0..KILLS_PER_TRIAL)
             .map(|kill| {
-                if (trial + kill) % 2 == 0 {
+                if (trial + kill).is_multiple_of(2) {
                     libc::SIGKILL
                 } else {
                     libc::SIGINT

@@ -1,0 +1,45 @@
+# The checks that the crate builds beyond this machine: with its stated
+# minimum Rust (rust-version in Cargo.toml), and for macOS and FreeBSD;
+# and that a build for users carries no test hook. Sourced by scripts/test.
+
+# The rust-version of Cargo.toml, e.g. 1.88.
+minimum_rust() {
+    sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml
+}
+
+# Installs the minimum toolchain and the foreign targets' standard
+# libraries when rustup is there and they are missing.
+install_portability_toolchains() {
+    command -v rustup >/dev/null 2>&1 || return 0
+    local minimum
+    minimum="$(minimum_rust)"
+    if ! rustup toolchain list | grep -q "^$minimum"; then
+        rustup toolchain install "$minimum" --profile minimal
+    fi
+    rustup target add x86_64-apple-darwin x86_64-unknown-freebsd
+}
+
+# Type-checks everything with the minimum toolchain.
+check_minimum_rust() {
+    cargo "+$(minimum_rust)" check --locked --all-targets
+}
+
+# Lints everything for macOS and FreeBSD. openssl-sys's build script only
+# reads the OpenSSL headers' version, so the host's stand in for
+# FreeBSD's (macOS uses the Security framework, no OpenSSL).
+check_foreign_targets() {
+    cargo clippy --locked --target x86_64-apple-darwin --all-targets -- -D warnings
+    X86_64_UNKNOWN_FREEBSD_OPENSSL_LIB_DIR="$(pkg-config --variable=libdir openssl)" \
+    X86_64_UNKNOWN_FREEBSD_OPENSSL_INCLUDE_DIR="$(pkg-config --variable=includedir openssl)" \
+        cargo clippy --locked --target x86_64-unknown-freebsd --all-targets -- -D warnings
+}
+
+# A plain build (as `cargo build --release` and `cargo install` resolve
+# features: without the tests' dev-dependency) has no test hook compiled in.
+check_no_test_hooks() {
+    cargo build --locked --bin mailferry
+    if grep -q MAILFERRY_TEST_ABORT_AFTER_STEPS target/debug/mailferry; then
+        echo "error: target/debug/mailferry reads MAILFERRY_TEST_ABORT_AFTER_STEPS: test hooks leaked into a plain build" >&2
+        return 1
+    fi
+}
