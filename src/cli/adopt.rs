@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::error::{exit, UsageError};
 use anyhow::Result;
 use clap::Args;
+use clap_complete::ArgValueCandidates;
 use std::path::PathBuf;
 
 /// Pairs the messages a Maildir already holds with the server's, so the
@@ -36,6 +37,7 @@ use std::path::PathBuf;
 #[derive(Debug, Args)]
 pub struct AdoptArgs {
     /// The channel whose near side is the Maildir to adopt.
+    #[arg(add = ArgValueCandidates::new(super::complete::channels))]
     pub channel: String,
 
     /// Read mbsync's state: the Maildir root with `.mbsyncstate` in each
@@ -79,7 +81,7 @@ pub fn cmd_adopt(cli: &Cli, args: &AdoptArgs, out: &Output) -> Result<i32> {
         out.error(error);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        out.data(&serde_json::to_string_pretty(&result)?);
     } else {
         show(&result, args.dry_run, out);
     }

@@ -8,6 +8,7 @@ use crate::dedupe::{dedupe_folder, FolderDedupe};
 use crate::error::{exit, UsageError};
 use anyhow::Result;
 use clap::Args;
+use clap_complete::ArgValueCandidates;
 use std::collections::BTreeMap;
 
 /// Finds messages held more than once in a folder and, with --apply,
@@ -34,7 +35,11 @@ use std::collections::BTreeMap;
 #[derive(Debug, Args)]
 pub struct DedupeArgs {
     /// Stores, or STORE:FOLDER for one folder.
-    #[arg(value_name = "STORE[:FOLDER]", required = true)]
+    #[arg(
+        value_name = "STORE[:FOLDER]",
+        required = true,
+        add = ArgValueCandidates::new(super::complete::stores)
+    )]
     pub targets: Vec<String>,
 
     /// Remove the extra copies (default: only report them).
@@ -118,7 +123,7 @@ pub fn cmd_dedupe(cli: &Cli, args: &DedupeArgs, out: &Output) -> Result<i32> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        out.data(&serde_json::to_string_pretty(&results)?);
     } else {
         let duplicates: usize = results.iter().map(FolderDedupe::duplicates).sum();
         let removed: usize = results.iter().map(|r| r.removed).sum();

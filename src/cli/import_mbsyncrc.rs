@@ -43,7 +43,7 @@ pub fn cmd_import_mbsyncrc(cli: &Cli, args: &ImportMbsyncrcArgs) -> Result<i32> 
             copy_passwords: args.copy_passwords,
         },
     )?;
-    print!("{}", translation.yaml);
+    super::output::write_out(translation.yaml.as_bytes());
     if !cli.quiet && translation.untranslated > 0 {
         eprintln!(
             "mailferry: {} option(s) of {} could not be translated; see the `not translated` comments",

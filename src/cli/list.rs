@@ -1,11 +1,12 @@
 //! `mailferry list`: the folders of a store.
 
-use super::output::Output;
+use super::output::{self, Output};
 use super::Cli;
 use crate::config::Config;
 use crate::error::{exit, UsageError};
 use anyhow::Result;
 use clap::Args;
+use clap_complete::ArgValueCandidates;
 
 /// Lists the folders of a store: mailferry's name for each (the local
 /// name), its message count, its special-use role, and the server's own
@@ -19,6 +20,7 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// A store name from the configuration.
+    #[arg(add = ArgValueCandidates::new(super::complete::stores))]
     pub store: String,
 }
 
@@ -74,6 +76,10 @@ pub fn cmd_list(cli: &Cli, args: &ListArgs, out: &Output) -> Result<i32> {
             line.push_str(&format!("\t{native}"));
         }
         out.result(&line);
+        if output::stdout_closed() {
+            // `mailferry list work | head -1`: the reader has what it wanted.
+            return Ok(status);
+        }
     }
     for warning in store.take_warnings() {
         out.error(&warning);

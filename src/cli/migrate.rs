@@ -2,14 +2,13 @@
 
 use super::output::Output;
 use super::progress::TerminalProgress;
-use super::sync::CRASH_HOOK;
 use super::Cli;
 use crate::config::Config;
 use crate::error::exit;
 use crate::migrate::{migrate, FolderMigration, MigrateRequest, SourceFolders};
-use crate::sync::ledger::Interrupt;
 use anyhow::Result;
 use clap::Args;
+use clap_complete::ArgValueCandidates;
 use std::sync::Arc;
 
 /// Copies every message of one store into another, once: moving a POP3
@@ -40,12 +39,15 @@ use std::sync::Arc;
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
     /// The store to copy from: pop3, imap or maildir.
-    #[arg(value_name = "FROM_STORE")]
+    #[arg(value_name = "FROM_STORE", add = ArgValueCandidates::new(super::complete::stores))]
     pub from: String,
 
     /// The store to copy into (imap or maildir), optionally with the target
     /// folder as TO_STORE:FOLDER.
-    #[arg(value_name = "TO_STORE[:FOLDER]")]
+    #[arg(
+        value_name = "TO_STORE[:FOLDER]",
+        add = ArgValueCandidates::new(super::complete::stores)
+    )]
     pub to: String,
 
     /// The source folder to copy (default INBOX).
@@ -106,10 +108,7 @@ pub fn cmd_migrate(cli: &Cli, args: &MigrateArgs, out: &Output) -> Result<i32> {
         } else {
             crate::sync::progress::silent()
         },
-        interrupt: std::env::var(CRASH_HOOK)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map(|steps| (steps, Interrupt::Abort)),
+        interrupt: super::test_hooks::crash_after_steps(),
     };
     let migration = migrate(&config, &request)?;
     for error in &migration.errors {
@@ -124,7 +123,7 @@ pub fn cmd_migrate(cli: &Cli, args: &MigrateArgs, out: &Output) -> Result<i32> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&migration)?);
+        out.data(&serde_json::to_string_pretty(&migration)?);
     } else {
         for folder in &migration.folders {
             show(folder, args.dry_run, out);

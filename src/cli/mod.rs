@@ -3,6 +3,7 @@
 
 pub mod adopt;
 pub mod check;
+pub mod complete;
 pub mod config_manual;
 pub mod dedupe;
 pub mod generate;
@@ -13,6 +14,7 @@ pub mod output;
 pub mod progress;
 pub mod search;
 pub mod sync;
+pub mod test_hooks;
 pub mod watch;
 
 use clap::{Parser, Subcommand};

@@ -1,13 +1,14 @@
 //! `mailferry search`: find messages on a server (IMAP SEARCH) or in a
 //! Maildir (by reading the files), without syncing anything.
 
-use super::output::Output;
+use super::output::{self, Output};
 use super::Cli;
 use crate::config::Config;
 use crate::error::{exit, UsageError};
 use crate::search::{query, search_store, Match, Target};
 use anyhow::Result;
 use clap::Args;
+use clap_complete::ArgValueCandidates;
 use std::path::PathBuf;
 
 const QUERY_HELP: &str = "\
@@ -43,7 +44,12 @@ R replied, S seen, T trashed; - for none), size.";
 #[command(after_help = QUERY_HELP)]
 pub struct SearchArgs {
     /// Stores, each with an optional folder (STORE:FOLDER).
-    #[arg(value_name = "STORE[:FOLDER]", required = true, num_args = 1..)]
+    #[arg(
+        value_name = "STORE[:FOLDER]",
+        required = true,
+        num_args = 1..,
+        add = ArgValueCandidates::new(super::complete::stores)
+    )]
     pub targets: Vec<String>,
 
     /// The query, quoted as one argument (criteria below).
@@ -83,9 +89,9 @@ pub fn cmd_search(cli: &Cli, args: &SearchArgs, out: &Output) -> Result<i32> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&matches)?);
+        out.data(&serde_json::to_string_pretty(&matches)?);
     } else {
-        for found in &matches {
+        for found in matches.iter().take_while(|_| !output::stdout_closed()) {
             out.result(&result_line(found));
         }
         out.summary(&format!("{} message(s) found", matches.len()));

@@ -9,9 +9,9 @@ use crate::state::Side;
 use crate::sync::channel::{sync_channel, ChannelResult};
 use crate::sync::exec::Report;
 use crate::sync::folder::RunOptions;
-use crate::sync::ledger::Interrupt;
 use anyhow::Result;
 use clap::Args;
+use clap_complete::ArgValueCandidates;
 use std::sync::Arc;
 
 /// Syncs channels: new messages, flags and deletions, both ways.
@@ -27,7 +27,11 @@ use std::sync::Arc;
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     /// Channels, groups, or CHANNEL:FOLDER.
-    #[arg(value_name = "TARGET", required_unless_present = "all")]
+    #[arg(
+        value_name = "TARGETS",
+        required_unless_present = "all",
+        add = ArgValueCandidates::new(super::complete::channels_and_groups)
+    )]
     pub targets: Vec<String>,
 
     /// Sync every channel of the configuration.
@@ -51,11 +55,6 @@ pub struct SyncArgs {
     pub wait: bool,
 }
 
-/// Environment variable of the crash test hook: abort the process after
-/// this many journaled steps of each folder (or of a folder rename), as
-/// `kill -9` would.
-pub(crate) const CRASH_HOOK: &str = "MAILFERRY_TEST_ABORT_AFTER_STEPS";
-
 pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
     let config = Config::load(cli.config.as_deref())?;
     let targets = config.resolve_targets(&args.targets, args.all)?;
@@ -70,10 +69,7 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
         dry_run: args.dry_run,
         force: args.force,
         wait_for_lock: args.wait,
-        interrupt: std::env::var(CRASH_HOOK)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map(|steps| (steps, Interrupt::Abort)),
+        interrupt: super::test_hooks::crash_after_steps(),
         stop_on_signal: true,
         progress: if out.shows_progress() && !args.json && !args.dry_run {
             Arc::new(TerminalProgress::new())
@@ -126,7 +122,7 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        out.data(&serde_json::to_string_pretty(&results)?);
     }
     Ok(status)
 }

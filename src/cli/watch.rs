@@ -8,6 +8,7 @@ use crate::state::ChannelLock;
 use crate::watch::watch_channel;
 use anyhow::Result;
 use clap::Args;
+use clap_complete::ArgValueCandidates;
 
 /// Syncs channels, then keeps them in step as changes happen.
 ///
@@ -27,7 +28,11 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     /// Channels or groups to watch.
-    #[arg(value_name = "CHANNEL", required = true)]
+    #[arg(
+        value_name = "CHANNEL",
+        required = true,
+        add = ArgValueCandidates::new(super::complete::channels_and_groups)
+    )]
     pub channels: Vec<String>,
 
     /// Wait for another run holding a channel's lock instead of exiting with status 3.
