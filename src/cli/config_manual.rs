@@ -120,7 +120,9 @@ pub const IMAP_STORE: Part = Part {
             "tls_min_version",
             "1.2 | 1.3",
             "1.2",
-            "The oldest TLS version accepted.",
+            "The oldest TLS version accepted. 1.3 works where mailferry uses OpenSSL \
+             (Linux, the BSDs); on macOS the Security framework speaks TLS 1.2 at most, \
+             so 1.3 fails every connection there.",
         ),
         key(
             "user",
