@@ -354,7 +354,11 @@ fn many_messages_are_fetched_in_batches() {
             .and_then(|rest| rest.split("\r\n").next())
             .and_then(|n| n.parse().ok())
             .unwrap();
-        assert_eq!(content.ends_with("cdef"), n.is_multiple_of(3), "message {n} intact");
+        assert_eq!(
+            content.ends_with("cdef"),
+            n.is_multiple_of(3),
+            "message {n} intact"
+        );
     }
 }
 
