@@ -9,7 +9,8 @@
 //! `STATE_DIR/migrate/`, so a second run (after an interruption or not)
 //! copies only what is missing; and messages the target already holds (same
 //! Message-ID and size, or the same content) are paired instead of copied,
-//! see [`crate::sync::identity`].
+//! see [`crate::sync::identity`]. A dropped connection is retried on new
+//! ones as a sync retries it (see [`crate::sync::retry`]).
 //!
 //! Folders: one folder pair by default, the source's INBOX (the only
 //! folder of a POP3 store) into the target folder of the same name, or
@@ -27,6 +28,7 @@ use crate::sync::identity::Identity;
 use crate::sync::ledger::Interrupt;
 use crate::sync::plan::Policy;
 use crate::sync::progress::Progress;
+use crate::sync::retry::RetryPolicy;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -288,13 +290,35 @@ fn migrate_folder(
         far: &mut source_view,
         near: &mut *target,
     };
-    let synced = sync_folder(
-        &mut stores,
-        Pair::new(source_folder, target_folder),
-        &state_file,
-        &migration_policy(request.max_size),
-        &options,
-    )?;
+    let policy = migration_policy(request.max_size);
+    let names = Pair::new(source_folder, target_folder);
+    let mut synced = sync_folder(&mut stores, names, &state_file, &policy, &options);
+    // A dropped connection (a POP3 RETR cut off, an IMAP fetch or upload)
+    // is retried on new ones as a sync retries it: the journal makes it
+    // safe, and the retry copies only what is still missing.
+    let retry = RetryPolicy::default();
+    let mut retries = 0;
+    while let Err(err) = &synced {
+        retries += 1;
+        let Some(delay) = retry.delay(retries, err) else {
+            break;
+        };
+        if crate::interrupt::requested() {
+            break;
+        }
+        log::info!(
+            "folder {source_folder}: {err:#}; trying again in {} s ({retries} of {})",
+            delay.as_secs_f32(),
+            retry.retries
+        );
+        std::thread::sleep(delay);
+        synced = stores
+            .far
+            .reconnect()
+            .and_then(|()| stores.near.reconnect())
+            .and_then(|()| sync_folder(&mut stores, names, &state_file, &policy, &options));
+    }
+    let synced = synced?;
     let plan = &synced.plan;
 
     result.listed = source_view.listing.len();
@@ -446,6 +470,9 @@ impl Store for SourceView<'_> {
     }
     fn take_warnings(&mut self) -> Vec<String> {
         self.inner.take_warnings()
+    }
+    fn reconnect(&mut self) -> Result<()> {
+        self.inner.reconnect()
     }
     fn source_only(&self) -> bool {
         self.inner.source_only()

@@ -317,3 +317,48 @@ fn migrating_into_a_pop3_store_is_refused_as_a_usage_error() {
         stderr(&output)
     );
 }
+
+/// A POP3 connection cut in the middle of a RETR during a migration is
+/// retried on a new session, as a sync retries it (issue 15): the run
+/// finishes, and every message is on the target once.
+#[test]
+fn a_pop3_connection_cut_during_a_migration_is_retried_and_nothing_is_copied_twice() {
+    use crate::support::proxy::{Fault, FaultProxy};
+    let dovecot = Dovecot::start();
+    let mut client = dovecot.client("alice");
+    let mut total_bytes = 0;
+    let mut expected = Vec::new();
+    for seed in 0..300 {
+        let message = sample_message(seed);
+        total_bytes += message.len();
+        expected.push(
+            crate::support::imap_client::header_value(&message, "Message-ID").unwrap_or_default(),
+        );
+        client.append("INBOX", &message, &[], Some(sample_date(seed)));
+    }
+    expected.sort();
+    let proxy = FaultProxy::start(dovecot.pop3_port(), Fault::CutAfter(total_bytes * 3 / 4));
+    let mut env = env();
+    let pop = pop3_store_yaml(&dovecot, "pop", "alice", "none", "").replace(
+        &format!("port: {}", dovecot.pop3_port()),
+        &format!("port: {}", proxy.port()),
+    );
+    env.write_config(&format!(
+        "stores:\n{pop}{bob}state_dir: {state}\n",
+        bob = dovecot.imap_store_yaml("bob", "bob", "implicit"),
+        state = env.root().join("state").display(),
+    ));
+
+    let output = run_ok(&env, &["-v", "migrate", "pop", "bob"]);
+    let err = stderr(&output);
+    assert_eq!(proxy.cuts(), 1, "{err}");
+    assert!(err.contains("trying again in 1 s (1 of 3)"), "{err}");
+    let mut bob = dovecot.client("bob");
+    let mut held: Vec<String> = bob
+        .messages("INBOX")
+        .into_iter()
+        .map(|m| m.message_id.unwrap_or_default())
+        .collect();
+    held.sort();
+    assert_eq!(held, expected, "lost or doubled messages on the target");
+}
