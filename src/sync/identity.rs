@@ -21,10 +21,21 @@
 //! again, so an mbsync Maildir's copy is otherwise the server's copy plus
 //! that line.
 //!
-//! An identity that occurs more than once among a side's unpaired messages
-//! (the same message filed twice) is ambiguous: such messages are reported
-//! and left untouched, neither paired nor copied, as guessing wrong would
-//! pair a message with the other copy's flags or upload a duplicate.
+//! Where an identity occurs more than once among a side's candidates, the
+//! messages that share it are read whole on both sides and compared by
+//! [`content_digest`] (line ends and `X-TUID` aside): look-alikes (one
+//! Message-ID and size, other bytes, as one-time-code mails can be) each
+//! pair with their own content. A content still held more than once on a
+//! side (the same message filed twice) is ambiguous: such messages are
+//! reported and left untouched, neither paired nor copied, as guessing
+//! wrong would pair a message with the other copy's flags or upload a
+//! duplicate.
+//!
+//! An identity held once on each side pairs from headers alone, so that
+//! adopting a Maildir or re-pairing a renumbered server reads no bodies.
+//! The one case this takes wrong: two look-alikes in no record, one only
+//! on each side (each side deleted the other twin before any sync saw
+//! both); they are paired as one message and neither is copied.
 
 use crate::flags::Flags;
 use crate::state::{FolderState, Pair, Record, Side};

@@ -5,7 +5,10 @@
 //! side's ids say nothing now. So the records are kept and only those ids
 //! are established again, by content identity
 //! ([`super::identity::match_by_content`]): each record's message on the
-//! other side is matched with a message the renumbered side lists. A
+//! other side is matched with a message the renumbered side lists, in one
+//! matching with the other side's messages no record holds (a look-alike
+//! new there must compete for the renumbered copies, or it could take a
+//! record that is not its own). A
 //! record found again keeps its flags, so the three-way merge sees the
 //! changes either side made since the last sync (a `+F` or an unread
 //! mark made in the Maildir reaches the server instead of being reverted).
@@ -38,6 +41,7 @@
 
 use super::identity::match_by_content;
 use super::ledger::Ledger;
+use crate::flags::Flags;
 use crate::state::{Pair, Record, Records, Side};
 use crate::store::{MessageInfo, MsgId, Store};
 use anyhow::Result;
@@ -122,7 +126,22 @@ pub fn re_pair(
             listed_there.contains(id.as_str()).then(|| (id.clone(), r))
         })
         .collect();
-    let mut there: Vec<MsgId> = by_other_id.keys().cloned().collect();
+    // And the other side's messages no record holds: a look-alike of a
+    // record's message (one Message-ID and size, other bytes) that turned
+    // up since must be a rival for the renumbered copies, or a message
+    // it is not would take its record.
+    let recorded_there: HashSet<&str> = ledger
+        .state()
+        .records
+        .iter()
+        .filter_map(|r| r.ids[other].as_deref())
+        .collect();
+    let new_there: Vec<MsgId> = listings[other]
+        .iter()
+        .filter(|m| !recorded_there.contains(m.id.as_str()))
+        .map(|m| m.id.clone())
+        .collect();
+    let mut there: Vec<MsgId> = by_other_id.keys().cloned().chain(new_there).collect();
     there.sort();
     let mut candidates: Pair<&[MsgId]> = Pair::new(&[], &[]);
     candidates[side] = &unheld;
@@ -141,6 +160,24 @@ pub fn re_pair(
             let mut new_ids = record.ids.clone();
             new_ids[side] = Some(ids[side].clone());
             Some((record, new_ids))
+        })
+        .collect();
+    // Pairs of two messages no record held: recorded as identity pairing
+    // records them, with the near side's flags.
+    let near_flags: HashMap<&str, Flags> = listings[Side::Near]
+        .iter()
+        .map(|m| (m.id.as_str(), m.flags))
+        .collect();
+    let newly_paired: Vec<Record> = matched
+        .pairs
+        .iter()
+        .filter(|ids| !by_other_id.contains_key(&ids[other]))
+        .map(|ids| Record {
+            ids: Pair::new(Some(ids[Side::Far].clone()), Some(ids[Side::Near].clone())),
+            flags: near_flags
+                .get(ids[Side::Near].as_str())
+                .copied()
+                .unwrap_or(Flags::EMPTY),
         })
         .collect();
     let found: HashSet<&[Option<MsgId>; 2]> = found_again
@@ -169,6 +206,9 @@ pub fn re_pair(
     }
     for (record, new_ids) in &found_again {
         ledger.pair(new_ids.clone(), record.flags)?;
+    }
+    for record in &newly_paired {
+        ledger.pair(record.ids.clone(), record.flags)?;
     }
     result.found_again = found_again.len();
     result.forgotten = lost.len();
@@ -205,7 +245,6 @@ pub fn note(folder: &str, side: Side, how: Renumbering, done: &Renumbered) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flags::Flags;
 
     fn record(far: Option<&str>, near: Option<&str>) -> Record {
         Record {
