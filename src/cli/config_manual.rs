@@ -238,6 +238,16 @@ pub const MAILDIR_STORE: Part = Part {
              directory elsewhere. That directory is only ever the INBOX: it is not listed as a \
              folder of its own name, and no other folder may map to it.",
         ),
+        key(
+            "line_endings",
+            "lf | crlf",
+            "lf",
+            "How the message files mailferry writes end their lines. lf: the server's CRLF \
+             becomes LF, as mail delivery agents, mail readers, mbsync and OfflineIMAP write \
+             them. crlf: kept as the server sends them (what mailferry wrote before this key \
+             existed). Files already there stay as they are either way, and switching needs no \
+             new download. Either way, messages go to an IMAP server with CRLF.",
+        ),
     ],
 };
 

@@ -221,6 +221,19 @@ impl ImapConfig {
     }
 }
 
+/// How a Maildir store ends the lines of the message files it writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LineEndings {
+    /// LF, as mail delivery agents, mail readers, mbsync and OfflineIMAP
+    /// write them (the server's CRLF is turned into LF).
+    #[default]
+    Lf,
+    /// CRLF, as the server sends them (and as mailferry wrote them before
+    /// `line_endings` existed).
+    Crlf,
+}
+
 /// How folders nest on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -243,6 +256,8 @@ pub struct MaildirConfig {
     /// Where the INBOX lives when not where the layout puts it (mbsync's
     /// `Inbox`): inside the root, the root itself, or elsewhere.
     pub inbox: Option<PathBuf>,
+    /// How the message files written end their lines. Default LF.
+    pub line_endings: LineEndings,
 }
 
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@
 use super::files::{expand_tilde_with, home_dir, state_dir_default, Env};
 use super::key_path::{KeyPath, Segment};
 use super::{
-    AuthMethod, CertFingerprint, ChannelConfig, Config, Direction, ImapConfig, Layout,
+    AuthMethod, CertFingerprint, ChannelConfig, Config, Direction, ImapConfig, Layout, LineEndings,
     MaildirConfig, PasswordSource, Pop3Auth, Pop3Config, Pop3Identity, Secret, Sides, StoreConfig,
     TlsMode, TlsVersion,
 };
@@ -83,7 +83,7 @@ const IMAP_KEYS: &[&str] = &[
     "connections",
     "namespace",
 ];
-const MAILDIR_KEYS: &[&str] = &["type", "path", "layout", "inbox"];
+const MAILDIR_KEYS: &[&str] = &["type", "path", "layout", "inbox", "line_endings"];
 const POP3_KEYS: &[&str] = &[
     "type",
     "host",
@@ -160,6 +160,7 @@ struct RawStore {
     path: Option<String>,
     layout: Option<Layout>,
     inbox: Option<String>,
+    line_endings: Option<LineEndings>,
     leave_on_server: Option<bool>,
     delete_after_days: Option<u32>,
     uidl: Option<Pop3Identity>,
@@ -200,6 +201,7 @@ impl RawStore {
             ("path", self.path.is_some()),
             ("layout", self.layout.is_some()),
             ("inbox", self.inbox.is_some()),
+            ("line_endings", self.line_endings.is_some()),
             ("leave_on_server", self.leave_on_server.is_some()),
             ("delete_after_days", self.delete_after_days.is_some()),
             ("uidl", self.uidl.is_some()),
@@ -735,6 +737,7 @@ impl Validator<'_> {
             path: self.path(here.clone().key("path"), path)?,
             layout: raw.layout.unwrap_or(Layout::Verbatim),
             inbox: self.optional_path(&here, "inbox", raw.inbox)?,
+            line_endings: raw.line_endings.unwrap_or_default(),
         })
     }
 
@@ -1404,7 +1407,7 @@ channels:
         assert_eq!(key.as_deref(), Some("stores.laptop.tsl"));
         assert_eq!(
             message,
-            "unknown key, expected one of type, path, layout, inbox"
+            "unknown key, expected one of type, path, layout, inbox, line_endings"
         );
     }
 

@@ -1350,16 +1350,16 @@ impl Store for ImapStore {
         // The crate writes the quotes around the name but escapes nothing.
         let escaped_name = protocol::escape_quoted(&open.server_name)?;
         let folder = open.name.clone();
-        let mut command = self.session.append(&escaped_name, &message.content);
+        // Bare LF (Maildir files written by MDAs, mail readers, mailferry
+        // itself) becomes CRLF: servers such as Cyrus refuse bare newlines.
+        let content = super::with_crlf(&message.content);
+        let mut command = self.session.append(&escaped_name, &content);
         command.flags(imap_flags(message.flags));
         if let Some(date) = message.date.and_then(internal_date) {
             command.internal_date(date);
         }
         let appended = logged(
-            &format!(
-                "APPEND \"{escaped_name}\" ({} bytes)",
-                message.content.len()
-            ),
+            &format!("APPEND \"{escaped_name}\" ({} bytes)", content.len()),
             || command.finish(),
         )
         .map_err(|e| {

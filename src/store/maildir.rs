@@ -21,7 +21,7 @@ use tree::FolderDir;
 pub use tree::MaildirTree;
 
 use super::{folder_name, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Staged, Store};
-use crate::config::{Layout, MaildirConfig};
+use crate::config::{Layout, LineEndings, MaildirConfig};
 use crate::flags::Flags;
 use anyhow::{anyhow, bail, Context, Result};
 use std::ffi::OsStr;
@@ -278,7 +278,9 @@ impl MaildirStore {
     /// no message of that name exists; `fsync` flushes it at once.
     fn write_tmp(&mut self, ticket: &str, message: &Message, fsync: bool) -> Result<StagedFile> {
         check_ticket(ticket)?;
-        let unique = unique_name_for(ticket, message.content.len() as u64);
+        // Written with the store's line ends; `,S=` is the file's size.
+        let content = self.held_form(&message.content).into_owned();
+        let unique = unique_name_for(ticket, content.len() as u64);
         let folder = self.writable_folder()?;
         let target = likely_file(&unique, message.flags);
         let target_path = target.path(&folder.dir);
@@ -294,7 +296,7 @@ impl MaildirStore {
         }
         let tmp_path = folder.dir.join("tmp").join(&unique);
         let file_mode = modes_under(self.tree.root()).1;
-        match write_new_file(&tmp_path, message, fsync, file_mode) {
+        match write_new_file(&tmp_path, &content, message.date, fsync, file_mode) {
             Ok(()) => Ok(StagedFile {
                 ticket: ticket.to_owned(),
                 unique,
@@ -842,6 +844,16 @@ impl Store for MaildirStore {
         Ok(results)
     }
 
+    /// Files are written with the configured line ends: LF by default (the
+    /// server's CRLF turned into LF, as MDAs and mail readers write them),
+    /// or as received with `line_endings: crlf`.
+    fn held_form<'a>(&self, content: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        match self.tree.line_endings() {
+            LineEndings::Lf => super::with_lf(content),
+            LineEndings::Crlf => std::borrow::Cow::Borrowed(content),
+        }
+    }
+
     fn find_appended(&mut self, ticket: &str, size: u64, _sha256: &str) -> Result<Vec<MsgId>> {
         // The ticket and the size make the unique name, so no content check
         // is needed. The bare ticket is the name of earlier versions.
@@ -1124,9 +1136,15 @@ fn inspect_message_file(path: &Path) -> io::Result<fs::Metadata> {
     Ok(metadata)
 }
 
-/// Writes a message to a new file in tmp/ (with `mode`, see
-/// [`modes_under`]), dated as the message says.
-fn write_new_file(path: &Path, message: &Message, fsync: bool, mode: u32) -> io::Result<()> {
+/// Writes a message's `content` to a new file in tmp/ (with `mode`, see
+/// [`modes_under`]), dated `date`.
+fn write_new_file(
+    path: &Path,
+    content: &[u8],
+    date: Option<i64>,
+    fsync: bool,
+    mode: u32,
+) -> io::Result<()> {
     // A leftover of an interrupted append with this same ticket is ours to
     // replace: the ticket names nobody else's file.
     let mut file = OpenOptions::new()
@@ -1136,8 +1154,8 @@ fn write_new_file(path: &Path, message: &Message, fsync: bool, mode: u32) -> io:
         .mode(mode)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)?;
-    file.write_all(&message.content)?;
-    if let Some(mtime) = message.date.and_then(system_time) {
+    file.write_all(content)?;
+    if let Some(mtime) = date.and_then(system_time) {
         file.set_modified(mtime)?;
     }
     if fsync {

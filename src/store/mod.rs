@@ -329,9 +329,9 @@ pub trait Store: Send {
     /// bodies, and report a copy whose bytes it changed (same Message-ID
     /// and size, another hash: a server rewriting header bytes).
     fn find_stored(&mut self, ticket: &str, message: &Message) -> Result<Vec<FoundCopy>> {
-        let content = &message.content;
+        let content = self.held_form(&message.content).into_owned();
         Ok(self
-            .find_appended(ticket, content.len() as u64, &sha256_hex(content))?
+            .find_appended(ticket, content.len() as u64, &sha256_hex(&content))?
             .into_iter()
             .map(|id| FoundCopy {
                 id,
@@ -450,6 +450,22 @@ pub fn with_crlf(content: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 
 /// SHA-256 of a message's bytes, lower-case hex: the content identity used
 /// to find an upload again.
+/// `content` with every CRLF written as LF (a lone CR stays): the line
+/// ends of Maildir files as mail delivery agents and readers write them.
+pub fn with_lf(content: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !content.windows(2).any(|pair| pair == b"\r\n") {
+        return std::borrow::Cow::Borrowed(content);
+    }
+    let mut out = Vec::with_capacity(content.len());
+    for (i, &b) in content.iter().enumerate() {
+        if b == b'\r' && content.get(i + 1) == Some(&b'\n') {
+            continue;
+        }
+        out.push(b);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 pub fn sha256_hex(content: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(content)
@@ -460,7 +476,7 @@ pub fn sha256_hex(content: &[u8]) -> String {
 
 #[cfg(test)]
 mod held_form_tests {
-    use super::with_crlf;
+    use super::{with_crlf, with_lf};
     use std::borrow::Cow;
 
     #[test]
@@ -469,5 +485,14 @@ mod held_form_tests {
         assert_eq!(&*with_crlf(b"\n"), b"\r\n");
         assert!(matches!(with_crlf(b"a\r\nb"), Cow::Borrowed(_)));
         assert!(matches!(with_crlf(b""), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn crlf_becomes_lf_and_a_lone_cr_stays() {
+        assert_eq!(&*with_lf(b"a\r\nb\nc\rd\r\n"), b"a\nb\nc\rd\n");
+        assert!(matches!(with_lf(b"a\nb\n"), Cow::Borrowed(_)));
+        // Back to the wire, a file written LF is the server's bytes again.
+        let wire = b"Subject: x\r\n\r\nbody\r\n";
+        assert_eq!(&*with_crlf(&with_lf(wire)), wire);
     }
 }

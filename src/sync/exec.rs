@@ -121,11 +121,11 @@ fn unconfirmed_upload(stores: &mut Stores<'_>, copy: &PendingCopy) -> Result<Unc
     let mut upload = UnconfirmedUpload::of(copy, unix_now());
     let (to, from) = stores.target_and_source(copy.target);
     from.fetch_messages(std::slice::from_ref(&copy.source_id), &mut |_, message| {
-        if sha256_hex(&message.content) != copy.sha256 {
+        let held = to.held_form(&message.content);
+        if sha256_hex(&held) != copy.sha256 {
             // Not what was sent (it cannot change; be sure anyway).
             return Ok(());
         }
-        let held = to.held_form(&message.content);
         upload.size = held.len() as u64;
         upload.sha256 = sha256_hex(&held);
         Ok(())
@@ -532,14 +532,19 @@ fn store_copy(
         Ok(ticket) => ticket,
         Err(err) => return Ok(Err(err)),
     };
+    // Size and hash of the message as the target will hold it (line ends
+    // and all), so that finding it there after a crash compares like with
+    // like.
+    let held = to.held_form(&message.content);
     let pending = PendingCopy {
         target,
         source_id: source_id.clone(),
         ticket,
-        size: message.content.len() as u64,
-        sha256: sha256_hex(&message.content),
+        size: held.len() as u64,
+        sha256: sha256_hex(&held),
         flags: message.flags,
     };
+    drop(held);
     ledger.pending(&pending)?;
     let stored = match to.stage_append(&pending.ticket, message) {
         Ok(Staged::Deferred) => return Ok(Ok(Some(pending))),

@@ -119,11 +119,14 @@ fn cuts_stalls_and_lost_answers_in_every_phase_then_a_clean_sync_equal_the_unint
         assert!(outcome.cut, "the fault never struck: {outcome:?}");
         // Once a folder is under way, a dropped connection is retried on
         // a new one within the run; only the connection's setup (greeting,
-        // login, capabilities, ENABLE QRESYNC, the folder list) fails the run.
-        let in_folder = outcome
-            .cut_during
-            .as_deref()
-            .is_some_and(|verb| !matches!(verb, "LOGIN" | "CAPABILITY" | "LIST" | "ENABLE"));
+        // login, capabilities, ENABLE QRESYNC, the folder list and the
+        // NAMESPACE sent with it) fails the run.
+        let in_folder = outcome.cut_during.as_deref().is_some_and(|verb| {
+            !matches!(
+                verb,
+                "LOGIN" | "CAPABILITY" | "LIST" | "NAMESPACE" | "ENABLE"
+            )
+        });
         if in_folder {
             assert_eq!(
                 outcome.exit,

@@ -24,6 +24,7 @@ mod imap_store;
 mod import_mbsyncrc;
 mod interrupts;
 mod kills;
+mod line_endings;
 mod matrix;
 mod mbsync_trees;
 mod migrate;

@@ -285,8 +285,8 @@ fn fetch_copies_the_matches_into_a_maildir_without_marking_them_read() {
     let planted = planted();
     let march = inbox
         .iter()
-        .find(|m| m.content == content(&planted[0]))
-        .expect("Invoice March fetched byte for byte");
+        .find(|m| m.content == *mailferry::store::with_lf(&content(&planted[0])))
+        .expect("Invoice March fetched byte for byte, with LF line ends");
     assert_eq!(march.letters, "F");
     assert_eq!(work[0].letters, "D");
     let mut client = dovecot.client("alice");

@@ -50,10 +50,13 @@ impl ImapStore {
         if !self.batch_uploads() || std::str::from_utf8(&message.content).is_err() {
             return Store::append(self, ticket, message).map(Staged::Stored);
         }
+        // Sent with CRLF line ends, as a single APPEND sends it.
+        let message = Message {
+            content: crate::store::with_crlf(&message.content).into_owned(),
+            ..message.clone()
+        };
         self.uploads.bytes += message.content.len();
-        self.uploads
-            .waiting
-            .push((ticket.to_string(), message.clone()));
+        self.uploads.waiting.push((ticket.to_string(), message));
         if self.uploads.bytes >= BATCH_BYTES || self.uploads.waiting.len() >= BATCH_MESSAGES {
             self.send_uploads();
         }

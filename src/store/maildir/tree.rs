@@ -9,7 +9,7 @@
 //! and no other name may map to it.
 
 use super::is_maildir;
-use crate::config::{Layout, MaildirConfig};
+use crate::config::{Layout, LineEndings, MaildirConfig};
 use crate::store::folder_name::{self, FolderNameError, Problem, INBOX};
 use anyhow::{Context, Result};
 use std::fs;
@@ -23,6 +23,7 @@ pub struct MaildirTree {
     root: PathBuf,
     layout: Layout,
     inbox: Option<PathBuf>,
+    line_endings: LineEndings,
 }
 
 /// A folder's directory as `base` joined with `relative`: every level of
@@ -47,6 +48,7 @@ impl MaildirTree {
             root,
             layout,
             inbox: None,
+            line_endings: LineEndings::default(),
         }
     }
 
@@ -55,6 +57,7 @@ impl MaildirTree {
             root: config.path.clone(),
             layout: config.layout,
             inbox: config.inbox.clone(),
+            line_endings: config.line_endings,
         }
     }
 
@@ -71,6 +74,17 @@ impl MaildirTree {
 
     pub fn layout(&self) -> Layout {
         self.layout
+    }
+
+    /// How the message files written end their lines.
+    pub fn line_endings(&self) -> LineEndings {
+        self.line_endings
+    }
+
+    /// The same tree writing message files with these line ends.
+    pub fn with_line_endings(mut self, line_endings: LineEndings) -> MaildirTree {
+        self.line_endings = line_endings;
+        self
     }
 
     /// Where folder `name` lives. Refuses names that could leave the root
