@@ -720,3 +720,28 @@ fn watch(kind: ServerKind) {
     );
     assert_in_step(&server, &device, &["INBOX"]);
 }
+
+matrix!(nested_folder_created_locally {
+    dovecot => Dovecot;
+    dovecot_minimal => DovecotMinimal;
+    cyrus => Cyrus, ignore = "needs server-created parents recognised (issue 16, client side)";
+    courier => Courier;
+});
+
+/// A folder created locally below one that does not exist (`Local/New`
+/// only) is created on the server, and the next sync has nothing to do.
+/// Cyrus creates the parent `INBOX.Local` by itself; Courier lists it as
+/// `\Noselect` until something is filed there.
+fn nested_folder_created_locally(kind: ServerKind) {
+    let server = MailServer::start(kind);
+    let device = Device::new(&server, "alice", "verbatim", "");
+    device.sync();
+    deliver(
+        &device.folder("Local/New"),
+        "1700000005.local.host",
+        &message_with("filed in a new nested folder", "z"),
+    );
+    device.sync();
+    assert_in_step(&server, &device, &["INBOX", "Local/New"]);
+    device.assert_nothing_to_do(&server);
+}
