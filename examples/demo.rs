@@ -1,6 +1,8 @@
 //! The demo: starts a throwaway Dovecot, fills alice's account with about 300
 //! realistic messages, syncs it into ./demo/Maildir with the release
-//! `mailferry` binary, and shows what arrived. Run it with `scripts/demo`.
+//! `mailferry` binary, and shows what arrived. Run it with `scripts/demo`;
+//! with `--keep` the server stays up for the README's examples, and
+//! `scripts/demo --stop` stops it (demo/server.env says which it is).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -55,6 +57,11 @@ const FOLDERS: &[DemoFolder] = &[
 ];
 
 fn main() -> Result<()> {
+    let keep = match std::env::args().nth(1).as_deref() {
+        None => false,
+        Some("--keep") => true,
+        Some(other) => bail!("unknown argument {other:?}; usage: scripts/demo [--keep | --stop]"),
+    };
     let demo_dir = std::env::current_dir()?.join("demo");
     if demo_dir.exists() {
         fs::remove_dir_all(&demo_dir)
@@ -91,18 +98,55 @@ fn main() -> Result<()> {
 
     println!();
     let all_match = print_comparison(&mut client, &demo_dir.join("Maildir"));
-    // The server goes away with `dovecot`; the Maildir stays.
     drop(client);
-    drop(dovecot);
-
     if !status.success() {
         bail!("mailferry sync {CHANNEL} failed ({status})");
     }
     if !all_match {
         bail!("the Maildir does not match the server (see the table above)");
     }
-    println!("\nOpen it with: mutt -f ./demo/Maildir/INBOX");
+    if keep {
+        let port = dovecot.imaps_port();
+        let (pid, server_dir) = dovecot.keep_running();
+        fs::write(
+            demo_dir.join("server.env"),
+            format!("pid={pid}\ndir={}\n", server_dir.display()),
+        )
+        .context("cannot write demo/server.env")?;
+        print_how_to_try_it(&mailferry, port);
+    } else {
+        // The server goes away with `dovecot`; the Maildir stays.
+        drop(dovecot);
+        println!("\nOpen it with: mutt -f ./demo/Maildir/INBOX");
+    }
     Ok(())
+}
+
+/// What to do with the server `--keep` left running, and how to stop it.
+fn print_how_to_try_it(mailferry: &Path, port: u16) {
+    let binary_dir = mailferry
+        .parent()
+        .map_or_else(String::new, |dir| dir.display().to_string());
+    println!(
+        "
+The server keeps running (IMAPS on localhost:{port}); the config is demo/config.yaml.
+From the repository root, with the binary just built on PATH:
+
+  export PATH=\"{binary_dir}:$PATH\"
+
+  # the README's searches, on the server and in the Maildir
+  mailferry -c demo/config.yaml search server 'subject:café unseen'
+  mailferry -c demo/config.yaml search laptop:Work 'larger:20k (flagged or answered)'
+
+  # IDLE on INBOX and Work; change something in another client or in mutt, Ctrl-C to stop
+  mailferry -c demo/config.yaml watch {CHANNEL}
+
+  # read, flag or delete some mail, then sync again: your changes go to the server
+  mutt -f ./demo/Maildir/INBOX
+  mailferry -c demo/config.yaml sync {CHANNEL}
+
+Stop the server (and remove its files) with: scripts/demo --stop"
+    );
 }
 
 /// `target/release/mailferry`, beside the directory holding this example
@@ -190,6 +234,10 @@ channels:
     far: server
     near: laptop
     folders: [\"*\"]
+    # For `mailferry watch demo` (scripts/demo --keep): IDLE on Work too,
+    # and a full sync every 10 minutes.
+    watch: [Work]
+    interval: 10m
 ",
         state = demo_dir.join("state").display(),
         port = dovecot.imaps_port(),

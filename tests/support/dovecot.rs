@@ -538,6 +538,20 @@ service anvil {{
         }
     }
 
+    /// Leaves the server running when this value goes away (the demo's
+    /// `--keep`): its directory stays, and stopping it is the caller's
+    /// business. Returns the master's pid and the directory to remove once
+    /// it is stopped.
+    pub fn keep_running(mut self) -> (u32, PathBuf) {
+        let master = self.master.take().expect("a started Dovecot has a master");
+        self.dir.disable_cleanup(true);
+        let pid = master.id();
+        // Never waited for: it outlives this process (which exits soon
+        // after), and init reaps it once it is stopped.
+        std::mem::forget(master);
+        (pid, self.dir.path().to_path_buf())
+    }
+
     /// Graceful stop, for restarts: SIGTERM to the master, which stops its
     /// services and exits (about 1 s: its log process lingers), then reap it.
     fn stop(&mut self) {
