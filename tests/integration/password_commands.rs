@@ -3,7 +3,8 @@
 //! `command_timeout`, with the process it started in the background; the
 //! run exits 1 with an error naming the command and not what it printed;
 //! the channel's lock is free, so the next run proceeds. A SIGTERM while
-//! the command runs stops it the same way, and mailferry exits 143.
+//! the command runs stops it the same way, and mailferry exits 143 (130
+//! after SIGINT, as for `dedupe`).
 
 use super::common::{env, run_ok, stderr};
 use crate::support::dovecot::Dovecot;
@@ -11,7 +12,7 @@ use crate::support::env::TestEnv;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A config whose server store gets its password from `password_line`
@@ -77,6 +78,40 @@ fn assert_all_stopped(pids: &[libc::pid_t]) {
     }
 }
 
+/// Runs `mailferry ARGS`, and once the hanging command (see
+/// [`hanging_command`]) and its child run, sends `signal`. Returns the
+/// run's output and the command's pids.
+fn signal_while_the_command_hangs(
+    device: &TestEnv,
+    args: &[&str],
+    pids: &Path,
+    signal: i32,
+) -> (Output, Vec<libc::pid_t>) {
+    let mut child = device
+        .command()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the command and its child run, mailferry is waiting for it.
+    let written = loop {
+        if let Some(found) = written_pids(pids) {
+            break found;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "mailferry ended before the command ran"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // SAFETY: kill(2) on our own child's pid touches no memory.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, signal);
+    }
+    (child.wait_with_output().unwrap(), written)
+}
+
 /// The next run, with a working password, is not stopped by a lock.
 fn next_run_proceeds(device: &mut TestEnv, dovecot: &Dovecot) {
     let password = format!("    password: {}\n", dovecot.password("alice"));
@@ -116,32 +151,28 @@ fn sigterm_while_a_password_command_hangs_stops_it_and_exits_143() {
     let pids = device.root().join("pids");
     write_config(&mut device, &dovecot, &hanging_command(&pids), 600);
 
-    let mut child = device
-        .command()
-        .args(["sync", "mail"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Once the command and its child run, mailferry is waiting for it.
-    let written = loop {
-        if let Some(found) = written_pids(&pids) {
-            break found;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "mailferry ended before the command ran"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    // SAFETY: kill(2) on our own child's pid touches no memory.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
-    let output = child.wait_with_output().unwrap();
+    let (output, written) =
+        signal_while_the_command_hangs(&device, &["sync", "mail"], &pids, libc::SIGTERM);
     let said = stderr(&output);
     assert_eq!(output.status.code(), Some(143), "{said}");
     assert!(said.contains("stopped by SIGTERM"), "{said}");
     assert_all_stopped(&written);
     next_run_proceeds(&mut device, &dovecot);
+}
+
+/// `dedupe` is stopped the same way: SIGINT while its store's password
+/// command hangs ends the command and exits 130.
+#[test]
+fn sigint_while_dedupe_waits_for_a_password_command_stops_it_and_exits_130() {
+    let dovecot = Dovecot::start();
+    let mut device = env();
+    let pids = device.root().join("pids");
+    write_config(&mut device, &dovecot, &hanging_command(&pids), 600);
+
+    let (output, written) =
+        signal_while_the_command_hangs(&device, &["dedupe", "server:INBOX"], &pids, libc::SIGINT);
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(130), "{said}");
+    assert!(said.contains("stopped by SIGINT"), "{said}");
+    assert_all_stopped(&written);
 }
