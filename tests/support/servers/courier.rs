@@ -23,6 +23,7 @@
 //! `IMAP_ENHANCEDIDLE=1` has it watch the Maildir through gamin: this
 //! harness turns that on, as a site that wants prompt IDLE does.
 
+use super::super::dovecot::make_self_signed_certificate;
 use super::process::Namespaced;
 use super::syslog::Syslog;
 use super::{
@@ -98,10 +99,7 @@ impl Courier {
              DEBUG_LOGIN=0\nDEFAULTOPTIONS=\"\"\nLOGGEROPTS=\"\"\n",
         )
         .unwrap();
-        super::super::dovecot::make_self_signed_certificate(
-            &path.join("cert.pem"),
-            &path.join("key.pem"),
-        );
+        make_self_signed_certificate(&path.join("cert.pem"), &path.join("key.pem"));
         // couriertls wants key and certificate in one file.
         let pem = [
             fs::read(path.join("key.pem")).unwrap(),

@@ -23,6 +23,7 @@
 //! INBOX is created at the first login; creating `INBOX.A.B` creates
 //! `INBOX.A` too; messages with bare LF line ends are refused.
 
+use super::super::dovecot::make_self_signed_certificate;
 use super::process::Namespaced;
 use super::syslog::Syslog;
 use super::{
@@ -79,10 +80,7 @@ impl Cyrus {
             fs::create_dir_all(path.join("conf/log").join(user)).unwrap();
             add_sasl_user(&path.join("sasldb2"), user, password);
         }
-        super::super::dovecot::make_self_signed_certificate(
-            &path.join("cert.pem"),
-            &path.join("key.pem"),
-        );
+        make_self_signed_certificate(&path.join("cert.pem"), &path.join("key.pem"));
         let mut cyrus = Cyrus {
             dir,
             imap: 0,

@@ -28,10 +28,16 @@ pub mod cyrus;
 pub mod process;
 pub mod syslog;
 
-use super::dovecot::{Dovecot, DovecotOptions};
+use super::dovecot::{port_of, reserve_ports, Dovecot, DovecotOptions};
 use super::imap_client::ImapTestClient;
 use std::fmt;
-use std::path::PathBuf;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// The test users of every server of the matrix: (user, password).
 pub const USERS: [(&str, &str); 2] = [("alice", "alice-pw"), ("bob", "bob-pw")];
@@ -175,12 +181,9 @@ impl MailServer {
     /// on the plain port, one per line: for answers the test client's
     /// crate cannot parse (NAMESPACE).
     pub fn raw_answers(&self, user: &str, commands: &[&str]) -> String {
-        use std::io::{BufRead, BufReader, Write};
-        let stream =
-            std::net::TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, self.imap_port()))
-                .unwrap();
+        let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.imap_port())).unwrap();
         stream
-            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
         let mut writer = stream.try_clone().unwrap();
         let mut reader = BufReader::new(stream);
@@ -245,7 +248,7 @@ impl MailServer {
 }
 
 /// How long a server may take to listen on both ports.
-const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// Starts retried when another process took a chosen port between our probe
 /// and the server's bind.
 const START_ATTEMPTS: usize = 3;
@@ -253,23 +256,19 @@ const START_ATTEMPTS: usize = 3;
 /// A fresh directory for one server, directly in /tmp (unix socket paths
 /// stay short) and traversable by the server's unprivileged users.
 fn server_dir(prefix: &str) -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::Builder::new()
         .prefix(prefix)
         .tempdir_in("/tmp")
         .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     dir
 }
 
 /// Two free ports on 127.0.0.1 (plain IMAP, IMAPS), released at once: the
 /// server binds them next.
 fn free_ports() -> (u16, u16) {
-    let listeners = super::dovecot::reserve_ports();
-    (
-        super::dovecot::port_of(&listeners[0]),
-        super::dovecot::port_of(&listeners[1]),
-    )
+    let listeners = reserve_ports();
+    (port_of(&listeners[0]), port_of(&listeners[1]))
 }
 
 /// Waits until the plain port greets with `* OK` and the TLS port accepts,
@@ -279,9 +278,6 @@ fn wait_until_listening(
     imap: u16,
     imaps: u16,
 ) -> Result<(), String> {
-    use std::io::{BufRead, BufReader};
-    use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-    use std::time::{Duration, Instant};
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut greeted = false;
     loop {
@@ -315,8 +311,8 @@ fn wait_until_listening(
 }
 
 /// `chown -R user:group path`.
-fn chown_tree(path: &std::path::Path, owner: &str) {
-    let output = std::process::Command::new("chown")
+fn chown_tree(path: &Path, owner: &str) {
+    let output = Command::new("chown")
         .arg("-R")
         .arg(owner)
         .arg(path)
@@ -332,11 +328,7 @@ fn chown_tree(path: &std::path::Path, owner: &str) {
 
 /// The uid or gid of a system account (`id -u NAME` / `id -g NAME`).
 fn account_id(flag: &str, name: &str) -> u32 {
-    let output = std::process::Command::new("id")
-        .arg(flag)
-        .arg(name)
-        .output()
-        .unwrap();
+    let output = Command::new("id").arg(flag).arg(name).output().unwrap();
     assert!(
         output.status.success(),
         "no account {name:?} ({INSTALL_HINT})"

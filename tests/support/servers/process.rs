@@ -6,7 +6,7 @@
 //! `unshare --kill-child` makes that shell die with `unshare` itself, even
 //! when a test binary is killed and takes `unshare` with it.
 
-use super::super::dovecot::process_exists;
+use super::super::dovecot::{process_exists, signal};
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -70,7 +70,7 @@ impl Namespaced {
         if let Some(shell) = shell {
             // The namespace's init: the kernel kills the rest with it, and
             // unshare, waiting for it, exits once all are gone.
-            super::super::dovecot::signal(shell, libc::SIGKILL);
+            signal(shell, libc::SIGKILL);
         }
         let _ = self.unshare.kill();
         let deadline = Instant::now() + STOP_TIMEOUT;
