@@ -438,6 +438,14 @@ pub const CHANNEL: Part = Part {
             "15m",
             "How often mailferry watch runs a full sync of the channel anyway.",
         ),
+        key(
+            "poll_interval",
+            "seconds, or a duration such as 30s, 2m (at least 10s)",
+            "1m",
+            "On a server without IDLE, how often mailferry watch syncs each watched folder \
+             instead. Its first line says which folders are kept in IDLE and which are polled, \
+             and how often.",
+        ),
     ],
 };
 

@@ -16,8 +16,10 @@ use clap_complete::ArgValueCandidates;
 /// (INBOX, plus the folders in the channel's `watch:` list); a change on
 /// the server syncs that folder within seconds. The Maildir is checked
 /// every 2 seconds for mail readers' changes, which are pushed too. A full
-/// sync runs every `interval` (channel key, default 15m) anyway. Dropped
-/// connections are reopened with backoff.
+/// sync runs every `interval` (channel key, default 15m) anyway. On a
+/// server without IDLE the watched folders are polled instead, every
+/// `poll_interval` (channel key, default 1m), and the first line says so.
+/// Dropped connections are reopened with backoff.
 ///
 /// The channel's lock is held for the whole watch, so a `mailferry sync`
 /// from cron exits with status 3 meanwhile. SIGINT or SIGTERM stops

@@ -377,6 +377,9 @@ pub struct ChannelConfig {
     /// How often `mailferry watch` runs a full sync anyway, in seconds.
     /// Default 900 (15 minutes).
     pub interval_secs: u64,
+    /// How often `mailferry watch` syncs a watched folder on a server
+    /// without IDLE, in seconds. Default 60.
+    pub poll_secs: u64,
 }
 
 impl Config {

@@ -229,6 +229,7 @@ struct RawChannel {
     folder_map: Option<BTreeMap<String, String>>,
     watch: Option<Vec<String>>,
     interval: Option<Interval>,
+    poll_interval: Option<Interval>,
 }
 
 /// One item of a channel's `sync:` list.
@@ -1063,6 +1064,13 @@ impl Validator<'_> {
                 format!("{interval_secs} seconds is too short; use at least 10s"),
             ));
         }
+        let poll_secs = raw.poll_interval.map(|Interval(s)| s).unwrap_or(60);
+        if poll_secs < 10 {
+            return Err(self.error(
+                here.key("poll_interval"),
+                format!("{poll_secs} seconds is too short; use at least 10s"),
+            ));
+        }
 
         Ok(ChannelConfig {
             name: name.to_owned(),
@@ -1082,6 +1090,7 @@ impl Validator<'_> {
             max_delete_ratio,
             watch,
             interval_secs,
+            poll_secs,
         })
     }
 }
@@ -1311,6 +1320,9 @@ channels:
         assert_eq!(c.interval_secs, 300);
         let seconds = text.replace("interval: 5m", "interval: 45");
         assert_eq!(parse(&seconds).unwrap().channels["c"].interval_secs, 45);
+        assert_eq!(c.poll_secs, 60, "polled every minute by default");
+        let poll = text.replace("interval: 5m", "poll_interval: 30s");
+        assert_eq!(parse(&poll).unwrap().channels["c"].poll_secs, 30);
     }
 
     #[test]
@@ -1323,6 +1335,10 @@ channels:
         assert_eq!(key.as_deref(), Some("channels.c.interval"));
         assert!(line.is_some());
         assert!(message.contains("15m"), "{message}");
+        let short_poll = text.replace("interval: soon", "poll_interval: 5s");
+        let (_, key, message) = fail(&short_poll);
+        assert_eq!(key.as_deref(), Some("channels.c.poll_interval"));
+        assert!(message.contains("at least 10s"), "{message}");
         let short = text.replace("interval: soon", "interval: 2s");
         let (_, _, message) = fail(&short);
         assert!(message.contains("too short"), "{message}");

@@ -583,6 +583,7 @@ pub(super) mod tests {
             folder_map: Default::default(),
             watch: Vec::new(),
             interval_secs: 900,
+            poll_secs: 60,
         }
     }
 

@@ -85,36 +85,54 @@ pub fn watch_channel(
     let (notices, received) = mpsc::channel();
     let mut pollers = Vec::new();
     let mut idled = Vec::new();
+    let mut polled = Vec::new();
+    let poll_every = Duration::from_secs(channel.poll_secs);
     for (side, opener) in [Side::Far, Side::Near].into_iter().zip(&openers) {
         match opener {
             StoreOpener::Maildir {
                 config: maildir, ..
             } => pollers.push((side, MaildirPoller::new(MaildirTree::of(maildir)))),
             StoreOpener::Imap { .. } => {
+                let idle = offers_idle(opener);
                 for folder in watched_folders(channel, out) {
                     let on_server = name_on(channel, side, &folder);
                     server::spawn_idle_watcher(
                         opener.clone(),
                         on_server.clone(),
                         folder,
+                        poll_every,
                         notices.clone(),
                         Arc::clone(stop),
                     )?;
-                    idled.push(format!("{}:{on_server}", opener.name()));
+                    let watched = format!("{}:{on_server}", opener.name());
+                    match idle {
+                        Some(false) => polled.push(watched),
+                        _ => idled.push(watched),
+                    }
                 }
             }
         }
     }
     drop(notices);
+    let mut server_side = Vec::new();
+    if !idled.is_empty() {
+        server_side.push(format!("IDLE on {}", idled.join(", ")));
+    }
+    if !polled.is_empty() {
+        server_side.push(format!(
+            "{} polled every {} (the server offers no IDLE)",
+            polled.join(", "),
+            describe_interval(channel.poll_secs)
+        ));
+    }
+    if server_side.is_empty() {
+        server_side.push("IDLE on nothing".to_string());
+    }
     out.result(&format!(
-        "{} watching {}: IDLE on {}; Maildir checked every {}s; full sync every {}",
+        "{} watching {}: {}; Maildir checked every {}s; full sync every {}",
         timestamp(),
         channel.name,
-        if idled.is_empty() {
-            "nothing".to_string()
-        } else {
-            idled.join(", ")
-        },
+        server_side.join("; "),
         LOCAL_POLL.as_secs(),
         describe_interval(channel.interval_secs),
     ));
@@ -389,6 +407,29 @@ fn describe(report: &Report) -> String {
         parts.push("checked".to_string());
     }
     parts.join(", ")
+}
+
+/// Whether the IMAP server behind `opener` offers IDLE, asked on a
+/// connection of its own before the watchers start, so the first line
+/// can say whether folders are watched or polled; `None` when it cannot be
+/// reached now (its watchers keep trying, and use IDLE if it is there).
+fn offers_idle(opener: &StoreOpener) -> Option<bool> {
+    match opener.connect_imap()? {
+        Ok(store) => {
+            let idle = store.supports_idle();
+            if let Err(error) = store.logout() {
+                log::debug!("{error:#}");
+            }
+            Some(idle)
+        }
+        Err(error) => {
+            log::info!(
+                "{}: cannot ask whether it offers IDLE: {error:#}",
+                opener.name()
+            );
+            None
+        }
+    }
 }
 
 fn describe_interval(seconds: u64) -> String {

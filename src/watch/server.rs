@@ -25,8 +25,6 @@ pub const IDLE_RENEW: Duration = Duration::from_secs(5 * 60);
 const BACKOFF_START: Duration = Duration::from_secs(1);
 /// Longest wait between reconnection attempts.
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
-/// Without IDLE on the server, the folder is synced this often.
-const POLL_WITHOUT_IDLE: Duration = Duration::from_secs(60);
 
 /// Starts the watcher thread for `folder` of the IMAP store `opener`;
 /// notices name it `channel_folder`, the channel's name for it.
@@ -34,6 +32,7 @@ pub fn spawn_idle_watcher(
     opener: StoreOpener,
     folder: String,
     channel_folder: String,
+    poll_every: Duration,
     notices: Sender<Notice>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
@@ -44,6 +43,7 @@ pub fn spawn_idle_watcher(
                 opener: &opener,
                 folder: &folder,
                 channel_folder: &channel_folder,
+                poll_every,
             };
             watch_folder(&watched, &notices, &stop)
         })
@@ -57,6 +57,8 @@ struct Watched<'a> {
     folder: &'a str,
     /// As the channel names it, for notices.
     channel_folder: &'a str,
+    /// How often to ask for a sync when the server has no IDLE.
+    poll_every: Duration,
 }
 
 fn watch_folder(watched: &Watched<'_>, notices: &Sender<Notice>, stop: &AtomicBool) {
@@ -64,6 +66,7 @@ fn watch_folder(watched: &Watched<'_>, notices: &Sender<Notice>, stop: &AtomicBo
         opener,
         folder,
         channel_folder,
+        poll_every,
     } = *watched;
     let mut backoff = BACKOFF_START;
     let mut had_trouble = false;
@@ -108,7 +111,7 @@ fn watch_folder(watched: &Watched<'_>, notices: &Sender<Notice>, stop: &AtomicBo
         let reason = if store.supports_idle() {
             idle_until_error(&mut store, channel_folder, notices, stop)
         } else {
-            poll_without_idle(channel_folder, notices, stop)
+            poll_without_idle(channel_folder, poll_every, notices, stop)
         };
         match reason {
             None => return,
@@ -153,14 +156,16 @@ fn idle_until_error(
     None
 }
 
-/// For servers without IDLE: ask for a sync of the folder every minute.
+/// For servers without IDLE: ask for a sync of the folder every
+/// `poll_every` (the channel's `poll_interval`).
 fn poll_without_idle(
     folder: &str,
+    poll_every: Duration,
     notices: &Sender<Notice>,
     stop: &AtomicBool,
 ) -> Option<anyhow::Error> {
     loop {
-        sleep_unless_stopped(POLL_WITHOUT_IDLE, stop);
+        sleep_unless_stopped(poll_every, stop);
         if stop.load(Ordering::Relaxed) {
             return None;
         }

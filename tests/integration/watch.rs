@@ -220,3 +220,50 @@ fn watch_pulls_new_mail_pushes_local_flags_survives_a_restart_and_stops_cleanly(
         );
     }
 }
+
+/// Without IDLE on the server, watch says it polls and how often, and
+/// the poll brings new mail down.
+#[test]
+fn without_idle_watch_says_it_polls_and_how_often() {
+    let dovecot = Dovecot::start_with(crate::support::dovecot::DovecotOptions {
+        imap_capability: Some(super::common::CAPABILITIES_WITHOUT_MODSEQ.replace(" IDLE", "")),
+        ..Default::default()
+    });
+    let mut client = dovecot.client("alice");
+    assert!(!client.has_capability("IDLE"));
+    let mut env = env();
+    let maildir = env.maildir();
+    write_config(
+        &mut env,
+        &dovecot,
+        "alice",
+        &maildir,
+        "    poll_interval: 10s\n",
+    );
+    let inbox = maildir.join("INBOX");
+    let mut watcher = Watcher::start(&env, &["mail"]);
+    wait_for(&watcher, Duration::from_secs(20), "the first line", || {
+        watcher.logs().contains(" watching mail: ")
+    });
+    let logs = watcher.logs();
+    assert!(
+        logs.contains("server:INBOX polled every 10s (the server offers no IDLE)"),
+        "{logs}"
+    );
+    assert!(!logs.contains("IDLE on"), "{logs}");
+
+    let arrived = message_with("arrived while polled", "new mail");
+    client.append("INBOX", &arrived, &[], None);
+    wait_for(
+        &watcher,
+        Duration::from_secs(30),
+        "the poll pulls it",
+        || local_has(&inbox, &message_id_of(&arrived)),
+    );
+    assert_eq!(
+        watcher.terminate(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        watcher.logs()
+    );
+}
