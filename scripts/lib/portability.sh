@@ -36,10 +36,12 @@ check_foreign_targets() {
 
 # A plain build (as `cargo build --release` and `cargo install` resolve
 # features: without the tests' dev-dependency) has no test hook compiled in.
+# The dependencies it compiles are the ones `cargo test` then reuses.
 check_no_test_hooks() {
     cargo build --locked --bin mailferry
-    if grep -q MAILFERRY_TEST_ABORT_AFTER_STEPS target/debug/mailferry; then
-        echo "error: target/debug/mailferry reads MAILFERRY_TEST_ABORT_AFTER_STEPS: test hooks leaked into a plain build" >&2
+    local binary="${CARGO_TARGET_DIR:-target}/debug/mailferry"
+    if grep -q MAILFERRY_TEST_ABORT_AFTER_STEPS "$binary"; then
+        echo "error: $binary reads MAILFERRY_TEST_ABORT_AFTER_STEPS: test hooks leaked into a plain build" >&2
         return 1
     fi
 }
