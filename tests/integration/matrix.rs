@@ -670,8 +670,9 @@ matrix!(watch);
 /// left to set off a sync that would find it anyway. Courier's IDLE looks
 /// for new mail only every 60 s by default; the harness runs it with
 /// `IMAP_ENHANCEDIDLE=1` (told at once, through gamin), as a site that
-/// wants prompt IDLE does. Without IDLE (the minimal Dovecot) new mail
-/// waits for a poll: the test sets the shortest full-sync interval, 10 s.
+/// wants prompt IDLE does. Without IDLE (the minimal Dovecot) watch says
+/// it polls, and new mail waits for the poll: the test sets the shortest
+/// poll interval, 10 s.
 fn watch(kind: ServerKind) {
     let server = MailServer::start(kind);
     let mut client = server.client("alice");
@@ -680,7 +681,7 @@ fn watch(kind: ServerKind) {
     let (extra, limit) = if kind.has_idle() {
         ("", Duration::from_secs(10))
     } else {
-        ("    interval: 10s\n", Duration::from_secs(30))
+        ("    poll_interval: 10s\n", Duration::from_secs(30))
     };
     let device = Device::new(&server, "alice", "verbatim", extra);
     device.sync();
@@ -718,6 +719,13 @@ fn watch(kind: ServerKind) {
         "{kind}: {}",
         watcher.logs()
     );
+    let how = if kind.has_idle() {
+        "IDLE on server:INBOX;"
+    } else {
+        "server:INBOX polled every 10s (the server offers no IDLE)"
+    };
+    let logs = watcher.logs();
+    assert!(logs.contains(how), "{kind}: {logs}");
     assert_in_step(&server, &device, &["INBOX"]);
 }
 
