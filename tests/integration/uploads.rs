@@ -11,7 +11,9 @@
 //! after a NOOP (as Courier does): uploads are found again, none is doubled.
 
 use super::common::{env, run_ok, server_view, stderr};
-use super::scenario::{config_yaml, dovecot, fill_server_inbox, message, trial_user, Rng, FOLDERS};
+use super::scenario::{
+    config_yaml, dovecot, fill_server_inbox, message, soak_factor, trial_user, Rng, FOLDERS,
+};
 use crate::support::dovecot::{Dovecot, DovecotOptions};
 use crate::support::env::TestEnv;
 use crate::support::local::{deliver, read_folder};
@@ -28,7 +30,8 @@ const PER_FOLDER: usize = 250;
 const ON_SERVER: usize = 100;
 /// Trials killed on the direct connection, and through the slow proxy
 /// (where a killed run's last batch reaches the server long after the
-/// next run began: the race that doubled uploads).
+/// next run began: the race that doubled uploads). Both are multiplied
+/// by MAILFERRY_SOAK.
 const TRIALS: usize = 2;
 const PROXY_TRIALS: usize = 2;
 /// Where kills of runs through the slow link are drawn from.
@@ -242,7 +245,8 @@ fn uninterrupted(dovecot: &Dovecot, user: &str, port: u16) -> Duration {
 fn uploads_killed_at_random_moments_and_resumed_at_once_are_never_doubled() {
     let started = Instant::now();
     let mut rng = Rng::from_env("killed uploads");
-    let dovecot = dovecot(1 + TRIALS + PROXY_TRIALS);
+    let (trials, proxy_trials) = (TRIALS * soak_factor(), PROXY_TRIALS * soak_factor());
+    let dovecot = dovecot(1 + trials + proxy_trials);
     let signals = |trial: usize| -> Vec<i32> {
         (0..KILLS_PER_TRIAL)
             .map(|kill| {
@@ -260,8 +264,8 @@ fn uploads_killed_at_random_moments_and_resumed_at_once_are_never_doubled() {
     // its first seconds land in the upload.
     let slowed = SLOW_WINDOW;
     let (mut total, mut kills) = (Tally::default(), 0);
-    for n in 0..TRIALS + PROXY_TRIALS {
-        let slow = n >= TRIALS;
+    for n in 0..trials + proxy_trials {
+        let slow = n >= trials;
         let (found, landed) = trial(
             &dovecot,
             &trial_user(1 + n),
@@ -277,7 +281,7 @@ fn uploads_killed_at_random_moments_and_resumed_at_once_are_never_doubled() {
         "killed uploads: {} trials of {} uploads and {} downloads (uninterrupted {:.2} s direct; \
          kills within {:.2} s through the slow link), {kills} kills each followed at once by the \
          next run: {} duplicates, {} lost, {} files left in tmp/; {:.1} s in all",
-        TRIALS + PROXY_TRIALS,
+        trials + proxy_trials,
         2 * PER_FOLDER,
         ON_SERVER,
         direct.as_secs_f64(),
