@@ -102,10 +102,12 @@ pub const IMAP_STORE: Part = Part {
         ),
         key(
             "ca_file",
-            "PEM file",
+            "PEM file, or a list of them",
             "none",
-            "An extra trust root: a CA certificate, or a self-signed server certificate. The \
-             system's roots are trusted as well. The server's name must match its certificate.",
+            "Extra trust roots: CA certificates, or self-signed server certificates (one file, \
+             or a list as [a.pem, b.pem] for several, as several CertificateFile lines in \
+             mbsync). The system's roots are trusted as well. The server's name must match its \
+             certificate.",
         ),
         key(
             "tls_fingerprint",
@@ -127,8 +129,27 @@ pub const IMAP_STORE: Part = Part {
         key(
             "user",
             "login name",
-            "required",
+            "required, unless user_command or tunnel is given",
             "The login name on the server.",
+        ),
+        key(
+            "user_command",
+            "command",
+            "none",
+            "Instead of user: a command whose first line of output is the login name (mbsync's \
+             UserCmd), run once per run as password_command is.",
+        ),
+        key(
+            "tunnel",
+            "command",
+            "none",
+            "A command whose standard input and output carry the IMAP conversation instead of a \
+             TCP connection (mbsync's Tunnel), e.g. \"ssh mail.example.com /usr/lib/dovecot/imap\". \
+             It runs through sh -c; host and port are then not given, and there is no TLS over \
+             it (tls: none is implied; the command's own transport, ssh, protects it). A server \
+             that greets with PREAUTH is used without a login, so no password is needed; \
+             otherwise user and a password are sent as usual. The command is killed when the \
+             connection ends.",
         ),
         key(
             "auth",

@@ -19,7 +19,7 @@
 //! output, never its standard output (that is where the password would be).
 
 use super::files::{process_env, Env};
-use super::{PasswordSource, Secret};
+use super::{ImapConfig, PasswordSource, Secret};
 use crate::command::{run_bounded, Failure};
 use crate::interrupt::Interrupted;
 use anyhow::{bail, Context};
@@ -47,6 +47,21 @@ impl PasswordSource {
                 from_command(command, "OAuth2 token", command_timeout)
             }
         }
+    }
+}
+
+impl ImapConfig {
+    /// The config with `user` taken from `user_command` (run here, once,
+    /// as a password command is), or as it is when `user` was written.
+    pub fn with_user_resolved(&self) -> anyhow::Result<ImapConfig> {
+        let Some(command) = &self.user_command else {
+            return Ok(self.clone());
+        };
+        let user = from_command(command, "user name", self.command_timeout())?;
+        let mut config = self.clone();
+        config.user = user.expose().to_owned();
+        config.user_command = None;
+        Ok(config)
     }
 }
 

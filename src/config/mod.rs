@@ -190,14 +190,22 @@ pub struct ImapConfig {
     /// Resolved: 993 for implicit TLS, else 143, unless given.
     pub port: u16,
     pub tls: TlsMode,
-    /// An extra trust root (PEM), added to the system roots.
-    pub ca_file: Option<PathBuf>,
+    /// Extra trust roots (PEM files), added to the system roots.
+    pub ca_file: Vec<PathBuf>,
     /// Accept exactly the certificate with this SHA-256 instead of
     /// verifying it against roots and the host name.
     pub tls_fingerprint: Option<CertFingerprint>,
     /// The lowest TLS version accepted. Default 1.2.
     pub tls_min_version: TlsVersion,
+    /// The login name; empty when `user_command` gives it.
     pub user: String,
+    /// A command whose first line of output is the login name (mbsync's
+    /// `UserCmd`), run as `password_command` is.
+    pub user_command: Option<String>,
+    /// A command whose standard input and output carry the IMAP
+    /// conversation (mbsync's `Tunnel`), instead of a TCP connection to
+    /// `host`. No TLS; no login when the server greets with PREAUTH.
+    pub tunnel: Option<String>,
     pub auth: AuthMethod,
     pub password: PasswordSource,
     /// Longest a password or token command may run, seconds. Default 60.
@@ -266,7 +274,7 @@ pub struct Pop3Config {
     /// Resolved: 995 for implicit TLS, else 110, unless given.
     pub port: u16,
     pub tls: TlsMode,
-    pub ca_file: Option<PathBuf>,
+    pub ca_file: Vec<PathBuf>,
     pub tls_fingerprint: Option<CertFingerprint>,
     pub tls_min_version: TlsVersion,
     pub user: String,

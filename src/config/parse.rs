@@ -73,6 +73,8 @@ const IMAP_KEYS: &[&str] = &[
     "tls_fingerprint",
     "tls_min_version",
     "user",
+    "user_command",
+    "tunnel",
     "auth",
     "password",
     "password_command",
@@ -144,10 +146,12 @@ struct RawStore {
     host: Option<String>,
     port: Option<u16>,
     tls: Option<TlsMode>,
-    ca_file: Option<String>,
+    ca_file: Option<OneOrMany>,
     tls_fingerprint: Option<RawFingerprint>,
     tls_min_version: Option<RawTlsVersion>,
     user: Option<String>,
+    user_command: Option<String>,
+    tunnel: Option<String>,
     auth: Option<RawAuth>,
     password: Option<RawSecret>,
     password_command: Option<String>,
@@ -189,6 +193,8 @@ impl RawStore {
             ("tls_fingerprint", self.tls_fingerprint.is_some()),
             ("tls_min_version", self.tls_min_version.is_some()),
             ("user", self.user.is_some()),
+            ("user_command", self.user_command.is_some()),
+            ("tunnel", self.tunnel.is_some()),
             ("auth", self.auth.is_some()),
             ("password", self.password.is_some()),
             ("password_command", self.password_command.is_some()),
@@ -254,6 +260,14 @@ impl<'de> Deserialize<'de> for RawSecret {
             )),
         }
     }
+}
+
+/// A value written as one string or as a list of them (`ca_file`).
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "a path or a list of paths")]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// `tls_fingerprint`: `sha256:` and the certificate's digest in hex.
@@ -671,7 +685,12 @@ impl Validator<'_> {
     }
 
     fn imap(&self, here: KeyPath, mut raw: RawStore) -> Result<ImapConfig, ConfigError> {
-        let tls = raw.tls.unwrap_or(TlsMode::Implicit);
+        let tunnel = self.tunnel(&here, &raw)?;
+        let tls = match (raw.tls, &tunnel) {
+            (Some(tls), _) => tls,
+            (None, Some(_)) => TlsMode::None,
+            (None, None) => TlsMode::Implicit,
+        };
         let default_port = if tls == TlsMode::Implicit { 993 } else { 143 };
         let auth = match raw.auth {
             None | Some(RawAuth::Login) => AuthMethod::Login,
@@ -693,6 +712,15 @@ impl Validator<'_> {
                 here.key("oauth2_token_command"),
                 "needs auth: xoauth2 or auth: oauthbearer",
             ));
+        } else if tunnel.is_some()
+            && raw.password.is_none()
+            && raw.password_command.is_none()
+            && raw.password_env.is_none()
+        {
+            // A tunnel usually ends in a server that is already logged in
+            // (PREAUTH); should it ask for a login, the empty password
+            // fails there, naming the server.
+            PasswordSource::Plain(Secret::new(""))
         } else {
             self.password(
                 &here,
@@ -701,14 +729,21 @@ impl Validator<'_> {
                 raw.password_env.take(),
             )?
         };
+        let (user, user_command) = self.user(&here, raw.user, raw.user_command, &tunnel)?;
+        let host = match (&tunnel, raw.host) {
+            (Some(_), None) => String::new(),
+            (_, host) => self.required_text(&here, "host", host, StoreKind::Imap)?,
+        };
         Ok(ImapConfig {
-            host: self.required_text(&here, "host", raw.host, StoreKind::Imap)?,
+            host,
             port: self.port(&here, raw.port, default_port)?,
             tls,
-            ca_file: self.optional_path(&here, "ca_file", raw.ca_file)?,
+            ca_file: self.ca_files(&here, raw.ca_file)?,
             tls_fingerprint: self.fingerprint(&here, tls, raw.tls_fingerprint)?,
             tls_min_version: raw.tls_min_version.map(|v| v.0).unwrap_or_default(),
-            user: self.required_text(&here, "user", raw.user, StoreKind::Imap)?,
+            user,
+            user_command,
+            tunnel,
             auth,
             password,
             command_timeout_secs: self.seconds(&here, "command_timeout", raw.command_timeout)?,
@@ -756,7 +791,7 @@ impl Validator<'_> {
             host: self.required_text(&here, "host", raw.host, StoreKind::Pop3)?,
             port: self.port(&here, raw.port, default_port)?,
             tls,
-            ca_file: self.optional_path(&here, "ca_file", raw.ca_file)?,
+            ca_file: self.ca_files(&here, raw.ca_file)?,
             tls_fingerprint: self.fingerprint(&here, tls, raw.tls_fingerprint)?,
             tls_min_version: raw.tls_min_version.map(|v| v.0).unwrap_or_default(),
             user: self.required_text(&here, "user", raw.user, StoreKind::Pop3)?,
@@ -846,6 +881,80 @@ impl Validator<'_> {
     ) -> Result<Option<PathBuf>, ConfigError> {
         text.map(|text| self.path(here.clone().key(key), text))
             .transpose()
+    }
+
+    /// `ca_file`: one path or a list of them, each with `~` expanded.
+    fn ca_files(
+        &self,
+        here: &KeyPath,
+        raw: Option<OneOrMany>,
+    ) -> Result<Vec<PathBuf>, ConfigError> {
+        let at = here.clone().key("ca_file");
+        let texts = match raw {
+            None => return Ok(Vec::new()),
+            Some(OneOrMany::One(text)) => vec![text],
+            Some(OneOrMany::Many(texts)) if texts.is_empty() => {
+                return Err(self.error(at, "must not be an empty list"))
+            }
+            Some(OneOrMany::Many(texts)) => texts,
+        };
+        texts
+            .into_iter()
+            .map(|text| self.path(at.clone(), text))
+            .collect()
+    }
+
+    /// `tunnel`: a command, with no TLS of its own over it.
+    fn tunnel(&self, here: &KeyPath, raw: &RawStore) -> Result<Option<String>, ConfigError> {
+        let Some(command) = &raw.tunnel else {
+            return Ok(None);
+        };
+        let at = here.clone().key("tunnel");
+        if command.trim().is_empty() {
+            return Err(self.error(at, "must not be empty"));
+        }
+        if let Some(key) = [("host", raw.host.is_some()), ("port", raw.port.is_some())]
+            .into_iter()
+            .find_map(|(key, present)| present.then_some(key))
+        {
+            return Err(self.error(
+                here.clone().key(key),
+                "has no effect with tunnel: (the command reaches the server)",
+            ));
+        }
+        if matches!(raw.tls, Some(TlsMode::Implicit | TlsMode::Starttls)) {
+            return Err(self.error(
+                here.clone().key("tls"),
+                "a tunnel carries the IMAP conversation as it is: give tls: none, or leave tls out",
+            ));
+        }
+        Ok(Some(command.clone()))
+    }
+
+    /// Exactly one of `user` and `user_command`.
+    fn user(
+        &self,
+        here: &KeyPath,
+        user: Option<String>,
+        command: Option<String>,
+        tunnel: &Option<String>,
+    ) -> Result<(String, Option<String>), ConfigError> {
+        match (user, command) {
+            (Some(_), Some(_)) => Err(self.error(
+                here.clone().key("user_command"),
+                "give only one of user and user_command",
+            )),
+            (None, Some(command)) if command.trim().is_empty() => {
+                Err(self.error(here.clone().key("user_command"), "must not be empty"))
+            }
+            (None, Some(command)) => Ok((String::new(), Some(command))),
+            // Through a tunnel the server may need no login at all.
+            (None, None) if tunnel.is_some() => Ok((String::new(), None)),
+            (user, None) => Ok((
+                self.required_text(here, "user", user, StoreKind::Imap)?,
+                None,
+            )),
+        }
     }
 
     /// A pin makes no sense on a connection without TLS: say so rather
@@ -1171,7 +1280,7 @@ groups:
         assert_eq!(work.host, "imap.example.com");
         assert_eq!(work.port, 993);
         assert_eq!(work.tls, TlsMode::Implicit);
-        assert_eq!(work.ca_file, Some(PathBuf::from("/home/a/certs/ca.pem")));
+        assert_eq!(work.ca_file, vec![PathBuf::from("/home/a/certs/ca.pem")]);
         assert_eq!(work.user, "alice@example.com");
         assert_eq!(work.auth, AuthMethod::Login);
         assert_eq!(
@@ -1441,6 +1550,49 @@ channels:
 
     const PIN: &str = "sha256:4F:9D:DB:3E:64:13:4E:6A:5C:C6:30:64:1D:22:F0:0D:\
                        63:F7:77:2F:1C:87:DB:62:A9:87:1A:A9:06:1A:0B:2C";
+
+    #[test]
+    fn ca_file_takes_one_path_or_a_list() {
+        let one = imap_store(&imap_with("    password: p\n    ca_file: /a.pem\n"));
+        assert_eq!(one.ca_file, vec![PathBuf::from("/a.pem")]);
+        let two = imap_store(&imap_with(
+            "    password: p\n    ca_file: [/a.pem, /b.pem]\n",
+        ));
+        assert_eq!(
+            two.ca_file,
+            vec![PathBuf::from("/a.pem"), PathBuf::from("/b.pem")]
+        );
+        let (line, key, message) = fail(&imap_with("    password: p\n    ca_file: []\n"));
+        assert_eq!((line, key.as_deref()), (Some(7), Some("stores.w.ca_file")));
+        assert_eq!(message, "must not be an empty list");
+    }
+
+    #[test]
+    fn user_command_replaces_user() {
+        let text = "stores:\n  w:\n    type: imap\n    host: h\n    user_command: echo u\n    \
+                    password: p\n";
+        let imap = imap_store(text);
+        assert_eq!(imap.user_command.as_deref(), Some("echo u"));
+        let (_, key, message) = fail(&imap_with("    password: p\n    user_command: echo u\n"));
+        assert_eq!(key.as_deref(), Some("stores.w.user_command"));
+        assert_eq!(message, "give only one of user and user_command");
+    }
+
+    #[test]
+    fn a_tunnel_needs_no_host_user_password_or_tls() {
+        let text = "stores:\n  w:\n    type: imap\n    tunnel: ssh h /usr/lib/dovecot/imap\n";
+        let imap = imap_store(text);
+        assert_eq!(imap.tunnel.as_deref(), Some("ssh h /usr/lib/dovecot/imap"));
+        assert_eq!(imap.tls, TlsMode::None);
+        assert_eq!((imap.host.as_str(), imap.user.as_str()), ("", ""));
+        for (extra, key) in [
+            ("    host: h\n", "stores.w.host"),
+            ("    tls: implicit\n", "stores.w.tls"),
+        ] {
+            let (_, found, _) = fail(&format!("{text}{extra}"));
+            assert_eq!(found.as_deref(), Some(key), "{extra}");
+        }
+    }
 
     #[test]
     fn tls_fingerprint_and_min_version_are_read() {

@@ -19,6 +19,8 @@ impl Config {
                 continue;
             };
             let (tls, host) = match store {
+                // A tunnel's own transport (ssh) is what protects it.
+                StoreConfig::Imap(imap) if imap.tunnel.is_some() => continue,
                 StoreConfig::Imap(imap) => (imap.tls, &imap.host),
                 StoreConfig::Pop3(pop3) => (pop3.tls, &pop3.host),
                 StoreConfig::Maildir(_) => continue,

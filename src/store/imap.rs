@@ -272,7 +272,7 @@ fn error_status(error: &imap::Error) -> String {
 /// What the config says to check of the server's certificate.
 fn tls_policy(config: &ImapConfig) -> tls::TlsPolicy<'_> {
     tls::TlsPolicy {
-        ca_file: config.ca_file.as_deref(),
+        ca_file: &config.ca_file,
         fingerprint: config.tls_fingerprint.as_ref(),
         min_version: config.tls_min_version,
     }
@@ -287,11 +287,16 @@ fn capability_name(capability: &Capability<'_>) -> String {
 }
 
 /// Reads the server greeting; a BYE greeting is a refusal.
-fn read_greeting(client: &mut imap::Client<Wire>, server: &str) -> Result<()> {
+/// Reads and checks the greeting; true when it is PREAUTH (the server
+/// logged us in by itself).
+fn read_greeting(client: &mut imap::Client<Wire>, server: &str) -> Result<bool> {
     let greeting = client
         .read_greeting()
         .map_err(|e| imap_err(e, format!("no greeting from {server}")))?;
-    check_greeting(&greeting, server)
+    check_greeting(&greeting, server)?;
+    Ok(greeting
+        .get(..10)
+        .is_some_and(|start| start.eq_ignore_ascii_case(b"* PREAUTH ")))
 }
 
 /// Plain connection upgraded with STARTTLS; refuses to go on in clear.
@@ -400,6 +405,9 @@ fn check_greeting(greeting: &[u8], server: &str) -> Result<()> {
 /// Connects, secures and logs in; the wire is the session's connection,
 /// for commands sent ahead (see [`wire`]).
 fn open_session(config: &ImapConfig, secret: &Secret) -> Result<(Session, Wire)> {
+    if let Some(command) = &config.tunnel {
+        return open_tunnel(config, command, secret);
+    }
     let server = format!("{}:{}", config.host, config.port);
     let timeout = Duration::from_secs(config.timeout_secs.max(1));
     log::info!("connecting to {server} as {}", config.user);
@@ -424,6 +432,27 @@ fn open_session(config: &ImapConfig, secret: &Secret) -> Result<(Session, Wire)>
         read_greeting(&mut client, &server)?;
     }
     Ok((authenticate(client, config, secret)?, wire))
+}
+
+/// Starts the `tunnel:` command and talks IMAP over it: no TLS (the
+/// command's own transport, ssh say, protects it), and no login when the
+/// server greets with PREAUTH.
+fn open_tunnel(config: &ImapConfig, command: &str, secret: &Secret) -> Result<(Session, Wire)> {
+    let server = format!("tunnel `{command}`");
+    log::info!("connecting through {server}");
+    let timeout = Duration::from_secs(config.timeout_secs.max(1));
+    let tunnel = tls::Tunnel::spawn(command, timeout)?;
+    let wire = Wire::new(NetStream::Tunnel(Box::new(tunnel)));
+    let mut client = imap::Client::new(wire.clone());
+    if !read_greeting(&mut client, &server)? {
+        return Ok((authenticate(client, config, secret)?, wire));
+    }
+    log::debug!("S: PREAUTH: no login needed");
+    wire.login_as_noop()?;
+    let session = client
+        .login("preauth", "")
+        .map_err(|(error, _)| imap_err(error, format!("NOOP after PREAUTH on {server} failed")))?;
+    Ok((session, wire))
 }
 
 /// Logs in as the config says, with the secret never in a log line or an
@@ -1158,7 +1187,10 @@ fn internal_date(seconds: i64) -> Option<DateTime<FixedOffset>> {
 
 impl Store for ImapStore {
     fn describe(&self) -> String {
-        format!("imap://{}@{}", self.user, self.host)
+        match &self.config.tunnel {
+            Some(command) => format!("imap via tunnel `{command}`"),
+            None => format!("imap://{}@{}", self.user, self.host),
+        }
     }
 
     fn list_folders(&mut self) -> Result<Vec<FolderInfo>> {

@@ -12,6 +12,7 @@ pub mod opener;
 pub mod pop3;
 pub mod tls;
 pub mod transient;
+pub mod tunnel;
 pub mod unavailable;
 
 pub use open::{connection_limit, factory, open, probe, StoreFactory};

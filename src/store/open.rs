@@ -24,8 +24,9 @@ fn store_config<'a>(config: &'a Config, name: &str) -> Result<&'a StoreConfig> {
 pub fn open(config: &Config, name: &str) -> Result<Box<dyn Store>> {
     match store_config(config, name)? {
         StoreConfig::Imap(imap) => {
+            let imap = imap.with_user_resolved()?;
             let password = imap.password.resolve(imap.command_timeout())?;
-            Ok(Box::new(ImapStore::connect(imap, &password)?))
+            Ok(Box::new(ImapStore::connect(&imap, &password)?))
         }
         StoreConfig::Maildir(maildir) => Ok(Box::new(MaildirStore::from_config(maildir))),
         StoreConfig::Pop3(pop3) => {
@@ -45,8 +46,8 @@ pub type StoreFactory = Box<dyn Fn() -> Result<Box<dyn Store>> + Send + Sync>;
 pub fn factory(config: &Config, name: &str) -> Result<StoreFactory> {
     match store_config(config, name)? {
         StoreConfig::Imap(imap) => {
+            let imap = imap.with_user_resolved()?;
             let password = imap.password.resolve(imap.command_timeout())?;
-            let imap = imap.clone();
             // What the first connection learns, the others need not ask.
             let facts = SharedFacts::default();
             Ok(Box::new(move || {
@@ -87,13 +88,16 @@ pub fn connection_limit(config: &Config, name: &str) -> Option<usize> {
 pub fn probe(config: &Config, name: &str) -> Result<String> {
     match store_config(config, name)? {
         StoreConfig::Imap(imap) => {
+            let imap = &imap.with_user_resolved()?;
             let password = imap.password.resolve(imap.command_timeout())?;
             let mut store = ImapStore::connect(imap, &password)?;
             let namespace = store.describe_namespace()?;
+            let server = match &imap.tunnel {
+                Some(command) => format!("tunnel `{command}`"),
+                None => format!("{} as {}", imap.host, imap.user),
+            };
             let description = format!(
-                "{} as {}, capabilities: {}; {namespace}",
-                imap.host,
-                imap.user,
+                "{server}, capabilities: {}; {namespace}",
                 store.capabilities().join(" ")
             );
             store.logout()?;

@@ -37,7 +37,7 @@ impl StoreOpener {
             .into()),
             Some(StoreConfig::Imap(imap)) => Ok(StoreOpener::Imap {
                 name: name.to_string(),
-                config: imap.clone(),
+                config: imap.with_user_resolved()?,
                 password: imap.password.resolve(imap.command_timeout())?,
             }),
             Some(StoreConfig::Maildir(maildir)) => Ok(StoreOpener::Maildir {

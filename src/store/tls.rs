@@ -17,21 +17,26 @@ use anyhow::{anyhow, bail, Context, Result};
 use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub use super::tunnel::Tunnel;
 
 /// A connection to a server, plain or encrypted.
 #[derive(Debug)]
 pub enum NetStream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// A command's standard input and output (`tunnel:`).
+    Tunnel(Box<Tunnel>),
 }
 
 impl NetStream {
-    fn tcp(&self) -> &TcpStream {
+    fn set_read_timeout_now(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         match self {
-            NetStream::Plain(tcp) => tcp,
-            NetStream::Tls(tls) => tls.get_ref(),
+            NetStream::Plain(tcp) => tcp.set_read_timeout(timeout),
+            NetStream::Tls(tls) => tls.get_ref().set_read_timeout(timeout),
+            NetStream::Tunnel(tunnel) => tunnel.set_timeout(timeout),
         }
     }
 }
@@ -41,6 +46,7 @@ impl Read for NetStream {
         match self {
             NetStream::Plain(tcp) => tcp.read(buf),
             NetStream::Tls(tls) => tls.read(buf),
+            NetStream::Tunnel(tunnel) => tunnel.read(buf),
         }
     }
 }
@@ -50,12 +56,14 @@ impl Write for NetStream {
         match self {
             NetStream::Plain(tcp) => tcp.write(buf),
             NetStream::Tls(tls) => tls.write(buf),
+            NetStream::Tunnel(tunnel) => tunnel.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             NetStream::Plain(tcp) => tcp.flush(),
             NetStream::Tls(tls) => tls.flush(),
+            NetStream::Tunnel(tunnel) => tunnel.flush(),
         }
     }
 }
@@ -68,10 +76,7 @@ impl Write for NetStream {
 impl imap::extensions::idle::SetReadTimeout for NetStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> imap::Result<()> {
         match timeout {
-            Some(_) => self
-                .tcp()
-                .set_read_timeout(timeout)
-                .map_err(imap::Error::Io),
+            Some(_) => self.set_read_timeout_now(timeout).map_err(imap::Error::Io),
             None => Ok(()),
         }
     }
@@ -116,8 +121,8 @@ pub fn describe_io_error(error: &io::Error) -> String {
 /// What a server's certificate and protocol must satisfy.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TlsPolicy<'a> {
-    /// Extra trust roots (PEM).
-    pub ca_file: Option<&'a Path>,
+    /// Extra trust roots (PEM files).
+    pub ca_file: &'a [PathBuf],
     /// When set, the certificate must have exactly this SHA-256, and roots
     /// and host name are not consulted.
     pub fingerprint: Option<&'a CertFingerprint>,
@@ -132,7 +137,7 @@ pub fn secure(policy: &TlsPolicy<'_>, host: &str, port: u16, tcp: TcpStream) -> 
         TlsVersion::V1_2 => Protocol::Tlsv12,
         TlsVersion::V1_3 => Protocol::Tlsv13,
     }));
-    if let Some(path) = policy.ca_file {
+    for path in policy.ca_file {
         for certificate in read_pem_certificates(path)? {
             builder.add_root_certificate(certificate);
         }

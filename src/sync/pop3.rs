@@ -139,7 +139,7 @@ mod tests {
             host: "pop.test".into(),
             port: 995,
             tls: TlsMode::Implicit,
-            ca_file: None,
+            ca_file: Vec::new(),
             tls_fingerprint: None,
             tls_min_version: Default::default(),
             user: "u".into(),

@@ -57,10 +57,12 @@ pub fn config(dovecot: &Dovecot, tls: TlsMode) -> ImapConfig {
             _ => dovecot.imap_port(),
         },
         tls,
-        ca_file: Some(dovecot.ca_path()),
+        ca_file: vec![dovecot.ca_path()],
         tls_fingerprint: None,
         tls_min_version: TlsVersion::V1_2,
         user: USER.to_string(),
+        user_command: None,
+        tunnel: None,
         auth: AuthMethod::Login,
         password: PasswordSource::Plain(Secret::new(dovecot.password(USER))),
         command_timeout_secs: 60,
@@ -156,7 +158,7 @@ fn untrusted_certificate_error_points_to_ca_file() {
     let dovecot = start();
     for tls in [TlsMode::Implicit, TlsMode::Starttls] {
         let mut config = config(&dovecot, tls);
-        config.ca_file = None;
+        config.ca_file = Vec::new();
         let error = ImapStore::connect(&config, &Secret::new(dovecot.password(USER)))
             .err()
             .unwrap()

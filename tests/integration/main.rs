@@ -41,6 +41,7 @@ mod security;
 mod settled;
 mod tls;
 mod tree_renames;
+mod tunnel;
 mod two_way;
 mod uploads;
 mod watch;

@@ -40,7 +40,7 @@ fn right_pin_connects_to_a_self_signed_server_without_ca_file_in_both_modes() {
     let pin = CertFingerprint::parse(&openssl_fingerprint(&dovecot.ca_path())).unwrap();
     for tls in [TlsMode::Implicit, TlsMode::Starttls] {
         let mut config = config(&dovecot, tls);
-        config.ca_file = None;
+        config.ca_file = Vec::new();
         config.tls_fingerprint = Some(pin);
         // The name is not checked either: the pin names the certificate.
         config.host = "127.0.0.1".to_string();
@@ -78,7 +78,7 @@ fn wrong_pin_is_refused_even_when_the_ca_would_verify() {
 fn certificate_from_an_unknown_ca_is_refused_naming_ca_file() {
     let dovecot = Dovecot::start();
     let mut config = config(&dovecot, TlsMode::Implicit);
-    config.ca_file = Some(dovecot.untrusted_ca_path());
+    config.ca_file = vec![dovecot.untrusted_ca_path()];
     let error = connect_error(&config, &dovecot);
     assert!(
         error.starts_with(&format!(
@@ -129,7 +129,7 @@ fn certificate_for_another_name_is_refused_naming_the_host() {
         ..DovecotOptions::default()
     });
     let mut config = config(&dovecot, TlsMode::Implicit);
-    config.ca_file = Some(cert.clone());
+    config.ca_file = vec![cert.clone()];
     let error = connect_error(&config, &dovecot);
     assert!(
         error.starts_with(&format!(

@@ -29,6 +29,9 @@ struct Inner {
     /// the stream (servers do not send such bytes, but a reader must not
     /// lose them if one does).
     unread: Vec<u8>,
+    /// Set by [`Wire::login_as_noop`]: the bytes of the crate's LOGIN
+    /// command so far, to be sent as a NOOP once the line is whole.
+    login_as_noop: Option<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -47,7 +50,18 @@ impl Wire {
             stream,
             ahead: VecDeque::new(),
             unread: Vec::new(),
+            login_as_noop: None,
         })))
+    }
+
+    /// The imap crate hands out a session only after a login, but a server
+    /// that greets with PREAUTH (a `tunnel:` to a local imap binary) has
+    /// logged us in already and would refuse one: the crate's next
+    /// command line (its LOGIN) goes to the server as a NOOP under the
+    /// same tag, whose OK the crate takes for the login's.
+    pub fn login_as_noop(&self) -> io::Result<()> {
+        self.inner()?.login_as_noop = Some(Vec::new());
+        Ok(())
     }
 
     fn inner(&self) -> io::Result<MutexGuard<'_, Inner>> {
@@ -215,6 +229,19 @@ impl Write for Wire {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut inner = self.inner()?;
         inner.before_crate()?;
+        if let Some(mut held) = inner.login_as_noop.take() {
+            held.extend_from_slice(buf);
+            let Some(end) = held.windows(2).position(|pair| pair == b"\r\n") else {
+                inner.login_as_noop = Some(held);
+                return Ok(buf.len());
+            };
+            let tag_end = held.iter().position(|&b| b == b' ').unwrap_or(0);
+            let mut line = held[..tag_end].to_vec();
+            line.extend_from_slice(b" NOOP\r\n");
+            line.extend_from_slice(&held[end + 2..]);
+            inner.stream.write_all(&line)?;
+            return Ok(buf.len());
+        }
         inner.stream.write(buf)
     }
 

@@ -91,7 +91,7 @@ impl Pop3Store {
                 port: self.config.port,
                 tls: self.config.tls,
                 tls_policy: tls::TlsPolicy {
-                    ca_file: self.config.ca_file.as_deref(),
+                    ca_file: &self.config.ca_file,
                     fingerprint: self.config.tls_fingerprint.as_ref(),
                     min_version: self.config.tls_min_version,
                 },
