@@ -16,7 +16,8 @@ use anyhow::Result;
 pub enum StoreOpener {
     Imap {
         name: String,
-        config: ImapConfig,
+        /// Boxed: an IMAP config is several times a Maildir one.
+        config: Box<ImapConfig>,
         password: Secret,
     },
     Maildir {
@@ -37,7 +38,7 @@ impl StoreOpener {
             .into()),
             Some(StoreConfig::Imap(imap)) => Ok(StoreOpener::Imap {
                 name: name.to_string(),
-                config: imap.with_user_resolved()?,
+                config: Box::new(imap.with_user_resolved()?),
                 password: imap.password.resolve(imap.command_timeout())?,
             }),
             Some(StoreConfig::Maildir(maildir)) => Ok(StoreOpener::Maildir {
