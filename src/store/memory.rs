@@ -51,6 +51,9 @@ pub struct MemoryStore {
     open: Option<String>,
     /// Whether appends report the new UID (like UIDPLUS).
     pub uidplus: bool,
+    /// Whether creating a folder creates its missing parents too, as
+    /// Cyrus does.
+    pub creates_parents: bool,
     /// Operations that change data still allowed before every call fails,
     /// as if the connection dropped. `None`: no limit.
     pub fail_after: Option<usize>,
@@ -72,6 +75,7 @@ impl MemoryStore {
             data,
             open: None,
             uidplus: true,
+            creates_parents: false,
             fail_after: None,
             lose_reply_after: None,
             late_appends: false,
@@ -136,13 +140,20 @@ impl Store for MemoryStore {
     fn create_folder(&mut self, name: &str) -> Result<()> {
         self.spend()?;
         let mut data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
-        data.folders
-            .entry(name.to_string())
-            .or_insert_with(|| MemoryFolder {
+        let mut names = vec![name.to_string()];
+        if self.creates_parents {
+            names.extend(
+                name.match_indices('/')
+                    .map(|(at, _)| name[..at].to_string()),
+            );
+        }
+        for name in names {
+            data.folders.entry(name).or_insert_with(|| MemoryFolder {
                 uidvalidity: 1,
                 uidnext: 1,
                 messages: BTreeMap::new(),
             });
+        }
         Ok(())
     }
 

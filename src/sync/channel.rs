@@ -297,13 +297,31 @@ pub fn sync_stores_with_workers(
     // Folder-level actions, one after the other on the main stores; the
     // folders that need a message sync are collected for later.
     let mut to_sync: Vec<&FolderPlanItem> = Vec::new();
+    let mut created: Vec<(Side, &str)> = Vec::new();
     for item in &items {
         if options.stop_on_signal && crate::interrupt::requested() {
             break;
         }
         match run.carry_out(item) {
-            Ok(Next::Sync) => to_sync.push(item),
+            Ok(Next::Sync) => {
+                if let FolderAction::Create { side } = item.action {
+                    created.push((side, item.name.as_str()));
+                }
+                to_sync.push(item);
+            }
             Ok(Next::Done(known)) => update_known(&mut known_all, &item.name, known),
+            Err(err) => run.folder_failed(item, err, &mut known_all),
+        }
+    }
+
+    let made_by_server = if options.dry_run {
+        Vec::new()
+    } else {
+        run.parents_made_by_server(&created, &listed, &selected)
+    };
+    for item in &made_by_server {
+        match run.carry_out(item) {
+            Ok(_) => to_sync.push(item),
             Err(err) => run.folder_failed(item, err, &mut known_all),
         }
     }
@@ -361,6 +379,13 @@ pub fn sync_stores_with_workers(
         run.folder_list.save(&known_all)?;
     }
     Ok(run.result)
+}
+
+/// `a` and `a/b` for `a/b/c`.
+fn ancestors(name: &str) -> Vec<String> {
+    name.match_indices('/')
+        .map(|(at, _)| name[..at].to_string())
+        .collect()
 }
 
 fn update_known(known_all: &mut BTreeSet<String>, name: &str, known: Known) {
@@ -444,6 +469,56 @@ impl ChannelRun<'_, '_> {
             }
         }
         Ok((names, left_out))
+    }
+
+    /// Servers such as Cyrus create the missing parents of a folder they
+    /// are asked to create (`INBOX.Local` with `INBOX.Local.New`). Such a
+    /// parent, new on that side and on neither side before, is created on
+    /// the other side too and synced (empty) in this run, so the next run
+    /// does not find a new folder. The side is listed again only when a
+    /// created folder had a parent missing from both sides.
+    fn parents_made_by_server(
+        &mut self,
+        created: &[(Side, &str)],
+        listed: &Pair<BTreeSet<String>>,
+        selected: &dyn Fn(&str) -> bool,
+    ) -> Vec<FolderPlanItem> {
+        let mut items = Vec::new();
+        for side in Side::BOTH {
+            let missing: BTreeSet<String> = created
+                .iter()
+                .filter(|(on, _)| *on == side)
+                .flat_map(|(_, name)| ancestors(name))
+                .filter(|parent| {
+                    !listed[side].contains(parent)
+                        && !listed[side.other()].contains(parent)
+                        && !created.iter().any(|(_, name)| name == parent)
+                        && selected(parent)
+                })
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let now = match self.list_names(side) {
+                Ok((names, _)) => names,
+                Err(err) => {
+                    log::info!("{err:#}");
+                    continue;
+                }
+            };
+            for parent in missing.into_iter().filter(|p| now.contains(p)) {
+                log::info!(
+                    "{}: folder {parent} was created by the {side} side as the parent of a \
+                     folder created there",
+                    self.channel.name
+                );
+                items.push(FolderPlanItem {
+                    name: parent,
+                    action: FolderAction::Create { side: side.other() },
+                });
+            }
+        }
+        items
     }
 
     /// Records a folder's failure. A folder that exists on both sides
@@ -606,6 +681,49 @@ pub(super) mod tests {
             }
         }
         data
+    }
+
+    #[test]
+    fn a_parent_the_server_creates_by_itself_is_synced_in_the_same_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut far = MemoryStore::new(Arc::new(Mutex::new(MemoryData::default())));
+        far.creates_parents = true;
+        let mut near = MemoryStore::new(Arc::new(Mutex::new(MemoryData::default())));
+        near.create_folder("Local/New").unwrap();
+        near.open_folder("Local/New").unwrap();
+        let ticket = near.prepare_append().unwrap();
+        let message = Message {
+            flags: crate::flags::Flags::SEEN,
+            date: None,
+            content: b"Message-ID: <n@t>\r\n\r\nbody\r\n".to_vec(),
+        };
+        near.append(&ticket, &message).unwrap();
+        let options = RunOptions::default();
+
+        let first = sync_stores(dir.path(), &channel(), &mut far, &mut near, None, &options);
+        let first = first.unwrap();
+        assert!(first.errors.is_empty(), "{:?}", first.errors);
+        let names = |store: &mut MemoryStore| -> Vec<String> {
+            store
+                .list_folders()
+                .unwrap()
+                .into_iter()
+                .map(|f| f.name)
+                .collect()
+        };
+        assert_eq!(names(&mut far), ["Local", "Local/New"]);
+        assert_eq!(
+            names(&mut near),
+            ["Local", "Local/New"],
+            "the parent made here too"
+        );
+
+        let second = sync_stores(dir.path(), &channel(), &mut far, &mut near, None, &options);
+        let second = second.unwrap();
+        assert!(
+            second.folder_actions.is_empty() && second.errors.is_empty(),
+            "the second sync is a no-op: {second:?}"
+        );
     }
 
     #[test]
