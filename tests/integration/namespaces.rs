@@ -168,3 +168,65 @@ fn shared_folders_are_synced_only_when_the_channel_names_them() {
     assert_eq!(client.count("Public/Team"), 2);
     assert_nothing_to_do(&named);
 }
+
+/// A folder marked `\All` (here Dovecot's virtual plugin gathering every
+/// message, as Gmail's All Mail does) is left out unless named.
+#[test]
+fn an_all_folder_is_synced_only_when_named() {
+    let virtual_root = tempfile::Builder::new()
+        .prefix("mfvirt-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let all = virtual_root.path().join("All");
+    fs::create_dir_all(&all).unwrap();
+    fs::write(all.join("dovecot-virtual"), "INBOX\n  all\n").unwrap();
+    let dovecot = Dovecot::start_with(DovecotOptions {
+        extra_config: format!(
+            "mail_plugins = $mail_plugins virtual\n\
+             namespace virtual {{\n  prefix = Virtual/\n  separator = /\n  \
+             location = virtual:{}:INDEX=MEMORY\n  list = yes\n  subscriptions = no\n  \
+             mailbox All {{\n    special_use = \\All\n  }}\n}}\n",
+            virtual_root.path().display()
+        ),
+        ..DovecotOptions::default()
+    });
+    let (uid, gid) = dovecot.mail_owner();
+    for path in [virtual_root.path(), all.as_path()] {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+    }
+    let mut client = dovecot.client("alice");
+    client.append("INBOX", &message_with("once", "o"), &[], None);
+    assert_eq!(client.count("Virtual/All"), 1, "the virtual folder works");
+
+    let (env, maildir) = device(&dovecot, "alice", "verbatim", "");
+    let listed = run_ok(&env, &["list", "server"]);
+    let out = String::from_utf8_lossy(&listed.stdout);
+    assert!(out.contains("Virtual/All\t1\t\\All"), "{out}");
+    assert!(
+        stderr(&listed).contains("Virtual/All (it is marked \\All"),
+        "list says it is left out:\n{}",
+        stderr(&listed)
+    );
+    let synced = run_ok(&env, &["-v", "sync", "mail"]);
+    assert!(
+        stderr(&synced).contains("folder Virtual/All is not synced"),
+        "{}",
+        stderr(&synced)
+    );
+    assert_eq!(read_folder(&maildir.join("INBOX")).len(), 1);
+    assert!(!maildir.join("Virtual").exists(), "no second copy");
+    assert_nothing_to_do(&env);
+
+    let (named, named_maildir) = device(
+        &dovecot,
+        "alice",
+        "verbatim",
+        "    folders: [\"*\", \"Virtual/All\"]\n",
+    );
+    run_ok(&named, &["sync", "mail"]);
+    assert_eq!(
+        read_folder(&named_maildir.join("Virtual").join("All")).len(),
+        1,
+        "named, it is synced"
+    );
+}
