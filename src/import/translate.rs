@@ -236,7 +236,7 @@ impl<'a> Translator<'a> {
             } else if setting.is("BufferLimit") {
                 "mailferry bounds memory by fetching in batches"
             } else if setting.is("SyncState") {
-                "mailferry keeps its own state in state_dir ($XDG_STATE_HOME/mailferry); mbsync's state cannot be reused"
+                "mailferry keeps its own state in state_dir ($XDG_STATE_HOME/mailferry); to reuse mbsync's state, run `mailferry adopt CHANNEL --from-mbsync DIR` once before the first sync"
             } else {
                 // A channel default: applied to every channel below.
                 continue;
@@ -379,13 +379,7 @@ impl<'a> Translator<'a> {
                 Err(_) => return Err(self.error(setting.line, format!("invalid number {value:?}"))),
             },
             "user" => server.user = Some(value.to_owned()),
-            "usercmd" => {
-                server.user_cmd = true;
-                entry.untranslated(
-                    setting,
-                    format!("mailferry takes the user name only as text; run {value:?} and write its output as user"),
-                );
-            }
+            "usercmd" => server.user_cmd = Some(value.to_owned()),
             "pass" => server.pass = Some((value.to_owned(), setting.line)),
             "passcmd" => server.pass_cmd = Some((value.to_owned(), setting.line)),
             "usekeychain" => {
@@ -397,12 +391,12 @@ impl<'a> Translator<'a> {
                     );
                 }
             }
-            "tunnel" => {
-                server.tunnel = true;
-                entry.untranslated(
-                    setting,
-                    format!("mailferry connects over TCP only; Tunnel was {value:?}"),
-                );
+            "tunnel" => server.tunnel = Some(value.to_owned()),
+            // The old spelling of SSLType IMAPS (mbsync before 1.2).
+            "useimaps" => {
+                if parse_bool(value).ok_or_else(|| self.bool_error(setting))? {
+                    server.tls = Some(("implicit", setting.line));
+                }
             }
             "authmech" | "authmechs" => server.auth_mechs.extend(setting.args.iter().cloned()),
             "requirecram" => entry.untranslated(setting, "CRAM-MD5 is not supported"),
@@ -424,7 +418,7 @@ impl<'a> Translator<'a> {
                 setting,
                 "mailferry negotiates the TLS versions its TLS library allows (TLS 1.2 and newer on current systems)",
             ),
-            "certificatefile" => server.ca_file = Some(value.to_owned()),
+            "certificatefile" => server.ca_files.push(value.to_owned()),
             "systemcertificates" => {
                 if !parse_bool(value).ok_or_else(|| self.bool_error(setting))? {
                     entry.untranslated(
@@ -439,7 +433,7 @@ impl<'a> Translator<'a> {
             "cipherstring" => entry.untranslated(setting, "mailferry uses the system's TLS cipher settings"),
             "pipelinedepth" => entry.untranslated(
                 setting,
-                "mailferry does not pipeline commands; `connections` sets how many folders run at once",
+                "mailferry pipelines by itself (fetches in batches, commands sent ahead); `connections` sets how many folders run at once",
             ),
             "disableextension" | "disableextensions" => entry.untranslated(
                 setting,
@@ -491,7 +485,7 @@ impl<'a> Translator<'a> {
             "mapinbox" => entry.untranslated(setting, "INBOX cannot be given a second name"),
             "flatten" => entry.untranslated(
                 setting,
-                "flattened hierarchies are not supported; layout maildir++ stores .Work.Projects directories",
+                "only Flatten . (layout: flatten, for Maildir stores) is supported",
             ),
             _ => entry.untranslated(setting, "mailferry does not know this keyword"),
         }
@@ -517,8 +511,13 @@ impl<'a> Translator<'a> {
         entry: &mut Entry,
     ) -> Result<(), ConfigError> {
         entry.key("type", "imap".to_owned());
+        if let Some(command) = &server.tunnel {
+            entry.key("tunnel", scalar(command));
+        }
         match &server.host {
-            Some(host) => entry.key("host", scalar(host)),
+            Some(host) if server.tunnel.is_none() => entry.key("host", scalar(host)),
+            Some(_) => entry.remark("Host is not written: the tunnel command reaches the server"),
+            None if server.tunnel.is_some() => {}
             None => {
                 entry.key("host", "REPLACE-ME".to_owned());
                 entry.remark(format!(
@@ -528,30 +527,34 @@ impl<'a> Translator<'a> {
                 ));
             }
         }
-        if let Some(port) = server.port {
+        if let Some(port) = server.port.filter(|_| server.tunnel.is_none()) {
             entry.key("port", port.to_string());
         }
         let tls = match server.tls {
+            Some(_) if server.tunnel.is_some() => "none",
             Some((mode, _)) => mode,
-            None if server.tunnel => "none",
+            None if server.tunnel.is_some() => "none",
             None => {
                 entry.remark("tls: starttls is mbsync's default when SSLType/TLSType is not given");
                 "starttls"
             }
         };
         entry.key("tls", tls.to_owned());
-        if let Some(ca_file) = &server.ca_file {
-            entry.key("ca_file", scalar(ca_file));
+        match server.ca_files.as_slice() {
+            [] => {}
+            [one] => entry.key("ca_file", scalar(one)),
+            many => entry.key("ca_file", flow_list(many)),
         }
-        match &server.user {
-            Some(user) => entry.key("user", scalar(user)),
-            None => {
+        match (&server.user, &server.user_cmd) {
+            (_, Some(command)) => entry.key("user_command", scalar(command)),
+            (Some(user), None) => entry.key("user", scalar(user)),
+            // A tunnel to a preauthenticating server needs no login.
+            (None, None) if server.tunnel.is_some() => {}
+            (None, None) => {
                 entry.key("user", "REPLACE-ME".to_owned());
-                if !server.user_cmd {
-                    entry.remark(
-                        "no User was given (mbsync would have asked): write the login name in user",
-                    );
-                }
+                entry.remark(
+                    "no User was given (mbsync would have asked): write the login name in user",
+                );
             }
         }
 
@@ -619,6 +622,8 @@ impl<'a> Translator<'a> {
                     "write the command that prints an access token in oauth2_token_command",
                 );
             }
+            // Through a tunnel the server usually greets with PREAUTH.
+            (None, None) if server.tunnel.is_some() => {}
             (None, None) => {
                 entry.key("password_env", env_name.clone());
                 entry.remark(format!(
@@ -692,6 +697,7 @@ impl<'a> Translator<'a> {
         let mut path: Option<&Setting> = None;
         let mut inbox: Option<&Setting> = None;
         let mut subfolders: Option<(&str, usize)> = None;
+        let mut flatten = false;
         let mut max_size = None;
         for setting in &section.settings {
             let keyword = setting.keyword.to_ascii_lowercase();
@@ -716,6 +722,7 @@ impl<'a> Translator<'a> {
                     setting,
                     "mailferry pairs messages by the unique part of their file names and needs no UID map",
                 ),
+                "flatten" if setting.value() == "." => flatten = true,
                 "infodelimiter" if setting.value() == ":" => {}
                 "infodelimiter" => entry.untranslated(
                     setting,
@@ -771,15 +778,15 @@ impl<'a> Translator<'a> {
                         "{root} is a relative path: mailferry takes it from the directory it runs in; write it from / or ~"
                     ));
                 }
-                let expected_inbox = format!("{root}/INBOX");
-                if trim_slash(inbox_path) != expected_inbox {
-                    entry.remark(format!(
-                        "mbsync kept INBOX at {inbox_path}; mailferry's verbatim layout keeps it at {expected_inbox}. \
-                         Move it there before the first sync (mv {inbox_path} {expected_inbox}), or INBOX is downloaded again"
-                    ));
-                }
                 entry.key("path", scalar(&root));
-                entry.key("layout", "verbatim".to_owned());
+                entry.key(
+                    "layout",
+                    if flatten { "flatten" } else { "verbatim" }.to_owned(),
+                );
+                // The INBOX stays where mbsync kept it: nothing is moved.
+                if trim_slash(inbox_path) != format!("{root}/INBOX") {
+                    entry.key("inbox", scalar(trim_slash(inbox_path)));
+                }
             }
         }
         Ok((entry, max_size))
@@ -1188,13 +1195,14 @@ struct ImapServer {
     /// The mailferry word and the line it came from.
     tls: Option<(&'static str, usize)>,
     user: Option<String>,
-    user_cmd: bool,
+    user_cmd: Option<String>,
     pass: Option<(String, usize)>,
     pass_cmd: Option<(String, usize)>,
     keychain: bool,
-    tunnel: bool,
+    tunnel: Option<String>,
     auth_mechs: Vec<String>,
-    ca_file: Option<String>,
+    /// Every CertificateFile line, in order: mbsync trusts them all.
+    ca_files: Vec<String>,
     timeout: Option<u64>,
     namespace: Option<String>,
 }

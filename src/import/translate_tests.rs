@@ -130,11 +130,9 @@ fn every_untranslated_option_is_a_comment_naming_its_line() {
         let wanted = format!("# line {line}: {keyword} not translated: ");
         assert!(yaml.contains(&wanted), "{wanted:?} missing from\n{yaml}");
     }
-    // The INBOX that is not where the verbatim layout keeps it.
-    assert!(
-        yaml.contains("mbsync kept INBOX at ~/Mail/work/Inbox"),
-        "{yaml}"
-    );
+    // The INBOX stays where mbsync kept it, with no advice to move it.
+    assert!(yaml.contains("inbox: ~/Mail/work/Inbox"), "{yaml}");
+    assert!(!yaml.contains("mv "), "{yaml}");
 }
 
 #[test]
@@ -326,17 +324,53 @@ fn passwords_are_copied_only_when_asked() {
 }
 
 #[test]
-fn inbox_outside_the_verbatim_place_is_explained() {
-    let text = ACCOUNT.replace("Inbox ~/Mail/INBOX", "Inbox ~/Maildir");
-    let yaml = convert(&text);
-    assert!(
-        yaml.contains(
-            "mbsync kept INBOX at ~/Maildir; mailferry's verbatim layout keeps it at ~/Mail/INBOX"
-        ),
-        "{yaml}"
-    );
-    let exact = convert(ACCOUNT);
-    assert!(!exact.contains("kept INBOX"), "{exact}");
+fn the_inbox_stays_where_mbsync_kept_it() {
+    for (inbox, expected) in [
+        ("~/Maildir", Some("~/Maildir")),
+        ("~/Mail/inbox", Some("~/Mail/inbox")),
+        ("~/Mail/", Some("~/Mail")),
+        ("~/Mail/INBOX", None),
+    ] {
+        let text = ACCOUNT.replace("Inbox ~/Mail/INBOX", &format!("Inbox {inbox}"));
+        let yaml = convert(&text);
+        let config = accepted(&yaml);
+        let Some(StoreConfig::Maildir(local)) =
+            config.stores.values().find(|s| s.kind() == "maildir")
+        else {
+            panic!("{yaml}")
+        };
+        assert_eq!(
+            local.inbox.as_ref().map(|p| p.display().to_string()),
+            expected.map(|e| e.replace('~', &std::env::var("HOME").unwrap_or_default())),
+            "{yaml}"
+        );
+        assert!(!yaml.contains("mv "), "{yaml}");
+    }
+}
+
+#[test]
+fn tunnel_usercmd_useimaps_certificates_and_flatten_are_translated() {
+    let text = "IMAPStore t\nTunnel \"ssh mail /usr/lib/dovecot/imap\"\n\n\
+                IMAPStore s\nHost h\nUseIMAPS yes\nUserCmd \"pass show user\"\nPassCmd \"pass p\"\n\
+                CertificateFile /a.pem\nCertificateFile /b.pem\n\n\
+                MaildirStore l\nPath ~/Mail/\nInbox ~/Mail/INBOX\nFlatten .\n\n\
+                Channel c\nFar :t:\nNear :l:\n";
+    let yaml = convert(text);
+    let config = accepted(&yaml);
+    let StoreConfig::Imap(t) = &config.stores["t"] else {
+        panic!("{yaml}")
+    };
+    assert_eq!(t.tunnel.as_deref(), Some("ssh mail /usr/lib/dovecot/imap"));
+    let StoreConfig::Imap(s) = &config.stores["s"] else {
+        panic!("{yaml}")
+    };
+    assert_eq!(s.tls, TlsMode::Implicit);
+    assert_eq!(s.user_command.as_deref(), Some("pass show user"));
+    assert_eq!(s.ca_file.len(), 2, "{yaml}");
+    let StoreConfig::Maildir(l) = &config.stores["l"] else {
+        panic!("{yaml}")
+    };
+    assert_eq!(l.layout, Layout::Flatten);
 }
 
 #[test]
