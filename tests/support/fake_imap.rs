@@ -85,7 +85,23 @@ pub fn default_reply(request: &Request) -> Reply {
             }
             format!("{out}{tag} OK fetched\r\n")
         }
-        "UID SEARCH" => format!("* SEARCH\r\n{tag} OK searched\r\n"),
+        "UID SEARCH" => {
+            // `UID SEARCH UID set` finds what the folder holds (UIDs 1 and
+            // 2); any other search finds nothing.
+            let words: Vec<&str> = request.line.split_ascii_whitespace().collect();
+            let found = match words.as_slice() {
+                [_, _, _, key, set] if key.eq_ignore_ascii_case("UID") => {
+                    requested_uids(&format!("t UID FETCH {set}"), 2)
+                }
+                _ => Vec::new(),
+            };
+            let found: Vec<String> = found.iter().map(u32::to_string).collect();
+            let space = if found.is_empty() { "" } else { " " };
+            format!(
+                "* SEARCH{space}{}\r\n{tag} OK searched\r\n",
+                found.join(" ")
+            )
+        }
         "STATUS" => format!("* STATUS INBOX (UIDNEXT 3)\r\n{tag} OK done\r\n"),
         "APPEND" => format!("{tag} OK [APPENDUID 7 3] stored\r\n"),
         "LOGOUT" => {

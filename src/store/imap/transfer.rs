@@ -11,10 +11,10 @@
 //! line of a message body it reads.
 
 use super::protocol::{self, parse_uid, uid_set};
-use super::ImapStore;
+use super::{imap_err, logged, ImapStore};
 use crate::flags::Flags;
 use crate::store::{Message, MsgId};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use chrono::DateTime;
 use imap_proto::{AttributeValue, MailboxDatum, Response};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -132,6 +132,10 @@ impl ImapStore {
         let mut wanted: HashSet<u32> = HashSet::new();
         // The batches asked for and not yet read, oldest first.
         let mut on_their_way: VecDeque<String> = VecDeque::new();
+        // Messages answered without content: expunged by another client
+        // since the listing, or a server fault; told apart once every
+        // answer is read (below).
+        let mut came_empty: Vec<u32> = Vec::new();
         for batch in plan_batches(&uids, &open.sizes) {
             match batch {
                 Batch::Whole(uids) => {
@@ -139,20 +143,56 @@ impl ImapStore {
                     on_their_way.push_back(self.send_batch(&uids)?);
                     if on_their_way.len() > BATCHES_AHEAD {
                         if let Some(tag) = on_their_way.pop_front() {
-                            self.receive_batch(&tag, &mut wanted, sink)?;
+                            self.receive_batch(&tag, &mut wanted, &mut came_empty, sink)?;
                         }
                     }
                 }
                 Batch::Large { uid, size } => {
                     while let Some(tag) = on_their_way.pop_front() {
-                        self.receive_batch(&tag, &mut wanted, sink)?;
+                        self.receive_batch(&tag, &mut wanted, &mut came_empty, sink)?;
                     }
-                    self.fetch_in_pieces(uid, size, sink)?;
+                    self.fetch_in_pieces(uid, size, &mut came_empty, sink)?;
                 }
             }
         }
         while let Some(tag) = on_their_way.pop_front() {
-            self.receive_batch(&tag, &mut wanted, sink)?;
+            self.receive_batch(&tag, &mut wanted, &mut came_empty, sink)?;
+        }
+        // Not answered at all counts as answered without content.
+        came_empty.extend(wanted);
+        self.confirm_gone(&came_empty)
+    }
+
+    /// Checks that messages the server sent no content for are gone: a
+    /// NOOP lets the server report other clients' expunges, then a UID
+    /// SEARCH says which are still there. Those gone are skipped (the
+    /// caller notes them; the next run sees them gone); one still there
+    /// is a server fault, an error, so that no message is silently left
+    /// behind run after run. Only asked once every pipelined answer is
+    /// read, as the crate's commands drop answers still on their way.
+    fn confirm_gone(&mut self, came_empty: &[u32]) -> Result<()> {
+        if came_empty.is_empty() {
+            return Ok(());
+        }
+        let folder = self.open_name();
+        logged("NOOP", || self.session.noop())
+            .map_err(|e| imap_err(e, format!("NOOP in folder {folder:?} failed")))?;
+        self.drain_unsolicited();
+        let mut sorted = came_empty.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let still_there: Vec<u32> = self
+            .uid_search(&format!("UID {}", uid_set(&sorted)))?
+            .into_iter()
+            .filter(|uid| sorted.binary_search(uid).is_ok())
+            .collect();
+        if let Some(uid) = still_there.first() {
+            bail!(
+                "the server sent no content for UID {uid} of folder {folder:?} although it still \
+                 holds the message ({} such message(s)); try again later, or report it to the \
+                 server's administrator",
+                still_there.len()
+            );
         }
         Ok(())
     }
@@ -174,6 +214,7 @@ impl ImapStore {
         &mut self,
         tag: &str,
         wanted: &mut HashSet<u32>,
+        came_empty: &mut Vec<u32>,
         sink: &mut dyn FnMut(&MsgId, Message) -> Result<()>,
     ) -> Result<()> {
         let folder = self.open_name();
@@ -192,9 +233,8 @@ impl ImapStore {
                     // (`BODY[] NIL`, with `[EXPUNGEISSUED]`): not handed
                     // on; the caller notes it and the next run sees it gone.
                     let Some(body) = fetched.body else {
-                        log::debug!(
-                            "UID {uid} in folder {folder:?} came without content: expunged"
-                        );
+                        log::debug!("UID {uid} in folder {folder:?} came without content");
+                        came_empty.push(uid);
                         continue;
                     };
                     let message = Message {
@@ -225,6 +265,7 @@ impl ImapStore {
         &mut self,
         uid: u32,
         size: u64,
+        came_empty: &mut Vec<u32>,
         sink: &mut dyn FnMut(&MsgId, Message) -> Result<()>,
     ) -> Result<()> {
         let folder = self.open_name();
@@ -260,7 +301,8 @@ impl ImapStore {
                 ..
             }) = found
             else {
-                log::debug!("UID {uid} vanished from folder {folder:?} while it was being fetched");
+                log::debug!("UID {uid} in folder {folder:?} came without content");
+                came_empty.push(uid);
                 return Ok(());
             };
             if offset == 0 {
