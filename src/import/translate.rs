@@ -197,21 +197,25 @@ impl<'a> Translator<'a> {
             }
         }
 
-        let mut channels = Vec::new();
+        let mut channels: Vec<Entry> = Vec::new();
         let mut channel_names: HashMap<&str, String> = HashMap::new();
+        // mbsync name -> (index in `channels`, line of the kept definition).
+        let mut kept: HashMap<&str, (usize, usize)> = HashMap::new();
         for section in rc
             .sections
             .iter()
             .filter(|s| s.kind == SectionKind::Channel)
         {
-            if channel_names.contains_key(section.name.as_str()) {
-                return Err(self.error(
-                    section.line,
-                    format!("channel {:?} is defined twice", section.name),
-                ));
+            if let Some(&(index, first_line)) = kept.get(section.name.as_str()) {
+                channels[index].notes.push(Note {
+                    text: repeated_channel_note(section, first_line),
+                    untranslated: true,
+                });
+                continue;
             }
             let entry = self.channel(section, &facts)?;
             channel_names.insert(section.name.as_str(), entry.name.clone());
+            kept.insert(section.name.as_str(), (channels.len(), section.line));
             channels.push(entry);
         }
 
@@ -1160,6 +1164,31 @@ impl<'a> Translator<'a> {
             untranslated,
         }
     }
+}
+
+/// Why a second `Channel` of an already used name is left out. mbsync
+/// (1.4) accepts the repetition: `mbsync NAME` and every Group naming it run
+/// the first definition, only `mbsync -a` runs both. The first is therefore
+/// the one its user meant by the name; the second is described, so that
+/// nothing is dropped silently.
+fn repeated_channel_note(section: &Section, first_line: usize) -> String {
+    let side = |keywords: [&str; 2]| {
+        section
+            .settings
+            .iter()
+            .find(|s| keywords.iter().any(|word| s.is(word)))
+            .map_or_else(|| "?".to_owned(), |s| s.value().to_owned())
+    };
+    format!(
+        "line {}: Channel {} is defined a second time (Far {}, Near {}) and was not imported: \
+         mbsync ran the first definition, of line {first_line}, for `mbsync {}` and in every Group, \
+         and the second only with `mbsync -a`; to keep it, give it a name of its own in the mbsyncrc and import again",
+        section.line,
+        section.name,
+        side(["Far", "Master"]),
+        side(["Near", "Slave"]),
+        section.name,
+    )
 }
 
 /// Writes one entry under its section, its notes as comments; a group is a

@@ -514,3 +514,36 @@ fn scalars_are_quoted_when_yaml_could_misread_them() {
     let back: String = serde_yaml::from_str(&double_quoted(nasty)).unwrap();
     assert_eq!(back, nasty);
 }
+
+#[test]
+fn a_channel_defined_twice_keeps_the_first_as_mbsync_does_and_imports_the_rest() {
+    let text = format!(
+        "{ACCOUNT}MaildirStore other\nPath ~/Other/\nInbox ~/Other/INBOX\n\n\
+         Channel ch\nFar :remote:\nNear :local:\nPatterns INBOX Lists\n\n\
+         Channel ch\nFar :remote:\nNear :other:\n\n\
+         Channel archive\nFar :remote:Archive\nNear :local:Archive\n\n\
+         Group all ch archive\n"
+    );
+    let translation = convert_with(&text, Options::default()).unwrap();
+    let config = accepted(&translation.yaml);
+    assert_eq!(
+        config.channels.keys().collect::<Vec<_>>(),
+        ["archive", "ch"]
+    );
+    assert_eq!(config.channels["ch"].near, "local");
+    assert_eq!(config.groups["all"], ["ch", "archive"]);
+    assert_eq!(translation.untranslated, 1);
+    let note = translation
+        .yaml
+        .lines()
+        .find(|line| line.contains("defined a second time"))
+        .unwrap_or_else(|| panic!("no note on the second definition:\n{}", translation.yaml));
+    assert!(
+        note.contains("line 24: Channel ch") && note.contains("Near :other:"),
+        "{note}"
+    );
+    assert!(
+        note.contains("first definition, of line 19") && note.contains("mbsync -a"),
+        "{note}"
+    );
+}
