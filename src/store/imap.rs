@@ -10,6 +10,7 @@
 //! never used, as it would print the password. LOGIN and AUTHENTICATE lines
 //! are logged with the secret replaced by `<hidden>`.
 
+mod append;
 pub mod condstore;
 mod folder_list;
 mod identity;
@@ -27,14 +28,14 @@ mod wire;
 use crate::config::{AuthMethod, ImapConfig, Secret, TlsMode};
 use crate::flags::Flags;
 use crate::store::tls::{self, NetStream};
-use crate::store::transient::{says_throttled, Transient};
+use crate::store::transient::{says_throttled, Refused, Transient};
 use crate::store::{
     Changes, FolderInfo, FolderStatus, FoundCopy, Message, MessageInfo, MsgId, Removed, Staged,
     Store,
 };
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, FixedOffset};
-use imap::types::{Flag, UnsolicitedResponse};
+use imap::types::UnsolicitedResponse;
 use imap_proto::Capability;
 use protocol::{parse_uid, quote, uid_set};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -55,7 +56,8 @@ pub struct ImapStore {
     /// The SELECTs sent ahead and not yet answered, oldest first (see
     /// [`Store::open_ahead`]).
     ahead: VecDeque<SentAhead>,
-    /// How many commands were sent ahead: their tags are `m1`, `m2`, ...
+    /// How many commands were sent on the wire outside the crate (ahead,
+    /// or an APPEND): their tags are `m1`, `m2`, ...
     sent_ahead: u32,
     /// Kept to connect again after a dropped connection.
     config: ImapConfig,
@@ -237,7 +239,7 @@ fn answered_ok(answer: Vec<u8>, tag: &str, doing: &str) -> Result<Vec<u8>> {
     if throttled || !refused {
         Err(anyhow::Error::new(Transient { message, throttled }))
     } else {
-        Err(anyhow!(message))
+        Err(anyhow::Error::new(Refused { message }))
     }
 }
 
@@ -742,13 +744,18 @@ impl ImapStore {
     /// any sent before (see [`wire`]); returns its tag, for
     /// [`ImapStore::wire_fetch_answer`].
     fn wire_send(&mut self, command: &str, doing: &str) -> Result<String> {
-        self.sent_ahead += 1;
-        let tag = format!("m{}", self.sent_ahead);
+        let tag = self.next_wire_tag();
         log::debug!("C: {tag} {command} (sent ahead)");
         self.wire
             .send_ahead(&tag, command)
             .map_err(|e| imap_err(imap::Error::Io(e), doing))?;
         Ok(tag)
+    }
+
+    /// A tag for a command sent on the wire outside the imap crate.
+    fn next_wire_tag(&mut self) -> String {
+        self.sent_ahead += 1;
+        format!("m{}", self.sent_ahead)
     }
 
     /// The whole answer to the command sent under `tag` by
@@ -1172,10 +1179,6 @@ fn ticket_uid(ticket: &str) -> Result<u32> {
     parse_uid(ticket).with_context(|| format!("append ticket {ticket:?} is not a UID"))
 }
 
-fn imap_flags(flags: Flags) -> Vec<Flag<'static>> {
-    flags.imap_names().into_iter().map(Flag::from).collect()
-}
-
 fn flag_list(flags: Flags) -> String {
     format!("({})", flags.imap_names().join(" "))
 }
@@ -1378,45 +1381,7 @@ impl Store for ImapStore {
     }
 
     fn append(&mut self, _ticket: &str, message: &Message) -> Result<Option<MsgId>> {
-        let open = self.open_folder_state()?;
-        // The crate writes the quotes around the name but escapes nothing.
-        let escaped_name = protocol::escape_quoted(&open.server_name)?;
-        let folder = open.name.clone();
-        // Bare LF (Maildir files written by MDAs, mail readers, mailferry
-        // itself) becomes CRLF: servers such as Cyrus refuse bare newlines.
-        let content = super::with_crlf(&message.content);
-        let mut command = self.session.append(&escaped_name, &content);
-        command.flags(imap_flags(message.flags));
-        if let Some(date) = message.date.and_then(internal_date) {
-            command.internal_date(date);
-        }
-        let appended = logged(
-            &format!("APPEND \"{escaped_name}\" ({} bytes)", content.len()),
-            || command.finish(),
-        )
-        .map_err(|e| {
-            imap_err(
-                e,
-                format!("uploading a message to folder {folder:?} failed"),
-            )
-        })?;
-        self.drain_unsolicited();
-        // Dovecot sends APPENDUID even with UIDPLUS removed from its
-        // capabilities; we follow what the server advertises, so such a
-        // server is handled by find_appended like any other without it.
-        let uid = appended
-            .uids
-            .as_deref()
-            .filter(|_| self.has_capability("UIDPLUS"))
-            .and_then(|members| match members {
-                [imap_proto::UidSetMember::Uid(uid)] => Some(*uid),
-                _ => None,
-            });
-        if let (Some(uid), Some(open)) = (uid, self.open.as_mut()) {
-            // Later tickets can start after this message.
-            open.uidnext = Some(open.uidnext.unwrap_or(0).max(uid.saturating_add(1)));
-        }
-        Ok(uid.map(|uid| uid.to_string()))
+        self.append_one(message)
     }
 
     fn find_appended(&mut self, ticket: &str, size: u64, sha256: &str) -> Result<Vec<MsgId>> {

@@ -9,6 +9,7 @@ use super::plan::{Copy, Op, Plan, RecordAfter, Update};
 use super::progress::Progress;
 use crate::flags::Flags;
 use crate::state::{Pair, PendingCopy, Side, UnconfirmedUpload};
+use crate::store::transient::was_refused;
 use crate::store::{sha256_hex, FoundCopy, Message, MsgId, Removed, Staged, Store};
 use anyhow::Result;
 use serde::Serialize;
@@ -490,12 +491,17 @@ impl GroupCommit {
                         pending.target
                     )))
                 }
-                Some((_, Err(err))) => report.failures.push(format!(
-                    "copying {} message {} to the {} side: {err:#}",
-                    pending.target.other(),
-                    pending.source_id,
-                    pending.target
-                )),
+                Some((_, Err(err))) => {
+                    if was_refused(&err) {
+                        refused_copy(pending, ledger)?;
+                    }
+                    report.failures.push(format!(
+                        "copying {} message {} to the {} side: {err:#}",
+                        pending.target.other(),
+                        pending.source_id,
+                        pending.target
+                    ))
+                }
                 _ => report.failures.push(format!(
                     "copying {} message {} to the {} side: the store lost track of it",
                     pending.target.other(),
@@ -506,6 +512,14 @@ impl GroupCommit {
         }
         Ok(())
     }
+}
+
+/// Settles a copy its target refused (an IMAP server's NO to the APPEND:
+/// too large, over quota): the target holds nothing of it, so there is
+/// nothing for the next run to look for, and its source, in no record,
+/// is simply copied again then (once the server takes it).
+fn refused_copy(pending: &PendingCopy, ledger: &mut Ledger) -> Result<()> {
+    ledger.resolved(pending.target, &pending.source_id)
 }
 
 /// Whether a store error means the connection is gone (or must be
@@ -549,6 +563,10 @@ fn store_copy(
     let stored = match to.stage_append(&pending.ticket, message) {
         Ok(Staged::Deferred) => return Ok(Ok(Some(pending))),
         Ok(Staged::Stored(id)) => Ok(id),
+        Err(err) if was_refused(&err) => {
+            refused_copy(&pending, ledger)?;
+            return Ok(Err(err));
+        }
         Err(err) => Err(err),
     };
     let stored = stored.and_then(|id| match id {

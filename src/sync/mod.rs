@@ -54,6 +54,11 @@
 //!   all or nothing); a Maildir has at most a tmp/ file. The pending copy
 //!   is not found (the tmp/ file is removed), the message is copied again:
 //!   once.
+//! - refused in (2) (a server's NO to the APPEND: the message is too large
+//!   for it, the quota is used up): the server stored nothing of it, so
+//!   `resolved` is journaled at once; the error names the message and
+//!   gives the server's words, and its source, in no record, is copied
+//!   again by the next run (once the server takes it).
 //! - killed after (3), or (4): found by its ticket, size and hash (or, if
 //!   the server changed its line ends or header bytes, paired by content
 //!   identity before the plan, [`identity`]): paired, not copied again.

@@ -10,11 +10,11 @@
 //! uploaded alone by the crate's APPEND. Without MULTIAPPEND, LITERAL+ or
 //! UIDPLUS every message is uploaded alone.
 
-use super::protocol::{escape_quoted, responses};
+use super::append::read_append_answer;
+use super::protocol::escape_quoted;
 use super::{flag_list, imap_err, internal_date, logged, ImapStore};
 use crate::store::{Message, MsgId, Staged, Store};
-use anyhow::{anyhow, bail, Result};
-use imap_proto::{MailboxDatum, Response, ResponseCode, UidSetMember};
+use anyhow::{anyhow, Result};
 
 /// Bytes of messages held before they are sent: the command is built in
 /// memory (and copied once more by the crate), so this bounds memory.
@@ -147,9 +147,16 @@ impl ImapStore {
             }
         })?;
         self.drain_unsolicited();
-        let (uids, exists) = appended_uids(&lines).map_err(Upload::Failed)?;
-        if let (Some(exists), Some(open)) = (exists, self.open.as_mut()) {
-            // `run()` leaves the untagged EXISTS to us.
+        let mut exists = self.open.as_ref().map_or(0, |open| open.exists);
+        let uids = read_append_answer(&lines, batch.len(), &mut exists)
+            .map_err(Upload::Failed)?
+            .ok_or_else(|| {
+                Upload::Failed(anyhow!(
+                    "the server stored the messages without naming their UIDs (no APPENDUID)"
+                ))
+            })?;
+        if let Some(open) = self.open.as_mut() {
+            // `run()` leaves the untagged EXISTS and EXPUNGE to us.
             open.exists = exists;
         }
         if uids.len() != batch.len() {
@@ -164,54 +171,5 @@ impl ImapStore {
             open.uidnext = Some(open.uidnext.unwrap_or(0).max(last.saturating_add(1)));
         }
         Ok(uids)
-    }
-}
-
-/// The UIDs of an APPENDUID response code, in the order of the messages,
-/// and the message count of the last EXISTS response, if any.
-fn appended_uids(lines: &[u8]) -> Result<(Vec<u32>, Option<u32>)> {
-    let mut exists = None;
-    for response in responses(lines, "answer to APPEND") {
-        let response = response?;
-        if let Response::MailboxData(MailboxDatum::Exists(count)) = response {
-            exists = Some(count);
-            continue;
-        }
-        if let Response::Done {
-            code: Some(ResponseCode::AppendUid(_, members)),
-            ..
-        } = response
-        {
-            let mut uids = Vec::new();
-            for member in members {
-                match member {
-                    UidSetMember::Uid(uid) => uids.push(uid),
-                    UidSetMember::UidRange(range) => {
-                        if range.end() - range.start() > BATCH_MESSAGES as u32 {
-                            bail!("the server named more UIDs than messages were sent");
-                        }
-                        uids.extend(range)
-                    }
-                }
-            }
-            return Ok((uids, exists));
-        }
-    }
-    bail!("the server stored the messages without naming their UIDs (no APPENDUID)")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn appenduid_ranges_name_each_message_in_order() {
-        let lines = b"* 12 EXISTS\r\na9 OK [APPENDUID 1700000000 7:9,12] Append completed.\r\n";
-        assert_eq!(appended_uids(lines).unwrap(), (vec![7, 8, 9, 12], Some(12)));
-    }
-
-    #[test]
-    fn an_answer_without_appenduid_is_an_error() {
-        assert!(appended_uids(b"a9 OK Append completed.\r\n").is_err());
     }
 }

@@ -104,6 +104,64 @@ impl Wire {
         }
         Ok(None)
     }
+
+    /// Sends `tag command {n}` and, once the server asks for it with a
+    /// continuation request (`+ ...`), the `n` bytes of `literal` (a
+    /// synchronizing literal, RFC 3501, as an APPEND without LITERAL+
+    /// sends its message); returns the whole answer, untagged lines and
+    /// the tagged one, without the continuation request. A server that
+    /// answers the command line with its tagged line has refused the
+    /// command before the literal (a message too large for it, a quota
+    /// used up): the literal is never sent, and the server's words are in
+    /// the answer, where the imap crate's APPEND drops them.
+    pub fn send_with_literal(
+        &self,
+        tag: &str,
+        command: &str,
+        literal: &[u8],
+    ) -> io::Result<Vec<u8>> {
+        let mut inner = self.inner()?;
+        inner.before_crate()?;
+        let line = format!("{tag} {command} {{{}}}\r\n", literal.len());
+        inner.stream.write_all(line.as_bytes())?;
+        inner.stream.flush()?;
+        let mut answer = std::mem::take(&mut inner.unread);
+        let mut scan = Scan::default();
+        let mut literal_sent = false;
+        let mut buffer = [0u8; 16 * 1024];
+        loop {
+            match next_stop(&answer, tag, &mut scan, !literal_sent) {
+                Some(Stop::End(end)) => {
+                    inner.unread = answer.split_off(end);
+                    return Ok(answer);
+                }
+                Some(Stop::Continuation(request)) => {
+                    // Left out of the answer; the scan goes on where the
+                    // request began.
+                    answer.drain(request.clone());
+                    scan = Scan {
+                        line_start: request.start,
+                        segment_start: request.start,
+                        at: request.start,
+                    };
+                    inner.stream.write_all(literal)?;
+                    inner.stream.write_all(b"\r\n")?;
+                    inner.stream.flush()?;
+                    literal_sent = true;
+                    continue;
+                }
+                None => {}
+            }
+            let read = inner.stream.read(&mut buffer)?;
+            if read == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                ));
+            }
+            answer.extend_from_slice(&buffer[..read]);
+        }
+    }
 }
 
 impl Inner {
@@ -153,6 +211,16 @@ impl Inner {
     }
 }
 
+/// Where [`next_stop`] stopped in an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stop {
+    /// Just past the tagged line: the answer is whole.
+    End(usize),
+    /// A continuation request (`+ ...`) at these bytes: the server waits
+    /// for a literal.
+    Continuation(std::ops::Range<usize>),
+}
+
 /// How far [`answer_end`] read an answer that is not all there yet: the
 /// next call goes on from here instead of from the start.
 #[derive(Debug, Default, Clone, Copy)]
@@ -172,6 +240,16 @@ struct Scan {
 /// `bytes`. Literals (`{n}` at a line's end, then n bytes) are stepped
 /// over, so their content is never taken for a tagged line.
 fn answer_end(bytes: &[u8], tag: &str, scan: &mut Scan) -> Option<usize> {
+    match next_stop(bytes, tag, scan, false)? {
+        Stop::End(end) => Some(end),
+        Stop::Continuation(_) => None,
+    }
+}
+
+/// [`answer_end`], also stopping at a continuation request when
+/// `continuation` is set (a literal of ours is awaited). Past a
+/// continuation request `scan` goes on from the line after it.
+fn next_stop(bytes: &[u8], tag: &str, scan: &mut Scan, continuation: bool) -> Option<Stop> {
     while scan.at < bytes.len() {
         let Some(offset) = bytes[scan.at..].iter().position(|&b| b == b'\n') else {
             scan.at = bytes.len();
@@ -184,15 +262,19 @@ fn answer_end(bytes: &[u8], tag: &str, scan: &mut Scan) -> Option<usize> {
             scan.segment_start = scan.at;
             continue;
         }
-        let line = &bytes[scan.line_start..line_end];
+        let line_start = scan.line_start;
+        let line = &bytes[line_start..line_end];
         if line.len() > tag.len() && line.starts_with(tag.as_bytes()) && line[tag.len()] == b' ' {
-            return Some(line_end);
+            return Some(Stop::End(line_end));
         }
         *scan = Scan {
             line_start: line_end,
             segment_start: line_end,
             at: line_end,
         };
+        if continuation && line.starts_with(b"+") {
+            return Some(Stop::Continuation(line_start..line_end));
+        }
     }
     None
 }
@@ -304,6 +386,23 @@ mod tests {
         // nothing: only what follows it on the line can.
         let listed = b"* LIST () \"/\" {6}\r\nabc{5}\r\nm1 OK done\r\n";
         assert_eq!(end(listed, "m1"), Some(listed.len()));
+    }
+
+    #[test]
+    fn a_continuation_request_stops_the_scan_only_while_a_literal_is_awaited() {
+        let waiting = b"* 3 EXISTS\r\n+ Ready for literal data\r\n";
+        let mut scan = Scan::default();
+        assert_eq!(
+            next_stop(waiting, "m1", &mut scan, true),
+            Some(Stop::Continuation(12..waiting.len()))
+        );
+        assert_eq!(end(waiting, "m1"), None);
+        // Refused before the literal: the tagged line comes instead.
+        let refused = b"m1 NO [LIMIT] Mail size is larger than allowed\r\n";
+        assert_eq!(
+            next_stop(refused, "m1", &mut Scan::default(), true),
+            Some(Stop::End(refused.len()))
+        );
     }
 
     #[test]

@@ -1,0 +1,129 @@
+//! Uploads of one message: an APPEND sent on the [`super::wire`] with a
+//! synchronizing literal, so that a server refusing the message before it
+//! is sent (too large, over quota) is heard in its own words, which the
+//! imap crate's APPEND drops. And the reading of an APPEND's answer
+//! (APPENDUID, EXISTS, EXPUNGE), which batches ([`super::multiappend`])
+//! share.
+
+use super::protocol::{escape_quoted, responses};
+use super::{answered_ok, flag_list, imap_err, internal_date, ImapStore};
+use crate::store::{Message, MsgId};
+use crate::sync::identity::message_label;
+use anyhow::{bail, Result};
+use imap_proto::{MailboxDatum, Response, ResponseCode, UidSetMember};
+
+impl ImapStore {
+    /// [`crate::store::Store::append`] for IMAP: the new message's UID
+    /// when the server names it (APPENDUID, with UIDPLUS advertised). A
+    /// refusal names the message (Message-ID and subject) and carries the
+    /// server's words, as a [`crate::store::transient::Refused`].
+    pub(super) fn append_one(&mut self, message: &Message) -> Result<Option<MsgId>> {
+        let open = self.open_folder_state()?;
+        let name = escape_quoted(&open.server_name)?;
+        let folder = open.name.clone();
+        // Bare LF (Maildir files written by MDAs, mail readers, mailferry
+        // itself) becomes CRLF: servers such as Cyrus refuse bare newlines.
+        let content = crate::store::with_crlf(&message.content);
+        let mut command = format!("APPEND \"{name}\" {}", flag_list(message.flags));
+        if let Some(date) = message.date.and_then(internal_date) {
+            command.push_str(&format!(" \"{}\"", date.format("%d-%h-%Y %T %z")));
+        }
+        // The message is named, so a user can find the one a server
+        // refuses.
+        let doing = format!(
+            "uploading {} to folder {folder:?} failed",
+            message_label(&message.content)
+        );
+        let tag = self.next_wire_tag();
+        log::debug!("C: {tag} APPEND \"{name}\" ({} bytes)", content.len());
+        let answer = self
+            .wire
+            .send_with_literal(&tag, &command, &content)
+            .map_err(|e| imap_err(imap::Error::Io(e), &doing))?;
+        let answer = answered_ok(answer, &tag, &doing)?;
+        let mut exists = self.open.as_ref().map_or(0, |open| open.exists);
+        let uids = read_append_answer(&answer, 1, &mut exists)?;
+        // Dovecot sends APPENDUID even with UIDPLUS removed from its
+        // capabilities; we follow what the server advertises, so such a
+        // server is handled by find_appended like any other without it.
+        let uid = match uids.as_deref() {
+            Some(&[uid]) if self.has_capability("UIDPLUS") => Some(uid),
+            _ => None,
+        };
+        if let Some(open) = self.open.as_mut() {
+            open.exists = exists;
+            if let Some(uid) = uid {
+                // Later tickets can start after this message.
+                open.uidnext = Some(open.uidnext.unwrap_or(0).max(uid.saturating_add(1)));
+            }
+        }
+        Ok(uid.map(|uid| uid.to_string()))
+    }
+}
+
+/// Reads the answer to an APPEND of `sent` messages: the UIDs its
+/// APPENDUID names, in the order of the messages (`None` without one),
+/// while `exists` follows the EXISTS and EXPUNGE responses in it.
+pub(super) fn read_append_answer(
+    lines: &[u8],
+    sent: usize,
+    exists: &mut u32,
+) -> Result<Option<Vec<u32>>> {
+    let mut named = None;
+    for response in responses(lines, "answer to APPEND") {
+        match response? {
+            Response::MailboxData(MailboxDatum::Exists(count)) => *exists = count,
+            Response::Expunge(_) => *exists = exists.saturating_sub(1),
+            Response::Done {
+                code: Some(ResponseCode::AppendUid(_, members)),
+                ..
+            } => {
+                let mut uids = Vec::new();
+                for member in members {
+                    match member {
+                        UidSetMember::Uid(uid) => uids.push(uid),
+                        UidSetMember::UidRange(range) => {
+                            if (range.end() - range.start()) as usize >= sent {
+                                bail!("the server named more UIDs than messages were sent");
+                            }
+                            uids.extend(range)
+                        }
+                    }
+                }
+                named = Some(uids);
+            }
+            _ => {}
+        }
+    }
+    Ok(named)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appenduid_ranges_name_each_message_in_order() {
+        let lines = b"* 12 EXISTS\r\na9 OK [APPENDUID 1700000000 7:9,12] Append completed.\r\n";
+        let mut exists = 3;
+        assert_eq!(
+            read_append_answer(lines, 4, &mut exists).unwrap(),
+            Some(vec![7, 8, 9, 12])
+        );
+        assert_eq!(exists, 12);
+    }
+
+    #[test]
+    fn an_answer_without_appenduid_names_no_uid() {
+        let mut exists = 3;
+        let lines = b"* 2 EXPUNGE\r\n* 3 EXISTS\r\n* 1 EXPUNGE\r\na9 OK Append completed.\r\n";
+        assert_eq!(read_append_answer(lines, 1, &mut exists).unwrap(), None);
+        assert_eq!(exists, 2, "the EXPUNGE after the EXISTS counts");
+    }
+
+    #[test]
+    fn a_range_wider_than_the_batch_is_an_error() {
+        let lines = b"a9 OK [APPENDUID 1 7:20] done\r\n";
+        assert!(read_append_answer(lines, 3, &mut 0).is_err());
+    }
+}
