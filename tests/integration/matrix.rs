@@ -4,7 +4,7 @@
 //! matrix stays quick. Where a server legitimately behaves differently the
 //! suite says why where it branches.
 
-use super::common::{assert_no_duplicates, env, local_view, run_ok, server_view};
+use super::common::{assert_no_duplicates, env, local_view, run_ok, server_view, stderr};
 use super::search::{content, planted, search_json, set, subjects, CASES};
 use super::watch::{local_has, message_id_of, wait_for, Watcher};
 use crate::support::env::TestEnv;
@@ -751,5 +751,124 @@ fn nested_folder_created_locally(kind: ServerKind) {
     );
     device.sync();
     assert_in_step(&server, &device, &["INBOX", "Local/New"]);
+    device.assert_nothing_to_do(&server);
+}
+
+matrix!(refused_upload);
+
+/// The upload limit of the refused-upload suite: the big message is
+/// larger, the rest of the account (three samples of up to 20 KB and
+/// three small messages) far smaller.
+const UPLOAD_LIMIT: u64 = 200 * 1024;
+
+/// A message the server refuses (over its size limit or the user's
+/// quota: see `MailServer::limit_uploads`) among others written locally,
+/// in a two-way sync with new mail on the server: the run exits 1 (some
+/// messages failed, the others synced) with one error line naming the
+/// channel, the folder, the message (Message-ID and subject) and the
+/// server's words; every other message goes up once and the new mail
+/// comes down; the next run plans only that upload and tries it again;
+/// once the limit is lifted, the next run uploads it exactly once and the
+/// one after has nothing to do.
+fn refused_upload(kind: ServerKind) {
+    let mut server = MailServer::start(kind);
+    let mut client = server.client("alice");
+    fill(&server, &mut client, "INBOX", &[1, 2], &[]);
+    let device = Device::new(&server, "alice", "verbatim", "");
+    device.sync();
+    server.limit_uploads("alice", Some(UPLOAD_LIMIT));
+
+    // Written locally with LF line ends, as a mail delivery agent writes:
+    // the big one between small ones.
+    let inbox = device.folder("INBOX");
+    let small = |n: u32| {
+        format!(
+            "From: laptop@mailferry.test\nMessage-ID: <small.{n}@mailferry.test>\n\
+             Subject: small {n}\n\nbody {n}\n"
+        )
+    };
+    deliver(&inbox, "1700000010.small1.host", small(1).as_bytes());
+    let big = format!(
+        "From: laptop@mailferry.test\nMessage-ID: <big@mailferry.test>\n\
+         Subject: too big for the server\n\n{}",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\n".repeat(5000)
+    );
+    deliver(&inbox, "1700000011.big.host", big.as_bytes());
+    deliver(&inbox, "1700000012.small2.host", small(2).as_bytes());
+    deliver(&inbox, "1700000013.small3.host", small(3).as_bytes());
+    // Meanwhile on the server: new mail.
+    let mut client = server.client("alice");
+    fill(&server, &mut client, "INBOX", &[3], &[]);
+
+    let expected_on_server = |client: &mut ImapTestClient| {
+        let view = server_view(client, "INBOX");
+        assert_no_duplicates(&view, &format!("{kind} INBOX"));
+        let ids: Vec<String> = view.into_iter().map(|(id, _)| id).collect();
+        assert_eq!(
+            ids.len(),
+            6,
+            "{kind}: samples 1-3 and the three small ones: {ids:?}"
+        );
+        assert!(
+            !ids.contains(&"<big@mailferry.test>".to_string()),
+            "{kind}: the big one is not on the server"
+        );
+    };
+    for run in 1..=2 {
+        let output = device.env.run(&["sync", "mail"]);
+        let said = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{kind}, run {run}:\n{said}");
+        let errors: Vec<&str> = said
+            .lines()
+            .filter(|line| line.contains("<big@mailferry.test>"))
+            .collect();
+        eprintln!("{kind}, run {run}: {said}");
+        assert_eq!(
+            errors.len(),
+            1,
+            "{kind}, run {run}: one error line:\n{said}"
+        );
+        let error = errors[0];
+        assert!(
+            error.starts_with("mailferry: mail: folder INBOX: ")
+                && error.contains("\"too big for the server\"")
+                && error.contains("the server said NO: "),
+            "{kind}, run {run}: the line names channel, folder, message and the server's \
+             words:\n{said}"
+        );
+        let words = error.split("the server said NO: ").nth(1).unwrap_or("");
+        assert!(
+            words.trim().len() > 3,
+            "{kind}, run {run}: the server's own words: {error}"
+        );
+        expected_on_server(&mut client);
+        assert!(
+            read_folder(&inbox)
+                .iter()
+                .any(|m| m.message_id().as_deref() == Some("<sample.3@mailferry.test>")),
+            "{kind}, run {run}: the server's new mail came down"
+        );
+        // The state holds everything else: the next run would do only
+        // this upload.
+        let plan = run_ok(&device.env, &["sync", "mail", "--dry-run"]);
+        let plan = String::from_utf8_lossy(&plan.stdout).into_owned();
+        let actions: Vec<&str> = plan.lines().filter(|l| l.starts_with("  ")).collect();
+        assert!(
+            actions.len() == 1 && actions[0].contains("copy   near -> far 1700000011.big.host"),
+            "{kind}, run {run}: the plan after:\n{plan}"
+        );
+    }
+
+    server.limit_uploads("alice", None);
+    device.sync();
+    assert_in_step(&server, &device, &["INBOX"]);
+    let mut client = server.client("alice");
+    let big_ones = client
+        .messages("INBOX")
+        .into_iter()
+        .filter(|m| m.message_id.as_deref() == Some("<big@mailferry.test>"))
+        .count();
+    assert_eq!(big_ones, 1, "{kind}: uploaded once the limit is lifted");
+    assert_eq!(client.count("INBOX"), 7, "{kind}");
     device.assert_nothing_to_do(&server);
 }

@@ -225,6 +225,14 @@ impl Dovecot {
         }
     }
 
+    /// Restarts the server with `extra_config` appended to dovecot.conf in
+    /// place of the options' (same ports and mail).
+    pub fn restart_with_extra_config(&mut self, extra_config: &str) {
+        self.options.extra_config = extra_config.to_string();
+        self.write_config();
+        self.restart();
+    }
+
     pub fn imap_port(&self) -> u16 {
         self.ports.imap
     }

@@ -154,6 +154,26 @@ impl Courier {
         self.process.as_ref()?.pid_namespace()
     }
 
+    /// Sets `user`'s Maildir quota to `limit` bytes, or removes it: the
+    /// first line of `Maildir/maildirsize`, as `maildirmake -q` writes it.
+    /// Written afresh, the file counts no message yet, which Courier takes
+    /// as the usage until it recounts.
+    pub fn set_maildir_quota(&self, user: &str, limit: Option<u64>) {
+        let path = self
+            .dir
+            .path()
+            .join("home")
+            .join(user)
+            .join("Maildir/maildirsize");
+        match limit {
+            Some(bytes) => {
+                fs::write(&path, format!("{bytes}S\n")).unwrap();
+                chown_tree(&path, "courier:courier");
+            }
+            None => fs::remove_file(&path).unwrap(),
+        }
+    }
+
     pub fn ca_path(&self) -> PathBuf {
         self.dir.path().join("cert.pem")
     }

@@ -27,13 +27,17 @@ use super::super::dovecot::make_self_signed_certificate;
 use super::process::Namespaced;
 use super::syslog::Syslog;
 use super::{
-    chown_tree, free_ports, package_root, server_dir, wait_until_listening, INSTALL_HINT,
-    START_ATTEMPTS, USERS,
+    chown_tree, free_ports, package_root, raw_session, server_dir, wait_until_listening,
+    INSTALL_HINT, START_ATTEMPTS, USERS,
 };
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use tempfile::TempDir;
+
+/// The administrator (`admins:` in imapd.conf), for SETQUOTA: (user,
+/// password).
+const ADMIN: (&str, &str) = ("mfadmin", "mfadmin-pw");
 
 pub struct Cyrus {
     dir: TempDir,
@@ -74,6 +78,7 @@ impl Cyrus {
         ] {
             fs::create_dir_all(path.join(sub)).unwrap();
         }
+        add_sasl_user(&path.join("sasldb2"), ADMIN.0, ADMIN.1);
         for (user, password) in USERS {
             // Cyrus writes each session of this user here: the protocol
             // log to read when a test fails.
@@ -136,6 +141,24 @@ impl Cyrus {
         self.process.as_ref()?.pid_namespace()
     }
 
+    /// Sets `user`'s storage quota to `limit` bytes (rounded down to
+    /// Cyrus' KiB), or removes it, through the admin's SETQUOTA; Cyrus
+    /// applies it to the next APPEND.
+    pub fn set_storage_quota(&self, user: &str, limit: Option<u64>) {
+        let resources = match limit {
+            Some(bytes) => format!("(STORAGE {})", bytes / 1024),
+            None => "()".to_string(),
+        };
+        let command = format!("SETQUOTA \"user.{user}\" {resources}");
+        let answers = raw_session(self.imap, ADMIN.0, ADMIN.1, &[&command]);
+        let status = answers.first().map(|(_, status)| status.as_str());
+        assert!(
+            status.is_some_and(|status| status.starts_with("OK")),
+            "{command}: {answers:?}\n{}",
+            self.log_tail()
+        );
+    }
+
     pub fn ca_path(&self) -> PathBuf {
         self.dir.path().join("cert.pem")
     }
@@ -178,13 +201,15 @@ impl Cyrus {
              sasl_sasldb_path: {dir}/sasldb2\n\
              sasl_mech_list: PLAIN LOGIN\n\
              allowplaintext: yes\n\
+             admins: {admin}\n\
              # INBOX is created at the first login, without a quota.\n\
              autocreate_quota: 0\n\
              # Debian's defaults, spelled out: folders below INBOX. with '.'.\n\
              altnamespace: no\n\
              unixhierarchysep: no\n\
              tls_server_cert: {dir}/cert.pem\n\
-             tls_server_key: {dir}/key.pem\n"
+             tls_server_key: {dir}/key.pem\n",
+            admin = ADMIN.0,
         );
         fs::write(self.dir.path().join("imapd.conf"), imapd_conf).unwrap();
         let bin = root.join("usr/lib/cyrus/bin");

@@ -181,38 +181,10 @@ impl MailServer {
     /// on the plain port, one per line: for answers the test client's
     /// crate cannot parse (NAMESPACE).
     pub fn raw_answers(&self, user: &str, commands: &[&str]) -> String {
-        let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.imap_port())).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let mut writer = stream.try_clone().unwrap();
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        let login = format!("LOGIN {user} {}", self.password(user));
-        let mut untagged = String::new();
-        for (n, command) in std::iter::once(login.as_str())
-            .chain(commands.iter().copied())
-            .chain(["LOGOUT"])
-            .enumerate()
-        {
-            let tag = format!("r{n}");
-            write!(writer, "{tag} {command}\r\n").unwrap();
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).unwrap() == 0 {
-                    return untagged;
-                }
-                if line.starts_with(&format!("{tag} ")) {
-                    break;
-                }
-                if n > 0 && !line.starts_with("* BYE") {
-                    untagged.push_str(line.trim_end());
-                    untagged.push('\n');
-                }
-            }
-        }
-        untagged
+        raw_session(self.imap_port(), user, self.password(user), commands)
+            .into_iter()
+            .map(|(untagged, _)| untagged)
+            .collect()
     }
 
     /// A `stores:` entry (indented for use under `stores:`) for `user` over
@@ -225,6 +197,30 @@ impl MailServer {
             ca = self.ca_path().display(),
             password = self.password(user),
         )
+    }
+
+    /// From now on the server refuses an upload to `user`'s account that
+    /// is larger than `limit` bytes, or (for a quota) would take the
+    /// account over `limit`; `None` lifts the limit. Each server's own way:
+    /// Dovecot (restarted) its quota plugin's `quota_max_mail_size`; Cyrus
+    /// a storage quota its admin sets with SETQUOTA (in KiB); Courier a
+    /// Maildir quota (the `maildirsize` file, as `maildirmake -q` writes
+    /// it).
+    pub fn limit_uploads(&mut self, user: &str, limit: Option<u64>) {
+        match &mut self.running {
+            Running::Dovecot(server) => {
+                let extra = match limit {
+                    Some(bytes) => format!(
+                        "mail_plugins = $mail_plugins quota\nplugin {{\n  quota = count:User quota\n  \
+                         quota_vsizes = yes\n  quota_max_mail_size = {bytes}\n}}\n"
+                    ),
+                    None => String::new(),
+                };
+                server.restart_with_extra_config(&extra);
+            }
+            Running::Cyrus(server) => server.set_storage_quota(user, limit),
+            Running::Courier(server) => server.set_maildir_quota(user, limit),
+        }
     }
 
     /// The pid namespace its processes run in (Cyrus, Courier), to check
@@ -337,4 +333,59 @@ fn account_id(flag: &str, name: &str) -> u32 {
         .trim()
         .parse()
         .unwrap()
+}
+
+/// Logs in on the plain IMAP `port` as `user` and sends `commands`: for
+/// each, its untagged answers (one a line, BYE left out) and its tagged
+/// status line (`OK ...`, `NO ...`), LOGIN first and LOGOUT last left out.
+/// For answers the test client's crate cannot parse (NAMESPACE) and
+/// commands it does not have (SETQUOTA).
+pub fn raw_session(
+    port: u16,
+    user: &str,
+    password: &str,
+    commands: &[&str],
+) -> Vec<(String, String)> {
+    let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let login = format!("LOGIN {user} {password}");
+    let mut answers = Vec::new();
+    for (n, command) in std::iter::once(login.as_str())
+        .chain(commands.iter().copied())
+        .chain(["LOGOUT"])
+        .enumerate()
+    {
+        let tag = format!("r{n}");
+        write!(writer, "{tag} {command}\r\n").unwrap();
+        let mut untagged = String::new();
+        let status = loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                break String::new();
+            }
+            if let Some(status) = line.strip_prefix(&format!("{tag} ")) {
+                break status.trim_end().to_string();
+            }
+            if !line.starts_with("* BYE") {
+                untagged.push_str(line.trim_end());
+                untagged.push('\n');
+            }
+        };
+        if n == 0 {
+            assert!(status.starts_with("OK"), "LOGIN {user}: {status}");
+        } else if n <= commands.len() {
+            answers.push((untagged, status.clone()));
+        }
+        if status.is_empty() {
+            // The server closed the connection.
+            break;
+        }
+    }
+    answers
 }
