@@ -761,6 +761,17 @@ matrix!(refused_upload);
 /// three small messages) far smaller.
 const UPLOAD_LIMIT: u64 = 200 * 1024;
 
+/// A message over [`UPLOAD_LIMIT`], written with LF line ends as a mail
+/// delivery agent writes.
+fn too_big() -> Vec<u8> {
+    format!(
+        "From: laptop@mailferry.test\nMessage-ID: <big@mailferry.test>\n\
+         Subject: too big for the server\n\n{}",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\n".repeat(5000)
+    )
+    .into_bytes()
+}
+
 /// A message the server refuses (over its size limit or the user's
 /// quota: see `MailServer::limit_uploads`) among others written locally,
 /// in a two-way sync with new mail on the server: the run exits 1 (some
@@ -788,12 +799,7 @@ fn refused_upload(kind: ServerKind) {
         )
     };
     deliver(&inbox, "1700000010.small1.host", small(1).as_bytes());
-    let big = format!(
-        "From: laptop@mailferry.test\nMessage-ID: <big@mailferry.test>\n\
-         Subject: too big for the server\n\n{}",
-        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\n".repeat(5000)
-    );
-    deliver(&inbox, "1700000011.big.host", big.as_bytes());
+    deliver(&inbox, "1700000011.big.host", &too_big());
     deliver(&inbox, "1700000012.small2.host", small(2).as_bytes());
     deliver(&inbox, "1700000013.small3.host", small(3).as_bytes());
     // Meanwhile on the server: new mail.
@@ -871,4 +877,56 @@ fn refused_upload(kind: ServerKind) {
     assert_eq!(big_ones, 1, "{kind}: uploaded once the limit is lifted");
     assert_eq!(client.count("INBOX"), 7, "{kind}");
     device.assert_nothing_to_do(&server);
+}
+
+matrix!(refused_migrate);
+
+/// `mailferry migrate` of a Maildir onto the server with the same refusal
+/// as [`refused_upload`]: exit 1 with the message named and the server's
+/// words, the rest copied once; a second migration copies nothing more;
+/// once the limit is lifted the next one copies the refused message, once.
+fn refused_migrate(kind: ServerKind) {
+    let mut server = MailServer::start(kind);
+    let device = Device::new(&server, "alice", "verbatim", "");
+    let inbox = device.folder("INBOX");
+    for n in 1..=2 {
+        let message = format!(
+            "From: old@mailferry.test\nMessage-ID: <old.{n}@mailferry.test>\n\
+             Subject: old {n}\n\nbody {n}\n"
+        );
+        deliver(
+            &inbox,
+            &format!("1700000020.old{n}.host"),
+            message.as_bytes(),
+        );
+    }
+    deliver(&inbox, "1700000021.big.host", &too_big());
+    server.limit_uploads("alice", Some(UPLOAD_LIMIT));
+    let mut client = server.client("alice");
+    for run in 1..=2 {
+        let output = device.env.run(&["migrate", "local", "server"]);
+        let said = stderr(&output);
+        eprintln!("{kind}, migration {run}: {said}");
+        assert_eq!(output.status.code(), Some(1), "{kind}, run {run}:\n{said}");
+        let named = said.lines().filter(|line| {
+            line.contains("<big@mailferry.test>")
+                && line.contains("\"too big for the server\"")
+                && line.contains("the server said NO: ")
+        });
+        assert_eq!(named.count(), 1, "{kind}, run {run}:\n{said}");
+        let view = server_view(&mut client, "INBOX");
+        assert_no_duplicates(&view, &format!("{kind} INBOX"));
+        assert_eq!(
+            view.len(),
+            2,
+            "{kind}, run {run}: the old ones, once: {view:?}"
+        );
+    }
+    server.limit_uploads("alice", None);
+    run_ok(&device.env, &["migrate", "local", "server"]);
+    run_ok(&device.env, &["migrate", "local", "server"]);
+    let mut client = server.client("alice");
+    let view = server_view(&mut client, "INBOX");
+    assert_no_duplicates(&view, &format!("{kind} INBOX"));
+    assert_eq!(view.len(), 3, "{kind}: all three, once: {view:?}");
 }

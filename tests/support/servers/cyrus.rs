@@ -143,8 +143,15 @@ impl Cyrus {
 
     /// Sets `user`'s storage quota to `limit` bytes (rounded down to
     /// Cyrus' KiB), or removes it, through the admin's SETQUOTA; Cyrus
-    /// applies it to the next APPEND.
+    /// applies it to the next APPEND. The user logs in first: the quota
+    /// root is the user's INBOX, which Cyrus creates at the first login.
     pub fn set_storage_quota(&self, user: &str, limit: Option<u64>) {
+        let password = USERS
+            .iter()
+            .find(|(name, _)| *name == user)
+            .map(|(_, password)| *password)
+            .unwrap_or_else(|| panic!("no user {user:?} on Cyrus"));
+        raw_session(self.imap, user, password, &[]);
         let resources = match limit {
             Some(bytes) => format!("(STORAGE {})", bytes / 1024),
             None => "()".to_string(),
