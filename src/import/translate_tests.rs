@@ -547,3 +547,231 @@ fn a_channel_defined_twice_keeps_the_first_as_mbsync_does_and_imports_the_rest()
         "{note}"
     );
 }
+
+/// The corpus of tests/fixtures/mbsyncrc: configurations written the ways
+/// public dotfiles write them (the integration test `mbsync_corpus` runs
+/// them against Dovecot and mbsync).
+const CORPUS: &[(&str, &str)] = &[
+    (
+        "gmail-pass",
+        include_str!("../../tests/fixtures/mbsyncrc/gmail-pass.mbsyncrc"),
+    ),
+    (
+        "gmail-macos",
+        include_str!("../../tests/fixtures/mbsyncrc/gmail-macos.mbsyncrc"),
+    ),
+    (
+        "fastmail",
+        include_str!("../../tests/fixtures/mbsyncrc/fastmail.mbsyncrc"),
+    ),
+    (
+        "office365-xoauth2",
+        include_str!("../../tests/fixtures/mbsyncrc/office365-xoauth2.mbsyncrc"),
+    ),
+    (
+        "proton-bridge",
+        include_str!("../../tests/fixtures/mbsyncrc/proton-bridge.mbsyncrc"),
+    ),
+    (
+        "several-accounts",
+        include_str!("../../tests/fixtures/mbsyncrc/several-accounts.mbsyncrc"),
+    ),
+    (
+        "maildirpp",
+        include_str!("../../tests/fixtures/mbsyncrc/maildirpp.mbsyncrc"),
+    ),
+    (
+        "tunnel",
+        include_str!("../../tests/fixtures/mbsyncrc/tunnel.mbsyncrc"),
+    ),
+    (
+        "isync13-old-style",
+        include_str!("../../tests/fixtures/mbsyncrc/isync13-old-style.mbsyncrc"),
+    ),
+    (
+        "usercmd-quoted",
+        include_str!("../../tests/fixtures/mbsyncrc/usercmd-quoted.mbsyncrc"),
+    ),
+    (
+        "minimal",
+        include_str!("../../tests/fixtures/mbsyncrc/minimal.mbsyncrc"),
+    ),
+];
+
+fn corpus_config(name: &str) -> (String, Config) {
+    let (_, text) = CORPUS
+        .iter()
+        .find(|(fixture, _)| *fixture == name)
+        .unwrap_or_else(|| panic!("no fixture {name}"));
+    let yaml = convert(text);
+    let config = accepted(&yaml);
+    (yaml, config)
+}
+
+fn imap<'c>(config: &'c Config, store: &str) -> &'c crate::config::ImapConfig {
+    match &config.stores[store] {
+        StoreConfig::Imap(imap) => imap,
+        _ => panic!("{store} is not an IMAP store"),
+    }
+}
+
+fn maildir<'c>(config: &'c Config, store: &str) -> &'c crate::config::MaildirConfig {
+    match &config.stores[store] {
+        StoreConfig::Maildir(maildir) => maildir,
+        _ => panic!("{store} is not a Maildir store"),
+    }
+}
+
+#[test]
+fn every_corpus_file_imports_with_no_placeholder_left() {
+    for (name, text) in CORPUS {
+        let translation =
+            convert_with(text, Options::default()).unwrap_or_else(|err| panic!("{name}: {err}"));
+        accepted(&translation.yaml);
+        assert!(
+            !translation.yaml.contains("REPLACE-ME"),
+            "{name}:\n{}",
+            translation.yaml
+        );
+    }
+}
+
+#[test]
+fn corpus_password_and_login_commands_keep_their_quotes() {
+    let (_, gmail) = corpus_config("gmail-pass");
+    assert_eq!(
+        imap(&gmail, "gmail-remote").password,
+        PasswordSource::Command("pass show email/gmail.com | head -n 1".into())
+    );
+    let (_, macos) = corpus_config("gmail-macos");
+    assert_eq!(
+        imap(&macos, "gmail-remote").password,
+        PasswordSource::Command(
+            "security find-generic-password -s mbsync-gmail -a bob.example@gmail.com -w".into()
+        )
+    );
+    let (_, posteo) = corpus_config("usercmd-quoted");
+    let posteo = imap(&posteo, "posteo-remote");
+    assert_eq!(
+        posteo.password,
+        PasswordSource::Command(r#"pass show "mail/posteo" | head -n 1"#.into())
+    );
+    assert_eq!(
+        posteo.user_command.as_deref(),
+        Some("pass show mail/posteo | awk '/^login:/ {print $2}'")
+    );
+    // A password written in the file is asked for by name, not copied.
+    let (yaml, home) = corpus_config("maildirpp");
+    assert_eq!(
+        imap(&home, "home-remote").password,
+        PasswordSource::Env("MAILFERRY_PASSWORD_HOME_REMOTE".into())
+    );
+    assert!(!yaml.contains("battery"), "{yaml}");
+}
+
+#[test]
+fn corpus_servers_keep_their_transport() {
+    let (_, o365) = corpus_config("office365-xoauth2");
+    let work = imap(&o365, "work-remote");
+    assert_eq!(work.auth, crate::config::AuthMethod::Xoauth2);
+    assert_eq!(
+        work.password,
+        PasswordSource::TokenCommand(
+            "~/.local/bin/mutt_oauth2.py ~/.config/mutt/contoso.tokens".into()
+        )
+    );
+    let (_, proton) = corpus_config("proton-bridge");
+    let bridge = imap(&proton, "proton-remote");
+    assert_eq!(
+        (bridge.host.as_str(), bridge.port, bridge.tls),
+        ("127.0.0.1", 1143, TlsMode::Starttls)
+    );
+    assert_eq!(bridge.ca_file.len(), 1);
+    let (_, tunnel) = corpus_config("tunnel");
+    assert_eq!(
+        imap(&tunnel, "remote").tunnel.as_deref(),
+        Some("ssh -q mail.example.org /usr/lib/dovecot/imap")
+    );
+    let (_, old) = corpus_config("isync13-old-style");
+    let old_remote = imap(&old, "old-remote");
+    assert_eq!(
+        (old_remote.host.as_str(), old_remote.tls),
+        ("imap.old-provider.example", TlsMode::Implicit)
+    );
+    assert_eq!(old_remote.ca_file.len(), 3);
+    assert_eq!(imap(&old, "legacy-remote").tls, TlsMode::Implicit);
+    assert_eq!(imap(&macos_config(), "gmail-remote").ca_file.len(), 2);
+    let (_, minimal) = corpus_config("minimal");
+    assert_eq!(imap(&minimal, "isp").tls, TlsMode::Starttls);
+}
+
+fn macos_config() -> Config {
+    corpus_config("gmail-macos").1
+}
+
+#[test]
+fn corpus_maildirs_keep_their_layout_and_inbox() {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let inbox_of = |config: &Config, store: &str| {
+        maildir(config, store)
+            .inbox
+            .as_ref()
+            .map(|path| path.display().to_string().replace(&home, "~"))
+    };
+    let macos = macos_config();
+    assert_eq!(maildir(&macos, "gmail-local").layout, Layout::Flatten);
+    assert_eq!(
+        inbox_of(&macos, "gmail-local").as_deref(),
+        Some("~/Mail/Gmail/Inbox")
+    );
+    let (_, several) = corpus_config("several-accounts");
+    assert_eq!(inbox_of(&several, "personal-local"), None);
+    assert_eq!(
+        inbox_of(&several, "work-local").as_deref(),
+        Some("~/Mail/work/inbox")
+    );
+    assert_eq!(
+        inbox_of(&several, "uni-local").as_deref(),
+        Some("~/Mail/uni")
+    );
+    assert_eq!(several.groups["all"], ["personal", "work", "uni"]);
+    assert_eq!(several.groups["daytime"], ["work", "uni"]);
+    let (_, home_config) = corpus_config("maildirpp");
+    assert_eq!(
+        maildir(&home_config, "home-local").layout,
+        Layout::MaildirPlusPlus
+    );
+    let (yaml, _) = corpus_config("isync13-old-style");
+    assert!(yaml.contains("SubFolders Legacy kept subfolders"), "{yaml}");
+}
+
+#[test]
+fn corpus_patterns_keep_their_exclusions_and_quoted_names() {
+    let macos = macos_config();
+    assert_eq!(
+        macos.channels["gmail"].folders,
+        [
+            "*",
+            "![Gmail]/All Mail",
+            "![Gmail]/Important",
+            "![Gmail]/Starred",
+            "![Gmail]/Spam"
+        ]
+    );
+    let (_, posteo) = corpus_config("usercmd-quoted");
+    assert_eq!(
+        posteo.channels["posteo"].folders,
+        ["*", "!Deleted Items", "!Notes", "!Junk Mail"]
+    );
+    let (_, o365) = corpus_config("office365-xoauth2");
+    assert_eq!(
+        o365.channels["work"].folders,
+        ["INBOX", "Sent Items", "Drafts", "Archive", "Archive/*"]
+    );
+    let (_, gmail) = corpus_config("gmail-pass");
+    assert_eq!(gmail.channels["gmail-sent"].folders, ["Sent"]);
+    assert_eq!(
+        gmail.channels["gmail-labels"].folders,
+        ["*", "![Gmail]*", "!INBOX", "!Sent", "!Trash"]
+    );
+}
