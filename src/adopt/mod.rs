@@ -21,7 +21,7 @@ use crate::flags::Flags;
 use crate::state::{state_path, ChannelLock, FolderState, Pair, Record, Side, StateFile};
 use crate::store::maildir::MaildirTree;
 use crate::store::{self, FolderStatus, MessageInfo, MsgId, Store};
-use crate::sync::identity::pair_unrecorded;
+use crate::sync::identity::{pair_unrecorded, Evidence};
 use crate::sync::patterns::selects;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
@@ -225,6 +225,7 @@ fn adopt_folder(
         &state,
         Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
         Pair::new(far, near),
+        Evidence::HeadersWhereUnique,
     )?;
     state.records.extend(found.pairs.iter().cloned());
     if found.hashed[Side::Far] > 0 {

@@ -2,7 +2,7 @@
 //! state, list), plan, execute, commit.
 
 use super::exec::{execute, resolve_pending, unix_now, Report, Stores};
-use super::identity::{pair_unrecorded, Pairing};
+use super::identity::{pair_unrecorded, Evidence, Pairing};
 use super::incremental::far_listing;
 use super::late::{self, Removal};
 use super::ledger::{Interrupt, Ledger};
@@ -300,10 +300,18 @@ pub fn sync_folder_with(
     let found = {
         let unsettled =
             Side::BOTH.map(|side| without(&listings[side], &late_copies_on(&late_copies, side)));
+        // Adopting reads no bodies; later, the few messages in no record
+        // on both sides are compared whole (see identity's module doc).
+        let evidence = if first_sync {
+            Evidence::HeadersWhereUnique
+        } else {
+            Evidence::Content
+        };
         pair_unrecorded(
             ledger.state(),
             Pair::new(&unsettled[0][..], &unsettled[1][..]),
             Pair::new(&mut *stores.far, &mut *stores.near),
+            evidence,
         )?
     };
     for record in &found.pairs {

@@ -31,11 +31,16 @@
 //! wrong would pair a message with the other copy's flags or upload a
 //! duplicate.
 //!
-//! An identity held once on each side pairs from headers alone, so that
-//! adopting a Maildir or re-pairing a renumbered server reads no bodies.
-//! The one case this takes wrong: two look-alikes in no record, one only
-//! on each side (each side deleted the other twin before any sync saw
-//! both); they are paired as one message and neither is copied.
+//! How much the headers alone decide is the caller's [`Evidence`]. When
+//! adopting a Maildir or re-pairing a renumbered server, nearly every
+//! candidate is a copy and reading bodies would mean downloading the
+//! mailbox, so an identity held once on each side pairs from headers
+//! alone. The one case this takes wrong: two look-alikes in no record, one
+//! only on each side; they are paired as one message and neither is
+//! copied. In an ordinary sync the few messages no record holds on both
+//! sides are as likely look-alikes that arrived one on each side (or that
+//! an interrupted run copied one of) as copies, so every identity found on
+//! both sides is compared by content there.
 
 use crate::flags::Flags;
 use crate::state::{FolderState, Pair, Record, Side};
@@ -51,6 +56,18 @@ const TOOL_FIELD: &str = "X-TUID";
 /// The header fields a server must send for [`Identity::from_header`], in
 /// IMAP's `HEADER.FIELDS` syntax.
 pub const HEADER_FIELDS: &str = "(MESSAGE-ID X-TUID)";
+
+/// What pairs two messages that share an identity, one on each side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// Headers, where the identity occurs once on each side; content only
+    /// where it occurs more than once on a side. For adopting a mailbox
+    /// (a first sync) and re-pairing a renumbered side.
+    HeadersWhereUnique,
+    /// Always the content: the messages are read whole on both sides.
+    /// For an ordinary sync, where look-alikes are as likely as copies.
+    Content,
+}
 
 /// What identifies a message's content across stores.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -215,12 +232,13 @@ pub struct Pairing {
 }
 
 /// Pairs the messages that each side lists but no record holds, by
-/// content identity. Nothing is fetched unless both sides have unpaired
-/// messages.
+/// content identity, with `evidence` deciding when headers suffice.
+/// Nothing is fetched unless both sides have unpaired messages.
 pub fn pair_unrecorded(
     state: &FolderState,
     listings: Pair<&[MessageInfo]>,
     stores: Pair<&mut dyn Store>,
+    evidence: Evidence,
 ) -> Result<Pairing> {
     let unpaired = Pair::new(
         unrecorded(state, Side::Far, listings[Side::Far]),
@@ -229,6 +247,7 @@ pub fn pair_unrecorded(
     let matched = match_by_content(
         Pair::new(&unpaired[Side::Far], &unpaired[Side::Near]),
         stores,
+        evidence,
     )?;
     let near_flags: HashMap<&str, Flags> = listings[Side::Near]
         .iter()
@@ -285,16 +304,19 @@ pub struct Matching {
 }
 
 /// Pairs `candidates` of one side with those of the other by content
-/// identity: the identity (Message-ID and size, from headers where the
-/// store can) decides where it occurs once on each side; where it occurs
-/// more than once on a side, the messages that share it are read whole on
-/// both sides and compared by [`content_digest`] (line ends aside), and
-/// only a content held once on each side pairs. Two look-alikes (one
-/// Message-ID and size, other bytes) are never taken for one message.
-/// Nothing is read unless both sides have candidates.
+/// identity: with [`Evidence::HeadersWhereUnique`], the identity
+/// (Message-ID and size, from headers where the store can) decides where
+/// it occurs once on each side; where it occurs more than once on a side,
+/// or always with [`Evidence::Content`], the messages that share it are
+/// read whole on both sides and compared by [`content_digest`] (line ends
+/// aside), and only a content held once on each side pairs. Two
+/// look-alikes (one Message-ID and size, other bytes) held more than once
+/// on a side, or at all with `Evidence::Content`, are never taken for one
+/// message. Nothing is read unless both sides have candidates.
 pub fn match_by_content(
     candidates: Pair<&[MsgId]>,
     stores: Pair<&mut dyn Store>,
+    evidence: Evidence,
 ) -> Result<Matching> {
     if candidates[Side::Far].is_empty() || candidates[Side::Near].is_empty() {
         return Ok(Matching::default());
@@ -310,12 +332,17 @@ pub fn match_by_content(
             .into_iter()
             .collect(),
     );
-    let to_compare = needing_content(&identities, candidates);
+    let to_compare = needing_content(&identities, candidates, evidence);
     let digests = Pair::new(
         digests(far_store, &to_compare[Side::Far])?,
         digests(near_store, &to_compare[Side::Near])?,
     );
-    Ok(match_identities(&identities, &digests, candidates))
+    Ok(match_identities(
+        &identities,
+        &digests,
+        candidates,
+        evidence,
+    ))
 }
 
 /// The [`content_digest`] of each of `ids` that still exists.
@@ -340,11 +367,13 @@ pub fn content_digest(content: &[u8]) -> String {
     content_hash(content)
 }
 
-/// The candidates whose identity occurs more than once on a side while
-/// the other side has it too: they must be compared by content.
+/// The candidates whose identity occurs on both sides, more than once on
+/// a side unless `evidence` is `Content`: they must be compared by
+/// content.
 fn needing_content(
     identities: &Pair<HashMap<MsgId, Identity>>,
     candidates: Pair<&[MsgId]>,
+    evidence: Evidence,
 ) -> Pair<Vec<MsgId>> {
     let groups = group_by_identity(identities, candidates);
     let mut needed: Pair<Vec<MsgId>> = Pair::default();
@@ -353,7 +382,9 @@ fn needing_content(
             continue;
         };
         // A hash identity is the content already.
-        if (far.len() > 1 || near.len() > 1) && !identity.is_content_hash() {
+        let headers_decide =
+            far.len() == 1 && near.len() == 1 && evidence == Evidence::HeadersWhereUnique;
+        if !headers_decide && !identity.is_content_hash() {
             needed[Side::Far].extend(far.iter().map(|id| (*id).clone()));
             needed[Side::Near].extend(near.iter().map(|id| (*id).clone()));
         }
@@ -377,13 +408,14 @@ fn group_by_identity<'a>(
     groups
 }
 
-/// Pairs what occurs once on each side: identities, and where an identity
-/// occurs more than once on a side, contents (by `digests`; a message
+/// Pairs what occurs once on each side: identities where `evidence` lets
+/// headers decide, and elsewhere contents (by `digests`; a message
 /// without a digest, vanished meanwhile, leaves its identity ambiguous).
 fn match_identities(
     identities: &Pair<HashMap<MsgId, Identity>>,
     digests: &Pair<HashMap<MsgId, String>>,
     candidates: Pair<&[MsgId]>,
+    evidence: Evidence,
 ) -> Matching {
     let mut matching = Matching::default();
     for side in Side::BOTH {
@@ -402,7 +434,8 @@ fn match_identities(
         let Some(near) = groups[Side::Near].get(identity) else {
             continue;
         };
-        if far.len() == 1 && near.len() == 1 {
+        let unique = far.len() == 1 && near.len() == 1;
+        if unique && (evidence == Evidence::HeadersWhereUnique || identity.is_content_hash()) {
             matching
                 .pairs
                 .push(Pair::new(far[0].clone(), near[0].clone()));
@@ -579,8 +612,16 @@ mod tests {
             ]),
         );
         let candidates = Pair::new(&far[..], &near[..]);
-        assert_eq!(needing_content(&identities, candidates), Pair::default());
-        let matching = match_identities(&identities, &Pair::default(), candidates);
+        assert_eq!(
+            needing_content(&identities, candidates, Evidence::HeadersWhereUnique),
+            Pair::default()
+        );
+        let matching = match_identities(
+            &identities,
+            &Pair::default(),
+            candidates,
+            Evidence::HeadersWhereUnique,
+        );
         assert_eq!(matching.pairs, [Pair::new("1".into(), "a".into())]);
         assert_eq!(matching.ambiguous, 1);
         assert_eq!(
@@ -601,7 +642,7 @@ mod tests {
             identities_of(&[("a", same_id_and_size()), ("b", same_id_and_size())]),
         );
         let candidates = Pair::new(&far[..], &near[..]);
-        let needed = needing_content(&identities, candidates);
+        let needed = needing_content(&identities, candidates, Evidence::HeadersWhereUnique);
         assert_eq!(needed, Pair::new(ids(&["1", "2"]), ids(&["a", "b"])));
         let digest = |text: &str| content_digest(text.as_bytes());
         let digests = Pair::new(
@@ -614,7 +655,12 @@ mod tests {
                 ("b".to_string(), digest("Your code is 771204")),
             ]),
         );
-        let matching = match_identities(&identities, &digests, candidates);
+        let matching = match_identities(
+            &identities,
+            &digests,
+            candidates,
+            Evidence::HeadersWhereUnique,
+        );
         assert_eq!(
             matching.pairs,
             [
@@ -649,7 +695,12 @@ mod tests {
             ]),
             HashMap::from([("a".to_string(), digest("Your code is 482913\n"))]),
         );
-        let matching = match_identities(&identities, &digests, Pair::new(&far[..], &near[..]));
+        let matching = match_identities(
+            &identities,
+            &digests,
+            Pair::new(&far[..], &near[..]),
+            Evidence::HeadersWhereUnique,
+        );
         assert!(matching.pairs.is_empty());
         assert_eq!(matching.ambiguous, 1);
         // The twin "1" is in neither list: it is new to the near side.
@@ -671,8 +722,64 @@ mod tests {
             HashMap::from([("1".to_string(), content_digest(b"x"))]),
             HashMap::from([("a".to_string(), content_digest(b"x"))]),
         );
-        let matching = match_identities(&identities, &digests, Pair::new(&far[..], &near[..]));
+        let matching = match_identities(
+            &identities,
+            &digests,
+            Pair::new(&far[..], &near[..]),
+            Evidence::HeadersWhereUnique,
+        );
         assert!(matching.pairs.is_empty());
         assert_eq!(matching.ambiguous, 1);
+    }
+
+    #[test]
+    fn in_an_ordinary_sync_one_look_alike_on_each_side_is_compared_and_not_paired() {
+        // An interrupted run copied one code of two; a new code arrived on
+        // the other side: one look-alike in no record on each side.
+        let far = ids(&["2", "7"]);
+        let near = ids(&["b", "q"]);
+        let identities = Pair::new(
+            identities_of(&[
+                ("2", same_id_and_size()),
+                ("7", Identity::Content("x".into())),
+            ]),
+            identities_of(&[
+                ("b", same_id_and_size()),
+                ("q", Identity::Content("x".into())),
+            ]),
+        );
+        let candidates = Pair::new(&far[..], &near[..]);
+        let headers = Evidence::HeadersWhereUnique;
+        assert_eq!(
+            needing_content(&identities, candidates, headers),
+            Pair::default()
+        );
+        // A content-hash identity is the content already: never read.
+        let needed = needing_content(&identities, candidates, Evidence::Content);
+        assert_eq!(needed, Pair::new(ids(&["2"]), ids(&["b"])));
+        let digest = |text: &str| content_digest(text.as_bytes());
+        let look_alikes = Pair::new(
+            HashMap::from([("2".to_string(), digest("Your code is 000002"))]),
+            HashMap::from([("b".to_string(), digest("Your code is 000004"))]),
+        );
+        let matching = match_identities(&identities, &look_alikes, candidates, Evidence::Content);
+        assert_eq!(matching.pairs, [Pair::new("7".into(), "q".into())]);
+        assert_eq!(matching.ambiguous, 0);
+        // The same pair by headers alone is taken for one message.
+        let by_headers = match_identities(&identities, &Pair::default(), candidates, headers);
+        assert_eq!(by_headers.pairs.len(), 2);
+        // A true copy (line ends aside) still pairs when compared.
+        let copies = Pair::new(
+            HashMap::from([("2".to_string(), digest("Your code is 000002\r\n"))]),
+            HashMap::from([("b".to_string(), digest("Your code is 000002\n"))]),
+        );
+        let matching = match_identities(&identities, &copies, candidates, Evidence::Content);
+        assert_eq!(
+            matching.pairs,
+            [
+                Pair::new("2".into(), "b".into()),
+                Pair::new("7".into(), "q".into())
+            ]
+        );
     }
 }

@@ -39,7 +39,7 @@
 //! were left (a record already given its new id is found again by the same
 //! content).
 
-use super::identity::match_by_content;
+use super::identity::{match_by_content, Evidence};
 use super::ledger::Ledger;
 use crate::flags::Flags;
 use crate::state::{Pair, Record, Records, Side};
@@ -146,7 +146,7 @@ pub fn re_pair(
     let mut candidates: Pair<&[MsgId]> = Pair::new(&[], &[]);
     candidates[side] = &unheld;
     candidates[other] = &there;
-    let matched = match_by_content(candidates, stores)?;
+    let matched = match_by_content(candidates, stores, Evidence::HeadersWhereUnique)?;
 
     let mut result = Renumbered {
         ambiguous_ids: matched.ambiguous_ids,
