@@ -7,9 +7,11 @@
 //! socket on its input for inetd and refuses to run). Reads and writes wait
 //! at most the store's timeout, as on a TCP connection, and a command that
 //! exits reads as a closed connection. Its error output is the user's to
-//! see (ssh asks and complains there). The command is killed and reaped
-//! when the tunnel is dropped; if mailferry itself dies, the command sees
-//! its input closed.
+//! see (ssh asks and complains there). When the tunnel is dropped the
+//! shell is killed and reaped and the command sees its input closed, as it
+//! does if mailferry itself dies; a command that ignores its input ends on
+//! its own (the shell forks it, and a process group of its own would keep
+//! ssh from asking for a password on the terminal).
 
 use anyhow::{Context, Result};
 use std::io::{self, Read, Write};
@@ -135,14 +137,16 @@ mod tests {
 
     #[test]
     fn a_silent_command_times_out() {
-        let mut tunnel = Tunnel::spawn("sleep 1000", Duration::from_millis(1)).unwrap();
+        // Reads its input and never answers; ends when the input closes
+        // (a `sleep` would outlive the test holding its stderr open).
+        let mut tunnel = Tunnel::spawn("cat >/dev/null", Duration::from_millis(1)).unwrap();
         let error = tunnel.read(&mut [0u8; 8]).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
     }
 
     #[test]
     fn a_command_still_running_is_killed_when_dropped() {
-        let tunnel = Tunnel::spawn("sleep 1000", Duration::from_secs(10)).unwrap();
+        let tunnel = Tunnel::spawn("cat >/dev/null", Duration::from_secs(10)).unwrap();
         let pid = tunnel.child.id();
         drop(tunnel);
         let status = unsafe { libc::kill(pid as libc::pid_t, 0) };
