@@ -972,18 +972,30 @@ impl ImapStore {
 
     /// Unsolicited responses (flag changes by others and the like) are not
     /// needed, as every listing asks the server afresh; only the message
-    /// count is kept.
-    fn drain_unsolicited(&mut self) {
+    /// count is kept. Says whether any of them told of a change in the
+    /// open folder, which `watch` must not miss (see `idle_wait`).
+    fn drain_unsolicited(&mut self) -> bool {
+        let mut changed = false;
         for response in self.session.take_all_unsolicited() {
             let Some(open) = self.open.as_mut() else {
                 continue;
             };
             match response {
-                UnsolicitedResponse::Exists(count) => open.exists = count,
-                UnsolicitedResponse::Expunge(_) => open.exists = open.exists.saturating_sub(1),
+                UnsolicitedResponse::Exists(count) => {
+                    changed |= count != open.exists;
+                    open.exists = count;
+                }
+                UnsolicitedResponse::Expunge(_) => {
+                    changed = true;
+                    open.exists = open.exists.saturating_sub(1);
+                }
+                UnsolicitedResponse::Fetch { .. }
+                | UnsolicitedResponse::Vanished { .. }
+                | UnsolicitedResponse::Recent(_) => changed = true,
                 _ => {}
             }
         }
+        changed
     }
 
     /// The crate keeps the EXPUNGE responses of our own expunge for itself.

@@ -38,8 +38,16 @@ impl ImapStore {
     /// change or `timeout` passes, then ends the IDLE with DONE. Servers
     /// may drop an IDLE after 30 minutes (RFC 2177), so callers keep
     /// `timeout` below 29 minutes and call again.
+    ///
+    /// A change the server told of outside IDLE (between the DONE that
+    /// ended the last IDLE and its tagged answer, or with a reselect) sits
+    /// among the unsolicited responses; it is reported at once, as IDLE
+    /// would not tell of it again.
     pub fn idle_wait(&mut self, timeout: Duration) -> Result<IdleOutcome> {
         self.open_folder_state()?;
+        if self.drain_unsolicited() {
+            return Ok(IdleOutcome::Changed);
+        }
         let folder = self.open_name();
         let session = &mut self.session;
         let waited = catch_unwind(AssertUnwindSafe(|| {
