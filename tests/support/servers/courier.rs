@@ -195,7 +195,8 @@ impl Courier {
     }
 
     /// The first process of the namespace: bind mounts, the userdb, then
-    /// the daemons (each detached by courierlogger), then a sleep that
+    /// the daemons (each detached by courierlogger; imapd once
+    /// authdaemond's socket is there), then a sleep that
     /// keeps the namespace alive until the test kills it.
     fn start_script(&self, root: &Path) -> String {
         let dir = self.dir.path().display();
@@ -218,9 +219,16 @@ impl Courier {
              PATH={root_display}/usr/sbin:{root_display}/usr/bin:$PATH makeuserdb\n\
              {root_display}/usr/sbin/courierlogger -pid=/run/courier/authdaemon/pid \
              -name={tag}-authdaemond -start /usr/lib/courier/courier-authlib/authdaemond\n\
+             {wait_for_authdaemond}\
              {plain}\
              IMAP_TLS=1 {tls}\
              exec sleep infinity\n",
+            // imapd answers a LOGIN it cannot check (authdaemond's socket
+            // not made yet) with NO, which the tests would take for a
+            // refused password; the readiness check only sees the port.
+            wait_for_authdaemond = "for _ in $(seq 1 400); do \
+                                    [ -S /run/courier/authdaemon/socket ] && break; \
+                                    sleep 0.05; done\n",
             plain = tcpd(self.imap, "imapd", ""),
             tls = tcpd(
                 self.imaps,
