@@ -20,8 +20,9 @@ use std::path::PathBuf;
 /// Example: mailferry import-mbsyncrc > ~/.config/mailferry/config.yaml
 #[derive(Debug, Args)]
 pub struct ImportMbsyncrcArgs {
-    /// The mbsync configuration to read. Default: ~/.mbsyncrc, or
-    /// $XDG_CONFIG_HOME/isyncrc (isync 1.5) when only that one exists.
+    /// The mbsync configuration to read; `-` reads standard input. Default:
+    /// ~/.mbsyncrc, or $XDG_CONFIG_HOME/isyncrc (isync 1.5) when only that
+    /// one exists.
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
 
@@ -36,7 +37,11 @@ pub fn cmd_import_mbsyncrc(cli: &Cli, args: &ImportMbsyncrcArgs) -> Result<i32> 
         Some(file) => file.clone(),
         None => default_file()?,
     };
-    let rc = MbsyncRc::read(&file)?;
+    let rc = if file.as_os_str() == "-" {
+        MbsyncRc::read_stdin()?
+    } else {
+        MbsyncRc::read(&file)?
+    };
     let translation = translate(
         &rc,
         Options {
@@ -48,7 +53,7 @@ pub fn cmd_import_mbsyncrc(cli: &Cli, args: &ImportMbsyncrcArgs) -> Result<i32> 
         eprintln!(
             "mailferry: {} option(s) of {} could not be translated; see the `not translated` comments",
             translation.untranslated,
-            file.display()
+            rc.file.display()
         );
     }
     Ok(exit::OK)

@@ -103,6 +103,22 @@ impl MbsyncRc {
         MbsyncRc::parse(&text, file)
     }
 
+    /// Reads and splits the configuration piped in on standard input;
+    /// messages call it `<stdin>`.
+    pub fn read_stdin() -> Result<MbsyncRc, ConfigError> {
+        let name = Path::new("<stdin>");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|err| {
+            ConfigError {
+                file: name.to_owned(),
+                line: None,
+                key: None,
+                message: format!("cannot read the mbsync configuration: {err}"),
+            }
+        })?;
+        MbsyncRc::parse(&text, name)
+    }
+
     /// Splits configuration text; `file` is used in messages.
     pub fn parse(text: &str, file: &Path) -> Result<MbsyncRc, ConfigError> {
         let error = |line: usize, message: String| ConfigError {

@@ -40,6 +40,57 @@ fn realistic_mbsyncrc_converts_to_a_config_the_parser_accepts() {
     assert_eq!(stderr(&quiet), "");
 }
 
+/// Runs `mailferry import-mbsyncrc -` with `text` on its standard input.
+fn import_from_stdin(env: &crate::support::env::TestEnv, text: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = env
+        .command()
+        .args(["import-mbsyncrc", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mailferry");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    stdin
+        .write_all(text.as_bytes())
+        .expect("write the mbsyncrc");
+    drop(stdin);
+    child.wait_with_output().expect("wait for mailferry")
+}
+
+#[test]
+fn mbsyncrc_piped_on_stdin_with_dash() {
+    let env = env();
+    let file = env.root().join("mbsyncrc");
+    fs::write(&file, REALISTIC).unwrap();
+    let from_file = run_ok(&env, &["import-mbsyncrc", file.to_str().unwrap()]);
+
+    let piped = import_from_stdin(&env, REALISTIC);
+    assert_eq!(piped.status.code(), Some(0), "{}", stderr(&piped));
+    // The same YAML; only the first comment names where it came from.
+    let (piped_yaml, file_yaml) = (stdout(&piped), stdout(&from_file));
+    let (piped_first, piped_rest) = piped_yaml.split_once('\n').unwrap_or_default();
+    let (_, file_rest) = file_yaml.split_once('\n').unwrap_or_default();
+    assert_eq!(piped_rest, file_rest);
+    assert!(piped_first.contains("converted from <stdin>"), "{piped_first}");
+    assert!(
+        stderr(&piped).contains("of <stdin> could not be translated"),
+        "{}",
+        stderr(&piped)
+    );
+
+    let broken = import_from_stdin(&env, "IMAPAccount a\nHost h\nPass \"unterminated\n");
+    assert_eq!(broken.status.code(), Some(2), "{}", stderr(&broken));
+    assert!(
+        stderr(&broken).contains("<stdin>:3: missing closing double quote"),
+        "{}",
+        stderr(&broken)
+    );
+    assert_eq!(stdout(&broken), "");
+}
+
 #[test]
 fn malformed_mbsyncrc_exits_2_naming_file_and_line() {
     let env = env();
