@@ -344,7 +344,7 @@ fn two_way(kind: ServerKind) {
 matrix!(lf_upload {
     dovecot => Dovecot;
     dovecot_minimal => DovecotMinimal;
-    cyrus => Cyrus, ignore = "needs LF to CRLF on upload (issue 16, client side)";
+    cyrus => Cyrus;
     courier => Courier;
 });
 
@@ -732,7 +732,7 @@ fn watch(kind: ServerKind) {
 matrix!(nested_folder_created_locally {
     dovecot => Dovecot;
     dovecot_minimal => DovecotMinimal;
-    cyrus => Cyrus, ignore = "needs server-created parents recognised (issue 16, client side)";
+    cyrus => Cyrus;
     courier => Courier;
 });
 
