@@ -74,7 +74,10 @@ fn mbsyncrc_piped_on_stdin_with_dash() {
     let (piped_first, piped_rest) = piped_yaml.split_once('\n').unwrap_or_default();
     let (_, file_rest) = file_yaml.split_once('\n').unwrap_or_default();
     assert_eq!(piped_rest, file_rest);
-    assert!(piped_first.contains("converted from <stdin>"), "{piped_first}");
+    assert!(
+        piped_first.contains("converted from <stdin>"),
+        "{piped_first}"
+    );
     assert!(
         stderr(&piped).contains("of <stdin> could not be translated"),
         "{}",
