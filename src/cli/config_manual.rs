@@ -413,8 +413,8 @@ pub const CHANNEL: Part = Part {
             "create",
             "both | far | near | none",
             "both",
-            "Where a folder that exists only on the other side may be created. A folder \
-             renamed on one side, with the folders below it, is renamed on the other where this \
+            "Where a folder that exists only on the other side may be created (INBOX is \
+             always created, as mbsync does). A folder renamed on one side, with the folders below it, is renamed on the other where this \
              allows creating folders (the messages are not copied again).",
         ),
         key(

@@ -124,18 +124,30 @@ pub fn plan_folders(
                     listed[Side::Near].contains(name),
                 ),
                 known.contains(name),
+                name == "INBOX",
                 policy,
             ),
         })
         .collect()
 }
 
-fn plan_folder(present: Pair<bool>, known: bool, policy: &FolderPolicy) -> FolderAction {
+fn plan_folder(
+    present: Pair<bool>,
+    known: bool,
+    is_inbox: bool,
+    policy: &FolderPolicy,
+) -> FolderAction {
     match (present[Side::Far], present[Side::Near], known) {
         // On both sides: sync, whether or not it was synced before.
         (true, true, _) => FolderAction::Sync,
         // On neither side: a folder synced before is gone everywhere.
         (false, false, _) => FolderAction::Forget,
+        // Every account has an INBOX: it is made wherever it is missing
+        // whatever `create` says, as mbsync does (its default is to
+        // create nothing, and its users expect their INBOX all the same).
+        (far, _, false) if is_inbox => FolderAction::Create {
+            side: if far { Side::Near } else { Side::Far },
+        },
         // On one side, never synced: new there.
         (true, false, false) => create_or_skip(Side::Near, policy),
         (false, true, false) => create_or_skip(Side::Far, policy),
@@ -243,6 +255,29 @@ mod tests {
         assert_eq!(
             action(&["F"], &[], &[], &policy),
             vec![("F".into(), FolderAction::Skip { only_on: Side::Far })]
+        );
+    }
+
+    #[test]
+    fn inbox_is_created_whatever_create_says_other_folders_are_not() {
+        let policy = FolderPolicy {
+            create: Pair::new(false, false),
+            ..both()
+        };
+        assert_eq!(
+            action(&["INBOX", "Work"], &[], &[], &policy),
+            vec![
+                ("INBOX".into(), FolderAction::Create { side: Side::Near }),
+                ("Work".into(), FolderAction::Skip { only_on: Side::Far }),
+            ]
+        );
+        // Once synced, an INBOX deleted on one side follows `remove`.
+        assert_eq!(
+            action(&["INBOX"], &[], &["INBOX"], &policy),
+            action(&["Work"], &[], &["Work"], &policy)
+                .into_iter()
+                .map(|(_, a)| ("INBOX".to_string(), a))
+                .collect::<Vec<_>>()
         );
     }
 
