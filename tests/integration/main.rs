@@ -21,6 +21,7 @@ mod folders;
 mod harness_smoke;
 mod hostile;
 mod imap_store;
+mod import_corpus;
 mod import_mbsyncrc;
 mod interrupts;
 mod kills;
