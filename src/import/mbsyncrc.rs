@@ -91,15 +91,20 @@ pub struct MbsyncRc {
     pub sections: Vec<Section>,
 }
 
+/// The error for a configuration that cannot be read at all.
+fn unreadable(file: &Path, err: std::io::Error) -> ConfigError {
+    ConfigError {
+        file: file.to_owned(),
+        line: None,
+        key: None,
+        message: format!("cannot read the mbsync configuration: {err}"),
+    }
+}
+
 impl MbsyncRc {
     /// Reads and splits a file.
     pub fn read(file: &Path) -> Result<MbsyncRc, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|err| ConfigError {
-            file: file.to_owned(),
-            line: None,
-            key: None,
-            message: format!("cannot read the mbsync configuration: {err}"),
-        })?;
+        let text = std::fs::read_to_string(file).map_err(|err| unreadable(file, err))?;
         MbsyncRc::parse(&text, file)
     }
 
@@ -108,14 +113,8 @@ impl MbsyncRc {
     pub fn read_stdin() -> Result<MbsyncRc, ConfigError> {
         let name = Path::new("<stdin>");
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|err| {
-            ConfigError {
-                file: name.to_owned(),
-                line: None,
-                key: None,
-                message: format!("cannot read the mbsync configuration: {err}"),
-            }
-        })?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|err| unreadable(name, err))?;
         MbsyncRc::parse(&text, name)
     }
 
