@@ -120,6 +120,11 @@ pub fn crlf_size(content: &[u8]) -> u64 {
 }
 
 fn content_hash(content: &[u8]) -> String {
+    sha256_hex(&without_tool_fields_and_crs(content))
+}
+
+/// The content without `X-TUID` fields and without CRs.
+fn without_tool_fields_and_crs(content: &[u8]) -> Vec<u8> {
     let mut kept = Vec::with_capacity(content.len());
     let mut next = 0;
     for (name, range) in header_fields(content) {
@@ -130,7 +135,7 @@ fn content_hash(content: &[u8]) -> String {
     }
     kept.extend_from_slice(&content[next..]);
     kept.retain(|&b| b != b'\r');
-    sha256_hex(&kept)
+    kept
 }
 
 fn is_tool_field(name: &[u8]) -> bool {
@@ -359,12 +364,25 @@ fn digests(store: &mut dyn Store, ids: &[MsgId]) -> Result<HashMap<MsgId, String
 }
 
 /// What two messages' contents are compared by: a SHA-256 (hex) of the
-/// content with line ends normalised (every CR removed) and without
-/// `X-TUID` fields. Two messages with the same digest are copies of one
+/// content with line ends normalised (every CR removed), without `X-TUID`
+/// fields, and with every 8-bit header byte read as `X`. Two messages with the same digest are copies of one
 /// message; with the same Message-ID and size but other digests, they are
 /// look-alikes.
 pub fn content_digest(content: &[u8]) -> String {
-    content_hash(content)
+    let mut kept = without_tool_fields_and_crs(content);
+    // Cyrus stores raw 8-bit header bytes as `X` (same size): a copy it
+    // holds is the same message as the original. (The server-side lookup
+    // after an upload makes the same allowance, see `find_stored`.)
+    let header_end = kept
+        .windows(2)
+        .position(|pair| pair == b"\n\n")
+        .unwrap_or(kept.len());
+    for byte in &mut kept[..header_end] {
+        if *byte >= 0x80 {
+            *byte = b'X';
+        }
+    }
+    sha256_hex(&kept)
 }
 
 /// The candidates whose identity occurs on both sides, more than once on
@@ -780,6 +798,41 @@ mod tests {
                 Pair::new("2".into(), "b".into()),
                 Pair::new("7".into(), "q".into())
             ]
+        );
+    }
+
+    #[test]
+    fn a_copy_whose_8_bit_header_bytes_a_server_rewrote_has_the_same_digest() {
+        let original = "Message-ID: <a@b>\nSubject: Caf\u{e9} \u{fc}ber\n\nBody \u{e9}t\u{e9}\n";
+        let mut rewritten: Vec<u8> = Vec::new();
+        let mut in_header = true;
+        for line in original.split_inclusive('\n') {
+            if line == "\n" {
+                in_header = false;
+            }
+            for &byte in line.as_bytes() {
+                rewritten.push(if in_header && byte >= 0x80 {
+                    b'X'
+                } else {
+                    byte
+                });
+            }
+        }
+        assert_eq!(rewritten.len(), original.len());
+        assert_eq!(
+            content_digest(original.as_bytes()),
+            content_digest(&rewritten)
+        );
+        // The body's bytes still count, and so do ASCII header bytes.
+        let other_body = original.replace("Body", "Bodx");
+        assert_ne!(
+            content_digest(original.as_bytes()),
+            content_digest(other_body.as_bytes())
+        );
+        let other_subject = original.replace("Caf", "Cav");
+        assert_ne!(
+            content_digest(original.as_bytes()),
+            content_digest(other_subject.as_bytes())
         );
     }
 }

@@ -372,6 +372,29 @@ fn lf_upload(kind: ServerKind) {
     device.assert_nothing_to_do(&server);
 }
 
+matrix!(filed_on_both_sides);
+
+/// One message filed on both sides after the first sync (a sent message
+/// saved locally by the mail reader and on the server by the phone), with
+/// raw 8-bit bytes in its header: it is paired, not copied either way.
+/// Cyrus stores those header bytes as `X` (same size): its copy is still
+/// the same message.
+fn filed_on_both_sides(kind: ServerKind) {
+    let server = MailServer::start(kind);
+    let device = Device::new(&server, "alice", "verbatim", "");
+    device.sync();
+    let message = "From: alice@example.org\r\nSubject: R\u{e9}sum\u{e9} f\u{fc}r dich\r\n\
+        Message-ID: <filed.1@mailferry.test>\r\n\r\nsee attached\r\n";
+    deliver(&device.folder("INBOX"), "1700000003.mua.host", message.as_bytes());
+    let mut client = server.client("alice");
+    client.append("INBOX", message.as_bytes(), &["\\Seen"], None);
+    device.sync();
+    let on_server = client.messages("INBOX");
+    assert_eq!(on_server.len(), 1, "{kind}: {on_server:?}");
+    assert_in_step(&server, &device, &["INBOX"]);
+    device.assert_nothing_to_do(&server);
+}
+
 matrix!(folders);
 
 fn folders(kind: ServerKind) {
