@@ -13,6 +13,7 @@ pub mod dedupe;
 pub mod error;
 pub mod flags;
 pub mod flush;
+pub mod hooks;
 pub mod import;
 pub mod interrupt;
 pub mod logging;

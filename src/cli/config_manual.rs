@@ -72,6 +72,24 @@ pub const TOP_LEVEL: Part = Part {
              locks are kept. Deleting it makes the next sync pair the messages both sides hold \
              again by content, without copying them twice.",
         ),
+        key(
+            "post_sync",
+            "shell command",
+            "none",
+            "Run with sh -c once after every `mailferry sync` (not with --dry-run), after the \
+             channels' own post_sync. Its environment: MAILFERRY_CHANNELS (the channels synced, \
+             one per line), MAILFERRY_EXIT_STATUS (what sync exits with), MAILFERRY_NEW and \
+             MAILFERRY_UPLOADED (messages copied to the near and to the far side). What it \
+             prints shows with -v; if it fails or hangs, a warning says so and the exit status \
+             of the sync stays what it was. Example: post_sync: notmuch new --quiet",
+        ),
+        key(
+            "hook_timeout",
+            "seconds",
+            "60",
+            "How long a post_sync command may run; then it is stopped, with every process it \
+             started, and a warning says so.",
+        ),
     ],
 };
 
@@ -466,6 +484,17 @@ pub const CHANNEL: Part = Part {
             "On a server without IDLE, how often mailferry watch syncs each watched folder \
              instead. Its first line says which folders are kept in IDLE and which are polled, \
              and how often.",
+        ),
+        key(
+            "post_sync",
+            "shell command",
+            "none",
+            "Run with sh -c after each sync of this channel by `mailferry sync` (not with \
+             --dry-run), whether the sync succeeded or not. Its environment: MAILFERRY_CHANNEL, \
+             MAILFERRY_EXIT_STATUS (0 done, 1 something failed, 3 another run held the lock), \
+             MAILFERRY_NEW (messages copied to the near side), MAILFERRY_NEW_BY_FOLDER (a line \
+             FOLDER=COUNT per folder that got new messages) and MAILFERRY_UPLOADED. Bounded by \
+             the top-level hook_timeout; a failure is a warning, not a failed sync.",
         ),
     ],
 };

@@ -5,6 +5,7 @@ use super::progress::TerminalProgress;
 use super::Cli;
 use crate::config::Config;
 use crate::error::exit;
+use crate::hooks;
 use crate::state::Side;
 use crate::sync::channel::{sync_channel, ChannelResult};
 use crate::sync::exec::Report;
@@ -86,10 +87,12 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
         let Some(channel) = config.channels.get(&target.channel) else {
             continue;
         };
+        let mut channel_status = exit::OK;
+        let mut synced: Option<&ChannelResult> = None;
         match sync_channel(&config, channel, target.folder.as_deref(), &options) {
             Ok(result) => {
                 if !result.errors.is_empty() {
-                    status = exit::FAILED;
+                    channel_status = exit::FAILED;
                 }
                 for error in &result.errors {
                     out.error(error);
@@ -102,7 +105,7 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
                         ));
                     }
                     for failure in &folder.report.failures {
-                        status = exit::FAILED;
+                        channel_status = exit::FAILED;
                         out.error(&format!(
                             "{}: folder {}: {failure}",
                             result.channel, folder.folder
@@ -113,18 +116,48 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
                     show(&result, args.dry_run, out);
                 }
                 results.push(result);
+                synced = results.last();
             }
             Err(err) => {
-                let code = crate::error::exit_status(&err);
-                status = status.max(code);
+                channel_status = crate::error::exit_status(&err);
                 out.error(&format!("{}: {err:#}", target.channel));
             }
         }
+        status = status.max(channel_status);
+        if let Some(line) = channel.post_sync.as_deref().filter(|_| hooks_run(args)) {
+            let env = hooks::channel_environment(&channel.name, channel_status, synced);
+            let what = format!("post_sync of channel {}", channel.name);
+            run_hook(&what, line, &env, &config, out);
+        }
+    }
+    if let Some(line) = config.post_sync.as_deref().filter(|_| hooks_run(args)) {
+        let channels: Vec<String> = targets.iter().map(|t| t.channel.clone()).collect();
+        let env = hooks::run_environment(&channels, status, &results);
+        run_hook("post_sync", line, &env, &config, out);
     }
     if args.json {
         out.data(&serde_json::to_string_pretty(&results)?);
     }
     Ok(status)
+}
+
+/// Hooks run after real syncs only: not for --dry-run, and not once a
+/// signal asked mailferry to stop.
+fn hooks_run(args: &SyncArgs) -> bool {
+    !args.dry_run && !crate::interrupt::requested()
+}
+
+/// Runs a hook; what it prints is shown at -v, its failure as a warning.
+fn run_hook(what: &str, line: &str, env: &[(&'static str, String)], config: &Config, out: &Output) {
+    let limit = std::time::Duration::from_secs(config.hook_timeout_secs);
+    match hooks::run(what, line, env, limit) {
+        Ok(printed) => {
+            for printed_line in printed.lines() {
+                out.detail(&format!("{what}: {printed_line}"));
+            }
+        }
+        Err(message) => out.warning(&message),
+    }
 }
 
 fn show(result: &ChannelResult, dry_run: bool, out: &Output) {

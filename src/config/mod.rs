@@ -33,6 +33,10 @@ pub struct Config {
     /// Where sync state and locks live. Default: `$XDG_STATE_HOME/mailferry`,
     /// else `~/.local/state/mailferry`.
     pub state_dir: PathBuf,
+    /// A shell command run once after every `sync` run (see `crate::hooks`).
+    pub post_sync: Option<String>,
+    /// How long a hook may run before it is stopped. Default 60.
+    pub hook_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -388,6 +392,8 @@ pub struct ChannelConfig {
     /// How often `mailferry watch` syncs a watched folder on a server
     /// without IDLE, in seconds. Default 60.
     pub poll_secs: u64,
+    /// A shell command run after each sync of the channel.
+    pub post_sync: Option<String>,
 }
 
 impl Config {

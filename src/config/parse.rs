@@ -45,7 +45,8 @@ pub(crate) fn parse_config(text: &str, file: &Path, env: Env) -> Result<Config, 
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with the keys stores, channels, groups, state_dir"
+    expecting = "a mapping with the keys stores, channels, groups, state_dir, post_sync, \
+                 hook_timeout"
 )]
 struct RawConfig {
     stores: BTreeMap<String, RawStore>,
@@ -54,6 +55,8 @@ struct RawConfig {
     #[serde(default)]
     groups: BTreeMap<String, Vec<String>>,
     state_dir: Option<String>,
+    post_sync: Option<String>,
+    hook_timeout: Option<u64>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +239,7 @@ struct RawChannel {
     watch: Option<Vec<String>>,
     interval: Option<Interval>,
     poll_interval: Option<Interval>,
+    post_sync: Option<String>,
 }
 
 /// One item of a channel's `sync:` list.
@@ -650,12 +654,17 @@ impl Validator<'_> {
             })?,
         };
 
+        let post_sync = self.hook(KeyPath::of(["post_sync"]), raw.post_sync)?;
+        let hook_timeout_secs =
+            self.seconds(&KeyPath::default(), "hook_timeout", raw.hook_timeout)?;
         Ok(Config {
             path: self.source.file.to_owned(),
             stores,
             channels,
             groups: raw.groups,
             state_dir,
+            post_sync,
+            hook_timeout_secs,
         })
     }
 
@@ -856,6 +865,16 @@ impl Validator<'_> {
             None => Ok(60),
             Some(0) => Err(self.error(here.clone().key(key), "must be at least 1 (seconds)")),
             Some(seconds) => Ok(seconds),
+        }
+    }
+
+    /// A hook's command line: not blank when given.
+    fn hook(&self, at: KeyPath, command: Option<String>) -> Result<Option<String>, ConfigError> {
+        match command {
+            Some(line) if line.trim().is_empty() => {
+                Err(self.error(at, "must not be empty; leave the key out to run nothing"))
+            }
+            other => Ok(other),
         }
     }
 
@@ -1173,6 +1192,7 @@ impl Validator<'_> {
                 format!("{interval_secs} seconds is too short; use at least 10s"),
             ));
         }
+        let post_sync = self.hook(here.clone().key("post_sync"), raw.post_sync)?;
         let poll_secs = raw.poll_interval.map(|Interval(s)| s).unwrap_or(60);
         if poll_secs < 10 {
             return Err(self.error(
@@ -1200,6 +1220,7 @@ impl Validator<'_> {
             watch,
             interval_secs,
             poll_secs,
+            post_sync,
         })
     }
 }
@@ -1520,8 +1541,17 @@ channels:
         assert_eq!(key.as_deref(), Some("chanels"));
         assert_eq!(
             message,
-            "unknown key, expected one of stores, channels, groups, state_dir"
+            "unknown key, expected one of stores, channels, groups, state_dir, post_sync, \
+             hook_timeout"
         );
+    }
+
+    #[test]
+    fn a_blank_hook_is_an_error_naming_its_key() {
+        let text = format!("stores:\n{LAPTOP}post_sync: \" \"\n");
+        let (_, key, message) = fail(&text);
+        assert_eq!(key.as_deref(), Some("post_sync"));
+        assert!(message.contains("must not be empty"), "{message}");
     }
 
     #[test]

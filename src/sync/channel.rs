@@ -659,6 +659,7 @@ pub(super) mod tests {
             watch: Vec::new(),
             interval_secs: 900,
             poll_secs: 60,
+            post_sync: None,
         }
     }
 

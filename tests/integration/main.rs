@@ -19,6 +19,7 @@ mod disk_full;
 mod faults;
 mod folders;
 mod harness_smoke;
+mod hooks;
 mod hostile;
 mod imap_store;
 mod import_corpus;
