@@ -385,7 +385,11 @@ fn filed_on_both_sides(kind: ServerKind) {
     device.sync();
     let message = "From: alice@example.org\r\nSubject: R\u{e9}sum\u{e9} f\u{fc}r dich\r\n\
         Message-ID: <filed.1@mailferry.test>\r\n\r\nsee attached\r\n";
-    deliver(&device.folder("INBOX"), "1700000003.mua.host", message.as_bytes());
+    deliver(
+        &device.folder("INBOX"),
+        "1700000003.mua.host",
+        message.as_bytes(),
+    );
     let mut client = server.client("alice");
     client.append("INBOX", message.as_bytes(), &["\\Seen"], None);
     device.sync();
