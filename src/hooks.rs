@@ -1,5 +1,6 @@
 //! Hooks: shell commands the user has run after a sync (`post_sync`, per
-//! channel and once per run), such as `notmuch new` or a notification.
+//! channel and once per run) and when `watch` brings new mail in
+//! (`on_new_mail`), such as `notmuch new` or a notification.
 //!
 //! A hook runs as `sh -c LINE` under the rules of the password command
 //! (see [`crate::command`]): its own process group, stdin closed, stopped
@@ -8,9 +9,11 @@
 //! variables. A hook that fails or hangs is reported but changes neither
 //! the sync nor its exit status: the mail is synced whatever the hook does.
 
+use crate::cli::output::Output;
 use crate::command::{run_bounded, Failure};
 use crate::state::Side;
 use crate::sync::channel::ChannelResult;
+use crate::sync::folder::FolderResult;
 use std::process::Command;
 use std::time::Duration;
 
@@ -28,6 +31,16 @@ pub fn channel_environment(
     result: Option<&ChannelResult>,
 ) -> Vec<(&'static str, String)> {
     let folders = result.map(|r| r.folders.as_slice()).unwrap_or_default();
+    folders_environment(channel, status, folders)
+}
+
+/// [`channel_environment`] for the folders a sync (or a round of
+/// `watch`, for `on_new_mail`) went through.
+pub fn folders_environment(
+    channel: &str,
+    status: i32,
+    folders: &[FolderResult],
+) -> Vec<(&'static str, String)> {
     let new: usize = folders.iter().map(|f| f.report.copied[Side::Near]).sum();
     let uploaded: usize = folders.iter().map(|f| f.report.copied[Side::Far]).sum();
     let by_folder: Vec<String> = folders
@@ -66,6 +79,25 @@ pub fn run_environment(
         ("MAILFERRY_NEW", count(Side::Near).to_string()),
         ("MAILFERRY_UPLOADED", count(Side::Far).to_string()),
     ]
+}
+
+/// Runs a hook for a command that reports to the user: what it prints
+/// shows at -v, its failure as a warning.
+pub fn run_reported(
+    what: &str,
+    line: &str,
+    env: &[(&'static str, String)],
+    limit: Duration,
+    out: &Output,
+) {
+    match run(what, line, env, limit) {
+        Ok(printed) => {
+            for printed_line in printed.lines() {
+                out.detail(&format!("{what}: {printed_line}"));
+            }
+        }
+        Err(message) => out.warning(&message),
+    }
 }
 
 /// Runs `line` as the hook `what` (e.g. "post_sync of channel work").

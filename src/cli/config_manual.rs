@@ -496,6 +496,15 @@ pub const CHANNEL: Part = Part {
              FOLDER=COUNT per folder that got new messages) and MAILFERRY_UPLOADED. Bounded by \
              the top-level hook_timeout; a failure is a warning, not a failed sync.",
         ),
+        key(
+            "on_new_mail",
+            "shell command",
+            "none",
+            "Run with sh -c by mailferry watch each time a sync of this channel brought new \
+             messages to the near side, with the environment of post_sync (MAILFERRY_NEW, \
+             MAILFERRY_NEW_BY_FOLDER, ...). Example: on_new_mail: notify-send \
+             \"$MAILFERRY_NEW new message(s)\"",
+        ),
     ],
 };
 

@@ -147,17 +147,10 @@ fn hooks_run(args: &SyncArgs) -> bool {
     !args.dry_run && !crate::interrupt::requested()
 }
 
-/// Runs a hook; what it prints is shown at -v, its failure as a warning.
+/// Runs a hook, bounded by the config's hook_timeout.
 fn run_hook(what: &str, line: &str, env: &[(&'static str, String)], config: &Config, out: &Output) {
     let limit = std::time::Duration::from_secs(config.hook_timeout_secs);
-    match hooks::run(what, line, env, limit) {
-        Ok(printed) => {
-            for printed_line in printed.lines() {
-                out.detail(&format!("{what}: {printed_line}"));
-            }
-        }
-        Err(message) => out.warning(&message),
-    }
+    hooks::run_reported(what, line, env, limit, out);
 }
 
 fn show(result: &ChannelResult, dry_run: bool, out: &Output) {

@@ -394,6 +394,8 @@ pub struct ChannelConfig {
     pub poll_secs: u64,
     /// A shell command run after each sync of the channel.
     pub post_sync: Option<String>,
+    /// A shell command `watch` runs when a round brought new messages in.
+    pub on_new_mail: Option<String>,
 }
 
 impl Config {

@@ -240,6 +240,7 @@ struct RawChannel {
     interval: Option<Interval>,
     poll_interval: Option<Interval>,
     post_sync: Option<String>,
+    on_new_mail: Option<String>,
 }
 
 /// One item of a channel's `sync:` list.
@@ -1193,6 +1194,7 @@ impl Validator<'_> {
             ));
         }
         let post_sync = self.hook(here.clone().key("post_sync"), raw.post_sync)?;
+        let on_new_mail = self.hook(here.clone().key("on_new_mail"), raw.on_new_mail)?;
         let poll_secs = raw.poll_interval.map(|Interval(s)| s).unwrap_or(60);
         if poll_secs < 10 {
             return Err(self.error(
@@ -1221,6 +1223,7 @@ impl Validator<'_> {
             interval_secs,
             poll_secs,
             post_sync,
+            on_new_mail,
         })
     }
 }

@@ -660,6 +660,7 @@ pub(super) mod tests {
             interval_secs: 900,
             poll_secs: 60,
             post_sync: None,
+            on_new_mail: None,
         }
     }
 

@@ -203,6 +203,7 @@ pub fn watch_channel(
             }
             Ok(round) => {
                 report_round(channel, &round, out);
+                run_on_new_mail(config, channel, &round, out);
                 for folder in &round.synced {
                     pending.folders.remove(&folder.folder);
                 }
@@ -384,6 +385,26 @@ fn report_round(channel: &ChannelConfig, round: &Round, out: &Output) {
     for (_, reason) in &round.failed {
         out.error(reason);
     }
+}
+
+/// The channel's `on_new_mail` hook, when the round copied messages to
+/// the near side (what the hook is told: see [`crate::hooks`]).
+fn run_on_new_mail(config: &Config, channel: &ChannelConfig, round: &Round, out: &Output) {
+    let Some(line) = channel.on_new_mail.as_deref() else {
+        return;
+    };
+    if round
+        .synced
+        .iter()
+        .all(|f| f.report.copied[Side::Near] == 0)
+    {
+        return;
+    }
+    let status = if round.failed.is_empty() { 0 } else { 1 };
+    let env = crate::hooks::folders_environment(&channel.name, status, &round.synced);
+    let what = format!("on_new_mail of channel {}", channel.name);
+    let limit = std::time::Duration::from_secs(config.hook_timeout_secs);
+    crate::hooks::run_reported(&what, line, &env, limit, out);
 }
 
 /// The non-zero counts of a report: "1 new to near, 2 flag changes to far".

@@ -267,3 +267,65 @@ fn without_idle_watch_says_it_polls_and_how_often() {
         watcher.logs()
     );
 }
+
+/// `on_new_mail` runs when IDLE brings a message in, told how many and
+/// where, and not for a round that brought nothing.
+#[test]
+fn on_new_mail_runs_when_watch_brings_mail_in() {
+    let dovecot = Dovecot::start();
+    let mut client = dovecot.client("alice");
+    let first = message_with("before the watch", "hello");
+    client.append("INBOX", &first, &[], None);
+
+    let mut env = env();
+    let maildir = env.maildir();
+    let log = env.root().join("new-mail.log");
+    let extra = format!(
+        "    on_new_mail: 'printf \"%s %s\\n\" \"$MAILFERRY_NEW\" \"$MAILFERRY_NEW_BY_FOLDER\" >> {}'\n",
+        log.display()
+    );
+    write_config(&mut env, &dovecot, "alice", &maildir, &extra);
+    let mut watcher = Watcher::start(&env, &["mail"]);
+    let lines = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    // The full sync at the start brought one message.
+    wait_for(
+        &watcher,
+        Duration::from_secs(10),
+        "hook after the first sync",
+        || lines() == "1 INBOX=1\n",
+    );
+    // Another client delivers two; IDLE brings them down and the hook runs
+    // again for them (in one round or two).
+    for n in 0..2 {
+        let arrived = message_with(&format!("arrived {n}"), "new mail");
+        client.append("INBOX", &arrived, &[], None);
+    }
+    wait_for(
+        &watcher,
+        Duration::from_secs(10),
+        "hook for new mail",
+        || {
+            let counted: usize = lines()
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
+                .sum();
+            counted == 2
+        },
+    );
+    assert_eq!(
+        watcher.terminate(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        watcher.logs()
+    );
+    assert!(
+        lines()
+            .lines()
+            .skip(1)
+            .all(|l| l.ends_with("INBOX=1") || l.ends_with("INBOX=2")),
+        "{}",
+        lines()
+    );
+}
