@@ -13,6 +13,7 @@ pub mod migrate;
 pub mod output;
 pub mod progress;
 pub mod search;
+pub mod status;
 pub mod sync;
 pub mod test_hooks;
 pub mod watch;
@@ -64,6 +65,7 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     Search(search::SearchArgs),
     Watch(watch::WatchArgs),
+    Status(status::StatusArgs),
     ImportMbsyncrc(import_mbsyncrc::ImportMbsyncrcArgs),
 }
 
@@ -81,6 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Generate(args) => generate::cmd_generate(args),
         Command::Search(args) => search::cmd_search(&cli, args, &out),
         Command::Watch(args) => watch::cmd_watch(&cli, args, &out),
+        Command::Status(args) => status::cmd_status(&cli, args, &out),
         Command::ImportMbsyncrc(args) => import_mbsyncrc::cmd_import_mbsyncrc(&cli, args),
     }
 }

@@ -6,6 +6,7 @@ use super::Cli;
 use crate::config::Config;
 use crate::error::exit;
 use crate::hooks;
+use crate::state::LastRun;
 use crate::state::Side;
 use crate::sync::channel::{sync_channel, ChannelResult};
 use crate::sync::exec::Report;
@@ -89,8 +90,16 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
         };
         let mut channel_status = exit::OK;
         let mut synced: Option<&ChannelResult> = None;
+        // What `mailferry status` will show of this run.
+        let mut errors: Vec<String> = Vec::new();
         match sync_channel(&config, channel, target.folder.as_deref(), &options) {
             Ok(result) => {
+                errors.extend(result.errors.iter().cloned());
+                for folder in &result.folders {
+                    for failure in &folder.report.failures {
+                        errors.push(format!("folder {}: {failure}", folder.folder));
+                    }
+                }
                 if !result.errors.is_empty() {
                     channel_status = exit::FAILED;
                 }
@@ -121,9 +130,23 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
             Err(err) => {
                 channel_status = crate::error::exit_status(&err);
                 out.error(&format!("{}: {err:#}", target.channel));
+                errors.push(format!("{err:#}"));
             }
         }
         status = status.max(channel_status);
+        // A dry run changed nothing, and a run that found the lock taken
+        // did not run: the one holding it records its own outcome.
+        if !args.dry_run && channel_status != exit::LOCKED {
+            if let Err(error) = LastRun::record(
+                &config.state_dir,
+                &channel.name,
+                now(),
+                channel_status,
+                &errors,
+            ) {
+                out.warning(&format!("{}: {error:#}", channel.name));
+            }
+        }
         if let Some(line) = channel.post_sync.as_deref().filter(|_| hooks_run(args)) {
             let env = hooks::channel_environment(&channel.name, channel_status, synced);
             let what = format!("post_sync of channel {}", channel.name);
@@ -139,6 +162,14 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
         out.data(&serde_json::to_string_pretty(&results)?);
     }
     Ok(status)
+}
+
+/// Seconds since the epoch.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0)
 }
 
 /// Hooks run after real syncs only: not for --dry-run, and not once a

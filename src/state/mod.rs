@@ -9,6 +9,7 @@ mod batch;
 mod file;
 mod folders;
 mod journal;
+mod last_run;
 mod lock;
 mod records;
 mod renames;
@@ -17,6 +18,7 @@ pub use batch::{SaveNow, SaveState, StateBatch};
 pub use file::{state_path, StateError, StateFile, StateHead};
 pub use folders::FolderList;
 pub use journal::{apply, Journal, JournalEntry};
+pub use last_run::LastRun;
 pub use lock::ChannelLock;
 #[cfg(test)]
 pub(crate) use records::visits;

@@ -41,6 +41,7 @@ mod scenario;
 mod search;
 mod security;
 mod settled;
+mod status;
 mod tls;
 mod tree_renames;
 mod tunnel;
