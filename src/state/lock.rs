@@ -54,10 +54,16 @@ impl ChannelLock {
             flock(&file, libc::LOCK_EX)
                 .with_context(|| format!("cannot lock {}", path.display()))?;
         }
+        // The pid only names the holder in another run's message; the
+        // flock is the lock. On a full disk it cannot be written, and that
+        // must not stop a run (a dry run, or a sync that frees space).
         let pid = format!("{}\n", std::process::id());
-        file.set_len(0)
+        if let Err(error) = file
+            .set_len(0)
             .and_then(|()| file.write_all_at(pid.as_bytes(), 0))
-            .with_context(|| format!("cannot write our pid into {}", path.display()))?;
+        {
+            log::info!("cannot write our pid into {}: {error}", path.display());
+        }
         Ok(ChannelLock { file, path })
     }
 
