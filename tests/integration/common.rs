@@ -97,6 +97,23 @@ pub fn write_config_for(
     env.write_config(&yaml)
 }
 
+/// A Dovecot whose alice has 3 messages in INBOX and 1 in Work.
+pub fn dovecot_with_inbox_and_work() -> Dovecot {
+    let dovecot = Dovecot::start();
+    let mut client = dovecot.client("alice");
+    client.create("Work");
+    for seed in 0..4u64 {
+        let folder = if seed < 3 { "INBOX" } else { "Work" };
+        client.append(
+            folder,
+            &crate::support::mail::sample_message(seed),
+            &[],
+            Some(crate::support::mail::sample_date(seed)),
+        );
+    }
+    dovecot
+}
+
 /// Runs mailferry and insists on exit status 0, showing its output if not.
 pub fn run_ok(env: &TestEnv, args: &[&str]) -> Output {
     let output = env.run(args);

@@ -2,22 +2,9 @@
 //! failing or hanging hook is reported without failing the sync, and that a
 //! dry run runs none.
 
-use super::common::{env, run_ok, stderr, write_config};
-use crate::support::dovecot::{process_exists, Dovecot};
-use crate::support::mail::{sample_date, sample_message};
+use super::common::{dovecot_with_inbox_and_work, env, run_ok, stderr, write_config};
+use crate::support::dovecot::process_exists;
 use std::fs;
-
-/// An account with 3 messages in INBOX and 1 in Work.
-fn seeded() -> Dovecot {
-    let dovecot = Dovecot::start();
-    let mut client = dovecot.client("alice");
-    client.create("Work");
-    for seed in 0..4u64 {
-        let folder = if seed < 3 { "INBOX" } else { "Work" };
-        client.append(folder, &sample_message(seed), &[], Some(sample_date(seed)));
-    }
-    dovecot
-}
 
 /// A hook script that writes each `MAILFERRY_*` variable it is given into
 /// a file of that name in the directory named by its argument.
@@ -38,7 +25,7 @@ fn recorded(dir: &std::path::Path, name: &str) -> String {
 
 #[test]
 fn post_sync_hooks_are_told_what_the_sync_did() {
-    let dovecot = seeded();
+    let dovecot = dovecot_with_inbox_and_work();
     let mut device = env();
     let recorder = device.root().join("record.sh");
     fs::write(&recorder, RECORDER).unwrap();
@@ -83,7 +70,7 @@ fn post_sync_hooks_are_told_what_the_sync_did() {
 
 #[test]
 fn a_failing_hook_is_a_warning_and_the_mail_is_synced() {
-    let dovecot = seeded();
+    let dovecot = dovecot_with_inbox_and_work();
     let mut device = env();
     let maildir = device.maildir();
     let extra = "    post_sync: 'echo notmuch: database locked >&2; exit 7'\n";
@@ -105,7 +92,7 @@ fn a_failing_hook_is_a_warning_and_the_mail_is_synced() {
 
 #[test]
 fn a_hanging_hook_is_stopped_with_what_it_started_at_hook_timeout() {
-    let dovecot = seeded();
+    let dovecot = dovecot_with_inbox_and_work();
     let mut device = env();
     let maildir = device.maildir();
     let pids = device.root().join("hook.pids");

@@ -1,9 +1,7 @@
 //! `mailferry status` after the runs a cron user has: none yet, a good
 //! one, a failed one; its exit status with `--max-age`; it never connects.
 
-use super::common::{env, run_ok, stderr, write_config};
-use crate::support::dovecot::Dovecot;
-use crate::support::mail::{sample_date, sample_message};
+use super::common::{dovecot_with_inbox_and_work, env, run_ok, stderr, write_config};
 use std::fs;
 
 fn stdout(output: &std::process::Output) -> String {
@@ -12,13 +10,7 @@ fn stdout(output: &std::process::Output) -> String {
 
 #[test]
 fn status_before_after_a_good_and_after_a_failed_sync() {
-    let dovecot = Dovecot::start();
-    let mut client = dovecot.client("alice");
-    client.create("Work");
-    for seed in 0..4u64 {
-        let folder = if seed < 3 { "INBOX" } else { "Work" };
-        client.append(folder, &sample_message(seed), &[], Some(sample_date(seed)));
-    }
+    let dovecot = dovecot_with_inbox_and_work();
     let mut device = env();
     let maildir = device.maildir();
     let config = write_config(&mut device, &dovecot, "alice", &maildir, "");
@@ -49,7 +41,6 @@ fn status_before_after_a_good_and_after_a_failed_sync() {
     device.write_config(&wrong);
     let failed = device.run(&["sync", "mail"]);
     assert_ne!(failed.status.code(), Some(0), "{}", stderr(&failed));
-    drop(client);
     drop(dovecot);
     let after = device.run(&["status", "--json"]);
     assert_eq!(after.status.code(), Some(0), "{}", stderr(&after));
