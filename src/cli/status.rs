@@ -6,7 +6,7 @@ use super::output::Output;
 use super::Cli;
 use crate::config::Config;
 use crate::error::{exit, UsageError};
-use crate::state::{state_path, FolderList, LastRun, Side, StateFile};
+use crate::state::{epoch_seconds, state_path, FolderList, LastRun, Side, StateFile};
 use anyhow::Result;
 use clap::Args;
 use clap_complete::ArgValueCandidates;
@@ -77,7 +77,7 @@ pub fn cmd_status(cli: &Cli, args: &StatusArgs, out: &Output) -> Result<i32> {
         ))
         .into());
     }
-    let now = seconds_now();
+    let now = epoch_seconds();
     let mut statuses = Vec::new();
     for target in &targets {
         let last_run = LastRun::load(&config.state_dir, &target.channel)?;
@@ -163,13 +163,6 @@ fn show(status: &ChannelStatus, now: u64, out: &Output) {
             folder.folder, folder.far, folder.near
         ));
     }
-}
-
-fn seconds_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0)
 }
 
 /// A time as users read it: `2026-12-05 22:40:01 UTC`.

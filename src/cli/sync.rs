@@ -6,8 +6,8 @@ use super::Cli;
 use crate::config::Config;
 use crate::error::exit;
 use crate::hooks;
-use crate::state::LastRun;
 use crate::state::Side;
+use crate::state::{epoch_seconds, LastRun};
 use crate::sync::channel::{sync_channel, ChannelResult};
 use crate::sync::exec::Report;
 use crate::sync::folder::RunOptions;
@@ -140,7 +140,7 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
             if let Err(error) = LastRun::record(
                 &config.state_dir,
                 &channel.name,
-                now(),
+                epoch_seconds(),
                 channel_status,
                 &errors,
             ) {
@@ -162,14 +162,6 @@ pub fn cmd_sync(cli: &Cli, args: &SyncArgs, out: &Output) -> Result<i32> {
         out.data(&serde_json::to_string_pretty(&results)?);
     }
     Ok(status)
-}
-
-/// Seconds since the epoch.
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0)
 }
 
 /// Hooks run after real syncs only: not for --dry-run, and not once a

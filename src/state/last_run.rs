@@ -27,6 +27,14 @@ pub struct LastRun {
     pub errors: Vec<String>,
 }
 
+/// Now, in seconds since the epoch (0 if the clock is before it).
+pub fn epoch_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0)
+}
+
 /// Where a channel's last run is kept.
 pub fn last_run_path(state_dir: &Path, channel: &str) -> PathBuf {
     parent_dir(&state_path(state_dir, channel, "INBOX")).join("last-run")

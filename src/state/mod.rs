@@ -18,7 +18,7 @@ pub use batch::{SaveNow, SaveState, StateBatch};
 pub use file::{state_path, StateError, StateFile, StateHead};
 pub use folders::FolderList;
 pub use journal::{apply, Journal, JournalEntry};
-pub use last_run::LastRun;
+pub use last_run::{epoch_seconds, LastRun};
 pub use lock::ChannelLock;
 #[cfg(test)]
 pub(crate) use records::visits;

@@ -191,7 +191,9 @@ pub fn watch_channel(
         let full = pending.full;
         let asked: Option<BTreeSet<String>> =
             (!full).then(|| pending.folders.keys().cloned().collect());
-        match run_round(config, channel, &openers, asked.as_ref(), stop) {
+        let outcome = run_round(config, channel, &openers, asked.as_ref(), stop);
+        record_round(config, channel, &outcome, out);
+        match outcome {
             Err(error) => {
                 out.error(&format!(
                     "{}: sync failed: {error:#}; trying again in {}s",
@@ -384,6 +386,34 @@ fn report_round(channel: &ChannelConfig, round: &Round, out: &Output) {
     }
     for (_, reason) in &round.failed {
         out.error(reason);
+    }
+}
+
+/// What `mailferry status` shows: a round of `watch` is a sync of the
+/// channel (or of its changed folders) like one from cron.
+fn record_round(config: &Config, channel: &ChannelConfig, outcome: &Result<Round>, out: &Output) {
+    let (status, errors): (i32, Vec<String>) = match outcome {
+        Err(error) => (crate::error::exit::FAILED, vec![format!("{error:#}")]),
+        Ok(round) => {
+            let mut errors: Vec<String> = round.failed.iter().map(|(_, e)| e.clone()).collect();
+            for folder in &round.synced {
+                for failure in &folder.report.failures {
+                    errors.push(format!("folder {}: {failure}", folder.folder));
+                }
+            }
+            let status = if errors.is_empty() {
+                crate::error::exit::OK
+            } else {
+                crate::error::exit::FAILED
+            };
+            (status, errors)
+        }
+    };
+    let now = crate::state::epoch_seconds();
+    if let Err(error) =
+        crate::state::LastRun::record(&config.state_dir, &channel.name, now, status, &errors)
+    {
+        out.warning(&format!("{}: {error:#}", channel.name));
     }
 }
 

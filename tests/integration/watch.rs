@@ -295,6 +295,13 @@ fn on_new_mail_runs_when_watch_brings_mail_in() {
         "hook after the first sync",
         || lines() == "1 INBOX=1\n",
     );
+    // `status` tells of watch's rounds as of any sync (it needs no lock).
+    let status = run_ok(&env, &["status", "mail"]);
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        said.contains("last run ok") && said.contains("  INBOX: 1 far, 1 near"),
+        "{said}"
+    );
     // Another client delivers two; IDLE brings them down and the hook runs
     // again for them (in one round or two).
     for n in 0..2 {
