@@ -22,6 +22,7 @@ mod harness_smoke;
 mod hooks;
 mod hostile;
 mod imap_store;
+mod imap_to_imap;
 mod import_corpus;
 mod import_mbsyncrc;
 mod interrupts;
