@@ -64,7 +64,7 @@ pub fn folders_environment(
 pub fn run_environment(
     channels: &[String],
     status: i32,
-    results: &[crate::sync::channel::ChannelResult],
+    results: &[ChannelResult],
 ) -> Vec<(&'static str, String)> {
     let count = |side: Side| -> usize {
         results

@@ -365,9 +365,9 @@ fn digests(store: &mut dyn Store, ids: &[MsgId]) -> Result<HashMap<MsgId, String
 
 /// What two messages' contents are compared by: a SHA-256 (hex) of the
 /// content with line ends normalised (every CR removed), without `X-TUID`
-/// fields, and with every 8-bit header byte read as `X`. Two messages with the same digest are copies of one
-/// message; with the same Message-ID and size but other digests, they are
-/// look-alikes.
+/// fields, and with every 8-bit header byte read as `X`. Two messages with
+/// the same digest are copies of one message; with the same Message-ID and
+/// size but other digests, they are look-alikes.
 pub fn content_digest(content: &[u8]) -> String {
     let mut kept = without_tool_fields_and_crs(content);
     // Cyrus stores raw 8-bit header bytes as `X` (same size): a copy it
