@@ -31,6 +31,11 @@ use crate::sync::progress::Progress;
 use crate::sync::retry::RetryPolicy;
 use anyhow::{Context, Result};
 use serde::Serialize;
+
+pub mod accounts;
+pub mod report;
+pub mod shard;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,6 +84,8 @@ pub struct FolderMigration {
     pub listed: usize,
     /// Copied in this run (with --dry-run: that would be copied).
     pub copied: usize,
+    /// Bytes of the messages copied in this run (with --dry-run: 0).
+    pub bytes_copied: u64,
     /// Held by the target already: found there by content, or copied by
     /// an earlier run.
     pub already_there: usize,
@@ -363,6 +370,13 @@ fn migrate_folder(
             .collect();
     } else {
         result.copied = synced.report.copied[Side::Near];
+        // A planned copy is paired in the state once it is stored.
+        result.bytes_copied = plan
+            .copies
+            .iter()
+            .filter(|c| paired.contains(c.source.as_str()))
+            .map(|c| c.size)
+            .sum();
     }
     result.already_there = result
         .listed

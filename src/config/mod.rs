@@ -7,7 +7,7 @@
 
 mod credentials;
 mod files;
-mod key_path;
+pub(crate) mod key_path;
 mod parse;
 mod targets;
 mod warnings;
