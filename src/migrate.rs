@@ -34,6 +34,7 @@ use serde::Serialize;
 
 pub mod accounts;
 pub mod report;
+pub mod runner;
 pub mod shard;
 
 use std::collections::HashSet;

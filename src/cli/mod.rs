@@ -10,6 +10,7 @@ pub mod generate;
 pub mod import_mbsyncrc;
 pub mod list;
 pub mod migrate;
+mod migrate_accounts;
 pub mod output;
 pub mod progress;
 pub mod search;

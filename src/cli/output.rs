@@ -81,6 +81,10 @@ impl Output {
         !self.quiet && std::io::stderr().is_terminal()
     }
 
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     pub fn verbosity(&self) -> u8 {
         self.verbose
     }

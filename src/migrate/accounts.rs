@@ -11,7 +11,9 @@
 //! command printing it, where `{user}` stands for the user). A side with
 //! neither uses the password of its template store, `{user}` replaced in a
 //! `password_command` there too. Passwords themselves are never in the
-//! file.
+//! file. `source_store` / `target_store` name another template store of the
+//! configuration than the command line's for one account (a list mixing
+//! POP3 and IMAP sources).
 //!
 //! Errors name the file, the line and the column or key.
 
@@ -35,13 +37,17 @@ pub struct Account {
 /// template store).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Login {
+    /// The template store, when not the command line's.
+    pub store: Option<String>,
     pub user: String,
     pub password: Option<PasswordSource>,
 }
 
 /// The columns of the CSV header, the keys of a YAML account.
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 9] = [
     "name",
+    "source_store",
+    "target_store",
     "source_user",
     "target_user",
     "source_password_env",
@@ -81,6 +87,8 @@ pub fn load(path: &Path) -> Result<Vec<Account>, ConfigError> {
 #[serde(deny_unknown_fields)]
 struct RawAccount {
     name: Option<String>,
+    source_store: Option<String>,
+    target_store: Option<String>,
     source_user: Option<String>,
     target_user: Option<String>,
     source_password_env: Option<String>,
@@ -95,6 +103,8 @@ impl RawAccount {
         let value = Some(value).filter(|v| !v.trim().is_empty());
         match field {
             "name" => self.name = value,
+            "source_store" => self.source_store = value,
+            "target_store" => self.target_store = value,
             "source_user" => self.source_user = value,
             "target_user" => self.target_user = value,
             "source_password_env" => self.source_password_env = value,
@@ -157,6 +167,7 @@ fn check(raw: RawAccount, at: &dyn Locate, file: &Path) -> Result<Account, Confi
         };
     Ok(Account {
         source: Login {
+            store: raw.source_store,
             password: password(
                 "source",
                 raw.source_password_env,
@@ -166,6 +177,7 @@ fn check(raw: RawAccount, at: &dyn Locate, file: &Path) -> Result<Account, Confi
             user: source_user,
         },
         target: Login {
+            store: raw.target_store,
             password: password(
                 "target",
                 raw.target_password_env,

@@ -325,6 +325,12 @@ pub(super) fn channel_file_name(channel: &str) -> String {
     file_name_escape(channel, true)
 }
 
+/// Any name (a migrated account's) as one file name, escaped as a
+/// channel's name is.
+pub fn name_as_file_name(name: &str) -> String {
+    channel_file_name(name)
+}
+
 /// Longest escaped name kept as is; leaves room for `.state.journal` within
 /// the usual 255-byte limit on a file name.
 const MAX_ESCAPED_NAME: usize = 234;

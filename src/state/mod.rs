@@ -15,7 +15,7 @@ mod records;
 mod renames;
 
 pub use batch::{SaveNow, SaveState, StateBatch};
-pub use file::{state_path, StateError, StateFile, StateHead};
+pub use file::{name_as_file_name, state_path, StateError, StateFile, StateHead};
 pub use folders::FolderList;
 pub use journal::{apply, Journal, JournalEntry};
 pub use last_run::{epoch_seconds, LastRun};

@@ -31,6 +31,7 @@ mod line_endings;
 mod matrix;
 mod mbsync_trees;
 mod migrate;
+mod migrate_accounts;
 mod namespaces;
 mod open_ahead;
 mod password_commands;
