@@ -465,6 +465,28 @@ pub const CHANNEL: Part = Part {
              server that suddenly reports a folder empty).",
         ),
         key(
+            "trash",
+            "mapping: far: FOLDER, near: FOLDER, new_only: true | false",
+            "none (messages are deleted)",
+            "A trash folder per side, as mbsync's Trash: a message about to leave a side's \
+             folder for good (deleted on the other side, or flagged deleted and expunged) is \
+             first moved into that side's trash folder, created if missing, so a deletion made \
+             by mistake on one device can be undone from the other. The folder is named as that \
+             side's store names it; give far, near or both. On a server with MOVE the message \
+             is moved in one step; without it, it is copied and then expunged (UID EXPUNGE \
+             where the server has UIDPLUS); in a Maildir its file is renamed into the trash's \
+             cur/ (its T flag dropped). Each step is journaled: a run killed at any moment \
+             leaves the message once in the trash and out of its folder after the next run. \
+             new_only (default false; mbsync's TrashNewOnly) trashes only messages that were \
+             never synced (new on that side and flagged deleted there): a synced one is \
+             deleted, since the other side had it. The trash folder itself is not trashed into: \
+             what leaves it is deleted. If the channel's folders include the trash folder, it \
+             is synced like any other folder, as mbsync does: a message trashed on one side is \
+             new in that side's trash and is copied to the other side's trash by a later sync \
+             (where both trashes already hold it, the two copies are paired, not doubled). \
+             Example: trash: {near: Trash}",
+        ),
+        key(
             "watch",
             "list of folder names",
             "[]",

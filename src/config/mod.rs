@@ -396,6 +396,22 @@ pub struct ChannelConfig {
     pub post_sync: Option<String>,
     /// A shell command `watch` runs when a round brought new messages in.
     pub on_new_mail: Option<String>,
+    /// Where messages removed from each side go instead of being deleted.
+    pub trash: TrashConfig,
+}
+
+/// A channel's `trash:`: a folder per side into which a message about to
+/// be removed from that side (deleted on the other side, or expunged) is
+/// moved first, as mbsync's `Trash` does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrashConfig {
+    /// The far side's trash folder (its name on the far store).
+    pub far: Option<String>,
+    /// The near side's trash folder (its name on the near store).
+    pub near: Option<String>,
+    /// Only messages that were never synced go to the trash (mbsync's
+    /// `TrashNewOnly`). Default false.
+    pub new_only: bool,
 }
 
 impl Config {

@@ -14,7 +14,7 @@ use super::key_path::{KeyPath, Segment};
 use super::{
     AuthMethod, CertFingerprint, ChannelConfig, Config, Direction, ImapConfig, Layout, LineEndings,
     MaildirConfig, PasswordSource, Pop3Auth, Pop3Config, Pop3Identity, Secret, Sides, StoreConfig,
-    TlsMode, TlsVersion,
+    TlsMode, TlsVersion, TrashConfig,
 };
 use crate::error::ConfigError;
 use serde::de::{Deserializer, Error as _};
@@ -241,6 +241,19 @@ struct RawChannel {
     poll_interval: Option<Interval>,
     post_sync: Option<String>,
     on_new_mail: Option<String>,
+    trash: Option<RawTrash>,
+}
+
+/// A channel's `trash:` mapping.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with far, near and new_only, e.g. {near: Trash}"
+)]
+struct RawTrash {
+    far: Option<String>,
+    near: Option<String>,
+    new_only: Option<bool>,
 }
 
 /// One item of a channel's `sync:` list.
@@ -1195,6 +1208,7 @@ impl Validator<'_> {
         }
         let post_sync = self.hook(here.clone().key("post_sync"), raw.post_sync)?;
         let on_new_mail = self.hook(here.clone().key("on_new_mail"), raw.on_new_mail)?;
+        let trash = self.trash(here.clone().key("trash"), raw.trash, stores.get(&far))?;
         let poll_secs = raw.poll_interval.map(|Interval(s)| s).unwrap_or(60);
         if poll_secs < 10 {
             return Err(self.error(
@@ -1224,6 +1238,47 @@ impl Validator<'_> {
             poll_secs,
             post_sync,
             on_new_mail,
+            trash,
+        })
+    }
+
+    /// A channel's `trash:` settings, checked: folder names not empty, a
+    /// far trash only where the far store has folders, `new_only` only
+    /// with a trash folder to go with it.
+    fn trash(
+        &self,
+        at: KeyPath,
+        raw: Option<RawTrash>,
+        far_store: Option<&StoreConfig>,
+    ) -> Result<TrashConfig, ConfigError> {
+        let Some(raw) = raw else {
+            return Ok(TrashConfig::default());
+        };
+        for (key, folder) in [("far", &raw.far), ("near", &raw.near)] {
+            if folder.as_deref().is_some_and(|f| f.trim().is_empty()) {
+                return Err(self.error(
+                    at.clone().key(key),
+                    "empty folder name; leave the key out for no trash on that side",
+                ));
+            }
+        }
+        if raw.far.is_some() && matches!(far_store, Some(StoreConfig::Pop3(_))) {
+            return Err(self.error(
+                at.key("far"),
+                "the far store is a pop3 store, which has no folders and from which a sync \
+                 deletes nothing; leave far out",
+            ));
+        }
+        if raw.far.is_none() && raw.near.is_none() {
+            return Err(self.error(
+                at,
+                "names no trash folder; give far, near or both (e.g. trash: {near: Trash})",
+            ));
+        }
+        Ok(TrashConfig {
+            far: raw.far,
+            near: raw.near,
+            new_only: raw.new_only.unwrap_or(false),
         })
     }
 }
@@ -1456,6 +1511,54 @@ channels:
         assert_eq!(c.poll_secs, 60, "polled every minute by default");
         let poll = text.replace("interval: 5m", "poll_interval: 30s");
         assert_eq!(parse(&poll).unwrap().channels["c"].poll_secs, 30);
+    }
+
+    #[test]
+    fn trash_folders_per_side_and_new_only_are_read() {
+        let text = format!(
+            "stores:\n{LAPTOP}  far:\n    type: imap\n    host: h\n    user: u\n    password: p\n\
+             channels:\n  c:\n    far: far\n    near: laptop\n    trash:\n      near: Trash\n"
+        );
+        let c = parse(&text).unwrap().channels["c"].clone();
+        assert_eq!(c.trash.near.as_deref(), Some("Trash"));
+        assert_eq!(c.trash.far, None);
+        assert!(!c.trash.new_only);
+        let both = text.replace(
+            "      near: Trash\n",
+            "      far: Deleted Items\n      near: Trash\n      new_only: true\n",
+        );
+        let c = parse(&both).unwrap().channels["c"].clone();
+        assert_eq!(c.trash.far.as_deref(), Some("Deleted Items"));
+        assert!(c.trash.new_only);
+        let none = format!(
+            "stores:\n{LAPTOP}  far:\n    type: imap\n    host: h\n    user: u\n    password: p\n\
+             channels:\n  c:\n    far: far\n    near: laptop\n"
+        );
+        assert_eq!(
+            parse(&none).unwrap().channels["c"].trash,
+            TrashConfig::default()
+        );
+    }
+
+    #[test]
+    fn bad_trash_settings_are_refused_naming_the_key() {
+        let text = format!(
+            "stores:\n{LAPTOP}  far:\n    type: imap\n    host: h\n    user: u\n    password: p\n\
+             channels:\n  c:\n    far: far\n    near: laptop\n    trash:\n      near: Trash\n"
+        );
+        let (line, key, message) = fail(&text.replace("near: Trash", "near: \"\""));
+        assert_eq!(key.as_deref(), Some("channels.c.trash.near"));
+        assert!(line.is_some());
+        assert!(message.contains("empty folder name"), "{message}");
+        let (_, key, message) = fail(&text.replace("near: Trash", "new_only: true"));
+        assert_eq!(key.as_deref(), Some("channels.c.trash"));
+        assert!(message.contains("names no trash folder"), "{message}");
+        let (_, key, message) = fail(&text.replace("near: Trash", "nera: Trash"));
+        assert!(
+            key.is_some_and(|k| k.starts_with("channels.c.trash")),
+            "{message}"
+        );
+        assert!(message.contains("far, near, new_only"), "{message}");
     }
 
     #[test]

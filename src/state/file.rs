@@ -14,13 +14,16 @@
 //! pair <far-id> <near-id> <flags>
 //! pending <target-side> <source-id> <ticket> <size> <sha256> <flags>
 //! unconfirmed <target-side> <source-id> <ticket> <size> <sha256> <flags> <since>
+//! trashing <side> <id> <trash-folder> <ticket> <copied|moving>
 //! ```
 //!
 //! `unconfirmed` lines (uploads not found on their target, see
 //! [`super::UnconfirmedUpload`]) came after version 1 was first written;
 //! the version stays 1 because a reader that does not know them refuses
 //! the line as an unknown keyword, naming file and line: it can never
-//! misread one. Files without them read as before.
+//! misread one. Files without them read as before. The same holds for
+//! `trashing` lines (messages on their way into a trash folder, see
+//! [`super::Trashing`]).
 //!
 //! The `generation` line is required and comes right after the header: it
 //! counts the saves of this state (a missing file is generation 0, and each
@@ -38,7 +41,7 @@
 //! empty string, and `%XX` for a byte that could otherwise break the line.
 
 use super::journal::{self, apply};
-use super::{FolderState, Pair, PendingCopy, Record, Settled, Side, UnconfirmedUpload};
+use super::{FolderState, Pair, PendingCopy, Record, Settled, Side, Trashing, UnconfirmedUpload};
 use crate::flags::Flags;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -57,6 +60,7 @@ pub(super) const PAIR_USAGE: &str = "pair FAR NEAR FLAGS";
 pub(super) const PENDING_USAGE: &str = "pending TARGET SOURCE TICKET SIZE SHA256 FLAGS";
 pub(super) const UNCONFIRMED_USAGE: &str =
     "unconfirmed TARGET SOURCE TICKET SIZE SHA256 FLAGS SINCE";
+pub(super) const TRASHING_USAGE: &str = "trashing SIDE ID FOLDER TICKET-OR-DASH copied|moving";
 const UIDVALIDITY_USAGE: &str = "uidvalidity SIDE NUMBER-OR-DASH";
 const MODSEQ_USAGE: &str = "modseq far NUMBER-OR-DASH";
 const GENERATION_USAGE: &str = "generation NUMBER";
@@ -642,6 +646,38 @@ pub(super) fn format_unconfirmed(upload: &UnconfirmedUpload) -> String {
     )
 }
 
+/// Parses the fields after `trashing`.
+pub(super) fn parse_trashing(args: &[&str]) -> Result<Trashing, String> {
+    let [side, id, folder, ticket, stage] = expect_count(args)?;
+    Ok(Trashing {
+        side: parse_side(side)?,
+        id: parse_required(id, "ID")?,
+        folder: parse_required(folder, "FOLDER")?,
+        ticket: parse_id(ticket, "TICKET")?,
+        copied: match stage {
+            "copied" => true,
+            "moving" => false,
+            other => {
+                return Err(format!(
+                    "`{}` is not copied or moving",
+                    other.escape_debug()
+                ))
+            }
+        },
+    })
+}
+
+pub(super) fn format_trashing(trashing: &Trashing) -> String {
+    format!(
+        "trashing {} {} {} {} {}",
+        trashing.side,
+        escape(&trashing.id),
+        escape(&trashing.folder),
+        format_id(trashing.ticket.as_deref()),
+        if trashing.copied { "copied" } else { "moving" }
+    )
+}
+
 /// Splits a file into lines. `None` for the last element means the file
 /// does not end with a newline: its last line was cut short.
 pub(super) fn split_lines(bytes: &[u8]) -> (Vec<&[u8]>, Option<&[u8]>) {
@@ -738,6 +774,7 @@ struct StateParser {
     /// The line of each record, in order.
     record_lines: Vec<usize>,
     pending_lines: HashMap<(Side, String), usize>,
+    trashing_lines: HashMap<(Side, String), usize>,
 }
 
 impl StateParser {
@@ -820,10 +857,25 @@ impl StateParser {
                     .map_err(|detail| malformed(UNCONFIRMED_USAGE, &detail))?;
                 self.state.unconfirmed.push(upload);
             }
+            "trashing" => {
+                let trashing =
+                    parse_trashing(args).map_err(|detail| malformed(TRASHING_USAGE, &detail))?;
+                if let Some(first) = self
+                    .trashing_lines
+                    .insert((trashing.side, trashing.id.clone()), line_number)
+                {
+                    return Err(format!(
+                        "{} id `{}` is already on its way to the trash on line {first}",
+                        trashing.side,
+                        trashing.id.escape_debug()
+                    ));
+                }
+                self.state.trashing.push(trashing);
+            }
             other => {
                 return Err(format!(
-                    "unknown keyword `{}`: expected uidvalidity, modseq, settled, pair, pending or \
-                     unconfirmed (or generation, on line 2 only)",
+                    "unknown keyword `{}`: expected uidvalidity, modseq, settled, pair, pending, \
+                     unconfirmed or trashing (or generation, on line 2 only)",
                     other.escape_debug()
                 ))
             }
@@ -923,6 +975,10 @@ pub(super) fn format_state(state: &FolderState, generation: u64) -> String {
         out.push_str(&format_unconfirmed(upload));
         out.push('\n');
     }
+    for trashing in &state.trashing {
+        out.push_str(&format_trashing(trashing));
+        out.push('\n');
+    }
     out
 }
 
@@ -938,6 +994,16 @@ pub(super) fn check_ids_unique(state: &FolderState) -> anyhow::Result<()> {
                 copy.target.other(),
                 copy.source_id,
                 copy.target
+            );
+        }
+    }
+    let mut seen_trashing = std::collections::HashSet::new();
+    for trashing in &state.trashing {
+        if !seen_trashing.insert((trashing.side, &trashing.id)) {
+            anyhow::bail!(
+                "{} id {:?} is on its way to the trash twice",
+                trashing.side,
+                trashing.id
             );
         }
     }
@@ -1038,6 +1104,22 @@ mod tests {
             }],
             // The same upload twice: each entry accounts for one copy.
             unconfirmed: vec![odd_upload(), odd_upload()],
+            trashing: vec![
+                Trashing {
+                    side: Side::Far,
+                    id: "-".to_string(),
+                    folder: "Deleted Items/%".to_string(),
+                    ticket: Some("-".to_string()),
+                    copied: true,
+                },
+                Trashing {
+                    side: Side::Near,
+                    id: "1700000000.M1P2Q3.host:2,T".to_string(),
+                    folder: "Trash".to_string(),
+                    ticket: None,
+                    copied: false,
+                },
+            ],
         }
     }
 
@@ -1144,7 +1226,7 @@ mod tests {
         assert_eq!(file.load().unwrap(), as_saved(&state));
         // One line per item: no id broke a line.
         let text = fs::read_to_string(file.path()).unwrap();
-        assert_eq!(text.lines().count(), 1 + 1 + 4 + 6 + 1 + 2);
+        assert_eq!(text.lines().count(), 1 + 1 + 4 + 6 + 1 + 2 + 2);
     }
 
     #[test]

@@ -19,18 +19,21 @@
 //! resolved <target> <source>
 //! unconfirmed <target> <source> <ticket> <size> <sha256> <flags> <since>
 //! accounted <target> <source> <ticket>
+//! trashing <side> <id> <trash-folder> <ticket> moving
+//! trashcopied <side> <id>
+//! trashed <side> <id>
 //! uidvalidity <side> <n|->
 //! modseq far <n|->
 //! ```
 
 use super::file::{
     self, check_header, expect_count, format_id, format_optional_number, format_pending,
-    format_record, format_unconfirmed, line_text, malformed, parse_flags, parse_id, parse_modseq,
-    parse_number, parse_pending, parse_record, parse_required, parse_side, parse_uidvalidity,
-    parse_unconfirmed, split_fields, split_lines, StateError, PAIR_USAGE, PENDING_USAGE,
-    UNCONFIRMED_USAGE,
+    format_record, format_trashing, format_unconfirmed, line_text, malformed, parse_flags,
+    parse_id, parse_modseq, parse_number, parse_pending, parse_record, parse_required, parse_side,
+    parse_trashing, parse_uidvalidity, parse_unconfirmed, split_fields, split_lines, StateError,
+    PAIR_USAGE, PENDING_USAGE, TRASHING_USAGE, UNCONFIRMED_USAGE,
 };
-use super::{FolderState, Pair, PendingCopy, Record, Side, UnconfirmedUpload};
+use super::{FolderState, Pair, PendingCopy, Record, Side, Trashing, UnconfirmedUpload};
 use crate::flags::Flags;
 use crate::store::MsgId;
 use anyhow::Context;
@@ -48,6 +51,8 @@ const UNPAIR_USAGE: &str = "unpair FAR NEAR";
 const TOMBSTONE_USAGE: &str = "tombstone FAR NEAR";
 const RESOLVED_USAGE: &str = "resolved TARGET SOURCE";
 const ACCOUNTED_USAGE: &str = "accounted TARGET SOURCE TICKET";
+const TRASHCOPIED_USAGE: &str = "trashcopied SIDE ID";
+const TRASHED_USAGE: &str = "trashed SIDE ID";
 const UIDVALIDITY_USAGE: &str = "uidvalidity SIDE NUMBER-OR-DASH";
 const MODSEQ_USAGE: &str = "modseq far NUMBER-OR-DASH";
 
@@ -82,6 +87,15 @@ pub enum JournalEntry {
         source_id: MsgId,
         ticket: String,
     },
+    /// Adds a message on its way into a trash folder, replacing one with
+    /// the same side and id.
+    Trashing(Trashing),
+    /// The trash folder holds the message's copy; the message itself is
+    /// still to be removed from its folder.
+    TrashCopied { side: Side, id: MsgId },
+    /// The message is in the trash and out of its folder (or gone): the
+    /// entry is removed.
+    Trashed { side: Side, id: MsgId },
     /// Sets a side's UIDVALIDITY.
     UidValidity { side: Side, value: Option<u32> },
     /// Sets the far side's HIGHESTMODSEQ.
@@ -126,6 +140,23 @@ pub fn apply(state: &mut FolderState, entry: &JournalEntry) {
                 state.unconfirmed.remove(index);
             }
         }
+        JournalEntry::Trashing(trashing) => {
+            let same = |old: &Trashing| old.side == trashing.side && old.id == trashing.id;
+            match state.trashing.iter_mut().find(|old| same(old)) {
+                Some(old) => *old = trashing.clone(),
+                None => state.trashing.push(trashing.clone()),
+            }
+        }
+        JournalEntry::TrashCopied { side, id } => {
+            for trashing in &mut state.trashing {
+                if trashing.side == *side && trashing.id == *id {
+                    trashing.copied = true;
+                }
+            }
+        }
+        JournalEntry::Trashed { side, id } => state
+            .trashing
+            .retain(|old| !(old.side == *side && old.id == *id)),
         JournalEntry::UidValidity { side, value } => state.uidvalidity[*side] = *value,
         JournalEntry::FarHighestModseq(value) => state.far_highest_modseq = *value,
     }
@@ -166,6 +197,13 @@ impl fmt::Display for JournalEntry {
                 file::escape(source_id),
                 file::escape(ticket)
             ),
+            JournalEntry::Trashing(trashing) => f.write_str(&format_trashing(trashing)),
+            JournalEntry::TrashCopied { side, id } => {
+                write!(f, "trashcopied {side} {}", file::escape(id))
+            }
+            JournalEntry::Trashed { side, id } => {
+                write!(f, "trashed {side} {}", file::escape(id))
+            }
             JournalEntry::UidValidity { side, value } => {
                 write!(f, "uidvalidity {side} {}", format_optional_number(*value))
             }
@@ -201,6 +239,18 @@ impl JournalEntry {
                 parse_unconfirmed(args).map(JournalEntry::Unconfirmed),
             ),
             "accounted" => (ACCOUNTED_USAGE, parse_accounted(args)),
+            "trashing" => (
+                TRASHING_USAGE,
+                parse_trashing(args).map(JournalEntry::Trashing),
+            ),
+            "trashcopied" => (
+                TRASHCOPIED_USAGE,
+                parse_side_and_id(args).map(|(side, id)| JournalEntry::TrashCopied { side, id }),
+            ),
+            "trashed" => (
+                TRASHED_USAGE,
+                parse_side_and_id(args).map(|(side, id)| JournalEntry::Trashed { side, id }),
+            ),
             "uidvalidity" => (
                 UIDVALIDITY_USAGE,
                 parse_uidvalidity(args)
@@ -213,7 +263,8 @@ impl JournalEntry {
             other => {
                 return Err(format!(
                     "unknown keyword `{}`: expected pair, flags, unpair, tombstone, pending, \
-                     resolved, unconfirmed, accounted, uidvalidity or modseq",
+                     resolved, unconfirmed, accounted, trashing, trashcopied, trashed, \
+                     uidvalidity or modseq",
                     other.escape_debug()
                 ))
             }
@@ -255,6 +306,11 @@ fn parse_resolved(args: &[&str]) -> Result<JournalEntry, String> {
         target: parse_side(target)?,
         source_id: parse_required(source, "SOURCE")?,
     })
+}
+
+fn parse_side_and_id(args: &[&str]) -> Result<(Side, MsgId), String> {
+    let [side, id] = expect_count(args)?;
+    Ok((parse_side(side)?, parse_required(id, "ID")?))
 }
 
 fn parse_accounted(args: &[&str]) -> Result<JournalEntry, String> {

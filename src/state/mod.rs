@@ -166,6 +166,27 @@ impl UnconfirmedUpload {
     }
 }
 
+/// A message on its way into a trash folder (see [`crate::sync::exec`]):
+/// journaled before it is moved, so that the next run finishes what a
+/// crash interrupted without leaving a second copy in the trash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Trashing {
+    /// The side the message is on, and its trash folder's side.
+    pub side: Side,
+    /// The message's id in the folder being synced.
+    pub id: MsgId,
+    /// The trash folder, as that side's store names it.
+    pub folder: String,
+    /// `None` where the store moves a message in one step (IMAP MOVE, a
+    /// Maildir rename): the message is then in one place or the other.
+    /// Otherwise what `Store::prepare_trash` returned (IMAP: the trash
+    /// folder's UIDNEXT before the COPY), to find a copy made there.
+    pub ticket: Option<String>,
+    /// The copy in the trash is known to be made: only the message in the
+    /// folder is left to remove.
+    pub copied: bool,
+}
+
 /// Both sides of a folder pair as a sync that changed nothing found them
 /// (see [`crate::sync::settled`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -202,6 +223,8 @@ pub struct FolderState {
     /// missing; the same upload may be listed more than once (each entry
     /// accounts for at most one copy).
     pub unconfirmed: Vec<UnconfirmedUpload>,
+    /// Messages being moved into a trash folder, in the order begun.
+    pub trashing: Vec<Trashing>,
 }
 
 impl FolderState {

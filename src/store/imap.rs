@@ -31,7 +31,7 @@ use crate::store::tls::{self, NetStream};
 use crate::store::transient::{says_throttled, Refused, Transient};
 use crate::store::{
     Changes, FolderInfo, FolderStatus, FoundCopy, Message, MessageInfo, MsgId, Removed, Staged,
-    Store,
+    Store, Trashed,
 };
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, FixedOffset};
@@ -1561,6 +1561,89 @@ impl Store for ImapStore {
             }
         }
         Ok(())
+    }
+
+    fn prepare_trash(&mut self, trash: &str) -> Result<Option<String>> {
+        self.open_folder_state()?;
+        self.create_folder(trash)?;
+        if self.has_capability("MOVE") {
+            return Ok(None);
+        }
+        // COPY, then expunge: the trash's UIDNEXT before the COPY lets the
+        // next run find a copy made by a run that died in between.
+        let server_name = self.server_name(trash)?;
+        let status = logged(&format!("STATUS {server_name:?} (UIDNEXT)"), || {
+            self.session.status(&server_name, "(UIDNEXT)")
+        })
+        .map_err(|e| imap_err(e, format!("STATUS of trash folder {trash:?} failed")))?;
+        self.drain_unsolicited();
+        let uidnext = status
+            .uid_next
+            .ok_or_else(|| anyhow!("the server gives no UIDNEXT for trash folder {trash:?}"))?;
+        Ok(Some(uidnext.to_string()))
+    }
+
+    fn trash_messages(&mut self, ids: &[MsgId], trash: &str) -> Result<Trashed> {
+        self.open_folder_state()?;
+        if ids.is_empty() {
+            return Ok(Trashed::Moved);
+        }
+        let uids = ids
+            .iter()
+            .map(|id| parse_uid(id))
+            .collect::<Result<Vec<_>>>()?;
+        let set = uid_set(&uids);
+        let server_name = self.server_name(trash)?;
+        let folder = self.open_name();
+        let trashed = if self.has_capability("MOVE") {
+            logged(&format!("UID MOVE {set} {server_name:?}"), || {
+                self.session.uid_mv(&set, &server_name)
+            })
+            .map_err(|e| {
+                imap_err(
+                    e,
+                    format!("moving messages of {folder:?} to the trash folder {trash:?} failed"),
+                )
+            })?;
+            if let Some(open) = self.open.as_mut() {
+                for uid in &uids {
+                    open.sizes.remove(uid);
+                }
+            }
+            Trashed::Moved
+        } else {
+            logged(&format!("UID COPY {set} {server_name:?}"), || {
+                self.session.uid_copy(&set, &server_name)
+            })
+            .map_err(|e| {
+                imap_err(
+                    e,
+                    format!("copying messages of {folder:?} to the trash folder {trash:?} failed"),
+                )
+            })?;
+            Trashed::Copied
+        };
+        self.drain_unsolicited();
+        Ok(trashed)
+    }
+
+    fn find_trashed(&mut self, trash: &str, ticket: &str, size: u64, sha256: &str) -> Result<bool> {
+        let first = ticket_uid(ticket)?;
+        let server_name = self.server_name(trash)?;
+        // The trash is looked at read-only; the open folder is selected
+        // again before its next use, as after folders opened ahead.
+        let command = format!("EXAMINE {}", quote(&server_name)?);
+        self.ahead.clear();
+        if let Some(open) = self.open.as_mut() {
+            open.selected_elsewhere = true;
+        }
+        logged(&command, || self.session.run(&command))
+            .map_err(|e| imap_err(e, format!("cannot open trash folder {trash:?}")))?;
+        let candidates = self.uids_since(first, None)?;
+        Ok(self
+            .same_size_with_hash(&candidates, size, sha256)?
+            .into_iter()
+            .any(|(_, identical)| identical))
     }
 
     fn reconnect(&mut self) -> Result<()> {

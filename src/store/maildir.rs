@@ -20,7 +20,9 @@ mod version;
 use tree::FolderDir;
 pub use tree::MaildirTree;
 
-use super::{folder_name, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Staged, Store};
+use super::{
+    folder_name, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Staged, Store, Trashed,
+};
 use crate::config::{Layout, LineEndings, MaildirConfig};
 use crate::flags::Flags;
 use anyhow::{anyhow, bail, Context, Result};
@@ -905,6 +907,39 @@ impl Store for MaildirStore {
             self.folder_mut()?.messages.remove(id);
         }
         Ok(())
+    }
+
+    fn prepare_trash(&mut self, trash: &str) -> Result<Option<String>> {
+        self.create_folder(trash)?;
+        // A rename: the file is in one folder or the other at every moment.
+        Ok(None)
+    }
+
+    fn trash_messages(&mut self, ids: &[MsgId], trash: &str) -> Result<Trashed> {
+        self.writable_folder()?;
+        let trash_dir = self.checked_folder_path(trash)?;
+        for subdir in MAILDIR_SUBDIRS {
+            refuse_symlink(&trash_dir.join(subdir), trash)?;
+        }
+        if !is_maildir(&trash_dir) {
+            bail!(
+                "trash folder {trash:?} is not a Maildir: {} has no cur/, new/ and tmp/ directories",
+                trash_dir.display()
+            );
+        }
+        for id in ids {
+            // Into the trash's cur/ under the same unique name, with its
+            // flags but \Deleted: in the trash it is mail kept, not mail on
+            // its way out. Gone already (None): nothing to move.
+            self.on_current_file(id, |dir, file| {
+                let (flags, kept_letters) = file.flags();
+                let target =
+                    MessageFile::with_flags(id, flags.difference(Flags::DELETED), &kept_letters);
+                rename_without_replacing(&file.path(dir), &target.path(&trash_dir))
+            })?;
+            self.folder_mut()?.messages.remove(id);
+        }
+        Ok(Trashed::Moved)
     }
 
     fn take_warnings(&mut self) -> Vec<String> {

@@ -3,7 +3,7 @@
 //! operations, to prove that an interrupted sync resumes cleanly. It never
 //! replaces the tests against a real Dovecot.
 
-use super::{sha256_hex, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Store};
+use super::{sha256_hex, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Store, Trashed};
 use crate::flags::Flags;
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
@@ -51,6 +51,9 @@ pub struct MemoryStore {
     open: Option<String>,
     /// Whether appends report the new UID (like UIDPLUS).
     pub uidplus: bool,
+    /// Whether messages move into a trash folder in one step (like MOVE);
+    /// otherwise they are copied there and removed after.
+    pub moves: bool,
     /// Whether creating a folder creates its missing parents too, as
     /// Cyrus does.
     pub creates_parents: bool,
@@ -75,6 +78,7 @@ impl MemoryStore {
             data,
             open: None,
             uidplus: true,
+            moves: true,
             creates_parents: false,
             fail_after: None,
             lose_reply_after: None,
@@ -300,6 +304,63 @@ impl Store for MemoryStore {
             Ok(())
         })?;
         self.reply()
+    }
+
+    fn prepare_trash(&mut self, trash: &str) -> Result<Option<String>> {
+        self.create_folder(trash)?;
+        if self.moves {
+            return Ok(None);
+        }
+        let data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
+        let folder = data.folders.get(trash).context("trash folder vanished")?;
+        Ok(Some(folder.uidnext.to_string()))
+    }
+
+    fn trash_messages(&mut self, ids: &[MsgId], trash: &str) -> Result<Trashed> {
+        self.spend()?;
+        let uids = ids
+            .iter()
+            .map(|id| parse_uid(id))
+            .collect::<Result<Vec<_>>>()?;
+        let name = self.open.clone().context("no folder open")?;
+        let moves = self.moves;
+        {
+            let mut data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
+            let mut taken = Vec::new();
+            let source = data.folders.get_mut(&name).context("folder vanished")?;
+            for uid in uids {
+                let message = if moves {
+                    source.messages.remove(&uid)
+                } else {
+                    source.messages.get(&uid).cloned()
+                };
+                taken.extend(message);
+            }
+            let target = data
+                .folders
+                .get_mut(trash)
+                .context("trash folder vanished")?;
+            for message in taken {
+                target.messages.insert(target.uidnext, message);
+                target.uidnext += 1;
+            }
+        }
+        self.reply()?;
+        Ok(if moves {
+            Trashed::Moved
+        } else {
+            Trashed::Copied
+        })
+    }
+
+    fn find_trashed(&mut self, trash: &str, ticket: &str, size: u64, sha256: &str) -> Result<bool> {
+        let since = parse_uid(ticket)?;
+        let data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
+        let folder = data.folders.get(trash).context("trash folder vanished")?;
+        Ok(folder
+            .messages
+            .range(since..)
+            .any(|(_, m)| m.content.len() as u64 == size && sha256_hex(&m.content) == sha256))
     }
 
     fn delete_messages(&mut self, ids: &[MsgId]) -> Result<()> {

@@ -90,6 +90,17 @@ pub enum Removed {
     FlaggedDeleted,
 }
 
+/// How [`Store::trash_messages`] left the messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trashed {
+    /// In the trash folder and out of their folder, in one step.
+    Moved,
+    /// Copied into the trash folder and still in their folder: the caller
+    /// removes them there ([`Store::delete_messages`]) once it has noted
+    /// that the copies are made.
+    Copied,
+}
+
 /// The messages of a folder that changed since a known HIGHESTMODSEQ.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
@@ -411,6 +422,41 @@ pub trait Store: Send {
     /// Removes messages for good (IMAP: flag \Deleted and expunge just
     /// these UIDs where the server allows it).
     fn delete_messages(&mut self, ids: &[MsgId]) -> Result<()>;
+
+    /// Gets folder `trash` ready to take messages of the open folder: creates
+    /// it if it is missing. Returns a ticket when moving a message there
+    /// takes two steps (a copy, then a removal: IMAP without MOVE), from
+    /// which [`Store::find_trashed`] finds a copy made after it; `None`
+    /// when a message is in one place or the other at every moment.
+    fn prepare_trash(&mut self, trash: &str) -> Result<Option<String>> {
+        anyhow::bail!(
+            "{} has no trash folder (asked for {trash:?})",
+            self.describe()
+        )
+    }
+
+    /// Moves messages of the open folder into folder `trash` (see
+    /// [`Store::prepare_trash`]). Ids that no longer exist are skipped.
+    fn trash_messages(&mut self, ids: &[MsgId], trash: &str) -> Result<Trashed> {
+        anyhow::bail!(
+            "{} cannot move {} message(s) to the trash folder {trash:?}",
+            self.describe(),
+            ids.len()
+        )
+    }
+
+    /// Whether folder `trash` holds a message stored since `ticket` (from
+    /// [`Store::prepare_trash`]) with this size and SHA-256 (hex) in this
+    /// store's form. The open folder stays the open one.
+    fn find_trashed(
+        &mut self,
+        _trash: &str,
+        _ticket: &str,
+        _size: u64,
+        _sha256: &str,
+    ) -> Result<bool> {
+        Ok(false)
+    }
 
     /// Drops the connection and makes a new one, after a transient failure
     /// (see [`transient`]). No folder is open afterwards. Stores without a

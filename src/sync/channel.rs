@@ -74,6 +74,8 @@ pub fn policy_for(channel: &ChannelConfig, far: &dyn Store) -> Policy {
         max_size: channel.max_size,
         max_messages: channel.max_messages,
         max_delete_ratio: channel.max_delete_ratio,
+        trash: Pair::new(channel.trash.far.clone(), channel.trash.near.clone()),
+        trash_new_only: channel.trash.new_only,
         ..Policy::default()
     }
 }
@@ -661,6 +663,7 @@ pub(super) mod tests {
             poll_secs: 60,
             post_sync: None,
             on_new_mail: None,
+            trash: Default::default(),
         }
     }
 

@@ -22,6 +22,9 @@ struct World {
     data: Pair<Arc<Mutex<MemoryData>>>,
     dir: tempfile::TempDir,
     next_message: usize,
+    /// Whether the stores move messages into a trash folder in one step
+    /// (MOVE) or copy them there and expunge after.
+    moves: bool,
 }
 
 impl World {
@@ -30,6 +33,7 @@ impl World {
             data: Pair::new(Arc::default(), Arc::default()),
             dir: tempfile::tempdir().unwrap(),
             next_message: 0,
+            moves: true,
         };
         for side in Side::BOTH {
             world.client(side).create_folder(FOLDER).unwrap();
@@ -40,6 +44,7 @@ impl World {
     /// A fresh connection to one side, like another mail client.
     fn client(&self, side: Side) -> MemoryStore {
         let mut store = MemoryStore::new(self.data[side].clone());
+        store.moves = self.moves;
         if store.open_folder(FOLDER).is_err() {
             // The folder is created by `new`; before that there is none.
         }
@@ -952,4 +957,134 @@ fn a_look_alike_an_interrupted_run_left_and_a_new_one_on_the_other_side_are_both
     world.assert_converged();
     assert_eq!(world.contents(Side::Far).len(), 4);
     assert!(world.sync().plan.is_empty());
+}
+
+const TRASH: &str = "Trash";
+
+fn trash_policy() -> Policy {
+    Policy {
+        trash: Pair::new(Some(TRASH.to_string()), Some(TRASH.to_string())),
+        ..Policy::default()
+    }
+}
+
+impl World {
+    /// The contents of a side's trash folder, sorted (empty if it does
+    /// not exist).
+    fn trash_contents(&self, side: Side) -> Vec<String> {
+        let data = self.data[side].lock().unwrap();
+        let mut all: Vec<String> = data
+            .folders
+            .get(TRASH)
+            .map(|folder| {
+                folder
+                    .messages
+                    .values()
+                    .map(|m| String::from_utf8_lossy(&m.content).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        all.sort();
+        all
+    }
+}
+
+/// After a first sync: a message deleted on each side, one flagged
+/// deleted on the near side, and one new near message flagged deleted
+/// (never synced).
+fn world_with_deletions(moves: bool) -> World {
+    let mut world = World::new();
+    world.moves = moves;
+    for _ in 0..4 {
+        world.deliver(Side::Far, Flags::EMPTY);
+    }
+    world
+        .sync_with(&RunOptions::default(), &trash_policy())
+        .unwrap();
+    let far_uids = world.uids(Side::Far);
+    let near_uids = world.uids(Side::Near);
+    world
+        .client(Side::Far)
+        .delete_messages(&[far_uids[0].to_string()])
+        .unwrap();
+    let mut near = world.client(Side::Near);
+    near.delete_messages(&[near_uids[1].to_string()]).unwrap();
+    near.set_flags(&near_uids[2].to_string(), Flags::DELETED, Flags::EMPTY)
+        .unwrap();
+    world.deliver(Side::Near, Flags::DELETED);
+    world
+}
+
+#[test]
+fn messages_removed_from_a_side_go_to_its_trash_once_even_when_interrupted_at_any_step() {
+    for moves in [true, false] {
+        let reference = world_with_deletions(moves);
+        let done = reference
+            .sync_with(&RunOptions::default(), &trash_policy())
+            .unwrap();
+        // Deleted on the far side: trashed on the near side; deleted on the
+        // near side: trashed on the far side; flagged deleted near: trashed
+        // on both; new and flagged deleted near: trashed near.
+        assert_eq!(done.report.deleted, Pair::new(2, 3), "{:?}", done.report);
+        let expected = Pair::new(
+            reference.trash_contents(Side::Far),
+            reference.trash_contents(Side::Near),
+        );
+        assert_eq!(expected[Side::Far].len(), 2, "{expected:?}");
+        assert_eq!(expected[Side::Near].len(), 3, "{expected:?}");
+        assert_eq!(reference.contents(Side::Far).len(), 1);
+        reference.assert_converged();
+
+        let mut points = 0;
+        for k in 0..1000 {
+            let world = world_with_deletions(moves);
+            let options = RunOptions {
+                interrupt: Some((k, Interrupt::Error)),
+                ..RunOptions::default()
+            };
+            if world.sync_with(&options, &trash_policy()).is_ok() {
+                break;
+            }
+            points += 1;
+            world
+                .sync_with(&RunOptions::default(), &trash_policy())
+                .unwrap();
+            world.assert_converged();
+            for side in Side::BOTH {
+                assert_eq!(
+                    world.trash_contents(side),
+                    expected[side],
+                    "moves {moves}, interrupted after step {k}: {side} trash"
+                );
+            }
+            assert_eq!(world.contents(Side::Far), reference.contents(Side::Far));
+            let again = world
+                .sync_with(&RunOptions::default(), &trash_policy())
+                .unwrap();
+            assert!(
+                again.plan.is_empty(),
+                "moves {moves}, step {k}: {:?}",
+                again.plan
+            );
+        }
+        assert!(
+            points >= 8,
+            "moves {moves}: only {points} interruption points"
+        );
+    }
+}
+
+#[test]
+fn trash_new_only_deletes_what_was_synced_and_trashes_what_never_was() {
+    let world = world_with_deletions(true);
+    let policy = Policy {
+        trash_new_only: true,
+        ..trash_policy()
+    };
+    let done = world.sync_with(&RunOptions::default(), &policy).unwrap();
+    assert_eq!(done.report.deleted, Pair::new(2, 3), "{:?}", done.report);
+    assert!(world.trash_contents(Side::Far).is_empty());
+    let near_trash = world.trash_contents(Side::Near);
+    assert_eq!(near_trash.len(), 1, "{near_trash:?}");
+    assert!(near_trash[0].contains("message 5"), "{near_trash:?}");
 }

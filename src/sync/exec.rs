@@ -8,9 +8,9 @@ use super::ledger::Ledger;
 use super::plan::{Copy, Op, Plan, RecordAfter, Update};
 use super::progress::Progress;
 use crate::flags::Flags;
-use crate::state::{Pair, PendingCopy, Side, UnconfirmedUpload};
+use crate::state::{Pair, PendingCopy, Side, Trashing, UnconfirmedUpload};
 use crate::store::transient::was_refused;
-use crate::store::{sha256_hex, FoundCopy, Message, MsgId, Removed, Staged, Store};
+use crate::store::{sha256_hex, FoundCopy, Message, MsgId, Removed, Staged, Store, Trashed};
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -83,8 +83,10 @@ impl Stores<'_> {
 /// target where it may still land (a server finishing a dead session's
 /// upload) is kept as an unconfirmed upload, journaled before the pending
 /// entry is cleared, so that a late copy is recognised (see
-/// [`super::late`]).
+/// [`super::late`]). Moves into a trash folder that a run left unfinished
+/// are finished first ([`resolve_trashing`]).
 pub fn resolve_pending(stores: &mut Stores<'_>, ledger: &mut Ledger) -> Result<()> {
+    resolve_trashing(stores, ledger)?;
     let pending: Vec<PendingCopy> = ledger.state().pending.clone();
     if pending.is_empty() {
         return Ok(());
@@ -110,6 +112,57 @@ pub fn resolve_pending(stores: &mut Stores<'_>, ledger: &mut Ledger) -> Result<(
             None => {}
         }
         ledger.resolved(copy.target, &copy.source_id)?;
+    }
+    Ok(())
+}
+
+/// Finishes the moves into a trash folder that an earlier run journaled
+/// but did not see through (see [`run_trash`]), so that each message ends
+/// up once in the trash and not in its folder:
+/// - the copy in the trash is known to be made: the message is removed
+///   from its folder (gone already is as good);
+/// - a one-step move (IMAP MOVE, a Maildir rename): the message is in its
+///   folder or in the trash, never both; if it is still in its folder the
+///   plan moves it again;
+/// - a two-step move cut short (IMAP COPY then expunge): if the message is
+///   still in its folder, the trash is searched for a copy made since the
+///   ticket, byte for byte; one found means only the removal is left,
+///   none means the plan moves it again.
+///
+/// The entry is dropped once that is done.
+pub fn resolve_trashing(stores: &mut Stores<'_>, ledger: &mut Ledger) -> Result<()> {
+    let trashing: Vec<Trashing> = ledger.state().trashing.clone();
+    for entry in trashing {
+        let store = stores.side(entry.side);
+        let only = std::slice::from_ref(&entry.id);
+        let copy_in_trash = match (&entry.ticket, entry.copied) {
+            (_, true) => true,
+            (None, false) => false,
+            (Some(ticket), false) => {
+                let mut content = None;
+                store.fetch_messages(only, &mut |_, message| {
+                    content = Some(message.content);
+                    Ok(())
+                })?;
+                match content {
+                    Some(content) => {
+                        let held = store.held_form(&content).into_owned();
+                        store.find_trashed(
+                            &entry.folder,
+                            ticket,
+                            held.len() as u64,
+                            &sha256_hex(&held),
+                        )?
+                    }
+                    // Out of its folder: nothing is left to do.
+                    None => false,
+                }
+            }
+        };
+        if copy_in_trash {
+            store.delete_messages(only)?;
+        }
+        ledger.trashed(entry.side, &entry.id)?;
     }
     Ok(())
 }
@@ -241,6 +294,7 @@ fn run_updates(
             }
         }
     }
+    run_trash(updates, stores, ledger, report, &mut failed)?;
     remove_late_copies(updates, stores, report, &mut failed)?;
     for (index, update) in updates.iter().enumerate() {
         if failed.contains(&index) {
@@ -254,6 +308,105 @@ fn run_updates(
         }
     }
     Ok(())
+}
+
+/// Moves messages into their side's trash folder, one batch per side; the
+/// indexes of updates that failed go into `failed`. Each message is
+/// journaled `trashing` before it moves, `trashcopied` once a copy made by
+/// a two-step move is in the trash, and `trashed` once it is out of its
+/// folder, so that [`resolve_trashing`] can finish what a crash cut short
+/// without a second copy in the trash.
+fn run_trash(
+    updates: &[Update],
+    stores: &mut Stores<'_>,
+    ledger: &mut Ledger,
+    report: &mut Report,
+    failed: &mut HashSet<usize>,
+) -> Result<()> {
+    for side in Side::BOTH {
+        let batch: Vec<(usize, MsgId, &str)> = updates
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| !failed.contains(index))
+            .filter_map(|(index, u)| match (&u.ops[side], &u.ids[side]) {
+                (Some(Op::Trash { folder }), Some(id)) => {
+                    Some((index, id.clone(), folder.as_str()))
+                }
+                _ => None,
+            })
+            .collect();
+        // A policy names one trash folder per side; batches by folder all
+        // the same, should a plan ever name more.
+        let mut folders: Vec<&str> = batch.iter().map(|(_, _, folder)| *folder).collect();
+        folders.sort_unstable();
+        folders.dedup();
+        for folder in folders {
+            let (indexes, ids): (Vec<usize>, Vec<MsgId>) = batch
+                .iter()
+                .filter(|(_, _, f)| *f == folder)
+                .map(|(index, id, _)| (*index, id.clone()))
+                .unzip();
+            match trash_batch(side, &ids, folder, stores.side(side), ledger)? {
+                Ok(()) => report.deleted[side] += ids.len(),
+                Err(err) if connection_lost(&err) => {
+                    return Err(err.context(format!(
+                        "moving {} message(s) to the trash folder {folder:?} on the {side} side",
+                        ids.len()
+                    )))
+                }
+                Err(err) => {
+                    report.failures.push(format!(
+                        "moving {} message(s) to the trash folder {folder:?} on the {side} side: \
+                         {err:#}",
+                        ids.len()
+                    ));
+                    failed.extend(indexes);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Moves `ids` of `side` into `folder`, journaling each step (see
+/// [`run_trash`]). The outer error is the ledger's (fatal), the inner one
+/// the store's: the entries it leaves are finished by the next run.
+fn trash_batch(
+    side: Side,
+    ids: &[MsgId],
+    folder: &str,
+    store: &mut dyn Store,
+    ledger: &mut Ledger,
+) -> Result<Result<()>> {
+    let ticket = match store.prepare_trash(folder) {
+        Ok(ticket) => ticket,
+        Err(err) => return Ok(Err(err)),
+    };
+    for id in ids {
+        ledger.trashing(&Trashing {
+            side,
+            id: id.clone(),
+            folder: folder.to_string(),
+            ticket: ticket.clone(),
+            copied: false,
+        })?;
+    }
+    match store.trash_messages(ids, folder) {
+        Ok(Trashed::Moved) => {}
+        Ok(Trashed::Copied) => {
+            for id in ids {
+                ledger.trash_copied(side, id)?;
+            }
+            if let Err(err) = store.delete_messages(ids) {
+                return Ok(Err(err));
+            }
+        }
+        Err(err) => return Ok(Err(err)),
+    }
+    for id in ids {
+        ledger.trashed(side, id)?;
+    }
+    Ok(Ok(()))
 }
 
 /// Removes the second copies of uploads (see [`super::late`]), one batch

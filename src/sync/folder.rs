@@ -189,6 +189,7 @@ pub fn sync_folder_with(
     options: &RunOptions,
     worker: &Worker<'_>,
 ) -> Result<Synced> {
+    let policy = &*policy.for_folder(names);
     let name = names[Side::Near];
     // What the last sync saw of the far folder, so that its changes since
     // can come with the SELECT.
@@ -520,8 +521,10 @@ impl Planned {
             for side in Side::BOTH {
                 report.failures.extend(stores.side(side).take_warnings());
             }
-            let clean =
-                report.failures.is_empty() && ambiguous == 0 && ledger.state().pending.is_empty();
+            let clean = report.failures.is_empty()
+                && ambiguous == 0
+                && ledger.state().pending.is_empty()
+                && ledger.state().trashing.is_empty();
             let settled = settled::settled_after(
                 &versions,
                 &plan,

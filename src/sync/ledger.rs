@@ -4,7 +4,9 @@
 
 use crate::flags::Flags;
 use crate::state::{apply, Journal, JournalEntry, StateFile};
-use crate::state::{FolderState, Pair, PendingCopy, Record, Settled, Side, UnconfirmedUpload};
+use crate::state::{
+    FolderState, Pair, PendingCopy, Record, Settled, Side, Trashing, UnconfirmedUpload,
+};
 use crate::store::MsgId;
 use anyhow::Result;
 
@@ -203,6 +205,27 @@ impl Ledger {
     /// The record with these ids is forgotten.
     pub fn forget(&mut self, ids: &Pair<Option<MsgId>>) -> Result<()> {
         self.record(JournalEntry::Unpair { ids: ids.clone() })
+    }
+
+    /// A message is about to be moved into a trash folder.
+    pub fn trashing(&mut self, trashing: &Trashing) -> Result<()> {
+        self.record(JournalEntry::Trashing(trashing.clone()))
+    }
+
+    /// The trash holds the copy of a message still in its folder.
+    pub fn trash_copied(&mut self, side: Side, id: &MsgId) -> Result<()> {
+        self.record(JournalEntry::TrashCopied {
+            side,
+            id: id.clone(),
+        })
+    }
+
+    /// A message is in the trash and out of its folder.
+    pub fn trashed(&mut self, side: Side, id: &MsgId) -> Result<()> {
+        self.record(JournalEntry::Trashed {
+            side,
+            id: id.clone(),
+        })
     }
 
     /// Remembers the far side's HIGHESTMODSEQ for the next run (`None`:

@@ -37,6 +37,20 @@
 //!   leaves is what a crash at that step would leave (every case below),
 //!   with the state saved, so the next run goes on from there.
 //!
+//! - A message moved into a trash folder (`trash:`) is there exactly once
+//!   and out of its folder, whatever the moment of a crash: `trashing` is
+//!   journaled before the move (with the trash's UIDNEXT where the move is
+//!   a COPY then an expunge), `trashcopied` once such a copy is made, and
+//!   `trashed` once the message left its folder. The next run finishes an
+//!   entry before it lists anything ([`exec::resolve_trashing`]): a one-step
+//!   move (MOVE, a Maildir rename) left the message in one place, so one
+//!   still in its folder is simply moved again; after a COPY the trash is
+//!   searched byte for byte since the ticket, and only the removal is left
+//!   if the copy is there. A COPY of a dead session that the server
+//!   carries out after the next run looked is the one window left (as for
+//!   uploads, below, but not watched for): it would leave a second copy in
+//!   the trash, never a lost message.
+//!
 //! Why a copy is never doubled, or heals itself, whatever the moment of a
 //! crash (kill -9, Ctrl-C, a dropped connection) and of the next run. A
 //! copy goes: (1) `pending` is journaled with a ticket (IMAP: the folder's

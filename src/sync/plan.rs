@@ -39,6 +39,13 @@ pub struct Policy {
     pub guard_min_messages: usize,
     /// Skip the deletion guard.
     pub force: bool,
+    /// The trash folder of each side (`trash:`): a message removed from
+    /// that side is moved there instead of being deleted.
+    pub trash: Pair<Option<String>>,
+    /// Only messages that were never paired go to the trash (mbsync's
+    /// TrashNewOnly): a paired message is still on the other side, or was
+    /// deleted there on purpose.
+    pub trash_new_only: bool,
 }
 
 impl Default for Policy {
@@ -54,7 +61,27 @@ impl Default for Policy {
             max_delete_ratio: 0.5,
             guard_min_messages: 20,
             force: false,
+            trash: Pair::default(),
+            trash_new_only: false,
         }
+    }
+}
+
+impl Policy {
+    /// The policy for the folder pair `names`: a folder that is its side's
+    /// trash folder is not trashed into itself; what leaves it is deleted.
+    pub fn for_folder(&self, names: Pair<&str>) -> std::borrow::Cow<'_, Policy> {
+        let is_trash = |side: Side| self.trash[side].as_deref() == Some(names[side]);
+        if !Side::BOTH.into_iter().any(is_trash) {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut policy = self.clone();
+        for side in Side::BOTH {
+            if is_trash(side) {
+                policy.trash[side] = None;
+            }
+        }
+        std::borrow::Cow::Owned(policy)
     }
 }
 
@@ -78,6 +105,11 @@ pub enum Op {
         remove: Flags,
     },
     Delete,
+    /// Move the message into the side's trash folder (`trash:`), which
+    /// takes it out of this folder as a deletion would.
+    Trash {
+        folder: String,
+    },
     /// Remove a second copy that mailferry itself uploaded (see
     /// [`super::late`]); where that cannot be done alone it is flagged
     /// deleted instead.
@@ -171,11 +203,12 @@ impl Plan {
         !self.copies.is_empty() || self.updates.iter().any(|u| u.ops[side].is_some())
     }
 
-    /// How many messages the plan removes for good from a side.
+    /// How many messages the plan takes out of a side's folder, deleted
+    /// or moved to the trash.
     pub fn deletions_on(&self, side: Side) -> usize {
         self.updates
             .iter()
-            .filter(|u| u.ops[side] == Some(Op::Delete))
+            .filter(|u| matches!(u.ops[side], Some(Op::Delete | Op::Trash { .. })))
             .count()
     }
 }
@@ -369,7 +402,10 @@ fn plan_flags(record: &Record, current: Pair<&MessageInfo>, policy: &Policy) -> 
     match (expunged[Side::Far], expunged[Side::Near]) {
         (true, true) => Some(Update {
             ids,
-            ops: Pair::new(Some(Op::Delete), Some(Op::Delete)),
+            ops: Pair::new(
+                Some(removal(Side::Far, true, policy)),
+                Some(removal(Side::Near, true, policy)),
+            ),
             after: RecordAfter::Drop,
             reason: "flagged deleted, expunged on both sides",
         }),
@@ -398,7 +434,7 @@ fn plan_flags(record: &Record, current: Pair<&MessageInfo>, policy: &Policy) -> 
             let gone = if far_expunged { Side::Far } else { Side::Near };
             let kept = gone.other();
             let mut ops = Pair::default();
-            ops[gone] = Some(Op::Delete);
+            ops[gone] = Some(removal(gone, true, policy));
             ops[kept] = flag_op(current[kept].flags, target[kept]);
             let mut after_ids = record.ids.clone();
             after_ids[gone] = None;
@@ -434,7 +470,7 @@ fn propagate_deletion(record: &Record, gone: Side, policy: &Policy) -> Update {
         };
     }
     if policy.expunge[kept] {
-        ops[kept] = Some(Op::Delete);
+        ops[kept] = Some(removal(kept, true, policy));
         return Update {
             ids: record.ids.clone(),
             ops,
@@ -469,7 +505,7 @@ fn plan_tombstone(
 ) -> Option<Update> {
     if policy.expunge[side] && survivor.flags.contains(Flags::DELETED) {
         let mut ops = Pair::default();
-        ops[side] = Some(Op::Delete);
+        ops[side] = Some(removal(side, true, policy));
         return Some(Update {
             ids: record.ids.clone(),
             ops,
@@ -508,7 +544,7 @@ fn plan_unpaired(side: Side, message: &MessageInfo, policy: &Policy, plan: &mut 
             let mut ids = Pair::default();
             ids[side] = Some(message.id.clone());
             let mut ops = Pair::default();
-            ops[side] = Some(Op::Delete);
+            ops[side] = Some(removal(side, false, policy));
             plan.updates.push(Update {
                 ids,
                 ops,
@@ -539,6 +575,18 @@ fn plan_unpaired(side: Side, message: &MessageInfo, policy: &Policy, plan: &mut 
     });
 }
 
+/// How a message leaves `side`'s folder: into the side's trash folder
+/// where the channel has one (with `trash_new_only`, only a message that
+/// was never `paired`), else deleted.
+fn removal(side: Side, paired: bool, policy: &Policy) -> Op {
+    match &policy.trash[side] {
+        Some(folder) if !(paired && policy.trash_new_only) => Op::Trash {
+            folder: folder.clone(),
+        },
+        _ => Op::Delete,
+    }
+}
+
 fn flag_op(current: Flags, target: Flags) -> Option<Op> {
     if current == target {
         return None;
@@ -558,6 +606,9 @@ impl fmt::Display for Plan {
                 match &update.ops[side] {
                     Some(Op::Delete | Op::DeleteLateCopy) => {
                         writeln!(f, "delete {side} {id} ({})", update.reason)?;
+                    }
+                    Some(Op::Trash { folder }) => {
+                        writeln!(f, "trash  {side} {id} -> {folder} ({})", update.reason)?;
                     }
                     Some(Op::SetFlags { add, remove }) => {
                         write!(f, "flags  {side} {id}")?;

@@ -377,3 +377,80 @@ fn max_messages_copies_only_the_newest() {
     assert_eq!(plan.skipped.len(), 1);
     assert_eq!(plan.skipped[0].id, "9");
 }
+
+fn with_trash(near: Option<&str>, far: Option<&str>) -> Policy {
+    Policy {
+        trash: Pair::new(far.map(str::to_string), near.map(str::to_string)),
+        ..Policy::default()
+    }
+}
+
+fn trash_op(folder: &str) -> Option<Op> {
+    Some(Op::Trash {
+        folder: folder.to_string(),
+    })
+}
+
+#[test]
+fn deleted_on_one_side_is_trashed_on_the_other_where_it_has_a_trash_folder() {
+    let st = state(vec![pair("1", "a", S), pair("2", "b", S)]);
+    let policy = with_trash(Some("Trash"), None);
+    // 1 gone from the far side: trashed near; b gone near: deleted far
+    // (no far trash).
+    let p = run(&st, &[msg("2", S)], &[msg("a", S)], &policy);
+    assert_eq!(p.updates.len(), 2, "{p:?}");
+    assert_eq!(p.updates[0].ops, Pair::new(None, trash_op("Trash")));
+    assert_eq!(p.updates[0].after, RecordAfter::Drop);
+    assert_eq!(p.updates[1].ops, Pair::new(Some(Op::Delete), None));
+    assert!(p.to_string().contains("trash  near a -> Trash"), "{p}");
+}
+
+#[test]
+fn expunged_on_both_sides_is_trashed_on_each_side_that_has_a_trash_folder() {
+    let st = state(vec![pair("1", "a", S)]);
+    let policy = with_trash(Some("Trash"), Some("Deleted"));
+    let p = run(&st, &[msg("1", S.union(T))], &[msg("a", S)], &policy);
+    assert_eq!(
+        p.updates[0].ops,
+        Pair::new(trash_op("Deleted"), trash_op("Trash"))
+    );
+}
+
+#[test]
+fn trash_new_only_trashes_only_what_was_never_synced() {
+    let st = state(vec![pair("1", "a", S)]);
+    let policy = Policy {
+        trash_new_only: true,
+        ..with_trash(Some("Trash"), None)
+    };
+    let p = run(&st, &[], &[msg("a", S), msg("new", T)], &policy);
+    let ops: Vec<_> = p.updates.iter().map(|u| u.ops.clone()).collect();
+    assert!(ops.contains(&Pair::new(None, Some(Op::Delete))), "{p:?}");
+    assert!(ops.contains(&Pair::new(None, trash_op("Trash"))), "{p:?}");
+    assert_eq!(p.updates.len(), 2, "{p:?}");
+}
+
+#[test]
+fn the_trash_folder_itself_deletes_instead_of_trashing_into_itself() {
+    let policy = with_trash(Some("Trash"), Some("Trash"));
+    let in_trash = policy.for_folder(Pair::new("Trash", "Trash"));
+    assert_eq!(in_trash.trash, Pair::default());
+    let elsewhere = policy.for_folder(Pair::new("INBOX", "INBOX"));
+    assert_eq!(elsewhere.trash, policy.trash);
+    let st = state(vec![pair("1", "a", S)]);
+    let p = run(&st, &[], &[msg("a", S)], &in_trash);
+    assert_eq!(p.updates[0].ops, Pair::new(None, Some(Op::Delete)));
+}
+
+#[test]
+fn trashing_counts_against_the_deletion_guard() {
+    let st = paired_state(30);
+    let err = plan(
+        &st,
+        Pair::new(&[], &many("n", 30)),
+        &with_trash(Some("Trash"), None),
+    )
+    .unwrap_err();
+    assert_eq!(err.side, Side::Near);
+    assert_eq!(err.deletions, 30);
+}

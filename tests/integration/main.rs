@@ -45,6 +45,7 @@ mod security;
 mod settled;
 mod status;
 mod tls;
+mod trash;
 mod tree_renames;
 mod tunnel;
 mod two_way;
