@@ -1,6 +1,7 @@
 //! One folder pair from start to end: detect (open both sides, load the
 //! state, list), plan, execute, commit.
 
+use super::detect::{detect, Detected, Detection};
 use super::exec::{execute, resolve_pending, unix_now, Report, Stores};
 use super::identity::{pair_unrecorded, Evidence, Pairing};
 use super::incremental::far_listing;
@@ -20,9 +21,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-/// Logged (-v) when the near side's listing is taken from the state.
-pub const NEAR_AS_RECORDED: &str = "the near side did not change since the last sync: its \
-    messages are the state's";
+pub use super::detect::NEAR_AS_RECORDED;
 
 /// How a run behaves beyond the channel's policy.
 #[derive(Debug, Clone)]
@@ -191,45 +190,16 @@ pub fn sync_folder_with(
 ) -> Result<Synced> {
     let policy = &*policy.for_folder(names);
     let name = names[Side::Near];
-    // What the last sync saw of the far folder, so that its changes since
-    // can come with the SELECT.
-    let head = state_file.load_head();
-    let known = head.as_ref().and_then(StateHead::far_known);
-    let far_status = stores
-        .far
-        .open_folder_knowing(names[Side::Far], known)
-        .with_context(|| format!("opening far folder {}", names[Side::Far]))?;
-    // Read before either side is listed: a change made after this is
-    // either in the listings or makes the next run's versions differ.
-    let versions = settled::versions_of(stores, names)?;
-    if let Some(skipped) =
-        settled::skip_if_unchanged(state_file, head.as_ref(), &versions, policy, name)
-    {
-        return Ok(Synced::Done(skipped));
-    }
-    let state = state_file.load()?;
-    let journal_left = state_file.journal_path().exists();
-    // A near side unchanged since it listed exactly the records is not
-    // read again: the records are its listing (see `settled`). The journal
-    // of an interrupted run would have changed the records since.
-    let near_as_recorded =
-        settled::near_listing_from_state(&state, &versions, policy).filter(|_| !journal_left);
-    let near_opened_as_recorded = match &near_as_recorded {
-        Some(listing) => stores
-            .near
-            .open_folder_as_listed(names[Side::Near], listing)?,
-        None => None,
+    let Detected {
+        status,
+        versions,
+        state,
+        journal_left,
+        near_listing,
+    } = match detect(stores, names, state_file, policy)? {
+        Detection::Unchanged(skipped) => return Ok(Synced::Done(skipped)),
+        Detection::Changed(detected) => *detected,
     };
-    let (near_status, near_listing) = match near_opened_as_recorded {
-        Some(status) => {
-            log::info!("folder {name}: {NEAR_AS_RECORDED}");
-            (Ok(status), near_as_recorded)
-        }
-        None => (stores.near.open_folder(names[Side::Near]), None),
-    };
-    let near_status =
-        near_status.with_context(|| format!("opening near folder {}", names[Side::Near]))?;
-    let status = Pair::new(far_status, near_status);
     // A journal left by an interrupted run is folded into the state file
     // even when this run changes nothing.
     let unsaved_journal = !options.dry_run && journal_left;

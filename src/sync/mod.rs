@@ -119,6 +119,7 @@
 //!   deleted along, the late copy is flagged deleted and left to an expunge.
 
 pub mod channel;
+pub mod detect;
 pub mod exec;
 pub mod folder;
 pub mod folders;
