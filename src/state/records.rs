@@ -62,6 +62,32 @@ impl Records {
             .and_then(|slot| self.slots[slot].as_ref())
     }
 
+    /// The records in order, each with its place: a number below
+    /// [`Records::places`] that [`Records::place_of`] gives for its ids,
+    /// the same until a record is removed.
+    pub fn iter_placed(&self) -> impl Iterator<Item = (usize, &Record)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(place, record)| Some((place, record.as_ref()?)))
+    }
+
+    /// The place of the record holding `id` on `side` (see
+    /// [`Records::iter_placed`]).
+    pub fn place_of(&self, side: Side, id: &str) -> Option<usize> {
+        self.holder(side, id)
+    }
+
+    /// One more than the highest place.
+    pub fn places(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// How many records hold an id of `side` (tombstones included).
+    pub fn count_on(&self, side: Side) -> usize {
+        self.holders[side].len()
+    }
+
     /// Whether a record holds `id` on `side`.
     pub fn holds(&self, side: Side, id: &str) -> bool {
         self.holder(side, id).is_some()

@@ -14,9 +14,13 @@
 //! cannot make sense of (non-UTF-8 names, two files with one unique name)
 //! are reported as warnings and left alone, never deleted.
 
+mod file_index;
 mod tree;
 mod version;
 
+use file_index::FileIndex;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
 use tree::FolderDir;
 pub use tree::MaildirTree;
 
@@ -181,7 +185,7 @@ struct OpenFolder {
     relative: PathBuf,
     dir: PathBuf,
     /// Where each message was last seen; a hint, checked before use.
-    messages: foldhash::HashMap<MsgId, MessageFile>,
+    messages: FileIndex,
     /// The names in `messages` were guessed from a listing the caller gave
     /// (see `open_folder_as_listed`), not read from the directories.
     guessed: bool,
@@ -287,7 +291,7 @@ impl MaildirStore {
         let target = likely_file(&unique, message.flags);
         let target_path = target.path(&folder.dir);
         let already_there =
-            folder.messages.contains_key(&unique) || fs::symlink_metadata(&target_path).is_ok();
+            folder.messages.contains(&unique) || fs::symlink_metadata(&target_path).is_ok();
         if already_there {
             bail!(
                 "cannot store a message as {} in folder {:?}: a message with that name already \
@@ -396,20 +400,17 @@ impl MaildirStore {
         for warning in warnings {
             self.warn(warning);
         }
-        let folder = self.folder_mut()?;
-        folder.messages = listed
-            .iter()
-            .map(|(file, _)| (file.unique_name().to_owned(), file.clone()))
-            .collect();
         let mut infos: Vec<MessageInfo> = listed
-            .into_iter()
+            .iter()
             .map(|(file, size)| MessageInfo {
                 id: file.unique_name().to_owned(),
                 flags: file.flags().0,
-                size,
+                size: *size,
             })
             .collect();
-        infos.sort_by(|a, b| a.id.cmp(&b.id));
+        self.folder_mut()?.messages = listed.into_iter().map(|(file, _)| file).collect();
+        // One entry per unique name: no two compare equal.
+        infos.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         Ok(infos)
     }
 
@@ -439,9 +440,7 @@ impl MaildirStore {
                     },
                 ] {
                     if other != *cached && fs::symlink_metadata(other.path(&folder.dir)).is_ok() {
-                        self.folder_mut()?
-                            .messages
-                            .insert(id.to_owned(), other.clone());
+                        self.folder_mut()?.messages.insert(other.clone());
                         return Ok(Some(other));
                     }
                 }
@@ -454,7 +453,7 @@ impl MaildirStore {
         let found = find_by_unique_name(&folder.dir, id)?;
         let folder = self.folder_mut()?;
         match &found {
-            Some(file) => folder.messages.insert(id.to_owned(), file.clone()),
+            Some(file) => folder.messages.insert(file.clone()),
             None => folder.messages.remove(id),
         };
         Ok(found)
@@ -510,7 +509,7 @@ impl MaildirStore {
         let folder = self.folder_mut()?;
         match renamed {
             Some(file) => {
-                folder.messages.insert(id.clone(), file);
+                folder.messages.insert(file);
                 Ok(())
             }
             None => bail!(
@@ -680,7 +679,7 @@ impl Store for MaildirStore {
             base,
             relative,
             dir,
-            messages: foldhash::HashMap::default(),
+            messages: FileIndex::default(),
             guessed: false,
         });
         let began = SystemTime::now();
@@ -715,7 +714,7 @@ impl Store for MaildirStore {
         }
         let messages = listing
             .iter()
-            .map(|message| (message.id.clone(), likely_file(&message.id, message.flags)))
+            .map(|message| likely_file(&message.id, message.flags))
             .collect();
         self.open = Some(OpenFolder {
             name: name.to_owned(),
@@ -793,9 +792,7 @@ impl Store for MaildirStore {
             let folder = self.folder()?;
             sync_directory(&folder.dir.join(target.subdir.dir_name()))?;
         }
-        self.folder_mut()?
-            .messages
-            .insert(staged.unique.clone(), target);
+        self.folder_mut()?.messages.insert(target);
         Ok(Some(staged.unique))
     }
 
@@ -831,9 +828,7 @@ impl Store for MaildirStore {
                 }
                 let same_folder = self.open.as_ref().is_some_and(|f| f.dir == file.folder_dir);
                 if same_folder {
-                    self.folder_mut()?
-                        .messages
-                        .insert(file.unique.clone(), target.clone());
+                    self.folder_mut()?.messages.insert(target.clone());
                 }
             }
             results.push((file.ticket.clone(), outcome.map(|_| file.unique.clone())));
@@ -878,7 +873,7 @@ impl Store for MaildirStore {
         }
         match found {
             Some((unique, file)) => {
-                self.folder_mut()?.messages.insert(unique.clone(), file);
+                self.folder_mut()?.messages.insert(file);
                 Ok(vec![unique])
             }
             None => Ok(Vec::new()),
@@ -1067,79 +1062,137 @@ fn find_by_unique_name(dir: &Path, unique_name: &str) -> Result<Option<MessageFi
         .min())
 }
 
-/// The messages of one maildir with their sizes, one file per unique name.
+/// The messages of one maildir with their sizes, one file per unique name
+/// (of two with the same unique name, the first in (subdir, name) order,
+/// as [`find_by_unique_name`] picks). Each directory entry is looked at as
+/// it is read: a folder of 100,000 messages is not held twice.
 fn scan_folder(
     folder: &str,
     dir: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<(MessageFile, u64)>> {
-    let mut files = read_message_entries(dir, warnings)?;
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut listed: Vec<(MessageFile, u64)> = Vec::with_capacity(files.len());
-    // Where in `listed` each unique name is.
-    let mut seen: foldhash::HashMap<String, usize> =
-        foldhash::HashMap::with_capacity_and_hasher(files.len(), Default::default());
-    for (mut file, entry) in files {
-        let unique_name = file.unique_name().to_owned();
-        if unique_name.is_empty() {
-            warnings.push(format!(
-                "skipping {} in folder {folder:?}: it has no unique name before the \":\"",
-                file.path(dir).display()
-            ));
-            continue;
-        }
-        if let Some(&kept) = seen.get(&unique_name) {
-            // The same file twice happens when a renamed file was looked
-            // up again below; that is no duplicate.
-            let kept = &listed[kept].0;
-            if *kept != file {
-                warnings.push(format!(
-                    "skipping {} in folder {folder:?}: {} has the same unique name; \
-                     mailferry syncs only that one and leaves this one alone",
-                    file.path(dir).display(),
-                    kept.path(dir).display()
-                ));
+    let mut listed: Vec<(MessageFile, u64)> = Vec::new();
+    // Where in `listed` each unique name is, found by hashing the name.
+    let mut seen: HashTable<usize> = HashTable::new();
+    let hasher = foldhash::fast::RandomState::default();
+    for subdir in [Subdir::New, Subdir::Cur] {
+        let subdir_path = dir.join(subdir.dir_name());
+        let entries = fs::read_dir(&subdir_path)
+            .with_context(|| format!("cannot list messages in {}", subdir_path.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot list {}", subdir_path.display()))?;
+            let os_name = entry.file_name();
+            if os_name.as_bytes().starts_with(b".") {
+                continue;
             }
-            continue;
-        }
-        // A regular file whose name says its size needs no metadata: the
-        // directory entry tells its type.
-        let named_size = size_from_unique_name(&unique_name);
-        let plain_file = entry.file_type().is_ok_and(|t| t.is_file());
-        if let (Some(size), true) = (named_size, plain_file) {
-            seen.insert(unique_name, listed.len());
-            listed.push((file, size));
-            continue;
-        }
-        let metadata = match inspect_entry(&entry) {
-            Ok(metadata) => metadata,
-            Err(error) if error.kind() == ErrorKind::NotFound => {
-                // Renamed by a mail reader since the directory was read:
-                // look for it again rather than report it deleted.
-                match find_by_unique_name(dir, &unique_name)? {
-                    Some(moved) => match inspect_message_file(&moved.path(dir)) {
-                        Ok(metadata) => {
-                            file = moved;
-                            metadata
-                        }
-                        Err(_) => continue,
-                    },
-                    None => continue,
-                }
-            }
-            Err(error) => {
+            let Some(file_name) = os_name.to_str() else {
+                warnings.push(non_utf8_warning(&subdir_path, &os_name));
+                continue;
+            };
+            let file = MessageFile {
+                subdir,
+                file_name: file_name.to_owned(),
+            };
+            let unique_name = file.unique_name();
+            if unique_name.is_empty() {
                 warnings.push(format!(
-                    "skipping {} in folder {folder:?}: {error}",
+                    "skipping {} in folder {folder:?}: it has no unique name before the \":\"",
                     file.path(dir).display()
                 ));
                 continue;
             }
-        };
-        let size = size_from_unique_name(&unique_name).unwrap_or(metadata.len());
-        seen.insert(unique_name, listed.len());
-        listed.push((file, size));
+            let hash = hasher.hash_one(unique_name);
+            let held = seen.find(hash, |&at| listed[at].0.unique_name() == unique_name);
+            if let Some(&at) = held {
+                // The same file twice happens when a renamed file was looked
+                // up again (see `sized`); that is no duplicate.
+                if listed[at].0 != file {
+                    keep_first_of_two(&mut listed[at], file, dir, &entry, folder, warnings)?;
+                }
+                continue;
+            }
+            let Some((file, size)) = sized(folder, dir, file, &entry, warnings)? else {
+                continue;
+            };
+            let at = listed.len();
+            listed.push((file, size));
+            seen.insert_unique(hash, at, |&at| hasher.hash_one(listed[at].0.unique_name()));
+        }
     }
     Ok(listed)
+}
+
+/// Of two files with one unique name, the first in (subdir, name) order
+/// is the message's (the one [`find_by_unique_name`] picks); the other is
+/// left alone, with a warning.
+fn keep_first_of_two(
+    held: &mut (MessageFile, u64),
+    other: MessageFile,
+    dir: &Path,
+    other_entry: &fs::DirEntry,
+    folder: &str,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let skipped = if other < held.0 {
+        match sized(folder, dir, other, other_entry, warnings)? {
+            Some(first) => std::mem::replace(held, first).0,
+            None => return Ok(()),
+        }
+    } else {
+        other
+    };
+    warnings.push(format!(
+        "skipping {} in folder {folder:?}: {} has the same unique name; \
+         mailferry syncs only that one and leaves this one alone",
+        skipped.path(dir).display(),
+        held.0.path(dir).display()
+    ));
+    Ok(())
+}
+
+/// A message file with its size: from its name where the name says it
+/// and the directory entry that it is a regular file, else from its
+/// metadata. `None` (with a warning where it is worth one) when it is no
+/// message after all.
+fn sized(
+    folder: &str,
+    dir: &Path,
+    mut file: MessageFile,
+    entry: &fs::DirEntry,
+    warnings: &mut Vec<String>,
+) -> Result<Option<(MessageFile, u64)>> {
+    let named_size = size_from_unique_name(file.unique_name());
+    // A regular file whose name says its size needs no metadata: the
+    // directory entry tells its type.
+    let plain_file = entry.file_type().is_ok_and(|t| t.is_file());
+    if let (Some(size), true) = (named_size, plain_file) {
+        return Ok(Some((file, size)));
+    }
+    let metadata = match inspect_entry(entry) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == ErrorKind::NotFound => {
+            // Renamed by a mail reader since the directory was read:
+            // look for it again rather than report it deleted.
+            let Some(moved) = find_by_unique_name(dir, file.unique_name())? else {
+                return Ok(None);
+            };
+            match inspect_message_file(&moved.path(dir)) {
+                Ok(metadata) => {
+                    file = moved;
+                    metadata
+                }
+                Err(_) => return Ok(None),
+            }
+        }
+        Err(error) => {
+            warnings.push(format!(
+                "skipping {} in folder {folder:?}: {error}",
+                file.path(dir).display()
+            ));
+            return Ok(None);
+        }
+    };
+    Ok(Some((file, named_size.unwrap_or(metadata.len()))))
 }
 
 /// [`inspect_message_file`] through a directory entry: the metadata is read

@@ -541,12 +541,9 @@ fn highest_modseq_to_keep(
     if !state.pending.is_empty() {
         return false;
     }
-    let recorded: foldhash::HashSet<&str> = state
-        .records
+    far_listing
         .iter()
-        .filter_map(|r| r.ids[Side::Far].as_deref())
-        .collect();
-    far_listing.iter().all(|m| recorded.contains(m.id.as_str()))
+        .all(|m| state.records.holds(Side::Far, &m.id))
 }
 
 /// The line a first sync prints when the Maildir already has mail: it is

@@ -282,14 +282,9 @@ pub fn pair_unrecorded(
 }
 
 fn unrecorded(state: &FolderState, side: Side, listing: &[MessageInfo]) -> Vec<MsgId> {
-    let recorded: foldhash::HashSet<&str> = state
-        .records
-        .iter()
-        .filter_map(|r| r.ids[side].as_deref())
-        .collect();
     listing
         .iter()
-        .filter(|m| !recorded.contains(m.id.as_str()))
+        .filter(|m| !state.records.holds(side, &m.id))
         .map(|m| m.id.clone())
         .collect()
 }

@@ -99,14 +99,9 @@ pub fn find(
         if uploads.is_empty() {
             continue;
         }
-        let recorded: HashSet<&str> = state
-            .records
-            .iter()
-            .filter_map(|r| r.ids[side].as_deref())
-            .collect();
         let candidates: Vec<MsgId> = listings[side]
             .iter()
-            .filter(|m| !recorded.contains(m.id.as_str()))
+            .filter(|m| !state.records.holds(side, &m.id))
             .filter(|m| {
                 uploads
                     .iter()

@@ -235,26 +235,30 @@ pub fn plan_with_late_copies(
         .iter()
         .map(|removal| ((removal.side, removal.id.as_str()), removal))
         .collect();
-    let index = Pair::new(by_id(listings[Side::Far]), by_id(listings[Side::Near]));
-    let mut plan = Plan::default();
-    // The records pair an id at most once, and know which ids they hold:
+    // The records pair an id at most once, and know which ids they hold
+    // (an index of the state, not one built here: one lookup a message):
     // a listed message is new where no record holds its id.
-    for record in &state.records {
-        let present = Pair::new(
-            present_in(&index[Side::Far], &record.ids[Side::Far]),
-            present_in(&index[Side::Near], &record.ids[Side::Near]),
-        );
-        if let Some(update) = plan_record(record, present, policy) {
+    let mut present: Vec<Pair<Option<&MessageInfo>>> =
+        vec![Pair::default(); state.records.places()];
+    let mut unrecorded: Pair<Vec<&MessageInfo>> = Pair::default();
+    for side in Side::BOTH {
+        for message in listings[side] {
+            match state.records.place_of(side, &message.id) {
+                Some(place) => present[place][side] = Some(message),
+                None => unrecorded[side].push(message),
+            }
+        }
+    }
+    let mut plan = Plan::default();
+    for (place, record) in state.records.iter_placed() {
+        if let Some(update) = plan_record(record, present[place], policy) {
             plan.updates.push(update);
         }
     }
 
     for side in Side::BOTH {
         let too_old = older_than_newest(listings[side], policy.max_messages);
-        for message in listings[side] {
-            if state.records.holds(side, &message.id) {
-                continue;
-            }
+        for &message in &unrecorded[side] {
             if let Some(removal) = late.get(&(side, message.id.as_str())) {
                 plan.updates.push(remove_late_copy(removal));
                 continue;
@@ -305,17 +309,6 @@ fn older_than_newest(listing: &[MessageInfo], keep: Option<usize>) -> HashSet<&s
     });
     let cut = ids.len().saturating_sub(keep);
     ids[..cut].iter().copied().collect()
-}
-
-fn by_id(listing: &[MessageInfo]) -> HashMap<&str, &MessageInfo> {
-    listing.iter().map(|m| (m.id.as_str(), m)).collect()
-}
-
-fn present_in<'a>(
-    index: &HashMap<&str, &'a MessageInfo>,
-    id: &Option<MsgId>,
-) -> Option<&'a MessageInfo> {
-    id.as_ref().and_then(|id| index.get(id.as_str()).copied())
 }
 
 /// Plans one record of the state against what each side lists now.

@@ -20,7 +20,6 @@
 use super::exec::Stores;
 use super::folder::FolderResult;
 use super::plan::{Plan, Policy};
-use crate::flags::Flags;
 use crate::state::{FolderState, Pair, Settled, Side, StateFile, StateHead};
 use crate::store::{MessageInfo, Store};
 use anyhow::Result;
@@ -146,15 +145,13 @@ pub fn near_listing_from_state(
 /// Whether `listing` holds exactly the records' ids of `side`, each with
 /// the record's flags.
 fn listed_as_recorded(state: &FolderState, side: Side, listing: &[MessageInfo]) -> bool {
-    let recorded: foldhash::HashMap<&str, Flags> = state
-        .records
-        .iter()
-        .filter_map(|record| Some((record.ids[side].as_deref()?, record.flags)))
-        .collect();
-    recorded.len() == listing.len()
-        && listing
-            .iter()
-            .all(|message| recorded.get(message.id.as_str()) == Some(&message.flags))
+    state.records.count_on(side) == listing.len()
+        && listing.iter().all(|message| {
+            state
+                .records
+                .by_id(side, &message.id)
+                .is_some_and(|record| record.flags == message.flags)
+        })
 }
 
 /// Whether carrying out `plan` changes a store (records alone do not).
