@@ -487,6 +487,42 @@ pub const CHANNEL: Part = Part {
              Example: trash: {near: Trash}",
         ),
         key(
+            "max_age",
+            "days, written 90d",
+            "none (every message)",
+            "A date window, as OfflineIMAP's maxage: only messages that arrived in the last \
+             this many days (counted in whole days, UTC) are synced. Outside the window \
+             mailferry leaves a message alone on both sides: it is not copied, not deleted \
+             and its flags are not synced, so mail that ages out of the window stays where it \
+             is, and older mail deleted on one side is not deleted on the other. Arrival is the \
+             server's INTERNALDATE (asked with UID SEARCH BEFORE, by its date) and, in a \
+             Maildir, the file's modification time: the same instant, since mailferry sets it \
+             to the INTERNALDATE when it writes a message and a delivery agent writes the file \
+             on arrival (the Date header is not used: it is the sender's clock, and reading it \
+             means reading every file). A message within a day of the window's edge may be \
+             judged a day either way. Needs an IMAP far store. Example: max_age: 90d",
+        ),
+        key(
+            "since",
+            "date YYYY-MM-DD",
+            "none",
+            "A date window from a fixed day, as OfflineIMAP's startdate: only messages that \
+             arrived on or after it are synced, with the rules of max_age. With both, the \
+             window starts at the later of the two.",
+        ),
+        key(
+            "prune_local",
+            "true | false",
+            "false",
+            "With max_age or since: delete the local (near) copy of a message outside the \
+             window that the far side still holds, to keep a small disk small. The server's \
+             copy is never touched, and the state remembers the pruned message, so the next \
+             sync neither downloads it again nor takes the missing local copy for a deletion \
+             to make on the server. Messages only the near side has are kept. The first sync \
+             after turning it on may prune more than max_delete_ratio allows and then asks \
+             for --force.",
+        ),
+        key(
             "watch",
             "list of folder names",
             "[]",

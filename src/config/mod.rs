@@ -398,6 +398,15 @@ pub struct ChannelConfig {
     pub on_new_mail: Option<String>,
     /// Where messages removed from each side go instead of being deleted.
     pub trash: TrashConfig,
+    /// The date window (`max_age`): only messages that arrived in the
+    /// last this many days are synced.
+    pub max_age_days: Option<u32>,
+    /// The date window (`since`): only messages that arrived on or after
+    /// this day are synced.
+    pub since: Option<chrono::NaiveDate>,
+    /// Local copies of messages outside the date window that the server
+    /// still holds are deleted locally.
+    pub prune_local: bool,
 }
 
 /// A channel's `trash:`: a folder per side into which a message about to

@@ -242,6 +242,47 @@ struct RawChannel {
     post_sync: Option<String>,
     on_new_mail: Option<String>,
     trash: Option<RawTrash>,
+    max_age: Option<Days>,
+    since: Option<RawDate>,
+    prune_local: Option<bool>,
+}
+
+/// `max_age`: a number of days, written `90d` (or a bare number).
+struct Days(u32);
+
+impl<'de> Deserialize<'de> for Days {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let days = match serde_yaml::Value::deserialize(deserializer)? {
+            serde_yaml::Value::Number(number) => number.as_u64(),
+            serde_yaml::Value::String(text) => {
+                let text = text.trim();
+                text.strip_suffix('d')
+                    .unwrap_or(text)
+                    .trim_end()
+                    .parse()
+                    .ok()
+            }
+            _ => None,
+        };
+        days.and_then(|d| u32::try_from(d).ok())
+            .map(Days)
+            .ok_or_else(|| D::Error::custom("expected a number of days such as 90d"))
+    }
+}
+
+/// `since`: a calendar date, `YYYY-MM-DD`.
+struct RawDate(chrono::NaiveDate);
+
+impl<'de> Deserialize<'de> for RawDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = match serde_yaml::Value::deserialize(deserializer)? {
+            serde_yaml::Value::String(text) => text,
+            _ => String::new(),
+        };
+        chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+            .map(RawDate)
+            .map_err(|_| D::Error::custom("expected a date written YYYY-MM-DD, e.g. 2024-01-01"))
+    }
 }
 
 /// A channel's `trash:` mapping.
@@ -1209,6 +1250,32 @@ impl Validator<'_> {
         let post_sync = self.hook(here.clone().key("post_sync"), raw.post_sync)?;
         let on_new_mail = self.hook(here.clone().key("on_new_mail"), raw.on_new_mail)?;
         let trash = self.trash(here.clone().key("trash"), raw.trash, stores.get(&far))?;
+        let max_age_days = raw.max_age.map(|Days(days)| days);
+        if max_age_days == Some(0) {
+            return Err(self.error(here.key("max_age"), "must be at least 1d"));
+        }
+        let since = raw.since.map(|RawDate(date)| date);
+        let windowed = max_age_days.is_some() || since.is_some();
+        if windowed && matches!(stores.get(&far), Some(StoreConfig::Pop3(_))) {
+            let key = if max_age_days.is_some() {
+                "max_age"
+            } else {
+                "since"
+            };
+            return Err(self.error(
+                here.key(key),
+                "a date window needs the far store's arrival dates, which a pop3 store does \
+                 not give; use max_messages or the pop3 store's delete_after_days",
+            ));
+        }
+        let prune_local = raw.prune_local.unwrap_or(false);
+        if prune_local && !windowed {
+            return Err(self.error(
+                here.key("prune_local"),
+                "prunes local copies outside the date window, and the channel has none; \
+                 add max_age or since",
+            ));
+        }
         let poll_secs = raw.poll_interval.map(|Interval(s)| s).unwrap_or(60);
         if poll_secs < 10 {
             return Err(self.error(
@@ -1239,6 +1306,9 @@ impl Validator<'_> {
             post_sync,
             on_new_mail,
             trash,
+            max_age_days,
+            since,
+            prune_local,
         })
     }
 
@@ -1559,6 +1629,34 @@ channels:
             "{message}"
         );
         assert!(message.contains("far, near, new_only"), "{message}");
+    }
+
+    #[test]
+    fn the_date_window_is_read_and_bad_values_are_refused_naming_the_key() {
+        let text = format!(
+            "stores:\n{LAPTOP}  far:\n    type: imap\n    host: h\n    user: u\n    password: p\n\
+             channels:\n  c:\n    far: far\n    near: laptop\n    max_age: 90d\n\
+             \x20   since: 2024-01-01\n    prune_local: true\n"
+        );
+        let c = parse(&text).unwrap().channels["c"].clone();
+        assert_eq!(c.max_age_days, Some(90));
+        assert_eq!(c.since, chrono::NaiveDate::from_ymd_opt(2024, 1, 1));
+        assert!(c.prune_local);
+        let (line, key, message) = fail(&text.replace("90d", "soon"));
+        assert_eq!(key.as_deref(), Some("channels.c.max_age"));
+        assert!(line.is_some());
+        assert!(message.contains("90d"), "{message}");
+        let (_, key, _) = fail(&text.replace("90d", "0d"));
+        assert_eq!(key.as_deref(), Some("channels.c.max_age"));
+        let (_, key, message) = fail(&text.replace("2024-01-01", "2024-13-01"));
+        assert_eq!(key.as_deref(), Some("channels.c.since"));
+        assert!(message.contains("YYYY-MM-DD"), "{message}");
+        let no_window = text
+            .replace("    max_age: 90d\n", "")
+            .replace("    since: 2024-01-01\n", "");
+        let (_, key, message) = fail(&no_window);
+        assert_eq!(key.as_deref(), Some("channels.c.prune_local"));
+        assert!(message.contains("max_age or since"), "{message}");
     }
 
     #[test]

@@ -1563,6 +1563,19 @@ impl Store for ImapStore {
         Ok(())
     }
 
+    fn arrived_before(
+        &mut self,
+        day: chrono::NaiveDate,
+        _listing: &[MessageInfo],
+    ) -> Result<Option<HashSet<MsgId>>> {
+        self.open_folder_state()?;
+        // SEARCH BEFORE compares the INTERNALDATE's date: one round trip
+        // for the whole folder.
+        let date = day.format("%-d-%b-%Y").to_string();
+        let uids = self.uid_search(&format!("BEFORE {date}"))?;
+        Ok(Some(uids.into_iter().map(|uid| uid.to_string()).collect()))
+    }
+
     fn prepare_trash(&mut self, trash: &str) -> Result<Option<String>> {
         self.open_folder_state()?;
         self.create_folder(trash)?;

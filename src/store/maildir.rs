@@ -904,6 +904,27 @@ impl Store for MaildirStore {
         Ok(())
     }
 
+    fn arrived_before(
+        &mut self,
+        day: chrono::NaiveDate,
+        listing: &[MessageInfo],
+    ) -> Result<Option<std::collections::HashSet<MsgId>>> {
+        // The file's mtime is the arrival time: mailferry sets it to the
+        // INTERNALDATE when it writes a message, a delivery agent writes
+        // the file when the message arrives, and a rename keeps it.
+        let start = day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
+        let mut old = std::collections::HashSet::new();
+        for message in listing {
+            let modified = self.on_current_file(&message.id, |dir, file| {
+                fs::symlink_metadata(file.path(dir)).and_then(|meta| meta.modified())
+            })?;
+            if modified.is_some_and(|time| unix_seconds(time) < start) {
+                old.insert(message.id.clone());
+            }
+        }
+        Ok(Some(old))
+    }
+
     fn prepare_trash(&mut self, trash: &str) -> Result<Option<String>> {
         self.create_folder(trash)?;
         // A rename: the file is in one folder or the other at every moment.

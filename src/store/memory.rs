@@ -306,6 +306,24 @@ impl Store for MemoryStore {
         self.reply()
     }
 
+    fn arrived_before(
+        &mut self,
+        day: chrono::NaiveDate,
+        _listing: &[MessageInfo],
+    ) -> Result<Option<std::collections::HashSet<MsgId>>> {
+        let start = day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
+        self.with_folder(|folder| {
+            Ok(Some(
+                folder
+                    .messages
+                    .iter()
+                    .filter(|(_, m)| m.date.is_some_and(|date| date < start))
+                    .map(|(uid, _)| uid.to_string())
+                    .collect(),
+            ))
+        })
+    }
+
     fn prepare_trash(&mut self, trash: &str) -> Result<Option<String>> {
         self.create_folder(trash)?;
         if self.moves {

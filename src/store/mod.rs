@@ -458,6 +458,18 @@ pub trait Store: Send {
         Ok(false)
     }
 
+    /// The ids of `listing` (the open folder's messages) that arrived
+    /// before `day` began: IMAP INTERNALDATE (by its date, as SEARCH
+    /// BEFORE compares), a Maildir file's mtime (UTC). `None` when the
+    /// store cannot tell arrival dates.
+    fn arrived_before(
+        &mut self,
+        _day: chrono::NaiveDate,
+        _listing: &[MessageInfo],
+    ) -> Result<Option<std::collections::HashSet<MsgId>>> {
+        Ok(None)
+    }
+
     /// Drops the connection and makes a new one, after a transient failure
     /// (see [`transient`]). No folder is open afterwards. Stores without a
     /// connection have nothing to do.

@@ -76,6 +76,12 @@ pub fn policy_for(channel: &ChannelConfig, far: &dyn Store) -> Policy {
         max_delete_ratio: channel.max_delete_ratio,
         trash: Pair::new(channel.trash.far.clone(), channel.trash.near.clone()),
         trash_new_only: channel.trash.new_only,
+        window_start: super::window::window_start(
+            channel.max_age_days,
+            channel.since,
+            super::window::today(),
+        ),
+        prune_local: channel.prune_local,
         ..Policy::default()
     }
 }
@@ -664,6 +670,9 @@ pub(super) mod tests {
             post_sync: None,
             on_new_mail: None,
             trash: Default::default(),
+            max_age_days: None,
+            since: None,
+            prune_local: false,
         }
     }
 

@@ -7,7 +7,7 @@ use super::identity::{pair_unrecorded, Evidence, Pairing};
 use super::incremental::far_listing;
 use super::late::{self, Removal};
 use super::ledger::{Interrupt, Ledger};
-use super::plan::{plan_with_late_copies, Plan, Policy};
+use super::plan::{plan_with_window, Plan, Policy};
 use super::progress::Progress;
 use super::renumbered::{self, re_pair, uidls_renumbered, Renumbering};
 use super::settled;
@@ -313,10 +313,16 @@ pub fn sync_folder_with(
         force: options.force || policy.force,
         ..policy.clone()
     };
-    let plan = plan_with_late_copies(
+    let old = super::window::arrived_before(
+        stores,
+        policy.window_start,
+        Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
+    )?;
+    let plan = plan_with_window(
         ledger.state(),
         Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
         &late_copies,
+        &old,
         &policy,
     )
     .with_context(|| format!("folder {name}"))?;

@@ -9,6 +9,14 @@
 //! - Every deletion follows from the state: a message is deleted on one
 //!   side only because the record says both sides had it and the other
 //!   side no longer does (or it is flagged deleted where expunge is on).
+//! - Outside the date window (`max_age`, `since`; see [`window`]) nothing
+//!   is done to a message on either side: a message that ages out, or is
+//!   deleted on one side once out of the window, is never deleted on the
+//!   other. `prune_local` removes a near copy only while the far side
+//!   holds the message, then makes its record a tombstone, so the missing
+//!   copy is never propagated as a deletion (a run killed in between
+//!   leaves the record paired with the copy gone: out of the window, that
+//!   is left alone too).
 //! - A missing state means neither side had been synced: nothing is
 //!   deleted on a first run.
 //! - Every message is held once on each side: a copy is never made twice
@@ -135,6 +143,7 @@ pub mod renames;
 pub mod renumbered;
 pub mod retry;
 pub mod settled;
+pub mod window;
 pub mod workers;
 
 #[cfg(test)]

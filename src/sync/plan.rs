@@ -46,6 +46,12 @@ pub struct Policy {
     /// TrashNewOnly): a paired message is still on the other side, or was
     /// deleted there on purpose.
     pub trash_new_only: bool,
+    /// The first day of the date window (`max_age`, `since`): messages
+    /// that arrived before it are left alone on both sides.
+    pub window_start: Option<chrono::NaiveDate>,
+    /// Local copies of messages outside the window that the far side still
+    /// holds are deleted (`prune_local`).
+    pub prune_local: bool,
 }
 
 impl Default for Policy {
@@ -63,6 +69,8 @@ impl Default for Policy {
             force: false,
             trash: Pair::default(),
             trash_new_only: false,
+            window_start: None,
+            prune_local: false,
         }
     }
 }
@@ -231,6 +239,23 @@ pub fn plan_with_late_copies(
     late_copies: &[Removal],
     policy: &Policy,
 ) -> Result<Plan, DeletionGuard> {
+    plan_with_window(state, listings, late_copies, &Pair::default(), policy)
+}
+
+/// [`plan_with_late_copies`], told which listed messages of each side
+/// arrived before the date window (`old`, see [`super::window`]): those
+/// are left alone on both sides. Not copied, not deleted, not flagged,
+/// whatever the other side did, so a message that ages out stays where it
+/// is; only `prune_local` removes the near copy of one the far side still
+/// holds, leaving a tombstone so that its absence is not taken for a
+/// deletion to propagate.
+pub fn plan_with_window(
+    state: &FolderState,
+    listings: Pair<&[MessageInfo]>,
+    late_copies: &[Removal],
+    old: &Pair<std::collections::HashSet<MsgId>>,
+    policy: &Policy,
+) -> Result<Plan, DeletionGuard> {
     let late: HashMap<(Side, &str), &Removal> = late_copies
         .iter()
         .map(|removal| ((removal.side, removal.id.as_str()), removal))
@@ -251,7 +276,17 @@ pub fn plan_with_late_copies(
     }
     let mut plan = Plan::default();
     for (place, record) in state.records.iter_placed() {
-        if let Some(update) = plan_record(record, present[place], policy) {
+        let present = present[place];
+        let outside_window = !old[Side::Far].is_empty() || !old[Side::Near].is_empty();
+        let outside_window = outside_window
+            && Side::BOTH
+                .into_iter()
+                .any(|side| present[side].is_some_and(|m| old[side].contains(&m.id)));
+        if outside_window {
+            plan.updates.extend(prune_local(record, present, policy));
+            continue;
+        }
+        if let Some(update) = plan_record(record, present, policy) {
             plan.updates.push(update);
         }
     }
@@ -261,6 +296,10 @@ pub fn plan_with_late_copies(
         for &message in &unrecorded[side] {
             if let Some(removal) = late.get(&(side, message.id.as_str())) {
                 plan.updates.push(remove_late_copy(removal));
+                continue;
+            }
+            if old[side].contains(&message.id) {
+                // Before the date window: neither copied nor expunged.
                 continue;
             }
             if too_old.contains(message.id.as_str()) && policy.copy_new[side.other()] {
@@ -357,6 +396,32 @@ fn plan_record(
             reason: "empty record",
         }),
     }
+}
+
+/// A paired message outside the date window: left alone, except that
+/// with `prune_local` the near copy of a message both sides hold is
+/// deleted and the record becomes a tombstone holding the far id.
+fn prune_local(
+    record: &Record,
+    present: Pair<Option<&MessageInfo>>,
+    policy: &Policy,
+) -> Option<Update> {
+    if !policy.prune_local || present[Side::Far].is_none() || present[Side::Near].is_none() {
+        return None;
+    }
+    let mut ops = Pair::default();
+    ops[Side::Near] = Some(Op::Delete);
+    let mut after_ids = record.ids.clone();
+    after_ids[Side::Near] = None;
+    Some(Update {
+        ids: record.ids.clone(),
+        ops,
+        after: RecordAfter::Keep {
+            ids: after_ids,
+            flags: record.flags,
+        },
+        reason: "older than the date window: local copy pruned (prune_local)",
+    })
 }
 
 /// Both sides hold the message: per-flag three-way merge against the

@@ -454,3 +454,88 @@ fn trashing_counts_against_the_deletion_guard() {
     assert_eq!(err.side, Side::Near);
     assert_eq!(err.deletions, 30);
 }
+
+fn old_ids(far: &[&str], near: &[&str]) -> Pair<std::collections::HashSet<MsgId>> {
+    Pair::new(
+        far.iter().map(|id| id.to_string()).collect(),
+        near.iter().map(|id| id.to_string()).collect(),
+    )
+}
+
+fn run_windowed(
+    st: &FolderState,
+    far: &[MessageInfo],
+    near: &[MessageInfo],
+    old: &Pair<std::collections::HashSet<MsgId>>,
+    policy: &Policy,
+) -> Plan {
+    plan_with_window(st, Pair::new(far, near), &[], old, policy).expect("plan refused")
+}
+
+#[test]
+fn messages_before_the_window_are_not_copied_either_way_nor_expunged() {
+    let st = state(vec![]);
+    let p = run_windowed(
+        &st,
+        &[msg("1", S), msg("2", S)],
+        &[msg("a", NONE), msg("b", T)],
+        &old_ids(&["1"], &["a", "b"]),
+        &Policy::default(),
+    );
+    assert_eq!(p.copies.len(), 1, "{p:?}");
+    assert_eq!(p.copies[0].source, "2");
+    assert!(p.updates.is_empty(), "{p:?}");
+}
+
+#[test]
+fn a_paired_message_that_aged_out_is_not_deleted_when_the_other_side_lost_it() {
+    let st = state(vec![
+        pair("1", "a", S),
+        pair("2", "b", S),
+        pair("3", "c", S),
+    ]);
+    // 1 gone from the near side, b gone from the far side, 3 flagged on
+    // the far side: all three outside the window.
+    let p = run_windowed(
+        &st,
+        &[msg("2", S), msg("3", S.union(F))],
+        &[msg("a", S), msg("c", S)],
+        &old_ids(&["2", "3"], &["a", "c"]),
+        &Policy::default(),
+    );
+    assert!(p.is_empty(), "{p:?}");
+}
+
+#[test]
+fn prune_local_deletes_the_near_copy_of_an_old_message_the_far_side_holds_and_keeps_a_tombstone() {
+    let st = state(vec![pair("1", "a", S), pair("2", "b", S)]);
+    let policy = Policy {
+        prune_local: true,
+        ..Policy::default()
+    };
+    // 1 is old and on both sides; b is old and gone from the far side.
+    let p = run_windowed(
+        &st,
+        &[msg("1", S)],
+        &[msg("a", S), msg("b", S)],
+        &old_ids(&["1"], &["a", "b"]),
+        &policy,
+    );
+    assert_eq!(p.updates.len(), 1, "{p:?}");
+    assert_eq!(p.updates[0].ops, Pair::new(None, Some(Op::Delete)));
+    assert_eq!(
+        p.updates[0].after,
+        RecordAfter::Keep {
+            ids: ids(Some("1"), None),
+            flags: S
+        }
+    );
+    // The next sync: the tombstone keeps the far copy from being copied
+    // back, and nothing is deleted on the far side.
+    let pruned = state(vec![Record {
+        ids: ids(Some("1"), None),
+        flags: S,
+    }]);
+    let next = run_windowed(&pruned, &[msg("1", S)], &[], &old_ids(&["1"], &[]), &policy);
+    assert!(next.is_empty(), "{next:?}");
+}

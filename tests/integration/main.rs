@@ -14,6 +14,7 @@ mod content_identity;
 mod corrupt_state;
 mod crash;
 mod cron;
+mod date_window;
 mod dedupe;
 mod disk_full;
 mod faults;
