@@ -191,7 +191,8 @@ pub const IMAP_STORE: Part = Part {
              command line (words and quotes) runs directly; one with shell syntax (pipes, \
              redirections, $, backquotes, ;, &&, globs, ~) runs through sh -c. It runs with \
              stdin closed (it cannot prompt under cron); a failure is reported with what the \
-             command printed on stderr. Example: pass show mail/work.",
+             command printed on stderr. Example: pass show mail/work. In a template store of \
+             migrate --accounts, {user} stands for each account's user.",
         ),
         key(
             "password_env",
@@ -654,6 +655,16 @@ pub fn render() -> String {
     page.push_str(".SH GROUPS\n");
     page.push_str(&roff(
         "groups maps each group name to a list of channel names: everything: [work, home].",
+    ));
+    page.push_str("\n.SH STORES AS TEMPLATES\n");
+    page.push_str(&roff(
+        "mailferry migrate FROM TO --accounts FILE moves many accounts with the settings of two \
+         stores: for each account of FILE, FROM and TO are copied with the account's source and \
+         target user in user (user_command is not run), and in password_command, \
+         oauth2_token_command and a maildir store's path {user} is replaced by that user \
+         (quoted for the shell in commands). A password or password_env of the template is the \
+         same for every account, unless the list gives the account its own variable or command. \
+         Each account's state is under STATE_DIR/accounts/NAME/.",
     ));
     page.push_str("\n.SH FOLDER NAMES\n");
     page.push_str(&roff(

@@ -137,6 +137,12 @@ impl ReportFile {
     /// Opens (or creates) the report for appending: a resumed run adds to
     /// the lines of the run before it.
     pub fn open(path: &Path) -> Result<ReportFile> {
+        // A fresh volume (a Kubernetes PersistentVolumeClaim) has no
+        // reports directory yet.
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -321,7 +327,8 @@ mod tests {
     #[test]
     fn finished_accounts_go_by_the_last_line_and_skip_a_line_cut_short() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("report.jsonl");
+        // Its directory is made if missing.
+        let path = dir.path().join("reports/report.jsonl");
         let file = ReportFile::open(&path).unwrap();
         file.write(&report("alice", Status::Done)).unwrap();
         file.write(&report("bob", Status::Failed)).unwrap();
