@@ -475,8 +475,9 @@ pub const CHANNEL: Part = Part {
              by mistake on one device can be undone from the other. The folder is named as that \
              side's store names it; give far, near or both. On a server with MOVE the message \
              is moved in one step; without it, it is copied and then expunged (UID EXPUNGE \
-             where the server has UIDPLUS); in a Maildir its file is renamed into the trash's \
-             cur/ (its T flag dropped). Each step is journaled: a run killed at any moment \
+             where the server has UIDPLUS), both carrying its flags over, \\Deleted included for \
+             a message expunged because it was flagged deleted; in a Maildir its file is \
+             renamed into the trash's cur/ (its T flag dropped). Each step is journaled: a run killed at any moment \
              leaves the message once in the trash and out of its folder after the next run. \
              new_only (default false; mbsync's TrashNewOnly) trashes only messages that were \
              never synced (new on that side and flagged deleted there): a synced one is \
