@@ -1088,3 +1088,39 @@ fn trash_new_only_deletes_what_was_synced_and_trashes_what_never_was() {
     assert_eq!(near_trash.len(), 1, "{near_trash:?}");
     assert!(near_trash[0].contains("message 5"), "{near_trash:?}");
 }
+
+#[test]
+fn messages_that_aged_out_of_the_window_keep_their_flags_and_copies_on_each_side() {
+    let mut world = World::new();
+    for _ in 0..3 {
+        world.deliver(Side::Far, Flags::EMPTY);
+    }
+    world.sync();
+    // Every message arrived at 1_700_000_000 (November 2023): a window
+    // starting in 2024 holds none of them.
+    let windowed = Policy {
+        window_start: chrono::NaiveDate::from_ymd_opt(2024, 1, 1),
+        ..Policy::default()
+    };
+    let far_uids = world.uids(Side::Far);
+    let near_uids = world.uids(Side::Near);
+    world
+        .client(Side::Far)
+        .set_flags(&far_uids[0].to_string(), Flags::FLAGGED, Flags::EMPTY)
+        .unwrap();
+    world
+        .client(Side::Near)
+        .delete_messages(&[near_uids[1].to_string()])
+        .unwrap();
+    world.deliver(Side::Near, Flags::EMPTY);
+    let done = world.sync_with(&RunOptions::default(), &windowed).unwrap();
+    assert!(done.plan.is_empty(), "{:?}", done.plan);
+    assert_eq!(
+        world.uids(Side::Far).len(),
+        3,
+        "nothing deleted on the far side"
+    );
+    assert_eq!(world.uids(Side::Near).len(), 3);
+    let near_flags: Vec<Flags> = world.contents(Side::Near).iter().map(|(_, f)| *f).collect();
+    assert!(!near_flags.contains(&Flags::FLAGGED), "{near_flags:?}");
+}
