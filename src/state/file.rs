@@ -752,6 +752,9 @@ fn parse_state(path: &Path, bytes: &[u8]) -> Result<FolderState, StateError> {
         ));
     };
     let mut parser = StateParser::default();
+    // Nearly every line is a record.
+    parser.state.records.reserve(body.len());
+    parser.record_lines.reserve(body.len());
     parser.state.generation = line_text(generation_line)
         .and_then(parse_generation_line)
         .map_err(|message| StateError::at_line(path, GENERATION_LINE, message))?;

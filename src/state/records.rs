@@ -83,6 +83,23 @@ impl Records {
         self.slots.len()
     }
 
+    /// Makes room for `additional` more records, so that loading a big
+    /// state does not grow its index step by step.
+    pub fn reserve(&mut self, additional: usize) {
+        self.slots.reserve(additional);
+        let Self {
+            slots,
+            holders,
+            hasher,
+            ..
+        } = self;
+        for side in Side::BOTH {
+            holders[side].reserve(additional, |&slot| {
+                id_in(slots, slot, side).map_or(0, |id| hasher.hash_one(id))
+            });
+        }
+    }
+
     /// How many records hold an id of `side` (tombstones included).
     pub fn count_on(&self, side: Side) -> usize {
         self.holders[side].len()

@@ -154,22 +154,16 @@ pub fn find(
 /// which unconfirmed uploads expire at `now` (seconds since the epoch).
 pub fn settle(state: &FolderState, found: &[LateCopy], now: u64) -> Settlement {
     let mut settlement = Settlement::default();
-    // Sources in a record, per side; a source paired here with its first
-    // late copy makes any further copy a second one.
-    let mut paired: Pair<HashSet<&str>> = Pair::default();
-    for record in &state.records {
-        for side in Side::BOTH {
-            if let Some(id) = &record.ids[side] {
-                paired[side].insert(id.as_str());
-            }
-        }
-    }
+    // A source in a record, or paired here with its first late copy,
+    // makes any further copy a second one.
+    let mut paired_here: Pair<HashSet<&str>> = Pair::default();
     for copy in found {
         let Some(upload) = state.unconfirmed.get(copy.upload) else {
             continue;
         };
         let source_side = upload.target.other();
-        if paired[source_side].contains(upload.source_id.as_str()) {
+        let source = upload.source_id.as_str();
+        if state.records.holds(source_side, source) || paired_here[source_side].contains(source) {
             settlement.removals.push(Removal {
                 side: copy.side,
                 id: copy.id.clone(),
@@ -177,7 +171,7 @@ pub fn settle(state: &FolderState, found: &[LateCopy], now: u64) -> Settlement {
                 label: copy.label.clone(),
             });
         } else {
-            paired[source_side].insert(upload.source_id.as_str());
+            paired_here[source_side].insert(source);
             let mut ids = Pair::default();
             ids[copy.side] = Some(copy.id.clone());
             ids[source_side] = Some(upload.source_id.clone());
