@@ -23,6 +23,7 @@ use crate::state::{FolderState, Side};
 use crate::store::{FolderStatus, MessageInfo, Store};
 use anyhow::Result;
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 /// The far side's messages: from the state and the changes where the
 /// server can tell them, else listed in full.
@@ -55,7 +56,9 @@ fn from_changes(
     if !usable {
         return Ok(None);
     }
-    let mut listing: BTreeMap<u32, MessageInfo> = BTreeMap::new();
+    // In UID order; the records are nearly so already (in the order they
+    // were paired), which the sort makes cheap.
+    let mut listing: Vec<(u32, MessageInfo)> = Vec::with_capacity(state.records.len());
     for record in &state.records {
         let Some(id) = &record.ids[Side::Far] else {
             continue;
@@ -65,15 +68,21 @@ fn from_changes(
         };
         // The size of a paired message is never used: only unpaired
         // messages are copied, and those come from the changes.
-        listing.insert(
+        listing.push((
             uid,
             MessageInfo {
                 id: id.clone(),
                 flags: record.flags,
                 size: 0,
             },
-        );
+        ));
     }
+    listing.sort_unstable_by_key(|(uid, _)| *uid);
+    let recorded = |listing: &[(u32, MessageInfo)], uid: u32| {
+        listing
+            .binary_search_by_key(&uid, |(held, _)| *held)
+            .is_ok()
+    };
     if now > known {
         // The changes the SELECT brought (QRESYNC) serve when they name no
         // message new since then: those need their sizes, which only the
@@ -83,7 +92,7 @@ fn from_changes(
                 message
                     .id
                     .parse::<u32>()
-                    .is_ok_and(|uid| listing.contains_key(&uid))
+                    .is_ok_and(|uid| recorded(&listing, uid))
             })
         });
         let changes = match at_open {
@@ -93,21 +102,85 @@ fn from_changes(
                 None => return Ok(None),
             },
         };
+        // New since the last sync (the last report of a UID wins).
+        let mut added: BTreeMap<u32, MessageInfo> = BTreeMap::new();
         for message in changes.changed {
             let Ok(uid) = message.id.parse::<u32>() else {
                 return Ok(None);
             };
-            listing.insert(uid, message);
-        }
-        for range in &changes.vanished {
-            let gone: Vec<u32> = listing.range(range.clone()).map(|(&uid, _)| uid).collect();
-            for uid in gone {
-                listing.remove(&uid);
+            match listing.binary_search_by_key(&uid, |(held, _)| *held) {
+                Ok(at) => listing[at].1 = message,
+                Err(_) => {
+                    added.insert(uid, message);
+                }
             }
         }
+        if !added.is_empty() {
+            listing.extend(added);
+            listing.sort_unstable_by_key(|(uid, _)| *uid);
+        }
+        remove_vanished(&mut listing, &changes.vanished);
     }
     if listing.len() != status.exists as usize {
         return Ok(None);
     }
-    Ok(Some(listing.into_values().collect()))
+    Ok(Some(
+        listing.into_iter().map(|(_, message)| message).collect(),
+    ))
+}
+
+/// Removes from `listing` (in UID order) the UIDs in `vanished`: a search
+/// for each range's start, then its UIDs, so a few expunges cost no pass
+/// over every range for every message.
+fn remove_vanished(listing: &mut Vec<(u32, MessageInfo)>, vanished: &[RangeInclusive<u32>]) {
+    if vanished.is_empty() {
+        return;
+    }
+    let mut gone = vec![false; listing.len()];
+    for range in vanished {
+        let from = listing.partition_point(|(uid, _)| uid < range.start());
+        for (at, (uid, _)) in listing.iter().enumerate().skip(from) {
+            if uid > range.end() {
+                break;
+            }
+            gone[at] = true;
+        }
+    }
+    let mut at = 0;
+    listing.retain(|_| {
+        let keep = !gone[at];
+        at += 1;
+        keep
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flags::Flags;
+
+    fn listing(uids: &[u32]) -> Vec<(u32, MessageInfo)> {
+        uids.iter()
+            .map(|&uid| {
+                (
+                    uid,
+                    MessageInfo {
+                        id: uid.to_string(),
+                        flags: Flags::default(),
+                        size: 0,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn vanished_ranges_remove_exactly_their_uids() {
+        let mut held = listing(&[1, 2, 3, 5, 8, 9, 10, 20]);
+        remove_vanished(&mut held, &[2..=3, 4..=4, 9..=15, 30..=40]);
+        let left: Vec<u32> = held.iter().map(|(uid, _)| *uid).collect();
+        assert_eq!(left, [1, 5, 8, 20]);
+        remove_vanished(&mut held, &[]);
+        assert_eq!(held.len(), 4);
+    }
 }
