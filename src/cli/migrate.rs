@@ -137,6 +137,8 @@ pub struct MigrateArgs {
         long,
         value_name = "FILE",
         requires = "accounts",
+        // A dry run's accounts would read as done to --retry-failed.
+        conflicts_with = "dry_run",
         help_heading = "Many accounts"
     )]
     pub report: Option<PathBuf>,

@@ -70,7 +70,7 @@ pub fn cmd_migrate_accounts(
                 Err(error) => out.error(&format!("{error}")),
             }
         } else {
-            out.result(&one_line(report));
+            out.result(&one_line(report, args.dry_run));
         }
     });
 
@@ -97,14 +97,16 @@ pub fn cmd_migrate_accounts(
 }
 
 /// The line printed when an account finishes.
-fn one_line(report: &AccountReport) -> String {
+fn one_line(report: &AccountReport, dry_run: bool) -> String {
     let status = match report.status {
+        Status::Done if dry_run => "dry run",
         Status::Done => "done",
         Status::Failed => "FAILED",
         Status::Interrupted => "interrupted",
     };
+    let copied = if dry_run { "to copy" } else { "copied" };
     let mut line = format!(
-        "{}: {status}: {} copied, {} already there, {} skipped, {} failed, {} bytes, {:.1} s",
+        "{}: {status}: {} {copied}, {} already there, {} skipped, {} failed, {} bytes, {:.1} s",
         report.account,
         report.copied,
         report.already_there,

@@ -391,7 +391,7 @@ fn a_wrong_password_fails_one_account_the_others_finish_and_retry_failed_runs_on
 }
 
 #[test]
-fn list_errors_name_the_file_line_and_column_and_nothing_runs() {
+fn list_errors_name_the_file_line_and_column_and_a_dry_run_changes_nothing() {
     let provider = Provider::start();
     std::fs::write(
         &provider.list,
@@ -415,4 +415,21 @@ fn list_errors_name_the_file_line_and_column_and_nothing_runs() {
         "{}",
         stderr(&output)
     );
+    // A dry run changes nothing, says what it would copy, and writes no
+    // report (whose lines would read as done to --retry-failed).
+    let output = provider
+        .command(&["--dry-run", "--report", "r.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let planned = succeed(&mut provider.command(&["--dry-run", "--jobs", "8"]));
+    assert!(
+        planned.contains("s1: dry run: 3 to copy, 0 already there"),
+        "{planned}"
+    );
+    assert!(
+        planned.contains("s5: dry run: 2 to copy, 1 already there"),
+        "{planned}"
+    );
+    assert_eq!(provider.dovecot.client("t1").count("INBOX"), 0);
 }
