@@ -1023,23 +1023,27 @@ fn create_real_dir(path: &Path, folder: &str, mode: u32) -> Result<()> {
     Ok(())
 }
 
-/// Lists the message files of one maildir, `new/` before `cur/`: a mail
-/// reader moving a message from `new/` to `cur/` during the listing then
-/// shows it twice (and the duplicate is dropped) rather than not at all.
+/// Lists the message files of one maildir (see [`for_each_message_file`]).
 fn read_message_files(dir: &Path, warnings: &mut Vec<String>) -> Result<Vec<MessageFile>> {
-    Ok(read_message_entries(dir, warnings)?
-        .into_iter()
-        .map(|(file, _)| file)
-        .collect())
+    let mut files = Vec::new();
+    for_each_message_file(dir, warnings, |file, _, _| {
+        files.push(file);
+        Ok(())
+    })?;
+    Ok(files)
 }
 
-/// [`read_message_files`] with each file's directory entry, which tells
-/// its type and metadata without a lookup by path.
-fn read_message_entries(
+/// Calls `visit` with each message file of one maildir, `new/` before
+/// `cur/`, and its directory entry (which tells its type and metadata
+/// without a lookup by path), as the directories are read. In that order
+/// a mail reader moving a message from `new/` to `cur/` during the
+/// listing shows it twice (and the duplicate is dropped) rather than not
+/// at all. Names that are hidden or not UTF-8 are no messages.
+fn for_each_message_file(
     dir: &Path,
     warnings: &mut Vec<String>,
-) -> Result<Vec<(MessageFile, fs::DirEntry)>> {
-    let mut files = Vec::new();
+    mut visit: impl FnMut(MessageFile, &fs::DirEntry, &mut Vec<String>) -> Result<()>,
+) -> Result<()> {
     for subdir in [Subdir::New, Subdir::Cur] {
         let subdir_path = dir.join(subdir.dir_name());
         let entries = fs::read_dir(&subdir_path)
@@ -1050,19 +1054,18 @@ fn read_message_entries(
             if os_name.as_bytes().starts_with(b".") {
                 continue;
             }
-            match os_name.to_str() {
-                Some(file_name) => files.push((
-                    MessageFile {
-                        subdir,
-                        file_name: file_name.to_owned(),
-                    },
-                    entry,
-                )),
-                None => warnings.push(non_utf8_warning(&subdir_path, &os_name)),
-            }
+            let Some(file_name) = os_name.to_str() else {
+                warnings.push(non_utf8_warning(&subdir_path, &os_name));
+                continue;
+            };
+            let file = MessageFile {
+                subdir,
+                file_name: file_name.to_owned(),
+            };
+            visit(file, &entry, warnings)?;
         }
     }
-    Ok(files)
+    Ok(())
 }
 
 fn non_utf8_warning(subdir_path: &Path, os_name: &OsStr) -> String {
@@ -1096,50 +1099,32 @@ fn scan_folder(
     // Where in `listed` each unique name is, found by hashing the name.
     let mut seen: HashTable<usize> = HashTable::new();
     let hasher = foldhash::fast::RandomState::default();
-    for subdir in [Subdir::New, Subdir::Cur] {
-        let subdir_path = dir.join(subdir.dir_name());
-        let entries = fs::read_dir(&subdir_path)
-            .with_context(|| format!("cannot list messages in {}", subdir_path.display()))?;
-        for entry in entries {
-            let entry = entry.with_context(|| format!("cannot list {}", subdir_path.display()))?;
-            let os_name = entry.file_name();
-            if os_name.as_bytes().starts_with(b".") {
-                continue;
+    for_each_message_file(dir, warnings, |file, entry, warnings| {
+        let unique_name = file.unique_name();
+        if unique_name.is_empty() {
+            warnings.push(format!(
+                "skipping {} in folder {folder:?}: it has no unique name before the \":\"",
+                file.path(dir).display()
+            ));
+            return Ok(());
+        }
+        let hash = hasher.hash_one(unique_name);
+        let held = seen.find(hash, |&at| listed[at].0.unique_name() == unique_name);
+        if let Some(&at) = held {
+            // The same file twice happens when a renamed file was looked
+            // up again (see `sized`); that is no duplicate.
+            if listed[at].0 != file {
+                keep_first_of_two(&mut listed[at], file, dir, entry, folder, warnings)?;
             }
-            let Some(file_name) = os_name.to_str() else {
-                warnings.push(non_utf8_warning(&subdir_path, &os_name));
-                continue;
-            };
-            let file = MessageFile {
-                subdir,
-                file_name: file_name.to_owned(),
-            };
-            let unique_name = file.unique_name();
-            if unique_name.is_empty() {
-                warnings.push(format!(
-                    "skipping {} in folder {folder:?}: it has no unique name before the \":\"",
-                    file.path(dir).display()
-                ));
-                continue;
-            }
-            let hash = hasher.hash_one(unique_name);
-            let held = seen.find(hash, |&at| listed[at].0.unique_name() == unique_name);
-            if let Some(&at) = held {
-                // The same file twice happens when a renamed file was looked
-                // up again (see `sized`); that is no duplicate.
-                if listed[at].0 != file {
-                    keep_first_of_two(&mut listed[at], file, dir, &entry, folder, warnings)?;
-                }
-                continue;
-            }
-            let Some((file, size)) = sized(folder, dir, file, &entry, warnings)? else {
-                continue;
-            };
+            return Ok(());
+        }
+        if let Some((file, size)) = sized(folder, dir, file, entry, warnings)? {
             let at = listed.len();
             listed.push((file, size));
             seen.insert_unique(hash, at, |&at| hasher.hash_one(listed[at].0.unique_name()));
         }
-    }
+        Ok(())
+    })?;
     Ok(listed)
 }
 
