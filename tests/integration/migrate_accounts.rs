@@ -1,7 +1,7 @@
 //! `mailferry migrate --accounts` against the real Dovecot: 30 source
 //! accounts (half read over POP3, half over IMAP) moved onto 30 target
 //! accounts, in one process, in three shards run at once (one of them
-//! killed with kill -9, then aborted mid-account, and resumed), and with an
+//! aborted mid-account, then killed with kill -9, and resumed), and with an
 //! account whose password is wrong, retried alone once it is fixed. What a
 //! user checks: each target holds its source's messages, once each.
 
@@ -238,7 +238,7 @@ fn thirty_pop3_and_imap_accounts_in_one_process_then_a_second_run_finds_all_ther
 }
 
 #[test]
-fn three_shards_at_once_split_the_list_and_a_shard_killed_twice_resumes() {
+fn three_shards_at_once_split_the_list_and_a_shard_stopped_twice_resumes() {
     let provider = Provider::start();
     let reports: Vec<PathBuf> = (0..3)
         .map(|i| provider.path(&format!("shard{i}.jsonl")))
@@ -254,43 +254,50 @@ fn three_shards_at_once_split_the_list_and_a_shard_killed_twice_resumes() {
             reports[i].display().to_string(),
         ]
     };
-    let spawn = |i: usize| {
+    let command = |i: usize| {
         let args = shard_args(i);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        provider
-            .command(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
+        let mut command = provider.command(&args);
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+        command
     };
-    let mut shards: Vec<_> = (0..3).map(spawn).collect();
-    // Shard 1 is killed with kill -9 once two of its accounts are done,
-    // while the next ones are under way.
-    let mut lines = BufReader::new(shards[1].stdout.take().unwrap()).lines();
-    for _ in 0..2 {
-        lines.next().unwrap().unwrap();
-    }
-    shards[1].kill().unwrap();
-    let status = shards[1].wait().unwrap();
-    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    // The three at once; shard 1 is stopped by the crash hook at a
+    // journaled step in the middle of an account (an abort: no cleanup,
+    // as kill -9), while its other job is at some other point.
+    let mut shards: Vec<_> = (0..3)
+        .map(|i| {
+            let mut command = command(i);
+            if i == 1 {
+                command.env("MAILFERRY_TEST_ABORT_AFTER_STEPS", "4");
+            }
+            command.spawn().unwrap()
+        })
+        .collect();
+    let aborted = shards[1].wait().unwrap();
+    assert!(
+        aborted.signal().is_some(),
+        "shard 1 was not stopped: {aborted:?}"
+    );
     for i in [0, 2] {
         let status = shards[i].wait().unwrap();
         assert!(status.success(), "shard {i}: {status:?}");
     }
 
-    // Resumed, and this time stopped by the crash hook at a journaled step
-    // in the middle of an account (an abort: no cleanup, as kill -9).
-    let args = shard_args(1);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let aborted = provider
-        .command(&args)
-        .env("MAILFERRY_TEST_ABORT_AFTER_STEPS", "4")
-        .output()
-        .unwrap();
-    assert_eq!(aborted.status.code(), None, "{}", stderr(&aborted));
+    // Resumed, and killed with kill -9 once an account is done, while the
+    // next ones are under way (on a very busy machine the run may end
+    // before the signal: then there was nothing left to kill).
+    let mut resumed = command(1).stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(resumed.stdout.take().unwrap()).lines();
+    lines.next().unwrap().unwrap();
+    let _ = resumed.kill();
+    let status = resumed.wait().unwrap();
+    assert!(
+        status.signal() == Some(libc::SIGKILL) || status.success(),
+        "{status:?}"
+    );
+    eprintln!("migrate --accounts shards: the resumed shard 1 ended with {status:?}");
     // And resumed to the end.
-    succeed(&mut provider.command(&args));
+    succeed(command(1).stdout(Stdio::piped()));
 
     let done: Vec<BTreeSet<String>> = reports
         .iter()
