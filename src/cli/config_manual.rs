@@ -467,7 +467,7 @@ pub const CHANNEL: Part = Part {
         ),
         key(
             "trash",
-            "mapping: far: FOLDER, near: FOLDER, new_only: true | false",
+            "mapping: far: FOLDER, near: FOLDER, new_only: true | false, remote_new: true | false",
             "none (messages are deleted)",
             "A trash folder per side, as mbsync's Trash: a message about to leave a side's \
              folder for good (deleted on the other side, or flagged deleted and expunged) is \
@@ -481,7 +481,11 @@ pub const CHANNEL: Part = Part {
              leaves the message once in the trash and out of its folder after the next run. \
              new_only (default false; mbsync's TrashNewOnly) trashes only messages that were \
              never synced (new on that side and flagged deleted there): a synced one is \
-             deleted, since the other side had it. The trash folder itself is not trashed into: \
+             deleted, since the other side had it. remote_new (default false; mbsync's \
+             TrashRemoteNew): a message new on one side that is flagged deleted and expunged \
+             there before any sync copied it is first uploaded (without its deleted flag) into \
+             the other side's trash folder, then deleted where it was, journaled so that a \
+             killed run leaves it once in that trash. The trash folder itself is not trashed into: \
              what leaves it is deleted. If the channel's folders include the trash folder, it \
              is synced like any other folder, as mbsync does: a message trashed on one side is \
              new in that side's trash and is copied to the other side's trash by a later sync \

@@ -421,6 +421,10 @@ pub struct TrashConfig {
     /// Only messages that were never synced go to the trash (mbsync's
     /// `TrashNewOnly`). Default false.
     pub new_only: bool,
+    /// A message never synced that one side expunges is first uploaded
+    /// into the other side's trash folder (mbsync's `TrashRemoteNew`).
+    /// Default false.
+    pub remote_new: bool,
 }
 
 impl Config {

@@ -289,12 +289,13 @@ impl<'de> Deserialize<'de> for RawDate {
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with far, near and new_only, e.g. {near: Trash}"
+    expecting = "a mapping with far, near, new_only and remote_new, e.g. {near: Trash}"
 )]
 struct RawTrash {
     far: Option<String>,
     near: Option<String>,
     new_only: Option<bool>,
+    remote_new: Option<bool>,
 }
 
 /// One item of a channel's `sync:` list.
@@ -1349,6 +1350,7 @@ impl Validator<'_> {
             far: raw.far,
             near: raw.near,
             new_only: raw.new_only.unwrap_or(false),
+            remote_new: raw.remote_new.unwrap_or(false),
         })
     }
 }
@@ -1595,11 +1597,13 @@ channels:
         assert!(!c.trash.new_only);
         let both = text.replace(
             "      near: Trash\n",
-            "      far: Deleted Items\n      near: Trash\n      new_only: true\n",
+            "      far: Deleted Items\n      near: Trash\n      new_only: true\n      \
+             remote_new: true\n",
         );
         let c = parse(&both).unwrap().channels["c"].clone();
         assert_eq!(c.trash.far.as_deref(), Some("Deleted Items"));
         assert!(c.trash.new_only);
+        assert!(c.trash.remote_new);
         let none = format!(
             "stores:\n{LAPTOP}  far:\n    type: imap\n    host: h\n    user: u\n    password: p\n\
              channels:\n  c:\n    far: far\n    near: laptop\n"
@@ -1628,7 +1632,10 @@ channels:
             key.is_some_and(|k| k.starts_with("channels.c.trash")),
             "{message}"
         );
-        assert!(message.contains("far, near, new_only"), "{message}");
+        assert!(
+            message.contains("far, near, new_only, remote_new"),
+            "{message}"
+        );
     }
 
     #[test]

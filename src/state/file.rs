@@ -14,7 +14,7 @@
 //! pair <far-id> <near-id> <flags>
 //! pending <target-side> <source-id> <ticket> <size> <sha256> <flags>
 //! unconfirmed <target-side> <source-id> <ticket> <size> <sha256> <flags> <since>
-//! trashing <side> <id> <trash-folder> <ticket> <copied|moving>
+//! trashing <side> <id> <trash-folder> <ticket> <moving|copied|uploading|uploaded>
 //! ```
 //!
 //! `unconfirmed` lines (uploads not found on their target, see
@@ -60,7 +60,8 @@ pub(super) const PAIR_USAGE: &str = "pair FAR NEAR FLAGS";
 pub(super) const PENDING_USAGE: &str = "pending TARGET SOURCE TICKET SIZE SHA256 FLAGS";
 pub(super) const UNCONFIRMED_USAGE: &str =
     "unconfirmed TARGET SOURCE TICKET SIZE SHA256 FLAGS SINCE";
-pub(super) const TRASHING_USAGE: &str = "trashing SIDE ID FOLDER TICKET-OR-DASH copied|moving";
+pub(super) const TRASHING_USAGE: &str =
+    "trashing SIDE ID FOLDER TICKET-OR-DASH moving|copied|uploading|uploaded";
 const UIDVALIDITY_USAGE: &str = "uidvalidity SIDE NUMBER-OR-DASH";
 const MODSEQ_USAGE: &str = "modseq far NUMBER-OR-DASH";
 const GENERATION_USAGE: &str = "generation NUMBER";
@@ -649,21 +650,25 @@ pub(super) fn format_unconfirmed(upload: &UnconfirmedUpload) -> String {
 /// Parses the fields after `trashing`.
 pub(super) fn parse_trashing(args: &[&str]) -> Result<Trashing, String> {
     let [side, id, folder, ticket, stage] = expect_count(args)?;
+    let (copied, remote) = match stage {
+        "moving" => (false, false),
+        "copied" => (true, false),
+        "uploading" => (false, true),
+        "uploaded" => (true, true),
+        other => {
+            return Err(format!(
+                "`{}` is not moving, copied, uploading or uploaded",
+                other.escape_debug()
+            ))
+        }
+    };
     Ok(Trashing {
         side: parse_side(side)?,
         id: parse_required(id, "ID")?,
         folder: parse_required(folder, "FOLDER")?,
         ticket: parse_id(ticket, "TICKET")?,
-        copied: match stage {
-            "copied" => true,
-            "moving" => false,
-            other => {
-                return Err(format!(
-                    "`{}` is not copied or moving",
-                    other.escape_debug()
-                ))
-            }
-        },
+        copied,
+        remote,
     })
 }
 
@@ -674,7 +679,12 @@ pub(super) fn format_trashing(trashing: &Trashing) -> String {
         escape(&trashing.id),
         escape(&trashing.folder),
         format_id(trashing.ticket.as_deref()),
-        if trashing.copied { "copied" } else { "moving" }
+        match (trashing.copied, trashing.remote) {
+            (false, false) => "moving",
+            (true, false) => "copied",
+            (false, true) => "uploading",
+            (true, true) => "uploaded",
+        }
     )
 }
 
@@ -1114,6 +1124,7 @@ mod tests {
                     folder: "Deleted Items/%".to_string(),
                     ticket: Some("-".to_string()),
                     copied: true,
+                    remote: false,
                 },
                 Trashing {
                     side: Side::Near,
@@ -1121,6 +1132,15 @@ mod tests {
                     folder: "Trash".to_string(),
                     ticket: None,
                     copied: false,
+                    remote: false,
+                },
+                Trashing {
+                    side: Side::Near,
+                    id: "x".to_string(),
+                    folder: "Trash".to_string(),
+                    ticket: Some("17".to_string()),
+                    copied: false,
+                    remote: true,
                 },
             ],
         }
@@ -1229,7 +1249,7 @@ mod tests {
         assert_eq!(file.load().unwrap(), as_saved(&state));
         // One line per item: no id broke a line.
         let text = fs::read_to_string(file.path()).unwrap();
-        assert_eq!(text.lines().count(), 1 + 1 + 4 + 6 + 1 + 2 + 2);
+        assert_eq!(text.lines().count(), 1 + 1 + 4 + 6 + 1 + 2 + 3);
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //! resolved <target> <source>
 //! unconfirmed <target> <source> <ticket> <size> <sha256> <flags> <since>
 //! accounted <target> <source> <ticket>
-//! trashing <side> <id> <trash-folder> <ticket> moving
+//! trashing <side> <id> <trash-folder> <ticket> moving|uploading
 //! trashcopied <side> <id>
 //! trashed <side> <id>
 //! uidvalidity <side> <n|->

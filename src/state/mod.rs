@@ -185,6 +185,21 @@ pub struct Trashing {
     /// The copy in the trash is known to be made: only the message in the
     /// folder is left to remove.
     pub copied: bool,
+    /// The trash folder is the other side's: the message, which that side
+    /// never had, is uploaded there (`trash: {remote_new: true}`) before
+    /// it is deleted here.
+    pub remote: bool,
+}
+
+impl Trashing {
+    /// The side whose store holds the trash folder.
+    pub fn trash_side(&self) -> Side {
+        if self.remote {
+            self.side.other()
+        } else {
+            self.side
+        }
+    }
 }
 
 /// Both sides of a folder pair as a sync that changed nothing found them

@@ -1640,6 +1640,25 @@ impl Store for ImapStore {
         Ok(trashed)
     }
 
+    fn prepare_trash_upload(&mut self, trash: &str) -> Result<String> {
+        self.open_folder_state()?;
+        self.create_folder(trash)?;
+        let server_name = self.server_name(trash)?;
+        let status = logged(&format!("STATUS {server_name:?} (UIDNEXT)"), || {
+            self.session.status(&server_name, "(UIDNEXT)")
+        })
+        .map_err(|e| imap_err(e, format!("STATUS of trash folder {trash:?} failed")))?;
+        self.drain_unsolicited();
+        status
+            .uid_next
+            .map(|uidnext| uidnext.to_string())
+            .ok_or_else(|| anyhow!("the server gives no UIDNEXT for trash folder {trash:?}"))
+    }
+
+    fn append_to_trash(&mut self, trash: &str, message: &Message) -> Result<()> {
+        self.append_to_folder(trash, message)
+    }
+
     fn find_trashed(&mut self, trash: &str, ticket: &str, size: u64, sha256: &str) -> Result<bool> {
         let first = ticket_uid(ticket)?;
         let server_name = self.server_name(trash)?;

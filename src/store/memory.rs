@@ -371,6 +371,27 @@ impl Store for MemoryStore {
         })
     }
 
+    fn prepare_trash_upload(&mut self, trash: &str) -> Result<String> {
+        self.create_folder(trash)?;
+        let data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
+        let folder = data.folders.get(trash).context("trash folder vanished")?;
+        Ok(folder.uidnext.to_string())
+    }
+
+    fn append_to_trash(&mut self, trash: &str, message: &Message) -> Result<()> {
+        self.spend()?;
+        {
+            let mut data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
+            let folder = data
+                .folders
+                .get_mut(trash)
+                .context("trash folder vanished")?;
+            folder.messages.insert(folder.uidnext, message.clone());
+            folder.uidnext += 1;
+        }
+        self.reply()
+    }
+
     fn find_trashed(&mut self, trash: &str, ticket: &str, size: u64, sha256: &str) -> Result<bool> {
         let since = parse_uid(ticket)?;
         let data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;

@@ -445,6 +445,26 @@ pub trait Store: Send {
         )
     }
 
+    /// The ticket [`Store::find_trashed`] needs to find a message uploaded
+    /// into folder `trash` by [`Store::append_to_trash`] (creating the
+    /// folder if it is missing): IMAP its UIDNEXT.
+    fn prepare_trash_upload(&mut self, trash: &str) -> Result<String> {
+        anyhow::bail!(
+            "{} cannot take messages into the trash folder {trash:?}",
+            self.describe()
+        )
+    }
+
+    /// Uploads a message from the other side, which this side never had,
+    /// into folder `trash` (mbsync's TrashRemoteNew). The open folder
+    /// stays open.
+    fn append_to_trash(&mut self, trash: &str, _message: &Message) -> Result<()> {
+        anyhow::bail!(
+            "{} cannot take messages into the trash folder {trash:?}",
+            self.describe()
+        )
+    }
+
     /// Whether folder `trash` holds a message stored since `ticket` (from
     /// [`Store::prepare_trash`]) with this size and SHA-256 (hex) in this
     /// store's form. The open folder stays the open one.

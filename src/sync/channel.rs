@@ -76,6 +76,7 @@ pub fn policy_for(channel: &ChannelConfig, far: &dyn Store) -> Policy {
         max_delete_ratio: channel.max_delete_ratio,
         trash: Pair::new(channel.trash.far.clone(), channel.trash.near.clone()),
         trash_new_only: channel.trash.new_only,
+        trash_remote_new: channel.trash.remote_new,
         window_start: super::window::window_start(
             channel.max_age_days,
             channel.since,

@@ -1124,3 +1124,53 @@ fn messages_that_aged_out_of_the_window_keep_their_flags_and_copies_on_each_side
     let near_flags: Vec<Flags> = world.contents(Side::Near).iter().map(|(_, f)| *f).collect();
     assert!(!near_flags.contains(&Flags::FLAGGED), "{near_flags:?}");
 }
+
+/// After a first sync of two far messages: two new near messages, never
+/// synced, flagged deleted there.
+fn world_with_local_deletions_never_synced() -> World {
+    let mut world = World::new();
+    world.deliver(Side::Far, Flags::EMPTY);
+    world.deliver(Side::Far, Flags::SEEN);
+    world.sync();
+    world.deliver(Side::Near, Flags::DELETED);
+    world.deliver(Side::Near, Flags::DELETED.union(Flags::SEEN));
+    world
+}
+
+#[test]
+fn remote_new_uploads_what_the_far_side_never_had_to_its_trash_once_even_when_interrupted() {
+    let policy = Policy {
+        trash: Pair::new(Some(TRASH.to_string()), None),
+        trash_remote_new: true,
+        ..Policy::default()
+    };
+    let reference = world_with_local_deletions_never_synced();
+    let done = reference
+        .sync_with(&RunOptions::default(), &policy)
+        .unwrap();
+    assert_eq!(done.report.deleted, Pair::new(0, 2), "{:?}", done.report);
+    let expected = reference.trash_contents(Side::Far);
+    assert_eq!(expected.len(), 2, "{expected:?}");
+    assert!(reference.trash_contents(Side::Near).is_empty());
+    reference.assert_converged();
+
+    let mut points = 0;
+    for k in 0..1000 {
+        let world = world_with_local_deletions_never_synced();
+        let options = RunOptions {
+            interrupt: Some((k, Interrupt::Error)),
+            ..RunOptions::default()
+        };
+        if world.sync_with(&options, &policy).is_ok() {
+            break;
+        }
+        points += 1;
+        world.sync_with(&RunOptions::default(), &policy).unwrap();
+        world.assert_converged();
+        assert_eq!(world.trash_contents(Side::Far), expected, "step {k}");
+        assert_eq!(world.contents(Side::Near), reference.contents(Side::Near));
+        let again = world.sync_with(&RunOptions::default(), &policy).unwrap();
+        assert!(again.plan.is_empty(), "step {k}: {:?}", again.plan);
+    }
+    assert!(points >= 4, "only {points} interruption points");
+}

@@ -133,21 +133,25 @@ pub fn resolve_pending(stores: &mut Stores<'_>, ledger: &mut Ledger) -> Result<(
 pub fn resolve_trashing(stores: &mut Stores<'_>, ledger: &mut Ledger) -> Result<()> {
     let trashing: Vec<Trashing> = ledger.state().trashing.clone();
     for entry in trashing {
-        let store = stores.side(entry.side);
         let only = std::slice::from_ref(&entry.id);
         let copy_in_trash = match (&entry.ticket, entry.copied) {
             (_, true) => true,
             (None, false) => false,
             (Some(ticket), false) => {
                 let mut content = None;
-                store.fetch_messages(only, &mut |_, message| {
-                    content = Some(message.content);
-                    Ok(())
-                })?;
+                stores
+                    .side(entry.side)
+                    .fetch_messages(only, &mut |_, message| {
+                        content = Some(message.content);
+                        Ok(())
+                    })?;
                 match content {
                     Some(content) => {
-                        let held = store.held_form(&content).into_owned();
-                        store.find_trashed(
+                        // In the form the trash's store holds it (an
+                        // upload to a server ends its lines with CRLF).
+                        let trash_store = stores.side(entry.trash_side());
+                        let held = trash_store.held_form(&content).into_owned();
+                        trash_store.find_trashed(
                             &entry.folder,
                             ticket,
                             held.len() as u64,
@@ -160,7 +164,7 @@ pub fn resolve_trashing(stores: &mut Stores<'_>, ledger: &mut Ledger) -> Result<
             }
         };
         if copy_in_trash {
-            store.delete_messages(only)?;
+            stores.side(entry.side).delete_messages(only)?;
         }
         ledger.trashed(entry.side, &entry.id)?;
     }
@@ -227,6 +231,9 @@ fn run_updates(
     report: &mut Report,
 ) -> Result<()> {
     let mut failed: HashSet<usize> = HashSet::new();
+    // Copies into the other side's trash come before the deletions they
+    // save a message from.
+    run_remote_trash(updates, stores, ledger, report, &mut failed)?;
     // The same change on many messages (a folder marked read, flags from
     // another device) is one command per side and change.
     let mut changes: Vec<((Side, Flags, Flags), Vec<usize>)> = Vec::new();
@@ -300,6 +307,13 @@ fn run_updates(
         if failed.contains(&index) {
             continue;
         }
+        for to in Side::BOTH {
+            if let (Some(Op::UploadToTrash { .. }), Some(id)) =
+                (&update.ops[to], &update.ids[to.other()])
+            {
+                ledger.trashed(to.other(), id)?;
+            }
+        }
         match &update.after {
             RecordAfter::Keep { ids, flags } => ledger.keep(&update.ids, ids, *flags)?,
             RecordAfter::Drop => ledger.forget(&update.ids)?,
@@ -368,6 +382,98 @@ fn run_trash(
     Ok(())
 }
 
+/// Uploads messages that one side never had into its trash folder before
+/// the other side deletes them (`trash: {remote_new: true}`, mbsync's
+/// TrashRemoteNew). Each is journaled `trashing` (uploading, with the
+/// trash's UIDNEXT) before it is sent and `trashcopied` once it is there;
+/// `trashed` follows the deletion at its source. A message that could not
+/// be uploaded is not deleted: its index goes into `failed`, and what a
+/// crash left is finished by [`resolve_trashing`], which looks for the
+/// upload in the trash by its bytes.
+fn run_remote_trash(
+    updates: &[Update],
+    stores: &mut Stores<'_>,
+    ledger: &mut Ledger,
+    report: &mut Report,
+    failed: &mut HashSet<usize>,
+) -> Result<()> {
+    for to in Side::BOTH {
+        let from = to.other();
+        let batch: Vec<(usize, MsgId, &str)> = updates
+            .iter()
+            .enumerate()
+            .filter_map(|(index, u)| match (&u.ops[to], &u.ids[from]) {
+                (Some(Op::UploadToTrash { folder }), Some(id)) => {
+                    Some((index, id.clone(), folder.as_str()))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut folders: Vec<&str> = batch.iter().map(|(_, _, folder)| *folder).collect();
+        folders.sort_unstable();
+        folders.dedup();
+        for folder in folders {
+            let entries: Vec<(usize, MsgId)> = batch
+                .iter()
+                .filter(|(_, _, f)| *f == folder)
+                .map(|(index, id, _)| (*index, id.clone()))
+                .collect();
+            let what = format!(
+                "copying {} message(s) never synced to the {to} side's trash folder {folder:?}",
+                entries.len()
+            );
+            let ticket = match stores.side(to).prepare_trash_upload(folder) {
+                Ok(ticket) => ticket,
+                Err(err) if connection_lost(&err) => return Err(err.context(what)),
+                Err(err) => {
+                    report.failures.push(format!("{what}: {err:#}"));
+                    failed.extend(entries.iter().map(|(index, _)| *index));
+                    continue;
+                }
+            };
+            for (_, id) in &entries {
+                ledger.trashing(&Trashing {
+                    side: from,
+                    id: id.clone(),
+                    folder: folder.to_string(),
+                    ticket: Some(ticket.clone()),
+                    copied: false,
+                    remote: true,
+                })?;
+            }
+            let ids: Vec<MsgId> = entries.iter().map(|(_, id)| id.clone()).collect();
+            let mut uploaded: HashSet<MsgId> = HashSet::new();
+            let mut errors: Vec<anyhow::Error> = Vec::new();
+            let (target, source) = stores.target_and_source(to);
+            source.fetch_messages(&ids, &mut |id, mut message| {
+                // Kept in the trash, not on its way out there too.
+                message.flags = message.flags.difference(Flags::DELETED);
+                match target.append_to_trash(folder, &message) {
+                    Ok(()) => {
+                        ledger.trash_copied(from, id)?;
+                        uploaded.insert(id.clone());
+                    }
+                    Err(err) => errors.push(err),
+                }
+                Ok(())
+            })?;
+            if let Some(err) = errors.iter().find(|err| connection_lost(err)) {
+                return Err(anyhow::anyhow!("{what}: {err:#}"));
+            }
+            for err in &errors {
+                report.failures.push(format!("{what}: {err:#}"));
+            }
+            failed.extend(
+                entries
+                    .iter()
+                    .filter(|(_, id)| !uploaded.contains(id))
+                    .map(|(index, _)| *index),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Moves `ids` of `side` into `folder`, journaling each step (see
 /// [`run_trash`]). The outer error is the ledger's (fatal), the inner one
 /// the store's: the entries it leaves are finished by the next run.
@@ -389,6 +495,7 @@ fn trash_batch(
             folder: folder.to_string(),
             ticket: ticket.clone(),
             copied: false,
+            remote: false,
         })?;
     }
     match store.trash_messages(ids, folder) {

@@ -57,7 +57,10 @@
 //!   if the copy is there. A COPY of a dead session that the server
 //!   carries out after the next run looked is the one window left (as for
 //!   uploads, below, but not watched for): it would leave a second copy in
-//!   the trash, never a lost message.
+//!   the trash, never a lost message. An upload into the other side's
+//!   trash (`remote_new`, for a message that side never had) goes the same
+//!   way: `trashing` with that trash's UIDNEXT before the APPEND,
+//!   `trashcopied` after it, the deletion at the source only then.
 //!
 //! Why a copy is never doubled, or heals itself, whatever the moment of a
 //! crash (kill -9, Ctrl-C, a dropped connection) and of the next run. A

@@ -46,6 +46,9 @@ pub struct Policy {
     /// TrashNewOnly): a paired message is still on the other side, or was
     /// deleted there on purpose.
     pub trash_new_only: bool,
+    /// A message never synced that one side expunges is first uploaded to
+    /// the other side's trash folder (mbsync's TrashRemoteNew).
+    pub trash_remote_new: bool,
     /// The first day of the date window (`max_age`, `since`): messages
     /// that arrived before it are left alone on both sides.
     pub window_start: Option<chrono::NaiveDate>,
@@ -69,6 +72,7 @@ impl Default for Policy {
             force: false,
             trash: Pair::default(),
             trash_new_only: false,
+            trash_remote_new: false,
             window_start: None,
             prune_local: false,
         }
@@ -116,6 +120,12 @@ pub enum Op {
     /// Move the message into the side's trash folder (`trash:`), which
     /// takes it out of this folder as a deletion would.
     Trash {
+        folder: String,
+    },
+    /// Upload the other side's message, which this side never had, into
+    /// this side's trash folder before it is deleted there
+    /// (`trash: {remote_new: true}`).
+    UploadToTrash {
         folder: String,
     },
     /// Remove a second copy that mailferry itself uploaded (see
@@ -602,12 +612,29 @@ fn plan_unpaired(side: Side, message: &MessageInfo, policy: &Policy, plan: &mut 
             let mut ids = Pair::default();
             ids[side] = Some(message.id.clone());
             let mut ops = Pair::default();
-            ops[side] = Some(removal(side, false, policy));
+            let remote = policy.trash[to]
+                .as_ref()
+                .filter(|_| policy.trash_remote_new && policy.copy_new[to]);
+            let reason = match remote {
+                // Kept in the other side's trash: deleted here, not also
+                // trashed here.
+                Some(folder) => {
+                    ops[to] = Some(Op::UploadToTrash {
+                        folder: folder.clone(),
+                    });
+                    ops[side] = Some(Op::Delete);
+                    "new but flagged deleted: copied to the other side's trash, expunged here"
+                }
+                None => {
+                    ops[side] = Some(removal(side, false, policy));
+                    "new but flagged deleted, expunged"
+                }
+            };
             plan.updates.push(Update {
                 ids,
                 ops,
                 after: RecordAfter::Unpaired,
-                reason: "new but flagged deleted, expunged",
+                reason,
             });
         }
         return;
@@ -667,6 +694,15 @@ impl fmt::Display for Plan {
                     }
                     Some(Op::Trash { folder }) => {
                         writeln!(f, "trash  {side} {id} -> {folder} ({})", update.reason)?;
+                    }
+                    Some(Op::UploadToTrash { folder }) => {
+                        let source = update.ids[side.other()].as_deref().unwrap_or("-");
+                        writeln!(
+                            f,
+                            "copy   {} -> {side} {source} -> {folder} ({})",
+                            side.other(),
+                            update.reason
+                        )?;
                     }
                     Some(Op::SetFlags { add, remove }) => {
                         write!(f, "flags  {side} {id}")?;

@@ -539,3 +539,35 @@ fn prune_local_deletes_the_near_copy_of_an_old_message_the_far_side_holds_and_ke
     let next = run_windowed(&pruned, &[msg("1", S)], &[], &old_ids(&["1"], &[]), &policy);
     assert!(next.is_empty(), "{next:?}");
 }
+
+#[test]
+fn remote_new_uploads_a_message_never_synced_to_the_other_sides_trash_and_deletes_it_here() {
+    let st = state(vec![]);
+    let policy = Policy {
+        trash_remote_new: true,
+        ..with_trash(Some("Near Trash"), Some("Trash"))
+    };
+    let p = run(&st, &[], &[msg("new", T)], &policy);
+    assert_eq!(p.updates.len(), 1, "{p:?}");
+    assert_eq!(
+        p.updates[0].ops,
+        Pair::new(
+            Some(Op::UploadToTrash {
+                folder: "Trash".to_string()
+            }),
+            Some(Op::Delete)
+        )
+    );
+    assert!(p.copies.is_empty());
+    assert!(
+        p.to_string().contains("copy   near -> far new -> Trash"),
+        "{p}"
+    );
+    // Without a trash folder on the other side it is trashed here.
+    let here_only = Policy {
+        trash_remote_new: true,
+        ..with_trash(Some("Near Trash"), None)
+    };
+    let p = run(&st, &[], &[msg("new", T)], &here_only);
+    assert_eq!(p.updates[0].ops, Pair::new(None, trash_op("Near Trash")));
+}

@@ -212,3 +212,69 @@ fn a_sync_killed_after_any_step_leaves_each_trashed_message_once_in_the_trash() 
         eprintln!("{server:?}: killed after each of {points} steps, one copy in each trash");
     }
 }
+
+/// A message written locally and flagged deleted before any sync took it
+/// to the server (mbsync's TrashRemoteNew case): with `remote_new` it is
+/// uploaded into the server's trash, then expunged locally.
+fn never_synced_scenario(dovecot: &Dovecot, user: &str) -> (TestEnv, PathBuf, ImapTestClient) {
+    let mut server = dovecot.client(user);
+    server.append("INBOX", &sample_message(0), &[], Some(sample_date(0)));
+    let mut env = env();
+    let maildir = env.maildir();
+    let yaml = format!(
+        "stores:\n{server}  local:\n    type: maildir\n    path: {maildir}\n\
+         channels:\n  mail:\n    far: server\n    near: local\n    folders: [INBOX]\n\
+         \x20   trash:\n      far: Trash\n      remote_new: true\nstate_dir: {state}\n",
+        server = dovecot.imap_store_yaml("server", user, "implicit"),
+        maildir = maildir.display(),
+        state = env.root().join("state").display(),
+    );
+    env.write_config(&yaml);
+    run_ok(&env, &["sync", "mail"]);
+    let inbox = maildir.join("INBOX");
+    let written =
+        crate::support::local::deliver(&inbox, "1700000000.draft.test", &sample_message(7));
+    let written = read_folder(&inbox)
+        .into_iter()
+        .find(|m| m.path == written)
+        .unwrap();
+    set_letters(&written, "T");
+    (env, maildir, server)
+}
+
+#[test]
+fn remote_new_uploads_a_local_message_never_synced_to_the_server_trash_once_even_if_killed() {
+    let dovecot = dovecot_for(Server::Move, MAX_POINTS);
+    let expected = Views {
+        server_inbox: vec![sample_id(0)],
+        server_trash: vec![sample_id(7)],
+        local_inbox: vec![sample_id(0)],
+        local_trash: Vec::new(),
+    };
+    let mut points = 0;
+    for k in 0..MAX_POINTS {
+        let (env, maildir, mut client) = never_synced_scenario(&dovecot, &format!("u{k}"));
+        let output = env
+            .command()
+            .env(ABORT_AFTER, k.to_string())
+            .args(["sync", "mail"])
+            .output()
+            .unwrap();
+        if output.status.success() {
+            assert_eq!(views(&mut client, &maildir), expected);
+            let trashed = client.messages("Trash");
+            assert!(!trashed[0].has_flag("\\Deleted"), "{:?}", trashed[0].flags);
+            break;
+        }
+        assert_eq!(output.status.code(), None, "step {k}: {output:?}");
+        points += 1;
+        run_ok(&env, &["sync", "mail"]);
+        assert_eq!(
+            views(&mut client, &maildir),
+            expected,
+            "killed after step {k}"
+        );
+    }
+    assert!(points >= 2, "only {points} interruption points");
+    assert!(points < MAX_POINTS, "raise MAX_POINTS");
+}

@@ -59,6 +59,33 @@ impl ImapStore {
         }
         Ok(uid.map(|uid| uid.to_string()))
     }
+
+    /// Uploads `message` into folder `folder` (not the open one), as a
+    /// trash folder takes a message that never reached this side (see
+    /// [`crate::store::Store::append_to_trash`]). The open folder stays
+    /// open.
+    pub(super) fn append_to_folder(&mut self, folder: &str, message: &Message) -> Result<()> {
+        self.open_folder_state()?;
+        let server_name = self.server_name(folder)?;
+        let name = escape_quoted(&server_name)?;
+        let content = crate::store::with_crlf(&message.content);
+        let mut command = format!("APPEND \"{name}\" {}", flag_list(message.flags));
+        if let Some(date) = message.date.and_then(internal_date) {
+            command.push_str(&format!(" \"{}\"", date.format("%d-%h-%Y %T %z")));
+        }
+        let doing = format!(
+            "uploading {} to the trash folder {folder:?} failed",
+            message_label(&message.content)
+        );
+        let tag = self.next_wire_tag();
+        log::debug!("C: {tag} APPEND \"{name}\" ({} bytes)", content.len());
+        let answer = self
+            .wire
+            .send_with_literal(&tag, &command, &content)
+            .map_err(|e| imap_err(imap::Error::Io(e), &doing))?;
+        answered_ok(answer, &tag, &doing)?;
+        Ok(())
+    }
 }
 
 /// Reads the answer to an APPEND of `sent` messages: the UIDs its
