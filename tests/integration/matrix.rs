@@ -957,3 +957,73 @@ fn refused_migrate(kind: ServerKind) {
     assert_no_duplicates(&view, &format!("{kind} INBOX"));
     assert_eq!(view.len(), 3, "{kind}: all three, once: {view:?}");
 }
+
+matrix!(imap_to_imap);
+
+/// A channel between two accounts of the same server (alice far, bob
+/// near), as mbsync users run IMAP to IMAP: new messages and a folder go
+/// both ways, a flag set on one account and a message expunged on the
+/// other reach the other account, and the run after has nothing to do.
+fn imap_to_imap(kind: ServerKind) {
+    let server = MailServer::start(kind);
+    let mut alice = server.client("alice");
+    let mut bob = server.client("bob");
+    fill(&server, &mut alice, "INBOX", &[400, 401, 402], &["\\Seen"]);
+    fill(&server, &mut alice, "Work", &[410, 411], &[]);
+    fill(&server, &mut bob, "INBOX", &[420], &["\\Flagged"]);
+    let mut device = env();
+    device.write_config(&format!(
+        "stores:\n{far}{near}channels:\n  mail:\n    far: alice\n    near: bob\n\
+         state_dir: {state}\n",
+        far = server.imap_store_yaml("alice", "alice"),
+        near = server.imap_store_yaml("bob", "bob"),
+        state = device.root().join("state").display(),
+    ));
+    let in_step = |alice: &mut ImapTestClient, bob: &mut ImapTestClient| {
+        for folder in ["INBOX", "Work"] {
+            let name = server.folder(folder);
+            assert_eq!(
+                server_view(alice, &name),
+                server_view(bob, &name),
+                "{kind}: {folder} differs between the accounts"
+            );
+        }
+    };
+
+    run_ok(&device, &["sync", "mail"]);
+    in_step(&mut alice, &mut bob);
+    assert_eq!(server_view(&mut alice, "INBOX").len(), 4, "{kind}");
+    assert_eq!(
+        server_view(&mut bob, &server.folder("Work")).len(),
+        2,
+        "{kind}"
+    );
+
+    // A flag set on bob's account, a message expunged on alice's.
+    let flagged = bob.messages("INBOX")[0].uid;
+    bob.add_flags("INBOX", flagged, &["\\Answered"]);
+    let work = server.folder("Work");
+    let expunged = alice.messages(&work)[0].uid;
+    alice.expunge_uid(&work, expunged);
+    run_ok(&device, &["sync", "mail"]);
+    in_step(&mut alice, &mut bob);
+    assert_eq!(server_view(&mut bob, &work).len(), 1, "{kind}");
+    assert!(
+        server_view(&mut alice, "INBOX")
+            .iter()
+            .any(|(_, letters)| letters.contains('R')),
+        "{kind}: the flag set on bob's account did not reach alice's"
+    );
+    assert_no_duplicates(
+        &server_view(&mut alice, "INBOX"),
+        &format!("{kind}: alice INBOX"),
+    );
+
+    let dry = run_ok(&device, &["sync", "mail", "--dry-run"]);
+    let plan = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        plan.lines().all(|line| line.ends_with("nothing to do")),
+        "{kind}: {plan}\n{}",
+        stderr(&dry)
+    );
+}
