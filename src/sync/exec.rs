@@ -338,28 +338,20 @@ fn run_trash(
     failed: &mut HashSet<usize>,
 ) -> Result<()> {
     for side in Side::BOTH {
-        let batch: Vec<(usize, MsgId, &str)> = updates
-            .iter()
-            .enumerate()
-            .filter(|(index, _)| !failed.contains(index))
-            .filter_map(|(index, u)| match (&u.ops[side], &u.ids[side]) {
-                (Some(Op::Trash { folder }), Some(id)) => {
-                    Some((index, id.clone(), folder.as_str()))
-                }
-                _ => None,
-            })
-            .collect();
-        // A policy names one trash folder per side; batches by folder all
-        // the same, should a plan ever name more.
-        let mut folders: Vec<&str> = batch.iter().map(|(_, _, folder)| *folder).collect();
-        folders.sort_unstable();
-        folders.dedup();
-        for folder in folders {
-            let (indexes, ids): (Vec<usize>, Vec<MsgId>) = batch
+        let batches = by_trash_folder(
+            updates
                 .iter()
-                .filter(|(_, _, f)| *f == folder)
-                .map(|(index, id, _)| (*index, id.clone()))
-                .unzip();
+                .enumerate()
+                .filter(|(index, _)| !failed.contains(index))
+                .filter_map(|(index, u)| match (&u.ops[side], &u.ids[side]) {
+                    (Some(Op::Trash { folder }), Some(id)) => {
+                        Some((index, id.clone(), folder.as_str()))
+                    }
+                    _ => None,
+                }),
+        );
+        for (folder, entries) in batches {
+            let (indexes, ids): (Vec<usize>, Vec<MsgId>) = entries.into_iter().unzip();
             match trash_batch(side, &ids, folder, stores.side(side), ledger)? {
                 Ok(()) => report.deleted[side] += ids.len(),
                 Err(err) if connection_lost(&err) => {
@@ -382,6 +374,19 @@ fn run_trash(
     Ok(())
 }
 
+/// Messages bound for a trash folder (update index, id, folder), grouped
+/// by folder in folder order. A policy names one trash folder per side;
+/// grouping keeps a plan that ever names more right.
+fn by_trash_folder<'a>(
+    messages: impl Iterator<Item = (usize, MsgId, &'a str)>,
+) -> std::collections::BTreeMap<&'a str, Vec<(usize, MsgId)>> {
+    let mut folders: std::collections::BTreeMap<&str, Vec<(usize, MsgId)>> = Default::default();
+    for (index, id, folder) in messages {
+        folders.entry(folder).or_default().push((index, id));
+    }
+    folders
+}
+
 /// Uploads messages that one side never had into its trash folder before
 /// the other side deletes them (`trash: {remote_new: true}`, mbsync's
 /// TrashRemoteNew). Each is journaled `trashing` (uploading, with the
@@ -399,25 +404,15 @@ fn run_remote_trash(
 ) -> Result<()> {
     for to in Side::BOTH {
         let from = to.other();
-        let batch: Vec<(usize, MsgId, &str)> = updates
-            .iter()
-            .enumerate()
-            .filter_map(|(index, u)| match (&u.ops[to], &u.ids[from]) {
+        let batches = by_trash_folder(updates.iter().enumerate().filter_map(|(index, u)| {
+            match (&u.ops[to], &u.ids[from]) {
                 (Some(Op::UploadToTrash { folder }), Some(id)) => {
                     Some((index, id.clone(), folder.as_str()))
                 }
                 _ => None,
-            })
-            .collect();
-        let mut folders: Vec<&str> = batch.iter().map(|(_, _, folder)| *folder).collect();
-        folders.sort_unstable();
-        folders.dedup();
-        for folder in folders {
-            let entries: Vec<(usize, MsgId)> = batch
-                .iter()
-                .filter(|(_, _, f)| *f == folder)
-                .map(|(index, id, _)| (*index, id.clone()))
-                .collect();
+            }
+        }));
+        for (folder, entries) in batches {
             let what = format!(
                 "copying {} message(s) never synced to the {to} side's trash folder {folder:?}",
                 entries.len()

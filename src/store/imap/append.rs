@@ -19,28 +19,15 @@ impl ImapStore {
     /// server's words, as a [`crate::store::transient::Refused`].
     pub(super) fn append_one(&mut self, message: &Message) -> Result<Option<MsgId>> {
         let open = self.open_folder_state()?;
-        let name = escape_quoted(&open.server_name)?;
+        let server_name = open.server_name.clone();
         let folder = open.name.clone();
-        // Bare LF (Maildir files written by MDAs, mail readers, mailferry
-        // itself) becomes CRLF: servers such as Cyrus refuse bare newlines.
-        let content = crate::store::with_crlf(&message.content);
-        let mut command = format!("APPEND \"{name}\" {}", flag_list(message.flags));
-        if let Some(date) = message.date.and_then(internal_date) {
-            command.push_str(&format!(" \"{}\"", date.format("%d-%h-%Y %T %z")));
-        }
         // The message is named, so a user can find the one a server
         // refuses.
         let doing = format!(
             "uploading {} to folder {folder:?} failed",
             message_label(&message.content)
         );
-        let tag = self.next_wire_tag();
-        log::debug!("C: {tag} APPEND \"{name}\" ({} bytes)", content.len());
-        let answer = self
-            .wire
-            .send_with_literal(&tag, &command, &content)
-            .map_err(|e| imap_err(imap::Error::Io(e), &doing))?;
-        let answer = answered_ok(answer, &tag, &doing)?;
+        let answer = self.send_append(&server_name, message, &doing)?;
         let mut exists = self.open.as_ref().map_or(0, |open| open.exists);
         let uids = read_append_answer(&answer, 1, &mut exists)?;
         // Dovecot sends APPENDUID even with UIDPLUS removed from its
@@ -67,24 +54,38 @@ impl ImapStore {
     pub(super) fn append_to_folder(&mut self, folder: &str, message: &Message) -> Result<()> {
         self.open_folder_state()?;
         let server_name = self.server_name(folder)?;
-        let name = escape_quoted(&server_name)?;
+        let doing = format!(
+            "uploading {} to the trash folder {folder:?} failed",
+            message_label(&message.content)
+        );
+        self.send_append(&server_name, message, &doing)?;
+        Ok(())
+    }
+
+    /// Sends one APPEND of `message` (with its flags and date) into the
+    /// folder the server calls `server_name`, and returns the answer once
+    /// it is a tagged OK; `doing` says what failed otherwise.
+    fn send_append(
+        &mut self,
+        server_name: &str,
+        message: &Message,
+        doing: &str,
+    ) -> Result<Vec<u8>> {
+        let name = escape_quoted(server_name)?;
+        // Bare LF (Maildir files written by MDAs, mail readers, mailferry
+        // itself) becomes CRLF: servers such as Cyrus refuse bare newlines.
         let content = crate::store::with_crlf(&message.content);
         let mut command = format!("APPEND \"{name}\" {}", flag_list(message.flags));
         if let Some(date) = message.date.and_then(internal_date) {
             command.push_str(&format!(" \"{}\"", date.format("%d-%h-%Y %T %z")));
         }
-        let doing = format!(
-            "uploading {} to the trash folder {folder:?} failed",
-            message_label(&message.content)
-        );
         let tag = self.next_wire_tag();
         log::debug!("C: {tag} APPEND \"{name}\" ({} bytes)", content.len());
         let answer = self
             .wire
             .send_with_literal(&tag, &command, &content)
-            .map_err(|e| imap_err(imap::Error::Io(e), &doing))?;
-        answered_ok(answer, &tag, &doing)?;
-        Ok(())
+            .map_err(|e| imap_err(imap::Error::Io(e), doing))?;
+        answered_ok(answer, &tag, doing)
     }
 }
 
