@@ -15,9 +15,10 @@
 //! one of them is not lost. Exactly one copy of each group always stays,
 //! and a group is left alone if its kept copy has vanished meanwhile.
 
-use crate::flags::Flags;
-use crate::store::{MessageInfo, MsgId, Store};
-use crate::sync::identity::{content_digest, Identity};
+use crate::mail::identity::{content_digest, Identity};
+use crate::mail::Flags;
+use crate::mail::{MessageInfo, MsgId};
+use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};

@@ -11,7 +11,7 @@
 
 use crate::cli::output::Output;
 use crate::command::{run_bounded, Failure};
-use crate::state::Side;
+use crate::mail::Side;
 use crate::sync::channel::ChannelResult;
 use crate::sync::folder::FolderResult;
 use std::process::Command;

@@ -9,7 +9,7 @@
 //! `STATE_DIR/migrate/`, so a second run (after an interruption or not)
 //! copies only what is missing; and messages the target already holds (same
 //! Message-ID and size, or the same content) are paired instead of copied,
-//! see [`crate::sync::identity`]. A dropped connection is retried on new
+//! see [`crate::mail::identity`]. A dropped connection is retried on new
 //! ones as a sync retries it (see [`crate::sync::retry`]).
 //!
 //! Folders: one folder pair by default, the source's INBOX (the only
@@ -19,12 +19,14 @@
 
 use crate::config::{Config, StoreConfig};
 use crate::error::UsageError;
-use crate::flags::Flags;
-use crate::state::{state_path, ChannelLock, Pair, Side, StateFile};
-use crate::store::{self, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Store};
+use crate::mail::identity::Identity;
+use crate::mail::Flags;
+use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
+use crate::mail::{Pair, Side};
+use crate::state::{state_path, ChannelLock, StateFile};
+use crate::store::{self, FolderInfo, Store};
 use crate::sync::exec::Stores;
 use crate::sync::folder::{sync_folder, RunOptions};
-use crate::sync::identity::Identity;
 use crate::sync::ledger::Interrupt;
 use crate::sync::plan::Policy;
 use crate::sync::progress::Progress;

@@ -10,9 +10,10 @@
 use crate::config::{Config, Layout};
 use crate::import::mbsyncrc::MbsyncRc;
 use crate::import::translate::{translate, Options};
+use crate::mail::Pair;
 use crate::search::imap::{search_keys, Literals};
 use crate::search::local::Candidate;
-use crate::state::{FolderState, Pair, Record, StateFile};
+use crate::state::{FolderState, Record, StateFile};
 use crate::store::maildir::MaildirStore;
 use crate::store::pop3::client::{parse_list_line, parse_status, parse_uidl_line, Pop3Client};
 use crate::store::{mutf7, Store};
@@ -195,7 +196,7 @@ fn saved_state(dir: &Path) -> (StateFile, FolderState) {
     for n in 1..=6u32 {
         state.records.pair(Record {
             ids: Pair::new(Some(n.to_string()), Some(format!("1700000000.M{n}.host"))),
-            flags: crate::flags::Flags::EMPTY,
+            flags: crate::mail::Flags::EMPTY,
         });
     }
     file.save(&state).unwrap();
@@ -343,7 +344,7 @@ proptest! {
             for record in &loaded.records {
                 prop_assert!(saved.records.with_ids(&record.ids) == Some(record), "{:?}", record);
             }
-            prop_assert!(loaded.uidvalidity[crate::state::Side::Far].is_none()
+            prop_assert!(loaded.uidvalidity[crate::mail::Side::Far].is_none()
                 || loaded.uidvalidity == saved.uidvalidity);
         }
     }
@@ -421,7 +422,7 @@ proptest! {
         let ids: Vec<String> = listed.iter().map(|m| m.id.clone()).collect();
         store.fetch_messages(&ids, &mut |_, _| Ok(())).unwrap();
         for id in &ids {
-            let _ = store.set_flags(id, crate::flags::Flags::SEEN, crate::flags::Flags::EMPTY);
+            let _ = store.set_flags(id, crate::mail::Flags::SEEN, crate::mail::Flags::EMPTY);
         }
         let _ = store.take_warnings();
     }
@@ -441,6 +442,6 @@ proptest! {
         }
         let _ = search_keys(&query, Literals::NonSynchronizing);
         let size = content.len() as u64;
-        let _ = Candidate::new(&content, crate::flags::Flags::EMPTY, size, Some(0)).matches(&query);
+        let _ = Candidate::new(&content, crate::mail::Flags::EMPTY, size, Some(0)).matches(&query);
     }
 }

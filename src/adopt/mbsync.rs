@@ -30,7 +30,7 @@
 //! rather than guessed at: a wrong pair here deletes or duplicates mail.
 
 use super::{read_text, KnownPair, KnownPairs};
-use crate::flags::Flags;
+use crate::mail::Flags;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 

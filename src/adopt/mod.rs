@@ -8,7 +8,7 @@
 //! on the server since that tool last ran (its local copy is deleted by the
 //! next sync) from one written locally since (it is uploaded). Whatever that
 //! state does not pair, and every message when no state is given, is paired
-//! by content identity ([`crate::sync::identity`]), from headers only.
+//! by content identity ([`crate::mail::identity`]), from headers only.
 //!
 //! Adopting writes only mailferry's state file: it never renames, moves or
 //! deletes the user's files, and leaves the other tool's files in place.
@@ -17,11 +17,13 @@ pub mod mbsync;
 pub mod offlineimap;
 
 use crate::config::{ChannelConfig, Config, StoreConfig};
-use crate::flags::Flags;
-use crate::state::{state_path, ChannelLock, FolderState, Pair, Record, Side, StateFile};
+use crate::mail::Flags;
+use crate::mail::{FolderStatus, MessageInfo, MsgId};
+use crate::mail::{Pair, Side};
+use crate::state::{state_path, ChannelLock, FolderState, Record, StateFile};
 use crate::store::maildir::MaildirTree;
-use crate::store::{self, FolderStatus, MessageInfo, MsgId, Store};
-use crate::sync::identity::{pair_unrecorded, Evidence};
+use crate::store::{self, Store};
+use crate::sync::pairing::{pair_unrecorded, Evidence};
 use crate::sync::patterns::selects;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;

@@ -16,7 +16,7 @@
 //! `status_backend = plain` and run OfflineIMAP once, or adopt by content.
 
 use super::{read_text, KnownPair, KnownPairs};
-use crate::flags::Flags;
+use crate::mail::Flags;
 use anyhow::{anyhow, bail, Result};
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,7 @@ use super::Cli;
 use crate::config::Config;
 use crate::error::exit;
 use crate::hooks;
-use crate::state::Side;
+use crate::mail::Side;
 use crate::state::{epoch_seconds, LastRun};
 use crate::sync::channel::{sync_channel, ChannelResult};
 use crate::sync::exec::Report;

@@ -10,7 +10,7 @@
 //! the arrival time (the file's mtime, as IMAP compares INTERNALDATE) in UTC.
 
 use super::query::{Query, Term};
-use crate::flags::Flags;
+use crate::mail::Flags;
 use chrono::{DateTime, NaiveDate};
 use std::cell::OnceCell;
 

@@ -11,11 +11,12 @@ pub mod local;
 pub mod query;
 
 use crate::config::{Config, Layout};
-use crate::flags::Flags;
+use crate::mail::Flags;
+use crate::mail::Message;
 use crate::store::imap::ImapStore;
 use crate::store::maildir::MaildirStore;
 use crate::store::opener::StoreOpener;
-use crate::store::{Message, Store};
+use crate::store::Store;
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::DateTime;
 use query::Query;

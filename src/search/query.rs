@@ -15,7 +15,7 @@
 //! Errors carry the character position of the offending word so the caller
 //! can draw a caret under it.
 
-use crate::flags::Flags;
+use crate::mail::Flags;
 use chrono::NaiveDate;
 use std::fmt;
 

@@ -132,8 +132,9 @@ impl StateBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flags::Flags;
-    use crate::state::{Pair, Record};
+    use crate::mail::Flags;
+    use crate::mail::Pair;
+    use crate::state::Record;
     use std::fs;
 
     fn state_with(ids: &[&str]) -> FolderState {
@@ -193,7 +194,7 @@ mod tests {
         let batch = StateBatch::new();
         let mut inconsistent = state_with(&["1"]);
         let copy = crate::state::PendingCopy {
-            target: crate::state::Side::Near,
+            target: crate::mail::Side::Near,
             source_id: "2".to_string(),
             ticket: "t".to_string(),
             size: 1,

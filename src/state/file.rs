@@ -41,8 +41,9 @@
 //! empty string, and `%XX` for a byte that could otherwise break the line.
 
 use super::journal::{self, apply};
-use super::{FolderState, Pair, PendingCopy, Record, Settled, Side, Trashing, UnconfirmedUpload};
-use crate::flags::Flags;
+use super::{FolderState, PendingCopy, Record, Settled, Trashing, UnconfirmedUpload};
+use crate::mail::Flags;
+use crate::mail::{Pair, Side};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;

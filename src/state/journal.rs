@@ -33,9 +33,10 @@ use super::file::{
     parse_trashing, parse_uidvalidity, parse_unconfirmed, split_fields, split_lines, StateError,
     PAIR_USAGE, PENDING_USAGE, TRASHING_USAGE, UNCONFIRMED_USAGE,
 };
-use super::{FolderState, Pair, PendingCopy, Record, Side, Trashing, UnconfirmedUpload};
-use crate::flags::Flags;
-use crate::store::MsgId;
+use super::{FolderState, PendingCopy, Record, Trashing, UnconfirmedUpload};
+use crate::mail::Flags;
+use crate::mail::MsgId;
+use crate::mail::{Pair, Side};
 use anyhow::Context;
 use std::fmt;
 use std::fs::{File, OpenOptions};

@@ -9,7 +9,8 @@
 //! than a second copy of every id: the ids of a big folder are most of
 //! its state's memory.
 
-use super::{Pair, Record, Side};
+use super::Record;
+use crate::mail::{Pair, Side};
 use hashbrown::HashTable;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use std::hash::BuildHasher;
@@ -166,7 +167,7 @@ impl Records {
 
     /// Sets the flags of the record with exactly these ids; returns
     /// whether there was one.
-    pub fn set_flags(&mut self, ids: &Pair<Option<String>>, flags: crate::flags::Flags) -> bool {
+    pub fn set_flags(&mut self, ids: &Pair<Option<String>>, flags: crate::mail::Flags) -> bool {
         match self.slot_with_ids(ids) {
             Some(slot) => {
                 if let Some(record) = &mut self.slots[slot] {
@@ -396,7 +397,7 @@ pub(crate) mod visits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flags::Flags;
+    use crate::mail::Flags;
     use proptest::prelude::*;
 
     fn record(far: Option<&str>, near: Option<&str>, flags: Flags) -> Record {

@@ -10,7 +10,7 @@ use super::file::{
     escape, parent_dir, parse_side, remove_if_present, split_fields, state_path, sync_dir,
     unescape, write_atomically, StateError,
 };
-use super::Side;
+use crate::mail::Side;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};

@@ -26,13 +26,11 @@ mod transfer;
 mod wire;
 
 use crate::config::{AuthMethod, ImapConfig, Secret, TlsMode};
-use crate::flags::Flags;
+use crate::mail::Flags;
+use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
 use crate::store::tls::{self, NetStream};
 use crate::store::transient::{says_throttled, Refused, Transient};
-use crate::store::{
-    Changes, FolderInfo, FolderStatus, FoundCopy, Message, MessageInfo, MsgId, Removed, Staged,
-    Store, Trashed,
-};
+use crate::store::{Changes, FolderInfo, FoundCopy, Removed, Staged, Store, Trashed};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, FixedOffset};
 use imap::types::UnsolicitedResponse;
@@ -1152,7 +1150,7 @@ impl ImapStore {
                 let identical = message
                     .body
                     .as_deref()
-                    .is_some_and(|body| super::sha256_hex(body).eq_ignore_ascii_case(sha256));
+                    .is_some_and(|body| crate::mail::sha256_hex(body).eq_ignore_ascii_case(sha256));
                 found.push((message.uid, identical));
             }
         }
@@ -1420,11 +1418,11 @@ impl Store for ImapStore {
             .map_err(|e| imap_err(e, format!("NOOP in folder {folder:?} failed")))?;
         self.drain_unsolicited();
         let held = self.held_form(&message.content);
-        let (size, sha256) = (held.len() as u64, super::sha256_hex(&held));
+        let (size, sha256) = (held.len() as u64, crate::mail::sha256_hex(&held));
         // By Message-ID the server finds it without sending a body but the
         // candidates'; without one, every new message of the right size is
         // read.
-        let message_id = crate::sync::identity::message_id(&message.content);
+        let message_id = crate::mail::identity::message_id(&message.content);
         let searchable = message_id
             .as_deref()
             .filter(|id| id.bytes().all(|b| b.is_ascii_graphic()) && !id.contains(['"', '\\']));
@@ -1447,7 +1445,7 @@ impl Store for ImapStore {
     }
 
     fn held_form<'a>(&self, content: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
-        super::with_crlf(content)
+        crate::mail::with_crlf(content)
     }
 
     fn appends_may_land_late(&self) -> bool {
@@ -1704,7 +1702,7 @@ impl Store for ImapStore {
     fn identities(
         &mut self,
         ids: &[MsgId],
-    ) -> Result<Vec<(MsgId, crate::sync::identity::Identity)>> {
+    ) -> Result<Vec<(MsgId, crate::mail::identity::Identity)>> {
         self.identities_from_headers(ids)
     }
 }

@@ -24,11 +24,10 @@ use std::hash::BuildHasher;
 use tree::FolderDir;
 pub use tree::MaildirTree;
 
-use super::{
-    folder_name, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Staged, Store, Trashed,
-};
+use super::{folder_name, FolderInfo, Staged, Store, Trashed};
 use crate::config::{Layout, LineEndings, MaildirConfig};
-use crate::flags::Flags;
+use crate::mail::Flags;
+use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
 use anyhow::{anyhow, bail, Context, Result};
 use std::ffi::OsStr;
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -846,7 +845,7 @@ impl Store for MaildirStore {
     /// or as received with `line_endings: crlf`.
     fn held_form<'a>(&self, content: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
         match self.tree.line_endings() {
-            LineEndings::Lf => super::with_lf(content),
+            LineEndings::Lf => crate::mail::with_lf(content),
             LineEndings::Crlf => std::borrow::Cow::Borrowed(content),
         }
     }

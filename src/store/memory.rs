@@ -3,8 +3,9 @@
 //! operations, to prove that an interrupted sync resumes cleanly. It never
 //! replaces the tests against a real Dovecot.
 
-use super::{sha256_hex, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Store, Trashed};
-use crate::flags::Flags;
+use super::{FolderInfo, Store, Trashed};
+use crate::mail::Flags;
+use crate::mail::{sha256_hex, FolderStatus, Message, MessageInfo, MsgId};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -17,47 +17,10 @@ pub mod unavailable;
 
 pub use open::{connection_limit, factory, open, probe, StoreFactory};
 
-use crate::flags::Flags;
-use crate::sync::identity::Identity;
+use crate::mail::identity::Identity;
+use crate::mail::{sha256_hex, Flags, FolderStatus, Message, MessageInfo, MsgId};
 use anyhow::Result;
 use serde::Serialize;
-
-/// A message's identity inside one folder of one store: the IMAP UID as a
-/// decimal string, or the Maildir unique name (the file name before `:2,`).
-pub type MsgId = String;
-
-/// What opening a folder tells about it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct FolderStatus {
-    /// IMAP UIDVALIDITY; `None` for stores whose ids never change meaning
-    /// (Maildir unique names).
-    pub uidvalidity: Option<u32>,
-    /// IMAP UIDNEXT, when the server reported it.
-    pub uidnext: Option<u32>,
-    /// CONDSTORE HIGHESTMODSEQ, when the server has it.
-    pub highest_modseq: Option<u64>,
-    /// Number of messages in the folder.
-    pub exists: u32,
-}
-
-/// One message as a listing shows it: no body.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct MessageInfo {
-    pub id: MsgId,
-    pub flags: Flags,
-    /// Size in bytes (RFC822.SIZE, or the file size).
-    pub size: u64,
-}
-
-/// A whole message as fetched from one store or handed to another.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message {
-    pub flags: Flags,
-    /// Arrival time as seconds since the Unix epoch (IMAP INTERNALDATE,
-    /// Maildir file mtime).
-    pub date: Option<i64>,
-    pub content: Vec<u8>,
-}
 
 /// What [`Store::stage_append`] did with a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,7 +269,7 @@ pub trait Store: Send {
         sink: &mut dyn FnMut(&MsgId, Message) -> Result<()>,
     ) -> Result<()>;
 
-    /// The content identity of each message (see [`crate::sync::identity`]),
+    /// The content identity of each message (see [`crate::mail::identity`]),
     /// for pairing messages that both sides hold. Ids that no longer exist
     /// are skipped. This default reads every message whole, which suits a
     /// local store; a remote store overrides it to decide from headers.
@@ -507,71 +470,5 @@ pub trait Store: Send {
     /// flagged or deleted there because of the other side.
     fn source_only(&self) -> bool {
         false
-    }
-}
-
-/// The message with every bare LF written as CRLF, as IMAP servers hold
-/// it (RFC 5322 form); borrowed when nothing changes.
-pub fn with_crlf(content: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let bare_lf = |(i, &b): (usize, &u8)| b == b'\n' && (i == 0 || content[i - 1] != b'\r');
-    if !content.iter().enumerate().any(bare_lf) {
-        return std::borrow::Cow::Borrowed(content);
-    }
-    let mut out = Vec::with_capacity(content.len() + content.len() / 40);
-    for (i, &b) in content.iter().enumerate() {
-        if bare_lf((i, &b)) {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-/// SHA-256 of a message's bytes, lower-case hex: the content identity used
-/// to find an upload again.
-/// `content` with every CRLF written as LF (a lone CR stays): the line
-/// ends of Maildir files as mail delivery agents and readers write them.
-pub fn with_lf(content: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if !content.windows(2).any(|pair| pair == b"\r\n") {
-        return std::borrow::Cow::Borrowed(content);
-    }
-    let mut out = Vec::with_capacity(content.len());
-    for (i, &b) in content.iter().enumerate() {
-        if b == b'\r' && content.get(i + 1) == Some(&b'\n') {
-            continue;
-        }
-        out.push(b);
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-pub fn sha256_hex(content: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(content)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-#[cfg(test)]
-mod held_form_tests {
-    use super::{with_crlf, with_lf};
-    use std::borrow::Cow;
-
-    #[test]
-    fn bare_lfs_become_crlf_and_crlf_content_is_borrowed() {
-        assert_eq!(&*with_crlf(b"a\nb\r\nc\n"), b"a\r\nb\r\nc\r\n");
-        assert_eq!(&*with_crlf(b"\n"), b"\r\n");
-        assert!(matches!(with_crlf(b"a\r\nb"), Cow::Borrowed(_)));
-        assert!(matches!(with_crlf(b""), Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn crlf_becomes_lf_and_a_lone_cr_stays() {
-        assert_eq!(&*with_lf(b"a\r\nb\nc\rd\r\n"), b"a\nb\nc\rd\n");
-        assert!(matches!(with_lf(b"a\nb\n"), Cow::Borrowed(_)));
-        // Back to the wire, a file written LF is the server's bytes again.
-        let wire = b"Subject: x\r\n\r\nbody\r\n";
-        assert_eq!(&*with_crlf(&with_lf(wire)), wire);
     }
 }

@@ -2,8 +2,9 @@
 //! folder and refuses every operation, so a step that reached for that side
 //! by mistake fails loudly instead of acting on the wrong folder.
 
-use super::{FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Store};
-use crate::flags::Flags;
+use super::{FolderInfo, Store};
+use crate::mail::Flags;
+use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
 use anyhow::{bail, Result};
 
 /// See the module.

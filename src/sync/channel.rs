@@ -15,8 +15,8 @@ use super::plan::Policy;
 use super::workers::{sync_folders, BeforeSync, FolderContext, ToSync};
 pub use super::workers::{OpenStore, Workers};
 use crate::config::{ChannelConfig, Config, Direction, StoreConfig};
+use crate::mail::{Pair, Side};
 use crate::state::{state_path, ChannelLock, FolderList, RenameRecord, StateBatch, StateFile};
-use crate::state::{Pair, Side};
 use crate::store::{self, Store};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -642,9 +642,9 @@ impl ChannelRun<'_, '_> {
 pub(super) mod tests {
     use super::*;
     use crate::config::{Direction, Sides};
+    use crate::mail::Message;
     use crate::store::maildir::MaildirStore;
     use crate::store::memory::{MemoryData, MemoryStore};
-    use crate::store::Message;
     use std::sync::{Arc, Mutex};
 
     /// A channel `test` syncing everything both ways, `remove: none`.
@@ -688,7 +688,7 @@ pub(super) mod tests {
             for n in 0..per_folder {
                 let ticket = far.prepare_append().unwrap();
                 let message = Message {
-                    flags: crate::flags::Flags::SEEN,
+                    flags: crate::mail::Flags::SEEN,
                     date: None,
                     content: format!("Message-ID: <{f}.{n}@t>\r\n\r\nbody\r\n").into_bytes(),
                 };
@@ -708,7 +708,7 @@ pub(super) mod tests {
         near.open_folder("Local/New").unwrap();
         let ticket = near.prepare_append().unwrap();
         let message = Message {
-            flags: crate::flags::Flags::SEEN,
+            flags: crate::mail::Flags::SEEN,
             date: None,
             content: b"Message-ID: <n@t>\r\n\r\nbody\r\n".to_vec(),
         };
@@ -794,7 +794,7 @@ pub(super) mod tests {
             far.open_folder(folder).unwrap();
             let ticket = far.prepare_append().unwrap();
             let message = Message {
-                flags: crate::flags::Flags::EMPTY,
+                flags: crate::mail::Flags::EMPTY,
                 date: None,
                 content: format!("Subject: {folder}\r\n\r\nbody\r\n").into_bytes(),
             };
@@ -843,7 +843,7 @@ pub(super) mod tests {
         far.open_folder("[Gmail]/Sent Mail").unwrap();
         let ticket = far.prepare_append().unwrap();
         let message = Message {
-            flags: crate::flags::Flags::SEEN,
+            flags: crate::mail::Flags::SEEN,
             date: None,
             content: b"Subject: sent\r\n\r\nbody\r\n".to_vec(),
         };
@@ -875,7 +875,7 @@ pub(super) mod tests {
         near.append(
             &ticket,
             &Message {
-                flags: crate::flags::Flags::SEEN,
+                flags: crate::mail::Flags::SEEN,
                 date: None,
                 content: b"Subject: local\r\n\r\nbody\r\n".to_vec(),
             },

@@ -17,8 +17,10 @@ use super::exec::Stores;
 use super::folder::FolderResult;
 use super::plan::Policy;
 use super::settled;
-use crate::state::{FolderState, Pair, Side, StateFile, StateHead};
-use crate::store::{FolderStatus, MessageInfo, Store};
+use crate::mail::{FolderStatus, MessageInfo};
+use crate::mail::{Pair, Side};
+use crate::state::{FolderState, StateFile, StateHead};
+use crate::store::Store;
 use anyhow::{Context, Result};
 
 /// Logged (-v) when the near side's listing is taken from the state.

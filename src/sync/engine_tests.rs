@@ -7,11 +7,12 @@ use super::exec::Stores;
 use super::folder::{sync_folder, FolderResult, RunOptions};
 use super::ledger::Interrupt;
 use super::plan::Policy;
-use crate::flags::Flags;
+use crate::mail::Flags;
+use crate::mail::Message;
+use crate::mail::{Pair, Side};
 use crate::state::StateFile;
-use crate::state::{Pair, Side};
 use crate::store::memory::{MemoryData, MemoryStore};
-use crate::store::{Message, Store};
+use crate::store::Store;
 use proptest::prelude::*;
 use std::sync::{Arc, Mutex};
 

@@ -3,14 +3,16 @@
 //! an interrupted run recoverable: a copy is journaled as pending before it
 //! is stored, every other change is journaled once it is done.
 
-use super::identity::message_label;
 use super::ledger::Ledger;
 use super::plan::{Copy, Op, Plan, RecordAfter, Update};
 use super::progress::Progress;
-use crate::flags::Flags;
-use crate::state::{Pair, PendingCopy, Side, Trashing, UnconfirmedUpload};
+use crate::mail::identity::message_label;
+use crate::mail::Flags;
+use crate::mail::{sha256_hex, Message, MsgId};
+use crate::mail::{Pair, Side};
+use crate::state::{PendingCopy, Trashing, UnconfirmedUpload};
 use crate::store::transient::was_refused;
-use crate::store::{sha256_hex, FoundCopy, Message, MsgId, Removed, Staged, Store, Trashed};
+use crate::store::{FoundCopy, Removed, Staged, Store, Trashed};
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::HashSet;

@@ -3,7 +3,6 @@
 
 use super::detect::{detect, Detected, Detection};
 use super::exec::{execute, resolve_pending, unix_now, Report, Stores};
-use super::identity::{pair_unrecorded, Evidence, Pairing};
 use super::incremental::far_listing;
 use super::late::{self, Removal};
 use super::ledger::{Interrupt, Ledger};
@@ -11,10 +10,12 @@ use super::plan::{plan_with_window, Plan, Policy};
 use super::progress::Progress;
 use super::renumbered::{self, re_pair, uidls_renumbered, Renumbering};
 use super::settled;
-use crate::state::{Pair, Side};
+use crate::mail::{FolderStatus, MessageInfo, MsgId};
+use crate::mail::{Pair, Side};
 use crate::state::{SaveNow, SaveState, StateFile, StateHead};
 use crate::store::unavailable::Unavailable;
-use crate::store::{FolderStatus, MessageInfo, MsgId, Store};
+use crate::store::Store;
+use crate::sync::pairing::{pair_unrecorded, Evidence, Pairing};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::borrow::Cow;

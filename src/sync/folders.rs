@@ -6,7 +6,7 @@
 //! [`super::renames`], because telling a rename from a delete plus a create
 //! needs the folders' contents.
 
-use crate::state::{Pair, Side};
+use crate::mail::{Pair, Side};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt;

@@ -19,8 +19,10 @@
 //!   the full listing.
 
 use super::plan::Policy;
-use crate::state::{FolderState, Side};
-use crate::store::{FolderStatus, MessageInfo, Store};
+use crate::mail::Side;
+use crate::mail::{FolderStatus, MessageInfo};
+use crate::state::FolderState;
+use crate::store::Store;
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -157,7 +159,7 @@ fn remove_vanished(listing: &mut Vec<(u32, MessageInfo)>, vanished: &[RangeInclu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flags::Flags;
+    use crate::mail::Flags;
 
     fn listing(uids: &[u32]) -> Vec<(u32, MessageInfo)> {
         uids.iter()

@@ -30,8 +30,10 @@
 //! within seconds, and the entry is checked against every listing of its
 //! target made in between, the last one taken after that time.
 
-use crate::state::{FolderState, Pair, Record, Side, UnconfirmedUpload};
-use crate::store::{sha256_hex, MessageInfo, MsgId, Store};
+use crate::mail::{sha256_hex, MessageInfo, MsgId};
+use crate::mail::{Pair, Side};
+use crate::state::{FolderState, Record, UnconfirmedUpload};
+use crate::store::Store;
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -119,7 +121,7 @@ pub fn find(
                 (
                     sha256_hex(&message.content),
                     message.content.len() as u64,
-                    super::identity::message_label(&message.content),
+                    crate::mail::identity::message_label(&message.content),
                 ),
             );
             Ok(())

@@ -2,9 +2,9 @@
 //! copies of mailferry's own uploads, and what the plan does with them.
 
 use super::*;
-use crate::flags::Flags;
+use crate::mail::Flags;
+use crate::mail::Message;
 use crate::store::memory::{MemoryData, MemoryStore};
-use crate::store::Message;
 use crate::sync::plan::{plan_with_late_copies, Copy, Op, Policy, RecordAfter};
 use std::sync::{Arc, Mutex};
 

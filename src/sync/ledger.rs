@@ -2,12 +2,11 @@
 //! disk, changed only together, so that replaying the journal after a crash
 //! rebuilds exactly the state the run had reached.
 
-use crate::flags::Flags;
+use crate::mail::Flags;
+use crate::mail::MsgId;
+use crate::mail::{Pair, Side};
 use crate::state::{apply, Journal, JournalEntry, StateFile};
-use crate::state::{
-    FolderState, Pair, PendingCopy, Record, Settled, Side, Trashing, UnconfirmedUpload,
-};
-use crate::store::MsgId;
+use crate::state::{FolderState, PendingCopy, Record, Settled, Trashing, UnconfirmedUpload};
 use anyhow::Result;
 
 /// What happens when the test hook's step count is reached.

@@ -26,7 +26,7 @@
 //!   Message-ID and size decide where they occur once on each side; where
 //!   they occur more than once, the bytes are compared (line ends aside),
 //!   and what is still ambiguous is neither paired, copied nor deleted
-//!   ([`identity`]).
+//!   ([`pairing`]).
 //! - A side whose ids were renumbered (a new UIDVALIDITY, POP3 UIDLs that
 //!   changed) keeps its records: only its ids are established again, by
 //!   content, so the flags of the last sync stay the baseline of the
@@ -86,7 +86,7 @@
 //!   again by the next run (once the server takes it).
 //! - killed after (3), or (4): found by its ticket, size and hash (or, if
 //!   the server changed its line ends or header bytes, paired by content
-//!   identity before the plan, [`identity`]): paired, not copied again.
+//!   identity before the plan, [`pairing`]): paired, not copied again.
 //! - killed after `pair` in (5): the source is in a record; the pending
 //!   entry is only cleared.
 //! - killed after the server had the whole command but before it stored
@@ -134,10 +134,10 @@ pub mod detect;
 pub mod exec;
 pub mod folder;
 pub mod folders;
-pub mod identity;
 pub mod incremental;
 pub mod late;
 pub mod ledger;
+pub mod pairing;
 pub mod patterns;
 pub mod plan;
 pub mod pop3;

@@ -9,9 +9,10 @@
 //! [`plan_unpaired`], each commented with its pattern.
 
 use super::late::Removal;
-use crate::flags::Flags;
-use crate::state::{FolderState, Pair, Record, Side, UnconfirmedUpload};
-use crate::store::{MessageInfo, MsgId};
+use crate::mail::Flags;
+use crate::mail::{MessageInfo, MsgId};
+use crate::mail::{Pair, Side};
+use crate::state::{FolderState, Record, UnconfirmedUpload};
 use foldhash::{HashMap, HashSet, HashSetExt};
 use serde::Serialize;
 use std::fmt;

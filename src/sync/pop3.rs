@@ -20,9 +20,11 @@
 
 use super::channel::ChannelResult;
 use crate::config::Pop3Config;
-use crate::state::{state_path, FolderState, Side, StateFile};
+use crate::mail::MsgId;
+use crate::mail::Side;
+use crate::state::{state_path, FolderState, StateFile};
 use crate::store::pop3::store::INBOX;
-use crate::store::{MsgId, Store};
+use crate::store::Store;
 use anyhow::{Context, Result};
 use std::collections::HashSet;
 use std::path::Path;
@@ -131,8 +133,9 @@ fn unix_now() -> i64 {
 mod tests {
     use super::*;
     use crate::config::{PasswordSource, Pop3Identity, TlsMode};
-    use crate::flags::Flags;
-    use crate::state::{Pair, Record};
+    use crate::mail::Flags;
+    use crate::mail::Pair;
+    use crate::state::Record;
 
     fn config(leave_on_server: bool, delete_after_days: Option<u32>) -> Pop3Config {
         Pop3Config {

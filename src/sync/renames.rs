@@ -53,10 +53,12 @@
 
 use super::channel::ChannelRun;
 use super::folders::{plan_folders, FolderAction, FolderPlanItem, FolderPolicy};
-use super::identity::Identity;
 use super::ledger::check_interrupt;
-use crate::state::{FolderRename, Pair, Side};
-use crate::store::{folder_name, MsgId, Store};
+use crate::mail::identity::Identity;
+use crate::mail::MsgId;
+use crate::mail::{Pair, Side};
+use crate::state::FolderRename;
+use crate::store::{folder_name, Store};
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 
@@ -556,8 +558,8 @@ mod tests {
 
     /// A memory server holding `folders` with that many messages each.
     fn memory_tree(folders: &[(&str, usize)]) -> crate::store::memory::MemoryStore {
+        use crate::mail::Message;
         use crate::store::memory::{MemoryData, MemoryStore};
-        use crate::store::Message;
         use std::sync::{Arc, Mutex};
 
         let mut far = MemoryStore::new(Arc::new(Mutex::new(MemoryData::default())));
@@ -568,7 +570,7 @@ mod tests {
                 let ticket = far.prepare_append().unwrap();
                 let content = format!("Message-ID: <{folder}.{n}@t>\r\n\r\nbody\r\n");
                 let message = Message {
-                    flags: crate::flags::Flags::SEEN,
+                    flags: crate::mail::Flags::SEEN,
                     date: None,
                     content: content.into_bytes(),
                 };

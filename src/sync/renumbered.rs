@@ -4,7 +4,7 @@
 //! which flags both sides agreed on at the last sync; only the renumbered
 //! side's ids say nothing now. So the records are kept and only those ids
 //! are established again, by content identity
-//! ([`super::identity::match_by_content`]): each record's message on the
+//! ([`super::pairing::match_by_content`]): each record's message on the
 //! other side is matched with a message the renumbered side lists, in one
 //! matching with the other side's messages no record holds (a look-alike
 //! new there must compete for the renumbered copies, or it could take a
@@ -39,11 +39,13 @@
 //! were left (a record already given its new id is found again by the same
 //! content).
 
-use super::identity::{match_by_content, Evidence};
 use super::ledger::Ledger;
-use crate::flags::Flags;
-use crate::state::{Pair, Record, Records, Side};
-use crate::store::{MessageInfo, MsgId, Store};
+use crate::mail::Flags;
+use crate::mail::{MessageInfo, MsgId};
+use crate::mail::{Pair, Side};
+use crate::state::{Record, Records};
+use crate::store::Store;
+use crate::sync::pairing::{match_by_content, Evidence};
 use anyhow::Result;
 use std::collections::{HashMap, HashSet};
 

@@ -20,8 +20,10 @@
 use super::exec::Stores;
 use super::folder::FolderResult;
 use super::plan::{Plan, Policy};
-use crate::state::{FolderState, Pair, Settled, Side, StateFile, StateHead};
-use crate::store::{MessageInfo, Store};
+use crate::mail::MessageInfo;
+use crate::mail::{Pair, Side};
+use crate::state::{FolderState, Settled, StateFile, StateHead};
+use crate::store::Store;
 use anyhow::Result;
 
 /// The empty result of a folder skipped as unchanged, when it is one.
@@ -172,13 +174,13 @@ pub fn policy_digest(policy: &Policy) -> String {
         ..policy.clone()
     };
     let text = format!("mailferry {} {policy:?}", env!("CARGO_PKG_VERSION"));
-    crate::store::sha256_hex(text.as_bytes())[..16].to_string()
+    crate::mail::sha256_hex(text.as_bytes())[..16].to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flags::Flags;
+    use crate::mail::Flags;
     use crate::sync::plan::{Copy, Op, RecordAfter, Update};
 
     /// [`settled_after`] for an empty folder under the default policy.

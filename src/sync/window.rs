@@ -6,8 +6,8 @@
 //! writes a file, and a delivery agent writes it at arrival.
 
 use super::exec::Stores;
-use crate::state::{Pair, Side};
-use crate::store::{MessageInfo, MsgId};
+use crate::mail::{MessageInfo, MsgId};
+use crate::mail::{Pair, Side};
 use anyhow::Result;
 use chrono::{Days, NaiveDate};
 use std::collections::HashSet;

@@ -22,7 +22,7 @@ pub mod server;
 
 use crate::cli::output::Output;
 use crate::config::{ChannelConfig, Config};
-use crate::state::Side;
+use crate::mail::Side;
 use crate::store::maildir::MaildirTree;
 use crate::store::opener::StoreOpener;
 use crate::sync::channel::sync_stores;
@@ -505,7 +505,7 @@ fn timestamp() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::Pair;
+    use crate::mail::Pair;
 
     #[test]
     fn reports_name_only_what_happened() {

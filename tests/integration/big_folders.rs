@@ -5,9 +5,10 @@
 use crate::support::dovecot::Dovecot;
 use crate::support::mail::sample_message;
 use mailferry::config::{Secret, TlsMode};
-use mailferry::flags::Flags;
+use mailferry::mail::Flags;
+use mailferry::mail::MsgId;
 use mailferry::store::imap::ImapStore;
-use mailferry::store::{MsgId, Store};
+use mailferry::store::Store;
 use std::fs;
 
 const USER: &str = "alice";

@@ -6,9 +6,10 @@
 
 use crate::support::dovecot::{Dovecot, DovecotOptions, ServerLayout};
 use mailferry::config::{AuthMethod, ImapConfig, PasswordSource, Secret, TlsMode, TlsVersion};
-use mailferry::flags::Flags;
+use mailferry::mail::Flags;
+use mailferry::mail::{sha256_hex, Message, MsgId};
 use mailferry::store::imap::ImapStore;
-use mailferry::store::{sha256_hex, Message, MsgId, Store};
+use mailferry::store::Store;
 
 const USER: &str = "alice";
 

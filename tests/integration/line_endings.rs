@@ -47,7 +47,7 @@ fn files_are_written_with_lf_by_default_and_with_crlf_when_asked() {
     client.append("INBOX", &wire, &[], None);
 
     for (line_endings, expected) in [
-        ("lf", mailferry::store::with_lf(&wire).into_owned()),
+        ("lf", mailferry::mail::with_lf(&wire).into_owned()),
         ("crlf", wire.clone()),
     ] {
         let mut env = env();
@@ -142,7 +142,7 @@ fn lf_files_are_uploaded_with_crlf_and_not_again() {
                 "{capability:?}: bare LF on the server"
             );
         }
-        assert!(held.contains(&mailferry::store::with_crlf(lf).into_owned()));
+        assert!(held.contains(&mailferry::mail::with_crlf(lf).into_owned()));
         assert_nothing_to_do(&env);
         run_ok(&env, &["sync", "mail"]);
         assert_eq!(client.count("INBOX"), 2, "{capability:?}: uploaded once");

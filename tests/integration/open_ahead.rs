@@ -7,9 +7,10 @@
 use crate::imap_store::config;
 use crate::support::dovecot::Dovecot;
 use mailferry::config::{Secret, TlsMode};
-use mailferry::flags::Flags;
+use mailferry::mail::Flags;
+use mailferry::mail::Message;
 use mailferry::store::imap::ImapStore;
-use mailferry::store::{Message, Store};
+use mailferry::store::Store;
 
 const USER: &str = "alice";
 

@@ -124,7 +124,7 @@ fn downloads_each_message_once_and_new_mail_on_the_next_run() {
             .unwrap();
         assert_eq!(
             message.content,
-            *mailferry::store::with_lf(&original.content)
+            *mailferry::mail::with_lf(&original.content)
         );
         let date = header_value(&message.content, "Date").unwrap();
         let seed: u64 = message.message_id().unwrap()[8..9].parse().unwrap();
@@ -166,7 +166,7 @@ fn dots_eight_bit_bytes_and_line_ends_arrive_exactly() {
     let local = inbox(&maildir);
     assert_eq!(local.len(), 1);
     // Every byte arrives; the line ends are the Maildir's (LF by default).
-    assert_eq!(local[0].content, *mailferry::store::with_lf(tricky));
+    assert_eq!(local[0].content, *mailferry::mail::with_lf(tricky));
 }
 
 #[test]

@@ -79,7 +79,7 @@ fn first_sync_pulls_every_folder_with_flags_dates_and_content() {
             let copy = local
                 .iter()
                 // Byte for byte but the line ends, written LF by default.
-                .find(|l| l.content == *mailferry::store::with_lf(&message.content))
+                .find(|l| l.content == *mailferry::mail::with_lf(&message.content))
                 .unwrap_or_else(|| {
                     panic!(
                         "{folder}: server UID {} not pulled byte for byte (LF line ends)",

@@ -285,7 +285,7 @@ fn fetch_copies_the_matches_into_a_maildir_without_marking_them_read() {
     let planted = planted();
     let march = inbox
         .iter()
-        .find(|m| m.content == *mailferry::store::with_lf(&content(&planted[0])))
+        .find(|m| m.content == *mailferry::mail::with_lf(&content(&planted[0])))
         .expect("Invoice March fetched byte for byte, with LF line ends");
     assert_eq!(march.letters, "F");
     assert_eq!(work[0].letters, "D");

@@ -7,8 +7,8 @@
 
 use super::protocol::{escape_quoted, responses};
 use super::{answered_ok, flag_list, imap_err, internal_date, ImapStore};
-use crate::store::{Message, MsgId};
-use crate::sync::identity::message_label;
+use crate::mail::identity::message_label;
+use crate::mail::{Message, MsgId};
 use anyhow::{bail, Result};
 use imap_proto::{MailboxDatum, Response, ResponseCode, UidSetMember};
 
@@ -74,7 +74,7 @@ impl ImapStore {
         let name = escape_quoted(server_name)?;
         // Bare LF (Maildir files written by MDAs, mail readers, mailferry
         // itself) becomes CRLF: servers such as Cyrus refuse bare newlines.
-        let content = crate::store::with_crlf(&message.content);
+        let content = crate::mail::with_crlf(&message.content);
         let mut command = format!("APPEND \"{name}\" {}", flag_list(message.flags));
         if let Some(date) = message.date.and_then(internal_date) {
             command.push_str(&format!(" \"{}\"", date.format("%d-%h-%Y %T %z")));

@@ -9,8 +9,9 @@
 //! `run()` and its answer is parsed here with imap-proto.
 
 use super::{imap_err, logged, protocol, ImapStore};
-use crate::flags::Flags;
-use crate::store::{Changes, MessageInfo};
+use crate::mail::Flags;
+use crate::mail::MessageInfo;
+use crate::store::Changes;
 use anyhow::Result;
 use imap_proto::{AttributeValue, MailboxDatum, Response};
 

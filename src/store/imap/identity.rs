@@ -5,8 +5,9 @@
 
 use super::protocol::{parse_uid, uid_set};
 use super::{imap_err, ImapStore};
-use crate::store::{MsgId, Store};
-use crate::sync::identity::{Identity, HEADER_FIELDS};
+use crate::mail::identity::{Identity, HEADER_FIELDS};
+use crate::mail::MsgId;
+use crate::store::Store;
 use anyhow::Result;
 use std::collections::HashSet;
 

@@ -14,8 +14,8 @@
 
 use super::protocol::parse_uid;
 use super::{imap_err, logged, ImapStore};
-use crate::flags::Flags;
-use crate::store::MessageInfo;
+use crate::mail::Flags;
+use crate::mail::MessageInfo;
 use anyhow::Result;
 use std::collections::HashMap;
 

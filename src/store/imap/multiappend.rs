@@ -13,7 +13,8 @@
 use super::append::read_append_answer;
 use super::protocol::escape_quoted;
 use super::{flag_list, imap_err, internal_date, logged, ImapStore};
-use crate::store::{Message, MsgId, Staged, Store};
+use crate::mail::{Message, MsgId};
+use crate::store::{Staged, Store};
 use anyhow::{anyhow, Result};
 
 /// Bytes of messages held before they are sent: the command is built in
@@ -52,7 +53,7 @@ impl ImapStore {
         }
         // Sent with CRLF line ends, as a single APPEND sends it.
         let message = Message {
-            content: crate::store::with_crlf(&message.content).into_owned(),
+            content: crate::mail::with_crlf(&message.content).into_owned(),
             ..message.clone()
         };
         self.uploads.bytes += message.content.len();

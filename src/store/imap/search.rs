@@ -4,7 +4,7 @@
 //! never setting `\Seen` (`BODY.PEEK`).
 
 use super::{imap_err, ImapStore};
-use crate::flags::Flags;
+use crate::mail::Flags;
 use crate::search::imap::Literals;
 use anyhow::Result;
 

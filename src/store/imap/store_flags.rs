@@ -4,8 +4,8 @@
 
 use super::protocol::{parse_uid, uid_set};
 use super::{flag_list, ImapStore};
-use crate::flags::Flags;
-use crate::store::MsgId;
+use crate::mail::Flags;
+use crate::mail::MsgId;
 use anyhow::Result;
 
 /// Keeps a command line well under the lengths servers accept (Dovecot

@@ -12,8 +12,8 @@
 
 use super::protocol::{self, parse_uid, uid_set};
 use super::{imap_err, logged, ImapStore};
-use crate::flags::Flags;
-use crate::store::{Message, MsgId};
+use crate::mail::Flags;
+use crate::mail::{Message, MsgId};
 use anyhow::{bail, Result};
 use chrono::DateTime;
 use imap_proto::{AttributeValue, MailboxDatum, Response};

@@ -16,11 +16,12 @@ use super::client::{
 };
 use super::date::date_header_seconds;
 use crate::config::{Pop3Auth, Pop3Config, Pop3Identity, Secret};
-use crate::flags::Flags;
+use crate::mail::identity::Identity;
+use crate::mail::Flags;
+use crate::mail::{sha256_hex, FolderStatus, Message, MessageInfo, MsgId};
 use crate::store::tls;
 use crate::store::tls::NetStream;
-use crate::store::{sha256_hex, FolderInfo, FolderStatus, Message, MessageInfo, MsgId, Store};
-use crate::sync::identity::Identity;
+use crate::store::{FolderInfo, Store};
 use anyhow::{anyhow, bail, Result};
 use std::collections::HashMap;
 use std::time::Duration;
