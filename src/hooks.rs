@@ -9,9 +9,9 @@
 //! variables. A hook that fails or hangs is reported but changes neither
 //! the sync nor its exit status: the mail is synced whatever the hook does.
 
-use crate::cli::output::Output;
 use crate::command::{run_bounded, Failure};
 use crate::mail::Side;
+use crate::output::Output;
 use crate::sync::channel::ChannelResult;
 use crate::sync::folder::FolderResult;
 use std::process::Command;

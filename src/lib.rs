@@ -19,6 +19,7 @@ pub mod interrupt;
 pub mod logging;
 pub mod mail;
 pub mod migrate;
+pub mod output;
 #[cfg(test)]
 mod parser_props;
 pub mod portable;

@@ -3,9 +3,9 @@
 use clap::{CommandFactory, Parser};
 use clap_complete::CompleteEnv;
 use mailferry::cli::complete::COMPLETE_VAR;
-use mailferry::cli::output::stdout_failed;
 use mailferry::cli::{run, Cli};
 use mailferry::error::{exit, exit_status};
+use mailferry::output::stdout_failed;
 
 fn main() {
     // A completion script asking for the words at the cursor: answer and exit.

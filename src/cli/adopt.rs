@@ -1,11 +1,11 @@
 //! `mailferry adopt`: pair an existing Maildir with the server before the
 //! first sync, from mbsync's or OfflineIMAP's state or by content.
 
-use super::output::Output;
 use super::Cli;
 use crate::adopt::{adopt_channel, ChannelAdoption, FolderAdoption, Source};
 use crate::config::Config;
 use crate::error::{exit, UsageError};
+use crate::output::Output;
 use anyhow::Result;
 use clap::Args;
 use clap_complete::ArgValueCandidates;

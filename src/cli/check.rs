@@ -1,9 +1,9 @@
 //! `mailferry check`: validate the configuration and try every store.
 
-use super::output::Output;
 use super::Cli;
 use crate::config::Config;
 use crate::error::exit;
+use crate::output::Output;
 use anyhow::Result;
 use clap::Args;
 

@@ -1,11 +1,11 @@
 //! `mailferry dedupe`: report, and with --apply remove, messages held more
 //! than once in a folder.
 
-use super::output::Output;
 use super::Cli;
 use crate::config::Config;
 use crate::dedupe::{dedupe_folder, FolderDedupe};
 use crate::error::{exit, UsageError};
+use crate::output::Output;
 use anyhow::Result;
 use clap::Args;
 use clap_complete::ArgValueCandidates;

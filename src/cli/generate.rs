@@ -2,7 +2,7 @@
 //! same clap definitions as the help text.
 
 use super::complete::COMPLETE_VAR;
-use super::output;
+use crate::output;
 use anyhow::{Context, Result};
 use clap::{Args, Command, CommandFactory, Subcommand, ValueEnum};
 use clap_complete::env::{Bash, EnvCompleter, Fish, Zsh};

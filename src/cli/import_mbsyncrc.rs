@@ -48,7 +48,7 @@ pub fn cmd_import_mbsyncrc(cli: &Cli, args: &ImportMbsyncrcArgs) -> Result<i32> 
             copy_passwords: args.copy_passwords,
         },
     )?;
-    super::output::write_out(translation.yaml.as_bytes());
+    crate::output::write_out(translation.yaml.as_bytes());
     if !cli.quiet && translation.untranslated > 0 {
         eprintln!(
             "mailferry: {} option(s) of {} could not be translated; see the `not translated` comments",

@@ -1,9 +1,9 @@
 //! `mailferry list`: the folders of a store.
 
-use super::output::{self, Output};
 use super::Cli;
 use crate::config::Config;
 use crate::error::{exit, UsageError};
+use crate::output::{self, Output};
 use anyhow::Result;
 use clap::Args;
 use clap_complete::ArgValueCandidates;

@@ -1,11 +1,11 @@
 //! `mailferry migrate`: copy a whole store into another, once, resumably.
 
-use super::output::Output;
 use super::progress::TerminalProgress;
 use super::Cli;
 use crate::config::Config;
 use crate::error::exit;
 use crate::migrate::{migrate, FolderMigration, MigrateRequest, SourceFolders};
+use crate::output::Output;
 use crate::sync::progress::Progress;
 use anyhow::Result;
 use clap::Args;

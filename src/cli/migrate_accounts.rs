@@ -2,7 +2,6 @@
 //! several at a time, with a report (see [`crate::migrate::runner`]).
 
 use super::migrate::MigrateArgs;
-use super::output::Output;
 use crate::config::Config;
 use crate::error::exit;
 use crate::migrate::accounts::{self, Account};
@@ -10,6 +9,7 @@ use crate::migrate::report::{finished_accounts, AccountReport, ReportFile, Statu
 use crate::migrate::runner::{check_stores, default_jobs, run_accounts};
 use crate::migrate::shard::Shard;
 use crate::migrate::MigrateRequest;
+use crate::output::Output;
 use anyhow::Result;
 use std::collections::HashSet;
 use std::path::Path;

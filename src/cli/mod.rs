@@ -11,7 +11,6 @@ pub mod import_mbsyncrc;
 pub mod list;
 pub mod migrate;
 mod migrate_accounts;
-pub mod output;
 pub mod progress;
 pub mod search;
 pub mod status;
@@ -72,7 +71,7 @@ pub enum Command {
 
 /// Runs the parsed command line; the result is the exit status.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
-    let out = output::Output::new(cli.quiet, cli.verbose);
+    let out = crate::output::Output::new(cli.quiet, cli.verbose);
     crate::logging::init(cli.verbose);
     match &cli.command {
         Command::Sync(args) => stoppable(&out, || sync::cmd_sync(&cli, args, &out)),
@@ -93,7 +92,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 /// (see [`crate::interrupt`]); after such a signal the status says so,
 /// whatever the command made of being stopped.
 fn stoppable(
-    out: &output::Output,
+    out: &crate::output::Output,
     command: impl FnOnce() -> anyhow::Result<i32>,
 ) -> anyhow::Result<i32> {
     crate::interrupt::install()?;

@@ -1,10 +1,10 @@
 //! `mailferry search`: find messages on a server (IMAP SEARCH) or in a
 //! Maildir (by reading the files), without syncing anything.
 
-use super::output::{self, Output};
 use super::Cli;
 use crate::config::Config;
 use crate::error::{exit, UsageError};
+use crate::output::{self, Output};
 use crate::search::{query, search_store, Match, Target};
 use anyhow::Result;
 use clap::Args;

@@ -2,11 +2,11 @@
 //! holds, read from the state directory alone (it never connects), for
 //! people and for monitoring (`--max-age` sets the exit status).
 
-use super::output::Output;
 use super::Cli;
 use crate::config::Config;
 use crate::error::{exit, UsageError};
 use crate::mail::Side;
+use crate::output::Output;
 use crate::state::{epoch_seconds, state_path, FolderList, LastRun, StateFile};
 use anyhow::Result;
 use clap::Args;

@@ -1,12 +1,12 @@
 //! `mailferry sync`: sync channels, groups or single folders.
 
-use super::output::Output;
 use super::progress::TerminalProgress;
 use super::Cli;
 use crate::config::Config;
 use crate::error::exit;
 use crate::hooks;
 use crate::mail::Side;
+use crate::output::Output;
 use crate::state::{epoch_seconds, LastRun};
 use crate::sync::channel::{sync_channel, ChannelResult};
 use crate::sync::exec::Report;

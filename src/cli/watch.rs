@@ -1,9 +1,9 @@
 //! `mailferry watch`: stay connected and sync channels as changes happen.
 
-use super::output::Output;
 use super::Cli;
 use crate::config::Config;
 use crate::error::{exit, UsageError};
+use crate::output::Output;
 use crate::state::ChannelLock;
 use crate::watch::watch_channel;
 use anyhow::Result;

@@ -67,7 +67,7 @@ pub struct PendingCopy {
 /// the message was uploaded again. Kept for a while so that a copy turning
 /// up late on the target is recognised by its bytes and removed (or
 /// paired, if its source was never paired again) instead of being taken
-/// for new mail (see [`crate::sync::late`]).
+/// for new mail (see the engine's `late` module).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnconfirmedUpload {
     /// The side the message was uploaded to.
@@ -107,7 +107,7 @@ impl UnconfirmedUpload {
     }
 }
 
-/// A message on its way into a trash folder (see [`crate::sync::exec`]):
+/// A message on its way into a trash folder (see the engine's `exec` module):
 /// journaled before it is moved, so that the next run finishes what a
 /// crash interrupted without leaving a second copy in the trash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -144,10 +144,10 @@ impl Trashing {
 }
 
 /// Both sides of a folder pair as a sync that changed nothing found them
-/// (see [`crate::sync::settled`]).
+/// (see the engine's `settled` module).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Settled {
-    /// Each side's [`crate::store::Store::folder_version`].
+    /// Each side's `Store::folder_version`.
     pub versions: Pair<String>,
     /// Whether the side listed exactly the records' ids of that side, each
     /// with the record's flags: then, while its version holds, the records

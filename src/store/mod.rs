@@ -251,7 +251,7 @@ pub trait Store: Send {
     /// each folder's status with it) and of the open folder (then as of
     /// its opening). A sync compares it with the version recorded by the
     /// last run that left the folder settled, to skip a folder that did
-    /// not change without reading it (see [`crate::sync::settled`]).
+    /// not change without reading it (see the engine's `settled` module).
     fn folder_version(&mut self, _name: &str) -> Result<Option<String>> {
         Ok(None)
     }
@@ -339,7 +339,7 @@ pub trait Store: Send {
     }
 
     /// Removes copies that mailferry itself made twice (see
-    /// [`crate::sync::late`]). Like [`Store::delete_messages`], except that
+    /// the engine's `late` module). Like [`Store::delete_messages`], except that
     /// a store which could only remove them together with other messages
     /// (IMAP without UIDPLUS while other messages are flagged deleted)
     /// flags them deleted and leaves them for an expunge.

@@ -20,9 +20,9 @@
 pub mod local;
 pub mod server;
 
-use crate::cli::output::Output;
 use crate::config::{ChannelConfig, Config};
 use crate::mail::Side;
+use crate::output::Output;
 use crate::store::maildir::MaildirTree;
 use crate::store::opener::StoreOpener;
 use crate::sync::channel::sync_stores;

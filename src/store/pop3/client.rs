@@ -518,7 +518,7 @@ pub enum Retrieved {
 }
 
 /// A dropped or timed-out connection: a retry on a new session may cure
-/// it (see [`crate::sync::retry`]).
+/// it (see the engine's `retry` module).
 fn connection_lost(message: String) -> anyhow::Error {
     anyhow::Error::new(Transient {
         message,
