@@ -24,7 +24,7 @@ use crate::mail::Flags;
 use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
 use crate::mail::{Pair, Side};
 use crate::state::{state_path, ChannelLock, StateFile};
-use crate::store::{self, FolderInfo, Store};
+use crate::store::{FolderInfo, Store, StoreOpener};
 use crate::sync::exec::Stores;
 use crate::sync::folder::{sync_folder, RunOptions};
 use crate::sync::ledger::Interrupt;
@@ -166,9 +166,11 @@ pub fn migrate(config: &Config, request: &MigrateRequest) -> Result<Migration> {
         &migration_name(&request.from, &request.to),
         false,
     )?;
-    let mut source = store::open(config, &request.from)
+    let mut source = StoreOpener::new(config, &request.from)
+        .and_then(|opener| opener.open())
         .with_context(|| format!("opening the source store {}", request.from))?;
-    let mut target = store::open(config, &request.to)
+    let mut target = StoreOpener::new(config, &request.to)
+        .and_then(|opener| opener.open())
         .with_context(|| format!("opening the target store {}", request.to))?;
 
     let pairs: Vec<(String, String)> = match &request.folders {

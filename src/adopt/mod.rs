@@ -22,7 +22,7 @@ use crate::mail::{FolderStatus, MessageInfo, MsgId};
 use crate::mail::{Pair, Side};
 use crate::state::{state_path, ChannelLock, FolderState, Record, StateFile};
 use crate::store::maildir::MaildirTree;
-use crate::store::{self, Store};
+use crate::store::{Store, StoreOpener};
 use crate::sync::pairing::{pair_unrecorded, Evidence};
 use crate::sync::patterns::selects;
 use anyhow::{anyhow, bail, Context, Result};
@@ -99,8 +99,8 @@ pub fn adopt_channel(
 ) -> Result<ChannelAdoption> {
     let _lock = ChannelLock::acquire(&config.state_dir, &channel.name, false)?;
     let maildir = near_maildir(config, channel)?;
-    let mut far = store::open(config, &channel.far)?;
-    let mut near = store::open(config, &channel.near)?;
+    let mut far = StoreOpener::new(config, &channel.far)?.open()?;
+    let mut near = StoreOpener::new(config, &channel.near)?.open()?;
     // The channel names folders by their near names; `folder_map` gives
     // the far name where it differs.
     let far_to_near = &channel.folder_map;

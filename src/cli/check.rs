@@ -4,6 +4,7 @@ use super::Cli;
 use crate::config::Config;
 use crate::error::exit;
 use crate::output::Output;
+use crate::store::StoreOpener;
 use anyhow::Result;
 use clap::Args;
 
@@ -26,7 +27,7 @@ pub fn cmd_check(cli: &Cli, _args: &CheckArgs, out: &Output) -> Result<i32> {
     }
     let mut status = exit::OK;
     for name in config.stores.keys() {
-        match crate::store::probe(&config, name) {
+        match StoreOpener::new(&config, name).and_then(|opener| opener.probe()) {
             Ok(description) => out.result(&format!("store {name}: ok, {description}")),
             Err(err) => {
                 status = exit::FAILED;

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::dedupe::{dedupe_folder, FolderDedupe};
 use crate::error::{exit, UsageError};
 use crate::output::Output;
+use crate::store::StoreOpener;
 use anyhow::Result;
 use clap::Args;
 use clap_complete::ArgValueCandidates;
@@ -80,7 +81,7 @@ pub fn cmd_dedupe(cli: &Cli, args: &DedupeArgs, out: &Output) -> Result<i32> {
     let mut status = exit::OK;
     let mut results: Vec<FolderDedupe> = Vec::new();
     for (name, folders) in &wanted {
-        let mut store = match crate::store::open(&config, name) {
+        let mut store = match StoreOpener::new(&config, name).and_then(|opener| opener.open()) {
             Ok(store) => store,
             Err(error) => {
                 status = exit::FAILED;

@@ -4,6 +4,7 @@ use super::Cli;
 use crate::config::Config;
 use crate::error::{exit, UsageError};
 use crate::output::{self, Output};
+use crate::store::StoreOpener;
 use anyhow::Result;
 use clap::Args;
 use clap_complete::ArgValueCandidates;
@@ -39,7 +40,7 @@ pub fn cmd_list(cli: &Cli, args: &ListArgs, out: &Output) -> Result<i32> {
     for warning in config.warnings_for([args.store.as_str()]) {
         out.warning(&warning);
     }
-    let mut store = crate::store::open(&config, &args.store)?;
+    let mut store = StoreOpener::new(&config, &args.store)?.open()?;
     let mut status = exit::OK;
     let folders = store.list_folders()?;
     if let Some(namespace) = store.namespace_in_use()? {

@@ -15,8 +15,8 @@ use crate::mail::Flags;
 use crate::mail::Message;
 use crate::store::imap::ImapStore;
 use crate::store::maildir::MaildirStore;
-use crate::store::opener::StoreOpener;
 use crate::store::Store;
+use crate::store::StoreOpener;
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::DateTime;
 use query::Query;
@@ -95,7 +95,7 @@ pub fn search_store(
     query: &Query,
     fetch_into: Option<&Path>,
 ) -> Result<StoreResult> {
-    let opener = StoreOpener::new(config, &target.store, "search")?;
+    let opener = StoreOpener::new_except_pop3(config, &target.store, "search")?;
 
     let folders = if target.folders.is_empty() {
         let mut first = open_searcher(&opener)?;
@@ -108,7 +108,11 @@ pub fn search_store(
     } else {
         target.folders.clone()
     };
-    let workers = opener.connections().min(folders.len()).max(1);
+    let workers = opener
+        .connection_limit()
+        .unwrap_or(MAILDIR_READERS)
+        .min(folders.len())
+        .max(1);
     let queue = Mutex::new(folders.into_iter().collect::<VecDeque<String>>());
     let result = Mutex::new(StoreResult::default());
     let connect_error = Mutex::new(None::<String>);
@@ -168,12 +172,18 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How many threads search a Maildir store's folders: reading files gains
+/// little from more.
+const MAILDIR_READERS: usize = 4;
+
 fn open_searcher(opener: &StoreOpener) -> Result<Searcher> {
     if let Some(imap) = opener.connect_imap() {
         return Ok(Searcher::Imap(Box::new(imap?)));
     }
-    match opener.maildir() {
-        Some(maildir) => Ok(Searcher::Maildir(Box::new(maildir))),
+    match opener.maildir_config() {
+        Some(maildir) => Ok(Searcher::Maildir(Box::new(MaildirStore::from_config(
+            maildir,
+        )))),
         None => bail!("store {} is neither IMAP nor Maildir", opener.name()),
     }
 }

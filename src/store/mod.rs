@@ -8,14 +8,13 @@ pub mod maildir;
 pub mod memory;
 pub mod mutf7;
 mod open;
-pub mod opener;
 pub mod pop3;
 pub mod tls;
 pub mod transient;
 pub mod tunnel;
 pub mod unavailable;
 
-pub use open::{connection_limit, factory, open, probe, StoreFactory};
+pub use open::StoreOpener;
 
 use crate::mail::identity::Identity;
 use crate::mail::{sha256_hex, Flags, FolderStatus, Message, MessageInfo, MsgId};

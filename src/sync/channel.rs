@@ -12,12 +12,12 @@ use super::folders::{
 };
 use super::patterns::{names_explicitly, selects};
 use super::plan::Policy;
+pub use super::workers::Workers;
 use super::workers::{sync_folders, BeforeSync, FolderContext, ToSync};
-pub use super::workers::{OpenStore, Workers};
 use crate::config::{ChannelConfig, Config, Direction, StoreConfig};
 use crate::mail::{Pair, Side};
 use crate::state::{state_path, ChannelLock, FolderList, RenameRecord, StateBatch, StateFile};
-use crate::store::{self, Store};
+use crate::store::{Store, StoreOpener};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -104,19 +104,19 @@ pub fn sync_channel(
     options: &RunOptions,
 ) -> Result<ChannelResult> {
     let _lock = ChannelLock::acquire(&config.state_dir, &channel.name, options.wait_for_lock)?;
-    let open_far = store::factory(config, &channel.far)?;
-    let open_near = store::factory(config, &channel.near)?;
+    let open_far = StoreOpener::new(config, &channel.far)?;
+    let open_near = StoreOpener::new(config, &channel.near)?;
     let connecting = Instant::now();
-    let mut far = open_far()?;
-    let mut near = open_near()?;
+    let mut far = open_far.open()?;
+    let mut near = open_near.open()?;
     // The tighter `connections:` of the two sides; Maildir sets no limit.
-    let connections = [&channel.far, &channel.near]
+    let connections = [&open_far, &open_near]
         .iter()
-        .filter_map(|name| store::connection_limit(config, name))
+        .filter_map(|opener| opener.connection_limit())
         .min()
         .unwrap_or(DEFAULT_WORKERS);
     let workers = Workers {
-        open: Pair::new(&*open_far, &*open_near),
+        open: Pair::new(&open_far, &open_near),
         connections,
         connect_cost: connecting.elapsed(),
     };
@@ -746,19 +746,23 @@ pub(super) mod tests {
         let data = memory_server(9, 30);
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("mail");
-        let open_far = || Ok(Box::new(MemoryStore::new(data.clone())) as Box<dyn Store>);
-        let open_near = || {
-            let mut store = MaildirStore::new(root.clone(), crate::config::Layout::Verbatim);
+        let far_data = data.clone();
+        let open_far = StoreOpener::from_fn("far", move || {
+            Ok(Box::new(MemoryStore::new(far_data.clone())) as Box<dyn Store>)
+        });
+        let near_root = root.clone();
+        let open_near = StoreOpener::from_fn("near", move || {
+            let mut store = MaildirStore::new(near_root.clone(), crate::config::Layout::Verbatim);
             store.set_fsync(false);
             Ok(Box::new(store) as Box<dyn Store>)
-        };
+        });
         let workers = Workers {
             open: Pair::new(&open_far, &open_near),
             connections: 4,
             // As from a distant server: every worker connects at once.
             connect_cost: crate::sync::workers::DISTANT_SERVER,
         };
-        let (mut far, mut near) = (open_far().unwrap(), open_near().unwrap());
+        let (mut far, mut near) = (open_far.open().unwrap(), open_near.open().unwrap());
         let result = sync_stores_with_workers(
             &dir.path().join("state"),
             &channel(),

@@ -17,7 +17,7 @@ use super::settled;
 use crate::config::ChannelConfig;
 use crate::mail::{Pair, Side};
 use crate::state::{state_path, StateBatch, StateFile};
-use crate::store::Store;
+use crate::store::StoreOpener;
 use anyhow::{Context, Result};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -31,13 +31,11 @@ use std::time::{Duration, Instant};
 /// workers connect at once (see [`sync_folders`]).
 pub(super) const DISTANT_SERVER: Duration = Duration::from_millis(20);
 
-/// Opens a new connection to one side of a channel (a new handle on a
-/// Maildir): one per worker.
-pub type OpenStore<'a> = &'a (dyn Fn() -> Result<Box<dyn Store>> + Sync);
-
 /// How folders may be spread over connections.
 pub struct Workers<'a> {
-    pub open: Pair<OpenStore<'a>>,
+    /// Opens a new connection to each side (a new handle on a Maildir):
+    /// one per worker.
+    pub open: Pair<&'a StoreOpener>,
     /// The most connections (pairs of stores) at once.
     pub connections: usize,
     /// How long the first pair took to open.
@@ -387,8 +385,10 @@ pub(super) fn sync_folders(
                 return;
             }
         }
-        let (Ok(mut far), Ok(mut near)) = (workers.open[Side::Far](), workers.open[Side::Near]())
-        else {
+        let (Ok(mut far), Ok(mut near)) = (
+            workers.open[Side::Far].open(),
+            workers.open[Side::Near].open(),
+        ) else {
             return;
         };
         work(

@@ -24,7 +24,7 @@ use crate::config::{ChannelConfig, Config};
 use crate::mail::Side;
 use crate::output::Output;
 use crate::store::maildir::MaildirTree;
-use crate::store::opener::StoreOpener;
+use crate::store::StoreOpener;
 use crate::sync::channel::sync_stores;
 use crate::sync::exec::Report;
 use crate::sync::folder::{FolderResult, RunOptions};
@@ -79,8 +79,8 @@ pub fn watch_channel(
     out: &Output,
 ) -> Result<()> {
     let openers = [
-        StoreOpener::new(config, &channel.far, "watch")?,
-        StoreOpener::new(config, &channel.near, "watch")?,
+        StoreOpener::new_except_pop3(config, &channel.far, "watch")?,
+        StoreOpener::new_except_pop3(config, &channel.near, "watch")?,
     ];
     let (notices, received) = mpsc::channel();
     let mut pollers = Vec::new();
@@ -88,11 +88,9 @@ pub fn watch_channel(
     let mut polled = Vec::new();
     let poll_every = Duration::from_secs(channel.poll_secs);
     for (side, opener) in [Side::Far, Side::Near].into_iter().zip(&openers) {
-        match opener {
-            StoreOpener::Maildir {
-                config: maildir, ..
-            } => pollers.push((side, MaildirPoller::new(MaildirTree::of(maildir)))),
-            StoreOpener::Imap { .. } => {
+        match opener.maildir_config() {
+            Some(maildir) => pollers.push((side, MaildirPoller::new(MaildirTree::of(maildir)))),
+            None => {
                 let idle = offers_idle(opener);
                 for folder in watched_folders(channel, out) {
                     let on_server = name_on(channel, side, &folder);
@@ -299,8 +297,9 @@ fn run_round(
     folders: Option<&BTreeSet<String>>,
     stop: &AtomicBool,
 ) -> Result<Round> {
-    let mut far = openers[0].open()?;
-    let mut near = openers[1].open()?;
+    // Each round learns the servers afresh: it may come hours after the last.
+    let mut far = openers[0].relearning().open()?;
+    let mut near = openers[1].relearning().open()?;
     let mut round = Round::default();
     let mut sync = |only: Option<&str>| {
         sync_stores(

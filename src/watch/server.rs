@@ -8,8 +8,8 @@
 
 use super::Notice;
 use crate::store::imap::idle::IdleOutcome;
-use crate::store::opener::StoreOpener;
 use crate::store::Store;
+use crate::store::StoreOpener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
