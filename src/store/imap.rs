@@ -11,6 +11,7 @@
 //! are logged with the secret replaced by `<hidden>`.
 
 mod append;
+pub mod client;
 pub mod condstore;
 mod folder_list;
 mod identity;

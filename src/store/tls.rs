@@ -32,7 +32,7 @@ pub enum NetStream {
 }
 
 impl NetStream {
-    fn set_read_timeout_now(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+    pub(crate) fn set_read_timeout_now(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         match self {
             NetStream::Plain(tcp) => tcp.set_read_timeout(timeout),
             NetStream::Tls(tls) => tls.get_ref().set_read_timeout(timeout),
