@@ -11,7 +11,7 @@
 //! everything this run did to it: the next run replays it.
 
 use super::file::{check_ids_unique, format_state, remove_if_present, sync_dir, write_new};
-use super::{FolderState, StateFile};
+use super::{FolderState, Journal, StateFile};
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -19,7 +19,12 @@ use std::sync::Mutex;
 
 /// Where a folder sync puts the state it ends with.
 pub trait SaveState: Sync {
+    /// The state saved whole (its journal then goes).
     fn save(&self, file: &StateFile, state: &FolderState) -> Result<()>;
+
+    /// The run committed by its journal, which ends with `commit` (see
+    /// [`super::journal`]): only the journal is to be made durable.
+    fn commit_journal(&self, journal: &mut Journal) -> Result<()>;
 }
 
 /// Saves each state at once ([`StateFile::save`]).
@@ -29,12 +34,18 @@ impl SaveState for SaveNow {
     fn save(&self, file: &StateFile, state: &FolderState) -> Result<()> {
         file.save(state)
     }
+
+    fn commit_journal(&self, journal: &mut Journal) -> Result<()> {
+        journal.sync()
+    }
 }
 
-/// States written to `<state>.new`, waiting for [`StateBatch::commit`].
+/// States written to `<state>.new` and journals ending with `commit`,
+/// waiting for [`StateBatch::commit`].
 #[derive(Default)]
 pub struct StateBatch {
     staged: Mutex<Vec<StateFile>>,
+    journals: Mutex<Vec<PathBuf>>,
 }
 
 impl SaveState for StateBatch {
@@ -52,14 +63,36 @@ impl SaveState for StateBatch {
         // On its way to the disk while the other folders are synced: the
         // commit's flush then mostly finds it there.
         crate::flush::start_writeback(&file.new_path());
-        let mut staged = self
-            .staged
-            .lock()
-            .map_err(|_| anyhow::anyhow!("a worker failed while saving states"))?;
+        let mut staged = lock(&self.staged)?;
         staged.retain(|other| other.path() != file.path());
         staged.push(file.clone());
+        drop(staged);
+        // The journal goes once the state is in place: it needs no flush.
+        lock(&self.journals)?.retain(|path| *path != file.journal_path());
         Ok(())
     }
+
+    /// Starts the journal's writeback and stages it for the commit's flush.
+    fn commit_journal(&self, journal: &mut Journal) -> Result<()> {
+        crate::flush::start_writeback(journal.path());
+        let mut journals = lock(&self.journals)?;
+        if !journals.iter().any(|path| path == journal.path()) {
+            journals.push(journal.path().to_path_buf());
+        }
+        Ok(())
+    }
+}
+
+fn into_inner<T>(staged: Mutex<T>) -> Result<T> {
+    staged
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("a worker failed while saving states"))
+}
+
+fn lock<T>(staged: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>> {
+    staged
+        .lock()
+        .map_err(|_| anyhow::anyhow!("a worker failed while saving states"))
 }
 
 impl StateBatch {
@@ -71,16 +104,28 @@ impl StateBatch {
     /// names the first state that could not be committed; the others are
     /// committed all the same.
     pub fn commit(self) -> Result<()> {
-        let staged = self
-            .staged
-            .into_inner()
-            .map_err(|_| anyhow::anyhow!("a worker failed while saving states"))?;
-        if staged.is_empty() {
+        let staged = into_inner(self.staged)?;
+        let journals = into_inner(self.journals)?;
+        if staged.is_empty() && journals.is_empty() {
             return Ok(());
         }
         let new_paths: Vec<PathBuf> = staged.iter().map(StateFile::new_path).collect();
-        let flushed = crate::flush::flush_together(new_paths.iter().map(PathBuf::as_path));
+        let mut flushed =
+            crate::flush::flush_together(new_paths.iter().chain(&journals).map(PathBuf::as_path));
+        let journals_flushed = flushed.split_off(new_paths.len());
         let mut first_error = None;
+        // A journal this run started needs its directory entry durable too.
+        let mut dirs = BTreeSet::new();
+        for (journal, flushed) in journals.iter().zip(journals_flushed) {
+            match flushed {
+                Ok(()) => {
+                    dirs.insert(super::file::parent_dir(journal).to_path_buf());
+                }
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
         let mut renamed = Vec::new();
         for ((file, new_path), flushed) in staged.iter().zip(&new_paths).zip(flushed) {
             let outcome = flushed.and_then(|()| {
@@ -99,10 +144,11 @@ impl StateBatch {
                 }
             }
         }
-        let dirs: BTreeSet<PathBuf> = renamed
-            .iter()
-            .map(|file| super::file::parent_dir(file.path()).to_path_buf())
-            .collect();
+        dirs.extend(
+            renamed
+                .iter()
+                .map(|file| super::file::parent_dir(file.path()).to_path_buf()),
+        );
         let mut durable_dirs = BTreeSet::new();
         for dir in dirs {
             match sync_dir(&dir) {
@@ -174,6 +220,25 @@ mod tests {
             assert!(!file.journal_path().exists());
             assert!(!file.new_path().exists());
         }
+    }
+
+    #[test]
+    fn a_journal_committed_in_a_batch_stays_unless_its_state_is_saved_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = StateFile::new(dir.path().join("kept.state"));
+        let folded = StateFile::new(dir.path().join("folded.state"));
+        let batch = StateBatch::new();
+        for file in [&kept, &folded] {
+            let mut journal = file.journal(&FolderState::default()).unwrap();
+            journal.append(&crate::state::JournalEntry::Commit).unwrap();
+            batch.commit_journal(&mut journal).unwrap();
+        }
+        batch.save(&folded, &state_with(&["1"])).unwrap();
+        batch.commit().unwrap();
+        assert!(kept.journal_path().exists());
+        assert!(!kept.journal_interrupted());
+        assert!(!folded.journal_path().exists());
+        assert_eq!(folded.load().unwrap().records.len(), 1);
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub(super) const TRASHING_USAGE: &str =
 const UIDVALIDITY_USAGE: &str = "uidvalidity SIDE NUMBER-OR-DASH";
 const MODSEQ_USAGE: &str = "modseq far NUMBER-OR-DASH";
 const GENERATION_USAGE: &str = "generation NUMBER";
-const SETTLED_USAGE: &str = "settled FAR-VERSION NEAR-VERSION POLICY none|far|near|both";
+pub(super) const SETTLED_USAGE: &str = "settled FAR-VERSION NEAR-VERSION POLICY none|far|near|both";
 
 /// The first lines of a state file (see [`StateFile::load_head`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -184,6 +184,7 @@ impl StateFile {
         use std::io::BufRead;
         let reader = io::BufReader::new(File::open(&self.path).ok()?);
         let mut head = StateHead::default();
+        let mut generation = None;
         for line in reader.lines().take(HEADER_LINES_BEFORE_RECORDS) {
             let line = line.ok()?;
             let Some((keyword, fields)) = line.split_once(' ') else {
@@ -191,6 +192,7 @@ impl StateFile {
             };
             let args: Vec<&str> = fields.split(' ').collect();
             match keyword {
+                "generation" => generation = parse_generation_line(&line).ok(),
                 "settled" => head.settled = parse_settled(&args).ok(),
                 "modseq" => head.far_highest_modseq = parse_modseq(&args).ok().flatten(),
                 "uidvalidity" => {
@@ -201,7 +203,57 @@ impl StateFile {
                 _ => {}
             }
         }
+        self.fold_journal_into_head(&mut head, generation?)?;
         Some(head)
+    }
+
+    /// Applies what a journal of the state's `generation` changed in the
+    /// head (a run committed by its journal, see [`journal::Journal::commit`],
+    /// leaves its settled versions and HIGHESTMODSEQ there). Such a journal
+    /// is small (a save rewrites the state once the journal would cost more
+    /// to replay, see [`journal::worth_keeping`]), so reading it keeps the
+    /// head cheap. `None` when the journal cannot be read: [`StateFile::load`]
+    /// then reports the problem.
+    fn fold_journal_into_head(&self, head: &mut StateHead, generation: u64) -> Option<()> {
+        let journal_path = self.journal_path();
+        let bytes = match fs::read(&journal_path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Some(()),
+            Err(_) => return None,
+        };
+        for entry in journal::parse_journal(&journal_path, &bytes, generation).ok()? {
+            match entry {
+                journal::JournalEntry::Settled(settled) => head.settled = settled,
+                journal::JournalEntry::FarHighestModseq(value) => head.far_highest_modseq = value,
+                journal::JournalEntry::UidValidity {
+                    side: Side::Far,
+                    value,
+                } => head.far_uidvalidity = value,
+                _ => {}
+            }
+        }
+        Some(())
+    }
+
+    /// Whether a journal left on disk is one of a run that stopped before
+    /// its end (killed, interrupted, failed), rather than one a finished run
+    /// committed by appending `commit` to it. The next run must then not
+    /// skip the folder nor trust the records as a listing, since the
+    /// stopped run may have changed either side after its last entry.
+    pub fn journal_interrupted(&self) -> bool {
+        use std::io::{Read as _, Seek as _, SeekFrom};
+        const TAIL: &[u8] = b"\ncommit\n";
+        let mut file = match File::open(self.journal_path()) {
+            Ok(file) => file,
+            Err(err) => return err.kind() != io::ErrorKind::NotFound,
+        };
+        let mut tail = [0u8; TAIL.len()];
+        let committed = file
+            .seek(SeekFrom::End(-(TAIL.len() as i64)))
+            .and_then(|_| file.read_exact(&mut tail))
+            .is_ok()
+            && tail == TAIL;
+        !committed
     }
 
     /// Opens the journal of `state` (the state just loaded) for appending.
@@ -923,8 +975,24 @@ pub(super) fn parse_uidvalidity(args: &[&str]) -> Result<(Side, Option<u32>), St
 /// generation, two uidvalidity lines, modseq, settled.
 const HEADER_LINES_BEFORE_RECORDS: usize = 6;
 
+/// The fields of a `settled` line after its keyword.
+pub(super) fn format_settled(settled: &Settled) -> String {
+    format!(
+        "{} {} {} {}",
+        escape(&settled.versions[Side::Far]),
+        escape(&settled.versions[Side::Near]),
+        escape(&settled.policy),
+        match settled.listed_as_recorded.0 {
+            [false, false] => "none",
+            [true, false] => "far",
+            [false, true] => "near",
+            [true, true] => "both",
+        }
+    )
+}
+
 /// Parses the fields after `settled`.
-fn parse_settled(args: &[&str]) -> Result<Settled, String> {
+pub(super) fn parse_settled(args: &[&str]) -> Result<Settled, String> {
     let [far, near, policy, listed] = expect_count(args)?;
     let listed_as_recorded = match listed {
         "none" => Pair::new(false, false),
@@ -962,19 +1030,7 @@ pub(super) fn format_state(state: &FolderState, generation: u64) -> String {
     let modseq = format_optional_number(state.far_highest_modseq);
     let _ = writeln!(out, "modseq far {modseq}");
     if let Some(settled) = &state.settled {
-        let _ = writeln!(
-            out,
-            "settled {} {} {} {}",
-            escape(&settled.versions[Side::Far]),
-            escape(&settled.versions[Side::Near]),
-            escape(&settled.policy),
-            match settled.listed_as_recorded.0 {
-                [false, false] => "none",
-                [true, false] => "far",
-                [false, true] => "near",
-                [true, true] => "both",
-            }
-        );
+        let _ = writeln!(out, "settled {}", format_settled(settled));
     }
     out.reserve(state.records.len() * 64);
     for record in &state.records {

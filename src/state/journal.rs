@@ -24,7 +24,19 @@
 //! trashed <side> <id>
 //! uidvalidity <side> <n|->
 //! modseq far <n|->
+//! settled <far-version> <near-version> <policy> <listed-as-recorded>   (or `settled -`)
+//! commit
 //! ```
+//!
+//! A run that changed little in a big folder ends by appending its settled
+//! versions and `commit` to the journal and making it durable, instead of
+//! rewriting the whole state file: the cost of a small change then does
+//! not grow with the folder. The journal, ending with `commit`, stays; the
+//! next run replays it on load and appends after it. Once it would cost
+//! more to replay than the state costs to rewrite ([`worth_keeping`]), the
+//! run's end rewrites the state and removes the journal as before. A
+//! journal whose last line is not `commit` is one of a run that stopped
+//! early (see [`super::StateFile::journal_interrupted`]).
 
 use super::file::{
     self, check_header, expect_count, format_id, format_optional_number, format_pending,
@@ -33,7 +45,7 @@ use super::file::{
     parse_trashing, parse_uidvalidity, parse_unconfirmed, split_fields, split_lines, StateError,
     PAIR_USAGE, PENDING_USAGE, TRASHING_USAGE, UNCONFIRMED_USAGE,
 };
-use super::{FolderState, PendingCopy, Record, Trashing, UnconfirmedUpload};
+use super::{FolderState, PendingCopy, Record, Settled, Trashing, UnconfirmedUpload};
 use crate::mail::Flags;
 use crate::mail::MsgId;
 use crate::mail::{Pair, Side};
@@ -56,6 +68,8 @@ const TRASHCOPIED_USAGE: &str = "trashcopied SIDE ID";
 const TRASHED_USAGE: &str = "trashed SIDE ID";
 const UIDVALIDITY_USAGE: &str = "uidvalidity SIDE NUMBER-OR-DASH";
 const MODSEQ_USAGE: &str = "modseq far NUMBER-OR-DASH";
+const SETTLED_ENTRY_USAGE: &str =
+    "settled FAR-VERSION NEAR-VERSION POLICY none|far|near|both, or settled -";
 
 /// One change to a folder's state. Records are named by their ids exactly
 /// as they are (a tombstone by its one id and `-`).
@@ -101,6 +115,20 @@ pub enum JournalEntry {
     UidValidity { side: Side, value: Option<u32> },
     /// Sets the far side's HIGHESTMODSEQ.
     FarHighestModseq(Option<u64>),
+    /// Sets the settled versions (see [`crate::sync::settled`]) a run
+    /// committed by its journal ended with.
+    Settled(Option<Settled>),
+    /// The run that wrote the entries before it finished; changes nothing.
+    Commit,
+}
+
+/// Whether a journal of `entries` lines is still worth keeping on a state
+/// of `records` records rather than folded into a rewritten state file:
+/// every load replays it, and a line of journal costs about what a record
+/// line costs to read, so a journal up to a sixteenth of the state keeps
+/// loads within a few percent of a fresh state's.
+pub fn worth_keeping(entries: usize, records: usize) -> bool {
+    entries.saturating_mul(16) <= records
 }
 
 /// Changes the state as the entry says. Entries naming a record or pending
@@ -160,6 +188,8 @@ pub fn apply(state: &mut FolderState, entry: &JournalEntry) {
             .retain(|old| !(old.side == *side && old.id == *id)),
         JournalEntry::UidValidity { side, value } => state.uidvalidity[*side] = *value,
         JournalEntry::FarHighestModseq(value) => state.far_highest_modseq = *value,
+        JournalEntry::Settled(settled) => state.settled = settled.clone(),
+        JournalEntry::Commit => {}
     }
 }
 
@@ -211,6 +241,11 @@ impl fmt::Display for JournalEntry {
             JournalEntry::FarHighestModseq(value) => {
                 write!(f, "modseq far {}", format_optional_number(*value))
             }
+            JournalEntry::Settled(Some(settled)) => {
+                write!(f, "settled {}", file::format_settled(settled))
+            }
+            JournalEntry::Settled(None) => f.write_str("settled -"),
+            JournalEntry::Commit => f.write_str("commit"),
         }
     }
 }
@@ -261,16 +296,28 @@ impl JournalEntry {
                 MODSEQ_USAGE,
                 parse_modseq(args).map(JournalEntry::FarHighestModseq),
             ),
+            "settled" => (SETTLED_ENTRY_USAGE, parse_settled_entry(args)),
+            "commit" => (
+                "commit",
+                expect_count::<0>(args).map(|[]| JournalEntry::Commit),
+            ),
             other => {
                 return Err(format!(
                     "unknown keyword `{}`: expected pair, flags, unpair, tombstone, pending, \
                      resolved, unconfirmed, accounted, trashing, trashcopied, trashed, \
-                     uidvalidity or modseq",
+                     uidvalidity, modseq, settled or commit",
                     other.escape_debug()
                 ))
             }
         };
         parsed.map_err(|detail| malformed(usage, &detail))
+    }
+}
+
+fn parse_settled_entry(args: &[&str]) -> Result<JournalEntry, String> {
+    match args {
+        ["-"] => Ok(JournalEntry::Settled(None)),
+        _ => file::parse_settled(args).map(|settled| JournalEntry::Settled(Some(settled))),
     }
 }
 
@@ -420,6 +467,8 @@ pub(super) fn parse_journal(
 pub struct Journal {
     file: File,
     path: PathBuf,
+    /// The entries (lines after the header) it holds, whole ones only.
+    entries: usize,
     /// Whether the directory entry of the journal is known durable.
     dir_synced: bool,
 }
@@ -447,6 +496,7 @@ impl Journal {
         // away: it may hold the only record of what the last run did.
         let continued =
             !is_torn_header(&existing) && journal_generation(&path, &lines)? == generation;
+        let entries = if continued { lines.len() - 1 } else { 0 };
         if continued {
             if let Some(torn) = torn {
                 let whole = (existing.len() - torn.len()) as u64;
@@ -465,6 +515,7 @@ impl Journal {
         Ok(Journal {
             file,
             path,
+            entries,
             // A fresh journal's directory entry may be new.
             dir_synced: continued,
         })
@@ -480,7 +531,14 @@ impl Journal {
         let line = format!("{entry}\n");
         self.file
             .write_all(line.as_bytes())
-            .with_context(|| format!("cannot append to journal {}", self.path.display()))
+            .with_context(|| format!("cannot append to journal {}", self.path.display()))?;
+        self.entries += 1;
+        Ok(())
+    }
+
+    /// The entries it holds, from earlier runs of the same generation too.
+    pub fn entries(&self) -> usize {
+        self.entries
     }
 
     /// fsync: makes everything appended so far durable against power loss.
@@ -910,7 +968,82 @@ mod tests {
             1 => (side(), prop::option::of(any::<u32>()))
                 .prop_map(|(side, value)| JournalEntry::UidValidity { side, value }),
             1 => prop::option::of(any::<u64>()).prop_map(JournalEntry::FarHighestModseq),
+            1 => prop::option::of((id(), id(), id(), any::<bool>(), any::<bool>())).prop_map(
+                |settled| {
+                    JournalEntry::Settled(settled.map(|(far, near, policy, on_far, on_near)| {
+                        Settled {
+                            versions: Pair::new(far, near),
+                            policy,
+                            listed_as_recorded: Pair::new(on_far, on_near),
+                        }
+                    }))
+                }
+            ),
+            1 => Just(JournalEntry::Commit),
         ]
+    }
+
+    fn settled(far: &str) -> Settled {
+        Settled {
+            versions: Pair::new(far.to_string(), "near 1".to_string()),
+            policy: "p".to_string(),
+            listed_as_recorded: Pair::new(true, true),
+        }
+    }
+
+    #[test]
+    fn a_journal_ending_with_commit_is_a_finished_run_and_carries_the_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = journal_file(dir.path());
+        let saved = FolderState {
+            settled: Some(settled("far 1")),
+            far_highest_modseq: Some(10),
+            uidvalidity: Pair::new(Some(7), None),
+            ..applied(&journal_of_a_folder(3))
+        };
+        file.save(&saved).unwrap();
+        let saved = file.load().unwrap();
+        assert!(!file.journal_interrupted(), "no journal at all");
+
+        let mut journal = file.journal(&saved).unwrap();
+        journal
+            .append(&pair(Some("900"), Some("n900"), Flags::SEEN))
+            .unwrap();
+        journal
+            .append(&JournalEntry::FarHighestModseq(Some(12)))
+            .unwrap();
+        assert!(file.journal_interrupted(), "a run still writing");
+        journal
+            .append(&JournalEntry::Settled(Some(settled("far 2"))))
+            .unwrap();
+        assert!(file.journal_interrupted(), "killed before its commit");
+        journal.append(&JournalEntry::Commit).unwrap();
+        assert_eq!(journal.entries(), 4);
+        drop(journal);
+        assert!(!file.journal_interrupted());
+
+        let head = file.load_head().unwrap();
+        assert_eq!(head.settled, Some(settled("far 2")));
+        assert_eq!(head.far_known(), Some((7, 12)));
+        let loaded = file.load().unwrap();
+        assert_eq!(loaded.settled, Some(settled("far 2")));
+        assert_eq!(loaded.records.len(), saved.records.len() + 1);
+
+        // The next run goes on after the commit, and is interrupted again
+        // until it commits.
+        let mut journal = file.journal(&loaded).unwrap();
+        assert_eq!(journal.entries(), 4, "continued, not started afresh");
+        journal.append(&JournalEntry::Settled(None)).unwrap();
+        drop(journal);
+        assert!(file.journal_interrupted());
+        assert_eq!(file.load_head().unwrap().settled, None);
+    }
+
+    #[test]
+    fn a_journal_is_kept_only_while_small_beside_the_state() {
+        assert!(worth_keeping(6, 100));
+        assert!(!worth_keeping(7, 100));
+        assert!(!worth_keeping(1, 0), "a new folder's state is saved whole");
     }
 
     proptest! {

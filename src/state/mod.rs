@@ -17,7 +17,7 @@ mod renames;
 pub use batch::{SaveNow, SaveState, StateBatch};
 pub use file::{name_as_file_name, state_path, StateError, StateFile, StateHead};
 pub use folders::FolderList;
-pub use journal::{apply, Journal, JournalEntry};
+pub use journal::{apply, worth_keeping as journal_worth_keeping, Journal, JournalEntry};
 pub use last_run::{epoch_seconds, LastRun};
 pub use lock::ChannelLock;
 #[cfg(test)]

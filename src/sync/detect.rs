@@ -112,7 +112,7 @@ fn detect_in_turn(
         return Ok(Detection::Unchanged(skipped));
     }
     let state = state_file.load()?;
-    let journal_left = state_file.journal_path().exists();
+    let journal_left = state_file.journal_interrupted();
     // A near side unchanged since it listed exactly the records is not
     // read again: the records are its listing (see `settled`). The journal
     // of an interrupted run would have changed the records since.
@@ -155,7 +155,7 @@ fn detect_both_at_once(
     let (far_opened, near_opened) = std::thread::scope(|scope| {
         let near_side = scope.spawn(|| -> Result<(FolderState, bool, FolderStatus)> {
             let state = state_file.load()?;
-            let journal_left = state_file.journal_path().exists();
+            let journal_left = state_file.journal_interrupted();
             let status = open_near(&mut **near, names[Side::Near])?;
             Ok((state, journal_left, status))
         });

@@ -1175,3 +1175,83 @@ fn remote_new_uploads_what_the_far_side_never_had_to_its_trash_once_even_when_in
     }
     assert!(points >= 4, "only {points} interruption points");
 }
+
+/// Cuts the journal's final `commit`: what a run killed between its last
+/// two lines leaves.
+fn cut_journal_before_its_commit(state_file: &StateFile) {
+    let journal = std::fs::read_to_string(state_file.journal_path()).unwrap();
+    let cut = journal
+        .strip_suffix("commit\n")
+        .expect("the journal ends with commit");
+    std::fs::write(state_file.journal_path(), cut).unwrap();
+}
+
+#[test]
+fn a_small_change_in_a_big_folder_is_committed_by_appending_to_the_journal() {
+    let mut world = World::new();
+    for _ in 0..200 {
+        world.deliver(Side::Far, Flags::EMPTY);
+    }
+    world.sync();
+    let state_file = world.state_file();
+    assert!(
+        !state_file.journal_path().exists(),
+        "a first pull saves whole"
+    );
+    let saved = std::fs::read(state_file.path()).unwrap();
+
+    // One new message and one flag change on the server.
+    world.deliver(Side::Far, Flags::EMPTY);
+    let first = world.uids(Side::Far)[0];
+    world
+        .client(Side::Far)
+        .set_flags(&first.to_string(), Flags::FLAGGED, Flags::EMPTY)
+        .unwrap();
+    world.sync();
+    world.assert_converged();
+    assert_eq!(
+        std::fs::read(state_file.path()).unwrap(),
+        saved,
+        "the state file is not rewritten for two changes in 200"
+    );
+    assert!(!state_file.journal_interrupted());
+    assert_eq!(state_file.load().unwrap().records.len(), 201);
+    // The run after one that wrote to a side finds nothing to do and
+    // settles the folder, by the journal too.
+    assert!(world.sync().plan.is_empty());
+    assert_eq!(std::fs::read(state_file.path()).unwrap(), saved);
+    let loaded = state_file.load().unwrap();
+    assert!(loaded.settled.is_some(), "the settled versions are kept");
+    assert_eq!(
+        state_file.load_head().unwrap().settled,
+        loaded.settled,
+        "and read without the records, so the next run may skip"
+    );
+
+    // Killed between its last two lines: the next run does not trust the
+    // settled versions, syncs, and ends as if nothing happened.
+    cut_journal_before_its_commit(&state_file);
+    assert!(state_file.journal_interrupted());
+    world.deliver(Side::Near, Flags::SEEN);
+    world.sync();
+    world.assert_converged();
+    assert!(!state_file.journal_interrupted());
+    assert!(world.sync().plan.is_empty());
+
+    // Once the journal would cost more than it saves, the state is saved
+    // whole again and the journal goes.
+    let mut deliveries = 0;
+    while std::fs::read(state_file.path()).unwrap() == saved {
+        assert!(
+            deliveries < 10,
+            "the journal outgrew the state and was kept"
+        );
+        world.deliver(Side::Far, Flags::EMPTY);
+        deliveries += 1;
+        world.sync();
+    }
+    world.assert_converged();
+    assert!(!state_file.journal_path().exists());
+    assert_eq!(state_file.load().unwrap().records.len(), 202 + deliveries);
+    assert!(world.sync().plan.is_empty());
+}

@@ -511,7 +511,9 @@ impl Planned {
                 Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
             );
             let settled_changed = ledger.set_settled(settled);
-            if ledger.changed() || unsaved_journal || settled_changed {
+            if (ledger.changed() || unsaved_journal || settled_changed)
+                && !ledger.commit_by_journal(saver)?
+            {
                 saver.save(state_file, ledger.state())?;
             }
         }

@@ -5,7 +5,7 @@
 use crate::mail::Flags;
 use crate::mail::MsgId;
 use crate::mail::{Pair, Side};
-use crate::state::{apply, Journal, JournalEntry, StateFile};
+use crate::state::{apply, journal_worth_keeping, Journal, JournalEntry, SaveState, StateFile};
 use crate::state::{FolderState, PendingCopy, Record, Settled, Trashing, UnconfirmedUpload};
 use anyhow::Result;
 
@@ -236,10 +236,37 @@ impl Ledger {
         Ok(())
     }
 
+    /// Ends the run through its journal when that costs less than saving
+    /// the state whole (see [`crate::state::journal_worth_keeping`]): the
+    /// settled versions and `commit` are appended and `saver` makes the
+    /// journal durable. Returns `false`, having written nothing, when the
+    /// journal has grown too long to keep, or there is none (--dry-run):
+    /// the caller then saves the state whole.
+    pub fn commit_by_journal(&mut self, saver: &dyn SaveState) -> Result<bool> {
+        if let JournalSlot::Unopened(state_file) = &self.journal {
+            self.journal = JournalSlot::Open(state_file.journal(&self.state)?);
+        }
+        let JournalSlot::Open(journal) = &mut self.journal else {
+            return Ok(false);
+        };
+        if !journal_worth_keeping(journal.entries() + 2, self.state.records.len()) {
+            return Ok(false);
+        }
+        // Written outside `record`: these are not steps of the sync (the
+        // test hooks count steps), and a run killed between them leaves a
+        // journal not ending with `commit`, which the next run treats as
+        // an interrupted one's.
+        journal.append(&JournalEntry::Settled(self.state.settled.clone()))?;
+        journal.append(&JournalEntry::Commit)?;
+        saver.commit_journal(journal)?;
+        Ok(true)
+    }
+
     /// Sets what the next save records as the folder's settled versions
-    /// (see [`super::settled`]). Not journaled: it only means something in
-    /// a state saved whole, and a journal on disk keeps the next run from
-    /// skipping anyway. Returns whether it changed.
+    /// (see [`super::settled`]). Journaled only when the run commits by
+    /// its journal ([`Ledger::commit_by_journal`]): before that, a journal
+    /// on disk keeps the next run from skipping anyway. Returns whether it
+    /// changed.
     pub fn set_settled(&mut self, settled: Option<Settled>) -> bool {
         let changed = self.state.settled != settled;
         self.state.settled = settled;

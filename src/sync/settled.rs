@@ -43,7 +43,7 @@ pub fn skip_if_unchanged(
     let unchanged = settled.versions[Side::Far] == *far
         && settled.versions[Side::Near] == *near
         && settled.policy == policy_digest(policy)
-        && !state_file.journal_path().exists();
+        && !state_file.journal_interrupted();
     if !unchanged {
         return None;
     }
