@@ -74,7 +74,9 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// The exit status an error stands for.
+/// The exit status an error stands for. A store's failure
+/// ([`crate::store::error::StoreError`]) of any kind is a runtime failure:
+/// its kind decides whether the folder is tried again, not the status.
 pub fn exit_status(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
         if cause.is::<ConfigError>() || cause.is::<UsageError>() {

@@ -29,8 +29,8 @@ mod wire;
 use crate::config::{AuthMethod, ImapConfig, Secret, TlsMode};
 use crate::mail::Flags;
 use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
+use crate::store::error::{says_throttled, StoreError, StoreErrorKind};
 use crate::store::tls::{self, NetStream};
-use crate::store::transient::{says_throttled, Refused, Transient};
 use crate::store::{Changes, FolderInfo, FoundCopy, Removed, Staged, Store, Trashed};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, FixedOffset};
@@ -190,19 +190,19 @@ fn imap_err(error: imap::Error, doing: impl std::fmt::Display) -> anyhow::Error 
         imap::Error::Bye(bye) => says_throttled(&bye.information),
         _ => false,
     };
-    let connection_lost = matches!(
-        error,
-        imap::Error::Io(_)
-            | imap::Error::ConnectionLost
-            | imap::Error::Bye(_)
-            | imap::Error::Parse(_)
-            | imap::Error::Unexpected(_)
-            | imap::Error::TagMismatch(_)
-    );
-    if throttled || connection_lost {
-        anyhow::Error::new(Transient { message, throttled })
-    } else {
-        anyhow!(message)
+    let kind = match error {
+        _ if throttled => Some(StoreErrorKind::Throttled),
+        imap::Error::Io(_) | imap::Error::ConnectionLost | imap::Error::Bye(_) => {
+            Some(StoreErrorKind::Transient)
+        }
+        imap::Error::Parse(_) | imap::Error::Unexpected(_) | imap::Error::TagMismatch(_) => {
+            Some(StoreErrorKind::Protocol)
+        }
+        _ => None,
+    };
+    match kind {
+        Some(kind) => StoreError::new(kind, message).into(),
+        None => anyhow!(message),
     }
 }
 
@@ -234,12 +234,14 @@ fn answered_ok(answer: Vec<u8>, tag: &str, doing: &str) -> Result<Vec<u8>> {
     } else {
         format!("{doing}: the server sent a response that cannot be parsed: {status:?}")
     };
-    let throttled = refused && says_throttled(text);
-    if throttled || !refused {
-        Err(anyhow::Error::new(Transient { message, throttled }))
+    let kind = if refused && says_throttled(text) {
+        StoreErrorKind::Throttled
+    } else if refused {
+        StoreErrorKind::Refused
     } else {
-        Err(anyhow::Error::new(Refused { message }))
-    }
+        StoreErrorKind::Protocol
+    };
+    Err(StoreError::new(kind, message).into())
 }
 
 /// `SELECT name`, with QRESYNC parameters when `known` is given.
@@ -372,10 +374,11 @@ fn plain_command(
 fn check_greeting(greeting: &[u8], server: &str) -> Result<()> {
     if !greeting.ends_with(b"\n") {
         // Cut off mid-line: the network, not the server's manners.
-        return Err(anyhow::Error::new(Transient {
-            message: format!("{server} closed the connection during its greeting"),
-            throttled: false,
-        }));
+        return Err(StoreError::transient(
+            format!("{server} closed the connection during its greeting"),
+            false,
+        )
+        .into());
     }
     match imap_proto::parser::parse_response(greeting) {
         Ok((
@@ -414,10 +417,7 @@ fn open_session(config: &ImapConfig, secret: &Secret) -> Result<(Session, Wire)>
     log::info!("connecting to {server} as {}", config.user);
     let tcp = tls::connect_tcp(&config.host, config.port, timeout).map_err(|e| {
         // Refused or unreachable: worth trying again on a reconnect.
-        anyhow::Error::new(Transient {
-            message: format!("{e:#}"),
-            throttled: false,
-        })
+        anyhow::Error::from(StoreError::transient(format!("{e:#}"), false))
     })?;
     let (stream, greeted) = match config.tls {
         TlsMode::Implicit => (
@@ -895,7 +895,9 @@ impl ImapStore {
         let doing = format!("asking {} for its namespaces", self.host);
         let answer = match self.wire_answer(tag, &doing) {
             Ok(answer) => answer,
-            Err(e) if e.downcast_ref::<Transient>().is_some() => return Err(e),
+            Err(e) if StoreError::kind_of(&e).is_some_and(StoreErrorKind::connection_unusable) => {
+                return Err(e)
+            }
             Err(e) => {
                 self.warnings
                     .push(format!("{e:#}; folder names are taken without a prefix"));

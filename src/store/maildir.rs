@@ -28,6 +28,7 @@ use super::{folder_name, FolderInfo, Staged, Store, Trashed};
 use crate::config::{Layout, LineEndings, MaildirConfig};
 use crate::mail::Flags;
 use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
+use crate::store::error::LocalIo;
 use anyhow::{anyhow, bail, Context, Result};
 use std::ffi::OsStr;
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -312,7 +313,7 @@ impl MaildirStore {
             Err(error) => {
                 // Best effort: a partial file in tmp/ is garbage either way.
                 let _ = fs::remove_file(&tmp_path);
-                Err(error).with_context(|| {
+                Err(error).local_io(|| {
                     format!(
                         "cannot write {} in folder {:?}",
                         tmp_path.display(),
@@ -334,7 +335,7 @@ impl MaildirStore {
                 target_path.display()
             );
         }
-        fs::rename(&staged.tmp_path, &target_path).with_context(|| {
+        fs::rename(&staged.tmp_path, &target_path).local_io(|| {
             format!(
                 "cannot move {} to {}",
                 staged.tmp_path.display(),
@@ -475,7 +476,7 @@ impl MaildirStore {
             match operation(&folder.dir, &file) {
                 Err(error) if error.kind() == ErrorKind::NotFound => continue,
                 outcome => {
-                    return outcome.map(Some).with_context(|| {
+                    return outcome.map(Some).local_io(|| {
                         format!(
                             "message {id} in folder {:?} ({})",
                             folder.name,
@@ -560,14 +561,14 @@ impl Store for MaildirStore {
                 Ok(()) => {}
                 Err(error) if error.kind() == ErrorKind::NotFound => {}
                 Err(error) => {
-                    return Err(error).with_context(|| format!("cannot remove {}", dir.display()))
+                    return Err(error).local_io(|| format!("cannot remove {}", dir.display()))
                 }
             }
         }
         let marker = path.join("maildirfolder");
         if let Err(error) = fs::remove_file(&marker) {
             if error.kind() != ErrorKind::NotFound {
-                return Err(error).with_context(|| format!("cannot remove {}", marker.display()));
+                return Err(error).local_io(|| format!("cannot remove {}", marker.display()));
             }
         }
         // In the verbatim layout the directory may still hold subfolders:
@@ -576,7 +577,7 @@ impl Store for MaildirStore {
             Ok(()) => Ok(()),
             Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
             Err(_) if path.is_dir() => Ok(()),
-            Err(error) => Err(error).with_context(|| format!("cannot remove {}", path.display())),
+            Err(error) => Err(error).local_io(|| format!("cannot remove {}", path.display())),
         }
     }
 
@@ -611,9 +612,9 @@ impl Store for MaildirStore {
                     .recursive(true)
                     .mode(modes_under(self.tree.root()).0)
                     .create(parent)
-                    .with_context(|| format!("cannot create {}", parent.display()))?;
+                    .local_io(|| format!("cannot create {}", parent.display()))?;
             }
-            fs::rename(&old_path, &new_path).with_context(|| {
+            fs::rename(&old_path, &new_path).local_io(|| {
                 format!(
                     "cannot rename {} to {}",
                     old_path.display(),
@@ -631,7 +632,7 @@ impl Store for MaildirStore {
             .recursive(true)
             .mode(DIR_MODE)
             .create(&base)
-            .with_context(|| format!("cannot create Maildir directory {}", base.display()))?;
+            .local_io(|| format!("cannot create Maildir directory {}", base.display()))?;
         let (dir_mode, file_mode) = modes_under(self.tree.root());
         let mut path = base;
         for component in relative.components() {
@@ -652,7 +653,7 @@ impl Store for MaildirStore {
                 .mode(file_mode)
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&marker)
-                .with_context(|| format!("cannot create {}", marker.display()))?;
+                .local_io(|| format!("cannot create {}", marker.display()))?;
         }
         Ok(())
     }
@@ -860,7 +861,7 @@ impl Store for MaildirStore {
             let leftover = folder.dir.join("tmp").join(&unique);
             match fs::remove_file(&leftover) {
                 Err(error) if error.kind() != ErrorKind::NotFound => {
-                    return Err(error).with_context(|| {
+                    return Err(error).local_io(|| {
                         format!("cannot remove the unfinished {}", leftover.display())
                     })
                 }
@@ -996,7 +997,7 @@ fn refuse_symlink(path: &Path, folder: &str) -> Result<()> {
         Ok(_) => Ok(()),
         // What is missing is reported by the operation itself.
         Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(error).with_context(|| format!("cannot inspect {}", path.display())),
+        Err(error) => Err(error).local_io(|| format!("cannot inspect {}", path.display())),
     }
 }
 
@@ -1007,9 +1008,7 @@ fn create_real_dir(path: &Path, folder: &str, mode: u32) -> Result<()> {
     match DirBuilder::new().mode(mode).create(path) {
         Ok(()) => return Ok(()),
         Err(error) if error.kind() == ErrorKind::AlreadyExists => {}
-        Err(error) => {
-            return Err(error).with_context(|| format!("cannot create {}", path.display()))
-        }
+        Err(error) => return Err(error).local_io(|| format!("cannot create {}", path.display())),
     }
     // It existed (or appeared meanwhile): make sure of what it is.
     refuse_symlink(path, folder)?;
@@ -1046,9 +1045,9 @@ fn for_each_message_file(
     for subdir in [Subdir::New, Subdir::Cur] {
         let subdir_path = dir.join(subdir.dir_name());
         let entries = fs::read_dir(&subdir_path)
-            .with_context(|| format!("cannot list messages in {}", subdir_path.display()))?;
+            .local_io(|| format!("cannot list messages in {}", subdir_path.display()))?;
         for entry in entries {
-            let entry = entry.with_context(|| format!("cannot list {}", subdir_path.display()))?;
+            let entry = entry.local_io(|| format!("cannot list {}", subdir_path.display()))?;
             let os_name = entry.file_name();
             if os_name.as_bytes().starts_with(b".") {
                 continue;
@@ -1260,7 +1259,7 @@ fn write_new_file(
 fn sync_directory(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|opened| opened.sync_all())
-        .with_context(|| format!("cannot flush directory {} to disk", dir.display()))
+        .local_io(|| format!("cannot flush directory {} to disk", dir.display()))
 }
 
 /// Tickets come back from the journal: make sure one can only ever name a

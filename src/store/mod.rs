@@ -2,6 +2,7 @@
 //! (an IMAP account, a Maildir tree), described once. The engine talks to
 //! nothing else, so a new kind of store is one new implementation.
 
+pub mod error;
 pub mod folder_name;
 pub mod imap;
 pub mod maildir;
@@ -10,7 +11,6 @@ pub mod mutf7;
 mod open;
 pub mod pop3;
 pub mod tls;
-pub mod transient;
 pub mod tunnel;
 pub mod unavailable;
 
@@ -453,7 +453,7 @@ pub trait Store: Send {
     }
 
     /// Drops the connection and makes a new one, after a transient failure
-    /// (see [`transient`]). No folder is open afterwards. Stores without a
+    /// (see [`error::StoreErrorKind::connection_unusable`]). No folder is open afterwards. Stores without a
     /// connection have nothing to do.
     fn reconnect(&mut self) -> Result<()> {
         Ok(())

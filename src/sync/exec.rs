@@ -11,7 +11,7 @@ use crate::mail::Flags;
 use crate::mail::{sha256_hex, Message, MsgId};
 use crate::mail::{Pair, Side};
 use crate::state::{PendingCopy, Trashing, UnconfirmedUpload};
-use crate::store::transient::was_refused;
+use crate::store::error::{StoreError, StoreErrorKind};
 use crate::store::{FoundCopy, Removed, Staged, Store, Trashed};
 use anyhow::Result;
 use serde::Serialize;
@@ -782,7 +782,13 @@ fn refused_copy(pending: &PendingCopy, ledger: &mut Ledger) -> Result<()> {
 /// Whether a store error means the connection is gone (or must be
 /// replaced) rather than that this one message failed.
 fn connection_lost(err: &anyhow::Error) -> bool {
-    crate::store::transient::transient_cause(err).is_some()
+    StoreError::kind_of(err).is_some_and(StoreErrorKind::connection_unusable)
+}
+
+/// Whether the target refused to store a message, and so holds nothing of
+/// it.
+fn was_refused(err: &anyhow::Error) -> bool {
+    StoreError::kind_of(err) == Some(StoreErrorKind::Refused)
 }
 
 /// Stores one message on `target`: journal the intent, append, record the

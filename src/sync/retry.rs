@@ -7,7 +7,7 @@
 //! settles any copy in flight by looking for it on the target, and plans
 //! only what is still to do.
 
-use crate::store::transient::transient_cause;
+use crate::store::error::{StoreError, StoreErrorKind};
 use std::time::Duration;
 
 /// How many times, and how patiently, a folder is retried.
@@ -41,8 +41,8 @@ impl RetryPolicy {
         if retry == 0 || retry > self.retries {
             return None;
         }
-        let cause = transient_cause(error)?;
-        let first = if cause.throttled {
+        let kind = StoreError::kind_of(error).filter(|kind| kind.retried())?;
+        let first = if kind == StoreErrorKind::Throttled {
             self.throttled_first_delay
         } else {
             self.first_delay
@@ -54,13 +54,9 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::transient::Transient;
 
     fn transient(throttled: bool) -> anyhow::Error {
-        anyhow::Error::new(Transient {
-            message: "connection reset by the server".into(),
-            throttled,
-        })
+        StoreError::transient("connection reset by the server", throttled).into()
     }
 
     #[test]

@@ -16,7 +16,7 @@ impl ImapStore {
     /// [`crate::store::Store::append`] for IMAP: the new message's UID
     /// when the server names it (APPENDUID, with UIDPLUS advertised). A
     /// refusal names the message (Message-ID and subject) and carries the
-    /// server's words, as a [`crate::store::transient::Refused`].
+    /// server's words, as a [`crate::store::error::StoreErrorKind::Refused`].
     pub(super) fn append_one(&mut self, message: &Message) -> Result<Option<MsgId>> {
         let open = self.open_folder_state()?;
         let server_name = open.server_name.clone();

@@ -10,8 +10,9 @@
 
 use super::is_maildir;
 use crate::config::{Layout, LineEndings, MaildirConfig};
+use crate::store::error::LocalIo;
 use crate::store::folder_name::{self, FolderNameError, Problem, INBOX};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::fs;
 use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
@@ -131,7 +132,7 @@ impl MaildirTree {
             Err(error) if error.kind() == ErrorKind::NotFound => {}
             Err(error) => {
                 return Err(error)
-                    .with_context(|| format!("cannot read Maildir root {}", self.root.display()))
+                    .local_io(|| format!("cannot read Maildir root {}", self.root.display()))
             }
             Ok(_) => self.list_root(&mut names, warnings)?,
         }
@@ -195,9 +196,9 @@ impl MaildirTree {
         warnings: &mut Vec<String>,
     ) -> Result<()> {
         let entries = fs::read_dir(dir)
-            .with_context(|| format!("cannot list the folders in {}", dir.display()))?;
+            .local_io(|| format!("cannot list the folders in {}", dir.display()))?;
         for entry in entries {
-            let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+            let entry = entry.local_io(|| format!("cannot list {}", dir.display()))?;
             let path = entry.path();
             // file_type() does not follow symlinks: linked folders are skipped.
             let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
@@ -238,10 +239,10 @@ impl MaildirTree {
     /// folder is a directory at the root.
     fn list_dotted(&self, names: &mut Vec<String>, warnings: &mut Vec<String>) -> Result<()> {
         let entries = fs::read_dir(&self.root)
-            .with_context(|| format!("cannot list the folders in {}", self.root.display()))?;
+            .local_io(|| format!("cannot list the folders in {}", self.root.display()))?;
         let plus_plus = self.layout == Layout::MaildirPlusPlus;
         for entry in entries {
-            let entry = entry.with_context(|| format!("cannot list {}", self.root.display()))?;
+            let entry = entry.local_io(|| format!("cannot list {}", self.root.display()))?;
             let path = entry.path();
             let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
             let hidden = entry.file_name().as_bytes().starts_with(b".");

@@ -9,8 +9,8 @@
 //! on byte strings; [`connect`] builds the real one over `store::tls`.
 
 use crate::config::{Secret, TlsMode};
+use crate::store::error::{StoreError, StoreErrorKind};
 use crate::store::tls::{self, NetStream};
-use crate::store::transient::Transient;
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::time::Duration;
@@ -225,7 +225,7 @@ impl<S: Read + Write> Pop3Client<S> {
     pub fn retr(&mut self, number: u32) -> Result<Vec<u8>> {
         match self.retr_unless_gone(number)? {
             Retrieved::Message(content) => Ok(content),
-            Retrieved::Gone(text) => Err(self.refused("RETR", &text)),
+            Retrieved::Gone(text) => Err(self.gone("RETR", &text)),
         }
     }
 
@@ -251,7 +251,7 @@ impl<S: Read + Write> Pop3Client<S> {
     pub fn top_header(&mut self, number: u32) -> Result<Vec<u8>> {
         match self.top_header_unless_gone(number)? {
             Retrieved::Message(header) => Ok(header),
-            Retrieved::Gone(text) => Err(self.refused("TOP", &text)),
+            Retrieved::Gone(text) => Err(self.gone("TOP", &text)),
         }
     }
 
@@ -419,7 +419,16 @@ impl<S: Read + Write> Pop3Client<S> {
     }
 
     fn refused(&self, what: &str, text: &str) -> anyhow::Error {
-        anyhow!("{} refused {what}: {}", self.server, explain_error(text))
+        StoreError::new(StoreErrorKind::Refused, self.refusal(what, text)).into()
+    }
+
+    /// The server refused `what` saying the message is gone.
+    fn gone(&self, what: &str, text: &str) -> anyhow::Error {
+        StoreError::new(StoreErrorKind::Gone, self.refusal(what, text)).into()
+    }
+
+    fn refusal(&self, what: &str, text: &str) -> String {
+        format!("{} refused {what}: {}", self.server, explain_error(text))
     }
 
     fn malformed(&self, what: &str, line: &[u8]) -> anyhow::Error {
@@ -520,10 +529,7 @@ pub enum Retrieved {
 /// A dropped or timed-out connection: a retry on a new session may cure
 /// it (see the engine's `retry` module).
 fn connection_lost(message: String) -> anyhow::Error {
-    anyhow::Error::new(Transient {
-        message,
-        throttled: false,
-    })
+    StoreError::transient(message, false).into()
 }
 
 /// Whether the text of a RETR's -ERR says the message is gone: deleted by
@@ -823,7 +829,7 @@ mod tests {
     fn retr_cut_off_is_a_transient_failure_that_a_retry_may_cure() {
         let mut c = client(b"+OK\r\nSubject: x\r\n\r\nbody");
         let error = c.retr_unless_gone(1).unwrap_err();
-        assert!(crate::store::transient::transient_cause(&error).is_some());
+        assert_eq!(StoreError::kind_of(&error), Some(StoreErrorKind::Transient));
     }
 
     #[test]
@@ -835,7 +841,17 @@ mod tests {
         );
         let mut c = client(b"-ERR [SYS/TEMP] try later\r\n");
         let error = c.retr_unless_gone(1).unwrap_err();
-        assert!(crate::store::transient::transient_cause(&error).is_none());
+        assert!(!StoreError::kind_of(&error).is_some_and(StoreErrorKind::retried));
+    }
+
+    #[test]
+    fn a_message_gone_and_a_refusal_are_told_apart_by_kind() {
+        let mut c = client(b"-ERR Message 40 expunged.\r\n");
+        let error = c.retr(40).unwrap_err();
+        assert_eq!(StoreError::kind_of(&error), Some(StoreErrorKind::Gone));
+        let mut c = client(b"-ERR [SYS/PERM] mailbox locked\r\n");
+        let error = c.retr(1).unwrap_err();
+        assert_eq!(StoreError::kind_of(&error), Some(StoreErrorKind::Refused));
     }
 
     #[test]
