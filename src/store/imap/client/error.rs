@@ -44,7 +44,7 @@ impl ClientError {
         match self {
             ClientError::Closed {
                 bye: Some(text), ..
-            } => crate::store::transient::says_throttled(text),
+            } => crate::store::error::says_throttled(text),
             _ => false,
         }
     }
