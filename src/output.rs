@@ -1,5 +1,5 @@
 //! What the user sees: summaries on a terminal, silence under cron, errors
-//! always, one line each. Everything for stdout goes through [`print`], so
+//! always, one line each. Everything for stdout goes through [`print()`], so
 //! a reader that stops reading (`mailferry list work | head -1`) ends the
 //! output quietly instead of failing the program.
 

@@ -147,7 +147,7 @@ impl Trashing {
 /// (see the engine's `settled` module).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Settled {
-    /// Each side's `Store::folder_version`.
+    /// Each side's `FolderVersions::folder_version`.
     pub versions: Pair<String>,
     /// Whether the side listed exactly the records' ids of that side, each
     /// with the record's flags: then, while its version holds, the records

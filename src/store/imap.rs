@@ -10,6 +10,7 @@
 //! never used, as it would print the password. LOGIN and AUTHENTICATE lines
 //! are logged with the secret replaced by `<hidden>`.
 
+mod abilities;
 mod append;
 pub mod client;
 pub mod condstore;
@@ -31,7 +32,10 @@ use crate::mail::Flags;
 use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
 use crate::store::error::{says_throttled, StoreError, StoreErrorKind};
 use crate::store::tls::{self, NetStream};
-use crate::store::{Changes, FolderInfo, FoundCopy, Removed, Staged, Store, Trashed};
+use crate::store::{
+    Changes, FolderInfo, FolderVersions, FoundCopy, IncrementalListing, OpenAhead, Removed,
+    Staging, Store, Trashed,
+};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, FixedOffset};
 use imap::types::UnsolicitedResponse;
@@ -53,7 +57,7 @@ pub struct ImapStore {
     /// The session's connection, for SELECTs sent ahead.
     wire: Wire,
     /// The SELECTs sent ahead and not yet answered, oldest first (see
-    /// [`Store::open_ahead`]).
+    /// [`OpenAhead::open_ahead`]).
     ahead: VecDeque<SentAhead>,
     /// How many commands were sent on the wire outside the crate (ahead,
     /// or an APPEND): their tags are `m1`, `m2`, ...
@@ -88,7 +92,7 @@ pub struct ImapStore {
     /// SELECT, so a run that opens no folder does without the round trip.
     enabled: bool,
     /// Each folder's version as the last folder listing reported it
-    /// (LIST-STATUS), by canonical name: see [`Store::folder_version`].
+    /// (LIST-STATUS), by canonical name: see [`FolderVersions::folder_version`].
     listed_versions: HashMap<String, String>,
     /// Messages staged for a batched upload (see [`multiappend`]).
     uploads: Box<multiappend::Uploads>,
@@ -1290,78 +1294,6 @@ impl Store for ImapStore {
         self.select(name, None)
     }
 
-    /// With QRESYNC, the SELECT carries what the last sync saw, and the
-    /// server answers it with the flag changes and expunges since then:
-    /// one round trip instead of two for a folder that changed.
-    fn open_folder_knowing(
-        &mut self,
-        name: &str,
-        known: Option<(u32, u64)>,
-    ) -> Result<FolderStatus> {
-        self.enable_qresync()?;
-        match known.filter(|_| self.qresync) {
-            // A server that refuses the parameters (a HIGHESTMODSEQ it no
-            // longer knows, say) is asked plainly.
-            Some(known) => self
-                .select(name, Some(known))
-                .or_else(|_| self.select(name, None)),
-            None => self.select(name, None),
-        }
-    }
-
-    /// Sends a later folder's SELECT now (after ENABLE, so it is the same
-    /// command the opening would send), behind any sent before; the open
-    /// folder is selected again before its next operation, so nothing
-    /// meant for it can reach another.
-    fn open_ahead(&mut self, name: &str, known: Option<(u32, u64)>) {
-        if !self.enabled
-            || self.ahead.len() >= MAX_AHEAD
-            || self.ahead.iter().any(|ahead| ahead.name == name)
-        {
-            return;
-        }
-        let known = known.filter(|_| self.qresync);
-        let Ok(command) = self
-            .server_name(name)
-            .and_then(|server_name| select_command(&server_name, known))
-        else {
-            return;
-        };
-        match self.wire_send(&command, "sending ahead") {
-            Ok(tag) => {
-                if let Some(open) = self.open.as_mut() {
-                    open.selected_elsewhere = true;
-                }
-                self.ahead.push_back(SentAhead {
-                    name: name.to_string(),
-                    known,
-                    tag,
-                });
-            }
-            // The next command finds the connection broken and says so.
-            Err(e) => log::debug!("{e:#}"),
-        }
-    }
-
-    fn nothing_added_between(&self, before: &str, now: &str) -> bool {
-        protocol::nothing_added_between(before, now)
-    }
-
-    fn changes_at_open(&mut self, since: u64) -> Option<Changes> {
-        let open = self.open.as_mut()?;
-        match open.changes_at_open.take() {
-            Some((at, changes)) if at == since => Some(changes),
-            _ => None,
-        }
-    }
-
-    fn folder_version(&mut self, name: &str) -> Result<Option<String>> {
-        if let Some(open) = self.open.as_ref().filter(|open| open.name == name) {
-            return Ok(open.version.clone());
-        }
-        Ok(self.listed_versions.get(name).cloned())
-    }
-
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>> {
         self.list_in_slices()
     }
@@ -1484,18 +1416,6 @@ impl Store for ImapStore {
         // along: flag ours and leave the expunge to whoever expunges them.
         self.uid_store(&uid_set(&uids), "+FLAGS.SILENT (\\Deleted)")?;
         Ok(Removed::FlaggedDeleted)
-    }
-
-    fn list_changes(&mut self, since: u64) -> Result<Option<Changes>> {
-        self.changes_since(since)
-    }
-
-    fn stage_append(&mut self, ticket: &str, message: &Message) -> Result<Staged> {
-        self.stage_upload(ticket, message)
-    }
-
-    fn commit_staged(&mut self) -> Result<Vec<(String, Result<MsgId>)>> {
-        Ok(self.finish_uploads())
     }
 
     fn set_flags_many(&mut self, ids: &[MsgId], add: Flags, remove: Flags) -> Result<()> {
@@ -1707,6 +1627,22 @@ impl Store for ImapStore {
         ids: &[MsgId],
     ) -> Result<Vec<(MsgId, crate::mail::identity::Identity)>> {
         self.identities_from_headers(ids)
+    }
+
+    fn incremental(&mut self) -> Option<&mut dyn IncrementalListing> {
+        Some(self)
+    }
+
+    fn staging(&mut self) -> Option<&mut dyn Staging> {
+        Some(self)
+    }
+
+    fn opening_ahead(&mut self) -> Option<&mut dyn OpenAhead> {
+        Some(self)
+    }
+
+    fn versions(&mut self) -> Option<&mut dyn FolderVersions> {
+        Some(self)
     }
 }
 

@@ -24,7 +24,7 @@ use std::hash::BuildHasher;
 use tree::FolderDir;
 pub use tree::MaildirTree;
 
-use super::{folder_name, FolderInfo, Staged, Store, Trashed};
+use super::{folder_name, FolderInfo, FolderVersions, Staged, Staging, Store, Trashed};
 use crate::config::{Layout, LineEndings, MaildirConfig};
 use crate::mail::Flags;
 use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
@@ -696,46 +696,6 @@ impl Store for MaildirStore {
         })
     }
 
-    /// The files' names are guessed as mailferry writes them (unflagged
-    /// mail in new/, the rest in cur/ with its letters): no directory is
-    /// read unless a guess proves wrong.
-    fn open_folder_as_listed(
-        &mut self,
-        name: &str,
-        listing: &[MessageInfo],
-    ) -> Result<Option<FolderStatus>> {
-        self.open = None;
-        self.held.scanned = None;
-        self.held.staged.clear();
-        let FolderDir { base, relative } = self.tree.locate(name)?;
-        let dir = base.join(&relative);
-        if !is_maildir(&dir) {
-            return Ok(None);
-        }
-        let messages = listing
-            .iter()
-            .map(|message| likely_file(&message.id, message.flags))
-            .collect();
-        self.open = Some(OpenFolder {
-            name: name.to_owned(),
-            base,
-            relative,
-            dir,
-            messages,
-            guessed: true,
-        });
-        Ok(Some(FolderStatus {
-            uidvalidity: None,
-            uidnext: None,
-            highest_modseq: None,
-            exists: u32::try_from(listing.len()).unwrap_or(u32::MAX),
-        }))
-    }
-
-    fn folder_version(&mut self, name: &str) -> Result<Option<String>> {
-        Ok(version::maildir_version(&self.tree.folder_dir(name)?))
-    }
-
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>> {
         let scanned = self.held.scanned.take();
         let dir = &self.folder()?.dir;
@@ -794,51 +754,6 @@ impl Store for MaildirStore {
         }
         self.folder_mut()?.messages.insert(target);
         Ok(Some(staged.unique))
-    }
-
-    fn stage_append(&mut self, ticket: &str, message: &Message) -> Result<Staged> {
-        let staged = self.write_tmp(ticket, message, false)?;
-        self.held.staged.push(staged);
-        Ok(Staged::Deferred)
-    }
-
-    /// Group commit: every staged tmp/ file is flushed, then each is renamed
-    /// into place, then the directories are flushed once. A crash before a
-    /// rename leaves only a tmp/ file (removed by `find_appended`), after it
-    /// a durable message that `find_appended` finds by its unique name.
-    fn commit_staged(&mut self) -> Result<Vec<(String, Result<MsgId>)>> {
-        let staged = std::mem::take(&mut self.held.staged);
-        if staged.is_empty() {
-            return Ok(Vec::new());
-        }
-        let flushed = if self.fsync {
-            crate::flush::flush_together(staged.iter().map(|file| file.tmp_path.as_path()))
-        } else {
-            staged.iter().map(|_| Ok(())).collect()
-        };
-        let mut results = Vec::with_capacity(staged.len());
-        let mut touched: Vec<PathBuf> = Vec::new();
-        for (file, flushed) in staged.iter().zip(flushed) {
-            // Never move a file into place that is not known to be durable.
-            let outcome = flushed.and_then(|()| self.publish(file));
-            if let Ok(target) = &outcome {
-                let dir = file.folder_dir.join(target.subdir.dir_name());
-                if !touched.contains(&dir) {
-                    touched.push(dir);
-                }
-                let same_folder = self.open.as_ref().is_some_and(|f| f.dir == file.folder_dir);
-                if same_folder {
-                    self.folder_mut()?.messages.insert(target.clone());
-                }
-            }
-            results.push((file.ticket.clone(), outcome.map(|_| file.unique.clone())));
-        }
-        if self.fsync {
-            for dir in &touched {
-                sync_directory(dir)?;
-            }
-        }
-        Ok(results)
     }
 
     /// Files are written with the configured line ends: LF by default (the
@@ -960,6 +875,111 @@ impl Store for MaildirStore {
 
     fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
+    }
+
+    fn staging(&mut self) -> Option<&mut dyn Staging> {
+        Some(self)
+    }
+
+    fn versions(&mut self) -> Option<&mut dyn FolderVersions> {
+        Some(self)
+    }
+}
+
+/// Group commit: messages are written to tmp/ as they come, and a batch is
+/// flushed to disk and moved into place at once.
+impl Staging for MaildirStore {
+    fn stage_append(&mut self, ticket: &str, message: &Message) -> Result<Staged> {
+        let staged = self.write_tmp(ticket, message, false)?;
+        self.held.staged.push(staged);
+        Ok(Staged::Deferred)
+    }
+
+    /// Group commit: every staged tmp/ file is flushed, then each is renamed
+    /// into place, then the directories are flushed once. A crash before a
+    /// rename leaves only a tmp/ file (removed by `find_appended`), after it
+    /// a durable message that `find_appended` finds by its unique name.
+    fn commit_staged(&mut self) -> Result<Vec<(String, Result<MsgId>)>> {
+        let staged = std::mem::take(&mut self.held.staged);
+        if staged.is_empty() {
+            return Ok(Vec::new());
+        }
+        let flushed = if self.fsync {
+            crate::flush::flush_together(staged.iter().map(|file| file.tmp_path.as_path()))
+        } else {
+            staged.iter().map(|_| Ok(())).collect()
+        };
+        let mut results = Vec::with_capacity(staged.len());
+        let mut touched: Vec<PathBuf> = Vec::new();
+        for (file, flushed) in staged.iter().zip(flushed) {
+            // Never move a file into place that is not known to be durable.
+            let outcome = flushed.and_then(|()| self.publish(file));
+            if let Ok(target) = &outcome {
+                let dir = file.folder_dir.join(target.subdir.dir_name());
+                if !touched.contains(&dir) {
+                    touched.push(dir);
+                }
+                let same_folder = self.open.as_ref().is_some_and(|f| f.dir == file.folder_dir);
+                if same_folder {
+                    self.folder_mut()?.messages.insert(target.clone());
+                }
+            }
+            results.push((file.ticket.clone(), outcome.map(|_| file.unique.clone())));
+        }
+        if self.fsync {
+            for dir in &touched {
+                sync_directory(dir)?;
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// A folder's version is its directories' change times (see [`version`]).
+impl FolderVersions for MaildirStore {
+    fn folder_version(&mut self, name: &str) -> Result<Option<String>> {
+        Ok(version::maildir_version(&self.tree.folder_dir(name)?))
+    }
+
+    fn nothing_added_between(&self, _before: &str, _now: &str) -> bool {
+        // A version tells only that the directories changed.
+        false
+    }
+
+    /// The files' names are guessed as mailferry writes them (unflagged
+    /// mail in new/, the rest in cur/ with its letters): no directory is
+    /// read unless a guess proves wrong.
+    fn open_folder_as_listed(
+        &mut self,
+        name: &str,
+        listing: &[MessageInfo],
+    ) -> Result<Option<FolderStatus>> {
+        self.open = None;
+        self.held.scanned = None;
+        self.held.staged.clear();
+        let FolderDir { base, relative } = self.tree.locate(name)?;
+        let dir = base.join(&relative);
+        if !is_maildir(&dir) {
+            return Ok(None);
+        }
+        let messages = listing
+            .iter()
+            .map(|message| likely_file(&message.id, message.flags))
+            .collect();
+        self.open = Some(OpenFolder {
+            name: name.to_owned(),
+            base,
+            relative,
+            dir,
+            messages,
+            guessed: true,
+        });
+        Ok(Some(FolderStatus {
+            uidvalidity: None,
+            uidnext: None,
+            highest_modseq: None,
+            exists: u32::try_from(listing.len()).unwrap_or(u32::MAX),
+        }))
     }
 }
 

@@ -3,7 +3,7 @@
 //! operations, to prove that an interrupted sync resumes cleanly. It never
 //! replaces the tests against a real Dovecot.
 
-use super::{FolderInfo, Store, Trashed};
+use super::{FolderInfo, FolderVersions, Store, Trashed};
 use crate::mail::Flags;
 use crate::mail::{sha256_hex, FolderStatus, Message, MessageInfo, MsgId};
 use anyhow::{anyhow, bail, Context, Result};
@@ -208,19 +208,6 @@ impl Store for MemoryStore {
         Ok(status)
     }
 
-    /// The folder's UIDVALIDITY, UIDNEXT and every UID with its flags: as
-    /// exact as a version can be, which suits tests.
-    fn folder_version(&mut self, name: &str) -> Result<Option<String>> {
-        let data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
-        Ok(data.folders.get(name).map(|folder| {
-            let mut version = format!("{}.{}", folder.uidvalidity, folder.uidnext);
-            for (uid, message) in &folder.messages {
-                version.push_str(&format!(" {uid}:{}", message.flags.to_maildir_letters()));
-            }
-            version
-        }))
-    }
-
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>> {
         self.with_folder(|folder| {
             Ok(folder
@@ -416,5 +403,36 @@ impl Store for MemoryStore {
             Ok(())
         })?;
         self.reply()
+    }
+
+    fn versions(&mut self) -> Option<&mut dyn FolderVersions> {
+        Some(self)
+    }
+}
+
+impl FolderVersions for MemoryStore {
+    /// The folder's UIDVALIDITY, UIDNEXT and every UID with its flags: as
+    /// exact as a version can be, which suits tests.
+    fn folder_version(&mut self, name: &str) -> Result<Option<String>> {
+        let data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
+        Ok(data.folders.get(name).map(|folder| {
+            let mut version = format!("{}.{}", folder.uidvalidity, folder.uidnext);
+            for (uid, message) in &folder.messages {
+                version.push_str(&format!(" {uid}:{}", message.flags.to_maildir_letters()));
+            }
+            version
+        }))
+    }
+
+    fn nothing_added_between(&self, _before: &str, _now: &str) -> bool {
+        false
+    }
+
+    fn open_folder_as_listed(
+        &mut self,
+        _name: &str,
+        _listing: &[MessageInfo],
+    ) -> Result<Option<FolderStatus>> {
+        Ok(None)
     }
 }

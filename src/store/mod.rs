@@ -2,6 +2,7 @@
 //! (an IMAP account, a Maildir tree), described once. The engine talks to
 //! nothing else, so a new kind of store is one new implementation.
 
+pub mod abilities;
 pub mod error;
 pub mod folder_name;
 pub mod imap;
@@ -14,6 +15,7 @@ pub mod tls;
 pub mod tunnel;
 pub mod unavailable;
 
+pub use abilities::{FolderVersions, IncrementalListing, OpenAhead, Staging};
 pub use open::StoreOpener;
 
 use crate::mail::identity::Identity;
@@ -21,13 +23,13 @@ use crate::mail::{sha256_hex, Flags, FolderStatus, Message, MessageInfo, MsgId};
 use anyhow::Result;
 use serde::Serialize;
 
-/// What [`Store::stage_append`] did with a message.
+/// What [`Staging::stage_append`] did with a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Staged {
     /// Stored at once, as [`Store::append`] would have (with its id when
     /// the store can tell it).
     Stored(Option<MsgId>),
-    /// Written but not yet durable nor visible: [`Store::commit_staged`]
+    /// Written but not yet durable nor visible: [`Staging::commit_staged`]
     /// finishes it.
     Deferred,
 }
@@ -182,25 +184,6 @@ pub trait Store: Send {
     /// Opens a folder for the message operations below.
     fn open_folder(&mut self, name: &str) -> Result<FolderStatus>;
 
-    /// Opens a folder like [`Store::open_folder`], told the UIDVALIDITY
-    /// and HIGHESTMODSEQ the last sync saw, so that a store that can may
-    /// learn what changed since then in the same round trip (IMAP QRESYNC);
-    /// [`Store::changes_at_open`] hands that over.
-    fn open_folder_knowing(
-        &mut self,
-        name: &str,
-        _known: Option<(u32, u64)>,
-    ) -> Result<FolderStatus> {
-        self.open_folder(name)
-    }
-
-    /// Whether between two versions of a folder (see
-    /// [`Store::folder_version`]) messages were at most changed or removed,
-    /// none added. `false` when the store cannot tell.
-    fn nothing_added_between(&self, _before: &str, _now: &str) -> bool {
-        false
-    }
-
     /// Moves the open folder into a new store of the same kind, which can
     /// carry out the rest of that folder's changes on another thread; this
     /// store is left with no folder open. `None` when the store cannot (a
@@ -209,50 +192,25 @@ pub trait Store: Send {
         None
     }
 
-    /// Told that `name` is the next folder to be opened, with `known` as
-    /// [`Store::open_folder_knowing`] will be given it, and that the open
-    /// folder needs nothing more from this store: a server store may send
-    /// the opening command now and read its answer when the folder is
-    /// opened, so the server works while the caller finishes the folder
-    /// before. The open folder must not be used after this. Doing nothing
-    /// is always right.
-    fn open_ahead(&mut self, _name: &str, _known: Option<(u32, u64)>) {}
-
-    /// What the open folder's opening learned had changed since `since`
-    /// (see [`Store::open_folder_knowing`]), once: like
-    /// [`Store::list_changes`], except that the sizes are not known (0).
-    fn changes_at_open(&mut self, _since: u64) -> Option<Changes> {
+    /// Its incremental listing (IMAP CONDSTORE/QRESYNC), if it has one.
+    fn incremental(&mut self) -> Option<&mut dyn IncrementalListing> {
         None
     }
 
-    /// Opens a folder whose messages the caller knows to be exactly
-    /// `listing` (its version did not change since it listed them), without
-    /// reading them again. `None` when the store cannot; the caller then
-    /// opens and lists it as usual. Operations on a message the store
-    /// finds elsewhere than the listing suggests must still act on the
-    /// right file, or fail as for a message that is gone.
-    fn open_folder_as_listed(
-        &mut self,
-        _name: &str,
-        _listing: &[MessageInfo],
-    ) -> Result<Option<FolderStatus>> {
-        Ok(None)
+    /// Its group commit of appends, if it has one.
+    fn staging(&mut self) -> Option<&mut dyn Staging> {
+        None
     }
 
-    /// The folder's version: a short text that is the same at two moments
-    /// only if no message was added to, removed from or changed flags in
-    /// the folder between them. `None` when the store cannot tell that
-    /// cheaply (without listing the messages), or not reliably just now;
-    /// the caller then reads the folder in full.
-    ///
-    /// It may be asked of a folder that is not open (an IMAP store answers
-    /// from what its last folder listing reported, where the server gave
-    /// each folder's status with it) and of the open folder (then as of
-    /// its opening). A sync compares it with the version recorded by the
-    /// last run that left the folder settled, to skip a folder that did
-    /// not change without reading it (see the engine's `settled` module).
-    fn folder_version(&mut self, _name: &str) -> Result<Option<String>> {
-        Ok(None)
+    /// Its opening of folders ahead of their turn, if it has one.
+    fn opening_ahead(&mut self) -> Option<&mut dyn OpenAhead> {
+        None
+    }
+
+    /// Its folder versions, if it can tell cheaply whether a folder
+    /// changed.
+    fn versions(&mut self) -> Option<&mut dyn FolderVersions> {
+        None
     }
 
     /// Lists every message of the open folder.
@@ -344,29 +302,6 @@ pub trait Store: Send {
     /// flags them deleted and leaves them for an expunge.
     fn remove_own_copies(&mut self, ids: &[MsgId]) -> Result<Removed> {
         self.delete_messages(ids).map(|()| Removed::Expunged)
-    }
-
-    /// Stores a new message like [`Store::append`], but may leave it
-    /// unfinished until [`Store::commit_staged`], so that a whole batch is
-    /// made durable at once (group commit). Stores that cannot defer store
-    /// it at once and say so with [`Staged::Stored`].
-    fn stage_append(&mut self, ticket: &str, message: &Message) -> Result<Staged> {
-        self.append(ticket, message).map(Staged::Stored)
-    }
-
-    /// Finishes every message staged since the last call: makes them
-    /// durable, then visible. Returns each staged ticket with its new id or
-    /// the reason it failed, in the order the messages were staged. An `Err` means none can be trusted to have
-    /// arrived; [`Store::find_appended`] tells later.
-    fn commit_staged(&mut self) -> Result<Vec<(String, Result<MsgId>)>> {
-        Ok(Vec::new())
-    }
-
-    /// What changed in the open folder since an earlier open reported
-    /// `since` as its HIGHESTMODSEQ (CONDSTORE/QRESYNC), or `None` when the
-    /// store cannot tell cheaply; then the caller lists everything.
-    fn list_changes(&mut self, _since: u64) -> Result<Option<Changes>> {
-        Ok(None)
     }
 
     /// Adds and removes flags on one message.

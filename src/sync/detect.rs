@@ -66,7 +66,7 @@ pub fn detect(
     let head = state_file.load_head();
     // Read before the near side is listed: a change made after this is
     // either in the listing or makes the next run's version differ.
-    let near_version = stores.near.folder_version(names[Side::Near])?;
+    let near_version = folder_version(stores.near, names[Side::Near])?;
     if near_may_be_as_recorded(head.as_ref(), near_version.as_deref(), policy) {
         detect_in_turn(stores, names, state_file, policy, head, near_version)
     } else {
@@ -101,7 +101,7 @@ fn detect_in_turn(
     let far_status = open_far(stores.far, names[Side::Far], head.as_ref())?;
     // Read before the far side is listed (its listing comes after the
     // opening, from the changes since or in full).
-    let versions = Pair::new(stores.far.folder_version(names[Side::Far])?, near_version);
+    let versions = Pair::new(folder_version(stores.far, names[Side::Far])?, near_version);
     if let Some(skipped) = settled::skip_if_unchanged(
         state_file,
         head.as_ref(),
@@ -118,11 +118,11 @@ fn detect_in_turn(
     // of an interrupted run would have changed the records since.
     let near_as_recorded =
         settled::near_listing_from_state(&state, &versions, policy).filter(|_| !journal_left);
-    let opened_as_recorded = match &near_as_recorded {
-        Some(listing) => stores
-            .near
-            .open_folder_as_listed(names[Side::Near], listing)?,
-        None => None,
+    let opened_as_recorded = match (&near_as_recorded, stores.near.versions()) {
+        (Some(listing), Some(versions)) => {
+            versions.open_folder_as_listed(names[Side::Near], listing)?
+        }
+        _ => None,
     };
     let (near_status, near_listing) = match opened_as_recorded {
         Some(status) => {
@@ -160,7 +160,7 @@ fn detect_both_at_once(
             Ok((state, journal_left, status))
         });
         let far_side = open_far(&mut **far, names[Side::Far], head.as_ref()).and_then(|status| {
-            let version = far.folder_version(names[Side::Far])?;
+            let version = folder_version(&mut **far, names[Side::Far])?;
             Ok((status, version))
         });
         let near_side = near_side
@@ -179,9 +179,24 @@ fn detect_both_at_once(
     })))
 }
 
+/// Opens the far folder, telling a store that lists incrementally what
+/// the last sync saw, so that its changes since can come with the opening.
 fn open_far(far: &mut dyn Store, name: &str, head: Option<&StateHead>) -> Result<FolderStatus> {
-    far.open_folder_knowing(name, head.and_then(StateHead::far_known))
-        .with_context(|| format!("opening far folder {name}"))
+    let known = head.and_then(StateHead::far_known);
+    match far.incremental() {
+        Some(incremental) => incremental.open_folder_knowing(name, known),
+        None => far.open_folder(name),
+    }
+    .with_context(|| format!("opening far folder {name}"))
+}
+
+/// The folder's version (see [`crate::store::FolderVersions`]); `None`
+/// from a store that has none.
+pub(super) fn folder_version(store: &mut dyn Store, name: &str) -> Result<Option<String>> {
+    match store.versions() {
+        Some(versions) => versions.folder_version(name),
+        None => Ok(None),
+    }
 }
 
 fn open_near(near: &mut dyn Store, name: &str) -> Result<FolderStatus> {

@@ -713,7 +713,13 @@ impl GroupCommit {
         if batch.is_empty() {
             return Ok(());
         }
-        let results = match to.commit_staged() {
+        // Only a store that stages can have deferred a message; from any
+        // other, no result: each message is reported lost track of.
+        let committed = match to.staging() {
+            Some(staging) => staging.commit_staged(),
+            None => Ok(Vec::new()),
+        };
+        let results = match committed {
             Ok(results) => results,
             Err(err) if connection_lost(&err) => {
                 return Err(err.context(format!("storing {} message(s)", batch.len())))
@@ -823,7 +829,11 @@ fn store_copy(
     };
     drop(held);
     ledger.pending(&pending)?;
-    let stored = match to.stage_append(&pending.ticket, message) {
+    let staged = match to.staging() {
+        Some(staging) => staging.stage_append(&pending.ticket, message),
+        None => to.append(&pending.ticket, message).map(Staged::Stored),
+    };
+    let stored = match staged {
         Ok(Staged::Deferred) => return Ok(Ok(Some(pending))),
         Ok(Staged::Stored(id)) => Ok(id),
         Err(err) if was_refused(&err) => {

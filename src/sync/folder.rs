@@ -100,7 +100,7 @@ pub struct NextFolder {
 }
 
 /// The worker's later folders to open ahead (see
-/// [`crate::store::Store::open_ahead`]), in the order it will sync them,
+/// [`crate::store::OpenAhead::open_ahead`]), in the order it will sync them,
 /// each given once. Asked once the folder in hand is open on the far side
 /// (with `false`: folders the worker expects to need nothing but their
 /// opening from the far store, when it expects that of this one too), and
@@ -440,7 +440,9 @@ fn open_ahead(stores: &mut Stores<'_>, folders: Vec<NextFolder>) {
             .load_head()
             .as_ref()
             .and_then(StateHead::far_known);
-        stores.far.open_ahead(&next.far_name, known);
+        if let Some(far) = stores.far.opening_ahead() {
+            far.open_ahead(&next.far_name, known);
+        }
     }
 }
 

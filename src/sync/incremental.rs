@@ -5,7 +5,7 @@
 //! costs the SELECT alone.
 //!
 //! Where the server offers QRESYNC the changes come with the SELECT (see
-//! [`crate::store::Store::open_folder_knowing`]), so a changed folder costs
+//! [`crate::store::IncrementalListing::open_folder_knowing`]), so a changed folder costs
 //! one round trip, unless new messages need their sizes listed.
 //!
 //! When it is safe to use, in plain words:
@@ -89,6 +89,9 @@ fn from_changes(
         // The changes the SELECT brought (QRESYNC) serve when they name no
         // message new since then: those need their sizes, which only the
         // listing of changes gives.
+        let Some(far) = far.incremental() else {
+            return Ok(None);
+        };
         let at_open = far.changes_at_open(known).filter(|changes| {
             changes.changed.iter().all(|message| {
                 message

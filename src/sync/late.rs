@@ -18,7 +18,7 @@
 //! - if its source is in no record (it was never uploaded again), it is
 //!   the upload: it is paired with its source.
 //!
-//! This runs before content identity ([`super::identity`]) pairs the
+//! This runs before content identity ([`super::pairing`]) pairs the
 //! messages no record holds: when several killed runs' batches all land,
 //! the server holds byte-identical copies of one message, which content
 //! identity can only call ambiguous and leave untouched for good, while

@@ -24,7 +24,7 @@
 //!   as gone, as on any run;
 //! - a record whose content occurs more than once on a side (true copies):
 //!   forgotten, and its messages are left out of this run's plan, neither
-//!   copied nor deleted (as [`super::identity`] does for any ambiguity).
+//!   copied nor deleted (as [`super::pairing`] does for any ambiguity).
 //!
 //! When are UIDLs taken as renumbered? A POP3 server has no UIDVALIDITY:
 //! when more than half of the records' far ids are no longer listed while

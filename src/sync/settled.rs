@@ -3,7 +3,7 @@
 //!
 //! A sync that finds a folder pair already in sync and changes neither side
 //! records both sides' versions in the state (see
-//! [`crate::store::Store::folder_version`]: IMAP's UIDVALIDITY, UIDNEXT,
+//! [`crate::store::FolderVersions::folder_version`]: IMAP's UIDVALIDITY, UIDNEXT,
 //! message count and HIGHESTMODSEQ; a maildir's new/ and cur/ times). The
 //! next run asks for the versions again (for IMAP, all folders' in the one
 //! LIST answer where the server offers LIST-STATUS) and, when both are
@@ -64,7 +64,7 @@ pub fn skip_if_unchanged(
 pub fn far_changes_only(
     head: Option<&StateHead>,
     versions: &Pair<Option<String>>,
-    far: &dyn Store,
+    far: &mut dyn Store,
 ) -> bool {
     let (Some(settled), Some(far_now), Some(near_now)) = (
         head.and_then(|head| head.settled.as_ref()),
@@ -74,14 +74,16 @@ pub fn far_changes_only(
         return false;
     };
     settled.versions[Side::Near] == *near_now
-        && far.nothing_added_between(&settled.versions[Side::Far], far_now)
+        && far.versions().is_some_and(|versions| {
+            versions.nothing_added_between(&settled.versions[Side::Far], far_now)
+        })
 }
 
 /// Both sides' versions now, for the folder `names` (far, near names).
 pub fn versions_of(stores: &mut Stores<'_>, names: Pair<&str>) -> Result<Pair<Option<String>>> {
     Ok(Pair::new(
-        stores.far.folder_version(names[Side::Far])?,
-        stores.near.folder_version(names[Side::Near])?,
+        super::detect::folder_version(stores.far, names[Side::Far])?,
+        super::detect::folder_version(stores.near, names[Side::Near])?,
     ))
 }
 

@@ -75,7 +75,11 @@ impl FolderContext<'_> {
         match settled::skip_if_unchanged(&state_file, head.as_ref(), &versions, self.policy, name) {
             Some(skipped) => BeforeSync::Skipped(skipped),
             None => BeforeSync::ToSync {
-                far_changes_only: settled::far_changes_only(head.as_ref(), &versions, &*stores.far),
+                far_changes_only: settled::far_changes_only(
+                    head.as_ref(),
+                    &versions,
+                    &mut *stores.far,
+                ),
             },
         }
     }

@@ -1,4 +1,4 @@
-//! A folder opened ahead (`Store::open_ahead`: its SELECT sent before the
+//! A folder opened ahead (`OpenAhead::open_ahead`: its SELECT sent before the
 //! folder's turn, the answer read when it is opened) against a real
 //! Dovecot: the folder then opened is always the one asked for, whatever
 //! came between, and what is meant for a folder reaches that folder even
@@ -10,7 +10,7 @@ use mailferry::config::{Secret, TlsMode};
 use mailferry::mail::Flags;
 use mailferry::mail::Message;
 use mailferry::store::imap::ImapStore;
-use mailferry::store::Store;
+use mailferry::store::{IncrementalListing, OpenAhead, Store};
 
 const USER: &str = "alice";
 

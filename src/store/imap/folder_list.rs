@@ -27,7 +27,7 @@ pub struct Listed {
 
 impl ImapStore {
     /// Lists every folder; with LIST-STATUS and CONDSTORE also notes each
-    /// one's version for [`crate::store::Store::folder_version`].
+    /// one's version for [`crate::store::FolderVersions::folder_version`].
     pub(super) fn list_all_folders(&mut self) -> Result<Vec<FolderInfo>> {
         let with_status = self.has_capability("LIST-STATUS") && self.has_capability("CONDSTORE");
         // With RETURN options a server gives the special-use attributes

@@ -46,7 +46,7 @@ impl ImapStore {
             .all(|name| self.has_capability(name))
     }
 
-    /// [`crate::store::Store::stage_append`] for IMAP.
+    /// [`crate::store::Staging::stage_append`] for IMAP.
     pub(super) fn stage_upload(&mut self, ticket: &str, message: &Message) -> Result<Staged> {
         if !self.batch_uploads() || std::str::from_utf8(&message.content).is_err() {
             return Store::append(self, ticket, message).map(Staged::Stored);
@@ -64,7 +64,7 @@ impl ImapStore {
         Ok(Staged::Deferred)
     }
 
-    /// [`crate::store::Store::commit_staged`] for IMAP: sends what waits and
+    /// [`crate::store::Staging::commit_staged`] for IMAP: sends what waits and
     /// reports every staged message.
     pub(super) fn finish_uploads(&mut self) -> Vec<(String, Result<MsgId>)> {
         self.send_uploads();

@@ -214,7 +214,7 @@ pub fn tagged_status(answer: &[u8], tag: &str) -> String {
     }
 }
 
-/// A folder's version (see [`crate::store::Store::folder_version`]) from
+/// A folder's version (see [`crate::store::FolderVersions::folder_version`]) from
 /// what SELECT or STATUS reports: any message added or expunged changes
 /// UIDNEXT or the count, any flag change HIGHESTMODSEQ, renumbering
 /// UIDVALIDITY. Without HIGHESTMODSEQ (no CONDSTORE) flag changes would go

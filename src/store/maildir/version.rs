@@ -1,4 +1,4 @@
-//! A maildir's version (see [`crate::store::Store::folder_version`]): the
+//! A maildir's version (see [`crate::store::FolderVersions::folder_version`]): the
 //! identity and modification times of its new/ and cur/ directories.
 //!
 //! Every delivery, flag change (a rename) and removal changes the

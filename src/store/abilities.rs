@@ -1,0 +1,97 @@
+//! The optional abilities of a store, each a trait of its own. A store
+//! that has one hands it out through [`Store`]'s accessor for it
+//! ([`Store::incremental`], [`Store::staging`], [`Store::opening_ahead`],
+//! [`Store::versions`]); the engine asks, and chooses its way by the
+//! answer, instead of calling methods that quietly do nothing.
+
+#[cfg(doc)]
+use super::Store;
+use super::{Changes, Staged};
+use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
+use anyhow::Result;
+
+/// Learning what changed in a folder since a known HIGHESTMODSEQ (IMAP
+/// CONDSTORE/QRESYNC), instead of listing it whole.
+pub trait IncrementalListing {
+    /// Opens a folder like [`Store::open_folder`], told the UIDVALIDITY
+    /// and HIGHESTMODSEQ the last sync saw, so that the store may learn
+    /// what changed since then in the same round trip (QRESYNC);
+    /// [`IncrementalListing::changes_at_open`] hands that over.
+    fn open_folder_knowing(
+        &mut self,
+        name: &str,
+        known: Option<(u32, u64)>,
+    ) -> Result<FolderStatus>;
+
+    /// What the open folder's opening learned had changed since `since`
+    /// (see [`IncrementalListing::open_folder_knowing`]), once: like
+    /// [`IncrementalListing::list_changes`], except that the sizes are not
+    /// known (0).
+    fn changes_at_open(&mut self, since: u64) -> Option<Changes>;
+
+    /// What changed in the open folder since an earlier open reported
+    /// `since` as its HIGHESTMODSEQ, or `None` when the store cannot tell
+    /// cheaply (the server lacks CONDSTORE); then the caller lists
+    /// everything.
+    fn list_changes(&mut self, since: u64) -> Result<Option<Changes>>;
+}
+
+/// Storing a batch of messages with one durable commit (group commit).
+pub trait Staging {
+    /// Stores a new message like [`Store::append`], but may leave it
+    /// unfinished until [`Staging::commit_staged`], so that a whole batch
+    /// is made durable at once. A message stored at once says so with
+    /// [`Staged::Stored`].
+    fn stage_append(&mut self, ticket: &str, message: &Message) -> Result<Staged>;
+
+    /// Finishes every message staged since the last call: makes them
+    /// durable, then visible. Returns each staged ticket with its new id or
+    /// the reason it failed, in the order the messages were staged. An
+    /// `Err` means none can be trusted to have arrived;
+    /// [`Store::find_appended`] tells later.
+    fn commit_staged(&mut self) -> Result<Vec<(String, Result<MsgId>)>>;
+}
+
+/// Sending a folder's opening command before its turn (a server store),
+/// so the server works while the caller finishes the folder before.
+pub trait OpenAhead {
+    /// Told that `name` is the next folder to be opened, with `known` as
+    /// [`IncrementalListing::open_folder_knowing`] will be given it, and
+    /// that the open folder needs nothing more from this store: the store
+    /// may send the opening command now and read its answer when the
+    /// folder is opened. The open folder must not be used after this.
+    fn open_ahead(&mut self, name: &str, known: Option<(u32, u64)>);
+}
+
+/// Telling cheaply whether a folder changed, so that a folder that did not
+/// is skipped without reading it (the engine's `settled` module).
+pub trait FolderVersions {
+    /// The folder's version: a short text that is the same at two moments
+    /// only if no message was added to, removed from or changed flags in
+    /// the folder between them. `None` when the store cannot tell just now
+    /// (not reliably, or not without listing the messages); the caller
+    /// then reads the folder in full.
+    ///
+    /// It may be asked of a folder that is not open (an IMAP store answers
+    /// from what its last folder listing reported, where the server gave
+    /// each folder's status with it) and of the open folder (then as of
+    /// its opening). A sync compares it with the version recorded by the
+    /// last run that left the folder settled.
+    fn folder_version(&mut self, name: &str) -> Result<Option<String>>;
+
+    /// Whether between two versions of a folder messages were at most
+    /// changed or removed, none added; `false` when the store cannot tell.
+    fn nothing_added_between(&self, before: &str, now: &str) -> bool;
+
+    /// Opens a folder whose messages the caller knows to be exactly
+    /// `listing` (its version did not change since it listed them), without
+    /// reading them again. `None` when the store cannot; the caller then
+    /// opens and lists it as usual. Operations on a message the store
+    /// finds elsewhere than the listing suggests must still act on the
+    /// right file, or fail as for a message that is gone.
+    fn open_folder_as_listed(
+        &mut self,
+        name: &str,
+        listing: &[MessageInfo],
+    ) -> Result<Option<FolderStatus>>;
+}
