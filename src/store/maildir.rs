@@ -1368,6 +1368,22 @@ mod tests {
         (temp, store, dir)
     }
 
+    #[test]
+    fn a_file_system_failure_is_a_local_io_error_with_its_path() {
+        use crate::store::error::{StoreError, StoreErrorKind};
+        let temp = TempDir::new().unwrap();
+        // The root's parent is a file: no directory can be made under it.
+        fs::write(temp.path().join("file"), b"").unwrap();
+        let mut store = MaildirStore::new(temp.path().join("file/Mail"), Layout::Verbatim);
+        let error = store.create_folder("INBOX").unwrap_err();
+        assert_eq!(StoreError::kind_of(&error), Some(StoreErrorKind::LocalIo));
+        let text = format!("{error:#}");
+        assert!(
+            text.starts_with("cannot create Maildir directory ") && text.contains("file/Mail"),
+            "{text}"
+        );
+    }
+
     fn message(flags: Flags, date: Option<i64>, content: &[u8]) -> Message {
         Message {
             flags,

@@ -222,3 +222,86 @@ fn store_config<'a>(config: &'a Config, name: &str) -> Result<&'a StoreConfig> {
         .into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::{MemoryData, MemoryStore};
+    use std::path::Path;
+    use std::sync::Mutex;
+
+    fn config() -> Config {
+        let yaml = "state_dir: /s
+stores:
+  local:
+    type: maildir
+    path: /m
+  old:
+    type: pop3
+    host: h
+    tls: none
+    user: u
+    password_command: exit 7
+  box:
+    type: pop3
+    host: h
+    tls: none
+    user: u
+    password: p
+";
+        Config::from_yaml(yaml, Path::new("/c.yaml")).unwrap()
+    }
+
+    #[test]
+    fn an_unknown_store_is_a_usage_error_naming_the_file() {
+        let error = StoreOpener::new(&config(), "nowhere").err().unwrap();
+        assert!(error.downcast_ref::<UsageError>().is_some());
+        assert_eq!(error.to_string(), "no store named \"nowhere\" in /c.yaml");
+    }
+
+    #[test]
+    fn a_pop3_store_is_refused_where_it_cannot_serve_before_its_password_is_asked_for() {
+        // Its password command would fail: the refusal comes first.
+        let error = StoreOpener::new_except_pop3(&config(), "old", "watch")
+            .err()
+            .unwrap();
+        assert!(error.downcast_ref::<UsageError>().is_some());
+        assert_eq!(
+            error.to_string(),
+            "store old is a POP3 store, which watch does not support"
+        );
+        assert!(StoreOpener::new(&config(), "old").is_err());
+    }
+
+    #[test]
+    fn each_kind_of_store_says_how_many_connections_it_takes() {
+        let config = config();
+        let maildir = StoreOpener::new(&config, "local").unwrap();
+        assert_eq!(maildir.name(), "local");
+        assert_eq!(maildir.connection_limit(), None);
+        assert_eq!(
+            maildir.maildir_config().map(|m| m.path.clone()),
+            Some("/m".into())
+        );
+        assert!(maildir.connect_imap().is_none());
+        let pop3 = StoreOpener::new(&config, "box").unwrap();
+        assert_eq!(pop3.connection_limit(), Some(1));
+        assert!(pop3.maildir_config().is_none());
+    }
+
+    #[test]
+    fn an_opener_from_a_function_opens_a_new_store_each_time() {
+        let data = Arc::new(Mutex::new(MemoryData::default()));
+        let opens = Arc::new(Mutex::new(0));
+        let counted = Arc::clone(&opens);
+        let opener = StoreOpener::from_fn("far", move || {
+            *counted.lock().unwrap() += 1;
+            Ok(Box::new(MemoryStore::new(data.clone())) as Box<dyn Store>)
+        });
+        opener.open().unwrap().create_folder("A").unwrap();
+        let folders = opener.relearning().open().unwrap().list_folders().unwrap();
+        assert_eq!(folders.len(), 1, "one store behind both");
+        assert_eq!(*opens.lock().unwrap(), 2);
+        assert_eq!(opener.connection_limit(), None);
+    }
+}
