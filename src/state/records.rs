@@ -79,6 +79,11 @@ impl Records {
         self.holder(side, id)
     }
 
+    /// The record at `place` (see [`Records::iter_placed`]), if one is.
+    pub fn at(&self, place: usize) -> Option<&Record> {
+        self.slots.get(place)?.as_ref()
+    }
+
     /// One more than the highest place.
     pub fn places(&self) -> usize {
         self.slots.len()

@@ -19,9 +19,10 @@
 //!   the full listing.
 
 use super::plan::Policy;
+use crate::mail::Pair;
 use crate::mail::Side;
 use crate::mail::{FolderStatus, MessageInfo};
-use crate::state::FolderState;
+use crate::state::{FolderState, Record};
 use crate::store::Store;
 use anyhow::Result;
 use std::collections::BTreeMap;
@@ -58,33 +59,26 @@ fn from_changes(
     if !usable {
         return Ok(None);
     }
-    // In UID order; the records are nearly so already (in the order they
-    // were paired), which the sort makes cheap.
-    let mut listing: Vec<(u32, MessageInfo)> = Vec::with_capacity(state.records.len());
-    for record in &state.records {
+    // Each far UID with the place of its record, in UID order (the records
+    // are nearly so already, in the order they were paired, which the sort
+    // makes cheap): 8 bytes a message, where copies of the records' ids
+    // would take ten times that while the changes are merged in.
+    let mut held: Vec<(u32, u32)> = Vec::with_capacity(state.records.len());
+    for (place, record) in state.records.iter_placed() {
         let Some(id) = &record.ids[Side::Far] else {
             continue;
         };
-        let Ok(uid) = id.parse::<u32>() else {
+        let (Ok(uid), Ok(place)) = (id.parse::<u32>(), u32::try_from(place)) else {
             return Ok(None);
         };
-        // The size of a paired message is never used: only unpaired
-        // messages are copied, and those come from the changes.
-        listing.push((
-            uid,
-            MessageInfo {
-                id: id.clone(),
-                flags: record.flags,
-                size: 0,
-            },
-        ));
+        held.push((uid, place));
     }
-    listing.sort_unstable_by_key(|(uid, _)| *uid);
-    let recorded = |listing: &[(u32, MessageInfo)], uid: u32| {
-        listing
-            .binary_search_by_key(&uid, |(held, _)| *held)
-            .is_ok()
-    };
+    held.sort_unstable();
+    let recorded =
+        |held: &[(u32, u32)], uid: u32| held.binary_search_by_key(&uid, |(uid, _)| *uid).is_ok();
+    // What the changes say of a message, new or recorded (the last report
+    // of a UID wins); the rest keep their recorded flags.
+    let mut changed: BTreeMap<u32, MessageInfo> = BTreeMap::new();
     if now > known {
         // The changes the SELECT brought (QRESYNC) serve when they name no
         // message new since then: those need their sizes, which only the
@@ -97,7 +91,7 @@ fn from_changes(
                 message
                     .id
                     .parse::<u32>()
-                    .is_ok_and(|uid| recorded(&listing, uid))
+                    .is_ok_and(|uid| recorded(&held, uid))
             })
         });
         let changes = match at_open {
@@ -107,37 +101,60 @@ fn from_changes(
                 None => return Ok(None),
             },
         };
-        // New since the last sync (the last report of a UID wins).
-        let mut added: BTreeMap<u32, MessageInfo> = BTreeMap::new();
         for message in changes.changed {
             let Ok(uid) = message.id.parse::<u32>() else {
                 return Ok(None);
             };
-            match listing.binary_search_by_key(&uid, |(held, _)| *held) {
-                Ok(at) => listing[at].1 = message,
-                Err(_) => {
-                    added.insert(uid, message);
-                }
-            }
+            changed.insert(uid, message);
         }
-        if !added.is_empty() {
-            listing.extend(added);
-            listing.sort_unstable_by_key(|(uid, _)| *uid);
+        let new: Vec<u32> = changed
+            .keys()
+            .filter(|&&uid| !recorded(&held, uid))
+            .copied()
+            .collect();
+        if !new.is_empty() {
+            held.extend(new.into_iter().map(|uid| (uid, NEW)));
+            held.sort_unstable();
         }
-        remove_vanished(&mut listing, &changes.vanished);
+        remove_vanished(&mut held, &changes.vanished);
     }
-    if listing.len() != status.exists as usize {
+    if held.len() != status.exists as usize {
         return Ok(None);
     }
-    Ok(Some(
-        listing.into_iter().map(|(_, message)| message).collect(),
-    ))
+    let mut listing = Vec::with_capacity(held.len());
+    for (uid, place) in held {
+        let message = match changed.remove(&uid) {
+            Some(message) => message,
+            None => {
+                let Some(Record {
+                    ids: Pair([Some(id), _]),
+                    flags,
+                }) = state.records.at(place as usize)
+                else {
+                    return Ok(None);
+                };
+                // The size of a paired message is never used: only
+                // unpaired messages are copied, and those come from the
+                // changes.
+                MessageInfo {
+                    id: id.clone(),
+                    flags: *flags,
+                    size: 0,
+                }
+            }
+        };
+        listing.push(message);
+    }
+    Ok(Some(listing))
 }
+
+/// The place of a message new since the last sync: it has no record.
+const NEW: u32 = u32::MAX;
 
 /// Removes from `listing` (in UID order) the UIDs in `vanished`: a search
 /// for each range's start, then its UIDs, so a few expunges cost no pass
 /// over every range for every message.
-fn remove_vanished(listing: &mut Vec<(u32, MessageInfo)>, vanished: &[RangeInclusive<u32>]) {
+fn remove_vanished<T>(listing: &mut Vec<(u32, T)>, vanished: &[RangeInclusive<u32>]) {
     if vanished.is_empty() {
         return;
     }

@@ -30,7 +30,7 @@ use crate::mail::{Flags, MessageInfo, MsgId, Pair, Side};
 use crate::state::{FolderState, Record};
 use crate::store::Store;
 use anyhow::Result;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// What pairs two messages that share an identity, one on each side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,8 +82,16 @@ pub fn pair_unrecorded(
         stores,
         evidence,
     )?;
+    // Only the paired messages' flags: a map of the whole listing would
+    // cost what the folder holds on every resync.
+    let paired_near: HashSet<&str> = matched
+        .pairs
+        .iter()
+        .map(|pair| pair[Side::Near].as_str())
+        .collect();
     let near_flags: HashMap<&str, Flags> = listings[Side::Near]
         .iter()
+        .filter(|m| paired_near.contains(m.id.as_str()))
         .map(|m| (m.id.as_str(), m.flags))
         .collect();
     // The record's flags are the near side's: the far side's differences
