@@ -1,6 +1,11 @@
 //! The store interface: every operation the sync engine needs from one side
 //! (an IMAP account, a Maildir tree), described once. The engine talks to
 //! nothing else, so a new kind of store is one new implementation.
+//!
+//! What only some stores can do is an ability of its own ([`abilities`]),
+//! which the engine asks for; what goes wrong has a kind that decides what
+//! the engine does about it ([`error`]); a configured store is opened, as
+//! often as needed, by a [`StoreOpener`].
 
 pub mod abilities;
 pub mod error;
