@@ -115,7 +115,7 @@ pub enum JournalEntry {
     UidValidity { side: Side, value: Option<u32> },
     /// Sets the far side's HIGHESTMODSEQ.
     FarHighestModseq(Option<u64>),
-    /// Sets the settled versions (see [`crate::sync::settled`]) a run
+    /// Sets the settled versions (see the engine's `settled` module) a run
     /// committed by its journal ended with.
     Settled(Option<Settled>),
     /// The run that wrote the entries before it finished; changes nothing.
