@@ -392,9 +392,10 @@ pub trait Store: Send {
         Ok(None)
     }
 
-    /// Drops the connection and makes a new one, after a transient failure
-    /// (see [`error::StoreErrorKind::connection_unusable`]). No folder is open afterwards. Stores without a
-    /// connection have nothing to do.
+    /// Drops the connection and makes a new one, after a failure that left
+    /// it unusable (see [`error::StoreErrorKind::connection_unusable`]). No
+    /// folder is open afterwards. Stores without a connection have nothing
+    /// to do.
     fn reconnect(&mut self) -> Result<()> {
         Ok(())
     }
