@@ -16,8 +16,7 @@
 //! and a group is left alone if its kept copy has vanished meanwhile.
 
 use crate::mail::identity::{content_digest, Identity};
-use crate::mail::Flags;
-use crate::mail::{MessageInfo, MsgId};
+use crate::mail::{Flags, MessageInfo, MsgId};
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;

@@ -20,9 +20,7 @@
 use crate::config::{Config, StoreConfig};
 use crate::error::UsageError;
 use crate::mail::identity::Identity;
-use crate::mail::Flags;
-use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
-use crate::mail::{Pair, Side};
+use crate::mail::{Flags, FolderStatus, Message, MessageInfo, MsgId, Pair, Side};
 use crate::state::{state_path, ChannelLock, StateFile};
 use crate::store::{FolderInfo, Store, StoreOpener};
 use crate::sync::exec::Stores;

@@ -17,9 +17,7 @@ pub mod mbsync;
 pub mod offlineimap;
 
 use crate::config::{ChannelConfig, Config, StoreConfig};
-use crate::mail::Flags;
-use crate::mail::{FolderStatus, MessageInfo, MsgId};
-use crate::mail::{Pair, Side};
+use crate::mail::{Flags, FolderStatus, MessageInfo, MsgId, Pair, Side};
 use crate::state::{state_path, ChannelLock, FolderState, Record, StateFile};
 use crate::store::maildir::MaildirTree;
 use crate::store::{Store, StoreOpener};

@@ -11,8 +11,7 @@ pub mod local;
 pub mod query;
 
 use crate::config::{Config, Layout};
-use crate::mail::Flags;
-use crate::mail::Message;
+use crate::mail::{Flags, Message};
 use crate::store::imap::ImapStore;
 use crate::store::maildir::MaildirStore;
 use crate::store::Store;

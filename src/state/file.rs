@@ -42,8 +42,7 @@
 
 use super::journal::{self, apply};
 use super::{FolderState, PendingCopy, Record, Settled, Trashing, UnconfirmedUpload};
-use crate::mail::Flags;
-use crate::mail::{Pair, Side};
+use crate::mail::{Flags, Pair, Side};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;

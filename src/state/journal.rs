@@ -46,9 +46,7 @@ use super::file::{
     PAIR_USAGE, PENDING_USAGE, TRASHING_USAGE, UNCONFIRMED_USAGE,
 };
 use super::{FolderState, PendingCopy, Record, Settled, Trashing, UnconfirmedUpload};
-use crate::mail::Flags;
-use crate::mail::MsgId;
-use crate::mail::{Pair, Side};
+use crate::mail::{Flags, MsgId, Pair, Side};
 use anyhow::Context;
 use std::fmt;
 use std::fs::{File, OpenOptions};

@@ -26,8 +26,7 @@ pub use tree::MaildirTree;
 
 use super::{folder_name, FolderInfo, FolderVersions, Staged, Staging, Store, Trashed};
 use crate::config::{Layout, LineEndings, MaildirConfig};
-use crate::mail::Flags;
-use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
+use crate::mail::{Flags, FolderStatus, Message, MessageInfo, MsgId};
 use crate::store::error::LocalIo;
 use anyhow::{anyhow, bail, Context, Result};
 use std::ffi::OsStr;

@@ -4,8 +4,7 @@
 //! replaces the tests against a real Dovecot.
 
 use super::{FolderInfo, FolderVersions, Store, Trashed};
-use crate::mail::Flags;
-use crate::mail::{sha256_hex, FolderStatus, Message, MessageInfo, MsgId};
+use crate::mail::{sha256_hex, Flags, FolderStatus, Message, MessageInfo, MsgId};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

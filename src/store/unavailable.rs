@@ -3,8 +3,7 @@
 //! by mistake fails loudly instead of acting on the wrong folder.
 
 use super::{FolderInfo, Store};
-use crate::mail::Flags;
-use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
+use crate::mail::{Flags, FolderStatus, Message, MessageInfo, MsgId};
 use anyhow::{bail, Result};
 
 /// See the module.

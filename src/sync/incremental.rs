@@ -19,9 +19,7 @@
 //!   the full listing.
 
 use super::plan::Policy;
-use crate::mail::Pair;
-use crate::mail::Side;
-use crate::mail::{FolderStatus, MessageInfo};
+use crate::mail::{FolderStatus, MessageInfo, Pair, Side};
 use crate::state::{FolderState, Record};
 use crate::store::Store;
 use anyhow::Result;

@@ -30,8 +30,7 @@
 //! within seconds, and the entry is checked against every listing of its
 //! target made in between, the last one taken after that time.
 
-use crate::mail::{sha256_hex, MessageInfo, MsgId};
-use crate::mail::{Pair, Side};
+use crate::mail::{sha256_hex, MessageInfo, MsgId, Pair, Side};
 use crate::state::{FolderState, Record, UnconfirmedUpload};
 use crate::store::Store;
 use anyhow::Result;

@@ -2,8 +2,7 @@
 //! copies of mailferry's own uploads, and what the plan does with them.
 
 use super::*;
-use crate::mail::Flags;
-use crate::mail::Message;
+use crate::mail::{Flags, Message};
 use crate::store::memory::{MemoryData, MemoryStore};
 use crate::sync::plan::{plan_with_late_copies, Copy, Op, Policy, RecordAfter};
 use std::sync::{Arc, Mutex};

@@ -2,9 +2,7 @@
 //! disk, changed only together, so that replaying the journal after a crash
 //! rebuilds exactly the state the run had reached.
 
-use crate::mail::Flags;
-use crate::mail::MsgId;
-use crate::mail::{Pair, Side};
+use crate::mail::{Flags, MsgId, Pair, Side};
 use crate::state::{apply, journal_worth_keeping, Journal, JournalEntry, SaveState, StateFile};
 use crate::state::{FolderState, PendingCopy, Record, Settled, Trashing, UnconfirmedUpload};
 use anyhow::Result;

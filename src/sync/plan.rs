@@ -9,9 +9,7 @@
 //! [`plan_unpaired`], each commented with its pattern.
 
 use super::late::Removal;
-use crate::mail::Flags;
-use crate::mail::{MessageInfo, MsgId};
-use crate::mail::{Pair, Side};
+use crate::mail::{Flags, MessageInfo, MsgId, Pair, Side};
 use crate::state::{FolderState, Record, UnconfirmedUpload};
 use foldhash::{HashMap, HashSet, HashSetExt};
 use serde::Serialize;

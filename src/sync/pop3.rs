@@ -20,8 +20,7 @@
 
 use super::channel::ChannelResult;
 use crate::config::Pop3Config;
-use crate::mail::MsgId;
-use crate::mail::Side;
+use crate::mail::{MsgId, Side};
 use crate::state::{state_path, FolderState, StateFile};
 use crate::store::pop3::store::INBOX;
 use crate::store::Store;

@@ -40,12 +40,10 @@
 //! content).
 
 use super::ledger::Ledger;
-use crate::mail::Flags;
-use crate::mail::{MessageInfo, MsgId};
-use crate::mail::{Pair, Side};
+use super::pairing::{match_by_content, Evidence};
+use crate::mail::{Flags, MessageInfo, MsgId, Pair, Side};
 use crate::state::{Record, Records};
 use crate::store::Store;
-use crate::sync::pairing::{match_by_content, Evidence};
 use anyhow::Result;
 use std::collections::{HashMap, HashSet};
 

@@ -20,8 +20,7 @@
 use super::exec::Stores;
 use super::folder::FolderResult;
 use super::plan::{Plan, Policy};
-use crate::mail::MessageInfo;
-use crate::mail::{Pair, Side};
+use crate::mail::{MessageInfo, Pair, Side};
 use crate::state::{FolderState, Settled, StateFile, StateHead};
 use crate::store::Store;
 use anyhow::Result;

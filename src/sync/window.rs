@@ -6,8 +6,7 @@
 //! writes a file, and a delivery agent writes it at arrival.
 
 use super::exec::Stores;
-use crate::mail::{MessageInfo, MsgId};
-use crate::mail::{Pair, Side};
+use crate::mail::{MessageInfo, MsgId, Pair, Side};
 use anyhow::Result;
 use chrono::{Days, NaiveDate};
 use std::collections::HashSet;

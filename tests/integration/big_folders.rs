@@ -5,8 +5,7 @@
 use crate::support::dovecot::Dovecot;
 use crate::support::mail::sample_message;
 use mailferry::config::{Secret, TlsMode};
-use mailferry::mail::Flags;
-use mailferry::mail::MsgId;
+use mailferry::mail::{Flags, MsgId};
 use mailferry::store::imap::ImapStore;
 use mailferry::store::Store;
 use std::fs;

@@ -6,8 +6,7 @@
 
 use crate::support::dovecot::{Dovecot, DovecotOptions, ServerLayout};
 use mailferry::config::{AuthMethod, ImapConfig, PasswordSource, Secret, TlsMode, TlsVersion};
-use mailferry::mail::Flags;
-use mailferry::mail::{sha256_hex, Message, MsgId};
+use mailferry::mail::{sha256_hex, Flags, Message, MsgId};
 use mailferry::store::imap::ImapStore;
 use mailferry::store::Store;
 

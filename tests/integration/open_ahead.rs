@@ -7,8 +7,7 @@
 use crate::imap_store::config;
 use crate::support::dovecot::Dovecot;
 use mailferry::config::{Secret, TlsMode};
-use mailferry::mail::Flags;
-use mailferry::mail::Message;
+use mailferry::mail::{Flags, Message};
 use mailferry::store::imap::ImapStore;
 use mailferry::store::{IncrementalListing, OpenAhead, Store};
 

@@ -17,8 +17,7 @@ use super::client::{
 use super::date::date_header_seconds;
 use crate::config::{Pop3Auth, Pop3Config, Pop3Identity, Secret};
 use crate::mail::identity::Identity;
-use crate::mail::Flags;
-use crate::mail::{sha256_hex, FolderStatus, Message, MessageInfo, MsgId};
+use crate::mail::{sha256_hex, Flags, FolderStatus, Message, MessageInfo, MsgId};
 use crate::store::tls;
 use crate::store::tls::NetStream;
 use crate::store::{FolderInfo, Store};
