@@ -1,5 +1,6 @@
-//! One folder pair from start to end: detect (open both sides, load the
-//! state, list), plan, execute, commit.
+//! One folder pair from start to end, as stages: detect (open both sides,
+//! their versions, the state; or skip), list, pair, plan, then execute and
+//! commit.
 
 use super::detect::{detect, Detected, Detection};
 use super::exec::{execute, resolve_pending, unix_now, Report, Stores};
@@ -180,6 +181,12 @@ struct Planned {
 /// [`sync_folder`] for a worker (see [`Worker`]): the state goes to its
 /// saver, its next folder is opened ahead when it can be, and with
 /// `hand_off` a plan that needs only the near store comes back unfinished.
+///
+/// The stages, each a function with its inputs and outputs in sight:
+/// [`detect`] (open both sides, versions, the state; or skip), [`list`]
+/// (catch up with the last run, read what each side holds), [`pair`]
+/// (pair by content what no record holds), [`plan`] (pure), then
+/// [`Planned::carry_out`] (execute, commit).
 pub fn sync_folder_with(
     stores: &mut Stores<'_>,
     names: Pair<&str>,
@@ -200,9 +207,6 @@ pub fn sync_folder_with(
         Detection::Unchanged(skipped) => return Ok(Synced::Done(skipped)),
         Detection::Changed(detected) => *detected,
     };
-    // A journal left by an interrupted run is folded into the state file
-    // even when this run changes nothing.
-    let unsaved_journal = !options.dry_run && journal_left;
     let mut ledger = if options.dry_run {
         Ledger::new(state, None)
     } else {
@@ -214,44 +218,142 @@ pub fn sync_folder_with(
     if options.stop_on_signal {
         ledger.stop_on_signal();
     }
-    let mut notes = Vec::new();
+    let listed = list(stores, &mut ledger, &status, near_listing, policy, options)?;
+    log::info!(
+        "folder {name}: {} message(s) on the far side, {} on the near side",
+        listed.listings[Side::Far].len(),
+        listed.listings[Side::Near].len()
+    );
+    // The far side is listed: if this folder looks done with the far store
+    // (see `settled::far_changes_only`), the server may open the next ones.
+    open_ahead(stores, (worker.ahead)(false));
+    let paired = pair(stores, &mut ledger, listed, name)?;
+    let policy = Policy {
+        force: options.force || policy.force,
+        ..policy.clone()
+    };
+    let plan = plan(stores, &ledger, &paired, &policy).with_context(|| format!("folder {name}"))?;
+
+    // The far side's part is over: the server may open the next folder
+    // while this one's changes are made here.
+    let far_done = !plan.uses(Side::Far);
+    if far_done {
+        open_ahead(stores, (worker.ahead)(true));
+    }
+    let mut report = Report {
+        notes: paired.notes,
+        ..Report::default()
+    };
+    report.failures.extend(stores.far.take_warnings());
+    let planned = Planned {
+        name: name.to_string(),
+        plan,
+        ledger,
+        policy,
+        status,
+        versions,
+        listings: paired.listings,
+        ambiguous: paired.ambiguous,
+        // A journal left by an interrupted run is folded into the state
+        // file even when this run changes nothing.
+        unsaved_journal: !options.dry_run && journal_left,
+        report,
+    };
+    if worker.hand_off && far_done && !options.dry_run && !planned.plan.is_empty() {
+        if let Some(near) = stores.near.detach_open() {
+            return Ok(Synced::NearOnly(Box::new(NearWork {
+                near,
+                state_file: state_file.clone(),
+                planned,
+            })));
+        }
+    }
+    planned
+        .carry_out(stores, state_file, options, worker.saver)
+        .map(Synced::Done)
+}
+
+/// What each side holds, read once the ledger has caught up with the last
+/// run: UIDVALIDITY changes noticed, copies left pending resolved.
+struct Listed {
+    listings: Pair<Vec<MessageInfo>>,
+    /// The sides whose ids changed meaning since the last sync.
+    renumbered: Pair<Option<Renumbering>>,
+    /// No state yet: the sides are adopted by their headers.
+    first_sync: bool,
+}
+
+/// The listing stage: the far side from the state and the server's
+/// changes where it can tell them, else in full; the near side as the
+/// detection read it from the state, else in full.
+fn list(
+    stores: &mut Stores<'_>,
+    ledger: &mut Ledger,
+    status: &Pair<FolderStatus>,
+    near_listing: Option<Vec<MessageInfo>>,
+    policy: &Policy,
+    options: &RunOptions,
+) -> Result<Listed> {
     let mut renumbered: Pair<Option<Renumbering>> = Pair::default();
     for side in Side::BOTH {
-        renumbered[side] = uidvalidity_change(&mut ledger, side, &status[side])?;
+        renumbered[side] = uidvalidity_change(ledger, side, &status[side])?;
     }
     if !options.dry_run {
-        resolve_pending(stores, &mut ledger)?;
+        resolve_pending(stores, ledger)?;
     }
-
-    let mut listings: Pair<Vec<MessageInfo>> = Pair::new(
+    let listings = Pair::new(
         far_listing(&mut *stores.far, ledger.state(), &status[Side::Far], policy)?,
         match near_listing {
             Some(listing) => listing,
             None => stores.near.list_messages()?,
         },
     );
-    log::info!(
-        "folder {name}: {} message(s) on the far side, {} on the near side",
-        listings[Side::Far].len(),
-        listings[Side::Near].len()
-    );
-    // The far side is listed: if this folder looks done with the far store
-    // (see `settled::far_changes_only`), the server may open the next ones.
-    open_ahead(stores, (worker.ahead)(false));
-    let first_sync = ledger.state().generation == 0 && ledger.state().records.is_empty();
     if renumbered[Side::Far].is_none()
         && status[Side::Far].uidvalidity.is_none()
         && uidls_renumbered(&ledger.state().records, &listings[Side::Far])
     {
         renumbered[Side::Far] = Some(Renumbering::Uidls);
     }
+    Ok(Listed {
+        listings,
+        renumbered,
+        first_sync: ledger.state().generation == 0 && ledger.state().records.is_empty(),
+    })
+}
+
+/// The listings once every message that can be paired is: what the
+/// planner starts from.
+struct Paired {
+    /// Without the messages left out as ambiguous.
+    listings: Pair<Vec<MessageInfo>>,
+    /// Second copies of mailferry's own uploads, to be removed.
+    late_copies: Vec<Removal>,
+    /// Messages left out as held more than once.
+    ambiguous: usize,
+    notes: Vec<String>,
+}
+
+/// The pairing stage: renumbered sides paired again, late copies of
+/// uploads settled, then the messages no record holds paired by content.
+fn pair(
+    stores: &mut Stores<'_>,
+    ledger: &mut Ledger,
+    listed: Listed,
+    name: &str,
+) -> Result<Paired> {
+    let Listed {
+        mut listings,
+        renumbered,
+        first_sync,
+    } = listed;
+    let mut notes = Vec::new();
     let mut left_out: Pair<Vec<MsgId>> = Pair::default();
     for side in Side::BOTH {
         let Some(how) = renumbered[side] else {
             continue;
         };
         let done = re_pair(
-            &mut ledger,
+            ledger,
             side,
             how,
             Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
@@ -267,7 +369,7 @@ pub fn sync_folder_with(
     // is on the server twice, byte for byte, which content identity can
     // only call ambiguous and leave; the journal knows both copies are
     // mailferry's own, so one is paired and the other removed here.
-    let late_copies = settle_late_copies(stores, &mut ledger, &listings, name, &mut notes)?;
+    let late_copies = settle_late_copies(stores, ledger, &listings, name, &mut notes)?;
     let found = {
         let unsettled =
             Side::BOTH.map(|side| without(&listings[side], &late_copies_on(&late_copies, side)));
@@ -309,59 +411,34 @@ pub fn sync_folder_with(
             listings[side].retain(|m| !ambiguous.contains(&m.id));
         }
     }
-    let policy = Policy {
-        force: options.force || policy.force,
-        ..policy.clone()
-    };
-    let old = super::window::arrived_before(
-        stores,
-        policy.window_start,
-        Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
-    )?;
-    let plan = plan_with_window(
-        ledger.state(),
-        Pair::new(&listings[Side::Far][..], &listings[Side::Near][..]),
-        &late_copies,
-        &old,
-        &policy,
-    )
-    .with_context(|| format!("folder {name}"))?;
-
-    // The far side's part is over: the server may open the next folder
-    // while this one's changes are made here.
-    let far_done = !plan.uses(Side::Far);
-    if far_done {
-        open_ahead(stores, (worker.ahead)(true));
-    }
-    let mut report = Report {
-        notes,
-        ..Report::default()
-    };
-    report.failures.extend(stores.far.take_warnings());
-    let planned = Planned {
-        name: name.to_string(),
-        plan,
-        ledger,
-        policy,
-        status,
-        versions,
+    Ok(Paired {
         listings,
+        late_copies,
         ambiguous,
-        unsaved_journal,
-        report,
-    };
-    if worker.hand_off && far_done && !options.dry_run && !planned.plan.is_empty() {
-        if let Some(near) = stores.near.detach_open() {
-            return Ok(Synced::NearOnly(Box::new(NearWork {
-                near,
-                state_file: state_file.clone(),
-                planned,
-            })));
-        }
-    }
-    planned
-        .carry_out(stores, state_file, options, worker.saver)
-        .map(Synced::Done)
+        notes,
+    })
+}
+
+/// The planning stage: which messages are outside the date window (the
+/// one question it asks the stores), then the pure planner.
+fn plan(
+    stores: &mut Stores<'_>,
+    ledger: &Ledger,
+    paired: &Paired,
+    policy: &Policy,
+) -> Result<Plan> {
+    let listings = Pair::new(
+        &paired.listings[Side::Far][..],
+        &paired.listings[Side::Near][..],
+    );
+    let old = super::window::arrived_before(stores, policy.window_start, listings)?;
+    Ok(plan_with_window(
+        ledger.state(),
+        listings,
+        &paired.late_copies,
+        &old,
+        policy,
+    )?)
 }
 
 /// Looks for late copies of uploads among the messages no record holds
