@@ -1,14 +1,9 @@
 //! The IMAP store: one authenticated connection to a server, implementing
-//! [`Store`] on top of the `imap` crate.
+//! [`Store`] on top of our own protocol layer ([`client`]).
 //!
-//! The crate quotes some mailbox arguments and not others, and panics on a
-//! few odd responses, so folder names are quoted here (see [`protocol`]) and
-//! the commands whose parsing could panic are parsed here too.
-//!
-//! At -vv every command is logged at its call site here (`C: ...`) with the
-//! status of its tagged response (`S: ...`); the crate's own `debug` flag is
-//! never used, as it would print the password. LOGIN and AUTHENTICATE lines
-//! are logged with the secret replaced by `<hidden>`.
+//! At -vv every command is logged as it is sent (`C: ...`) with the status
+//! of its tagged response (`S: ...`). LOGIN and AUTHENTICATE lines are
+//! logged with the secret replaced by `<hidden>`.
 
 mod abilities;
 mod append;
@@ -18,6 +13,7 @@ mod folder_list;
 mod identity;
 pub mod idle;
 mod listing;
+mod login;
 mod multiappend;
 pub mod namespace;
 pub mod protocol;
@@ -25,43 +21,37 @@ pub mod sasl;
 pub mod search;
 mod store_flags;
 mod transfer;
-mod wire;
 
-use crate::config::{AuthMethod, ImapConfig, Secret, TlsMode};
+use crate::config::{ImapConfig, Secret};
 use crate::mail::Flags;
 use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
 use crate::store::error::{says_throttled, StoreError, StoreErrorKind};
-use crate::store::tls::{self, NetStream};
 use crate::store::{
     Changes, FolderInfo, FolderVersions, FoundCopy, IncrementalListing, OpenAhead, Removed,
     Staging, Store, Trashed,
 };
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, FixedOffset};
-use imap::types::UnsolicitedResponse;
-use imap_proto::Capability;
+use client::response::{Code, Data, StatusKind};
+use client::{Answer, Command, Connection};
+use login::client_err;
 use protocol::{parse_uid, quote, uid_set};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use wire::Wire;
-
-type Session = imap::Session<Wire>;
 
 /// Most messages fetched in one UID FETCH.
 const FETCH_BATCH_COUNT: usize = 100;
 
 /// An IMAP account, logged in.
 pub struct ImapStore {
-    session: Session,
-    /// The session's connection, for SELECTs sent ahead.
-    wire: Wire,
+    connection: Connection,
     /// The SELECTs sent ahead and not yet answered, oldest first (see
     /// [`OpenAhead::open_ahead`]).
     ahead: VecDeque<SentAhead>,
-    /// How many commands were sent on the wire outside the crate (ahead,
-    /// or an APPEND): their tags are `m1`, `m2`, ...
-    sent_ahead: u32,
+    /// The server told of a change in the open folder (new mail, an
+    /// expunge, flags changed by another client) outside IDLE: `watch`
+    /// must not miss it (see `idle_wait`).
+    news: bool,
     /// Kept to connect again after a dropped connection.
     config: ImapConfig,
     secret: Secret,
@@ -151,368 +141,41 @@ struct OpenFolder {
     selected_elsewhere: bool,
 }
 
-/// Says what went wrong in words a user can act on. Never includes what we
-/// sent, so a password cannot leak through it.
-fn describe_error(error: &imap::Error) -> String {
-    match error {
-        imap::Error::Io(e) => tls::describe_io_error(e),
-        imap::Error::No(no) => format!("the server said NO: {}", no.information),
-        imap::Error::Bad(bad) => format!("the server said BAD: {}", bad.information),
-        // The crate reports a response it cannot parse as a BYE without
-        // code or text (a real BYE is untagged and ends in a closed
-        // connection, reported as ConnectionLost).
-        imap::Error::Bye(bye) if is_unparsed(bye) => {
-            "the server sent a response that cannot be parsed".to_string()
-        }
-        imap::Error::Bye(bye) => format!("the server closed the connection: {}", bye.information),
-        imap::Error::ConnectionLost => "the server closed the connection".to_string(),
-        imap::Error::Parse(imap::error::ParseError::Invalid(bytes)) => format!(
-            "the server sent a response that cannot be parsed: {}",
-            protocol::snippet(bytes)
-        ),
-        imap::Error::Append => "the server did not accept the message upload".to_string(),
-        other => other.to_string(),
-    }
-}
-
-/// Whether a BYE is the crate's stand-in for a response it could not parse.
-fn is_unparsed(bye: &imap::error::Bye) -> bool {
-    bye.code.is_none() && bye.information == "no explanation given"
-}
-
-/// Turns a crate error into ours, saying what we were doing. A dropped or
-/// timed-out connection and a request to back off become [`Transient`], so
-/// the folder can be tried again on a new connection. So does a response
-/// that cannot be parsed or carries another command's tag: the crate stops
-/// reading in the middle of it, so the rest would be taken for the answer
-/// to the next command (another folder's messages in its listing); only a
-/// new connection is safe.
-fn imap_err(error: imap::Error, doing: impl std::fmt::Display) -> anyhow::Error {
-    let message = format!("{doing}: {}", describe_error(&error));
-    let throttled = match &error {
-        imap::Error::No(no) => says_throttled(&no.information),
-        imap::Error::Bye(bye) => says_throttled(&bye.information),
-        _ => false,
-    };
-    let kind = match error {
-        _ if throttled => Some(StoreErrorKind::Throttled),
-        imap::Error::Io(_) | imap::Error::ConnectionLost | imap::Error::Bye(_) => {
-            Some(StoreErrorKind::Transient)
-        }
-        imap::Error::Parse(_) | imap::Error::Unexpected(_) | imap::Error::TagMismatch(_) => {
-            Some(StoreErrorKind::Protocol)
-        }
-        _ => None,
-    };
-    match kind {
-        Some(kind) => StoreError::new(kind, message).into(),
-        None => anyhow!(message),
-    }
-}
-
-/// Runs one command at a logged call site: at -vv, the command as `shown`
-/// (never with a secret in it) and the status of its tagged response.
-fn logged<R>(shown: &str, run: impl FnOnce() -> imap::Result<R>) -> imap::Result<R> {
-    log::debug!("C: {shown}");
-    let result = run();
-    log::debug!("S: {}", response_status(&result));
-    result
-}
-
-/// `answer` (to the command sent on the wire under `tag`) when its tagged
-/// status is OK; otherwise the error, told as `imap_err` tells the imap
-/// crate's: NO and BAD are the server's refusal, final unless it says it is
-/// throttling; anything else is a conversation gone wrong, tried again on
-/// a new connection.
-fn answered_ok(answer: Vec<u8>, tag: &str, doing: &str) -> Result<Vec<u8>> {
-    let status = protocol::tagged_status(&answer, tag);
-    log::debug!("S: {status}");
-    let (word, text) = status.split_once(' ').unwrap_or((status.as_str(), ""));
-    let word = word.to_ascii_uppercase();
-    if word == "OK" {
+/// The answer when the server said OK; otherwise its refusal, an error
+/// saying what we were `doing` and the server's words (of kind Throttled
+/// when it says it is throttling). `refused` gives a refusal the kind
+/// Refused (the server did nothing of the request: an upload).
+fn ok_or_refusal(answer: Answer, doing: &str, refused: bool) -> Result<Answer> {
+    let status = answer.status();
+    if status.kind == StatusKind::Ok {
         return Ok(answer);
     }
-    let refused = word == "NO" || word == "BAD";
-    let message = if refused {
-        format!("{doing}: the server said {word}: {text}")
-    } else {
-        format!("{doing}: the server sent a response that cannot be parsed: {status:?}")
+    let said = status.describe();
+    let message = format!("{doing}: the server said {}", said.replacen(' ', ": ", 1));
+    let said = match said.split_once(' ') {
+        Some((_, text)) => text.to_string(),
+        None => String::new(),
     };
-    let kind = if refused && says_throttled(text) {
-        StoreErrorKind::Throttled
+    let throttled = says_throttled(&said) || status.code == Some(Code::Throttled);
+    drop(status);
+    if throttled {
+        Err(StoreError::new(StoreErrorKind::Throttled, message).into())
     } else if refused {
-        StoreErrorKind::Refused
+        Err(StoreError::new(StoreErrorKind::Refused, message).into())
     } else {
-        StoreErrorKind::Protocol
-    };
-    Err(StoreError::new(kind, message).into())
+        Err(anyhow!(message))
+    }
 }
 
 /// `SELECT name`, with QRESYNC parameters when `known` is given.
-fn select_command(server_name: &str, known: Option<(u32, u64)>) -> Result<String> {
-    Ok(match known {
+fn select_command(server_name: &str, known: Option<(u32, u64)>) -> Result<Command<'static>> {
+    Ok(Command::text(&match known {
         Some((uidvalidity, since)) => format!(
             "SELECT {} (QRESYNC ({uidvalidity} {since}))",
             quote(server_name)?
         ),
         None => format!("SELECT {}", quote(server_name)?),
-    })
-}
-
-/// `OK`, `NO <text>`, ... of a finished command, for the log.
-fn response_status<R>(result: &imap::Result<R>) -> String {
-    match result {
-        Ok(_) => "OK".to_string(),
-        Err(error) => error_status(error),
-    }
-}
-
-fn error_status(error: &imap::Error) -> String {
-    match error {
-        imap::Error::No(no) => format!("NO {}", no.information),
-        imap::Error::Bad(bad) => format!("BAD {}", bad.information),
-        imap::Error::Bye(bye) => format!("BYE {}", bye.information),
-        other => format!("(no response: {})", describe_error(other)),
-    }
-}
-
-/// What the config says to check of the server's certificate.
-fn tls_policy(config: &ImapConfig) -> tls::TlsPolicy<'_> {
-    tls::TlsPolicy {
-        ca_file: &config.ca_file,
-        fingerprint: config.tls_fingerprint.as_ref(),
-        min_version: config.tls_min_version,
-    }
-}
-
-fn capability_name(capability: &Capability<'_>) -> String {
-    match capability {
-        Capability::Imap4rev1 => "IMAP4REV1".to_string(),
-        Capability::Auth(mechanism) => format!("AUTH={}", mechanism.to_ascii_uppercase()),
-        Capability::Atom(atom) => atom.to_ascii_uppercase(),
-    }
-}
-
-/// Reads the server greeting; a BYE greeting is a refusal.
-/// Reads and checks the greeting; true when it is PREAUTH (the server
-/// logged us in by itself).
-fn read_greeting(client: &mut imap::Client<Wire>, server: &str) -> Result<bool> {
-    let greeting = client
-        .read_greeting()
-        .map_err(|e| imap_err(e, format!("no greeting from {server}")))?;
-    check_greeting(&greeting, server)?;
-    Ok(greeting
-        .get(..10)
-        .is_some_and(|start| start.eq_ignore_ascii_case(b"* PREAUTH ")))
-}
-
-/// Plain connection upgraded with STARTTLS; refuses to go on in clear.
-///
-/// The imap crate offers no way to send STARTTLS on an unauthenticated
-/// client, so this short exchange is done by hand, line by line.
-fn starttls(tcp: std::net::TcpStream, config: &ImapConfig, server: &str) -> Result<NetStream> {
-    let mut reader = std::io::BufReader::new(&tcp);
-    let greeting = read_line(&mut reader, server)?;
-    check_greeting(&greeting, server)?;
-    let capability_lines = plain_command(&tcp, &mut reader, server, "S1", "CAPABILITY")?;
-    let offers_starttls = capability_lines.iter().any(|line| {
-        let text = String::from_utf8_lossy(line).to_ascii_uppercase();
-        text.starts_with("* CAPABILITY ") && text.split_ascii_whitespace().any(|w| w == "STARTTLS")
-    });
-    if !offers_starttls {
-        bail!(
-            "server {server} does not offer STARTTLS; refusing to send the password in clear \
-             (set tls: none to allow it)"
-        );
-    }
-    plain_command(&tcp, &mut reader, server, "S2", "STARTTLS")?;
-    // Whatever the server sent after its OK stays in the dropped buffer:
-    // bytes that arrived in clear must not be read as if they came over TLS.
-    drop(reader);
-    // There is no second greeting after STARTTLS.
-    tls::secure(&tls_policy(config), &config.host, config.port, tcp)
-}
-
-/// Reads one line (with its CRLF) from the not yet encrypted connection.
-fn read_line(reader: &mut impl std::io::BufRead, server: &str) -> Result<Vec<u8>> {
-    let mut line = Vec::new();
-    match reader.read_until(b'\n', &mut line) {
-        Ok(0) => bail!("{server} closed the connection"),
-        Ok(_) => Ok(line),
-        Err(e) => bail!(
-            "reading from {server} failed: {}",
-            tls::describe_io_error(&e)
-        ),
-    }
-}
-
-/// Sends a command before TLS and returns its untagged lines; anything but
-/// a tagged OK is an error.
-fn plain_command(
-    mut tcp: &std::net::TcpStream,
-    reader: &mut impl std::io::BufRead,
-    server: &str,
-    tag: &str,
-    command: &str,
-) -> Result<Vec<Vec<u8>>> {
-    use std::io::Write;
-    log::debug!("C: {tag} {command}");
-    tcp.write_all(format!("{tag} {command}\r\n").as_bytes())
-        .map_err(|e| anyhow!("writing to {server} failed: {}", tls::describe_io_error(&e)))?;
-    let mut untagged = Vec::new();
-    loop {
-        let line = read_line(reader, server)?;
-        if let Some(rest) = line.strip_prefix(format!("{tag} ").as_bytes()) {
-            let status = String::from_utf8_lossy(rest);
-            log::debug!("S: {}", status.trim_end());
-            if status.len() >= 2 && status[..2].eq_ignore_ascii_case("OK") {
-                return Ok(untagged);
-            }
-            bail!("{command} on {server} failed: {}", status.trim_end());
-        }
-        untagged.push(line);
-    }
-}
-
-/// Checks a greeting; a BYE greeting is a refusal.
-fn check_greeting(greeting: &[u8], server: &str) -> Result<()> {
-    if !greeting.ends_with(b"\n") {
-        // Cut off mid-line: the network, not the server's manners.
-        return Err(StoreError::transient(
-            format!("{server} closed the connection during its greeting"),
-            false,
-        )
-        .into());
-    }
-    match imap_proto::parser::parse_response(greeting) {
-        Ok((
-            _,
-            imap_proto::Response::Data {
-                status: imap_proto::Status::Ok | imap_proto::Status::PreAuth,
-                ..
-            },
-        )) => Ok(()),
-        Ok((
-            _,
-            imap_proto::Response::Data {
-                status: imap_proto::Status::Bye,
-                information,
-                ..
-            },
-        )) => bail!(
-            "{server} refused the connection: {}",
-            information.as_deref().unwrap_or("no reason given")
-        ),
-        _ => bail!(
-            "{server} does not greet like an IMAP server: {}",
-            protocol::snippet(greeting)
-        ),
-    }
-}
-
-/// Connects, secures and logs in; the wire is the session's connection,
-/// for commands sent ahead (see [`wire`]).
-fn open_session(config: &ImapConfig, secret: &Secret) -> Result<(Session, Wire)> {
-    if let Some(command) = &config.tunnel {
-        return open_tunnel(config, command, secret);
-    }
-    let server = format!("{}:{}", config.host, config.port);
-    let timeout = Duration::from_secs(config.timeout_secs.max(1));
-    log::info!("connecting to {server} as {}", config.user);
-    let tcp = tls::connect_tcp(&config.host, config.port, timeout).map_err(|e| {
-        // Refused or unreachable: worth trying again on a reconnect.
-        anyhow::Error::from(StoreError::transient(format!("{e:#}"), false))
-    })?;
-    let (stream, greeted) = match config.tls {
-        TlsMode::Implicit => (
-            tls::secure(&tls_policy(config), &config.host, config.port, tcp)?,
-            false,
-        ),
-        TlsMode::Starttls => (starttls(tcp, config, &server)?, true),
-        TlsMode::None => (NetStream::Plain(tcp), false),
-    };
-    let wire = Wire::new(stream);
-    let mut client = imap::Client::new(wire.clone());
-    if !greeted {
-        read_greeting(&mut client, &server)?;
-    }
-    Ok((authenticate(client, config, secret)?, wire))
-}
-
-/// Starts the `tunnel:` command and talks IMAP over it: no TLS (the
-/// command's own transport, ssh say, protects it), and no login when the
-/// server greets with PREAUTH.
-fn open_tunnel(config: &ImapConfig, command: &str, secret: &Secret) -> Result<(Session, Wire)> {
-    let server = format!("tunnel `{command}`");
-    log::info!("connecting through {server}");
-    let timeout = Duration::from_secs(config.timeout_secs.max(1));
-    let tunnel = tls::Tunnel::spawn(command, timeout)?;
-    let wire = Wire::new(NetStream::Tunnel(Box::new(tunnel)));
-    let mut client = imap::Client::new(wire.clone());
-    if !read_greeting(&mut client, &server)? {
-        return Ok((authenticate(client, config, secret)?, wire));
-    }
-    log::debug!("S: PREAUTH: no login needed");
-    wire.login_as_noop()?;
-    let session = client
-        .login("preauth", "")
-        .map_err(|(error, _)| imap_err(error, format!("NOOP after PREAUTH on {server} failed")))?;
-    Ok((session, wire))
-}
-
-/// Logs in as the config says, with the secret never in a log line or an
-/// error message.
-fn authenticate(
-    mut client: imap::Client<Wire>,
-    config: &ImapConfig,
-    secret: &Secret,
-) -> Result<Session> {
-    let user = &config.user;
-    let mut oauth2: Option<sasl::OAuth2> = None;
-    let login_result = match config.auth {
-        AuthMethod::Login => {
-            log::debug!("C: LOGIN {} <hidden>", quote(user).unwrap_or_default());
-            client.login(user, secret.expose())
-        }
-        AuthMethod::Plain => {
-            log::debug!("C: AUTHENTICATE PLAIN");
-            client.authenticate("PLAIN", &sasl::Plain { user, secret })
-        }
-        AuthMethod::Xoauth2 | AuthMethod::Oauthbearer => {
-            let capabilities = logged("CAPABILITY", || client.capabilities())
-                .map_err(|e| imap_err(e, format!("CAPABILITY on {} failed", config.host)))?;
-            let sasl_ir = capabilities.has_str("SASL-IR");
-            let auth = sasl::OAuth2::new(config, secret, sasl_ir);
-            let command = auth.command();
-            log::debug!("C: {}", auth.command_for_log());
-            let result = client.authenticate(command, &auth);
-            oauth2 = Some(auth);
-            result
-        }
-    };
-    match &login_result {
-        Ok(_) => log::debug!("S: OK"),
-        Err((error, _)) => log::debug!("S: {}", error_status(error)),
-    }
-    login_result.map_err(|(error, _client)| match error {
-        imap::Error::No(no) => {
-            let server_said = oauth2
-                .as_ref()
-                .and_then(sasl::OAuth2::server_error)
-                .map(|json| format!(" (the server's OAuth2 error: {json})"))
-                .unwrap_or_default();
-            anyhow!(
-                "login refused by {} for user {}: {}{server_said}",
-                config.host,
-                config.user,
-                no.information
-            )
-        }
-        other => imap_err(
-            other,
-            format!("login to {} as {} failed", config.host, config.user),
-        ),
-    })
+    }))
 }
 
 impl ImapStore {
@@ -529,12 +192,11 @@ impl ImapStore {
         password: &Secret,
         facts: SharedFacts,
     ) -> Result<ImapStore> {
-        let (session, wire) = open_session(config, password)?;
+        let session = login::open_session(config, password)?;
         let mut store = ImapStore {
-            session,
-            wire,
+            connection: session.connection,
             ahead: VecDeque::new(),
-            sent_ahead: 0,
+            news: false,
             config: config.clone(),
             secret: password.clone(),
             host: config.host.clone(),
@@ -552,7 +214,7 @@ impl ImapStore {
             uploads: Box::default(),
             facts,
         };
-        store.read_capabilities()?;
+        store.read_capabilities(session.capabilities)?;
         Ok(store)
     }
 
@@ -570,26 +232,55 @@ impl ImapStore {
 
     /// Says goodbye to the server.
     pub fn logout(mut self) -> Result<()> {
-        let server = self.host.clone();
-        logged("LOGOUT", || self.session.logout())
-            .map_err(|e| imap_err(e, format!("LOGOUT from {server} failed")))
+        let doing = format!("LOGOUT from {} failed", self.host);
+        self.command(&Command::text("LOGOUT"), &doing).map(drop)
     }
 
-    /// Servers change their capabilities after login, so they are read again
-    /// (unless another connection to the store already did).
-    fn read_capabilities(&mut self) -> Result<()> {
-        if let Some(known) = self.shared_facts(|facts| facts.capabilities.clone()) {
-            self.capabilities = known;
-            return Ok(());
-        }
-        let capabilities = logged("CAPABILITY", || self.session.capabilities())
-            .map_err(|e| imap_err(e, format!("CAPABILITY on {} failed", self.host)))?;
-        let mut names: Vec<String> = capabilities.iter().map(capability_name).collect();
-        names.sort();
+    /// Servers change their capabilities after login: those its login
+    /// answer gave (`given`) count, else those another connection to the
+    /// store read, else CAPABILITY is asked.
+    fn read_capabilities(&mut self, given: Vec<String>) -> Result<()> {
+        let names = if !given.is_empty() {
+            given
+        } else if let Some(known) = self.shared_facts(|facts| facts.capabilities.clone()) {
+            known
+        } else {
+            let doing = format!("CAPABILITY on {} failed", self.host);
+            let answer = self.command(&Command::text("CAPABILITY"), &doing)?;
+            login::capabilities_in(&answer)
+        };
+        self.connection
+            .use_literal_plus(names.iter().any(|c| c == "LITERAL+"));
         self.capabilities = names.clone();
         self.share_facts(|facts| facts.capabilities = Some(names));
-        self.drain_unsolicited();
         Ok(())
+    }
+
+    /// Runs `command` (after dropping the answers to SELECTs sent ahead,
+    /// which it overtakes) and returns its answer when the server said
+    /// OK; otherwise an error saying what we were `doing`. The untagged
+    /// responses are noted (see [`ImapStore::note_news`]).
+    fn command(&mut self, command: &Command<'_>, doing: &str) -> Result<Answer> {
+        let answer = self.command_any(command, doing)?;
+        self.note_news(&answer, true);
+        ok_or_refusal(answer, doing, false)
+    }
+
+    /// [`ImapStore::command`] whatever the server said, with the
+    /// untagged responses left to the caller; an error only when the
+    /// conversation failed.
+    fn command_any(&mut self, command: &Command<'_>, doing: &str) -> Result<Answer> {
+        self.forget_ahead();
+        self.connection
+            .run(command)
+            .map_err(|e| client_err(e, doing))
+    }
+
+    /// Drops the SELECTs sent ahead: a command sent now overtakes them.
+    fn forget_ahead(&mut self) {
+        for ahead in self.ahead.drain(..) {
+            self.connection.forget(&ahead.tag);
+        }
     }
 
     fn shared_facts<T>(&self, read: impl FnOnce(&ServerFacts) -> Option<T>) -> Option<T> {
@@ -626,11 +317,11 @@ impl ImapStore {
             vec![format!("EXAMINE {}", quote(&open)?), "CLOSE".to_string()]
         };
         for command in commands {
-            self.session
-                .run_command_and_check_ok(&command)
-                .map_err(|e| imap_err(e, format!("cannot leave folder {open:?}")))?;
+            self.command(
+                &Command::text(&command),
+                &format!("cannot leave folder {open:?}"),
+            )?;
         }
-        self.drain_unsolicited();
         Ok(())
     }
 
@@ -648,23 +339,25 @@ impl ImapStore {
         let answered = self.answer_sent_ahead(name, known)?;
         self.open = None;
         self.drop_uploads();
-        let lines = match answered {
-            Some(lines) => lines,
+        let answer = match answered {
+            Some(answer) => answer,
             None => {
                 let command = select_command(&server_name, known)?;
-                logged(&command, || self.session.run(&command))
-                    .map_err(|e| match e {
-                        imap::Error::No(no) => anyhow!(
-                            "cannot open folder {name:?} on {}: {}",
-                            self.host,
-                            no.information
-                        ),
-                        other => imap_err(other, format!("cannot open folder {name:?}")),
-                    })?
-                    .0
+                let answer = self.command_any(&command, &format!("cannot open folder {name:?}"))?;
+                let status = answer.status();
+                if status.kind != StatusKind::Ok {
+                    bail!(
+                        "cannot open folder {name:?} on {}: {}",
+                        self.host,
+                        status.text
+                    );
+                }
+                drop(status);
+                answer
             }
         };
-        let data = protocol::parse_select(&lines)
+        let lines = answer.untagged_bytes();
+        let data = protocol::parse_select(lines)
             .with_context(|| format!("opening folder {name:?} on {}", self.host))?;
         if data.uidvalidity == Some(0) {
             // RFC 3501 makes it a nonzero number; 0 says the server keeps no
@@ -680,7 +373,7 @@ impl ImapStore {
         // for "nothing changed".
         let changes_at_open = match known {
             Some((uidvalidity, since)) if data.uidvalidity == Some(uidvalidity) => {
-                let mut changes = condstore::parse_changes(&lines, false)
+                let mut changes = condstore::parse_changes(lines, false)
                     .with_context(|| format!("opening folder {name:?} on {}", self.host))?;
                 changes.vanished_known = true;
                 Some((since, changes))
@@ -720,77 +413,47 @@ impl ImapStore {
         &mut self,
         name: &str,
         known: Option<(u32, u64)>,
-    ) -> Result<Option<Vec<u8>>> {
+    ) -> Result<Option<Answer>> {
         let Some(position) = self
             .ahead
             .iter()
             .position(|ahead| ahead.name == name && ahead.known == known)
         else {
-            self.ahead.clear();
+            self.forget_ahead();
             return Ok(None);
         };
-        let Some(ahead) = self.ahead.drain(..=position).next_back() else {
-            return Ok(None);
-        };
-        let answer = self
-            .wire
-            .take_answer(&ahead.tag)
-            .map_err(|e| imap_err(imap::Error::Io(e), format!("cannot open folder {name:?}")))?;
-        let Some(answer) = answer else {
+        let earlier: Vec<SentAhead> = self.ahead.drain(..position).collect();
+        for dropped in earlier {
+            self.connection.forget(&dropped.tag);
+        }
+        let Some(ahead) = self.ahead.pop_front() else {
             return Ok(None);
         };
         let doing = format!("cannot open folder {name:?} on {}", self.host);
-        answered_ok(answer, &ahead.tag, &doing).map(Some)
+        let answer = self
+            .connection
+            .answer(&ahead.tag)
+            .map_err(|e| client_err(e, &doing))?;
+        ok_or_refusal(answer, &doing, true).map(Some)
     }
 
-    /// Sends `command` on the wire without waiting for its answer, behind
-    /// any sent before (see [`wire`]); returns its tag, for
-    /// [`ImapStore::wire_fetch_answer`].
-    fn wire_send(&mut self, command: &str, doing: &str) -> Result<String> {
-        let tag = self.next_wire_tag();
-        log::debug!("C: {tag} {command} (sent ahead)");
-        self.wire
-            .send_ahead(&tag, command)
-            .map_err(|e| imap_err(imap::Error::Io(e), doing))?;
-        Ok(tag)
+    /// Sends `command` without waiting for its answer, behind any sent
+    /// before; returns its tag, for [`ImapStore::answer_ahead`].
+    fn send_ahead(&mut self, command: &Command<'_>, doing: &str) -> Result<String> {
+        self.connection
+            .send_ahead(command)
+            .map_err(|e| client_err(e, doing))
     }
 
-    /// A tag for a command sent on the wire outside the imap crate.
-    fn next_wire_tag(&mut self) -> String {
-        self.sent_ahead += 1;
-        format!("m{}", self.sent_ahead)
-    }
-
-    /// The whole answer to the command sent under `tag` by
-    /// [`ImapStore::wire_send`], when the server said OK; otherwise the
-    /// error, told as for the imap crate's commands.
-    fn wire_answer(&mut self, tag: &str, doing: &str) -> Result<Vec<u8>> {
-        let answer = self.wire_answer_any(tag, doing)?;
-        answered_ok(answer, tag, doing)
-    }
-
-    /// The whole answer to the FETCH sent under `tag` by
-    /// [`ImapStore::wire_send`], when the server said OK, or `NO
-    /// [EXPUNGEISSUED]` (RFC 5530): another client expunged some of the
-    /// messages asked for, whose content then comes as NIL or not at all,
-    /// while the others come as usual. Otherwise the error, told as for the
-    /// imap crate's commands.
-    fn wire_fetch_answer(&mut self, tag: &str, doing: &str) -> Result<Vec<u8>> {
-        let answer = self.wire_answer_any(tag, doing)?;
-        let status = protocol::tagged_status(&answer, tag);
-        let upper = status.to_ascii_uppercase();
-        if upper.starts_with("NO ") && upper.contains("[EXPUNGEISSUED]") {
-            log::debug!("S: {status}");
-            return Ok(answer);
-        }
-        answered_ok(answer, tag, doing)
-    }
-
-    fn wire_answer_any(&mut self, tag: &str, doing: &str) -> Result<Vec<u8>> {
-        self.wire
-            .take_answer(tag)
-            .map_err(|e| imap_err(imap::Error::Io(e), doing))?
-            .ok_or_else(|| imap_err(imap::Error::ConnectionLost, doing))
+    /// The answer to the command sent under `tag` by
+    /// [`ImapStore::send_ahead`], when the server said OK; otherwise the
+    /// error, the server's refusal as a [`Refused`].
+    fn answer_ahead(&mut self, tag: &str, doing: &str) -> Result<Answer> {
+        let answer = self
+            .connection
+            .answer(tag)
+            .map_err(|e| client_err(e, doing))?;
+        ok_or_refusal(answer, doing, true)
     }
 
     /// The hierarchy delimiter; asks `LIST "" ""` when no folder listing
@@ -803,17 +466,13 @@ impl ImapStore {
             self.delimiter = Some(known);
             return Ok(known);
         }
-        let names = logged(r#"LIST "" """#, || {
-            self.session.list(Some(""), Some("\"\""))
-        })
-        .map_err(|e| imap_err(e, format!("LIST on {} failed", self.host)))?;
-        let delimiter = names
-            .iter()
-            .find_map(|name| name.delimiter())
-            .and_then(|d| protocol::unescape_quoted(d).chars().next());
-        drop(names);
+        let doing = format!("LIST on {} failed", self.host);
+        let answer = self.command(&Command::text(r#"LIST "" """#), &doing)?;
+        let delimiter = answer.data().find_map(|data| match data {
+            Data::List(list) => list.delimiter,
+            _ => None,
+        });
         self.learn_delimiter(delimiter);
-        self.drain_unsolicited();
         Ok(delimiter)
     }
 
@@ -879,7 +538,7 @@ impl ImapStore {
             self.learn_namespace(None);
             return Ok(());
         }
-        let tag = self.wire_send("NAMESPACE", "asking for the namespaces")?;
+        let tag = self.send_ahead(&Command::text("NAMESPACE"), "asking for the namespaces")?;
         let answer = self.namespace_answer(&tag)?;
         self.learn_namespace(answer);
         Ok(())
@@ -897,7 +556,7 @@ impl ImapStore {
     /// warning; a broken connection is an error.
     fn namespace_answer(&mut self, tag: &str) -> Result<Option<namespace::Namespaces>> {
         let doing = format!("asking {} for its namespaces", self.host);
-        let answer = match self.wire_answer(tag, &doing) {
+        let answer = match self.answer_ahead(tag, &doing) {
             Ok(answer) => answer,
             Err(e) if StoreError::kind_of(&e).is_some_and(StoreErrorKind::connection_unusable) => {
                 return Err(e)
@@ -908,7 +567,7 @@ impl ImapStore {
                 return Ok(None);
             }
         };
-        match namespace::parse_namespace_answer(&answer) {
+        match namespace::parse_namespace_answer(&answer.whole()) {
             Ok(found) => Ok(found),
             Err(e) => {
                 self.warnings.push(format!(
@@ -975,39 +634,38 @@ impl ImapStore {
         ))
     }
 
-    /// Unsolicited responses (flag changes by others and the like) are not
-    /// needed, as every listing asks the server afresh; only the message
-    /// count is kept. Says whether any of them told of a change in the
-    /// open folder, which `watch` must not miss (see `idle_wait`).
-    fn drain_unsolicited(&mut self) -> bool {
-        let mut changed = false;
-        for response in self.session.take_all_unsolicited() {
-            let Some(open) = self.open.as_mut() else {
-                continue;
-            };
-            match response {
-                UnsolicitedResponse::Exists(count) => {
-                    changed |= count != open.exists;
+    /// Notes what the untagged responses of an answer tell of the open
+    /// folder. Flag changes by others and the like are not needed, as every
+    /// listing asks the server afresh; only the message count is kept, and
+    /// whether any of them told of a change, which `watch` must not miss
+    /// (see `idle_wait`). FETCH responses are news only when the command
+    /// was no FETCH of ours (`fetch_is_news`).
+    fn note_news(&mut self, answer: &Answer, fetch_is_news: bool) {
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
+        for data in answer.data() {
+            match data {
+                Data::Exists(count) => {
+                    self.news |= count != open.exists;
                     open.exists = count;
                 }
-                UnsolicitedResponse::Expunge(_) => {
-                    changed = true;
+                Data::Expunge(_) => {
+                    self.news = true;
                     open.exists = open.exists.saturating_sub(1);
                 }
-                UnsolicitedResponse::Fetch { .. }
-                | UnsolicitedResponse::Vanished { .. }
-                | UnsolicitedResponse::Recent(_) => changed = true,
+                Data::Vanished {
+                    earlier: false,
+                    uids,
+                } => {
+                    self.news = true;
+                    let gone = protocol::set_size(uids);
+                    open.exists = open.exists.saturating_sub(gone);
+                }
+                Data::Fetch { .. } if fetch_is_news => self.news = true,
+                Data::Recent(_) => self.news = true,
                 _ => {}
             }
-        }
-        changed
-    }
-
-    /// The crate keeps the EXPUNGE responses of our own expunge for itself.
-    fn note_expunged(&mut self, deleted: &imap::types::Deleted) {
-        let count = deleted.seqs().count() + deleted.uids().count();
-        if let Some(open) = self.open.as_mut() {
-            open.exists = open.exists.saturating_sub(count as u32);
         }
     }
 
@@ -1049,10 +707,10 @@ impl ImapStore {
         };
         let (name, expected) = (open.name.clone(), open.uidvalidity);
         let command = select_command(&open.server_name, None)?;
-        self.ahead.clear();
-        let (lines, _) = logged(&command, || self.session.run(&command))
-            .map_err(|e| imap_err(e, format!("cannot open folder {name:?} again")))?;
-        let data = protocol::parse_select(&lines)
+        let doing = format!("cannot open folder {name:?} again");
+        let answer = self.command_any(&command, &doing)?;
+        let answer = ok_or_refusal(answer, &doing, false)?;
+        let data = protocol::parse_select(answer.untagged_bytes())
             .with_context(|| format!("opening folder {name:?} on {} again", self.host))?;
         if data.uidvalidity != expected {
             self.open = None;
@@ -1084,42 +742,42 @@ impl ImapStore {
             return Ok(Vec::new());
         }
         let set = uid_set(uids);
-        let folder = self.open_name();
-        let fetches = logged(&format!("UID FETCH {set} {items}"), || {
-            self.session.uid_fetch(&set, items)
-        })
-        .map_err(|e| imap_err(e, format!("fetching from folder {folder:?} failed")))?;
+        let doing = format!("fetching from folder {:?} failed", self.open_name());
+        let answer = self.fetch_command(&format!("UID FETCH {set} {items}"), &doing)?;
         // Only what was asked for, once: a server that answers a UID twice
         // (or with UIDs never asked for) must not make a message be stored
         // twice. The first answer counts.
         let mut wanted: std::collections::HashSet<u32> = uids.iter().copied().collect();
-        let mut result = Vec::with_capacity(fetches.len());
-        for fetch in fetches.iter() {
+        let mut result = Vec::new();
+        for items in fetched_items(&answer) {
+            let fetch = client::response::Fetch::parse(items)
+                .map_err(|e| anyhow!("{doing}: {} sent {e}", self.host))?;
             let Some(uid) = fetch.uid.filter(|uid| wanted.remove(uid)) else {
                 continue;
             };
             result.push(FetchedMessage {
                 uid,
-                size: fetch.size.map(u64::from),
-                body: fetch.body().map(<[u8]>::to_vec),
+                size: fetch.size,
+                body: fetch.body.flatten().map(std::borrow::Cow::into_owned),
             });
         }
-        drop(fetches);
-        self.drain_unsolicited();
         Ok(result)
+    }
+
+    /// A UID FETCH (or other command answered with FETCH responses) run
+    /// as [`ImapStore::command`] does, the FETCH responses being the
+    /// answer rather than news.
+    fn fetch_command(&mut self, command: &str, doing: &str) -> Result<Answer> {
+        let answer = self.command_any(&Command::text(command), doing)?;
+        self.note_news(&answer, false);
+        ok_or_refusal(answer, doing, false)
     }
 
     /// UIDs of messages matching a UID SEARCH.
     fn uid_search(&mut self, query: &str) -> Result<Vec<u32>> {
-        let folder = self.open_name();
-        let found = logged(&format!("UID SEARCH {query}"), || {
-            self.session.uid_search(query)
-        })
-        .map_err(|e| imap_err(e, format!("searching folder {folder:?} failed")))?;
-        self.drain_unsolicited();
-        let mut uids: Vec<u32> = found.into_iter().collect();
-        uids.sort_unstable();
-        Ok(uids)
+        let doing = format!("searching folder {:?} failed", self.open_name());
+        let answer = self.command(&Command::text(&format!("UID SEARCH {query}")), &doing)?;
+        Ok(searched_uids(&answer))
     }
 
     /// UIDs of the open folder from `first` on, those with this
@@ -1174,14 +832,50 @@ impl ImapStore {
     }
 
     fn uid_store(&mut self, set: &str, change: &str) -> Result<()> {
-        let folder = self.open_name();
-        logged(&format!("UID STORE {set} {change}"), || {
-            self.session.uid_store(set, change)
-        })
-        .map_err(|e| imap_err(e, format!("changing flags in folder {folder:?} failed")))?;
-        self.drain_unsolicited();
+        let doing = format!("changing flags in folder {:?} failed", self.open_name());
+        self.command(&Command::text(&format!("UID STORE {set} {change}")), &doing)?;
         Ok(())
     }
+
+    /// The UIDNEXT of a folder not open, by STATUS.
+    fn status_uidnext(&mut self, server_name: &str, doing: &str) -> Result<Option<u32>> {
+        let command = Command::new("STATUS")
+            .string(server_name.as_bytes())
+            .atom("(UIDNEXT)");
+        let answer = self.command(&command, doing)?;
+        let uidnext = answer.data().find_map(|data| match data {
+            Data::MailboxStatus(status) => status
+                .items
+                .iter()
+                .find(|(item, _)| item.eq_ignore_ascii_case("UIDNEXT"))
+                .and_then(|&(_, value)| u32::try_from(value).ok()),
+            _ => None,
+        });
+        Ok(uidnext)
+    }
+}
+
+/// The data items of each FETCH response in an answer.
+fn fetched_items(answer: &Answer) -> impl Iterator<Item = &[u8]> {
+    answer.data().filter_map(|data| match data {
+        Data::Fetch { items, .. } => Some(items),
+        _ => None,
+    })
+}
+
+/// The UIDs a UID SEARCH answered, ascending.
+fn searched_uids(answer: &Answer) -> Vec<u32> {
+    let mut uids: Vec<u32> = answer
+        .data()
+        .filter_map(|data| match data {
+            Data::Search(found) => Some(found),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    uids.sort_unstable();
+    uids.dedup();
+    uids
 }
 
 /// One message as a UID FETCH returned it.
@@ -1219,25 +913,24 @@ impl Store for ImapStore {
 
     fn create_folder(&mut self, name: &str) -> Result<()> {
         let server_name = self.server_name(name)?;
-        let command = format!("CREATE {}", quote(&server_name)?);
-        match logged(&command, || self.session.run_command_and_check_ok(&command)) {
-            Ok(()) => {}
-            Err(imap::Error::No(no)) => {
-                // Servers word "already exists" differently; the reliable
-                // test is whether the folder is there now.
-                let exists = self.list_folders()?.iter().any(|f| f.name == name);
-                if !exists {
-                    bail!(
-                        "cannot create folder {name:?} on {}: {}",
-                        self.host,
-                        no.information
-                    );
-                }
+        let command = Command::text(&format!("CREATE {}", quote(&server_name)?));
+        let doing = format!("cannot create folder {name:?}");
+        let answer = self.command_any(&command, &doing)?;
+        self.note_news(&answer, true);
+        let status = answer.status();
+        if status.kind == StatusKind::No {
+            // Servers word "already exists" differently; the reliable
+            // test is whether the folder is there now.
+            let said = status.text.to_string();
+            drop(status);
+            let exists = self.list_folders()?.iter().any(|f| f.name == name);
+            if !exists {
+                bail!("cannot create folder {name:?} on {}: {said}", self.host);
             }
-            Err(e) => return Err(imap_err(e, format!("cannot create folder {name:?}"))),
+            return Ok(());
         }
-        self.drain_unsolicited();
-        Ok(())
+        drop(status);
+        ok_or_refusal(answer, &doing, false).map(drop)
     }
 
     fn namespace_in_use(&mut self) -> Result<Option<String>> {
@@ -1257,12 +950,9 @@ impl Store for ImapStore {
         }
         let server_name = self.server_name(name)?;
         self.leave_if_open_within(&server_name)?;
-        let command = format!("DELETE {}", quote(&server_name)?);
-        self.session
-            .run_command_and_check_ok(&command)
-            .map_err(|e| imap_err(e, format!("cannot delete folder {name:?} on {}", self.host)))?;
-        self.drain_unsolicited();
-        Ok(())
+        let command = Command::text(&format!("DELETE {}", quote(&server_name)?));
+        let doing = format!("cannot delete folder {name:?} on {}", self.host);
+        self.command(&command, &doing).map(drop)
     }
 
     fn rename_folder(&mut self, from: &str, to: &str) -> Result<()> {
@@ -1278,16 +968,8 @@ impl Store for ImapStore {
             quote(&self.server_name(to)?)?
         );
         self.open = None;
-        self.session
-            .run_command_and_check_ok(&command)
-            .map_err(|e| {
-                imap_err(
-                    e,
-                    format!("cannot rename folder {from:?} to {to:?} on {}", self.host),
-                )
-            })?;
-        self.drain_unsolicited();
-        Ok(())
+        let doing = format!("cannot rename folder {from:?} to {to:?} on {}", self.host);
+        self.command(&Command::text(&command), &doing).map(drop)
     }
 
     fn open_folder(&mut self, name: &str) -> Result<FolderStatus> {
@@ -1313,13 +995,8 @@ impl Store for ImapStore {
         }
         let server_name = open.server_name.clone();
         let folder = self.open_name();
-        let status = logged(&format!("STATUS {server_name:?} (UIDNEXT)"), || {
-            self.session.status(&server_name, "(UIDNEXT)")
-        })
-        .map_err(|e| imap_err(e, format!("STATUS of folder {folder:?} failed")))?;
-        self.drain_unsolicited();
-        let uidnext = status
-            .uid_next
+        let uidnext = self
+            .status_uidnext(&server_name, &format!("STATUS of folder {folder:?} failed"))?
             .ok_or_else(|| anyhow!("the server gives no UIDNEXT for folder {folder:?}"))?;
         self.open_folder_state()?.uidnext = Some(uidnext);
         Ok(uidnext.to_string())
@@ -1349,9 +1026,10 @@ impl Store for ImapStore {
         // A server may show a message appended in this session to a search
         // only after a NOOP (Courier does).
         let folder = self.open_name();
-        logged("NOOP", || self.session.noop())
-            .map_err(|e| imap_err(e, format!("NOOP in folder {folder:?} failed")))?;
-        self.drain_unsolicited();
+        self.command(
+            &Command::text("NOOP"),
+            &format!("NOOP in folder {folder:?} failed"),
+        )?;
         let held = self.held_form(&message.content);
         let (size, sha256) = (held.len() as u64, crate::mail::sha256_hex(&held));
         // By Message-ID the server finds it without sending a body but the
@@ -1447,11 +1125,10 @@ impl Store for ImapStore {
         let folder = self.open_name();
         if self.has_capability("UIDPLUS") {
             self.uid_store(&set, "+FLAGS.SILENT (\\Deleted)")?;
-            let deleted = logged(&format!("UID EXPUNGE {set}"), || {
-                self.session.uid_expunge(&set)
-            })
-            .map_err(|e| imap_err(e, format!("expunging in folder {folder:?} failed")))?;
-            self.note_expunged(&deleted);
+            self.command(
+                &Command::text(&format!("UID EXPUNGE {set}")),
+                &format!("expunging in folder {folder:?} failed"),
+            )?;
         } else {
             // A plain EXPUNGE removes every message flagged \Deleted, so it
             // is only safe when no other message carries the flag. Check
@@ -1471,11 +1148,11 @@ impl Store for ImapStore {
                 );
             }
             self.uid_store(&set, "+FLAGS.SILENT (\\Deleted)")?;
-            let deleted = logged("EXPUNGE", || self.session.expunge())
-                .map_err(|e| imap_err(e, format!("expunging in folder {folder:?} failed")))?;
-            self.note_expunged(&deleted);
+            self.command(
+                &Command::text("EXPUNGE"),
+                &format!("expunging in folder {folder:?} failed"),
+            )?;
         }
-        self.drain_unsolicited();
         if let Some(open) = self.open.as_mut() {
             for uid in &uids {
                 open.sizes.remove(uid);
@@ -1506,13 +1183,11 @@ impl Store for ImapStore {
         // COPY, then expunge: the trash's UIDNEXT before the COPY lets the
         // next run find a copy made by a run that died in between.
         let server_name = self.server_name(trash)?;
-        let status = logged(&format!("STATUS {server_name:?} (UIDNEXT)"), || {
-            self.session.status(&server_name, "(UIDNEXT)")
-        })
-        .map_err(|e| imap_err(e, format!("STATUS of trash folder {trash:?} failed")))?;
-        self.drain_unsolicited();
-        let uidnext = status
-            .uid_next
+        let uidnext = self
+            .status_uidnext(
+                &server_name,
+                &format!("STATUS of trash folder {trash:?} failed"),
+            )?
             .ok_or_else(|| anyhow!("the server gives no UIDNEXT for trash folder {trash:?}"))?;
         Ok(Some(uidnext.to_string()))
     }
@@ -1530,15 +1205,10 @@ impl Store for ImapStore {
         let server_name = self.server_name(trash)?;
         let folder = self.open_name();
         let trashed = if self.has_capability("MOVE") {
-            logged(&format!("UID MOVE {set} {server_name:?}"), || {
-                self.session.uid_mv(&set, &server_name)
-            })
-            .map_err(|e| {
-                imap_err(
-                    e,
-                    format!("moving messages of {folder:?} to the trash folder {trash:?} failed"),
-                )
-            })?;
+            self.command(
+                &Command::text(&format!("UID MOVE {set}")).string(server_name.as_bytes()),
+                &format!("moving messages of {folder:?} to the trash folder {trash:?} failed"),
+            )?;
             if let Some(open) = self.open.as_mut() {
                 for uid in &uids {
                     open.sizes.remove(uid);
@@ -1546,18 +1216,12 @@ impl Store for ImapStore {
             }
             Trashed::Moved
         } else {
-            logged(&format!("UID COPY {set} {server_name:?}"), || {
-                self.session.uid_copy(&set, &server_name)
-            })
-            .map_err(|e| {
-                imap_err(
-                    e,
-                    format!("copying messages of {folder:?} to the trash folder {trash:?} failed"),
-                )
-            })?;
+            self.command(
+                &Command::text(&format!("UID COPY {set}")).string(server_name.as_bytes()),
+                &format!("copying messages of {folder:?} to the trash folder {trash:?} failed"),
+            )?;
             Trashed::Copied
         };
-        self.drain_unsolicited();
         Ok(trashed)
     }
 
@@ -1565,15 +1229,12 @@ impl Store for ImapStore {
         self.open_folder_state()?;
         self.create_folder(trash)?;
         let server_name = self.server_name(trash)?;
-        let status = logged(&format!("STATUS {server_name:?} (UIDNEXT)"), || {
-            self.session.status(&server_name, "(UIDNEXT)")
-        })
-        .map_err(|e| imap_err(e, format!("STATUS of trash folder {trash:?} failed")))?;
-        self.drain_unsolicited();
-        status
-            .uid_next
-            .map(|uidnext| uidnext.to_string())
-            .ok_or_else(|| anyhow!("the server gives no UIDNEXT for trash folder {trash:?}"))
+        self.status_uidnext(
+            &server_name,
+            &format!("STATUS of trash folder {trash:?} failed"),
+        )?
+        .map(|uidnext| uidnext.to_string())
+        .ok_or_else(|| anyhow!("the server gives no UIDNEXT for trash folder {trash:?}"))
     }
 
     fn append_to_trash(&mut self, trash: &str, message: &Message) -> Result<()> {
@@ -1585,13 +1246,13 @@ impl Store for ImapStore {
         let server_name = self.server_name(trash)?;
         // The trash is looked at read-only; the open folder is selected
         // again before its next use, as after folders opened ahead.
-        let command = format!("EXAMINE {}", quote(&server_name)?);
-        self.ahead.clear();
+        let command = Command::text(&format!("EXAMINE {}", quote(&server_name)?));
         if let Some(open) = self.open.as_mut() {
             open.selected_elsewhere = true;
         }
-        logged(&command, || self.session.run(&command))
-            .map_err(|e| imap_err(e, format!("cannot open trash folder {trash:?}")))?;
+        let doing = format!("cannot open trash folder {trash:?}");
+        let answer = self.command_any(&command, &doing)?;
+        ok_or_refusal(answer, &doing, false)?;
         let candidates = self.uids_since(first, None)?;
         Ok(self
             .same_size_with_hash(&candidates, size, sha256)?
@@ -1609,9 +1270,11 @@ impl Store for ImapStore {
         }
         log::info!("reconnecting to {}", self.host);
         self.open = None;
-        (self.session, self.wire) = open_session(&self.config, &self.secret)?;
+        let session = login::open_session(&self.config, &self.secret)?;
+        self.connection = session.connection;
         self.ahead.clear();
-        self.read_capabilities()?;
+        self.news = false;
+        self.read_capabilities(session.capabilities)?;
         self.drop_uploads();
         self.qresync = false;
         self.enabled = false;

@@ -9,8 +9,8 @@
 //! `tls_min_version` sets native-tls's minimum protocol (1.2 by default;
 //! 1.3 works with the OpenSSL backend used on Linux, not on macOS).
 //!
-//! The imap crate's own builder cannot add a trust root, so we build the
-//! stream here and hand it to `imap::Client::new`.
+//! The IMAP client ([`super::imap::client`]) and POP3 take the stream
+//! built here.
 
 use crate::config::{CertFingerprint, TlsVersion};
 use anyhow::{anyhow, bail, Context, Result};
@@ -64,20 +64,6 @@ impl Write for NetStream {
             NetStream::Plain(tcp) => tcp.flush(),
             NetStream::Tls(tls) => tls.flush(),
             NetStream::Tunnel(tunnel) => tunnel.flush(),
-        }
-    }
-}
-
-/// Lets the imap crate change the read timeout (it does so for IDLE).
-/// The crate clears it (`None`) when an IDLE ends, which would leave its
-/// closing DONE and every later read waiting forever on a server that
-/// vanished without closing the connection; `None` therefore keeps the
-/// timeout in force.
-impl imap::extensions::idle::SetReadTimeout for NetStream {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> imap::Result<()> {
-        match timeout {
-            Some(_) => self.set_read_timeout_now(timeout).map_err(imap::Error::Io),
-            None => Ok(()),
         }
     }
 }

@@ -114,10 +114,8 @@ fn wrong_passwords_are_refused_at_once_and_without_penalty() {
     let dovecot = Dovecot::start();
     for attempt in 1..=3 {
         let started = Instant::now();
-        let stream = TcpStream::connect(("127.0.0.1", dovecot.imap_port())).unwrap();
-        let mut client = imap::Client::new(stream);
-        client.read_greeting().unwrap();
-        assert!(client.login("alice", "wrong").is_err(), "attempt {attempt}");
+        let login = ImapTestClient::try_login(dovecot.imap_port(), "alice", "wrong");
+        assert!(login.is_err(), "attempt {attempt}");
         // Dovecot's defaults would make this 2 s, then 4, 8 ...
         assert!(
             started.elapsed() < Duration::from_millis(1500),

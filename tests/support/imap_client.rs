@@ -5,8 +5,9 @@
 //! it is test code, and a failed setup step should stop the test loudly.
 
 use chrono::{DateTime, FixedOffset};
-use imap::types::Flag;
-use imap::Session;
+use mailferry::store::imap::client::response::{Code, Data, Fetch};
+use mailferry::store::imap::client::{Answer, Command, Connection, Limits};
+use mailferry::store::tls::NetStream;
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
 
@@ -32,7 +33,115 @@ impl ServerMessage {
 }
 
 pub struct ImapTestClient {
-    session: Session<TcpStream>,
+    session: TestSession,
+}
+
+/// The connection, for commands [`ImapTestClient`] does not wrap; each
+/// returns the server's refusal or a failed conversation as `Err`.
+pub struct TestSession {
+    connection: Connection,
+}
+
+/// What SELECT and EXAMINE tell.
+#[derive(Debug, Default)]
+pub struct Mailbox {
+    pub exists: u32,
+    pub uid_validity: Option<u32>,
+}
+
+impl TestSession {
+    /// Runs a command; the answer when the server said OK.
+    pub fn run(&mut self, command: &Command<'_>) -> Result<Answer, String> {
+        let answer = self
+            .connection
+            .run(command)
+            .map_err(|e| format!("{} failed: {e}", command.shown()))?;
+        if !answer.is_ok() {
+            return Err(format!(
+                "{} failed: {}",
+                command.shown(),
+                answer.status().describe()
+            ));
+        }
+        Ok(answer)
+    }
+
+    fn mailbox(&mut self, verb: &str, folder: &str) -> Result<Mailbox, String> {
+        let answer = self.run(&Command::new(verb).string(folder.as_bytes()))?;
+        let mut mailbox = Mailbox::default();
+        for data in answer.data() {
+            match data {
+                Data::Exists(count) => mailbox.exists = count,
+                Data::Status(status) => {
+                    if let Some(Code::UidValidity(value)) = status.code {
+                        mailbox.uid_validity = Some(value);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(mailbox)
+    }
+
+    pub fn select(&mut self, folder: &str) -> Result<Mailbox, String> {
+        self.mailbox("SELECT", folder)
+    }
+
+    pub fn examine(&mut self, folder: &str) -> Result<Mailbox, String> {
+        self.mailbox("EXAMINE", folder)
+    }
+
+    pub fn create(&mut self, folder: &str) -> Result<(), String> {
+        self.run(&Command::new("CREATE").string(folder.as_bytes()))
+            .map(drop)
+    }
+
+    pub fn delete(&mut self, folder: impl AsRef<str>) -> Result<(), String> {
+        self.run(&Command::new("DELETE").string(folder.as_ref().as_bytes()))
+            .map(drop)
+    }
+
+    pub fn rename(&mut self, from: impl AsRef<str>, to: impl AsRef<str>) -> Result<(), String> {
+        let command = Command::new("RENAME")
+            .string(from.as_ref().as_bytes())
+            .string(to.as_ref().as_bytes());
+        self.run(&command).map(drop)
+    }
+
+    pub fn uid_store(&mut self, set: impl AsRef<str>, query: &str) -> Result<(), String> {
+        let command = Command::text(&format!("UID STORE {} {query}", set.as_ref()));
+        self.run(&command).map(drop)
+    }
+
+    pub fn uid_expunge(&mut self, set: impl AsRef<str>) -> Result<(), String> {
+        self.run(&Command::text(&format!("UID EXPUNGE {}", set.as_ref())))
+            .map(drop)
+    }
+
+    pub fn uid_search(&mut self, query: &str) -> Result<Vec<u32>, String> {
+        let answer = self.run(&Command::text(&format!("UID SEARCH {query}")))?;
+        Ok(answer
+            .data()
+            .filter_map(|data| match data {
+                Data::Search(uids) => Some(uids),
+                _ => None,
+            })
+            .flatten()
+            .collect())
+    }
+
+    pub fn capabilities(&mut self) -> Result<Vec<String>, String> {
+        let answer = self.run(&Command::text("CAPABILITY"))?;
+        Ok(answer
+            .data()
+            .filter_map(|data| match data {
+                Data::Capability(names) => Some(names),
+                _ => None,
+            })
+            .flatten()
+            .map(str::to_ascii_uppercase)
+            .collect())
+    }
 }
 
 impl ImapTestClient {
@@ -45,31 +154,37 @@ impl ImapTestClient {
     pub fn try_login(port: u16, user: &str, password: &str) -> Result<ImapTestClient, String> {
         let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
             .map_err(|e| format!("cannot connect to IMAP port {port}: {e}"))?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let mut client = imap::Client::new(stream);
-        client
-            .read_greeting()
+        let mut connection = Connection::new(
+            NetStream::Plain(stream),
+            &format!("port {port}"),
+            Duration::from_secs(30),
+            Limits::default(),
+        );
+        connection
+            .greeting()
             .map_err(|e| format!("no greeting on port {port}: {e}"))?;
-        let session = client
-            .login(user, password)
-            .map_err(|(e, _)| format!("LOGIN {user} on port {port} failed: {e}"))?;
+        let mut session = TestSession { connection };
+        let login = Command::new("LOGIN")
+            .string(user.as_bytes())
+            .secret(password.as_bytes());
+        session
+            .run(&login)
+            .map_err(|e| format!("LOGIN {user} on port {port} failed: {e}"))?;
         Ok(ImapTestClient { session })
     }
 
     /// The underlying session, for commands this client does not wrap.
-    pub fn session(&mut self) -> &mut Session<TcpStream> {
+    pub fn session(&mut self) -> &mut TestSession {
         &mut self.session
     }
 
     /// Whether the server advertises a capability (e.g. "UIDPLUS").
     pub fn has_capability(&mut self, capability: &str) -> bool {
-        self.session.capabilities().unwrap().has_str(capability)
+        let wanted = capability.to_ascii_uppercase();
+        self.session.capabilities().unwrap().contains(&wanted)
     }
 
     pub fn create(&mut self, folder: &str) {
-        // The crate quotes and escapes CREATE's argument itself.
         self.session
             .create(folder)
             .unwrap_or_else(|e| panic!("CREATE {folder:?} failed: {e}"));
@@ -84,24 +199,24 @@ impl ImapTestClient {
         flags: &[&str],
         date: Option<DateTime<FixedOffset>>,
     ) -> u32 {
-        // imap 3.0.0-alpha.15 puts APPEND's mailbox in quotes but does not
-        // escape it: escape `\` and `"` here, without adding quotes.
-        let escaped = escape_quoted(folder);
-        let mut command = self.session.append(&escaped, content);
-        command.flags(flags.iter().map(|f| Flag::from(f.to_string())));
+        let mut command = Command::new("APPEND")
+            .string(folder.as_bytes())
+            .atom(&format!("({})", flags.join(" ")));
         if let Some(date) = date {
-            command.internal_date(date);
+            command = command.atom(&format!("\"{}\"", date.format("%d-%b-%Y %H:%M:%S %z")));
         }
-        let appended = command
-            .finish()
+        let command = command.literal(content);
+        let appended = self
+            .session
+            .run(&command)
             .unwrap_or_else(|e| panic!("APPEND to {folder:?} failed: {e}"));
-        let reported_uid = appended
-            .uids
-            .and_then(|uids| uids.into_iter().next())
-            .map(|member| match member {
-                imap_proto::UidSetMember::Uid(uid) => uid,
-                imap_proto::UidSetMember::UidRange(range) => *range.end(),
-            });
+        let reported_uid = match appended.status().code {
+            Some(Code::AppendUid { uids, .. }) => uids
+                .rsplit([':', ','])
+                .next()
+                .and_then(|last| last.parse().ok()),
+            _ => None,
+        };
         match reported_uid {
             Some(uid) => uid,
             None => self.highest_uid(folder),
@@ -127,12 +242,17 @@ impl ImapTestClient {
     /// Every mailbox name, sorted, as the server sends it (modified UTF-7
     /// is not decoded).
     pub fn folders(&mut self) -> Vec<String> {
-        // The crate sends LIST's pattern unquoted.
-        let names = self
+        let answer = self
             .session
-            .list(Some(""), Some("\"*\""))
+            .run(&Command::text(r#"LIST "" "*""#))
             .unwrap_or_else(|e| panic!("LIST failed: {e}"));
-        let mut folders: Vec<String> = names.iter().map(|n| n.name().to_string()).collect();
+        let mut folders: Vec<String> = answer
+            .data()
+            .filter_map(|data| match data {
+                Data::List(list) => Some(String::from_utf8_lossy(&list.name).into_owned()),
+                _ => None,
+            })
+            .collect();
         folders.sort();
         folders
     }
@@ -146,34 +266,48 @@ impl ImapTestClient {
         if mailbox.exists == 0 {
             return Vec::new();
         }
-        let fetches = self
+        let answer = self
             .session
-            .uid_fetch("1:*", "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])")
+            .run(&Command::text(
+                "UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])",
+            ))
             .unwrap_or_else(|e| panic!("UID FETCH in {folder:?} failed: {e}"));
-        let mut messages: Vec<ServerMessage> = fetches
-            .iter()
+        let mut messages = Vec::new();
+        for data in answer.data() {
+            let Data::Fetch { items, .. } = data else {
+                continue;
+            };
+            let fetch = Fetch::parse(items).unwrap_or_else(|e| panic!("in {folder:?}: {e}"));
             // A FETCH without UID is another client's flag change (a sync
             // running beside the test) that the server reports in passing.
-            .filter(|fetch| fetch.uid.is_some())
-            .map(|fetch| {
-                let content = fetch.body().unwrap_or_default().to_vec();
-                let mut flags: Vec<String> = fetch
-                    .flags()
-                    .iter()
-                    .filter(|flag| **flag != Flag::Recent)
-                    .map(|flag| flag.to_string())
-                    .collect();
-                flags.sort();
-                ServerMessage {
-                    uid: fetch.uid.unwrap(),
-                    flags,
-                    internal_date: fetch.internal_date().unwrap().timestamp(),
-                    size: fetch.size.unwrap(),
-                    message_id: header_value(&content, "Message-ID"),
-                    content,
-                }
-            })
-            .collect();
+            let Some(uid) = fetch.uid else { continue };
+            let content = fetch
+                .body
+                .flatten()
+                .map(|b| b.into_owned())
+                .unwrap_or_default();
+            let mut flags: Vec<String> = fetch
+                .flags
+                .unwrap_or_default()
+                .iter()
+                .filter(|flag| !flag.eq_ignore_ascii_case("\\Recent"))
+                .map(|flag| flag.to_string())
+                .collect();
+            flags.sort();
+            let date = fetch.internal_date.expect("INTERNALDATE");
+            let internal_date =
+                DateTime::parse_from_str(&String::from_utf8_lossy(&date), "%d-%b-%Y %H:%M:%S %z")
+                    .unwrap_or_else(|e| panic!("INTERNALDATE {date:?}: {e}"))
+                    .timestamp();
+            messages.push(ServerMessage {
+                uid,
+                flags,
+                internal_date,
+                size: u32::try_from(fetch.size.expect("RFC822.SIZE")).unwrap(),
+                message_id: header_value(&content, "Message-ID"),
+                content,
+            });
+        }
         messages.sort_by_key(|m| m.uid);
         messages
     }
@@ -187,7 +321,7 @@ impl ImapTestClient {
     }
 
     pub fn logout(mut self) {
-        let _ = self.session.logout();
+        let _ = self.session.run(&Command::text("LOGOUT"));
     }
 
     fn store_flags(&mut self, folder: &str, uid: u32, operation: &str, flags: &[&str]) {

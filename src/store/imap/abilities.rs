@@ -69,7 +69,7 @@ impl OpenAhead for ImapStore {
         else {
             return;
         };
-        match self.wire_send(&command, "sending ahead") {
+        match self.send_ahead(&command, "sending ahead") {
             Ok(tag) => {
                 if let Some(open) = self.open.as_mut() {
                     open.selected_elsewhere = true;

@@ -1,12 +1,12 @@
-//! Uploads of one message: an APPEND sent on the [`super::wire`] with a
-//! synchronizing literal, so that a server refusing the message before it
-//! is sent (too large, over quota) is heard in its own words, which the
-//! imap crate's APPEND drops. And the reading of an APPEND's answer
-//! (APPENDUID, EXISTS, EXPUNGE), which batches ([`super::multiappend`])
-//! share.
+//! Uploads of one message: an APPEND with the message as a literal
+//! (synchronizing unless the server offers LITERAL+), so that a server
+//! refusing the message before it is sent (too large, over quota) is heard
+//! in its own words. And the reading of an APPEND's answer (APPENDUID,
+//! EXISTS, EXPUNGE), which batches ([`super::multiappend`]) share.
 
-use super::protocol::{escape_quoted, responses};
-use super::{answered_ok, flag_list, imap_err, internal_date, ImapStore};
+use super::client::Command;
+use super::protocol::responses;
+use super::{flag_list, internal_date, ok_or_refusal, ImapStore};
 use crate::mail::identity::message_label;
 use crate::mail::{Message, MsgId};
 use anyhow::{bail, Result};
@@ -71,21 +71,19 @@ impl ImapStore {
         message: &Message,
         doing: &str,
     ) -> Result<Vec<u8>> {
-        let name = escape_quoted(server_name)?;
+        super::protocol::quote(server_name)?;
         // Bare LF (Maildir files written by MDAs, mail readers, mailferry
         // itself) becomes CRLF: servers such as Cyrus refuse bare newlines.
         let content = crate::mail::with_crlf(&message.content);
-        let mut command = format!("APPEND \"{name}\" {}", flag_list(message.flags));
+        let mut command = Command::new("APPEND")
+            .string(server_name.as_bytes())
+            .atom(&flag_list(message.flags));
         if let Some(date) = message.date.and_then(internal_date) {
-            command.push_str(&format!(" \"{}\"", date.format("%d-%h-%Y %T %z")));
+            command = command.atom(&format!("\"{}\"", date.format("%d-%h-%Y %T %z")));
         }
-        let tag = self.next_wire_tag();
-        log::debug!("C: {tag} APPEND \"{name}\" ({} bytes)", content.len());
-        let answer = self
-            .wire
-            .send_with_literal(&tag, &command, &content)
-            .map_err(|e| imap_err(imap::Error::Io(e), doing))?;
-        answered_ok(answer, &tag, doing)
+        let command = command.literal(content);
+        let answer = self.command_any(&command, doing)?;
+        ok_or_refusal(answer, doing, true).map(|answer| answer.whole())
     }
 }
 

@@ -3,12 +3,11 @@
 //! with the changes, not with the folder.
 //!
 //! `ENABLE QRESYNC` (else `ENABLE CONDSTORE`) is sent once per connection
-//! when offered. The changes
-//! are read with `UID FETCH 1:* (UID FLAGS RFC822.SIZE) (CHANGEDSINCE m
-//! VANISHED)`; the imap crate has no call for that, so it goes through
-//! `run()` and its answer is parsed here with imap-proto.
+//! when offered. The changes are read with `UID FETCH 1:* (UID FLAGS
+//! RFC822.SIZE) (CHANGEDSINCE m VANISHED)` and parsed here.
 
-use super::{imap_err, logged, protocol, ImapStore};
+use super::client::Command;
+use super::{ok_or_refusal, protocol, ImapStore};
 use crate::mail::Flags;
 use crate::mail::MessageInfo;
 use crate::store::Changes;
@@ -34,11 +33,10 @@ impl ImapStore {
         } else {
             return Ok(());
         };
-        let command = format!("ENABLE {extension}");
-        logged(&command, || self.session.run_command_and_check_ok(&command))
-            .map_err(|e| imap_err(e, format!("ENABLE {extension} on {} failed", self.host)))?;
+        let command = Command::text(&format!("ENABLE {extension}"));
+        let doing = format!("ENABLE {extension} on {} failed", self.host);
+        self.command(&command, &doing)?;
         self.qresync = extension == "QRESYNC";
-        self.drain_unsolicited();
         Ok(())
     }
 
@@ -58,14 +56,17 @@ impl ImapStore {
         } else {
             format!("(CHANGEDSINCE {since})")
         };
-        let command = format!("UID FETCH 1:* (UID FLAGS RFC822.SIZE) {modifiers}");
-        let (lines, _) = logged(&command, || self.session.run(&command))
-            .map_err(|e| imap_err(e, format!("listing changes of folder {folder:?} failed")))?;
-        let mut changes = parse_changes(&lines, true)?;
+        let command = Command::text(&format!(
+            "UID FETCH 1:* (UID FLAGS RFC822.SIZE) {modifiers}"
+        ));
+        let doing = format!("listing changes of folder {folder:?} failed");
+        let answer = self.command_any(&command, &doing)?;
+        let answer = ok_or_refusal(answer, &doing, false)?;
+        let lines = answer.untagged_bytes();
+        let mut changes = parse_changes(lines, true)?;
         changes.vanished_known = self.qresync;
         let open = self.open_folder_state()?;
-        if let Some(exists) = last_exists(&lines) {
-            // `run()` leaves untagged EXISTS responses to us.
+        if let Some(exists) = last_exists(lines) {
             open.exists = exists;
         }
         for message in &changes.changed {
@@ -73,7 +74,6 @@ impl ImapStore {
                 open.sizes.insert(uid, message.size);
             }
         }
-        self.drain_unsolicited();
         Ok(Some(changes))
     }
 }

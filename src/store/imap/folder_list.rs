@@ -3,9 +3,7 @@
 //! round trip tells which folders changed since the last sync, and an
 //! unchanged folder is never selected.
 //!
-//! The command goes through `run()` and its answer is parsed here with
-//! imap-proto, as the imap crate has no call for LIST's RETURN options.
-
+use super::client::Command;
 use super::{protocol, ImapStore};
 use crate::store::FolderInfo;
 use anyhow::Result;
@@ -47,12 +45,12 @@ impl ImapStore {
         // The personal namespace is asked in the same round trip, so the
         // names below can be read without its prefix.
         let namespace_tag = if self.namespace_unsettled() {
-            Some(self.wire_send("NAMESPACE", "asking for the namespaces")?)
+            Some(self.send_ahead(&Command::text("NAMESPACE"), "asking for the namespaces")?)
         } else {
             None
         };
         let doing = format!("listing folders on {}", self.host);
-        let list_tag = self.wire_send(&command, &doing)?;
+        let list_tag = self.send_ahead(&Command::text(&command), &doing)?;
         match namespace_tag {
             Some(tag) => {
                 let namespaces = self.namespace_answer(&tag)?;
@@ -60,9 +58,9 @@ impl ImapStore {
             }
             None => self.settle_namespace()?,
         }
-        let lines = self.wire_answer(&list_tag, &doing)?;
-        let listed = parse_list(&lines)?;
-        drop(lines);
+        let answer = self.answer_ahead(&list_tag, &doing)?;
+        let listed = parse_list(answer.untagged_bytes())?;
+        drop(answer);
         if self.delimiter.is_none() {
             if let Some(first) = listed.first() {
                 self.learn_delimiter(first.delimiter);
@@ -113,7 +111,6 @@ impl ImapStore {
         }
         self.outside.clone_from(&outside);
         self.share_facts(|facts| facts.outside = outside);
-        self.drain_unsolicited();
         folders.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(folders)
     }

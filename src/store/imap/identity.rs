@@ -3,8 +3,9 @@
 //! gives what [`Identity::from_header`] needs. Only messages without a
 //! Message-ID are fetched whole, as their identity is a hash of the content.
 
+use super::client::response::Fetch;
 use super::protocol::{parse_uid, uid_set};
-use super::{imap_err, ImapStore};
+use super::ImapStore;
 use crate::mail::identity::{Identity, HEADER_FIELDS};
 use crate::mail::MsgId;
 use crate::store::Store;
@@ -49,21 +50,17 @@ impl ImapStore {
     /// that still exists. Unsolicited FETCH responses are left out.
     fn fetch_message_id_headers(&mut self, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>, u64)>> {
         let folder = self.open_name();
-        let fetches = self
-            .session
-            .uid_fetch(
-                uid_set(uids),
-                format!("(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS {HEADER_FIELDS}])"),
-            )
-            .map_err(|e| {
-                imap_err(
-                    e,
-                    format!("fetching Message-IDs from folder {folder:?} failed"),
-                )
-            })?;
+        let doing = format!("fetching Message-IDs from folder {folder:?} failed");
+        let command = format!(
+            "UID FETCH {} (UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS {HEADER_FIELDS}])",
+            uid_set(uids)
+        );
+        let answer = self.fetch_command(&command, &doing)?;
         let wanted: HashSet<u32> = uids.iter().copied().collect();
         let mut result = Vec::with_capacity(uids.len());
-        for fetch in fetches.iter() {
+        for items in super::fetched_items(&answer) {
+            let fetch = Fetch::parse(items)
+                .map_err(|e| anyhow::anyhow!("{doing}: {} sent {e}", self.host))?;
             let Some(uid) = fetch.uid.filter(|uid| wanted.contains(uid)) else {
                 continue;
             };
@@ -71,11 +68,9 @@ impl ImapStore {
             // it; such a message stays unpaired (and is copied) rather than
             // paired on a guess.
             let Some(size) = fetch.size else { continue };
-            let header = fetch.header().map(<[u8]>::to_vec).unwrap_or_default();
-            result.push((uid, header, u64::from(size)));
+            let header = fetch.header.map(|h| h.into_owned()).unwrap_or_default();
+            result.push((uid, header, size));
         }
-        drop(fetches);
-        self.drain_unsolicited();
         Ok(result)
     }
 }

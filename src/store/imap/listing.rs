@@ -1,19 +1,19 @@
 //! Listing a folder's messages (UID, flags, size) in UID slices, so the
 //! memory of a listing does not grow with the folder.
 //!
-//! The imap crate reads a whole response and parses every FETCH line into
-//! its own structures (about 1.2 KB per message) before handing any of
-//! them over: one `UID FETCH 1:*` of a 10,000-message folder held about
-//! 16 MB, four connections listing at once about 60 MB, which was most of
-//! a first pull's peak. A slice of UIDs per command bounds that to the
-//! slice. UID ranges, unlike sequence numbers, never shift when another
+//! Each FETCH response is read into a [`MessageInfo`] as it comes off the
+//! wire (see [`super::client::Connection::answer_with`]), never kept as
+//! bytes or a tree for the whole answer; and a slice of UIDs per command
+//! bounds the answer itself. UID ranges, unlike sequence numbers, never shift when another
 //! client expunges between two slices, so the slices together list exactly
 //! what one `1:*` would have (a message expunged meanwhile is simply
 //! absent, as if it had gone before the listing); the last slice is open
 //! (`lo:*`) so that mail arriving after SELECT is listed too.
 
+use super::client::response::{self, Data, Fetch, Response};
+use super::client::Command;
 use super::protocol::parse_uid;
-use super::{imap_err, logged, ImapStore};
+use super::{client_err, ok_or_refusal, ImapStore};
 use crate::mail::Flags;
 use crate::mail::MessageInfo;
 use anyhow::Result;
@@ -61,27 +61,49 @@ impl ImapStore {
         // hostile server can make as large as it likes.
         let mut messages = Vec::new();
         let mut sizes = HashMap::new();
+        let doing = format!("listing messages of folder {folder:?} failed");
         for slice in &slices {
-            let items = "(UID FLAGS RFC822.SIZE)";
-            let fetches = logged(&format!("UID FETCH {slice} {items}"), || {
-                self.session.uid_fetch(slice, items)
-            })
-            .map_err(|e| imap_err(e, format!("listing messages of folder {folder:?} failed")))?;
-            messages.reserve(fetches.len());
-            sizes.reserve(fetches.len());
-            for fetch in fetches.iter() {
-                let Some(uid) = fetch.uid else { continue };
-                let flags = Flags::from_imap_names(fetch.flags().iter().map(ToString::to_string));
-                let size = fetch.size.map(u64::from).unwrap_or(0);
-                sizes.insert(uid, size);
-                messages.push(MessageInfo {
-                    id: uid.to_string(),
-                    flags,
-                    size,
-                });
+            let command = Command::text(&format!("UID FETCH {slice} (UID FLAGS RFC822.SIZE)"));
+            self.forget_ahead();
+            let tag = self
+                .connection
+                .send(&command)
+                .map_err(|e| client_err(e, &doing))?;
+            let mut unreadable = None;
+            let answer = self
+                .connection
+                .answer_with(&tag, &mut |frame| {
+                    let Ok(Response::Untagged(Data::Fetch { items, .. })) = response::parse(frame)
+                    else {
+                        return false;
+                    };
+                    match Fetch::parse(items) {
+                        Ok(fetch) => {
+                            if let Some(uid) = fetch.uid {
+                                let names = fetch.flags.unwrap_or_default();
+                                let flags =
+                                    Flags::from_imap_names(names.iter().map(ToString::to_string));
+                                let size = fetch.size.unwrap_or(0);
+                                sizes.insert(uid, size);
+                                messages.push(MessageInfo {
+                                    id: uid.to_string(),
+                                    flags,
+                                    size,
+                                });
+                            }
+                        }
+                        Err(e) => {
+                            unreadable.get_or_insert(e);
+                        }
+                    }
+                    true
+                })
+                .map_err(|e| client_err(e, &doing))?;
+            self.note_news(&answer, false);
+            ok_or_refusal(answer, &doing, false)?;
+            if let Some(e) = unreadable {
+                anyhow::bail!("{doing}: {} sent {e}", self.host);
             }
-            drop(fetches);
-            self.drain_unsolicited();
         }
         // `lo:*` names the highest UID even when it is below `lo`, and a
         // server may answer a UID twice: each message once, in UID order.

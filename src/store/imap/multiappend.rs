@@ -3,22 +3,19 @@
 //! stores in one transaction (Dovecot: one fsync for the batch), and
 //! APPENDUID (UIDPLUS) naming the UIDs they got, in order.
 //!
-//! The imap crate's APPEND sends one message and waits for the server's
-//! continuation before the literal. Its `run()` sends a command given as a
-//! `&str`, so a batch goes through it only when every message of it is valid
-//! UTF-8 (then the bytes are exactly the message); any other message is
-//! uploaded alone by the crate's APPEND. Without MULTIAPPEND, LITERAL+ or
-//! UIDPLUS every message is uploaded alone.
+//! Messages of any bytes go in a batch, each as a literal. Without
+//! MULTIAPPEND, LITERAL+ or UIDPLUS every message is uploaded alone.
 
 use super::append::read_append_answer;
-use super::protocol::escape_quoted;
-use super::{flag_list, imap_err, internal_date, logged, ImapStore};
+use super::client::response::StatusKind;
+use super::client::Command;
+use super::{flag_list, internal_date, ImapStore};
 use crate::mail::{Message, MsgId};
 use crate::store::{Staged, Store};
 use anyhow::{anyhow, Result};
 
 /// Bytes of messages held before they are sent: the command is built in
-/// memory (and copied once more by the crate), so this bounds memory.
+/// memory (and copied once more when encoded), so this bounds memory.
 const BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Messages held before they are sent.
 const BATCH_MESSAGES: usize = 100;
@@ -48,7 +45,7 @@ impl ImapStore {
 
     /// [`crate::store::Staging::stage_append`] for IMAP.
     pub(super) fn stage_upload(&mut self, ticket: &str, message: &Message) -> Result<Staged> {
-        if !self.batch_uploads() || std::str::from_utf8(&message.content).is_err() {
+        if !self.batch_uploads() {
             return Store::append(self, ticket, message).map(Staged::Stored);
         }
         // Sent with CRLF line ends, as a single APPEND sends it.
@@ -119,35 +116,29 @@ impl ImapStore {
     fn multiappend(&mut self, batch: &[(String, Message)]) -> Result<Vec<u32>, Upload> {
         let open = self.open_folder_state().map_err(Upload::Failed)?;
         let folder = open.name.clone();
-        let name = escape_quoted(&open.server_name).map_err(Upload::Failed)?;
-        let mut command = format!("APPEND \"{name}\"");
+        let server_name = open.server_name.clone();
+        super::protocol::quote(&server_name).map_err(Upload::Failed)?;
+        let mut command = Command::new("APPEND").string(server_name.as_bytes());
         for (_, message) in batch {
-            let Ok(text) = std::str::from_utf8(&message.content) else {
-                return Err(Upload::Failed(anyhow!(
-                    "a message to upload in a batch is not UTF-8"
-                )));
-            };
-            command.push_str(&format!(" {}", flag_list(message.flags)));
+            command = command.atom(&flag_list(message.flags));
             if let Some(date) = message.date.and_then(internal_date) {
-                command.push_str(&format!(" \"{}\"", date.format("%d-%h-%Y %T %z")));
+                command = command.atom(&format!("\"{}\"", date.format("%d-%h-%Y %T %z")));
             }
-            command.push_str(&format!(" {{{}+}}\r\n", message.content.len()));
-            command.push_str(text);
+            command = command.literal(&message.content[..]);
         }
-        let shown = format!("APPEND {folder:?} ({} messages)", batch.len());
-        let answer = logged(&shown, || self.session.run(&command));
+        let doing = format!("uploading to folder {folder:?} failed");
+        let answer = self.command_any(&command, &doing).map_err(Upload::Failed)?;
         drop(command);
-        let (lines, _) = answer.map_err(|e| {
-            let refused = matches!(e, imap::Error::No(_) | imap::Error::Bad(_));
-            let err = imap_err(e, format!("uploading to folder {folder:?} failed"));
-            if refused {
-                log::info!("{err:#}; uploading the batch message by message");
-                Upload::Refused
-            } else {
-                Upload::Failed(err)
-            }
-        })?;
-        self.drain_unsolicited();
+        let status = answer.status();
+        if matches!(status.kind, StatusKind::No | StatusKind::Bad) {
+            log::info!(
+                "{doing}: the server said {}; uploading the batch message by message",
+                status.describe()
+            );
+            return Err(Upload::Refused);
+        }
+        drop(status);
+        let lines = answer.whole();
         let mut exists = self.open.as_ref().map_or(0, |open| open.exists);
         let uids = read_append_answer(&lines, batch.len(), &mut exists)
             .map_err(Upload::Failed)?

@@ -61,6 +61,20 @@ pub fn uid_set(uids: &[u32]) -> String {
     parts.join(",")
 }
 
+/// How many UIDs a set without `*` names (`1:3,7` names four); what
+/// cannot be read counts as none.
+pub fn set_size(set: &str) -> u32 {
+    set.split(',')
+        .map(|part| match part.split_once(':') {
+            Some((low, high)) => match (low.parse::<u32>(), high.parse::<u32>()) {
+                (Ok(low), Ok(high)) => low.abs_diff(high).saturating_add(1),
+                _ => 0,
+            },
+            None => u32::from(part.parse::<u32>().is_ok()),
+        })
+        .fold(0, u32::saturating_add)
+}
+
 /// Parses a message id of this store (a UID as decimal).
 pub fn parse_uid(id: &str) -> Result<u32> {
     match id.parse::<u32>() {
@@ -299,6 +313,13 @@ mod tests {
     fn unescape_undoes_escape() {
         let name = r#"we"ird\name"#;
         assert_eq!(unescape_quoted(&escape_quoted(name).unwrap()), name);
+    }
+
+    #[test]
+    fn set_sizes_count_every_uid_named() {
+        assert_eq!(set_size("1:3,7"), 4);
+        assert_eq!(set_size("9:5"), 5);
+        assert_eq!(set_size("x"), 0);
     }
 
     #[test]

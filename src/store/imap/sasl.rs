@@ -10,7 +10,6 @@
 //! (empty for XOAUTH2, ^A for OAUTHBEARER), after which the server says NO.
 
 use crate::config::{AuthMethod, ImapConfig, Secret};
-use base64::Engine;
 use std::cell::{Cell, RefCell};
 
 /// SASL PLAIN: authorization identity empty, then user and password.
@@ -19,9 +18,9 @@ pub struct Plain<'a> {
     pub secret: &'a Secret,
 }
 
-impl imap::Authenticator for Plain<'_> {
-    type Response = Vec<u8>;
-    fn process(&self, _challenge: &[u8]) -> Vec<u8> {
+impl Plain<'_> {
+    /// The one response PLAIN sends, whatever the challenge.
+    pub fn response(&self) -> Vec<u8> {
         let mut response = Vec::new();
         response.push(0);
         response.extend_from_slice(self.user.as_bytes());
@@ -46,7 +45,7 @@ pub struct OAuth2 {
 }
 
 impl OAuth2 {
-    pub fn new(config: &ImapConfig, token: &Secret, sasl_ir: bool) -> OAuth2 {
+    pub fn new(config: &ImapConfig, token: &Secret) -> OAuth2 {
         let (mechanism, initial_response, abort_response) = match config.auth {
             AuthMethod::Oauthbearer => (
                 "OAUTHBEARER",
@@ -59,29 +58,14 @@ impl OAuth2 {
             mechanism,
             initial_response,
             abort_response,
-            initial_sent: Cell::new(sasl_ir),
+            initial_sent: Cell::new(false),
             server_error: RefCell::new(None),
         }
     }
 
-    /// What follows the tag: `AUTHENTICATE XOAUTH2`, with the initial
-    /// response appended in base64 when SASL-IR is used.
-    pub fn command(&self) -> String {
-        if self.initial_sent.get() {
-            let encoded = base64::engine::general_purpose::STANDARD.encode(&self.initial_response);
-            format!("{} {encoded}", self.mechanism)
-        } else {
-            self.mechanism.to_string()
-        }
-    }
-
-    /// The command for the log: the token replaced by `<hidden>`.
-    pub fn command_for_log(&self) -> String {
-        if self.initial_sent.get() {
-            format!("AUTHENTICATE {} <hidden>", self.mechanism)
-        } else {
-            format!("AUTHENTICATE {}", self.mechanism)
-        }
+    /// The mechanism's name for AUTHENTICATE.
+    pub fn mechanism(&self) -> &'static str {
+        self.mechanism
     }
 
     /// The server's JSON error, if it sent one.
@@ -90,9 +74,11 @@ impl OAuth2 {
     }
 }
 
-impl imap::Authenticator for OAuth2 {
-    type Response = Vec<u8>;
-    fn process(&self, challenge: &[u8]) -> Vec<u8> {
+impl OAuth2 {
+    /// The response to a challenge: the initial response first (asked by
+    /// an empty challenge, or given with SASL-IR), then the dummy that
+    /// ends a failed exchange, keeping the server's error.
+    pub fn process(&self, challenge: &[u8]) -> Vec<u8> {
         if !self.initial_sent.replace(true) {
             log::debug!("C: <hidden> (initial response)");
             return self.initial_response.clone();
@@ -124,7 +110,6 @@ pub fn oauthbearer_response(user: &str, host: &str, port: u16, token: &Secret) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use imap::Authenticator;
 
     #[test]
     fn plain_response_is_nul_separated() {
@@ -133,7 +118,7 @@ mod tests {
             user: "alice",
             secret: &secret,
         };
-        assert_eq!(auth.process(b""), b"\0alice\0pw");
+        assert_eq!(auth.response(), b"\0alice\0pw");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! (flags, size, arrival date, a few header fields), never the bodies and
 //! never setting `\Seen` (`BODY.PEEK`).
 
-use super::{imap_err, ImapStore};
+use super::client::response::Fetch;
+use super::client::Command;
+use super::ImapStore;
 use crate::mail::Flags;
 use crate::search::imap::Literals;
 use anyhow::Result;
@@ -37,15 +39,9 @@ impl ImapStore {
     /// after `UID SEARCH`), ascending.
     pub fn search_uids(&mut self, keys: &str) -> Result<Vec<u32>> {
         self.open_folder_state()?;
-        let folder = self.open_name();
-        let found = self
-            .session
-            .uid_search(keys)
-            .map_err(|e| imap_err(e, format!("searching folder {folder:?} failed")))?;
-        self.drain_unsolicited();
-        let mut uids: Vec<u32> = found.into_iter().collect();
-        uids.sort_unstable();
-        Ok(uids)
+        let doing = format!("searching folder {:?} failed", self.open_name());
+        let answer = self.command(&Command::text(&format!("UID SEARCH {keys}")), &doing)?;
+        Ok(super::searched_uids(&answer))
     }
 
     /// Flags, size, date and summary header fields of `uids` in the open
@@ -58,26 +54,36 @@ impl ImapStore {
         );
         for batch in uids.chunks(super::FETCH_BATCH_COUNT) {
             let set = super::protocol::uid_set(batch);
-            let folder = self.open_name();
-            let fetches = self
-                .session
-                .uid_fetch(&set, &items)
-                .map_err(|e| imap_err(e, format!("fetching from folder {folder:?} failed")))?;
-            for fetch in fetches.iter() {
+            let doing = format!("fetching from folder {:?} failed", self.open_name());
+            let answer = self.fetch_command(&format!("UID FETCH {set} {items}"), &doing)?;
+            for items in super::fetched_items(&answer) {
+                let fetch = Fetch::parse(items)
+                    .map_err(|e| anyhow::anyhow!("{doing}: {} sent {e}", self.host))?;
                 let Some(uid) = fetch.uid.filter(|uid| batch.contains(uid)) else {
                     continue;
                 };
-                let flags = Flags::from_imap_names(fetch.flags().iter().map(ToString::to_string));
+                let flags = Flags::from_imap_names(
+                    fetch
+                        .flags
+                        .unwrap_or_default()
+                        .iter()
+                        .map(ToString::to_string),
+                );
+                let date = fetch.internal_date.and_then(|date| {
+                    chrono::DateTime::parse_from_str(
+                        &String::from_utf8_lossy(&date),
+                        "%d-%b-%Y %H:%M:%S %z",
+                    )
+                    .ok()
+                });
                 envelopes.push(Envelope {
                     uid,
                     flags,
-                    size: fetch.size.map(u64::from).unwrap_or(0),
-                    date: fetch.internal_date().map(|d| d.timestamp()),
-                    header: fetch.header().map(<[u8]>::to_vec).unwrap_or_default(),
+                    size: fetch.size.unwrap_or(0),
+                    date: date.map(|d| d.timestamp()),
+                    header: fetch.header.map(|h| h.into_owned()).unwrap_or_default(),
                 });
             }
-            drop(fetches);
-            self.drain_unsolicited();
         }
         envelopes.sort_by_key(|e| e.uid);
         envelopes.dedup_by_key(|e| e.uid);

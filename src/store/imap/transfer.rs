@@ -4,19 +4,18 @@
 //! pieces (`BODY.PEEK[]<offset.length>`) into a buffer of their exact size,
 //! so no message is ever held twice.
 //!
-//! Whole batches go on the wire (see [`super::wire`]), one ahead: the server
-//! sends the next batches while this side stores the last, and a round trip
-//! costs nothing but the first. Their answers are read in large blocks and
-//! parsed once; the imap crate would parse each response again for every
-//! line of a message body it reads.
+//! Whole batches are pipelined, one ahead: the server sends the next batches
+//! while this side stores the last, and a round trip costs nothing but the
+//! first.
 
-use super::protocol::{self, parse_uid, uid_set};
-use super::{imap_err, logged, ImapStore};
+use super::client::response::{Code, Data, Fetch};
+use super::client::{Answer, Command};
+use super::protocol::{parse_uid, uid_set};
+use super::{client_err, ok_or_refusal, ImapStore};
 use crate::mail::Flags;
 use crate::mail::{Message, MsgId};
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use chrono::DateTime;
-use imap_proto::{AttributeValue, MailboxDatum, Response};
 use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Most messages fetched in one UID FETCH. Mail of typical size (10-20 KB)
@@ -78,29 +77,19 @@ struct Fetched {
     body: Option<Vec<u8>>,
 }
 
-impl From<Vec<AttributeValue<'_>>> for Fetched {
-    fn from(attributes: Vec<AttributeValue<'_>>) -> Fetched {
-        let mut fetched = Fetched {
-            uid: None,
-            flags: Flags::EMPTY,
-            date: None,
-            body: None,
-        };
-        for attribute in attributes {
-            match attribute {
-                AttributeValue::Uid(uid) => fetched.uid = Some(uid),
-                AttributeValue::Flags(names) => fetched.flags = Flags::from_imap_names(names),
-                AttributeValue::InternalDate(date) => fetched.date = internal_date_seconds(&date),
-                AttributeValue::BodySection {
-                    section: None,
-                    data,
-                    ..
-                }
-                | AttributeValue::Rfc822(data) => fetched.body = data.map(|d| d.into_owned()),
-                _ => {}
-            }
+impl From<Fetch<'_>> for Fetched {
+    fn from(fetch: Fetch<'_>) -> Fetched {
+        Fetched {
+            uid: fetch.uid,
+            flags: fetch
+                .flags
+                .map(|names| Flags::from_imap_names(names.iter().map(|n| n.to_string())))
+                .unwrap_or(Flags::EMPTY),
+            date: fetch
+                .internal_date
+                .and_then(|date| internal_date_seconds(&String::from_utf8_lossy(&date))),
+            body: fetch.body.flatten().map(std::borrow::Cow::into_owned),
         }
-        fetched
     }
 }
 
@@ -175,9 +164,10 @@ impl ImapStore {
             return Ok(());
         }
         let folder = self.open_name();
-        logged("NOOP", || self.session.noop())
-            .map_err(|e| imap_err(e, format!("NOOP in folder {folder:?} failed")))?;
-        self.drain_unsolicited();
+        self.command(
+            &Command::text("NOOP"),
+            &format!("NOOP in folder {folder:?} failed"),
+        )?;
         let mut sorted = came_empty.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
@@ -205,7 +195,39 @@ impl ImapStore {
             "UID FETCH {} (UID FLAGS INTERNALDATE BODY.PEEK[])",
             uid_set(uids)
         );
-        self.wire_send(&command, &format!("fetching from folder {folder:?} failed"))
+        self.send_ahead(
+            &Command::text(&command),
+            &format!("fetching from folder {folder:?} failed"),
+        )
+    }
+
+    /// The answer to a FETCH sent under `tag` by
+    /// [`ImapStore::send_ahead`], when the server said OK, or `NO
+    /// [EXPUNGEISSUED]` (RFC 5530): another client expunged some of the
+    /// messages asked for, whose content then comes as NIL or not at all,
+    /// while the others come as usual. Otherwise the error.
+    fn fetch_answer(&mut self, tag: &str, doing: &str) -> Result<Answer> {
+        let answer = self
+            .connection
+            .answer(tag)
+            .map_err(|e| client_err(e, doing))?;
+        if answer.status().code == Some(Code::ExpungeIssued) {
+            return Ok(answer);
+        }
+        ok_or_refusal(answer, doing, true)
+    }
+
+    /// The FETCH responses of an answer, gathered.
+    fn fetches(&self, answer: &Answer, doing: &str) -> Result<Vec<Fetched>> {
+        let mut fetched = Vec::new();
+        for data in answer.data() {
+            if let Data::Fetch { items, .. } = data {
+                let fetch =
+                    Fetch::parse(items).map_err(|e| anyhow!("{doing}: {} sent {e}", self.host))?;
+                fetched.push(Fetched::from(fetch));
+            }
+        }
+        Ok(fetched)
     }
 
     /// Reads the answer to a batch sent under `tag` and hands each message
@@ -218,12 +240,14 @@ impl ImapStore {
         sink: &mut dyn FnMut(&MsgId, Message) -> Result<()>,
     ) -> Result<()> {
         let folder = self.open_name();
-        let answer =
-            self.wire_fetch_answer(tag, &format!("fetching from folder {folder:?} failed"))?;
-        for response in protocol::responses(&answer, "answer to UID FETCH") {
-            match response? {
-                Response::Fetch(_, attributes) => {
-                    let fetched = Fetched::from(attributes);
+        let doing = format!("fetching from folder {folder:?} failed");
+        let answer = self.fetch_answer(tag, &doing)?;
+        for data in answer.data() {
+            match data {
+                Data::Fetch { items, .. } => {
+                    let fetch = Fetch::parse(items)
+                        .map_err(|e| anyhow!("{doing}: {} sent {e}", self.host))?;
+                    let fetched = Fetched::from(fetch);
                     // Unsolicited FETCH responses (flag changes of other
                     // messages) carry no body and are not asked for.
                     let Some(uid) = fetched.uid.filter(|uid| wanted.remove(uid)) else {
@@ -244,12 +268,12 @@ impl ImapStore {
                     };
                     sink(&uid.to_string(), message)?;
                 }
-                Response::MailboxData(MailboxDatum::Exists(count)) => {
+                Data::Exists(count) => {
                     if let Some(open) = self.open.as_mut() {
                         open.exists = count;
                     }
                 }
-                Response::Expunge(_) => {
+                Data::Expunge(_) => {
                     if let Some(open) = self.open.as_mut() {
                         open.exists = open.exists.saturating_sub(1);
                     }
@@ -280,17 +304,13 @@ impl ImapStore {
             } else {
                 format!("(UID BODY.PEEK[]<{offset}.{PIECE}>)")
             };
-            let tag = self.wire_send(&format!("UID FETCH {uid} {items}"), &doing)?;
-            let answer = self.wire_fetch_answer(&tag, &doing)?;
-            let mut found = None;
-            for response in protocol::responses(&answer, "answer to UID FETCH") {
-                if let Response::Fetch(_, attributes) = response? {
-                    let fetched = Fetched::from(attributes);
-                    if fetched.uid == Some(uid) && found.is_none() {
-                        found = Some(fetched);
-                    }
-                }
-            }
+            let command = Command::text(&format!("UID FETCH {uid} {items}"));
+            let tag = self.send_ahead(&command, &doing)?;
+            let answer = self.fetch_answer(&tag, &doing)?;
+            let found = self
+                .fetches(&answer, &doing)?
+                .into_iter()
+                .find(|fetched| fetched.uid == Some(uid));
             // Gone since the listing, or expunged by another client while
             // its pieces were being fetched: what came of it is dropped,
             // and the caller notices it was not handed on.
@@ -327,6 +347,7 @@ impl ImapStore {
 
 #[cfg(test)]
 mod tests {
+    use super::super::client::response::{self, Response};
     use super::*;
 
     #[test]
@@ -352,11 +373,10 @@ mod tests {
     fn a_fetch_response_gives_uid_flags_date_and_body() {
         let answer = b"* 3 FETCH (UID 12 FLAGS (\\Seen $Forwarded \\Recent) \
             INTERNALDATE \" 5-Jan-2024 10:00:00 +0100\" BODY[] {11}\r\nSubject: x\n)\r\n";
-        let Some(Ok(Response::Fetch(_, attributes))) = protocol::responses(answer, "test").next()
-        else {
+        let Ok(Response::Untagged(Data::Fetch { items, .. })) = response::parse(answer) else {
             panic!("not a FETCH response");
         };
-        let fetched = Fetched::from(attributes);
+        let fetched = Fetched::from(Fetch::parse(items).unwrap());
         assert_eq!(fetched.uid, Some(12));
         assert_eq!(fetched.flags, Flags::SEEN.union(Flags::FORWARDED));
         assert_eq!(fetched.date, Some(1_704_445_200));

@@ -75,6 +75,12 @@ impl<'a> Command<'a> {
         self
     }
 
+    /// Adds an atom the log must not show (a SASL initial response).
+    pub fn secret_atom(mut self, atom: &str) -> Command<'a> {
+        self.push_text(atom, "<hidden>");
+        self
+    }
+
     /// Adds a literal: any bytes, a message's content.
     pub fn literal(mut self, value: impl Into<Cow<'a, [u8]>>) -> Command<'a> {
         let value = value.into();

@@ -22,14 +22,28 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
-/// A stream with a read timeout.
+/// A stream with a read timeout, that can be closed.
 pub trait Transport: Read + Write {
     fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()>;
+    /// Stops both directions, so a server streaming without end is no
+    /// longer read.
+    fn shut_down(&mut self) {}
 }
 
 impl Transport for NetStream {
     fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
         self.set_read_timeout_now(Some(timeout))
+    }
+
+    fn shut_down(&mut self) {
+        let tcp = match self {
+            NetStream::Plain(tcp) => tcp,
+            NetStream::Tls(tls) => tls.get_ref(),
+            // The tunnel's command ends when the store drops it.
+            NetStream::Tunnel(_) => return,
+        };
+        // Already closed is as good.
+        let _ = tcp.shutdown(std::net::Shutdown::Both);
     }
 }
 
@@ -65,6 +79,8 @@ struct InFlight {
     shown: String,
     answer: Answer,
     done: bool,
+    /// Nobody will ask for the answer: it is dropped once read.
+    forgotten: bool,
 }
 
 /// The responses to one command: its untagged responses, framed, and its
@@ -191,15 +207,26 @@ impl<S: Transport> Connection<S> {
     /// the command's tagged line (a message too large, say) has refused
     /// the command: the rest is not sent, and the answer says why.
     pub fn send(&mut self, command: &Command<'_>) -> Result<String, ClientError> {
+        self.send_noted(command, "")
+    }
+
+    /// [`Connection::send`] for a command whose answer is read later,
+    /// after other work: the log says so.
+    pub fn send_ahead(&mut self, command: &Command<'_>) -> Result<String, ClientError> {
+        self.send_noted(command, " (sent ahead)")
+    }
+
+    fn send_noted(&mut self, command: &Command<'_>, note: &str) -> Result<String, ClientError> {
         self.check_usable()?;
         self.next_tag += 1;
         let tag = format!("a{}", self.next_tag);
-        log::debug!("C: {tag} {}", command.shown());
+        log::debug!("C: {}{note}", command.shown());
         self.in_flight.push_back(InFlight {
             tag: tag.clone(),
             shown: command.shown().to_string(),
             answer: Answer::default(),
             done: false,
+            forgotten: false,
         });
         for chunk in command.encode(&tag, self.literal_plus) {
             self.write(&chunk.bytes)?;
@@ -237,19 +264,41 @@ impl<S: Transport> Connection<S> {
         tag: &str,
         take: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<Answer, ClientError> {
-        let Some(position) = self.in_flight.iter().position(|f| f.tag == tag) else {
+        if !self.in_flight.iter().any(|f| f.tag == tag) {
             return Err(self.fail(ClientError::Malformed {
                 server: self.server.clone(),
                 what: format!("no answer to {tag}: it was never sent or already read"),
             }));
-        };
-        while !self.in_flight[position].done {
-            self.route_next(position, take, None)?;
         }
-        let finished = self.in_flight.remove(position).map(|f| f.answer);
-        let answer = finished.unwrap_or_default();
-        log::debug!("S: {tag} {}", answer.status().describe());
+        while !self.is_done(tag) {
+            self.route_next(tag, take, None)?;
+        }
+        let position = self.in_flight.iter().position(|f| f.tag == tag);
+        let finished = position.and_then(|at| self.in_flight.remove(at));
+        let answer = finished.map(|f| f.answer).unwrap_or_default();
+        log::debug!("S: {}", answer.status().describe());
         Ok(answer)
+    }
+
+    /// Drops the answer to the command sent under `tag` (a SELECT sent
+    /// ahead that another command overtook): it is read when its turn
+    /// comes, and thrown away.
+    pub fn forget(&mut self, tag: &str) {
+        let Some(at) = self.in_flight.iter().position(|f| f.tag == tag) else {
+            return;
+        };
+        if self.in_flight[at].done {
+            self.in_flight.remove(at);
+        } else {
+            self.in_flight[at].forgotten = true;
+        }
+    }
+
+    fn is_done(&self, tag: &str) -> bool {
+        self.in_flight
+            .iter()
+            .find(|f| f.tag == tag)
+            .is_none_or(|f| f.done)
     }
 
     /// The next response of the command sent under `tag` while it waits
@@ -261,12 +310,9 @@ impl<S: Transport> Connection<S> {
         tag: &str,
         take: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<Option<String>, ClientError> {
-        let Some(position) = self.in_flight.iter().position(|f| f.tag == tag) else {
-            return Ok(None);
-        };
         let mut continuation = None;
-        while !self.in_flight[position].done && continuation.is_none() {
-            self.route_next(position, take, Some(&mut continuation))?;
+        while !self.is_done(tag) && continuation.is_none() {
+            self.route_next(tag, take, Some(&mut continuation))?;
         }
         Ok(continuation)
     }
@@ -326,15 +372,21 @@ impl<S: Transport> Connection<S> {
         }
     }
 
-    /// Reads one response and hands it to its command (the one at
-    /// `position` gets untagged ones when it is the oldest waiting).
+    /// Reads one response and hands it to its command (the one sent
+    /// under `waiting_tag` gets untagged ones when it is the oldest
+    /// waiting).
     fn route_next(
         &mut self,
-        position: usize,
+        waiting_tag: &str,
         take: &mut dyn FnMut(&[u8]) -> bool,
         continuation: Option<&mut Option<String>>,
     ) -> Result<(), ClientError> {
-        let waiting = self.in_flight[position].shown.clone();
+        let waiting = self
+            .in_flight
+            .iter()
+            .find(|f| !f.done)
+            .map(|f| f.shown.clone())
+            .unwrap_or_default();
         let held;
         let frame: &[u8] = match self.held.pop_front() {
             Some(frame) => {
@@ -349,8 +401,7 @@ impl<S: Transport> Connection<S> {
         let parsed = response::parse(frame);
         match parsed {
             Ok(Response::Tagged { tag, .. }) => {
-                let Some(command) = self.in_flight.iter_mut().find(|f| f.tag == tag && !f.done)
-                else {
+                let Some(at) = self.in_flight.iter().position(|f| f.tag == tag && !f.done) else {
                     let what = format!(
                         "an answer with a tag never sent: {}",
                         response::snippet(frame)
@@ -360,8 +411,12 @@ impl<S: Transport> Connection<S> {
                         what,
                     }));
                 };
-                command.answer.tagged = frame.to_vec();
-                command.done = true;
+                if self.in_flight[at].forgotten {
+                    self.in_flight.remove(at);
+                } else {
+                    self.in_flight[at].answer.tagged = frame.to_vec();
+                    self.in_flight[at].done = true;
+                }
             }
             Ok(Response::Continuation(text)) => match continuation {
                 Some(slot) => *slot = Some(text.into_owned()),
@@ -380,7 +435,8 @@ impl<S: Transport> Connection<S> {
                     }
                 }
                 let oldest = self.in_flight.iter().position(|f| !f.done);
-                if oldest == Some(position) && take(frame) {
+                let ours = oldest.is_some_and(|at| self.in_flight[at].tag == waiting_tag);
+                if ours && take(frame) {
                     return Ok(());
                 }
                 match oldest.and_then(|i| self.in_flight.get_mut(i)) {
@@ -512,6 +568,13 @@ impl<S: Transport> Connection<S> {
     fn fail(&mut self, error: ClientError) -> ClientError {
         if self.failed.is_none() {
             self.failed = Some(error.to_string());
+        }
+        if matches!(
+            error,
+            ClientError::LineTooLong { .. } | ClientError::LiteralTooLarge { .. }
+        ) {
+            // The rest of what the server sends is never read.
+            self.stream.shut_down();
         }
         error
     }

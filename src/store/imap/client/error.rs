@@ -79,7 +79,7 @@ impl fmt::Display for ClientError {
             ClientError::LineTooLong { server, limit } => write!(
                 f,
                 "{server} sent a response longer than {} MiB outside its literals, which no \
-                 IMAP server needs; the connection was given up",
+                 IMAP server needs, so mailferry closed the connection",
                 limit >> 20
             ),
             ClientError::LiteralTooLarge {
@@ -88,8 +88,8 @@ impl fmt::Display for ClientError {
                 limit,
             } => write!(
                 f,
-                "{server} announced a literal of {size} bytes, over the limit of {} MiB; the \
-                 connection was given up",
+                "{server} announced a literal of {size} bytes, over the limit of {} MiB, so \
+                 mailferry closed the connection",
                 limit >> 20
             ),
             ClientError::Malformed { server, what } => {

@@ -461,6 +461,54 @@ impl<'a> Iterator for FetchItems<'a> {
     }
 }
 
+/// The data items of one FETCH response a sync reads, gathered: a small
+/// value made and dropped per message, never kept for a whole listing.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Fetch<'a> {
+    pub uid: Option<u32>,
+    pub size: Option<u64>,
+    pub flags: Option<Vec<&'a str>>,
+    pub modseq: Option<u64>,
+    pub internal_date: Option<Cow<'a, [u8]>>,
+    /// `BODY[]` (or `RFC822`, or a partial `BODY[]<n>`); inside, `None`
+    /// for NIL (a message expunged meanwhile).
+    pub body: Option<Option<Cow<'a, [u8]>>>,
+    /// The first header section (`BODY[HEADER...]`, `RFC822.HEADER`).
+    pub header: Option<Cow<'a, [u8]>>,
+}
+
+impl<'a> Fetch<'a> {
+    /// Gathers the items of a FETCH response (see [`Data::Fetch`]).
+    pub fn parse(items: &'a [u8]) -> Result<Fetch<'a>, Malformed> {
+        let mut fetch = Fetch::default();
+        for item in FetchItems::new(items) {
+            let (name, value) = item?;
+            let upper = name.to_ascii_uppercase();
+            match (upper.as_str(), value) {
+                ("UID", FetchValue::Number(uid)) => fetch.uid = u32::try_from(uid).ok(),
+                ("RFC822.SIZE", FetchValue::Number(size)) => fetch.size = Some(size),
+                ("FLAGS", FetchValue::List(list)) => fetch.flags = Some(Lexer::atoms(list)),
+                ("MODSEQ", FetchValue::List(list)) => {
+                    fetch.modseq = Lexer::new(list).number();
+                }
+                ("INTERNALDATE", FetchValue::String(date)) => fetch.internal_date = date,
+                ("RFC822", FetchValue::String(body)) => fetch.body = Some(body),
+                (name, FetchValue::String(body)) if name.starts_with("BODY[]") => {
+                    fetch.body = Some(body);
+                }
+                (name, FetchValue::String(header))
+                    if fetch.header.is_none()
+                        && (name.starts_with("BODY[HEADER") || name == "RFC822.HEADER") =>
+                {
+                    fetch.header = header;
+                }
+                _ => {}
+            }
+        }
+        Ok(fetch)
+    }
+}
+
 /// The first bytes of a response, printable, for an error message.
 pub fn snippet(bytes: &[u8]) -> String {
     const MOST: usize = 80;
@@ -691,6 +739,26 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn a_fetch_gathers_what_a_sync_reads() {
+        let items = b"UID 7 RFC822.SIZE 120 FLAGS (\\Seen $Junk) MODSEQ (12) \
+            INTERNALDATE \" 5-Jan-2024 10:00:00 +0100\" BODY[HEADER.FIELDS (MESSAGE-ID)] {4}\r\nab\r\n \
+            BODY[] {2}\r\nhi";
+        let fetch = Fetch::parse(items).unwrap();
+        assert_eq!(fetch.uid, Some(7));
+        assert_eq!(fetch.size, Some(120));
+        assert_eq!(fetch.flags, Some(vec!["\\Seen", "$Junk"]));
+        assert_eq!(fetch.modseq, Some(12));
+        assert_eq!(
+            fetch.internal_date.as_deref(),
+            Some(&b" 5-Jan-2024 10:00:00 +0100"[..])
+        );
+        assert_eq!(fetch.header.as_deref(), Some(&b"ab\r\n"[..]));
+        assert_eq!(fetch.body, Some(Some(Cow::Borrowed(&b"hi"[..]))));
+        let gone = Fetch::parse(b"UID 8 BODY[] NIL").unwrap();
+        assert_eq!(gone.body, Some(None));
     }
 
     #[test]
