@@ -1,11 +1,12 @@
 //! Property tests for every parser of outside data: the config, the state
 //! file and its journal, Maildir file names, modified UTF-7, POP3 replies,
-//! the mbsyncrc reader and the search query language. Whatever the input, a parser returns a value or
-//! an error that names the file (where there is one); it never panics, and
-//! a damaged state file never loads as records it did not hold.
+//! the mbsyncrc reader, the search query language and the IMAP client's
+//! framing and response parser. Whatever the input, a parser returns a value
+//! or an error that names the file (where there is one); it never panics,
+//! and a damaged state file never loads as records it did not hold.
 //!
-//! Test-only; the IMAP parser is the imap-proto crate's, exercised by the
-//! hostile-server integration tests instead.
+//! Test-only; the hostile-server integration tests drive the IMAP parser
+//! through a whole sync too.
 
 use crate::config::{Config, Layout};
 use crate::import::mbsyncrc::MbsyncRc;
@@ -14,12 +15,55 @@ use crate::mail::Pair;
 use crate::search::imap::{search_keys, Literals};
 use crate::search::local::Candidate;
 use crate::state::{FolderState, Record, StateFile};
+use crate::store::imap::client::frame::{Framer, Limits};
+use crate::store::imap::client::response::{self, Data, Fetch, Response};
 use crate::store::maildir::MaildirStore;
 use crate::store::pop3::client::{parse_list_line, parse_status, parse_uidl_line, Pop3Client};
 use crate::store::{mutf7, Store};
 use proptest::prelude::*;
 use std::io::{Cursor, Read, Write};
 use std::path::Path;
+
+/// Pieces of IMAP responses.
+const IMAP_PIECES: &[&str] = &[
+    "* ",
+    "a1 ",
+    "+ ",
+    "OK ",
+    "NO ",
+    "BYE ",
+    "[",
+    "]",
+    "(",
+    ")",
+    "{",
+    "}",
+    "{3}\n",
+    "{0}\n",
+    "{99999999999}\n",
+    "\"",
+    "\\",
+    "~{2}\n",
+    "NIL ",
+    "12 ",
+    "FETCH ",
+    "UID ",
+    "BODY[] ",
+    "BODY[HEADER.FIELDS (X)] ",
+    "FLAGS ",
+    "LIST ",
+    "STATUS ",
+    "SEARCH ",
+    "VANISHED ",
+    "(EARLIER) ",
+    "APPENDUID 1 2:3",
+    "UIDVALIDITY ",
+    "\\Seen ",
+    "x",
+    " ",
+    "\u{e9}",
+    "\0",
+];
 
 /// Text made of pieces that mean something to the parser at hand, so the
 /// cases reach deep into it instead of failing on the first byte.
@@ -378,6 +422,21 @@ proptest! {
         let encoded = mutf7::encode(&name);
         prop_assert!(encoded.is_ascii());
         prop_assert_eq!(mutf7::decode(&encoded).unwrap(), name);
+    }
+
+    #[test]
+    fn imap_responses_frame_and_parse_or_fail_without_panicking(
+        bytes in text_from(IMAP_PIECES, 4).prop_map(|text| text.replace('\n', "\r\n").into_bytes())
+    ) {
+        let limits = Limits { line: 64, literal: 64 };
+        let mut framer = Framer::default();
+        if let Ok(Some(length)) = framer.scan(&bytes, &limits) {
+            prop_assert!(length <= bytes.len());
+            if let Ok(Response::Untagged(Data::Fetch { items, .. })) = response::parse(&bytes[..length]) {
+                let _ = Fetch::parse(items);
+            }
+        }
+        let _ = response::parse(&bytes);
     }
 
     #[test]

@@ -1324,8 +1324,8 @@ mod tests {
 
     #[test]
     fn space_padded_days_in_internaldate_parse() {
-        // RFC 3501 allows " 5-Jan-2024"; the imap crate parses INTERNALDATE
-        // with this format, so check chrono accepts the padding.
+        // RFC 3501 allows " 5-Jan-2024"; INTERNALDATE is parsed with this
+        // format, so check chrono accepts the padding.
         let parsed = DateTime::parse_from_str(" 5-Jan-2024 10:00:00 +0100", "%d-%b-%Y %H:%M:%S %z");
         assert_eq!(parsed.unwrap().timestamp(), 1_704_445_200);
     }

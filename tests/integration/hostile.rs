@@ -103,6 +103,17 @@ fn cases() -> Vec<Case> {
             expect: Expect::Error("closed the connection"),
         },
         Case {
+            name: "a literal announced larger than what follows, then close",
+            script: |r| {
+                is_body_fetch(r).then(|| {
+                    let mut bytes = b"* 1 FETCH (UID 1 BODY[] {5000}\r\n".to_vec();
+                    bytes.extend_from_slice(&[b'y'; 100]);
+                    Reply::SendAndClose(bytes)
+                })
+            },
+            expect: Expect::Error("closed the connection"),
+        },
+        Case {
             name: "RFC822.SIZE of 4294967295 in the listing",
             script: |r| {
                 is_listing(r).then(|| {
@@ -290,9 +301,15 @@ fn cases() -> Vec<Case> {
 }
 
 fn write_config(device: &mut TestEnv, port: u16, folders: &str) {
+    write_config_with(device, port, folders, "");
+}
+
+/// [`write_config`] with more keys for the server's store (`extra`, each
+/// line indented as a key of it).
+fn write_config_with(device: &mut TestEnv, port: u16, folders: &str, extra: &str) {
     device.write_config(&format!(
         "stores:\n  server:\n    type: imap\n    host: 127.0.0.1\n    port: {port}\n    tls: none\n    \
-         user: someone\n    password: the-password\n  local:\n    type: maildir\n    path: {maildir}\n\
+         user: someone\n    password: the-password\n{extra}  local:\n    type: maildir\n    path: {maildir}\n\
          channels:\n  mail:\n    far: server\n    near: local\n    folders: {folders}\n\
          state_dir: {state}\n",
         maildir = device.maildir().display(),
@@ -434,6 +451,55 @@ fn hostile_servers_give_an_error_or_a_correct_sync_never_a_crash_or_an_escape() 
         results.len(),
         peak.unwrap_or(0),
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// Peak memory of a run against a server streaming one endless line, KiB:
+/// the line stops at the client's limit (8 MiB outside literals).
+const ENDLESS_LINE_MAX_RSS_KIB: u64 = 32 * 1024;
+
+#[test]
+fn an_endless_line_fails_the_folder_in_bounded_memory() {
+    let fake = FakeImap::start(|r| {
+        is_listing(r).then(|| Reply::Endless(b"* 1 FETCH (UID 1 FLAGS (".to_vec()))
+    });
+    let mut device = env();
+    write_config(&mut device, fake.port(), "[\"INBOX\"]");
+    let mut command = device.command();
+    command.args(["sync", "mail"]);
+    let run = run_measured(command);
+    check_invariants("an endless line", &run, &device).unwrap();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("folder INBOX")
+            && run.stderr.contains("sent a response longer than 8 MiB"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.max_rss_kib < ENDLESS_LINE_MAX_RSS_KIB,
+        "peak memory {} KiB",
+        run.max_rss_kib
+    );
+    eprintln!("an endless line: peak memory {} KiB", run.max_rss_kib);
+}
+
+#[test]
+fn a_tag_never_answered_times_out_with_a_clear_message() {
+    // The SELECT is read and never answered; the connection stays open.
+    let fake = FakeImap::start(|r| (r.verb == "SELECT").then(|| Reply::text("")));
+    let mut device = env();
+    write_config_with(&mut device, fake.port(), "[\"INBOX\"]", "    timeout: 1\n");
+    let mut command = device.command();
+    command.args(["sync", "mail"]);
+    let run = run_measured(command);
+    check_invariants("a tag never answered", &run, &device).unwrap();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("did not answer SELECT \"INBOX\" within 1 s"),
+        "{}",
+        run.stderr
     );
 }
 

@@ -32,6 +32,9 @@ pub enum Reply {
     Send(Vec<u8>),
     /// These bytes, then close the connection.
     SendAndClose(Vec<u8>),
+    /// These bytes, then `x` without end (one endless line), until the
+    /// client stops reading.
+    Endless(Vec<u8>),
 }
 
 impl Reply {
@@ -246,6 +249,14 @@ fn serve(stream: TcpStream, greeting: &str, script: &Script, requests: &Mutex<Ve
         let (bytes, close) = match reply {
             Reply::Send(bytes) => (bytes, false),
             Reply::SendAndClose(bytes) => (bytes, true),
+            Reply::Endless(bytes) => {
+                let filler = [b'x'; 64 * 1024];
+                if writer.write_all(&bytes).is_ok() {
+                    while writer.write_all(&filler).is_ok() {}
+                }
+                let _ = writer.shutdown(Shutdown::Both);
+                return;
+            }
         };
         if writer.write_all(&bytes).is_err() || close {
             let _ = writer.shutdown(Shutdown::Both);

@@ -4,13 +4,13 @@
 //! in its own words. And the reading of an APPEND's answer (APPENDUID,
 //! EXISTS, EXPUNGE), which batches ([`super::multiappend`]) share.
 
+use super::client::response::{Code, Data, Response};
 use super::client::Command;
 use super::protocol::responses;
 use super::{flag_list, internal_date, ok_or_refusal, ImapStore};
 use crate::mail::identity::message_label;
 use crate::mail::{Message, MsgId};
 use anyhow::{bail, Result};
-use imap_proto::{MailboxDatum, Response, ResponseCode, UidSetMember};
 
 impl ImapStore {
     /// [`crate::store::Store::append`] for IMAP: the new message's UID
@@ -98,23 +98,21 @@ pub(super) fn read_append_answer(
     let mut named = None;
     for response in responses(lines, "answer to APPEND") {
         match response? {
-            Response::MailboxData(MailboxDatum::Exists(count)) => *exists = count,
-            Response::Expunge(_) => *exists = exists.saturating_sub(1),
-            Response::Done {
-                code: Some(ResponseCode::AppendUid(_, members)),
-                ..
-            } => {
+            Response::Untagged(Data::Exists(count)) => *exists = count,
+            Response::Untagged(Data::Expunge(_)) => *exists = exists.saturating_sub(1),
+            Response::Tagged { status, .. } => {
+                let Some(Code::AppendUid { uids: set, .. }) = status.code else {
+                    continue;
+                };
+                let Some(ranges) = super::protocol::set_ranges(set) else {
+                    bail!("the server named the new UIDs as {set:?}, which is no UID set");
+                };
                 let mut uids = Vec::new();
-                for member in members {
-                    match member {
-                        UidSetMember::Uid(uid) => uids.push(uid),
-                        UidSetMember::UidRange(range) => {
-                            if (range.end() - range.start()) as usize >= sent {
-                                bail!("the server named more UIDs than messages were sent");
-                            }
-                            uids.extend(range)
-                        }
+                for range in ranges {
+                    if (range.end() - range.start()) as usize >= sent {
+                        bail!("the server named more UIDs than messages were sent");
                     }
+                    uids.extend(range);
                 }
                 named = Some(uids);
             }

@@ -6,13 +6,13 @@
 //! when offered. The changes are read with `UID FETCH 1:* (UID FLAGS
 //! RFC822.SIZE) (CHANGEDSINCE m VANISHED)` and parsed here.
 
+use super::client::response::{Data, Fetch, Response};
 use super::client::Command;
 use super::{ok_or_refusal, protocol, ImapStore};
 use crate::mail::Flags;
 use crate::mail::MessageInfo;
 use crate::store::Changes;
 use anyhow::Result;
-use imap_proto::{AttributeValue, MailboxDatum, Response};
 
 impl ImapStore {
     /// Turns QRESYNC on when the server offers it, else CONDSTORE (so
@@ -86,22 +86,13 @@ pub fn parse_changes(lines: &[u8], with_sizes: bool) -> Result<Changes> {
     let mut changes = Changes::default();
     for response in protocol::responses(lines, "list of changes") {
         match response? {
-            Response::Fetch(_, attributes) => {
-                let mut uid = None;
-                let mut flags = Flags::EMPTY;
-                let mut size = None;
-                let mut has_flags = false;
-                for attribute in attributes {
-                    match attribute {
-                        AttributeValue::Uid(value) => uid = Some(value),
-                        AttributeValue::Rfc822Size(value) => size = Some(u64::from(value)),
-                        AttributeValue::Flags(names) => {
-                            has_flags = true;
-                            flags = Flags::from_imap_names(names);
-                        }
-                        _ => {}
-                    }
-                }
+            Response::Untagged(Data::Fetch { items, .. }) => {
+                let fetch = Fetch::parse(items)
+                    .map_err(|e| anyhow::anyhow!("the server's list of changes has {e}"))?;
+                let (uid, size) = (fetch.uid, fetch.size);
+                let has_flags = fetch.flags.is_some();
+                let names = fetch.flags.unwrap_or_default();
+                let flags = Flags::from_imap_names(names.iter().map(ToString::to_string));
                 // A FETCH without UID or size (or, at a SELECT, flags) is
                 // another client's flag change reported in passing; a
                 // later sync sees it.
@@ -118,7 +109,12 @@ pub fn parse_changes(lines: &[u8], with_sizes: bool) -> Result<Changes> {
                     });
                 }
             }
-            Response::Vanished { uids, .. } => changes.vanished.extend(uids),
+            Response::Untagged(Data::Vanished { uids, .. }) => {
+                let ranges = protocol::set_ranges(uids).ok_or_else(|| {
+                    anyhow::anyhow!("the server's list of changes has a VANISHED of {uids:?}")
+                })?;
+                changes.vanished.extend(ranges);
+            }
             _ => {}
         }
     }
@@ -126,16 +122,14 @@ pub fn parse_changes(lines: &[u8], with_sizes: bool) -> Result<Changes> {
 }
 
 /// The message count of the last EXISTS response among `lines`.
-fn last_exists(mut lines: &[u8]) -> Option<u32> {
+fn last_exists(lines: &[u8]) -> Option<u32> {
     let mut exists = None;
-    while let Ok((rest, response)) = imap_proto::parser::parse_response(lines) {
-        if let Response::MailboxData(MailboxDatum::Exists(count)) = response {
-            exists = Some(count);
+    for response in protocol::responses(lines, "list of changes") {
+        match response {
+            Ok(Response::Untagged(Data::Exists(count))) => exists = Some(count),
+            Ok(_) => {}
+            Err(_) => break,
         }
-        if rest.len() == lines.len() {
-            break;
-        }
-        lines = rest;
     }
     exists
 }

@@ -3,11 +3,11 @@
 //! round trip tells which folders changed since the last sync, and an
 //! unchanged folder is never selected.
 //!
+use super::client::response::{Data, Response};
 use super::client::Command;
 use super::{protocol, ImapStore};
 use crate::store::FolderInfo;
 use anyhow::Result;
-use imap_proto::{MailboxDatum, NameAttribute, Response, StatusAttribute};
 use std::collections::{HashMap, HashSet};
 
 /// One folder of a LIST answer, with its STATUS when asked for.
@@ -121,63 +121,62 @@ impl ImapStore {
 /// are an error.
 pub fn parse_list(lines: &[u8]) -> Result<Vec<Listed>> {
     let mut listed: Vec<Listed> = Vec::new();
-    let mut statuses: HashMap<String, Vec<StatusAttribute>> = HashMap::new();
+    let mut statuses: HashMap<String, Option<String>> = HashMap::new();
     for response in protocol::responses(lines, "folder list") {
         match response? {
-            Response::MailboxData(MailboxDatum::List {
-                name_attributes,
-                delimiter,
-                name,
-            }) => listed.push(Listed {
-                raw_name: protocol::unescape_quoted(&name),
-                delimiter: delimiter.and_then(|d| protocol::unescape_quoted(&d).chars().next()),
-                selectable: name_attributes.iter().all(|a| match a {
-                    NameAttribute::NoSelect => false,
-                    NameAttribute::Extension(ext) => !ext.eq_ignore_ascii_case("\\NonExistent"),
-                    _ => true,
+            Response::Untagged(Data::List(list)) => listed.push(Listed {
+                raw_name: String::from_utf8_lossy(&list.name).into_owned(),
+                delimiter: list.delimiter,
+                selectable: !list.attributes.iter().any(|a| {
+                    a.eq_ignore_ascii_case("\\Noselect") || a.eq_ignore_ascii_case("\\NonExistent")
                 }),
-                special_use: name_attributes.iter().find_map(special_use),
+                special_use: list.attributes.iter().find_map(|a| special_use(a)),
                 version: None,
             }),
-            Response::MailboxData(MailboxDatum::Status { mailbox, status }) => {
-                statuses.insert(protocol::unescape_quoted(&mailbox), status);
+            Response::Untagged(Data::MailboxStatus(status)) => {
+                let name = String::from_utf8_lossy(&status.name).into_owned();
+                statuses.insert(name, version_of(&status.items));
             }
             _ => {}
         }
     }
     for entry in &mut listed {
-        if let Some(status) = statuses.get(&entry.raw_name) {
-            entry.version = version_of(status);
+        if let Some(version) = statuses.get(&entry.raw_name) {
+            entry.version.clone_from(version);
         }
     }
     Ok(listed)
 }
 
-fn special_use(attribute: &NameAttribute<'_>) -> Option<&'static str> {
-    match attribute {
-        NameAttribute::All => Some("\\All"),
-        NameAttribute::Archive => Some("\\Archive"),
-        NameAttribute::Drafts => Some("\\Drafts"),
-        NameAttribute::Flagged => Some("\\Flagged"),
-        NameAttribute::Junk => Some("\\Junk"),
-        NameAttribute::Sent => Some("\\Sent"),
-        NameAttribute::Trash => Some("\\Trash"),
-        _ => None,
-    }
+/// The special use (RFC 6154) a LIST attribute names, in its usual case.
+fn special_use(attribute: &str) -> Option<&'static str> {
+    [
+        "\\All",
+        "\\Archive",
+        "\\Drafts",
+        "\\Flagged",
+        "\\Junk",
+        "\\Sent",
+        "\\Trash",
+    ]
+    .into_iter()
+    .find(|name| name.eq_ignore_ascii_case(attribute))
 }
 
-fn version_of(status: &[StatusAttribute]) -> Option<String> {
-    let (mut messages, mut uidnext, mut uidvalidity, mut modseq) = (None, None, None, None);
-    for attribute in status {
-        match attribute {
-            StatusAttribute::Messages(n) => messages = Some(*n),
-            StatusAttribute::UidNext(n) => uidnext = Some(*n),
-            StatusAttribute::UidValidity(n) => uidvalidity = Some(*n),
-            StatusAttribute::HighestModSeq(n) => modseq = Some(*n),
-            _ => {}
-        }
-    }
-    protocol::folder_version(uidvalidity, uidnext, messages, modseq)
+fn version_of(status: &[(&str, u64)]) -> Option<String> {
+    let item = |name: &str| {
+        status
+            .iter()
+            .find(|(item, _)| item.eq_ignore_ascii_case(name))
+            .map(|&(_, value)| value)
+    };
+    let narrow = |value: Option<u64>| value.and_then(|v| u32::try_from(v).ok());
+    protocol::folder_version(
+        narrow(item("UIDVALIDITY")),
+        narrow(item("UIDNEXT")),
+        narrow(item("MESSAGES")),
+        item("HIGHESTMODSEQ"),
+    )
 }
 
 #[cfg(test)]

@@ -2,8 +2,7 @@
 //! folders (the personal namespace: a prefix such as `INBOX.` and a
 //! hierarchy delimiter), other users' folders and shared folders.
 //!
-//! imap-proto cannot parse it, so this is a small reader of its own: three
-//! lists, each NIL or a parenthesised list of `(prefix delimiter
+//! A small reader of its own: three lists, each NIL or a parenthesised list of `(prefix delimiter
 //! extensions...)`, with quoted strings, literals and NIL where RFC 3501
 //! allows them. Pure, so all of it is unit-tested.
 

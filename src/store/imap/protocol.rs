@@ -1,10 +1,11 @@
-//! Pure pieces of the IMAP protocol that the imap crate leaves to us: quoting
-//! mailbox names, UID set syntax, folder name translation, and reading the
-//! untagged data of a SELECT. No I/O here, so all of it is unit-tested.
+//! Pure pieces of the IMAP protocol the store needs beside the client:
+//! quoting mailbox names, UID set syntax, folder name translation, and
+//! reading the untagged data of a SELECT. No I/O here, so all of it is unit-tested.
 
+use super::client::frame::{Framer, Limits};
+use super::client::response::{self, Code, Data, Response};
 use crate::store::mutf7;
 use anyhow::{bail, Result};
-use imap_proto::{MailboxDatum, Response, ResponseCode};
 
 /// Quotes a string for a command: `"` and `\` are escaped, CR, LF and NUL
 /// cannot be sent in a quoted string at all and are refused.
@@ -12,30 +13,12 @@ pub fn quote(value: &str) -> Result<String> {
     Ok(format!("\"{}\"", escape_quoted(value)?))
 }
 
-/// The inside of a quoted string, without the surrounding quotes (for the
-/// imap crate's APPEND, which writes the quotes itself but escapes nothing).
+/// The inside of a quoted string, without the surrounding quotes.
 pub fn escape_quoted(value: &str) -> Result<String> {
     if let Some(bad) = value.chars().find(|c| matches!(c, '\r' | '\n' | '\0')) {
         bail!("{value:?} contains {bad:?}, which cannot be sent to an IMAP server");
     }
     Ok(value.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// Undoes [`escape_quoted`]. imap-proto hands quoted strings back with
-/// their escapes still in place.
-pub fn unescape_quoted(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(next) = chars.next() {
-                out.push(next);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Writes UIDs as an IMAP sequence set with ranges: `1:5,7,9:12`.
@@ -61,17 +44,13 @@ pub fn uid_set(uids: &[u32]) -> String {
     parts.join(",")
 }
 
-/// How many UIDs a set without `*` names (`1:3,7` names four); what
-/// cannot be read counts as none.
+/// How many UIDs a set without `*` names (`1:3,7` names four); a set
+/// that cannot be read counts as none.
 pub fn set_size(set: &str) -> u32 {
-    set.split(',')
-        .map(|part| match part.split_once(':') {
-            Some((low, high)) => match (low.parse::<u32>(), high.parse::<u32>()) {
-                (Ok(low), Ok(high)) => low.abs_diff(high).saturating_add(1),
-                _ => 0,
-            },
-            None => u32::from(part.parse::<u32>().is_ok()),
-        })
+    set_ranges(set)
+        .unwrap_or_default()
+        .iter()
+        .map(|range| range.end() - range.start() + 1)
         .fold(0, u32::saturating_add)
 }
 
@@ -154,7 +133,8 @@ pub struct SelectData {
 }
 
 /// The responses in the bytes of a server's answer, one by one; bytes that
-/// do not parse end it with an error naming `what` ("answer to SELECT").
+/// do not frame or parse end it with an error naming `what` ("answer to
+/// SELECT").
 pub fn responses<'a>(lines: &'a [u8], what: &'static str) -> Responses<'a> {
     Responses { lines, what }
 }
@@ -172,12 +152,18 @@ impl<'a> Iterator for Responses<'a> {
         if self.lines.is_empty() {
             return None;
         }
-        match imap_proto::parser::parse_response(self.lines) {
-            Ok((rest, response)) => {
+        let framed = Framer::default().scan(self.lines, &Limits::default());
+        let parsed = match framed {
+            Ok(Some(length)) => {
+                let (frame, rest) = self.lines.split_at(length);
                 self.lines = rest;
-                Some(Ok(response))
+                response::parse(frame).ok()
             }
-            Err(_) => {
+            _ => None,
+        };
+        match parsed {
+            Some(response) => Some(Ok(response)),
+            None => {
                 let error = anyhow::anyhow!(
                     "the server's {} cannot be parsed: {}",
                     self.what,
@@ -192,40 +178,42 @@ impl<'a> Iterator for Responses<'a> {
 
 /// Reads the response lines of a SELECT (untagged data and the tagged
 /// completion). Unknown untagged data is ignored; bytes that do not parse
-/// are an error. We parse this ourselves because the imap crate panics on an
-/// untagged NO or BAD during SELECT.
+/// are an error.
 pub fn parse_select(lines: &[u8]) -> Result<SelectData> {
     let mut data = SelectData::default();
     for response in responses(lines, "answer to SELECT") {
-        match response? {
-            Response::Data { code, .. } | Response::Done { code, .. } => match code {
-                Some(ResponseCode::UidValidity(v)) => data.uidvalidity = Some(v),
-                Some(ResponseCode::UidNext(v)) => data.uidnext = Some(v),
-                Some(ResponseCode::HighestModSeq(v)) => data.highest_modseq = Some(v),
-                _ => {}
-            },
-            Response::MailboxData(MailboxDatum::Exists(n)) => data.exists = n,
+        let code = match response? {
+            Response::Untagged(Data::Exists(n)) => {
+                data.exists = n;
+                continue;
+            }
+            Response::Untagged(Data::Status(status)) | Response::Tagged { status, .. } => {
+                status.code
+            }
+            _ => continue,
+        };
+        match code {
+            Some(Code::UidValidity(v)) => data.uidvalidity = Some(v),
+            Some(Code::UidNext(v)) => data.uidnext = Some(v),
+            Some(Code::HighestModseq(v)) => data.highest_modseq = Some(v),
             _ => {}
         }
     }
     Ok(data)
 }
 
-/// The status and text of the tagged line that ends `answer` (`OK ...`,
-/// `NO ...`), as sent; empty when the last line is not tagged `tag`.
-pub fn tagged_status(answer: &[u8], tag: &str) -> String {
-    let body = answer.strip_suffix(b"\n").unwrap_or(answer);
-    let last = match body.iter().rposition(|&b| b == b'\n') {
-        Some(newline) => &answer[newline + 1..],
-        None => answer,
-    };
-    match last
-        .strip_prefix(tag.as_bytes())
-        .and_then(|rest| rest.strip_prefix(b" "))
-    {
-        Some(rest) => String::from_utf8_lossy(rest).trim_end().to_string(),
-        None => String::new(),
-    }
+/// The UID ranges of a set without `*` (`3:5,9`); `None` when it cannot
+/// be read.
+pub fn set_ranges(set: &str) -> Option<Vec<std::ops::RangeInclusive<u32>>> {
+    set.split(',')
+        .map(|part| match part.split_once(':') {
+            Some((low, high)) => {
+                let (low, high): (u32, u32) = (low.parse().ok()?, high.parse().ok()?);
+                Some(low.min(high)..=low.max(high))
+            }
+            None => part.parse().ok().map(|uid| uid..=uid),
+        })
+        .collect()
 }
 
 /// A folder's version (see [`crate::store::FolderVersions::folder_version`]) from
@@ -285,17 +273,6 @@ mod tests {
     }
 
     #[test]
-    fn tagged_status_is_the_last_line_of_the_answer() {
-        let answer = b"* 3 EXISTS\r\nm1 NO [NONEXISTENT] Mailbox doesn't exist\r\n";
-        assert_eq!(
-            tagged_status(answer, "m1"),
-            "NO [NONEXISTENT] Mailbox doesn't exist"
-        );
-        assert_eq!(tagged_status(b"m2 OK done\r\n", "m2"), "OK done");
-        assert_eq!(tagged_status(b"* 3 EXISTS\r\n", "m1"), "");
-    }
-
-    #[test]
     fn quote_escapes_backslash_and_double_quote() {
         assert_eq!(quote("INBOX").unwrap(), "\"INBOX\"");
         assert_eq!(quote(r#"a"b\c"#).unwrap(), r#""a\"b\\c""#);
@@ -310,16 +287,12 @@ mod tests {
     }
 
     #[test]
-    fn unescape_undoes_escape() {
-        let name = r#"we"ird\name"#;
-        assert_eq!(unescape_quoted(&escape_quoted(name).unwrap()), name);
-    }
-
-    #[test]
     fn set_sizes_count_every_uid_named() {
         assert_eq!(set_size("1:3,7"), 4);
         assert_eq!(set_size("9:5"), 5);
         assert_eq!(set_size("x"), 0);
+        assert_eq!(set_ranges("3:5,9"), Some(vec![3..=5, 9..=9]));
+        assert_eq!(set_ranges("3:*"), None);
     }
 
     #[test]
