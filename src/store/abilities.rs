@@ -1,12 +1,13 @@
 //! The optional abilities of a store, each a trait of its own. A store
 //! that has one hands it out through [`Store`]'s accessor for it
 //! ([`Store::incremental`], [`Store::staging`], [`Store::opening_ahead`],
-//! [`Store::versions`]); the engine asks, and chooses its way by the
-//! answer, instead of calling methods that quietly do nothing.
+//! [`Store::versions`], [`Store::trash`], [`Store::trash_uploads`]); the
+//! engine asks, and chooses its way by the answer, instead of calling
+//! methods that quietly do nothing.
 
 #[cfg(doc)]
 use super::Store;
-use super::{Changes, Staged};
+use super::{Changes, Staged, Trashed};
 use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
 use anyhow::Result;
 
@@ -94,4 +95,37 @@ pub trait FolderVersions {
         name: &str,
         listing: &[MessageInfo],
     ) -> Result<Option<FolderStatus>>;
+}
+
+/// Moving messages into a trash folder instead of removing them (mbsync's
+/// Trash).
+pub trait Trash {
+    /// Gets folder `trash` ready to take messages of the open folder:
+    /// creates it if it is missing. Returns a ticket when moving a message
+    /// there takes two steps (a copy, then a removal: IMAP without MOVE),
+    /// from which [`Trash::find_trashed`] finds a copy made after it;
+    /// `None` when a message is in one place or the other at every moment.
+    fn prepare_trash(&mut self, trash: &str) -> Result<Option<String>>;
+
+    /// Moves messages of the open folder into folder `trash` (see
+    /// [`Trash::prepare_trash`]). Ids that no longer exist are skipped.
+    fn trash_messages(&mut self, ids: &[MsgId], trash: &str) -> Result<Trashed>;
+
+    /// Whether folder `trash` holds a message stored since `ticket` (from
+    /// [`Trash::prepare_trash`] or [`TrashUploads::prepare_trash_upload`])
+    /// with this size and SHA-256 (hex) in this store's form. The open
+    /// folder stays the open one.
+    fn find_trashed(&mut self, trash: &str, ticket: &str, size: u64, sha256: &str) -> Result<bool>;
+}
+
+/// Taking a message that this side never had, from the other side, into
+/// its trash folder (mbsync's TrashRemoteNew).
+pub trait TrashUploads {
+    /// The ticket [`Trash::find_trashed`] needs to find a message uploaded
+    /// into folder `trash` by [`TrashUploads::append_to_trash`] (creating
+    /// the folder if it is missing): IMAP its UIDNEXT.
+    fn prepare_trash_upload(&mut self, trash: &str) -> Result<String>;
+
+    /// Uploads `message` into folder `trash`. The open folder stays open.
+    fn append_to_trash(&mut self, trash: &str, message: &Message) -> Result<()>;
 }

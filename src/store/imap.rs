@@ -28,7 +28,7 @@ use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
 use crate::store::error::{says_throttled, StoreError, StoreErrorKind};
 use crate::store::{
     Changes, FolderInfo, FolderVersions, FoundCopy, IncrementalListing, OpenAhead, Removed,
-    Staging, Store, Trashed,
+    Staging, Store, Trash, TrashUploads,
 };
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, FixedOffset};
@@ -1174,92 +1174,6 @@ impl Store for ImapStore {
         Ok(Some(uids.into_iter().map(|uid| uid.to_string()).collect()))
     }
 
-    fn prepare_trash(&mut self, trash: &str) -> Result<Option<String>> {
-        self.open_folder_state()?;
-        self.create_folder(trash)?;
-        if self.has_capability("MOVE") {
-            return Ok(None);
-        }
-        // COPY, then expunge: the trash's UIDNEXT before the COPY lets the
-        // next run find a copy made by a run that died in between.
-        let server_name = self.server_name(trash)?;
-        let uidnext = self
-            .status_uidnext(
-                &server_name,
-                &format!("STATUS of trash folder {trash:?} failed"),
-            )?
-            .ok_or_else(|| anyhow!("the server gives no UIDNEXT for trash folder {trash:?}"))?;
-        Ok(Some(uidnext.to_string()))
-    }
-
-    fn trash_messages(&mut self, ids: &[MsgId], trash: &str) -> Result<Trashed> {
-        self.open_folder_state()?;
-        if ids.is_empty() {
-            return Ok(Trashed::Moved);
-        }
-        let uids = ids
-            .iter()
-            .map(|id| parse_uid(id))
-            .collect::<Result<Vec<_>>>()?;
-        let set = uid_set(&uids);
-        let server_name = self.server_name(trash)?;
-        let folder = self.open_name();
-        let trashed = if self.has_capability("MOVE") {
-            self.command(
-                &Command::text(&format!("UID MOVE {set}")).string(server_name.as_bytes()),
-                &format!("moving messages of {folder:?} to the trash folder {trash:?} failed"),
-            )?;
-            if let Some(open) = self.open.as_mut() {
-                for uid in &uids {
-                    open.sizes.remove(uid);
-                }
-            }
-            Trashed::Moved
-        } else {
-            self.command(
-                &Command::text(&format!("UID COPY {set}")).string(server_name.as_bytes()),
-                &format!("copying messages of {folder:?} to the trash folder {trash:?} failed"),
-            )?;
-            Trashed::Copied
-        };
-        Ok(trashed)
-    }
-
-    fn prepare_trash_upload(&mut self, trash: &str) -> Result<String> {
-        self.open_folder_state()?;
-        self.create_folder(trash)?;
-        let server_name = self.server_name(trash)?;
-        self.status_uidnext(
-            &server_name,
-            &format!("STATUS of trash folder {trash:?} failed"),
-        )?
-        .map(|uidnext| uidnext.to_string())
-        .ok_or_else(|| anyhow!("the server gives no UIDNEXT for trash folder {trash:?}"))
-    }
-
-    fn append_to_trash(&mut self, trash: &str, message: &Message) -> Result<()> {
-        self.append_to_folder(trash, message)
-    }
-
-    fn find_trashed(&mut self, trash: &str, ticket: &str, size: u64, sha256: &str) -> Result<bool> {
-        let first = ticket_uid(ticket)?;
-        let server_name = self.server_name(trash)?;
-        // The trash is looked at read-only; the open folder is selected
-        // again before its next use, as after folders opened ahead.
-        let command = Command::text(&format!("EXAMINE {}", quote(&server_name)?));
-        if let Some(open) = self.open.as_mut() {
-            open.selected_elsewhere = true;
-        }
-        let doing = format!("cannot open trash folder {trash:?}");
-        let answer = self.command_any(&command, &doing)?;
-        ok_or_refusal(answer, &doing, false)?;
-        let candidates = self.uids_since(first, None)?;
-        Ok(self
-            .same_size_with_hash(&candidates, size, sha256)?
-            .into_iter()
-            .any(|(_, identical)| identical))
-    }
-
     fn reconnect(&mut self) -> Result<()> {
         // An OAuth2 token may have expired meanwhile: ask for a fresh one.
         if self.config.auth.uses_oauth2() {
@@ -1305,6 +1219,14 @@ impl Store for ImapStore {
     }
 
     fn versions(&mut self) -> Option<&mut dyn FolderVersions> {
+        Some(self)
+    }
+
+    fn trash(&mut self) -> Option<&mut dyn Trash> {
+        Some(self)
+    }
+
+    fn trash_uploads(&mut self) -> Option<&mut dyn TrashUploads> {
         Some(self)
     }
 }

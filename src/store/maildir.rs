@@ -24,7 +24,7 @@ use std::hash::BuildHasher;
 use tree::FolderDir;
 pub use tree::MaildirTree;
 
-use super::{folder_name, FolderInfo, FolderVersions, Staged, Staging, Store, Trashed};
+use super::{folder_name, FolderInfo, FolderVersions, Staged, Staging, Store, Trash, Trashed};
 use crate::config::{Layout, LineEndings, MaildirConfig};
 use crate::mail::{Flags, FolderStatus, Message, MessageInfo, MsgId};
 use crate::store::error::LocalIo;
@@ -839,6 +839,25 @@ impl Store for MaildirStore {
         Ok(Some(old))
     }
 
+    fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    fn staging(&mut self) -> Option<&mut dyn Staging> {
+        Some(self)
+    }
+
+    fn versions(&mut self) -> Option<&mut dyn FolderVersions> {
+        Some(self)
+    }
+
+    fn trash(&mut self) -> Option<&mut dyn Trash> {
+        Some(self)
+    }
+}
+
+/// A message moves into the trash folder by one rename.
+impl Trash for MaildirStore {
     fn prepare_trash(&mut self, trash: &str) -> Result<Option<String>> {
         self.create_folder(trash)?;
         // A rename: the file is in one folder or the other at every moment.
@@ -872,16 +891,16 @@ impl Store for MaildirStore {
         Ok(Trashed::Moved)
     }
 
-    fn take_warnings(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.warnings)
-    }
-
-    fn staging(&mut self) -> Option<&mut dyn Staging> {
-        Some(self)
-    }
-
-    fn versions(&mut self) -> Option<&mut dyn FolderVersions> {
-        Some(self)
+    fn find_trashed(
+        &mut self,
+        _trash: &str,
+        _ticket: &str,
+        _size: u64,
+        _sha256: &str,
+    ) -> Result<bool> {
+        // A move issues no ticket (see `prepare_trash`): there is never a
+        // copy to look for.
+        Ok(false)
     }
 }
 

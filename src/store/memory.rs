@@ -3,7 +3,7 @@
 //! operations, to prove that an interrupted sync resumes cleanly. It never
 //! replaces the tests against a real Dovecot.
 
-use super::{FolderInfo, FolderVersions, Store, Trashed};
+use super::{FolderInfo, FolderVersions, Store, Trash, TrashUploads, Trashed};
 use crate::mail::{sha256_hex, Flags, FolderStatus, Message, MessageInfo, MsgId};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
@@ -311,6 +311,35 @@ impl Store for MemoryStore {
         })
     }
 
+    fn delete_messages(&mut self, ids: &[MsgId]) -> Result<()> {
+        self.spend()?;
+        let uids = ids
+            .iter()
+            .map(|id| parse_uid(id))
+            .collect::<Result<Vec<_>>>()?;
+        self.with_folder(|folder| {
+            for uid in uids {
+                folder.messages.remove(&uid);
+            }
+            Ok(())
+        })?;
+        self.reply()
+    }
+
+    fn versions(&mut self) -> Option<&mut dyn FolderVersions> {
+        Some(self)
+    }
+
+    fn trash(&mut self) -> Option<&mut dyn Trash> {
+        Some(self)
+    }
+
+    fn trash_uploads(&mut self) -> Option<&mut dyn TrashUploads> {
+        Some(self)
+    }
+}
+
+impl Trash for MemoryStore {
     fn prepare_trash(&mut self, trash: &str) -> Result<Option<String>> {
         self.create_folder(trash)?;
         if self.moves {
@@ -358,6 +387,18 @@ impl Store for MemoryStore {
         })
     }
 
+    fn find_trashed(&mut self, trash: &str, ticket: &str, size: u64, sha256: &str) -> Result<bool> {
+        let since = parse_uid(ticket)?;
+        let data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
+        let folder = data.folders.get(trash).context("trash folder vanished")?;
+        Ok(folder
+            .messages
+            .range(since..)
+            .any(|(_, m)| m.content.len() as u64 == size && sha256_hex(&m.content) == sha256))
+    }
+}
+
+impl TrashUploads for MemoryStore {
     fn prepare_trash_upload(&mut self, trash: &str) -> Result<String> {
         self.create_folder(trash)?;
         let data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
@@ -377,35 +418,6 @@ impl Store for MemoryStore {
             folder.uidnext += 1;
         }
         self.reply()
-    }
-
-    fn find_trashed(&mut self, trash: &str, ticket: &str, size: u64, sha256: &str) -> Result<bool> {
-        let since = parse_uid(ticket)?;
-        let data = self.data.lock().map_err(|_| anyhow!("poisoned"))?;
-        let folder = data.folders.get(trash).context("trash folder vanished")?;
-        Ok(folder
-            .messages
-            .range(since..)
-            .any(|(_, m)| m.content.len() as u64 == size && sha256_hex(&m.content) == sha256))
-    }
-
-    fn delete_messages(&mut self, ids: &[MsgId]) -> Result<()> {
-        self.spend()?;
-        let uids = ids
-            .iter()
-            .map(|id| parse_uid(id))
-            .collect::<Result<Vec<_>>>()?;
-        self.with_folder(|folder| {
-            for uid in uids {
-                folder.messages.remove(&uid);
-            }
-            Ok(())
-        })?;
-        self.reply()
-    }
-
-    fn versions(&mut self) -> Option<&mut dyn FolderVersions> {
-        Some(self)
     }
 }
 

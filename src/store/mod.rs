@@ -20,7 +20,7 @@ pub mod tls;
 pub mod tunnel;
 pub mod unavailable;
 
-pub use abilities::{FolderVersions, IncrementalListing, OpenAhead, Staging};
+pub use abilities::{FolderVersions, IncrementalListing, OpenAhead, Staging, Trash, TrashUploads};
 pub use open::StoreOpener;
 
 use crate::mail::identity::Identity;
@@ -59,7 +59,7 @@ pub enum Removed {
     FlaggedDeleted,
 }
 
-/// How [`Store::trash_messages`] left the messages.
+/// How [`Trash::trash_messages`] left the messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trashed {
     /// In the trash folder and out of their folder, in one step.
@@ -218,6 +218,17 @@ pub trait Store: Send {
         None
     }
 
+    /// Its trash folder, if it can move messages into one.
+    fn trash(&mut self) -> Option<&mut dyn Trash> {
+        None
+    }
+
+    /// Its taking of the other side's messages into its trash folder, if
+    /// it can.
+    fn trash_uploads(&mut self) -> Option<&mut dyn TrashUploads> {
+        None
+    }
+
     /// Lists every message of the open folder.
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>>;
 
@@ -324,61 +335,6 @@ pub trait Store: Send {
     /// Removes messages for good (IMAP: flag \Deleted and expunge just
     /// these UIDs where the server allows it).
     fn delete_messages(&mut self, ids: &[MsgId]) -> Result<()>;
-
-    /// Gets folder `trash` ready to take messages of the open folder: creates
-    /// it if it is missing. Returns a ticket when moving a message there
-    /// takes two steps (a copy, then a removal: IMAP without MOVE), from
-    /// which [`Store::find_trashed`] finds a copy made after it; `None`
-    /// when a message is in one place or the other at every moment.
-    fn prepare_trash(&mut self, trash: &str) -> Result<Option<String>> {
-        anyhow::bail!(
-            "{} has no trash folder (asked for {trash:?})",
-            self.describe()
-        )
-    }
-
-    /// Moves messages of the open folder into folder `trash` (see
-    /// [`Store::prepare_trash`]). Ids that no longer exist are skipped.
-    fn trash_messages(&mut self, ids: &[MsgId], trash: &str) -> Result<Trashed> {
-        anyhow::bail!(
-            "{} cannot move {} message(s) to the trash folder {trash:?}",
-            self.describe(),
-            ids.len()
-        )
-    }
-
-    /// The ticket [`Store::find_trashed`] needs to find a message uploaded
-    /// into folder `trash` by [`Store::append_to_trash`] (creating the
-    /// folder if it is missing): IMAP its UIDNEXT.
-    fn prepare_trash_upload(&mut self, trash: &str) -> Result<String> {
-        anyhow::bail!(
-            "{} cannot take messages into the trash folder {trash:?}",
-            self.describe()
-        )
-    }
-
-    /// Uploads a message from the other side, which this side never had,
-    /// into folder `trash` (mbsync's TrashRemoteNew). The open folder
-    /// stays open.
-    fn append_to_trash(&mut self, trash: &str, _message: &Message) -> Result<()> {
-        anyhow::bail!(
-            "{} cannot take messages into the trash folder {trash:?}",
-            self.describe()
-        )
-    }
-
-    /// Whether folder `trash` holds a message stored since `ticket` (from
-    /// [`Store::prepare_trash`]) with this size and SHA-256 (hex) in this
-    /// store's form. The open folder stays the open one.
-    fn find_trashed(
-        &mut self,
-        _trash: &str,
-        _ticket: &str,
-        _size: u64,
-        _sha256: &str,
-    ) -> Result<bool> {
-        Ok(false)
-    }
 
     /// The ids of `listing` (the open folder's messages) that arrived
     /// before `day` began: IMAP INTERNALDATE (by its date, as SEARCH

@@ -10,7 +10,7 @@ use crate::mail::identity::message_label;
 use crate::mail::{sha256_hex, Flags, Message, MsgId, Pair, Side};
 use crate::state::{PendingCopy, Trashing, UnconfirmedUpload};
 use crate::store::error::{StoreError, StoreErrorKind};
-use crate::store::{FoundCopy, Removed, Staged, Store, Trashed};
+use crate::store::{FoundCopy, Removed, Staged, Store, Trash, TrashUploads, Trashed};
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -151,12 +151,15 @@ pub fn resolve_trashing(stores: &mut Stores<'_>, ledger: &mut Ledger) -> Result<
                         // upload to a server ends its lines with CRLF).
                         let trash_store = stores.side(entry.trash_side());
                         let held = trash_store.held_form(&content).into_owned();
-                        trash_store.find_trashed(
-                            &entry.folder,
-                            ticket,
-                            held.len() as u64,
-                            &sha256_hex(&held),
-                        )?
+                        let (size, sha256) = (held.len() as u64, sha256_hex(&held));
+                        // A ticket came from the store's trash: one that has
+                        // none now holds no copy there.
+                        match trash_store.trash() {
+                            Some(trash) => {
+                                trash.find_trashed(&entry.folder, ticket, size, &sha256)?
+                            }
+                            None => false,
+                        }
                     }
                     // Out of its folder: nothing is left to do.
                     None => false,
@@ -417,7 +420,9 @@ fn run_remote_trash(
                 "copying {} message(s) never synced to the {to} side's trash folder {folder:?}",
                 entries.len()
             );
-            let ticket = match stores.side(to).prepare_trash_upload(folder) {
+            let ticket = match trash_uploads_of(stores.side(to), folder)
+                .and_then(|uploads| uploads.prepare_trash_upload(folder))
+            {
                 Ok(ticket) => ticket,
                 Err(err) if connection_lost(&err) => return Err(err.context(what)),
                 Err(err) => {
@@ -443,7 +448,9 @@ fn run_remote_trash(
             source.fetch_messages(&ids, &mut |id, mut message| {
                 // Kept in the trash, not on its way out there too.
                 message.flags = message.flags.difference(Flags::DELETED);
-                match target.append_to_trash(folder, &message) {
+                match trash_uploads_of(&mut *target, folder)
+                    .and_then(|uploads| uploads.append_to_trash(folder, &message))
+                {
                     Ok(()) => {
                         ledger.trash_copied(from, id)?;
                         uploaded.insert(id.clone());
@@ -469,6 +476,27 @@ fn run_remote_trash(
     Ok(())
 }
 
+/// The trash of `store`, or the error saying it has none (asked for
+/// `folder`).
+fn trash_of<'a>(store: &'a mut dyn Store, folder: &str) -> Result<&'a mut dyn Trash> {
+    let described = store.describe();
+    store
+        .trash()
+        .ok_or_else(|| anyhow::anyhow!("{described} has no trash folder (asked for {folder:?})"))
+}
+
+/// How `store` takes the other side's messages into its trash folder
+/// `folder`, or the error saying it cannot.
+fn trash_uploads_of<'a>(
+    store: &'a mut dyn Store,
+    folder: &str,
+) -> Result<&'a mut dyn TrashUploads> {
+    let described = store.describe();
+    store.trash_uploads().ok_or_else(|| {
+        anyhow::anyhow!("{described} cannot take messages into the trash folder {folder:?}")
+    })
+}
+
 /// Moves `ids` of `side` into `folder`, journaling each step (see
 /// [`run_trash`]). The outer error is the ledger's (fatal), the inner one
 /// the store's: the entries it leaves are finished by the next run.
@@ -479,7 +507,7 @@ fn trash_batch(
     store: &mut dyn Store,
     ledger: &mut Ledger,
 ) -> Result<Result<()>> {
-    let ticket = match store.prepare_trash(folder) {
+    let ticket = match trash_of(store, folder).and_then(|trash| trash.prepare_trash(folder)) {
         Ok(ticket) => ticket,
         Err(err) => return Ok(Err(err)),
     };
@@ -493,7 +521,7 @@ fn trash_batch(
             remote: false,
         })?;
     }
-    match store.trash_messages(ids, folder) {
+    match trash_of(store, folder).and_then(|trash| trash.trash_messages(ids, folder)) {
         Ok(Trashed::Moved) => {}
         Ok(Trashed::Copied) => {
             for id in ids {

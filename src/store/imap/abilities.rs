@@ -1,11 +1,17 @@
 //! The IMAP store's optional abilities (see [`crate::store::abilities`]):
 //! incremental listing with CONDSTORE/QRESYNC, MULTIAPPEND batches,
-//! SELECTs sent ahead, and folder versions from STATUS and SELECT.
+//! SELECTs sent ahead, folder versions from STATUS and SELECT, and the
+//! trash folder (MOVE, or COPY and a removal).
 
-use super::{protocol, select_command, ImapStore, SentAhead, MAX_AHEAD};
+use super::client::Command;
+use super::protocol::{self, parse_uid, quote, uid_set};
+use super::{ok_or_refusal, select_command, ticket_uid, ImapStore, SentAhead, MAX_AHEAD};
 use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
-use crate::store::{Changes, FolderVersions, IncrementalListing, OpenAhead, Staged, Staging};
-use anyhow::Result;
+use crate::store::{
+    Changes, FolderVersions, IncrementalListing, OpenAhead, Staged, Staging, Store, Trash,
+    TrashUploads, Trashed,
+};
+use anyhow::{anyhow, Result};
 
 impl IncrementalListing for ImapStore {
     /// With QRESYNC, the SELECT carries what the last sync saw, and the
@@ -105,5 +111,95 @@ impl FolderVersions for ImapStore {
     ) -> Result<Option<FolderStatus>> {
         // The server's folder must be selected to act on its messages.
         Ok(None)
+    }
+}
+
+impl Trash for ImapStore {
+    fn prepare_trash(&mut self, trash: &str) -> Result<Option<String>> {
+        self.open_folder_state()?;
+        self.create_folder(trash)?;
+        if self.has_capability("MOVE") {
+            return Ok(None);
+        }
+        // COPY, then expunge: the trash's UIDNEXT before the COPY lets the
+        // next run find a copy made by a run that died in between.
+        let server_name = self.server_name(trash)?;
+        let uidnext = self
+            .status_uidnext(
+                &server_name,
+                &format!("STATUS of trash folder {trash:?} failed"),
+            )?
+            .ok_or_else(|| anyhow!("the server gives no UIDNEXT for trash folder {trash:?}"))?;
+        Ok(Some(uidnext.to_string()))
+    }
+
+    fn trash_messages(&mut self, ids: &[MsgId], trash: &str) -> Result<Trashed> {
+        self.open_folder_state()?;
+        if ids.is_empty() {
+            return Ok(Trashed::Moved);
+        }
+        let uids = ids
+            .iter()
+            .map(|id| parse_uid(id))
+            .collect::<Result<Vec<_>>>()?;
+        let set = uid_set(&uids);
+        let server_name = self.server_name(trash)?;
+        let folder = self.open_name();
+        let trashed = if self.has_capability("MOVE") {
+            self.command(
+                &Command::text(&format!("UID MOVE {set}")).string(server_name.as_bytes()),
+                &format!("moving messages of {folder:?} to the trash folder {trash:?} failed"),
+            )?;
+            if let Some(open) = self.open.as_mut() {
+                for uid in &uids {
+                    open.sizes.remove(uid);
+                }
+            }
+            Trashed::Moved
+        } else {
+            self.command(
+                &Command::text(&format!("UID COPY {set}")).string(server_name.as_bytes()),
+                &format!("copying messages of {folder:?} to the trash folder {trash:?} failed"),
+            )?;
+            Trashed::Copied
+        };
+        Ok(trashed)
+    }
+
+    fn find_trashed(&mut self, trash: &str, ticket: &str, size: u64, sha256: &str) -> Result<bool> {
+        let first = ticket_uid(ticket)?;
+        let server_name = self.server_name(trash)?;
+        // The trash is looked at read-only; the open folder is selected
+        // again before its next use, as after folders opened ahead.
+        let command = Command::text(&format!("EXAMINE {}", quote(&server_name)?));
+        if let Some(open) = self.open.as_mut() {
+            open.selected_elsewhere = true;
+        }
+        let doing = format!("cannot open trash folder {trash:?}");
+        let answer = self.command_any(&command, &doing)?;
+        ok_or_refusal(answer, &doing, false)?;
+        let candidates = self.uids_since(first, None)?;
+        Ok(self
+            .same_size_with_hash(&candidates, size, sha256)?
+            .into_iter()
+            .any(|(_, identical)| identical))
+    }
+}
+
+impl TrashUploads for ImapStore {
+    fn prepare_trash_upload(&mut self, trash: &str) -> Result<String> {
+        self.open_folder_state()?;
+        self.create_folder(trash)?;
+        let server_name = self.server_name(trash)?;
+        self.status_uidnext(
+            &server_name,
+            &format!("STATUS of trash folder {trash:?} failed"),
+        )?
+        .map(|uidnext| uidnext.to_string())
+        .ok_or_else(|| anyhow!("the server gives no UIDNEXT for trash folder {trash:?}"))
+    }
+
+    fn append_to_trash(&mut self, trash: &str, message: &Message) -> Result<()> {
+        self.append_to_folder(trash, message)
     }
 }
