@@ -13,17 +13,9 @@
 //! with the server's words).
 
 use super::query::{FlagTerm, Query, Term};
+use crate::store::imap::search::Literals;
 use anyhow::{bail, Result};
 use chrono::NaiveDate;
-
-/// How the server lets us send 8-bit strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Literals {
-    /// LITERAL+ (or LITERAL- for small strings): `{n+}` inline.
-    NonSynchronizing,
-    /// Neither: raw UTF-8 inside quotes.
-    None,
-}
 
 /// The search keys for `query`, ready to follow `UID SEARCH `.
 pub fn search_keys(query: &Query, literals: Literals) -> Result<String> {

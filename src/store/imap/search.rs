@@ -7,8 +7,17 @@ use super::client::response::Fetch;
 use super::client::Command;
 use super::ImapStore;
 use crate::mail::Flags;
-use crate::search::imap::Literals;
 use anyhow::Result;
+
+/// How the server lets us send 8-bit strings (in search keys, which
+/// [`crate::search::imap`] builds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Literals {
+    /// LITERAL+ (or LITERAL- for small strings): `{n+}` inline.
+    NonSynchronizing,
+    /// Neither: raw UTF-8 inside quotes.
+    None,
+}
 
 /// Header fields fetched for a result line.
 const SUMMARY_FIELDS: &str = "FROM TO SUBJECT DATE MESSAGE-ID";
