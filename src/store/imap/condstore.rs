@@ -8,7 +8,7 @@
 
 use super::client::response::{Data, Fetch, Response};
 use super::client::Command;
-use super::{ok_or_refusal, protocol, ImapStore};
+use super::{client_err, ok_or_refusal, protocol, ImapStore};
 use crate::mail::Flags;
 use crate::mail::MessageInfo;
 use crate::store::Changes;
@@ -19,18 +19,7 @@ impl ImapStore {
     /// that SELECT reports HIGHESTMODSEQ). With CONDSTORE alone expunges
     /// are not reported; the caller finds them by counting.
     pub(super) fn enable_qresync(&mut self) -> Result<()> {
-        if self.enabled {
-            return Ok(());
-        }
-        self.enabled = true;
-        if !self.has_capability("ENABLE") {
-            return Ok(());
-        }
-        let extension = if self.has_capability("QRESYNC") {
-            "QRESYNC"
-        } else if self.has_capability("CONDSTORE") {
-            "CONDSTORE"
-        } else {
+        let Some(extension) = self.extension_to_enable() else {
             return Ok(());
         };
         let command = Command::text(&format!("ENABLE {extension}"));
@@ -38,6 +27,47 @@ impl ImapStore {
         self.command(&command, &doing)?;
         self.qresync = extension == "QRESYNC";
         Ok(())
+    }
+
+    /// [`ImapStore::enable_qresync`] sent ahead, with the folder listing:
+    /// one round trip less before the first SELECT. Read its answer with
+    /// [`ImapStore::finish_enable`].
+    pub(super) fn send_enable_ahead(&mut self) -> Result<Option<(String, &'static str)>> {
+        let Some(extension) = self.extension_to_enable() else {
+            return Ok(None);
+        };
+        let command = Command::text(&format!("ENABLE {extension}"));
+        let doing = format!("ENABLE {extension} on {} failed", self.host);
+        let tag = self.send_ahead(&command, &doing)?;
+        Ok(Some((tag, extension)))
+    }
+
+    /// Reads the answer to an ENABLE sent ahead.
+    pub(super) fn finish_enable(&mut self, (tag, extension): (String, &'static str)) -> Result<()> {
+        let doing = format!("ENABLE {extension} on {} failed", self.host);
+        let answer = self
+            .connection
+            .answer(&tag)
+            .map_err(|e| client_err(e, &doing))?;
+        self.note_news(&answer, true);
+        ok_or_refusal(answer, &doing, false)?;
+        self.qresync = extension == "QRESYNC";
+        Ok(())
+    }
+
+    /// The extension to ENABLE, when ENABLE is still to be sent (from now
+    /// on it counts as sent): QRESYNC where offered, else CONDSTORE.
+    fn extension_to_enable(&mut self) -> Option<&'static str> {
+        if std::mem::replace(&mut self.enabled, true) || !self.has_capability("ENABLE") {
+            return None;
+        }
+        if self.has_capability("QRESYNC") {
+            Some("QRESYNC")
+        } else if self.has_capability("CONDSTORE") {
+            Some("CONDSTORE")
+        } else {
+            None
+        }
     }
 
     /// The messages of the open folder changed since `since`; `None` when

@@ -42,8 +42,10 @@ impl ImapStore {
         } else {
             r#"LIST "" "*""#.to_string()
         };
-        // The personal namespace is asked in the same round trip, so the
-        // names below can be read without its prefix.
+        // QRESYNC is turned on in the same round trip (the first SELECT
+        // needs it), and the personal namespace is asked too, so the names
+        // below can be read without its prefix.
+        let enable = self.send_enable_ahead()?;
         let namespace_tag = if self.namespace_unsettled() {
             Some(self.send_ahead(&Command::text("NAMESPACE"), "asking for the namespaces")?)
         } else {
@@ -51,6 +53,9 @@ impl ImapStore {
         };
         let doing = format!("listing folders on {}", self.host);
         let list_tag = self.send_ahead(&Command::text(&command), &doing)?;
+        if let Some(enable) = enable {
+            self.finish_enable(enable)?;
+        }
         match namespace_tag {
             Some(tag) => {
                 let namespaces = self.namespace_answer(&tag)?;
