@@ -66,8 +66,6 @@ pub struct Connection<S: Transport = NetStream> {
     in_flight: VecDeque<InFlight>,
     next_tag: u32,
     literal_plus: bool,
-    /// Untagged responses that came while no command was waiting.
-    unsolicited: Answer,
     /// The text of a BYE the server sent, for the message when it closes.
     bye: Option<String>,
     /// Set by the first failure: see the module.
@@ -172,7 +170,6 @@ impl<S: Transport> Connection<S> {
             in_flight: VecDeque::new(),
             next_tag: 0,
             literal_plus: false,
-            unsolicited: Answer::default(),
             bye: None,
             failed: None,
         }
@@ -317,11 +314,6 @@ impl<S: Transport> Connection<S> {
         Ok(continuation)
     }
 
-    /// Untagged responses that came while no command was waiting.
-    pub fn take_unsolicited(&mut self) -> Answer {
-        std::mem::take(&mut self.unsolicited)
-    }
-
     /// Waits at most `wait` for one untagged response (IDLE's news),
     /// given to `take`; `Ok(false)` when none came in time.
     pub fn wait_untagged(
@@ -441,7 +433,8 @@ impl<S: Transport> Connection<S> {
                 }
                 match oldest.and_then(|i| self.in_flight.get_mut(i)) {
                     Some(command) => command.answer.push(frame),
-                    None => self.unsolicited.push(frame),
+                    // Only read while a command waits; kept for the log.
+                    None => log::debug!("S: {} (no command waiting)", response::snippet(frame)),
                 }
             }
             Err(malformed) => {
@@ -682,6 +675,24 @@ mod tests {
             vec![b"* 3 EXISTS\r\n"]
         );
         assert_eq!(selected.status().code, Some(response::Code::ReadWrite));
+    }
+
+    #[test]
+    fn a_forgotten_answer_is_read_in_its_turn_and_dropped() {
+        let mut conn = connection(&[
+            b"* 7 EXISTS\r\na1 OK [READ-WRITE] other folder\r\n* 2 EXISTS\r\na2 OK [READ-WRITE] ours\r\n",
+        ]);
+        let ahead = conn
+            .send_ahead(&Command::new("SELECT").string(b"Other"))
+            .unwrap();
+        let ours = conn.send(&Command::new("SELECT").string(b"Ours")).unwrap();
+        conn.forget(&ahead);
+        let answer = conn.answer(&ours).unwrap();
+        assert_eq!(
+            answer.untagged().collect::<Vec<_>>(),
+            vec![b"* 2 EXISTS\r\n"]
+        );
+        assert!(conn.answer(&ahead).is_err(), "a forgotten answer is gone");
     }
 
     #[test]
