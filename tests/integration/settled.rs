@@ -341,3 +341,46 @@ fn folders_opened_ahead_on_a_guess_carry_every_change() {
         assert!(skipped(&log, folder), "{folder} not settled:\n{log}");
     }
 }
+
+/// Before its first SELECT a connection spends two round trips: LOGIN
+/// (whose answer carries the capabilities, so no CAPABILITY follows), then
+/// ENABLE, NAMESPACE and LIST sent together. The -vv log shows each command
+/// as it is sent and each answer as it is read, so the order of its lines
+/// tells the round trips.
+#[test]
+fn a_connection_takes_two_round_trips_before_its_first_select() {
+    let dovecot = Dovecot::start();
+    let mut server = dovecot.client("alice");
+    server.create("Alpha");
+    server.append("Alpha", &sample_message(1), &[], Some(sample_date(1)));
+    let mut env = env();
+    let maildir = env.maildir();
+    let variant = Variant {
+        modseq: Modseq::Qresync,
+        connections: 1,
+    };
+    write_config_for(&mut env, &dovecot, "alice", &maildir, variant);
+    let log = stderr(&run_ok(&env, &["-vv", "sync", "mail"]));
+    let conversation: Vec<&str> = log
+        .lines()
+        .filter_map(|line| line.split_once("debug: ").map(|(_, said)| said))
+        .filter(|said| said.starts_with("C: ") || said.starts_with("S: "))
+        .take_while(|said| !said.starts_with("C: SELECT"))
+        .collect();
+    let sides: String = conversation
+        .iter()
+        .map(|said| if said.starts_with("C: ") { 'C' } else { 'S' })
+        .collect();
+    assert_eq!(sides, "CSCCCSSS", "{conversation:#?}");
+    assert!(conversation[0].starts_with("C: LOGIN"), "{conversation:#?}");
+    assert!(
+        conversation[2].starts_with("C: ENABLE QRESYNC"),
+        "{conversation:#?}"
+    );
+    assert!(
+        !conversation
+            .iter()
+            .any(|said| said.starts_with("C: CAPABILITY")),
+        "{conversation:#?}"
+    );
+}
