@@ -38,8 +38,8 @@ fn three_folders(store: &mut ImapStore) {
 #[test]
 fn a_folder_used_after_the_next_was_opened_ahead_is_selected_again() {
     let dovecot = Dovecot::start();
-    // Over TLS: the answers are read through the same TLS stream as the
-    // imap crate's.
+    // Over TLS: the answers to the SELECTs sent ahead come through the
+    // same TLS stream as every other answer.
     let mut store = connect(&dovecot, TlsMode::Implicit);
     three_folders(&mut store);
     store.open_folder("A").unwrap();
