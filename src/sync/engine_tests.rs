@@ -213,6 +213,7 @@ fn a_message_gone_before_its_copy_is_a_note_naming_it_not_a_failure_nor_a_record
         },
         &mut ledger,
         super::progress::silent().as_ref(),
+        None,
     )
     .unwrap();
     assert_eq!(report.copied, Pair::new(0, 1));

@@ -6,6 +6,7 @@
 use super::ledger::Ledger;
 use super::plan::{Copy, Op, Plan, RecordAfter, Update};
 use super::progress::Progress;
+use super::split_fetch::{self, SecondFetch};
 use crate::mail::identity::message_label;
 use crate::mail::{sha256_hex, Flags, Message, MsgId, Pair, Side};
 use crate::state::{PendingCopy, Trashing, UnconfirmedUpload};
@@ -204,12 +205,14 @@ pub fn unix_now() -> u64 {
 /// Carries out a plan. Store errors on single messages are reported in the
 /// result and leave the state as it was for those messages; an error
 /// returned means the folder could not continue (the ledger still holds
-/// every step done so far).
+/// every step done so far). With `second`, a long fetch from the far side
+/// may be shared with a second connection (see [`split_fetch`]).
 pub fn execute(
     plan: &Plan,
     stores: &mut Stores<'_>,
     ledger: &mut Ledger,
     progress: &dyn Progress,
+    second: Option<&SecondFetch<'_>>,
 ) -> Result<Report> {
     let mut report = Report {
         skipped: plan.skipped.len(),
@@ -219,7 +222,18 @@ pub fn execute(
     for target in Side::BOTH {
         let copies: Vec<&Copy> = plan.copies.iter().filter(|c| c.to == target).collect();
         if !copies.is_empty() {
-            run_copies(target, &copies, stores, ledger, progress, &mut report)?;
+            // A second connection is one to the far store: it serves only
+            // copies from there.
+            let second = second.filter(|_| target == Side::Near);
+            run_copies(
+                target,
+                &copies,
+                stores,
+                ledger,
+                progress,
+                second,
+                &mut report,
+            )?;
         }
     }
     Ok(report)
@@ -599,13 +613,15 @@ const GROUP_COMMIT_MESSAGES: usize = 64;
 /// Most bytes staged before a group commit.
 const GROUP_COMMIT_BYTES: u64 = 32 * 1024 * 1024;
 
-/// Copies messages to `target`, streaming them from the other side.
+/// Copies messages to `target`, streaming them from the other side (over
+/// `second` too, when it is given and the copies are many).
 fn run_copies(
     target: Side,
     copies: &[&Copy],
     stores: &mut Stores<'_>,
     ledger: &mut Ledger,
     progress: &dyn Progress,
+    second: Option<&SecondFetch<'_>>,
     report: &mut Report,
 ) -> Result<()> {
     let ids: Vec<MsgId> = copies.iter().map(|c| c.source.clone()).collect();
@@ -615,7 +631,7 @@ fn run_copies(
     // id of a big folder would cost as much as the list itself.
     let mut not_handed_over: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let mut group = GroupCommit::default();
-    from.fetch_messages(&ids, &mut |source_id, message| {
+    split_fetch::fetch(from, &ids, second, &mut |source_id, message| {
         not_handed_over.remove(source_id.as_str());
         // A ledger error (the journal cannot be written) stops the folder
         // at once; a store error fails this message only.

@@ -12,6 +12,7 @@ use super::plan::{plan_with_window, Plan, Policy};
 use super::progress::Progress;
 use super::renumbered::{self, re_pair, uidls_renumbered, Renumbering};
 use super::settled;
+use super::split_fetch::{SecondFetch, SpareConnections};
 use crate::mail::{FolderStatus, MessageInfo, MsgId, Pair, Side};
 use crate::state::{SaveNow, SaveState, StateFile, StateHead};
 use crate::store::unavailable::Unavailable;
@@ -88,6 +89,7 @@ pub fn sync_folder(
         saver: &SaveNow,
         ahead: &|_| Vec::new(),
         hand_off: false,
+        spare_far: None,
     };
     sync_folder_with(stores, names, state_file, policy, options, &worker)?.finish(options, &SaveNow)
 }
@@ -119,6 +121,9 @@ pub struct Worker<'a> {
     /// Whether a plan that needs only the near store is handed back to be
     /// carried out apart (see [`Synced::NearOnly`]).
     pub hand_off: bool,
+    /// Connections to the far store the worker may open to share a long
+    /// fetch (see [`super::split_fetch`]).
+    pub spare_far: Option<&'a SpareConnections<'a>>,
 }
 
 /// How far [`sync_folder_with`] went.
@@ -158,7 +163,7 @@ impl NearWork {
             near: &mut *self.near,
         };
         self.planned
-            .carry_out(&mut stores, &self.state_file, options, saver)
+            .carry_out(&mut stores, &self.state_file, options, saver, None)
     }
 }
 
@@ -268,8 +273,13 @@ pub fn sync_folder_with(
             })));
         }
     }
+    let second = worker.spare_far.map(|spare| SecondFetch {
+        spare,
+        folder: names[Side::Far].to_string(),
+        uidvalidity: planned.status[Side::Far].uidvalidity,
+    });
     planned
-        .carry_out(stores, state_file, options, worker.saver)
+        .carry_out(stores, state_file, options, worker.saver, second.as_ref())
         .map(Synced::Done)
 }
 
@@ -524,13 +534,15 @@ fn open_ahead(stores: &mut Stores<'_>, folders: Vec<NextFolder>) {
 
 impl Planned {
     /// Carries the plan out (unless --dry-run), records what was done and
-    /// saves the new state through `saver`.
+    /// saves the new state through `saver`; `second` may share a long
+    /// fetch from the far side.
     fn carry_out(
         self,
         stores: &mut Stores<'_>,
         state_file: &StateFile,
         options: &RunOptions,
         saver: &dyn SaveState,
+        second: Option<&SecondFetch<'_>>,
     ) -> Result<FolderResult> {
         let Planned {
             name,
@@ -549,7 +561,13 @@ impl Planned {
             options
                 .progress
                 .folder_started(&name, plan.copies.len(), bytes);
-            let done = execute(&plan, stores, &mut ledger, options.progress.as_ref());
+            let done = execute(
+                &plan,
+                stores,
+                &mut ledger,
+                options.progress.as_ref(),
+                second,
+            );
             options.progress.folder_finished(&name);
             let done = match done {
                 Ok(done) => done,

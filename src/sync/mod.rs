@@ -146,6 +146,7 @@ pub mod renames;
 pub mod renumbered;
 pub mod retry;
 pub mod settled;
+pub mod split_fetch;
 pub mod window;
 pub mod workers;
 

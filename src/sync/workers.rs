@@ -14,6 +14,7 @@ use super::folder::{
 use super::plan::Policy;
 use super::retry::RetryPolicy;
 use super::settled;
+use super::split_fetch::SpareConnections;
 use crate::config::ChannelConfig;
 use crate::mail::{Pair, Side};
 use crate::state::{state_path, StateBatch, StateFile};
@@ -97,8 +98,15 @@ impl FolderContext<'_> {
     /// out connection, throttling) it reconnects and tries again, as
     /// [`RetryPolicy`] allows. Safe at any point: the next attempt replays
     /// the journal of the failed one. `next` gives the worker's next
-    /// folder, opened ahead when this one is done with the far store.
-    fn sync(&self, stores: &mut Stores<'_>, name: &str, ahead: OpenAhead<'_>) -> Result<Synced> {
+    /// folder, opened ahead when this one is done with the far store;
+    /// `spare_far` may lend a second connection for a long fetch.
+    fn sync(
+        &self,
+        stores: &mut Stores<'_>,
+        name: &str,
+        ahead: OpenAhead<'_>,
+        spare_far: Option<&SpareConnections<'_>>,
+    ) -> Result<Synced> {
         if self.options.stop_on_signal {
             // A signal came: the folders not begun are left as they are.
             crate::interrupt::check()?;
@@ -112,6 +120,7 @@ impl FolderContext<'_> {
             saver: self.states,
             ahead,
             hand_off: true,
+            spare_far,
         };
         let sync = |stores: &mut Stores<'_>| {
             sync_folder_with(
@@ -256,8 +265,14 @@ impl<'a> Queue<'a> {
 
 /// One worker: takes folders from `queue` until none is left and syncs
 /// them on `stores`; a plan that needs only the near store goes to the
-/// worker's helper thread.
-fn work(context: &FolderContext<'_>, queue: &Queue<'_>, stores: &mut Stores<'_>) {
+/// worker's helper thread. A long fetch may take a connection of
+/// `spare_far`.
+fn work(
+    context: &FolderContext<'_>,
+    queue: &Queue<'_>,
+    stores: &mut Stores<'_>,
+    spare_far: Option<&SpareConnections<'_>>,
+) {
     let mut index = queue.take();
     if index >= queue.names.len() {
         return;
@@ -278,7 +293,7 @@ fn work(context: &FolderContext<'_>, queue: &Queue<'_>, stores: &mut Stores<'_>)
                 to_open_ahead(context, queue, &mut mine.borrow_mut(), current, planned)
             };
             let (wall, cpu) = (Instant::now(), thread_cpu_time());
-            let synced = context.sync(stores, name, &ahead);
+            let synced = context.sync(stores, name, &ahead, spare_far);
             let waited = wall
                 .elapsed()
                 .saturating_sub(thread_cpu_time().saturating_sub(cpu));
@@ -354,9 +369,13 @@ pub(super) fn sync_folders(
     folders: &[ToSync<'_>],
 ) -> Vec<Result<FolderResult>> {
     let queue = Queue::new(folders);
+    // The connections beyond the main one, which an extra worker or a
+    // second fetch of a big folder takes while it needs it.
+    let spare = workers.map(|w| SpareConnections::new(w.open[Side::Far], w.connections.max(1) - 1));
+    let spare = spare.as_ref();
     let count = workers.map_or(1, |w| w.connections.clamp(1, folders.len().max(1)));
     let Some(workers) = workers.filter(|_| count > 1) else {
-        work(context, &queue, main);
+        work(context, &queue, main, spare);
         return queue.into_outcomes();
     };
     // A new connection costs about as long as the first one took, and a
@@ -389,6 +408,9 @@ pub(super) fn sync_folders(
                 return;
             }
         }
+        let Some(_taken) = spare.and_then(SpareConnections::take) else {
+            return;
+        };
         let (Ok(mut far), Ok(mut near)) = (
             workers.open[Side::Far].open(),
             workers.open[Side::Near].open(),
@@ -402,6 +424,7 @@ pub(super) fn sync_folders(
                 far: &mut *far,
                 near: &mut *near,
             },
+            spare,
         );
     };
     let pool = rayon::ThreadPoolBuilder::new()
@@ -413,10 +436,10 @@ pub(super) fn sync_folders(
             for _ in 1..count {
                 scope.spawn(|_| join_when_needed());
             }
-            work(context, &queue, main);
+            work(context, &queue, main, spare);
         }),
         // No threads to be had: one worker, as without parallelism.
-        Err(_) => work(context, &queue, main),
+        Err(_) => work(context, &queue, main, spare),
     }
     queue.into_outcomes()
 }

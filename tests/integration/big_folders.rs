@@ -12,10 +12,10 @@ use std::fs;
 
 const USER: &str = "alice";
 
-/// Writes `count` messages straight into the server's INBOX, every third
-/// one read, and has Dovecot index them.
-fn fill_inbox(dovecot: &Dovecot, count: usize) {
-    let maildir = dovecot.user_maildir(USER);
+/// Writes `count` messages straight into `user`'s INBOX on the server,
+/// every third one read, and has Dovecot index them.
+pub(super) fn fill_inbox(dovecot: &Dovecot, user: &str, count: usize) {
+    let maildir = dovecot.user_maildir(user);
     let (uid, gid) = dovecot.mail_owner();
     for sub in ["cur", "new", "tmp"] {
         fs::create_dir_all(maildir.join(sub)).unwrap();
@@ -34,7 +34,7 @@ fn fill_inbox(dovecot: &Dovecot, count: usize) {
         fs::write(&path, &content).unwrap();
         std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
     }
-    let resync = dovecot.doveadm(&["force-resync", "-u", USER, "INBOX"]);
+    let resync = dovecot.doveadm(&["force-resync", "-u", user, "INBOX"]);
     assert!(resync.status.success(), "{resync:?}");
 }
 
@@ -46,7 +46,7 @@ fn connect(dovecot: &Dovecot) -> ImapStore {
 #[test]
 fn a_big_folder_with_holes_in_its_uids_is_listed_whole_and_once() {
     let dovecot = Dovecot::start();
-    fill_inbox(&dovecot, 7000);
+    fill_inbox(&dovecot, USER, 7000);
     let mut store = connect(&dovecot);
     store.open_folder("INBOX").unwrap();
     // Holes: a block in the middle and every seventh message elsewhere,

@@ -44,6 +44,7 @@ mod scenario;
 mod search;
 mod security;
 mod settled;
+mod split_fetch;
 mod status;
 mod tls;
 mod trash;
