@@ -241,8 +241,9 @@ pub const IMAP_STORE: Part = Part {
             "connections",
             "1-32",
             "4",
-            "How many connections (folders synced at once) to use. Servers limit connections \
-             per user; Dovecot allows 10.",
+            "How many connections (folders synced at once) to use; a big folder's first pull \
+             (2,000 messages or more) takes a second one when one is spare. Servers limit \
+             connections per user; Dovecot allows 10.",
         ),
     ],
 };

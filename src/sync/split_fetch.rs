@@ -363,6 +363,79 @@ mod tests {
         assert_eq!(handed, 400, "nothing handed over after the error");
     }
 
+    /// How many times `fetch` opened a second connection for `count`
+    /// messages with `spare` connections spare; checks every message came
+    /// once.
+    fn second_connections_opened(count: u32, spare_count: usize) -> usize {
+        let data = server(count);
+        let opens = Arc::new(Mutex::new(0));
+        let (counted, second) = (opens.clone(), data.clone());
+        let opener = StoreOpener::from_fn("far", move || {
+            *counted.lock().unwrap() += 1;
+            Ok(Box::new(MemoryStore::new(second.clone())) as Box<dyn Store>)
+        });
+        let spare = SpareConnections::new(&opener, spare_count);
+        let second = SecondFetch {
+            spare: &spare,
+            folder: "INBOX".to_string(),
+            uidvalidity: Some(7),
+        };
+        let mut handed = Vec::new();
+        fetch(
+            &mut connection(&data),
+            &ids(count),
+            Some(&second),
+            &mut |id, _| {
+                handed.push(id.clone());
+                Ok(())
+            },
+        )
+        .unwrap();
+        exactly_once(handed, count);
+        assert_eq!(
+            spare.free.load(Ordering::Acquire),
+            spare_count,
+            "the place taken was given back"
+        );
+        let opened = *opens.lock().unwrap();
+        opened
+    }
+
+    #[test]
+    fn only_a_long_fetch_with_a_spare_connection_is_split() {
+        assert_eq!(second_connections_opened(SPLIT_FROM as u32, 1), 1);
+        assert_eq!(second_connections_opened(SPLIT_FROM as u32 - 1, 1), 0);
+        assert_eq!(second_connections_opened(SPLIT_FROM as u32, 0), 0);
+    }
+
+    #[test]
+    fn a_second_connection_seeing_another_uidvalidity_is_not_used() {
+        let data = server(SPLIT_FROM as u32);
+        let second = data.clone();
+        let opener = StoreOpener::from_fn("far", move || {
+            Ok(Box::new(MemoryStore::new(second.clone())) as Box<dyn Store>)
+        });
+        let spare = SpareConnections::new(&opener, 1);
+        let fetch_from = SecondFetch {
+            spare: &spare,
+            folder: "INBOX".to_string(),
+            uidvalidity: Some(8),
+        };
+        let mut handed = Vec::new();
+        fetch(
+            &mut connection(&data),
+            &ids(SPLIT_FROM as u32),
+            Some(&fetch_from),
+            &mut |id, _| {
+                handed.push(id.clone());
+                Ok(())
+            },
+        )
+        .unwrap();
+        exactly_once(handed, SPLIT_FROM as u32);
+        assert!(spare.take().is_some(), "its place was given back");
+    }
+
     #[test]
     fn spare_connections_are_taken_up_to_their_number_and_given_back() {
         let opener = StoreOpener::from_fn("far", || Err(anyhow!("unused")));
