@@ -26,9 +26,51 @@ pub use super::tunnel::Tunnel;
 #[derive(Debug)]
 pub enum NetStream {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<SignalSafeTcp>>),
     /// A command's standard input and output (`tunnel:`).
     Tunnel(Box<Tunnel>),
+}
+
+/// The TCP stream under TLS, its reads and writes tried again when a
+/// signal interrupts them. A socket with a read timeout (all of ours) is
+/// not restarted by `SA_RESTART` (see signal(7)), and OpenSSL takes the
+/// EINTR for a failure of the handshake or of the connection, where our
+/// plain-text readers simply read again.
+#[derive(Debug)]
+pub struct SignalSafeTcp(TcpStream);
+
+impl std::ops::Deref for SignalSafeTcp {
+    type Target = TcpStream;
+
+    fn deref(&self) -> &TcpStream {
+        &self.0
+    }
+}
+
+impl Read for SignalSafeTcp {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.0.read(buf) {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                done => return done,
+            }
+        }
+    }
+}
+
+impl Write for SignalSafeTcp {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            match self.0.write(buf) {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                done => return done,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }
 
 impl NetStream {
@@ -214,7 +256,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Runs the TLS handshake on `tcp`, verifying the certificate for `host`.
 fn wrap_tls(connector: &TlsConnector, host: &str, port: u16, tcp: TcpStream) -> Result<NetStream> {
-    match connector.connect(host, tcp) {
+    match connector.connect(host, SignalSafeTcp(tcp)) {
         Ok(tls) => Ok(NetStream::Tls(Box::new(tls))),
         Err(HandshakeError::Failure(e)) => Err(describe_tls_error(host, port, &e)),
         // Only non-blocking sockets can be interrupted mid-handshake; ours
@@ -251,6 +293,49 @@ fn describe_tls_error(host: &str, port: u16, error: &native_tls::Error) -> anyho
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether the thread `tid` of this process is asleep in a system call.
+    fn asleep(tid: libc::pid_t) -> bool {
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let (_, after_name) = stat.rsplit_once(") ")?;
+                after_name.chars().next()
+            })
+            == Some('S')
+    }
+
+    #[test]
+    fn a_signal_during_a_read_with_a_timeout_is_not_a_failure() {
+        let _ = signal_hook::flag::register(
+            libc::SIGUSR1,
+            std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        // With a timeout the read is not restarted after the handler.
+        tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let (started, reader) = std::sync::mpsc::channel();
+        let reading = std::thread::spawn(move || {
+            // SAFETY: pthread_self and gettid have no preconditions.
+            started
+                .send(unsafe { (libc::pthread_self(), libc::gettid()) })
+                .unwrap();
+            let mut stream = SignalSafeTcp(tcp);
+            let mut buf = [0u8; 5];
+            stream.read(&mut buf).map(|n| buf[..n].to_vec())
+        });
+        let (thread, tid) = reader.recv().unwrap();
+        while !asleep(tid) {
+            std::thread::yield_now();
+        }
+        // SAFETY: the thread is alive until it has read, which needs the
+        // bytes written below.
+        assert_eq!(unsafe { libc::pthread_kill(thread, libc::SIGUSR1) }, 0);
+        server.write_all(b"hello").unwrap();
+        assert_eq!(reading.join().unwrap().unwrap(), b"hello");
+    }
 
     #[test]
     fn refused_connection_names_server_and_reason() {

@@ -38,7 +38,7 @@ impl Transport for NetStream {
     fn shut_down(&mut self) {
         let tcp = match self {
             NetStream::Plain(tcp) => tcp,
-            NetStream::Tls(tls) => tls.get_ref(),
+            NetStream::Tls(tls) => &**tls.get_ref(),
             // The tunnel's command ends when the store drops it.
             NetStream::Tunnel(_) => return,
         };
