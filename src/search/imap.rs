@@ -5,12 +5,13 @@
 //! Strings are quoted and escaped here. A string that cannot go in a quoted
 //! string (non-ASCII, or CR/LF) is sent as a literal; the whole search then
 //! starts with `CHARSET UTF-8`. Literals are sent non-synchronizing
-//! (`{n+}`, LITERAL+ / RFC 7888) when the server allows, because the imap
-//! crate writes a command in one go and cannot wait for the server's `+`
-//! continuation. Without LITERAL+ such strings go in a quoted string as
-//! raw UTF-8, which Dovecot accepts (RFC 3501 allows only 7-bit there;
-//! a stricter server will answer BAD and the search of that folder fails
-//! with the server's words).
+//! (`{n+}`, LITERAL+ / RFC 7888) when the server allows, since the keys
+//! are built here as one line of text. Without LITERAL+ such strings go in
+//! a quoted string as raw UTF-8, which Dovecot accepts (RFC 3501 allows
+//! only 7-bit there; a stricter server will answer BAD and the search of
+//! that folder fails with the server's words). Sending them as
+//! synchronizing literals instead would need the keys handed to the IMAP
+//! client as parts rather than text.
 
 use super::query::{FlagTerm, Query, Term};
 use crate::store::imap::search::Literals;
