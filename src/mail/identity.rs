@@ -72,12 +72,7 @@ impl Identity {
 
 /// The message's size with every bare LF counted as CRLF.
 pub fn crlf_size(content: &[u8]) -> u64 {
-    let bare_lfs = content
-        .iter()
-        .enumerate()
-        .filter(|&(i, &b)| b == b'\n' && (i == 0 || content[i - 1] != b'\r'))
-        .count();
-    (content.len() + bare_lfs) as u64
+    (content.len() + super::content::bare_lfs(content).count()) as u64
 }
 
 fn content_hash(content: &[u8]) -> String {
