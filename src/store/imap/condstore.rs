@@ -18,40 +18,39 @@ impl ImapStore {
     /// Turns QRESYNC on when the server offers it, else CONDSTORE (so
     /// that SELECT reports HIGHESTMODSEQ). With CONDSTORE alone expunges
     /// are not reported; the caller finds them by counting.
+    ///
+    /// ENABLE is only sent here: the SELECT sent next goes in the same
+    /// round trip, and [`ImapStore::finish_enable`] reads the answer
+    /// before any answer that depends on it. QRESYNC counts as on from
+    /// now, since the server offered it; a refusal turns it off again.
     pub(super) fn enable_qresync(&mut self) -> Result<()> {
         let Some(extension) = self.extension_to_enable() else {
             return Ok(());
         };
         let command = Command::text(&format!("ENABLE {extension}"));
         let doing = format!("ENABLE {extension} on {} failed", self.host);
-        self.command(&command, &doing)?;
+        let tag = self.send_ahead(&command, &doing)?;
+        self.enabling = Some((tag, extension));
         self.qresync = extension == "QRESYNC";
         Ok(())
     }
 
-    /// [`ImapStore::enable_qresync`] sent ahead, with the folder listing:
-    /// one round trip less before the first SELECT. Read its answer with
-    /// [`ImapStore::finish_enable`].
-    pub(super) fn send_enable_ahead(&mut self) -> Result<Option<(String, &'static str)>> {
-        let Some(extension) = self.extension_to_enable() else {
-            return Ok(None);
+    /// Reads the answer to the ENABLE [`ImapStore::enable_qresync`] sent,
+    /// if it is still unread.
+    pub(super) fn finish_enable(&mut self) -> Result<()> {
+        let Some((tag, extension)) = self.enabling.take() else {
+            return Ok(());
         };
-        let command = Command::text(&format!("ENABLE {extension}"));
-        let doing = format!("ENABLE {extension} on {} failed", self.host);
-        let tag = self.send_ahead(&command, &doing)?;
-        Ok(Some((tag, extension)))
-    }
-
-    /// Reads the answer to an ENABLE sent ahead.
-    pub(super) fn finish_enable(&mut self, (tag, extension): (String, &'static str)) -> Result<()> {
         let doing = format!("ENABLE {extension} on {} failed", self.host);
         let answer = self
             .connection
             .answer(&tag)
             .map_err(|e| client_err(e, &doing))?;
         self.note_news(&answer, true);
-        ok_or_refusal(answer, &doing, false)?;
-        self.qresync = extension == "QRESYNC";
+        if let Err(refused) = ok_or_refusal(answer, &doing, false) {
+            self.qresync = false;
+            return Err(refused);
+        }
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 //!
 use super::client::response::{Data, Response};
 use super::client::Command;
-use super::{protocol, ImapStore};
+use super::{client_err, ok_or_refusal, protocol, ImapStore};
 use crate::store::FolderInfo;
 use anyhow::Result;
 use std::collections::{HashMap, HashSet};
@@ -28,34 +28,38 @@ impl ImapStore {
     /// one's version for [`crate::store::FolderVersions::folder_version`].
     pub(super) fn list_all_folders(&mut self) -> Result<Vec<FolderInfo>> {
         let with_status = self.has_capability("LIST-STATUS") && self.has_capability("CONDSTORE");
-        // With RETURN options a server gives the special-use attributes
-        // only when they are asked for too (RFC 6154).
-        let special_use = if self.has_capability("SPECIAL-USE") {
-            "SPECIAL-USE "
-        } else {
-            ""
-        };
-        let command = if with_status {
-            format!(
-                r#"LIST "" "*" RETURN ({special_use}STATUS (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ))"#
-            )
-        } else {
-            r#"LIST "" "*""#.to_string()
-        };
-        // QRESYNC is turned on in the same round trip (the first SELECT
-        // needs it), and the personal namespace is asked too, so the names
-        // below can be read without its prefix.
-        let enable = self.send_enable_ahead()?;
-        let namespace_tag = if self.namespace_unsettled() {
-            Some(self.send_ahead(&Command::text("NAMESPACE"), "asking for the namespaces")?)
-        } else {
-            None
-        };
+        let special_use = self.has_capability("SPECIAL-USE");
         let doing = format!("listing folders on {}", self.host);
-        let list_tag = self.send_ahead(&Command::text(&command), &doing)?;
-        if let Some(enable) = enable {
-            self.finish_enable(enable)?;
+        // The prelude's answers, where they are what this server should be
+        // asked: its listing asks the status, HIGHESTMODSEQ included, which
+        // only a server offering CONDSTORE is to be asked.
+        let (mut namespace_tag, mut list_tag) = (None, None);
+        if let Some(prelude) = self.prelude.take() {
+            match prelude.namespace {
+                Some(tag) if self.namespace_unsettled() => namespace_tag = Some(tag),
+                Some(tag) => self.connection.forget(&tag),
+                None => {}
+            }
+            if with_status {
+                list_tag = Some(prelude.list);
+            } else {
+                self.connection.forget(&prelude.list);
+            }
         }
+        let from_prelude = list_tag.is_some();
+        // Else the personal namespace is asked in the same round trip as
+        // the listing, so the names below can be read without its prefix.
+        if namespace_tag.is_none() && !from_prelude && self.namespace_unsettled() {
+            namespace_tag =
+                Some(self.send_ahead(&Command::text("NAMESPACE"), "asking for the namespaces")?);
+        }
+        let list_tag = match list_tag {
+            Some(tag) => tag,
+            None => {
+                let command = list_command(with_status, special_use);
+                self.send_ahead(&Command::text(&command), &doing)?
+            }
+        };
         match namespace_tag {
             Some(tag) => {
                 let namespaces = self.namespace_answer(&tag)?;
@@ -63,7 +67,19 @@ impl ImapStore {
             }
             None => self.settle_namespace()?,
         }
-        let answer = self.answer_ahead(&list_tag, &doing)?;
+        let answer = self
+            .connection
+            .answer(&list_tag)
+            .map_err(|e| client_err(e, &doing))?;
+        let answer = if from_prelude && !answer.is_ok() {
+            // The listing sent before the capabilities were known asks
+            // more than this server takes: ask what it offers.
+            log::debug!("the listing sent with the login was refused; asking again");
+            let command = list_command(with_status, special_use);
+            self.command(&Command::text(&command), &doing)?
+        } else {
+            ok_or_refusal(answer, &doing, true)?
+        };
         let listed = parse_list(answer.untagged_bytes())?;
         drop(answer);
         if self.delimiter.is_none() {
@@ -119,6 +135,20 @@ impl ImapStore {
         folders.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(folders)
     }
+}
+
+/// The LIST command of a folder listing: with each folder's status in
+/// the same answer (`with_status`, LIST-STATUS) and, with it, the
+/// special-use attributes, which a server gives with RETURN options only
+/// when they are asked for too (RFC 6154).
+pub(super) fn list_command(with_status: bool, special_use: bool) -> String {
+    if !with_status {
+        return r#"LIST "" "*""#.to_string();
+    }
+    let special_use = if special_use { "SPECIAL-USE " } else { "" };
+    format!(
+        r#"LIST "" "*" RETURN ({special_use}STATUS (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ))"#
+    )
 }
 
 /// Reads the LIST (and STATUS) responses of a folder listing, in the
