@@ -121,9 +121,15 @@ pub fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream
     for address in &addresses {
         match TcpStream::connect_timeout(address, timeout) {
             Ok(tcp) => {
+                // Commands are pipelined: with Nagle's algorithm a command
+                // written while the one before is unacknowledged would wait
+                // for that acknowledgement, a round trip each. Every write
+                // is a whole command (or literal), so nothing is gained by
+                // holding it.
                 tcp.set_read_timeout(Some(timeout))
                     .and_then(|()| tcp.set_write_timeout(Some(timeout)))
-                    .with_context(|| format!("cannot set timeouts on {host}:{port}"))?;
+                    .and_then(|()| tcp.set_nodelay(true))
+                    .with_context(|| format!("cannot set up the connection to {host}:{port}"))?;
                 return Ok(tcp);
             }
             Err(e) => last_error = Some(e),
@@ -293,6 +299,17 @@ fn describe_tls_error(host: &str, port: u16, error: &native_tls::Error) -> anyho
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connections_send_each_command_at_once() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tcp = connect_tcp("127.0.0.1", port, Duration::from_secs(5)).unwrap();
+        assert!(
+            tcp.nodelay().unwrap(),
+            "Nagle's algorithm would hold pipelined commands"
+        );
+    }
 
     /// Whether the thread `tid` of this process is asleep in a system call.
     fn asleep(tid: libc::pid_t) -> bool {
