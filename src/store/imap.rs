@@ -84,9 +84,6 @@ pub struct ImapStore {
     /// An ENABLE sent and its extension, while its answer is unread (see
     /// [`ImapStore::finish_enable`]).
     enabling: Option<(String, &'static str)>,
-    /// The commands sent right behind the login of a store's first
-    /// connection, while their answers are unread (see [`Prelude`]).
-    prelude: Option<Prelude>,
     /// Each folder's version as the last folder listing reported it
     /// (LIST-STATUS), by canonical name: see [`FolderVersions::folder_version`].
     listed_versions: HashMap<String, String>,
@@ -94,43 +91,6 @@ pub struct ImapStore {
     uploads: Box<multiappend::Uploads>,
     /// Shared with the other connections to the same store.
     facts: SharedFacts,
-}
-
-/// What the first connection of a store sends right behind its LOGIN,
-/// before the server has said which extensions it offers: NAMESPACE and
-/// the fullest folder listing, so that the folder list of a run costs no
-/// round trip of its own. The capabilities that come with the login's
-/// answer decide whether the listing's answer can be used (see
-/// `list_all_folders`); a server that refuses the extended LIST is asked
-/// again in the form it supports.
-#[derive(Debug)]
-struct Prelude {
-    /// The tag of NAMESPACE, when it was asked (no `namespace:` in the
-    /// config).
-    namespace: Option<String>,
-    /// The tag of the listing.
-    list: String,
-}
-
-impl Prelude {
-    /// The commands to send behind the login (`namespace` when the
-    /// config does not give it), in order.
-    fn commands(namespace: bool) -> Vec<Command<'static>> {
-        let mut commands = Vec::new();
-        if namespace {
-            commands.push(Command::text("NAMESPACE"));
-        }
-        commands.push(Command::text(&folder_list::list_command(true, true)));
-        commands
-    }
-
-    /// The prelude whose commands went under `tags` (one per command of
-    /// [`Prelude::commands`]); `None` when they were not sent.
-    fn sent(namespace: bool, mut tags: Vec<String>) -> Option<Prelude> {
-        let list = tags.pop()?;
-        let namespace = if namespace { tags.pop() } else { None };
-        Some(Prelude { namespace, list })
-    }
 }
 
 /// The most SELECTs sent ahead and not yet answered: enough to keep the
@@ -225,35 +185,17 @@ impl ImapStore {
     /// Connects, secures, logs in, reads capabilities. `password` (or the
     /// OAuth2 token) comes already resolved.
     pub fn connect(config: &ImapConfig, password: &Secret) -> Result<ImapStore> {
-        ImapStore::open_connection(config, password, SharedFacts::default(), false)
+        ImapStore::connect_sharing(config, password, SharedFacts::default())
     }
 
     /// [`ImapStore::connect`], taking what another connection to the same
-    /// store already learned (and sharing what this one learns). The
-    /// first connection of a store is taken to list its folders next: it
-    /// sends the listing with its login (see [`Prelude`]).
+    /// store already learned (and sharing what this one learns).
     pub fn connect_sharing(
         config: &ImapConfig,
         password: &Secret,
         facts: SharedFacts,
     ) -> Result<ImapStore> {
-        let first = facts.lock().is_ok_and(|facts| facts.capabilities.is_none());
-        ImapStore::open_connection(config, password, facts, first)
-    }
-
-    fn open_connection(
-        config: &ImapConfig,
-        password: &Secret,
-        facts: SharedFacts,
-        with_prelude: bool,
-    ) -> Result<ImapStore> {
-        let ask_namespace = config.namespace.is_none();
-        let behind = if with_prelude {
-            Prelude::commands(ask_namespace)
-        } else {
-            Vec::new()
-        };
-        let session = login::open_session(config, password, &behind)?;
+        let session = login::open_session(config, password)?;
         let mut store = ImapStore {
             connection: session.connection,
             ahead: VecDeque::new(),
@@ -272,7 +214,6 @@ impl ImapStore {
             qresync: false,
             enabled: false,
             enabling: None,
-            prelude: Prelude::sent(ask_namespace, session.sent_behind),
             listed_versions: HashMap::new(),
             uploads: Box::default(),
             facts,
@@ -308,15 +249,8 @@ impl ImapStore {
         } else if let Some(known) = self.shared_facts(|facts| facts.capabilities.clone()) {
             known
         } else {
-            // Run as it is: the prelude's answers come before its own and
-            // are kept for the folder listing.
             let doing = format!("CAPABILITY on {} failed", self.host);
-            let answer = self
-                .connection
-                .run(&Command::text("CAPABILITY"))
-                .map_err(|e| client_err(e, &doing))?;
-            self.note_news(&answer, true);
-            let answer = ok_or_refusal(answer, &doing, false)?;
+            let answer = self.command(&Command::text("CAPABILITY"), &doing)?;
             login::capabilities_in(&answer)
         };
         self.connection
@@ -341,21 +275,10 @@ impl ImapStore {
     /// conversation failed.
     fn command_any(&mut self, command: &Command<'_>, doing: &str) -> Result<Answer> {
         self.forget_ahead();
-        self.forget_prelude();
         self.finish_enable()?;
         self.connection
             .run(command)
             .map_err(|e| client_err(e, doing))
-    }
-
-    /// Drops the answers to the prelude, unread: a command that does not
-    /// use them comes first.
-    fn forget_prelude(&mut self) {
-        if let Some(prelude) = self.prelude.take() {
-            for tag in prelude.namespace.iter().chain([&prelude.list]) {
-                self.connection.forget(tag);
-            }
-        }
     }
 
     /// Drops the SELECTs sent ahead: a command sent now overtakes them.
@@ -428,7 +351,6 @@ impl ImapStore {
                 // one round trip.
                 let command = select_command(&server_name, known)?;
                 let doing = format!("cannot open folder {name:?}");
-                self.forget_prelude();
                 let tag = self
                     .connection
                     .send(&command)
@@ -478,9 +400,9 @@ impl ImapStore {
             _ => None,
         };
         // A server that offers no CONDSTORE may still report a
-        // HIGHESTMODSEQ (the prelude's listing asked one, which turns
-        // CONDSTORE on where the server has it unadvertised): what it
-        // does not promise is not relied on.
+        // HIGHESTMODSEQ (CONDSTORE it has but does not advertise, turned
+        // on by a command that asks one): what it does not promise is not
+        // relied on.
         let highest_modseq = data
             .highest_modseq
             .filter(|_| self.has_capability("CONDSTORE"));
@@ -1289,10 +1211,9 @@ impl Store for ImapStore {
         }
         log::info!("reconnecting to {}", self.host);
         self.open = None;
-        let session = login::open_session(&self.config, &self.secret, &[])?;
+        let session = login::open_session(&self.config, &self.secret)?;
         self.connection = session.connection;
         self.ahead.clear();
-        self.prelude = None;
         self.enabling = None;
         self.news = false;
         self.read_capabilities(session.capabilities)?;

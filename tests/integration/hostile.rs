@@ -297,23 +297,6 @@ fn cases() -> Vec<Case> {
             },
             expect: Expect::Error("folder"),
         },
-        Case {
-            // The listing sent behind LOGIN asks the special-use attributes
-            // of a server that turns out not to offer them; asked again in
-            // the form its capabilities allow, it lists.
-            name: "the listing sent with the login refused",
-            script: |r| match r.verb.as_str() {
-                "LOGIN" => text(format!(
-                    "{} OK [CAPABILITY IMAP4rev1 UIDPLUS LIST-STATUS CONDSTORE] in\r\n",
-                    r.tag
-                )),
-                "LIST" if r.line.to_ascii_uppercase().contains("SPECIAL-USE") => {
-                    text(format!("{} BAD unknown RETURN option\r\n", r.tag))
-                }
-                _ => None,
-            },
-            expect: Expect::Synced(BOTH),
-        },
     ]
 }
 

@@ -5,7 +5,7 @@
 //!
 use super::client::response::{Data, Response};
 use super::client::Command;
-use super::{client_err, ok_or_refusal, protocol, ImapStore};
+use super::{protocol, ImapStore};
 use crate::store::FolderInfo;
 use anyhow::Result;
 use std::collections::{HashMap, HashSet};
@@ -30,36 +30,15 @@ impl ImapStore {
         let with_status = self.has_capability("LIST-STATUS") && self.has_capability("CONDSTORE");
         let special_use = self.has_capability("SPECIAL-USE");
         let doing = format!("listing folders on {}", self.host);
-        // The prelude's answers, where they are what this server should be
-        // asked: its listing asks the status, HIGHESTMODSEQ included, which
-        // only a server offering CONDSTORE is to be asked.
-        let (mut namespace_tag, mut list_tag) = (None, None);
-        if let Some(prelude) = self.prelude.take() {
-            match prelude.namespace {
-                Some(tag) if self.namespace_unsettled() => namespace_tag = Some(tag),
-                Some(tag) => self.connection.forget(&tag),
-                None => {}
-            }
-            if with_status {
-                list_tag = Some(prelude.list);
-            } else {
-                self.connection.forget(&prelude.list);
-            }
-        }
-        let from_prelude = list_tag.is_some();
-        // Else the personal namespace is asked in the same round trip as
-        // the listing, so the names below can be read without its prefix.
-        if namespace_tag.is_none() && !from_prelude && self.namespace_unsettled() {
-            namespace_tag =
-                Some(self.send_ahead(&Command::text("NAMESPACE"), "asking for the namespaces")?);
-        }
-        let list_tag = match list_tag {
-            Some(tag) => tag,
-            None => {
-                let command = list_command(with_status, special_use);
-                self.send_ahead(&Command::text(&command), &doing)?
-            }
+        // The personal namespace is asked in the same round trip, so the
+        // names below can be read without its prefix.
+        let namespace_tag = if self.namespace_unsettled() {
+            Some(self.send_ahead(&Command::text("NAMESPACE"), "asking for the namespaces")?)
+        } else {
+            None
         };
+        let command = list_command(with_status, special_use);
+        let list_tag = self.send_ahead(&Command::text(&command), &doing)?;
         match namespace_tag {
             Some(tag) => {
                 let namespaces = self.namespace_answer(&tag)?;
@@ -67,19 +46,7 @@ impl ImapStore {
             }
             None => self.settle_namespace()?,
         }
-        let answer = self
-            .connection
-            .answer(&list_tag)
-            .map_err(|e| client_err(e, &doing))?;
-        let answer = if from_prelude && !answer.is_ok() {
-            // The listing sent before the capabilities were known asks
-            // more than this server takes: ask what it offers.
-            log::debug!("the listing sent with the login was refused; asking again");
-            let command = list_command(with_status, special_use);
-            self.command(&Command::text(&command), &doing)?
-        } else {
-            ok_or_refusal(answer, &doing, true)?
-        };
+        let answer = self.answer_ahead(&list_tag, &doing)?;
         let listed = parse_list(answer.untagged_bytes())?;
         drop(answer);
         if self.delimiter.is_none() {

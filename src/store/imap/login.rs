@@ -19,9 +19,6 @@ use std::time::Duration;
 pub(super) struct Session {
     pub connection: Connection,
     pub capabilities: Vec<String>,
-    /// The tags of the commands sent behind the login, in order; empty
-    /// when they were not sent (see [`open_session`]).
-    pub sent_behind: Vec<String>,
 }
 
 /// A failed conversation, as a store error saying what we were doing: of
@@ -51,15 +48,8 @@ fn tls_policy(config: &ImapConfig) -> tls::TlsPolicy<'_> {
     }
 }
 
-/// Connects, secures and logs in. The commands `behind` are sent right
-/// behind a LOGIN, in the same round trip, their answers left unread;
-/// with another way in (AUTHENTICATE, whose challenges must not meet
-/// them, or PREAUTH) they are not sent.
-pub(super) fn open_session(
-    config: &ImapConfig,
-    secret: &Secret,
-    behind: &[Command<'_>],
-) -> Result<Session> {
+/// Connects, secures and logs in.
+pub(super) fn open_session(config: &ImapConfig, secret: &Secret) -> Result<Session> {
     let timeout = Duration::from_secs(config.timeout_secs.max(1));
     if let Some(command) = &config.tunnel {
         let server = format!("tunnel `{command}`");
@@ -71,7 +61,7 @@ pub(super) fn open_session(
             timeout,
             Limits::default(),
         );
-        return greet_and_log_in(connection, config, secret, behind);
+        return greet_and_log_in(connection, config, secret);
     }
     let server = format!("{}:{}", config.host, config.port);
     log::info!("connecting to {server} as {}", config.user);
@@ -81,18 +71,17 @@ pub(super) fn open_session(
     })?;
     let stream = match config.tls {
         TlsMode::Implicit => tls::secure(&tls_policy(config), &config.host, config.port, tcp)?,
-        TlsMode::Starttls => return starttls(tcp, config, &server, timeout, secret, behind),
+        TlsMode::Starttls => return starttls(tcp, config, &server, timeout, secret),
         TlsMode::None => NetStream::Plain(tcp),
     };
     let connection = Connection::new(stream, &server, timeout, Limits::default());
-    greet_and_log_in(connection, config, secret, behind)
+    greet_and_log_in(connection, config, secret)
 }
 
 fn greet_and_log_in(
     mut connection: Connection,
     config: &ImapConfig,
     secret: &Secret,
-    behind: &[Command<'_>],
 ) -> Result<Session> {
     let greeting = read_greeting(&mut connection)?;
     if greeting.preauth {
@@ -100,10 +89,9 @@ fn greet_and_log_in(
         return Ok(Session {
             connection,
             capabilities: greeting.capabilities,
-            sent_behind: Vec::new(),
         });
     }
-    authenticate(connection, config, secret, greeting.capabilities, behind)
+    authenticate(connection, config, secret, greeting.capabilities)
 }
 
 /// What a greeting told.
@@ -201,7 +189,6 @@ fn starttls(
     server: &str,
     timeout: Duration,
     secret: &Secret,
-    behind: &[Command<'_>],
 ) -> Result<Session> {
     let mut connection = Connection::new(NetStream::Plain(tcp), server, timeout, Limits::default());
     let greeting = read_greeting(&mut connection)?;
@@ -237,7 +224,7 @@ fn starttls(
     // There is no second greeting after STARTTLS, and the capabilities
     // before it do not count (RFC 3501 6.2.1).
     let connection = Connection::new(stream, server, timeout, Limits::default());
-    authenticate(connection, config, secret, Vec::new(), behind)
+    authenticate(connection, config, secret, Vec::new())
 }
 
 /// Logs in as the config says, with the secret never in a log line or an
@@ -248,23 +235,18 @@ fn authenticate(
     config: &ImapConfig,
     secret: &Secret,
     offered: Vec<String>,
-    behind: &[Command<'_>],
 ) -> Result<Session> {
     let user = &config.user;
     let failed = |e| client_err(e, format!("login to {} as {} failed", config.host, user));
     let mut oauth2: Option<sasl::OAuth2> = None;
-    let mut sent_behind = Vec::new();
     let answer = match config.auth {
-        AuthMethod::Login => {
-            let login = Command::new("LOGIN")
-                .string(user.as_bytes())
-                .secret(secret.expose().as_bytes());
-            let tag = connection.send(&login).map_err(failed)?;
-            for command in behind {
-                sent_behind.push(connection.send_ahead(command).map_err(failed)?);
-            }
-            connection.answer(&tag).map_err(failed)?
-        }
+        AuthMethod::Login => connection
+            .run(
+                &Command::new("LOGIN")
+                    .string(user.as_bytes())
+                    .secret(secret.expose().as_bytes()),
+            )
+            .map_err(failed)?,
         AuthMethod::Plain => {
             let sasl_ir = offered.iter().any(|c| c == "SASL-IR");
             let plain = sasl::Plain { user, secret };
@@ -312,7 +294,6 @@ fn authenticate(
     Ok(Session {
         connection,
         capabilities,
-        sent_behind,
     })
 }
 
