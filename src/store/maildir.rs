@@ -29,6 +29,7 @@ use crate::config::{Layout, LineEndings, MaildirConfig};
 use crate::mail::{Flags, FolderStatus, Message, MessageInfo, MsgId};
 use crate::store::error::LocalIo;
 use anyhow::{anyhow, bail, Context, Result};
+use std::cell::Cell;
 use std::ffi::OsStr;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
@@ -61,6 +62,13 @@ fn modes_under(root: &Path) -> (u32, u32) {
         DIR_MODE | (root_mode & 0o050),
         FILE_MODE | (root_mode & 0o040),
     )
+}
+
+/// This process's id, asked of the system once (a system call per new
+/// message otherwise).
+fn process_id() -> u32 {
+    static ID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *ID.get_or_init(std::process::id)
 }
 
 /// Numbers the tickets of this process. It is process-wide, not per store,
@@ -188,6 +196,9 @@ struct OpenFolder {
     /// The names in `messages` were guessed from a listing the caller gave
     /// (see `open_folder_as_listed`), not read from the directories.
     guessed: bool,
+    /// The mode of new message files, once a write found no level of the
+    /// folder a symbolic link (see `writable_folder`).
+    checked_for_writes: Cell<Option<u32>>,
 }
 
 /// What a store holds between calls besides the open folder; boxed, as it
@@ -300,7 +311,10 @@ impl MaildirStore {
             );
         }
         let tmp_path = folder.dir.join("tmp").join(&unique);
-        let file_mode = modes_under(self.tree.root()).1;
+        let file_mode = folder
+            .checked_for_writes
+            .get()
+            .unwrap_or_else(|| modes_under(self.tree.root()).1);
         match write_new_file(&tmp_path, &content, message.date, fsync, file_mode) {
             Ok(()) => Ok(StagedFile {
                 ticket: ticket.to_owned(),
@@ -365,9 +379,17 @@ impl MaildirStore {
     }
 
     /// The open folder, after checking that no level of it is a symbolic
-    /// link that a write could follow out of the root.
+    /// link that a write could follow out of the root. Checked at the
+    /// first write after the folder was opened, not at every one: the
+    /// check guards against a tree that holds links, and a first pull
+    /// would otherwise spend five file lookups on each message. Message
+    /// files themselves are created with `O_NOFOLLOW` (see
+    /// `write_new_file`).
     fn writable_folder(&self) -> Result<&OpenFolder> {
         let folder = self.folder()?;
+        if folder.checked_for_writes.get().is_some() {
+            return Ok(folder);
+        }
         let mut path = folder.base.clone();
         for component in folder.relative.components() {
             path.push(component);
@@ -376,6 +398,8 @@ impl MaildirStore {
         for subdir in MAILDIR_SUBDIRS {
             refuse_symlink(&path.join(subdir), &folder.name)?;
         }
+        let file_mode = modes_under(self.tree.root()).1;
+        folder.checked_for_writes.set(Some(file_mode));
         Ok(folder)
     }
 
@@ -680,6 +704,7 @@ impl Store for MaildirStore {
             dir,
             messages: FileIndex::default(),
             guessed: false,
+            checked_for_writes: Cell::new(None),
         });
         let began = SystemTime::now();
         let listed = self.rescan()?;
@@ -739,7 +764,7 @@ impl Store for MaildirStore {
             "{}.M{}P{}Q{counter}.{}",
             since_epoch.as_secs(),
             since_epoch.subsec_micros(),
-            std::process::id(),
+            process_id(),
             self.hostname
         ))
     }
@@ -991,6 +1016,7 @@ impl FolderVersions for MaildirStore {
             dir,
             messages,
             guessed: true,
+            checked_for_writes: Cell::new(None),
         });
         Ok(Some(FolderStatus {
             uidvalidity: None,
