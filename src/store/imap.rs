@@ -405,7 +405,7 @@ impl ImapStore {
         // relied on.
         let highest_modseq = data
             .highest_modseq
-            .filter(|_| self.has_capability("CONDSTORE"));
+            .filter(|_| self.has_capability("CONDSTORE") || self.qresync);
         let version = protocol::folder_version(
             data.uidvalidity,
             data.uidnext,
