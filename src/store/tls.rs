@@ -354,14 +354,33 @@ mod tests {
         assert_eq!(reading.join().unwrap().unwrap(), b"hello");
     }
 
+    /// A port on 127.0.0.1 bound but never listened on, for as long as the
+    /// returned socket lives: connecting to it is refused, and no other
+    /// test can take it meanwhile (a listener bound and dropped frees its
+    /// port for the next test that asks for any).
+    fn refusing_port() -> (std::os::fd::OwnedFd, u16) {
+        use std::os::fd::FromRawFd;
+        // SAFETY: plain socket calls on a descriptor this function owns;
+        // `address` and `length` outlive the calls that write them.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            assert!(fd >= 0, "socket: {}", io::Error::last_os_error());
+            let socket = std::os::fd::OwnedFd::from_raw_fd(fd);
+            let mut address: libc::sockaddr_in = std::mem::zeroed();
+            address.sin_family = libc::AF_INET as libc::sa_family_t;
+            address.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+            let mut length = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            let bound = libc::bind(fd, (&raw const address).cast(), length);
+            assert_eq!(bound, 0, "bind: {}", io::Error::last_os_error());
+            let named = libc::getsockname(fd, (&raw mut address).cast(), &mut length);
+            assert_eq!(named, 0, "getsockname: {}", io::Error::last_os_error());
+            (socket, u16::from_be(address.sin_port))
+        }
+    }
+
     #[test]
     fn refused_connection_names_server_and_reason() {
-        // Bind then drop a listener so the port is (almost surely) closed.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let (_held, port) = refusing_port();
         let error = connect_tcp("127.0.0.1", port, Duration::from_secs(5)).unwrap_err();
         assert_eq!(
             error.to_string(),
