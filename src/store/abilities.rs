@@ -40,17 +40,55 @@ pub trait IncrementalListing {
 /// Storing a batch of messages with one durable commit (group commit).
 pub trait Staging {
     /// Stores a new message like [`Store::append`], but may leave it
-    /// unfinished until [`Staging::commit_staged`], so that a whole batch
-    /// is made durable at once. A message stored at once says so with
-    /// [`Staged::Stored`].
+    /// unfinished until its batch is committed ([`Staging::begin_commit`]),
+    /// so that a whole batch is made durable at once. A message stored at
+    /// once says so with [`Staged::Stored`].
     fn stage_append(&mut self, ticket: &str, message: &Message) -> Result<Staged>;
 
-    /// Finishes every message staged since the last call: makes them
-    /// durable, then visible. Returns each staged ticket with its new id or
-    /// the reason it failed, in the order the messages were staged. An
-    /// `Err` means none can be trusted to have arrived;
-    /// [`Store::find_appended`] tells later.
-    fn commit_staged(&mut self) -> Result<Vec<(String, Result<MsgId>)>>;
+    /// Takes every message staged since the last call as one batch and
+    /// hands back the work that makes them durable, then visible. The work
+    /// needs nothing of the store, so it may run on another thread while
+    /// the caller stages the next batch: a disk's flushes then overlap the
+    /// fetching of the messages that follow. Its outcome goes back through
+    /// [`Staging::commit_done`] before the batch's messages are used.
+    fn begin_commit(&mut self) -> Result<CommitWork>;
+
+    /// Told the outcome of the oldest batch whose work has run, so the
+    /// store counts its messages as held.
+    fn commit_done(&mut self, outcome: &CommitOutcome);
+
+    /// Finishes every message staged since the last call, here and now
+    /// (see [`Staging::begin_commit`]).
+    fn commit_staged(&mut self) -> CommitOutcome {
+        let outcome = self.begin_commit().and_then(CommitWork::run);
+        self.commit_done(&outcome);
+        outcome
+    }
+}
+
+/// What committing a batch did: each staged ticket with its new id or the
+/// reason it failed, in the order the messages were staged. An `Err`
+/// means none can be trusted to have arrived; [`Store::find_appended`]
+/// tells later.
+pub type CommitOutcome = Result<Vec<(String, Result<MsgId>)>>;
+
+/// The work of committing a batch (see [`Staging::begin_commit`]).
+pub struct CommitWork(Box<dyn FnOnce() -> CommitOutcome + Send>);
+
+impl CommitWork {
+    pub fn new(work: impl FnOnce() -> CommitOutcome + Send + 'static) -> CommitWork {
+        CommitWork(Box::new(work))
+    }
+
+    /// Work already done when the commit began (a store that must use its
+    /// connection to commit).
+    pub fn done(outcome: Vec<(String, Result<MsgId>)>) -> CommitWork {
+        CommitWork::new(move || Ok(outcome))
+    }
+
+    pub fn run(self) -> CommitOutcome {
+        (self.0)()
+    }
 }
 
 /// Sending a folder's opening command before its turn (a server store),

@@ -24,12 +24,16 @@ use std::hash::BuildHasher;
 use tree::FolderDir;
 pub use tree::MaildirTree;
 
-use super::{folder_name, FolderInfo, FolderVersions, Staged, Staging, Store, Trash, Trashed};
+use super::{
+    folder_name, CommitOutcome, CommitWork, FolderInfo, FolderVersions, Staged, Staging, Store,
+    Trash, Trashed,
+};
 use crate::config::{Layout, LineEndings, MaildirConfig};
 use crate::mail::{Flags, FolderStatus, Message, MessageInfo, MsgId};
 use crate::store::error::LocalIo;
 use anyhow::{anyhow, bail, Context, Result};
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
@@ -206,8 +210,11 @@ struct OpenFolder {
 #[derive(Default)]
 struct Held {
     /// Messages written to tmp/ by `stage_append`, waiting for
-    /// `commit_staged`.
+    /// `begin_commit`.
     staged: Vec<StagedFile>,
+    /// Messages whose batch is being committed, by ticket: where each goes
+    /// into the open folder's index once `commit_done` says it arrived.
+    committing: HashMap<String, (PathBuf, MessageFile)>,
     /// The listing `open_folder` made, for the `list_messages` that
     /// follows, while new/ and cur/ keep the modification times they had
     /// (see [`DirTimes`]).
@@ -337,25 +344,12 @@ impl MaildirStore {
         }
     }
 
-    /// Moves a written tmp/ file to new/ or cur/, never over another file.
-    fn publish(&self, staged: &StagedFile) -> Result<MessageFile> {
-        let target_path = staged.target.path(&staged.folder_dir);
-        // Checked again right before the rename, which would overwrite.
-        if fs::symlink_metadata(&target_path).is_ok() {
-            bail!(
-                "cannot store a message as {}: the file appeared meanwhile, and mailferry never \
-                 overwrites one",
-                target_path.display()
-            );
-        }
-        fs::rename(&staged.tmp_path, &target_path).local_io(|| {
-            format!(
-                "cannot move {} to {}",
-                staged.tmp_path.display(),
-                target_path.display()
-            )
-        })?;
-        Ok(staged.target.clone())
+    /// Messages staged and never committed belong to an attempt that
+    /// failed; their pending entries make the next sync look for them (and
+    /// remove their tmp/ files).
+    fn forget_staged(&mut self) {
+        self.held.staged.clear();
+        self.held.committing.clear();
     }
 
     /// Records a warning once: rescans would otherwise repeat the same one.
@@ -684,10 +678,7 @@ impl Store for MaildirStore {
     fn open_folder(&mut self, name: &str) -> Result<FolderStatus> {
         self.open = None;
         self.held.scanned = None;
-        // Messages staged and never committed belong to an attempt that
-        // failed; their pending entries make the next sync look for them
-        // (and remove their tmp/ files).
-        self.held.staged.clear();
+        self.forget_staged();
         let FolderDir { base, relative } = self.tree.locate(name)?;
         let dir = base.join(&relative);
         if !is_maildir(&dir) {
@@ -771,7 +762,7 @@ impl Store for MaildirStore {
 
     fn append(&mut self, ticket: &str, message: &Message) -> Result<Option<MsgId>> {
         let staged = self.write_tmp(ticket, message, self.fsync)?;
-        let target = self.publish(&staged)?;
+        let target = publish(&staged)?;
         if self.fsync {
             let folder = self.folder()?;
             sync_directory(&folder.dir.join(target.subdir.dir_name()))?;
@@ -938,44 +929,73 @@ impl Staging for MaildirStore {
         Ok(Staged::Deferred)
     }
 
-    /// Group commit: every staged tmp/ file is flushed, then each is renamed
-    /// into place, then the directories are flushed once. A crash before a
-    /// rename leaves only a tmp/ file (removed by `find_appended`), after it
-    /// a durable message that `find_appended` finds by its unique name.
-    fn commit_staged(&mut self) -> Result<Vec<(String, Result<MsgId>)>> {
+    /// Group commit: the work flushes every staged tmp/ file, renames each
+    /// into place, then flushes the directories once. A crash before a
+    /// rename leaves only a tmp/ file (removed by `find_appended`), after
+    /// it a durable message that `find_appended` finds by its unique name.
+    fn begin_commit(&mut self) -> Result<CommitWork> {
         let staged = std::mem::take(&mut self.held.staged);
-        if staged.is_empty() {
-            return Ok(Vec::new());
+        for file in &staged {
+            let destination = (file.folder_dir.clone(), file.target.clone());
+            self.held
+                .committing
+                .insert(file.ticket.clone(), destination);
         }
-        let flushed = if self.fsync {
-            crate::flush::flush_together(staged.iter().map(|file| file.tmp_path.as_path()))
-        } else {
-            staged.iter().map(|_| Ok(())).collect()
-        };
-        let mut results = Vec::with_capacity(staged.len());
-        let mut touched: Vec<PathBuf> = Vec::new();
-        for (file, flushed) in staged.iter().zip(flushed) {
-            // Never move a file into place that is not known to be durable.
-            let outcome = flushed.and_then(|()| self.publish(file));
-            if let Ok(target) = &outcome {
-                let dir = file.folder_dir.join(target.subdir.dir_name());
-                if !touched.contains(&dir) {
-                    touched.push(dir);
-                }
-                let same_folder = self.open.as_ref().is_some_and(|f| f.dir == file.folder_dir);
-                if same_folder {
-                    self.folder_mut()?.messages.insert(target.clone());
-                }
-            }
-            results.push((file.ticket.clone(), outcome.map(|_| file.unique.clone())));
-        }
-        if self.fsync {
-            for dir in &touched {
-                sync_directory(dir)?;
-            }
-        }
-        Ok(results)
+        let fsync = self.fsync;
+        Ok(CommitWork::new(move || commit_files(&staged, fsync)))
     }
+
+    fn commit_done(&mut self, outcome: &CommitOutcome) {
+        let Ok(results) = outcome else {
+            // Nothing known to have arrived: the pending entries tell the
+            // next sync to look.
+            return;
+        };
+        for (ticket, result) in results {
+            let Some((folder_dir, target)) = self.held.committing.remove(ticket) else {
+                continue;
+            };
+            match self.open.as_mut() {
+                Some(open) if result.is_ok() && open.dir == folder_dir => {
+                    open.messages.insert(target);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Makes staged files durable, then moves them into place (see
+/// [`MaildirStore::begin_commit`]): needs nothing of the store, so it runs
+/// on whichever thread the caller chooses.
+fn commit_files(staged: &[StagedFile], fsync: bool) -> CommitOutcome {
+    if staged.is_empty() {
+        return Ok(Vec::new());
+    }
+    let flushed = if fsync {
+        crate::flush::flush_together(staged.iter().map(|file| file.tmp_path.as_path()))
+    } else {
+        staged.iter().map(|_| Ok(())).collect()
+    };
+    let mut results = Vec::with_capacity(staged.len());
+    let mut touched: Vec<PathBuf> = Vec::new();
+    for (file, flushed) in staged.iter().zip(flushed) {
+        // Never move a file into place that is not known to be durable.
+        let outcome = flushed.and_then(|()| publish(file));
+        if let Ok(target) = &outcome {
+            let dir = file.folder_dir.join(target.subdir.dir_name());
+            if !touched.contains(&dir) {
+                touched.push(dir);
+            }
+        }
+        results.push((file.ticket.clone(), outcome.map(|_| file.unique.clone())));
+    }
+    if fsync {
+        for dir in &touched {
+            sync_directory(dir)?;
+        }
+    }
+    Ok(results)
 }
 
 /// A folder's version is its directories' change times (see [`version`]).
@@ -999,7 +1019,7 @@ impl FolderVersions for MaildirStore {
     ) -> Result<Option<FolderStatus>> {
         self.open = None;
         self.held.scanned = None;
-        self.held.staged.clear();
+        self.forget_staged();
         let FolderDir { base, relative } = self.tree.locate(name)?;
         let dir = base.join(&relative);
         if !is_maildir(&dir) {
@@ -1318,6 +1338,27 @@ fn write_new_file(
         file.sync_all()?;
     }
     Ok(())
+}
+
+/// Moves a written tmp/ file to new/ or cur/, never over another file.
+fn publish(staged: &StagedFile) -> Result<MessageFile> {
+    let target_path = staged.target.path(&staged.folder_dir);
+    // Checked again right before the rename, which would overwrite.
+    if fs::symlink_metadata(&target_path).is_ok() {
+        bail!(
+            "cannot store a message as {}: the file appeared meanwhile, and mailferry never \
+             overwrites one",
+            target_path.display()
+        );
+    }
+    fs::rename(&staged.tmp_path, &target_path).local_io(|| {
+        format!(
+            "cannot move {} to {}",
+            staged.tmp_path.display(),
+            target_path.display()
+        )
+    })?;
+    Ok(staged.target.clone())
 }
 
 fn sync_directory(dir: &Path) -> Result<()> {

@@ -20,7 +20,10 @@ pub mod tls;
 pub mod tunnel;
 pub mod unavailable;
 
-pub use abilities::{FolderVersions, IncrementalListing, OpenAhead, Staging, Trash, TrashUploads};
+pub use abilities::{
+    CommitOutcome, CommitWork, FolderVersions, IncrementalListing, OpenAhead, Staging, Trash,
+    TrashUploads,
+};
 pub use open::StoreOpener;
 
 use crate::mail::identity::Identity;
@@ -34,8 +37,8 @@ pub enum Staged {
     /// Stored at once, as [`Store::append`] would have (with its id when
     /// the store can tell it).
     Stored(Option<MsgId>),
-    /// Written but not yet durable nor visible: [`Staging::commit_staged`]
-    /// finishes it.
+    /// Written but not yet durable nor visible: committing its batch
+    /// ([`Staging::begin_commit`]) finishes it.
     Deferred,
 }
 

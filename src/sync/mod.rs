@@ -134,6 +134,7 @@ pub mod detect;
 pub mod exec;
 pub mod folder;
 pub mod folders;
+mod group_commit;
 pub mod incremental;
 pub mod late;
 pub mod ledger;

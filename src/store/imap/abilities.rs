@@ -8,8 +8,8 @@ use super::protocol::{self, parse_uid, quote, uid_set};
 use super::{ok_or_refusal, select_command, ticket_uid, ImapStore, SentAhead, MAX_AHEAD};
 use crate::mail::{FolderStatus, Message, MessageInfo, MsgId};
 use crate::store::{
-    Changes, FolderVersions, IncrementalListing, OpenAhead, Staged, Staging, Store, Trash,
-    TrashUploads, Trashed,
+    Changes, CommitOutcome, CommitWork, FolderVersions, IncrementalListing, OpenAhead, Staged,
+    Staging, Store, Trash, TrashUploads, Trashed,
 };
 use anyhow::{anyhow, Result};
 
@@ -51,9 +51,13 @@ impl Staging for ImapStore {
         self.stage_upload(ticket, message)
     }
 
-    fn commit_staged(&mut self) -> Result<Vec<(String, Result<MsgId>)>> {
-        Ok(self.finish_uploads())
+    /// The batch goes out (MULTIAPPEND) at once: it needs the connection,
+    /// which stays with the caller's thread.
+    fn begin_commit(&mut self) -> Result<CommitWork> {
+        Ok(CommitWork::done(self.finish_uploads()))
     }
+
+    fn commit_done(&mut self, _outcome: &CommitOutcome) {}
 }
 
 impl OpenAhead for ImapStore {

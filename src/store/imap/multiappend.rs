@@ -61,7 +61,7 @@ impl ImapStore {
         Ok(Staged::Deferred)
     }
 
-    /// [`crate::store::Staging::commit_staged`] for IMAP: sends what waits and
+    /// [`crate::store::Staging::begin_commit`] for IMAP: sends what waits and
     /// reports every staged message.
     pub(super) fn finish_uploads(&mut self) -> Vec<(String, Result<MsgId>)> {
         self.send_uploads();
