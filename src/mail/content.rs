@@ -22,18 +22,48 @@ pub fn with_crlf(content: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 /// `content` with every CRLF written as LF (a lone CR stays): the line
 /// ends of Maildir files as mail delivery agents and readers write them.
 pub fn with_lf(content: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let mut crlfs = memchr::memmem::find_iter(content, b"\r\n").peekable();
-    if crlfs.peek().is_none() {
+    if memchr::memmem::find(content, b"\r\n").is_none() {
         return std::borrow::Cow::Borrowed(content);
     }
     let mut out = Vec::with_capacity(content.len());
-    let mut copied = 0;
-    for cr in crlfs {
-        out.extend_from_slice(&content[copied..cr]);
-        copied = cr + 1;
+    for piece in lf_pieces(content) {
+        out.extend_from_slice(piece);
     }
-    out.extend_from_slice(&content[copied..]);
     std::borrow::Cow::Owned(out)
+}
+
+/// [`with_lf`] of `content` as the pieces that make it, in order (all of
+/// `content` but the CR of each CRLF): a big message is written or hashed
+/// in its LF form without a second copy of it in memory.
+pub fn lf_pieces(content: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
+    let mut crs = memchr::memmem::find_iter(content, b"\r\n");
+    let mut from = Some(0);
+    std::iter::from_fn(move || {
+        let start = from?;
+        match crs.next() {
+            Some(cr) => {
+                from = Some(cr + 1);
+                Some(&content[start..cr])
+            }
+            None => {
+                from = None;
+                Some(&content[start..])
+            }
+        }
+    })
+}
+
+/// The size and SHA-256 (as [`sha256_hex`]) of the bytes `pieces` make
+/// together.
+pub fn size_and_sha256<'a>(pieces: impl Iterator<Item = &'a [u8]>) -> (u64, String) {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut size = 0;
+    for piece in pieces {
+        hasher.update(piece);
+        size += piece.len() as u64;
+    }
+    (size, hex(&hasher.finalize()))
 }
 
 /// The positions of the LFs in `content` that no CR precedes. Found with
@@ -47,15 +77,16 @@ pub fn bare_lfs(content: &[u8]) -> impl Iterator<Item = usize> + '_ {
 /// to find an upload again.
 pub fn sha256_hex(content: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(content)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(content))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{bare_lfs, with_crlf, with_lf};
+    use super::{bare_lfs, lf_pieces, sha256_hex, size_and_sha256, with_crlf, with_lf};
     use std::borrow::Cow;
 
     #[test]
@@ -101,6 +132,11 @@ mod tests {
                 .collect();
             proptest::prop_assert_eq!(&*with_crlf(&content), &crlf[..]);
             proptest::prop_assert_eq!(&*with_lf(&content), &lf[..]);
+            proptest::prop_assert_eq!(lf_pieces(&content).collect::<Vec<_>>().concat(), lf.clone());
+            proptest::prop_assert_eq!(
+                size_and_sha256(lf_pieces(&content)),
+                (lf.len() as u64, sha256_hex(&lf))
+            );
         }
     }
 }

@@ -9,7 +9,7 @@ pub mod identity;
 mod message;
 mod side;
 
-pub use content::{sha256_hex, with_crlf, with_lf};
+pub use content::{lf_pieces, sha256_hex, size_and_sha256, with_crlf, with_lf};
 pub use flags::Flags;
 pub use message::{FolderStatus, Message, MessageInfo, MsgId};
 pub use side::{Pair, Side};

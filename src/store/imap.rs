@@ -1057,8 +1057,7 @@ impl Store for ImapStore {
             &Command::text("NOOP"),
             &format!("NOOP in folder {folder:?} failed"),
         )?;
-        let held = self.held_form(&message.content);
-        let (size, sha256) = (held.len() as u64, crate::mail::sha256_hex(&held));
+        let (size, sha256) = self.held_size_and_hash(&message.content);
         // By Message-ID the server finds it without sending a body but the
         // candidates'; without one, every new message of the right size is
         // read.

@@ -301,9 +301,13 @@ impl MaildirStore {
     /// no message of that name exists; `fsync` flushes it at once.
     fn write_tmp(&mut self, ticket: &str, message: &Message, fsync: bool) -> Result<StagedFile> {
         check_ticket(ticket)?;
-        // Written with the store's line ends; `,S=` is the file's size.
-        let content = self.held_form(&message.content).into_owned();
-        let unique = unique_name_for(ticket, content.len() as u64);
+        // Written with the store's line ends, piece by piece (no copy of a
+        // big message); `,S=` is the file's size.
+        let size = self
+            .held_pieces(&message.content)
+            .map(<[u8]>::len)
+            .sum::<usize>();
+        let unique = unique_name_for(ticket, size as u64);
         let folder = self.writable_folder()?;
         let target = likely_file(&unique, message.flags);
         let target_path = target.path(&folder.dir);
@@ -322,7 +326,8 @@ impl MaildirStore {
             .checked_for_writes
             .get()
             .unwrap_or_else(|| modes_under(self.tree.root()).1);
-        match write_new_file(&tmp_path, &content, message.date, fsync, file_mode) {
+        let content = self.held_pieces(&message.content);
+        match write_new_file(&tmp_path, content, message.date, fsync, file_mode) {
             Ok(()) => Ok(StagedFile {
                 ticket: ticket.to_owned(),
                 unique,
@@ -341,6 +346,15 @@ impl MaildirStore {
                     )
                 })
             }
+        }
+    }
+
+    /// `content` as this store holds it (see `held_form`), as the pieces
+    /// that make it.
+    fn held_pieces<'a>(&self, content: &'a [u8]) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
+        match self.tree.line_endings() {
+            LineEndings::Lf => Box::new(crate::mail::lf_pieces(content)),
+            LineEndings::Crlf => Box::new(std::iter::once(content)),
         }
     }
 
@@ -779,6 +793,10 @@ impl Store for MaildirStore {
             LineEndings::Lf => crate::mail::with_lf(content),
             LineEndings::Crlf => std::borrow::Cow::Borrowed(content),
         }
+    }
+
+    fn held_size_and_hash(&self, content: &[u8]) -> (u64, String) {
+        crate::mail::size_and_sha256(self.held_pieces(content))
     }
 
     fn find_appended(&mut self, ticket: &str, size: u64, _sha256: &str) -> Result<Vec<MsgId>> {
@@ -1312,25 +1330,35 @@ fn inspect_message_file(path: &Path) -> io::Result<fs::Metadata> {
     Ok(metadata)
 }
 
-/// Writes a message's `content` to a new file in tmp/ (with `mode`, see
-/// [`modes_under`]), dated `date`.
-fn write_new_file(
+/// Bytes gathered before a write: a message in LF form comes in one piece
+/// a line.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// Writes a message's `content`, the pieces that make it, to a new file in
+/// tmp/ (with `mode`, see [`modes_under`]), dated `date`.
+fn write_new_file<'a>(
     path: &Path,
-    content: &[u8],
+    content: impl Iterator<Item = &'a [u8]>,
     date: Option<i64>,
     fsync: bool,
     mode: u32,
 ) -> io::Result<()> {
     // A leftover of an interrupted append with this same ticket is ours to
     // replace: the ticket names nobody else's file.
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(mode)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)?;
-    file.write_all(content)?;
+    let mut writer = io::BufWriter::with_capacity(WRITE_BUFFER, file);
+    for piece in content {
+        writer.write_all(piece)?;
+    }
+    let file = writer
+        .into_inner()
+        .map_err(io::IntoInnerError::into_error)?;
     if let Some(mtime) = date.and_then(system_time) {
         file.set_modified(mtime)?;
     }

@@ -280,9 +280,9 @@ pub trait Store: Send {
     /// bodies, and report a copy whose bytes it changed (same Message-ID
     /// and size, another hash: a server rewriting header bytes).
     fn find_stored(&mut self, ticket: &str, message: &Message) -> Result<Vec<FoundCopy>> {
-        let content = self.held_form(&message.content).into_owned();
+        let (size, sha256) = self.held_size_and_hash(&message.content);
         Ok(self
-            .find_appended(ticket, content.len() as u64, &sha256_hex(&content))?
+            .find_appended(ticket, size, &sha256)?
             .into_iter()
             .map(|id| FoundCopy {
                 id,
@@ -296,6 +296,14 @@ pub trait Store: Send {
     /// content are compared with.
     fn held_form<'a>(&self, content: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
         std::borrow::Cow::Borrowed(content)
+    }
+
+    /// The size and SHA-256 of [`Store::held_form`] of `content`: what a
+    /// copy is found again by. A store may tell them without making the
+    /// held form (a Maildir, for a message of any size).
+    fn held_size_and_hash(&self, content: &[u8]) -> (u64, String) {
+        let held = self.held_form(content);
+        (held.len() as u64, sha256_hex(&held))
     }
 
     /// Whether an append whose outcome was lost may still be stored after

@@ -9,7 +9,7 @@ use super::plan::{Copy, Op, Plan, RecordAfter, Update};
 use super::progress::Progress;
 use super::split_fetch::{self, SecondFetch};
 use crate::mail::identity::message_label;
-use crate::mail::{sha256_hex, Flags, Message, MsgId, Pair, Side};
+use crate::mail::{Flags, Message, MsgId, Pair, Side};
 use crate::state::{PendingCopy, Trashing, UnconfirmedUpload};
 use crate::store::error::{StoreError, StoreErrorKind};
 use crate::store::{FoundCopy, Removed, Staged, Store, Trash, TrashUploads, Trashed};
@@ -152,8 +152,7 @@ pub fn resolve_trashing(stores: &mut Stores<'_>, ledger: &mut Ledger) -> Result<
                         // In the form the trash's store holds it (an
                         // upload to a server ends its lines with CRLF).
                         let trash_store = stores.side(entry.trash_side());
-                        let held = trash_store.held_form(&content).into_owned();
-                        let (size, sha256) = (held.len() as u64, sha256_hex(&held));
+                        let (size, sha256) = trash_store.held_size_and_hash(&content);
                         // A ticket came from the store's trash: one that has
                         // none now holds no copy there.
                         match trash_store.trash() {
@@ -184,13 +183,13 @@ fn unconfirmed_upload(stores: &mut Stores<'_>, copy: &PendingCopy) -> Result<Unc
     let mut upload = UnconfirmedUpload::of(copy, unix_now());
     let (to, from) = stores.target_and_source(copy.target);
     from.fetch_messages(std::slice::from_ref(&copy.source_id), &mut |_, message| {
-        let held = to.held_form(&message.content);
-        if sha256_hex(&held) != copy.sha256 {
+        let (size, sha256) = to.held_size_and_hash(&message.content);
+        if sha256 != copy.sha256 {
             // Not what was sent (it cannot change; be sure anyway).
             return Ok(());
         }
-        upload.size = held.len() as u64;
-        upload.sha256 = sha256_hex(&held);
+        upload.size = size;
+        upload.sha256 = sha256;
         Ok(())
     })?;
     Ok(upload)
@@ -754,16 +753,15 @@ fn store_copy(
     // Size and hash of the message as the target will hold it (line ends
     // and all), so that finding it there after a crash compares like with
     // like.
-    let held = to.held_form(&message.content);
+    let (size, sha256) = to.held_size_and_hash(&message.content);
     let pending = PendingCopy {
         target,
         source_id: source_id.clone(),
         ticket,
-        size: held.len() as u64,
-        sha256: sha256_hex(&held),
+        size,
+        sha256,
         flags: message.flags,
     };
-    drop(held);
     ledger.pending(&pending)?;
     let staged = match to.staging() {
         Some(staging) => staging.stage_append(&pending.ticket, message),
