@@ -77,9 +77,9 @@ impl<'scope, 'env> GroupCommit<'scope, 'env> {
 
     /// Starts committing the copies staged so far, on a thread of its
     /// own, once fewer than [`IN_FLIGHT`] batches are in flight (the
-    /// oldest are recorded first). A store error fails
-    /// the batch's messages (their pending entries stay for the next run);
-    /// a ledger error is returned.
+    /// oldest are recorded first). A store error fails the batch's
+    /// messages (their pending entries stay for the next run); a ledger
+    /// error is returned.
     pub fn send(
         &mut self,
         to: &mut dyn Store,
@@ -112,7 +112,7 @@ impl<'scope, 'env> GroupCommit<'scope, 'env> {
 
     /// Waits for the oldest batch in flight, if any, and records what
     /// became of its copies.
-    pub fn settle(
+    fn settle(
         &mut self,
         to: &mut dyn Store,
         ledger: &mut Ledger,
