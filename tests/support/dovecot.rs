@@ -580,6 +580,21 @@ service anvil {{
         let _ = master.wait();
     }
 
+    /// The end of the server's log, to stderr: a failing test shows it with
+    /// its output, the one trace left of what the server saw, as its
+    /// directory is removed.
+    fn print_log_tail(&self) {
+        const LINES: usize = 40;
+        let Ok(log) = fs::read_to_string(self.dir.path().join("dovecot.log")) else {
+            return;
+        };
+        let lines: Vec<&str> = log.lines().collect();
+        eprintln!("--- the last {LINES} lines of the Dovecot log ---");
+        for line in &lines[lines.len().saturating_sub(LINES)..] {
+            eprintln!("{line}");
+        }
+    }
+
     /// Immediate stop, for a server about to be thrown away: SIGKILL to the
     /// master and to every process it started (all are its direct children),
     /// then wait until they are gone so none writes into the removed dir.
@@ -587,6 +602,9 @@ service anvil {{
         let Some(mut master) = self.master.take() else {
             return;
         };
+        if std::thread::panicking() {
+            self.print_log_tail();
+        }
         let services = child_pids(master.id());
         let _ = master.kill();
         let _ = master.wait();

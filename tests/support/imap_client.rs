@@ -233,10 +233,22 @@ impl ImapTestClient {
 
     /// Marks one message \Deleted and expunges only it (UID EXPUNGE).
     pub fn expunge_uid(&mut self, folder: &str, uid: u32) {
-        self.store_flags(folder, uid, "+FLAGS.SILENT", &["\\Deleted"]);
+        self.try_expunge_uid(folder, uid)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// [`ImapTestClient::expunge_uid`], saying what failed instead of
+    /// panicking.
+    pub fn try_expunge_uid(&mut self, folder: &str, uid: u32) -> Result<(), String> {
+        self.session
+            .select(folder)
+            .map_err(|e| format!("SELECT {folder:?} failed: {e}"))?;
+        self.session
+            .uid_store(uid.to_string(), "+FLAGS.SILENT (\\Deleted)")
+            .map_err(|e| format!("UID STORE {uid} in {folder:?} failed: {e}"))?;
         self.session
             .uid_expunge(uid.to_string())
-            .unwrap_or_else(|e| panic!("UID EXPUNGE {uid} in {folder:?} failed: {e}"));
+            .map_err(|e| format!("UID EXPUNGE {uid} in {folder:?} failed: {e}"))
     }
 
     /// Every mailbox name, sorted, as the server sends it (modified UTF-7
