@@ -80,8 +80,14 @@ fn log_path(dovecot: &Dovecot) -> PathBuf {
         .join("dovecot.log")
 }
 
+/// A session's last line. Usually prefixed `imap(user)<pid><session>:`,
+/// but Dovecot sometimes logs a client's closing the connection with a
+/// bare `imap:` (seen once in CI, ending the session of a client that
+/// closed without LOGOUT).
 fn is_session_end(line: &str) -> bool {
-    line.contains("imap(") && line.contains(" in=") && line.contains(" body_count=")
+    (line.contains("imap(") || line.contains(" imap: "))
+        && line.contains(" in=")
+        && line.contains(" body_count=")
 }
 
 /// The number after ` name=` in a logout line.
