@@ -56,14 +56,6 @@ pub trait Staging {
     /// Told the outcome of the oldest batch whose work has run, so the
     /// store counts its messages as held.
     fn commit_done(&mut self, outcome: &CommitOutcome);
-
-    /// Finishes every message staged since the last call, here and now
-    /// (see [`Staging::begin_commit`]).
-    fn commit_staged(&mut self) -> CommitOutcome {
-        let outcome = self.begin_commit().and_then(CommitWork::run);
-        self.commit_done(&outcome);
-        outcome
-    }
 }
 
 /// What committing a batch did: each staged ticket with its new id or the
